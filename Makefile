@@ -1,0 +1,32 @@
+# Every target sets up what it needs: a virtualenv in .venv with the project installed.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: test lint demo soak bench clean
+
+$(STAMP): pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+lint: $(STAMP)
+	$(BIN)/ruff check spsync tests benchmarks
+	$(BIN)/ruff format --check spsync tests benchmarks
+
+test: $(STAMP) lint
+	$(BIN)/pytest -q -p no:cacheprovider -m "not soak"
+
+# The README's first command: apply the bundled tenants on the embedded sandbox, then show
+# that a second plan has nothing to do.
+demo: $(STAMP)
+	$(BIN)/spsync --sandbox apply manifests --auto-approve
+	$(BIN)/spsync --sandbox plan manifests --detailed-exitcode
+
+soak: $(STAMP)
+	$(BIN)/pytest -q -p no:cacheprovider -m soak -s
+
+clean:
+	rm -rf $(VENV) .spsync build *.egg-info

@@ -1,0 +1,79 @@
+"""The command line. Commands live in sibling modules; this module wires them and owns exit codes.
+
+Exit codes (product-spec §3): 0 success; 1 any error, usage errors included; 2 only for
+``plan --detailed-exitcode`` with changes pending. A user mistake never prints a traceback;
+an unexpected exception is reported as an internal error (traceback with ``-v``).
+"""
+
+from __future__ import annotations
+
+import sys
+import traceback
+from typing import Any
+
+import click
+
+from spsync import __version__
+from spsync.cli.common import err, global_options, globals_of
+from spsync.errors import SpsyncError
+
+
+class SpsyncGroup(click.Group):
+    """A group whose ``main`` maps every outcome to spsync's exit codes."""
+
+    def main(self, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
+        kwargs["standalone_mode"] = False
+        verbose = "-v" in sys.argv or "--verbose" in sys.argv
+        try:
+            rv = super().main(*args, **kwargs)
+        except click.exceptions.Exit as e:
+            sys.exit(e.exit_code)
+        except click.exceptions.Abort:
+            err("aborted")
+            sys.exit(1)
+        except click.ClickException as e:
+            e.show()
+            sys.exit(1)
+        except SpsyncError as e:
+            err(f"error: {e}" if "\n" not in str(e) else str(e))
+            sys.exit(e.exit_code)
+        except KeyboardInterrupt:
+            err("interrupted")
+            sys.exit(130)
+        except Exception as e:  # a bug, not a user mistake
+            ctx = click.get_current_context(silent=True)
+            if verbose or (ctx is not None and globals_of(ctx).verbose):
+                traceback.print_exc()
+            err(f"internal error: {type(e).__name__}: {e} (run with -v for the traceback)")
+            sys.exit(1)
+        sys.exit(rv if isinstance(rv, int) else 0)
+
+
+@click.group(cls=SpsyncGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, "--version", prog_name="spsync")
+@global_options
+def main() -> None:
+    """spsync: SmarterProctoring integration as code.
+
+    Keep courses, exams, users, enrollments, assignments and exam sessions in YAML
+    manifests, one directory per tenant; `plan` shows what would change, `apply` does it.
+
+    \b
+    Example:
+      spsync --sandbox plan manifests/acme
+    """
+
+
+def _register() -> None:
+    from spsync.cli import commands
+
+    for cmd in commands.load():
+        main.add_command(cmd)
+
+
+def run() -> None:
+    """Console-script entry point."""
+    main.main(prog_name="spsync")
+
+
+_register()

@@ -1,0 +1,114 @@
+"""What every command shares: global options, output helpers, tenant selection."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+SANDBOX_DIR = Path(".spsync") / "sandbox"
+
+
+@dataclass
+class Globals:
+    """Global options; settable before or after the sub-command name."""
+
+    state_dir_opt: Path | None = None
+    sandbox: bool = False
+    no_color: bool = False
+    verbose: int = 0
+    tenants: list[str] = field(default_factory=list)
+
+    @property
+    def state_dir(self) -> Path:
+        """``--state-dir`` / ``SPSYNC_STATE_DIR`` / ``./state``; the sandbox has its own."""
+        if self.sandbox:
+            return SANDBOX_DIR / "state"
+        if self.state_dir_opt is not None:
+            return self.state_dir_opt
+        env = os.environ.get("SPSYNC_STATE_DIR")
+        return Path(env) if env else Path("state")
+
+    @property
+    def color(self) -> bool:
+        """Colour only on a terminal, never with ``--no-color`` or ``NO_COLOR`` set."""
+        if self.no_color or os.environ.get("NO_COLOR", "") != "":
+            return False
+        return sys.stdout.isatty()
+
+
+def globals_of(ctx: click.Context) -> Globals:
+    root = ctx.find_root()
+    if not isinstance(root.obj, Globals):
+        root.obj = Globals()
+    return root.obj
+
+
+def _set(attr: str) -> Callable[[click.Context, click.Parameter, Any], None]:
+    def callback(ctx: click.Context, _param: click.Parameter, value: Any) -> None:
+        g = globals_of(ctx)
+        if attr == "verbose":
+            g.verbose += value or 0
+        elif attr == "state_dir_opt":
+            if value is not None:
+                g.state_dir_opt = Path(value)
+        elif value:
+            setattr(g, attr, value)
+
+    return callback
+
+
+def global_options(f: F) -> F:
+    """Attach the global options to a command (they also work before the command name)."""
+    opts = [
+        click.option(
+            "--state-dir",
+            type=click.Path(file_okay=False),
+            default=None,
+            expose_value=False,
+            callback=_set("state_dir_opt"),
+            help="Where state files live (default ./state, or SPSYNC_STATE_DIR).",
+        ),
+        click.option(
+            "--sandbox",
+            is_flag=True,
+            expose_value=False,
+            callback=_set("sandbox"),
+            help="Use the embedded simulator under ./.spsync/sandbox/ (no credentials).",
+        ),
+        click.option(
+            "--no-color",
+            is_flag=True,
+            expose_value=False,
+            callback=_set("no_color"),
+            help="No colour (NO_COLOR is honoured too).",
+        ),
+        click.option(
+            "-v",
+            "--verbose",
+            count=True,
+            expose_value=False,
+            callback=_set("verbose"),
+            help="More detail; tracebacks for internal errors.",
+        ),
+    ]
+    for opt in reversed(opts):
+        f = opt(f)
+    return f
+
+
+def out(text: str = "", *, nl: bool = True) -> None:
+    """Write to stdout (the only place results go)."""
+    click.echo(text, nl=nl)
+
+
+def err(text: str = "", *, nl: bool = True) -> None:
+    """Write to stderr (errors, warnings, progress)."""
+    click.echo(text, err=True, nl=nl)
