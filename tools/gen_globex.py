@@ -119,9 +119,9 @@ exams:
         student: Two forms of ID. A second monitor is not allowed.
         proctor: Check the room scan covers the whole desk.
       permittedItems:
-        bathroomBreak: {notes: One break of up to 5 minutes}
-        notes: {notes: One blank sheet, shown to the camera}
-        websites: {notes: docs.globex.example only}
+        bathroomBreak: {notes: "One break of up to 5 minutes"}
+        notes: {notes: "One blank sheet, shown to the camera"}
+        websites: {notes: "docs.globex.example only"}
 
   security-101:
     course: gx-cloud

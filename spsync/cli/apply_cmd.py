@@ -15,25 +15,18 @@ import signal
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from spsync.apply import (
-    ApplyResult,
-    Executor,
-    Interrupted,
-    done_by_action,
-    execute_tenant,
-    failure_report,
-    plan_differences,
-    summary_line,
-)
 from spsync.audit import AUDIT_DIR, AuditLog, fan_out
 from spsync.cli.common import err, global_options, globals_of, out
 from spsync.errors import ApplyError, PlanError, UsageError
 from spsync.journal import replay
 from spsync.model import Desired
+
+if TYPE_CHECKING:
+    from spsync.apply import ApplyResult, Executor
 from spsync.progress import make_progress
 
 
@@ -173,6 +166,7 @@ async def _apply(
     unlock_hint: str,
 ) -> int:
     from spsync import manifest
+    from spsync.apply import plan_differences
     from spsync.plan import make_plan
     from spsync.planner import secret_key_for
     from spsync.planning import make_client, plan_tenant
@@ -283,6 +277,7 @@ async def _execute_all(
     progress: Any,
     source: Any,
 ) -> list[ApplyResult]:
+    from spsync.apply import Interrupted, execute_tenant, failure_report
     from spsync.planner import applied_fields
 
     loop = asyncio.get_running_loop()
@@ -338,6 +333,8 @@ async def _execute_all(
 
 
 def _report(results: list[ApplyResult]) -> int:
+    from spsync.apply import done_by_action, failure_report, summary_line
+
     if all(r.ok for r in results):
         for r in results:
             out(f"{summary_line(r)}: {done_by_action(r)}")
