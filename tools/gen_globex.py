@@ -41,13 +41,13 @@ LOCATIONS = (
 SESSION_TYPES = ("automated", "automated", "automated", "b-virtual", "vtc", "ad-hoc")
 
 # name -> (course, limitedScope, duration, first day, last day appointments may use:
-# inside both the access and the scheduling windows)
+# inside both the access and the scheduling windows, and in 2028 so the demo keeps working)
 EXAMS = {
-    "cloud-architect": ("gx-cloud", True, 180, "2027-02-01", "2027-12-20"),
-    "security-101": ("gx-cloud", True, 60, "2027-01-15", "2028-06-30"),
-    "finance-final": ("gx-finance", True, 120, "2027-03-01", "2027-11-15"),
-    "leadership": ("gx-people", True, 90, "2027-04-01", "2028-03-01"),
-    "code-of-conduct": ("gx-people", False, 30, "2027-01-01", "2028-12-31"),
+    "cloud-architect": ("gx-cloud", True, 180, "2028-01-10", "2028-12-20"),
+    "security-101": ("gx-cloud", True, 60, "2028-01-10", "2028-12-31"),
+    "finance-final": ("gx-finance", True, 120, "2028-01-10", "2028-11-15"),
+    "leadership": ("gx-people", True, 90, "2028-01-10", "2028-12-01"),
+    "code-of-conduct": ("gx-people", False, 30, "2028-01-10", "2028-12-31"),
 }
 
 
@@ -106,8 +106,8 @@ exams:
     description: Three-hour practical exam, live proctored.
     configuration:
       url: https://assess.globex.example/exams/cloud-architect
-      access: {open: "2027-02-01T00:00:00Z", close: "2027-12-31T23:59:59Z"}
-      scheduling: {open: "2027-01-01T00:00:00Z", close: "2027-12-20T00:00:00Z"}
+      access: {open: "2027-02-01T00:00:00Z", close: "2028-12-31T23:59:59Z"}
+      scheduling: {open: "2027-01-01T00:00:00Z", close: "2028-12-20T00:00:00Z"}
       duration: 180
       password: {env: GLOBEX_CLOUD_PASSWORD}
       attempts: 2
@@ -129,7 +129,7 @@ exams:
     title: Security Fundamentals
     configuration:
       url: https://assess.globex.example/exams/security-101
-      access: {open: "2027-01-15T00:00:00Z", close: "2028-06-30T23:59:59Z"}
+      access: {open: "2027-01-15T00:00:00Z", close: "2028-12-31T23:59:59Z"}
       duration: 60
       password: {env: GLOBEX_SECURITY_PASSWORD}
       proctorTypes:
@@ -144,8 +144,8 @@ exams:
     type: written
     configuration:
       url: https://assess.globex.example/exams/finance-final
-      access: {open: "2027-03-01T00:00:00Z", close: "2027-11-30T23:59:59Z"}
-      scheduling: {open: "2027-02-01T00:00:00Z", close: "2027-11-15T00:00:00Z"}
+      access: {open: "2027-03-01T00:00:00Z", close: "2028-11-30T23:59:59Z"}
+      scheduling: {open: "2027-02-01T00:00:00Z", close: "2028-11-15T00:00:00Z"}
       duration: 120
       password: {env: GLOBEX_FINANCE_PASSWORD}
       attempts: 1
@@ -163,8 +163,8 @@ exams:
     title: Leadership Essentials Assessment
     configuration:
       url: https://assess.globex.example/exams/leadership
-      access: {open: "2027-04-01T00:00:00Z", close: "2028-03-31T23:59:59Z"}
-      scheduling: {open: "2027-03-15T00:00:00Z", close: "2028-03-01T00:00:00Z"}
+      access: {open: "2027-04-01T00:00:00Z", close: "2028-12-31T23:59:59Z"}
+      scheduling: {open: "2027-03-15T00:00:00Z", close: "2028-12-01T00:00:00Z"}
       duration: 90
       password: {env: GLOBEX_LEADERSHIP_PASSWORD}
       proctorTypes:
@@ -239,7 +239,7 @@ def generate(n_users: int, seed: int = 2027) -> dict[str, str]:
                     # enrolled learners of an unlimited exam have a session anyway
                     enrollment_lines.append(f"  - {{user: {u}, course: {course}}}")
                     continue
-                lo, hi = day(start) + timedelta(days=20), day(end) - timedelta(days=20)
+                lo, hi = day(start), day(end) - timedelta(days=20)
                 when = lo + timedelta(days=rng.randrange((hi - lo).days))
                 when = when.replace(hour=rng.randrange(8, 20), minute=rng.choice((0, 30)))
                 appt += 1
