@@ -23,7 +23,9 @@ from spsync.sandbox.world import World
 def bind(host: str, port: int) -> socket.socket:
     """A listening TCP socket (``port`` 0: any free port)."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    # proto must say TCP: asyncio only disables Nagle (TCP_NODELAY) on accepted sockets whose
+    # proto is IPPROTO_TCP, and without it every keep-alive answer waits ~40 ms.
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((host, port))
