@@ -153,6 +153,7 @@ def serve(
         )
     except OSError as e:
         raise UsageError(f"cannot listen on {host}:{port}: {e.strerror or e}") from e
+    err("spsync sandbox stopped")
 
 
 COMMANDS = [sandbox]

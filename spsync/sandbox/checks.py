@@ -43,7 +43,7 @@ def obj(
 ) -> dict | None:
     """An object whose keys are all in ``allowed``; unknown keys are problems."""
     if not isinstance(value, dict):
-        p.add(path, "must be an object")
+        p.add(path or "body", "must be a JSON object")
         return None
     for key in value:
         if key not in allowed:

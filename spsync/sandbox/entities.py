@@ -50,6 +50,10 @@ class Course:
     def dump(self) -> dict[str, Any]:
         return self.view()
 
+    def fingerprint(self) -> tuple[Any, ...]:
+        """Everything ``dump`` depends on, cheap to compare (persistence caches dumps)."""
+        return (self.title, self.code, tuple(self.ids.items()), self.created, self.edited)
+
     @classmethod
     def load(cls, d: dict[str, Any]) -> Course:
         return cls(
@@ -92,6 +96,22 @@ class Exam:
         d = self.view()
         d["assigned"] = list(self.assigned)
         return d
+
+    def fingerprint(self) -> tuple[Any, ...]:
+        # ``config`` is replaced, never changed in place, so holding it here is safe.
+        return (
+            self.course_sid,
+            self.title,
+            self.description,
+            self.type,
+            self.limited_scope,
+            tuple(self.ids.items()),
+            self.config_sid,
+            self.config,
+            self.created,
+            self.edited,
+            tuple(self.assigned),
+        )
 
     @classmethod
     def load(cls, d: dict[str, Any]) -> Exam:
@@ -145,6 +165,18 @@ class User:
         d["ids"] = dict(self.ids)
         return d
 
+    def fingerprint(self) -> tuple[Any, ...]:
+        return (
+            self.first_name,
+            self.last_name,
+            self.email,
+            self.time_zone,
+            self.currency_code,
+            tuple(self.ids.items()),
+            self.created,
+            self.edited,
+        )
+
     @classmethod
     def load(cls, d: dict[str, Any]) -> User:
         return cls(
@@ -184,6 +216,9 @@ class Enrollment:
         d["createdDate"] = format_utc(self.created)
         d["editDate"] = format_utc(self.edited)
         return d
+
+    def fingerprint(self) -> tuple[Any, ...]:
+        return (self.user_sid, self.course_sid, self.role, self.state, self.created, self.edited)
 
     @classmethod
     def load(cls, d: dict[str, Any]) -> Enrollment:
@@ -275,6 +310,26 @@ class Session:
         d["currency"] = self.currency
         d["cancellationMemo"] = self.cancellation_memo
         return d
+
+    def fingerprint(self) -> tuple[Any, ...]:
+        return (
+            self.seq,
+            self.status,
+            self.created,
+            self.edited,
+            self.status_reason,
+            self.session_type,
+            self.proctor_location_sid,
+            self.proctor_type_sid,
+            self.appointment,
+            self.duration,
+            self.external_appointment_id,
+            self.notes,
+            self.amount,
+            self.currency,
+            self.cancellation_memo,
+            self.date_scheduled,
+        )
 
     @classmethod
     def load(cls, d: dict[str, Any]) -> Session:
@@ -372,6 +427,23 @@ class Install:
             self.active[pair] = s.sid
 
     # -- persistence ----------------------------------------------------------------------
+    def settings_dump(self) -> dict[str, Any]:
+        return {
+            "defaultTimezone": self.default_timezone,
+            "defaultCurrencyCode": self.default_currency,
+            "enabledProctorTypes": list(self.enabled_proctor_types),
+        }
+
+    def tables(self) -> tuple[tuple[str, dict[str, Any]], ...]:
+        """The entity tables in persisted order: (name, sid → entity)."""
+        return (
+            ("courses", self.courses),
+            ("exams", self.exams),
+            ("users", self.users),
+            ("enrollments", self.enrollments),
+            ("sessions", self.sessions),
+        )
+
     def dump(self) -> dict[str, Any]:
         return {
             "sid": self.sid,

@@ -40,6 +40,10 @@ def dumps(data: dict[str, Any]) -> bytes:
     return json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode()
 
 
+def _j(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
 def load_world(path: Path, *, clock: Clock | None = None, seed: int | None = None) -> World:
     """The world saved at ``path``, or a new empty one if there is no file yet."""
     if not path.exists():
@@ -57,6 +61,11 @@ class Persister:
     Safe from many threads: saves are serialised, and a caller whose change was already
     written by another caller's save returns at once (group commit), so every caller that
     returns knows its change is on disk.
+
+    Each save writes the whole file, but only entities that changed since the previous save
+    are serialised again: the JSON text of the others is reused (an entity's ``fingerprint()``
+    tuple tells whether it changed). A world of thousands of entities saves in a few
+    milliseconds plus the fsync.
     """
 
     def __init__(self, world: World, path: Path) -> None:
@@ -65,6 +74,35 @@ class Persister:
         self._lock = threading.Lock()
         self.saved_version = -1
         self.saves = 0
+        self._cache: dict[tuple[str, str], tuple[tuple[Any, ...], str]] = {}
+
+    def render(self) -> tuple[int, bytes]:
+        """``(version, file content)``: equal to ``dumps(world.to_json())``, made cheaply."""
+        cache = self._cache
+        fresh: dict[tuple[str, str], tuple[tuple[Any, ...], str]] = {}
+        with self.world.frozen() as (version, seq, installs):
+            parts = [f'{{"version":1,"seq":{seq},"installs":[']
+            for i, inst in enumerate(installs):
+                if i:
+                    parts.append(",")
+                parts.append(f'{{"sid":{_j(inst.sid)},"settings":{_j(inst.settings_dump())}')
+                for name, table in inst.tables():
+                    parts.append(f',"{name}":[')
+                    texts = []
+                    for sid, entity in table.items():
+                        key = (inst.sid, sid)
+                        state = entity.fingerprint()
+                        hit = cache.get(key)
+                        fresh_hit = hit is not None and hit[0] == state
+                        text = hit[1] if fresh_hit and hit else _j(entity.dump())
+                        fresh[key] = (state, text)
+                        texts.append(text)
+                    parts.append(",".join(texts))
+                    parts.append("]")
+                parts.append("}")
+            parts.append("]}")
+        self._cache = fresh
+        return version, "".join(parts).encode()
 
     def save(self) -> None:
         """Write the world if it changed; return once the current version is on disk."""
@@ -72,7 +110,7 @@ class Persister:
         with self._lock:
             if self.saved_version >= wanted:
                 return
-            version, data = self.world.snapshot()
-            write_atomic(self.path, dumps(data))
+            version, data = self.render()
+            write_atomic(self.path, data)
             self.saved_version = version
             self.saves += 1

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import signal
 import socket
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
-from types import TracebackType
+from types import FrameType, TracebackType
 
 import uvicorn
 
@@ -23,7 +24,9 @@ from spsync.sandbox.world import World
 def bind(host: str, port: int) -> socket.socket:
     """A listening TCP socket (``port`` 0: any free port)."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    # proto must say TCP: asyncio only disables Nagle (TCP_NODELAY) on accepted sockets whose
+    # proto is IPPROTO_TCP, and without it every keep-alive answer waits ~40 ms.
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((host, port))
@@ -33,6 +36,29 @@ def bind(host: str, port: int) -> socket.socket:
     sock.listen(2048)
     sock.set_inheritable(True)
     return sock
+
+
+class _Server(uvicorn.Server):
+    """uvicorn's server, stopping gracefully on SIGINT/SIGTERM and then returning normally
+    (uvicorn itself re-raises the signal after shutdown, which kills the process)."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+
+        def stop(sig: int, frame: FrameType | None) -> None:
+            if self.should_exit:
+                self.force_exit = True  # a second Ctrl-C: stop waiting for connections
+            self.should_exit = True
+
+        previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            yield
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
 
 
 def _config(
@@ -167,13 +193,13 @@ def serve(
     tls_key: Path | None = None,
     on_ready: Callable[[str], None] | None = None,
 ) -> None:
-    """Serve ``app`` in the foreground until Ctrl-C or SIGTERM (uvicorn handles both and
-    shuts down gracefully). ``on_ready`` gets the base URL once the port is bound."""
+    """Serve ``app`` in the foreground until Ctrl-C or SIGTERM, then shut down gracefully
+    and return. ``on_ready`` gets the base URL once the port is bound."""
     sock = bind(host, port)
     scheme = "https" if tls_cert else "http"
     shown = f"[{host}]" if ":" in host else host
     url = f"{scheme}://{shown}:{sock.getsockname()[1]}"
-    server = uvicorn.Server(_config(app, tls_cert=tls_cert, tls_key=tls_key))
+    server = _Server(_config(app, tls_cert=tls_cert, tls_key=tls_key))
     if on_ready is not None:
         on_ready(url)
     try:

@@ -14,7 +14,8 @@ for list endpoints (the HTTP layer adds the envelope's links).
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -94,8 +95,12 @@ def _page(items: list[Any], offset: int, limit: int, render: Callable[[Any], dic
 def _path_sid(value: str, prefix: str | tuple[str, ...], name: str) -> None:
     if not is_sid(value, prefix):
         first = prefix if isinstance(prefix, str) else prefix[0]
-        raise invalid(
-            f"{name} is not a valid SID ({first} followed by 32 lowercase hex characters)", name
+        detail = f"must be a SID: {first} followed by 32 lowercase hex characters"
+        raise ApiFault(
+            400,
+            "INVALIDINPUT",
+            f"{name}: {value!r} is not a valid SID",
+            [{"path": name, "message": detail}],
         )
 
 
@@ -768,6 +773,15 @@ class World:
                 "seq": self._seq,
                 "installs": [inst.dump() for inst in self._installs.values()],
             }
+
+    @contextmanager
+    def frozen(self) -> Iterator[tuple[int, int, list[Install]]]:
+        """Hold the lock; yields ``(version, seq, installs)`` for a consistent read.
+
+        For persistence only: the installs must not be changed, nor kept after the block.
+        """
+        with self._lock:
+            yield self.version, self._seq, list(self._installs.values())
 
     def snapshot(self) -> tuple[int, dict[str, Any]]:
         """``(version, to_json())`` taken atomically."""
