@@ -242,7 +242,7 @@ def _read_head(directory: Path, env: Mapping[str, str], sandbox: bool, suggest: 
             cx.add(
                 where_node,
                 "api.token",
-                "missing: the API token as {env: VARIABLE} or {file: path} "
+                "missing: give the API token as {env: VARIABLE} or {file: path} "
                 "(not needed with --sandbox)",
             )
     return _Head(directory, file, problems, root, values, name, name_node)
@@ -255,7 +255,7 @@ def _has(pair: tuple[Scalar, Node] | None, key: str) -> bool:
 def _check_unique(heads: list[_Head], selected: list[_Head]) -> None:
     first: dict[str, _Head] = {}
     chosen = {id(h) for h in selected}
-    for head in sorted(heads, key=lambda h: h.file):
+    for head in sorted(heads, key=lambda h: h.dir.name):
         if head.name_node is None:
             continue
         prior = first.setdefault(head.name, head)
@@ -323,6 +323,8 @@ class _TenantLoader:
     assignment_exams: list[tuple[str, Scalar, Ctx]] = field(default_factory=list)
     sessions: list[_Item] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
+    #: (kind, name) offered as a did-you-mean: that name's own problems would only echo the typo
+    suggested: set[tuple[str, str]] = field(default_factory=set)
 
     def run(self) -> Desired | None:
         head = self.head
@@ -431,8 +433,12 @@ class _TenantLoader:
             node, where = _child(item.node, key), f"{item.where}.{key}"
         else:
             node, where = item.node, item.where
-        hint = self.suggest(name, list(self.named[kind]))
-        item.cx.add(node, where, f'{kind} "{name}" is not defined{hint}')
+        best = self.suggest.best(name, list(self.named[kind]))
+        if best is None:
+            item.cx.add(node, where, f'{kind} "{name}" is not defined')
+        else:
+            item.cx.add(node, where, f'{kind} "{name}" is not defined; did you mean "{best}"?')
+            self.suggested.add((kind, best))
         return None
 
     def _relate(self) -> Desired | None:
@@ -609,10 +615,14 @@ class _TenantLoader:
             ):
                 implied_enrollments[pair] = pending
 
-        # a user can only be provisioned together with a course
+        # a user can only be provisioned together with a course. Users named by any
+        # enrollment, assignment or session count as enrolled: when that entry has a
+        # problem of its own (an undefined exam or course), that is what to report.
         with_course = {u for (_c, u) in enrolled} | {u for (_c, u) in implied_enrollments}
+        for entries in (self.enrollments, self.assignments, self.sessions):
+            with_course.update(str(i.values.get("user")) for i in entries)
         for name, entry in users.items():
-            if name not in with_course:
+            if name not in with_course and ("user", name) not in self.suggested:
                 entry.cx.add(
                     entry.key,
                     entry.where,

@@ -229,6 +229,7 @@ def name_spec(description: str) -> Text:
 def sid_spec(description: str, *prefixes: str) -> Text:
     kinds = " or ".join(f'"{p}"' for p in prefixes)
     what = SID_KINDS[prefixes[0]]
+    article = "an" if what in ("install", "integration", "exam") else "a"
     alternation = "|".join(prefixes)
     pattern = (
         f"^{prefixes[0]}[a-f0-9]{{32}}$"
@@ -238,7 +239,7 @@ def sid_spec(description: str, *prefixes: str) -> Text:
     return Text(
         description,
         pattern=pattern,
-        wanted=f"a {what} SID ({kinds} + 32 lowercase hex characters)",
+        wanted=f"{article} {what} SID ({kinds} + 32 lowercase hex characters)",
     )
 
 
@@ -650,18 +651,21 @@ class Obj(Spec):
 class MapOf(Spec):
     """A mapping whose keys follow ``key`` and whose values follow ``value``."""
 
-    def __init__(self, description: str, key: Text, value: Spec, *, min_items: int = 0) -> None:
+    def __init__(
+        self, description: str, key: Text, value: Spec, *, min_items: int = 0, empty: str = ""
+    ) -> None:
         self.description = description
         self.key = key
         self.value = value
         self.min_items = min_items
+        self.empty = empty or f"must have at least {min_items} entries"
 
     def check(self, node: Node, where: str, cx: Ctx) -> Any:
         if type(node) is not Map:
             cx.add(node, where, f"must be a mapping, got {describe(node)}")
             return INVALID
         if len(node.items) < self.min_items:
-            cx.add(node, where, f"must have at least {self.min_items} entry")
+            cx.add(node, where, self.empty)
             return INVALID
         out: dict[str, Any] = {}
         for key, (knode, vnode) in node.items.items():
@@ -782,10 +786,12 @@ class Ids(Spec):
 
 
 def _window_order(values: dict[str, Any], node: Map, where: str, cx: Ctx) -> None:
+    # normal forms have fixed width, so text order is time order
     opens, closes = values.get("open"), values.get("close")
     if opens is not None and closes is not None and not opens < closes:
         knode = node.items["close"][1]
         cx.add(knode, f"{where}.close", f"must be after open ({opens}), got {closes}")
+        del values["close"]  # so sessions are not also measured against a broken window
 
 
 def window(description: str) -> Obj:
@@ -874,6 +880,7 @@ CONFIGURATION = Obj(
                 sid_spec("A proctor type SID.", "TS"),
                 PROCTOR_TYPE,
                 min_items=1,
+                empty="must list at least one proctor type (by its TS SID)",
             ),
             required=True,
         ),

@@ -460,4 +460,5 @@ def _path(nodes: list[Map | Seq], keys: list[Scalar | None], last: str) -> str:
 
 
 def _bad_tag(tag: str) -> str:
-    return f"unsupported tag {tag!r} (only the standard YAML tags are read)"
+    shown = "!!" + tag[len(_STD) :] if tag.startswith(_STD) else tag
+    return f"unsupported tag {shown} (only the standard YAML tags are read)"
