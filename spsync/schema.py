@@ -561,8 +561,16 @@ SECRET_REF_SCHEMA: dict[str, Any] = {
     "(relative to the tenant directory; one trailing newline is dropped).",
     "type": "object",
     "properties": {
-        "env": {"type": "string", "pattern": ENV_NAME_PATTERN},
-        "file": {"type": "string", "minLength": 1},
+        "env": {
+            "description": "Name of the environment variable holding the value.",
+            "type": "string",
+            "pattern": ENV_NAME_PATTERN,
+        },
+        "file": {
+            "description": "Path of a file holding the value (relative to the tenant directory).",
+            "type": "string",
+            "minLength": 1,
+        },
     },
     "additionalProperties": False,
     "minProperties": 1,
@@ -725,6 +733,13 @@ class AnyMap(Spec):
         return self._schema({"type": "object"})
 
 
+IDS_DESCRIPTIONS = {
+    "api": "Your own stable id for it.",
+    "external": "Its id on your platform.",
+    "lms": "Its id in your LMS.",
+}
+
+
 class Ids(Spec):
     """``ids``: exactly one of the identifiers a kind accepts; a ``sid`` must be well formed."""
 
@@ -732,8 +747,10 @@ class Ids(Spec):
         self.description = description
         self.kinds = kinds
         self.what = what
-        self.sid = sid_spec(f"SmarterProctoring's SID of an existing {what}", prefix)
-        self.text = Text("", max_len=500)
+        self.sid = sid_spec(f"SmarterProctoring's SID of an existing {what}.", prefix)
+        self.texts = {
+            kind: Text(IDS_DESCRIPTIONS[kind], max_len=500) for kind in kinds if kind != "sid"
+        }
 
     def check(self, node: Node, where: str, cx: Ctx) -> Any:
         if type(node) is not Map:
@@ -752,7 +769,7 @@ class Ids(Spec):
                 cx.add(knode, f"{where}.{key}", f'unknown field "{key}"{hint}')
                 ok = False
                 continue
-            spec = self.sid if key == "sid" else self.text
+            spec = self.sid if key == "sid" else self.texts[key]
             value = spec.check(vnode, f"{where}.{key}", cx)
             if value is INVALID:
                 ok = False
@@ -770,7 +787,7 @@ class Ids(Spec):
         return " | ".join(self.kinds)
 
     def json(self) -> dict[str, Any]:
-        props = {k: (self.sid if k == "sid" else self.text).json() for k in self.kinds}
+        props = {k: (self.sid if k == "sid" else self.texts[k]).json() for k in self.kinds}
         return self._schema(
             {
                 "type": "object",

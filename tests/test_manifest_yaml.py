@@ -227,3 +227,41 @@ def test_decode_problems_are_located(data: bytes, problem: YamlProblem) -> None:
 
 def test_decode_drops_a_bom_and_keeps_unicode() -> None:
     assert decode("\ufeffname: Zoë\n".encode()) == ("name: Zoë\n", None)
+
+
+@pytest.mark.parametrize(
+    ("text", "plain", "problems"),
+    [
+        ("a: 1\nb: [x, 'y']\nc: {d: ~}\n", {"a": 1, "b": ["x", "y"], "c": {"d": None}}, []),
+        (
+            "a: 1\na: 2\n",
+            {"a": 1},
+            [YamlProblem(2, 1, "a", 'duplicate key "a" (first at line 1, col 1)')],
+        ),
+        (
+            "a: !!python/object:x {}\n",
+            None,
+            [
+                YamlProblem(
+                    1,
+                    4,
+                    "",
+                    "unsupported tag !!python/object:x (only the standard YAML tags are read)",
+                )
+            ],
+        ),
+        (
+            "a:\n\tb: 1\n",
+            None,
+            [YamlProblem(2, 1, "", "YAML syntax error: tab character (indent with spaces)")],
+        ),
+    ],
+)
+def test_pure_python_parser_gives_the_same_nodes(
+    text: str, plain: object, problems: list[YamlProblem], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without libyaml the pure-Python parser is used, with the same results."""
+    monkeypatch.setattr(yamlload, "Loader", yaml.SafeLoader)
+    root, found = parse(text)
+    assert found == problems
+    assert (plain_value(root) if root is not None else None) == plain
