@@ -60,6 +60,8 @@ SID_KINDS = {
     "PT": "proctor location",
 }
 DATETIME_EXAMPLE = "2027-03-01T14:00:00Z"
+MIN_YEAR, MAX_YEAR = 1970, 9000
+MAX_DURATION = 525_600  # minutes: a year
 
 INVALID: Any = object()
 """Returned by ``check`` for a value that is wrong (the problem is already reported)."""
@@ -126,6 +128,8 @@ class Ctx:
 
     def read_secret_file(self, name: str) -> str:
         """A secret file's text; relative paths are from the tenant directory."""
+        if "\x00" in name:
+            raise OSError(0, "invalid path")
         path = Path(name)
         if not path.is_absolute():
             path = self.base_dir / path
@@ -331,7 +335,11 @@ def parse_datetime(text: str) -> tuple[str | None, str]:
     try:
         utc = dt.astimezone(UTC)
     except OverflowError:
-        return None, "is out of range"
+        utc = None
+    # a bounded range keeps arithmetic on it safe and the normal form fixed-width
+    # (so that comparing normal forms as text compares times)
+    if utc is None or not MIN_YEAR <= utc.year <= MAX_YEAR:
+        return None, f"is out of range (years {MIN_YEAR} to {MAX_YEAR})"
     return utc.strftime("%Y-%m-%dT%H:%M:%SZ"), ""
 
 
@@ -410,9 +418,17 @@ class Currency(Text):
 class Int(Spec):
     """A whole number written as one (``"120"`` in quotes is text, not a number)."""
 
-    def __init__(self, description: str, *, minimum: int = 0, wanted: str = "") -> None:
+    def __init__(
+        self,
+        description: str,
+        *,
+        minimum: int = 0,
+        maximum: int = 1_000_000_000,
+        wanted: str = "",
+    ) -> None:
         self.description = description
         self.minimum = minimum
+        self.maximum = maximum
         self.wanted = wanted or (
             "a positive integer" if minimum == 1 else f"an integer >= {minimum}"
         )
@@ -425,13 +441,16 @@ class Int(Spec):
             and len(node.value) < 19
         ):
             value = int(node.value)
-            if value >= self.minimum:
+            if self.minimum <= value <= self.maximum:
                 return value
+            if value > self.maximum:
+                cx.add(node, where, f"must be at most {self.maximum:,}, got {value}")
+                return INVALID
         cx.add(node, where, f"must be {self.wanted}, got {describe(node)}")
         return INVALID
 
     def json(self) -> dict[str, Any]:
-        return self._schema({"type": "integer", "minimum": self.minimum})
+        return self._schema({"type": "integer", "minimum": self.minimum, "maximum": self.maximum})
 
 
 _NUMBER = re.compile(r"^[-+]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][-+]?[0-9]+)?$")
@@ -888,7 +907,9 @@ CONFIGURATION = Obj(
                 "(the API then allows scheduling until access.close)."
             )
         ),
-        "duration": Field(Int("Exam duration in minutes.", minimum=1), required=True),
+        "duration": Field(
+            Int("Exam duration in minutes.", minimum=1, maximum=MAX_DURATION), required=True
+        ),
         "password": Field(SecretSpec("Exam password, as a secret reference."), required=True),
         "attempts": Field(Int("Allowed attempts (API default 1).", minimum=1)),
         "proctorTypes": Field(

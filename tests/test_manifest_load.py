@@ -297,8 +297,8 @@ def test_names_with_dots_cannot_collide(tmp_path: Path) -> None:
         },
     )
     assert _problems(d) == [
-        f"{d}/dots.yaml:9:5: enrollment.a.b.c: this address also names enrollment of a.b and c: "
-        "rename one of them (names containing dots can collide)"
+        f"{d}/dots.yaml:9:5: enrollment.a.b.c: this address also names the enrollment of "
+        "a.b and c: rename one of them (names containing dots can collide)"
     ]
 
 
@@ -346,3 +346,33 @@ def test_empty_sections_are_allowed(tmp_path: Path) -> None:
 
 def test_loading_twice_gives_equal_results() -> None:
     assert load(VALID, env=ENV) == load(VALID, env=ENV)
+
+
+def test_oversized_files_are_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from spsync import manifest
+
+    d = _tenant(tmp_path, {"big.yaml": "users:\n" + "# padding\n" * 200})
+    monkeypatch.setattr(manifest, "MAX_FILE_BYTES", 1100)  # main.yaml is about 1,000 bytes
+    assert _problems(d) == [f"{d}/big.yaml: file too large (2,007 bytes; at most 1,100)"]
+
+
+def test_odd_secret_paths_are_problems_not_crashes(tmp_path: Path) -> None:
+    main = (SCHOOL / "main.yaml").read_text()
+    d = _tenant(tmp_path, {}, main=main.replace("{env: SPSYNC_TEST_PASSWORD}", '{file: "a\\0b"}'))
+    problems = _problems(d)
+    assert len(problems) == 1
+    assert problems[0].startswith(f"{d}/main.yaml:17:24: exams.final.configuration.password.file:")
+    assert problems[0].endswith("cannot be read: invalid path")
+
+
+def test_extreme_numbers_and_times_are_problems_not_crashes(tmp_path: Path) -> None:
+    main = (SCHOOL / "main.yaml").read_text()
+    main = main.replace("duration: 120", "duration: 999999999999")
+    main = main.replace('close: "2027-12-31T23:59:59Z"', 'close: "9999-12-31T23:59:59Z"')
+    d = _tenant(tmp_path, {}, main=main)
+    assert _problems(d) == [
+        f"{d}/main.yaml:14:53: exams.final.configuration.access.close: is out of range "
+        '(years 1970 to 9000), got "9999-12-31T23:59:59Z"',
+        f"{d}/main.yaml:16:17: exams.final.configuration.duration: must be at most 525,600, "
+        "got 999999999999",
+    ]
