@@ -666,13 +666,21 @@ class Obj(Spec):
     def json(self) -> dict[str, Any]:
         body: dict[str, Any] = {
             "type": "object",
-            "properties": {k: f.spec.json() for k, f in self.fields.items()},
+            "properties": {k: _with_note(f) for k, f in self.fields.items()},
             "additionalProperties": False,
         }
         if self.required:
             body["required"] = list(self.required)
         body.update(self.extra_schema)
         return self._schema(body)
+
+
+def _with_note(f: Field) -> dict[str, Any]:
+    """A field's schema, its description completed with a conditional requirement."""
+    body = f.spec.json()
+    if f.note:
+        body["description"] = f"{body.get('description', '')} ({f.note})".strip()
+    return body
 
 
 class MapOf(Spec):

@@ -265,3 +265,16 @@ def test_pure_python_parser_gives_the_same_nodes(
     root, found = parse(text)
     assert found == problems
     assert (plain_value(root) if root is not None else None) == plain
+
+
+@pytest.mark.parametrize("loader", [yamlload.Loader, yaml.SafeLoader])
+def test_reserved_indicator_is_named(loader: type, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(yamlload, "Loader", loader)
+    assert parse("a: b\nc: @home\n") == (
+        None,
+        [
+            YamlProblem(
+                2, 4, "", "YAML syntax error: '@' cannot start a value (put the value in quotes)"
+            )
+        ],
+    )
