@@ -360,3 +360,43 @@ def test_unknown_tenant_is_a_usage_error(monkeypatch: pytest.MonkeyPatch) -> Non
     r = CliRunner(env=ENV).invoke(main, ["validate", "valid", "--tenant", "initech"])
     assert (r.exit_code, r.stdout) == (1, "")
     assert r.stderr == "error: unknown tenant 'initech' in valid (known: acme, globex, school)\n"
+
+
+def test_json_format_when_valid(monkeypatch: pytest.MonkeyPatch) -> None:
+    code, stdout, stderr = _validate(FIXTURES / "valid" / "school", monkeypatch, "--format", "json")
+    assert (code, stderr) == (0, "")
+    assert json.loads(stdout) == {
+        "valid": True,
+        "problems": [],
+        "tenants": [
+            {
+                "tenant": "school",
+                "counts": {
+                    "courses": 1,
+                    "exams": 1,
+                    "users": 2,
+                    "enrollments": 2,
+                    "assignments": 1,
+                    "sessions": 1,
+                },
+            }
+        ],
+    }
+
+
+def test_summary_lines_for_a_directory_of_tenants(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(FIXTURES)
+    env = {
+        **ENV,
+        "SPSYNC_ACME_TOKEN": "t",
+        "ACME_CERT_456_PASSWORD": "p1",
+        "ACME_PRACTICE_PASSWORD": "p2",
+    }
+    r = CliRunner(env=env).invoke(
+        main, ["validate", "valid", "--tenant", "globex", "--tenant", "acme"]
+    )
+    assert (r.exit_code, r.stderr) == (0, "")
+    assert r.stdout == (
+        "acme: ok (1 course, 2 exams, 3 users, 3 enrollments, 2 assignments, 1 session)\n"
+        "globex: ok (1 course, 1 exam, 1 user, 1 enrollment, 0 assignments, 0 sessions)\n"
+    )
