@@ -670,17 +670,16 @@ def closure(targets: Iterable[str], parents: Any) -> set[str]:
     return seen
 
 
+def did_you_mean(word: str, pool: Iterable[str]) -> str:
+    """``"; did you mean X?"`` for the closest of ``pool``, or ``""``."""
+    close = get_close_matches(word, sorted(set(pool)), n=1, cutoff=0.6)
+    return f"; did you mean {close[0]}?" if close else ""
+
+
 def unknown_targets(targets: Iterable[str], known: Iterable[str]) -> list[str]:
     """Messages for targets that name no address of ``known``, with a did-you-mean."""
-    pool = sorted(set(known))
-    out = []
-    for t in targets:
-        if t in pool:
-            continue
-        close = get_close_matches(t, pool, n=1, cutoff=0.6)
-        hint = f"; did you mean {close[0]}?" if close else ""
-        out.append(f"unknown target {t}{hint}")
-    return out
+    pool = set(known)
+    return [f"unknown target {t}{did_you_mean(t, pool)}" for t in targets if t not in pool]
 
 
 def build_plan(
