@@ -18,6 +18,8 @@ FORMATS: tuple[str, ...] = ("text", "markdown", "json")
 
 #: GitHub's limit on a comment is 65,536 characters; stay well below it
 MARKDOWN_LIMIT = 60_000
+#: when details must be cut, each kind of action keeps this many examples as long as it can
+MARKDOWN_EXAMPLES = 10
 
 SYMBOLS: dict[str, str] = {
     "create": "+",
@@ -333,23 +335,30 @@ def _markdown(plan: Plan, budget: int) -> str:
     else:
         room -= room_destructive + 200 * len(sections)
 
-    # choose which detail blocks to keep
+    # choose which detail blocks to keep: first cut every kind of action down to a few
+    # examples, creates first; then, if still too long, drop those examples too
     keep: list[list[bool]] = [[True] * len(b) for *_x, b in sections]
     total = sum(len(t) for *_x, b in sections for _a, t in b)
-    for action in (*TRUNCATE_ORDER, "record"):
-        excess = total - room
-        if excess <= 0:
-            break
-        # drop from the end (last tenant, last block) backwards: the first ones stay
-        for si in range(len(sections) - 1, -1, -1):
-            blocks = sections[si][4]
-            for bi in range(len(blocks) - 1, -1, -1):
+    for floor in (MARKDOWN_EXAMPLES, 0):
+        for action in (*TRUNCATE_ORDER, "record"):
+            excess = total - room
+            if excess <= 0:
+                break
+            positions = [
+                (si, bi)
+                for si, (*_x, blocks) in enumerate(sections)
+                for bi, (a, _t) in enumerate(blocks)
+                if a == action
+            ]
+            # keep the first ``floor`` of this action; drop from the end backwards
+            for si, bi in reversed(positions[floor:]):
                 if excess <= 0:
                     break
-                if blocks[bi][0] == action and keep[si][bi]:
+                if keep[si][bi]:
                     keep[si][bi] = False
-                    excess -= len(blocks[bi][1])
-                    total -= len(blocks[bi][1])
+                    size = len(sections[si][4][bi][1])
+                    excess -= size
+                    total -= size
 
     out = [fixed]
     d_room = room_destructive
@@ -391,6 +400,8 @@ def _markdown(plan: Plan, budget: int) -> str:
             if dropped.get(a):
                 noun = "records in state" if a == "record" else _plural(a, dropped[a])
                 body += f"\n… and {dropped[a]:,} more {noun}\n"
+        if dropped:
+            body += "\n(the whole plan: spsync show PLANFILE)\n"
         fence = _fence(body)
         n = len(tp.changes)
         out.extend(
