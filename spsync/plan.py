@@ -326,7 +326,9 @@ def staleness(
     ``fingerprint_of`` / ``desired_digest_of`` over the same addresses).
     """
     reasons: list[str] = []
-    if state_lineage != saved.state_lineage:
+    if saved.state_serial == 0 and state_serial == 0:
+        pass  # no state then, none now: a fresh lineage is drawn on every load until saved
+    elif state_lineage != saved.state_lineage:
         reasons.append(
             f"the state of {saved.tenant} is another lineage ({state_lineage}, plan was made "
             f"for {saved.state_lineage})"

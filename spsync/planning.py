@@ -207,6 +207,9 @@ async def check_fresh(
     )
     if reasons:
         raise PlanError(f"the saved plan is stale: {'; '.join(reasons)}; make a new plan")
+    if state.serial == 0:
+        # a tenant without state yet: its first state takes the lineage the plan showed
+        state = state.model_copy(update={"lineage": saved.state_lineage})
     return state, observed
 
 

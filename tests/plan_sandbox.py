@@ -140,17 +140,18 @@ async def provision_all(desired: Desired, client: Client, key: bytes) -> State:
         enrollment_sid[(en.course, en.user)] = r.enrollment.sid
         record(f"user.{en.user}", r.user.sid, {})
         record(address, r.enrollment.sid, {"course": course_sid[en.course], "user": r.user.sid})
+    batches: dict[str, list[str]] = {}
     for address, a in desired.assignments.items():
         e = desired.exams[f"exam.{a.exam}"]
         if not e.limited:
             continue
         en_sid = enrollment_sid[(e.course, a.user)]
-        await client.update_assignments(course_sid[e.course], exam_sid[a.exam], add=[en_sid])
-        record(
-            address,
-            None,
-            {"course": course_sid[e.course], "exam": exam_sid[a.exam], "enrollment": en_sid},
-        )
+        batches.setdefault(a.exam, []).append(en_sid)
+        refs = {"course": course_sid[e.course], "exam": exam_sid[a.exam], "enrollment": en_sid}
+        record(address, None, refs)
+    for exam_name, sids in batches.items():
+        course = desired.exams[f"exam.{exam_name}"].course
+        await client.update_assignments(course_sid[course], exam_sid[exam_name], add=sids)
     for address, s in desired.sessions.items():
         e = desired.exams[f"exam.{s.exam}"]
         en_sid = enrollment_sid[(e.course, s.user)]
