@@ -40,6 +40,7 @@ from spsync.schema import (
     Ctx,
     Obj,
     Suggester,
+    Vocab,
     name_spec,
     ref_spec,
 )
@@ -330,6 +331,7 @@ class _TenantLoader:
     scheduled: dict[tuple[str, str], _Item] = field(default_factory=dict)
     implied_enrollments: dict[tuple[str, str], _Pending] = field(default_factory=dict)
     addresses: dict[str, tuple[str, str]] = field(default_factory=dict)
+    vocabs: dict[str, Vocab] = field(default_factory=dict)
 
     def run(self) -> Desired | None:
         head = self.head
@@ -425,6 +427,13 @@ class _TenantLoader:
 
     # -- relating ----------------------------------------------------------------------------
 
+    def _vocab(self, kind: str) -> Vocab:
+        """The names of a kind, for did-you-means (built once: all files are read by now)."""
+        vocab = self.vocabs.get(kind)
+        if vocab is None:
+            vocab = self.vocabs[kind] = Vocab(self.named[kind])
+        return vocab
+
     def _ref(self, kind: str, item: _Item, key: str) -> str | None:
         """The name ``item`` refers to under ``key`` if it is defined; else report it.
 
@@ -438,7 +447,7 @@ class _TenantLoader:
             node, where = _child(item.node, key), f"{item.where}.{key}"
         else:
             node, where = item.node, item.where
-        best = self.suggest.best(name, list(self.named[kind]))
+        best = self.suggest.best(name, self._vocab(kind))
         if best is None:
             item.cx.add(node, where, f'{kind} "{name}" is not defined')
         else:
@@ -489,7 +498,7 @@ class _TenantLoader:
                         )
                 course = values.get("course")
                 if kind == "exam" and course is not None and course not in courses:
-                    hint = self.suggest(course, list(courses))
+                    hint = self.suggest(course, self._vocab("course"))
                     entry.cx.add(
                         node.items["course"][1],
                         f"{entry.where}.course",
@@ -540,7 +549,7 @@ class _TenantLoader:
         exams = self.named["exam"]
         for exam, knode, cx in self.assignment_exams:
             if exam not in exams:
-                hint = self.suggest(exam, list(exams))
+                hint = self.suggest(exam, self._vocab("exam"))
                 cx.add(knode, f"assignments.{exam}", f'exam "{exam}" is not defined{hint}')
         for item in self.assignments:
             exam = item.values["exam"]

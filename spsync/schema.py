@@ -70,33 +70,82 @@ INVALID: Any = object()
 # --- did-you-mean ----------------------------------------------------------------------
 
 
+class Vocab:
+    """Words a did-you-mean may offer, prepared once: a case-insensitive index, a cache of
+    answers (a roster repeats the same typo many times) and, for large vocabularies, an
+    index of one-character deletions so that a lookup does not compare against every word.
+    """
+
+    __slots__ = ("_deletions", "cache", "lower", "words")
+
+    #: above this many words, candidates come from the deletion index, not a full scan
+    SCAN_LIMIT = 1000
+    #: words kept per deletion key (short names share keys heavily)
+    BUCKET = 32
+
+    def __init__(self, words: Iterable[str]) -> None:
+        self.words = list(words)
+        self.lower = {w.lower(): w for w in self.words}
+        self.cache: dict[str, str | None] = {}
+        self._deletions: dict[str, list[str]] | None = None
+
+    def candidates(self, word: str) -> list[str]:
+        """Words worth comparing with ``word``: all of them, or for a large vocabulary
+        those within about two edits (sharing a one-character deletion)."""
+        if len(self.words) <= self.SCAN_LIMIT:
+            return self.words
+        if self._deletions is None:
+            index: dict[str, list[str]] = {}
+            for w in self.words:
+                for d in _deletions(w):
+                    bucket = index.setdefault(d, [])
+                    if len(bucket) < self.BUCKET:
+                        bucket.append(w)
+            self._deletions = index
+        found: set[str] = set()
+        for d in _deletions(word):
+            found.update(self._deletions.get(d, ()))
+        return sorted(found)
+
+
+def _deletions(word: str) -> set[str]:
+    return {word, *(word[:i] + word[i + 1 :] for i in range(len(word)))}
+
+
 class Suggester:
     """``; did you mean "x"?`` suffixes, within a budget of string comparisons.
 
     A roster with thousands of dangling references must not spend minutes in difflib:
-    once the budget is spent, messages simply carry no suggestion."""
+    large vocabularies are narrowed first (``Vocab.candidates``), answers are cached, and
+    once the budget is spent messages simply carry no suggestion (case slips are still
+    found: that is a dictionary lookup). All of it is deterministic."""
 
-    def __init__(self, budget: int = 2_000_000) -> None:
+    def __init__(self, budget: int = 500_000) -> None:
         self.budget = budget
 
-    def __call__(self, word: str, candidates: Iterable[str]) -> str:
-        best = self.best(word, candidates)
+    def __call__(self, word: str, vocab: Vocab | Iterable[str]) -> str:
+        best = self.best(word, vocab)
         return f'; did you mean "{best}"?' if best is not None else ""
 
-    def best(self, word: str, candidates: Iterable[str]) -> str | None:
-        """The closest candidate, if one is close enough."""
-        pool = candidates if isinstance(candidates, list | tuple) else list(candidates)
-        if not pool or not word:
+    def best(self, word: str, vocab: Vocab | Iterable[str]) -> str | None:
+        """The closest word, if one is close enough."""
+        if not isinstance(vocab, Vocab):
+            vocab = Vocab(vocab)
+        if not word or not vocab.words:
             return None
-        lower = word.lower()
-        for c in pool:  # a case slip is the likeliest typo, and cheap to find
-            if c.lower() == lower and c != word:
-                return c
-        if self.budget < len(pool):
-            return None
-        self.budget -= len(pool)
-        found = difflib.get_close_matches(word, pool, n=1, cutoff=0.6)
-        return found[0] if found and found[0] != word else None
+        if word in vocab.cache:
+            return vocab.cache[word]
+        found = vocab.lower.get(word.lower())
+        if found is None:
+            pool = vocab.candidates(word)
+            if pool and self.budget >= len(pool):
+                self.budget -= len(pool)
+                close = difflib.get_close_matches(word, pool, n=1, cutoff=0.6)
+                found = close[0] if close else None
+        if found == word:
+            found = None
+        vocab.cache[word] = found
+        return found
 
 
 # --- reading context -------------------------------------------------------------------
@@ -254,13 +303,14 @@ class Enum(Text):
         super().__init__(description, wanted="one of " + ", ".join(values))
         self.values = values
         self._set = frozenset(values)
+        self.vocab = Vocab(values)
 
     def check(self, node: Node, where: str, cx: Ctx) -> Any:
         text = _scalar_text(node, where, cx, self.wanted)
         if text is None:
             return INVALID
         if text not in self._set:
-            hint = cx.suggest(text, self.values)
+            hint = cx.suggest(text, self.vocab)
             cx.add(node, where, f"must be {self.wanted}; got {describe(node)}{hint}")
             return INVALID
         return text
@@ -298,6 +348,11 @@ def time_zones() -> frozenset[str]:
     return frozenset(zoneinfo.available_timezones())
 
 
+@cache
+def _zone_vocab() -> Vocab:
+    return Vocab(sorted(time_zones()))
+
+
 _TZ_SHAPE = re.compile(r"^[A-Za-z_]+(?:/[A-Za-z0-9_+-]+)*$")
 
 
@@ -311,7 +366,7 @@ class TimeZone(Text):
         zones = time_zones()
         known = text in zones if zones else bool(_TZ_SHAPE.match(text))
         if not known:
-            hint = cx.suggest(text, sorted(zones))
+            hint = cx.suggest(text, _zone_vocab())
             cx.add(
                 node,
                 where,
@@ -624,7 +679,7 @@ class Obj(Spec):
     ) -> None:
         self.description = description
         self.fields = fields
-        self.names = tuple(fields)
+        self.names = Vocab(fields)
         self.required = tuple(k for k, f in fields.items() if f.required)
         self.unknown_hint = unknown_hint or {}
         self.post = post
