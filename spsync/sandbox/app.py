@@ -167,7 +167,11 @@ def _op_reschedule(c: Call) -> dict[str, Any]:
 
 
 def _op_cancel(c: Call) -> dict[str, Any]:
-    return c.world.cancel_session(*_session_args(c), c.body)
+    body = c.body
+    if body is None and "cancellationMemo" in c.query:
+        # Some HTTP stacks cannot send a DELETE body: accept the fields as query parameters.
+        body = {k: c.query[k] for k in ("cancellationMemo", "reason") if k in c.query}
+    return c.world.cancel_session(*_session_args(c), body)
 
 
 def _op_onboard(c: Call) -> dict[str, Any]:
