@@ -21,7 +21,7 @@ from spsync.sandbox.constants import (
     ROLES,
 )
 from spsync.sandbox.entities import Course, Enrollment, Exam, Install, User
-from spsync.sandbox.errors import ApiFault, Problems, not_found
+from spsync.sandbox.errors import Problems, not_found
 from spsync.sandbox.timefmt import format_utc
 
 if TYPE_CHECKING:
@@ -48,7 +48,6 @@ _CONFIG_KEYS = (
 _USER_KEYS = ("ids", "firstName", "lastName", "email", "timeZone", "currencyCode")
 _ID_KINDS = ("sid", "api", "external", "lms")
 _EXAM_ID_KINDS = ("sid", "external")
-_PREFIX = {"course": "CU", "exam": "EX", "user": "US"}
 
 
 def _given(d: dict[str, Any], key: str) -> bool:
@@ -530,4 +529,4 @@ class ProvisionPlan:
         return out
 
 
-__all__ = ["ApiFault", "ProvisionPlan"]
+__all__ = ["ProvisionPlan", "parse_configuration", "parse_ids"]
