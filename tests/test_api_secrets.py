@@ -61,8 +61,8 @@ def _all_text(api: Client, errors: list[BaseException]) -> str:
 def test_token_never_shows_over_real_http(caplog: pytest.LogCaptureFixture) -> None:
     """A busy run over real HTTP, with faults, timeouts and refusals, logged at DEBUG."""
     caplog.set_level(logging.DEBUG)
-    for name in ("httpx", "httpcore", "spsync", "spsync.api"):
-        logging.getLogger(name).setLevel(logging.DEBUG)
+    for name in ("httpx", "httpcore", "spsync.api"):
+        caplog.set_level(logging.DEBUG, logger=name)  # restored after the test
     world = new_world()
     seeded = seed_course(world, 4)
     slow = Rule("GET", "/settings$", "slow-after", delay=0.6)
