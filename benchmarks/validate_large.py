@@ -3,8 +3,9 @@
 Generates, in a temporary directory, one tenant with 20 exams, 20,000 users, and for every
 user an explicit enrollment, an explicit assignment and a session (so 20,000 of each), then
 runs ``spsync validate`` on it in a subprocess (so the figures are of a real run, start-up
-included) and reports wall time and the child's peak RSS. It also times ``manifest.load``
-in-process. Prints figures; asserts nothing.
+included) and reports wall time and the child's peak RSS; then again with every session
+naming an undefined user (the error path, with its did-you-means). It also times
+``manifest.load`` in-process. Prints figures; asserts nothing.
 
     .venv/bin/python benchmarks/validate_large.py [--users N] [--exams N]
 """
@@ -112,6 +113,17 @@ def main() -> None:
         print(f"  stdout: {proc.stdout.strip()}")
         if proc.stderr.strip():
             print(f"  stderr: {proc.stderr.strip()[:2000]}")
+
+        # the error path: every session names an undefined user (20,000 did-you-means)
+        sessions = tenant / "sessions.yaml"
+        sessions.write_text(sessions.read_text().replace("user: user-", "user: usr-"))
+        t0 = time.perf_counter()
+        proc = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
+        wall = time.perf_counter() - t0
+        lines = proc.stderr.count("\n")
+        print(f"spsync validate, every session broken: exit {proc.returncode}, {wall:.2f} s wall,")
+        print(f"  {lines:,} lines on stderr, last: {proc.stderr.splitlines()[-1]}")
+        sessions.write_text(sessions.read_text().replace("user: usr-", "user: user-"))
 
         from spsync import manifest
 

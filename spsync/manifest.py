@@ -40,6 +40,7 @@ from spsync.schema import (
     Ctx,
     Obj,
     Suggester,
+    Vocab,
     name_spec,
     ref_spec,
 )
@@ -63,12 +64,6 @@ REQUIRED_TO_CREATE = {
     "course": ("title", "code"),
     "exam": ("title", "configuration"),
     "user": ("firstName", "lastName", "email"),
-}
-#: fields ``defaults`` may supply, per kind (the schema of ``defaults`` says the same)
-DEFAULTABLE = {
-    "exam": ("type", "limitedScope"),
-    "user": ("timeZone", "currencyCode"),
-    "session": ("type", "proctorLocation", "amount", "currency"),
 }
 SECTION_OF = {"course": "courses", "exam": "exams", "user": "users"}
 
@@ -153,6 +148,9 @@ def _discover(path: Path, problems: list[Problem], *, narrowed: bool) -> list[Pa
         elif not narrowed and _yaml_files(child):
             hint = " (rename tenant.yml to tenant.yaml)" if (child / "tenant.yml").exists() else ""
             fail(child, f"has YAML files but no tenant.yaml{hint}")
+    if not found and not problems and _yaml_files(path):
+        hint = " (rename tenant.yml to tenant.yaml)" if (path / "tenant.yml").exists() else ""
+        return fail(path, f"has YAML files but no tenant.yaml{hint}")
     if not found and not problems:
         return fail(
             path,
@@ -242,7 +240,7 @@ def _read_head(directory: Path, env: Mapping[str, str], sandbox: bool, suggest: 
             cx.add(
                 where_node,
                 "api.token",
-                "missing: the API token as {env: VARIABLE} or {file: path} "
+                "missing: give the API token as {env: VARIABLE} or {file: path} "
                 "(not needed with --sandbox)",
             )
     return _Head(directory, file, problems, root, values, name, name_node)
@@ -255,7 +253,7 @@ def _has(pair: tuple[Scalar, Node] | None, key: str) -> bool:
 def _check_unique(heads: list[_Head], selected: list[_Head]) -> None:
     first: dict[str, _Head] = {}
     chosen = {id(h) for h in selected}
-    for head in sorted(heads, key=lambda h: h.file):
+    for head in sorted(heads, key=lambda h: h.dir.name):
         if head.name_node is None:
             continue
         prior = first.setdefault(head.name, head)
@@ -310,6 +308,8 @@ class _Pending:
 
 @dataclass
 class _TenantLoader:
+    """Reads one tenant's resource files and relates them; ``run()`` gives its Desired."""
+
     head: _Head
     env: Mapping[str, str]
     sandbox: bool
@@ -323,6 +323,15 @@ class _TenantLoader:
     assignment_exams: list[tuple[str, Scalar, Ctx]] = field(default_factory=list)
     sessions: list[_Item] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
+    #: (kind, name) offered as a did-you-mean: that name's own problems would only echo the typo
+    suggested: set[tuple[str, str]] = field(default_factory=set)
+    # what relating finds, keyed by name pairs: (course, user), (exam, user)
+    enrolled: dict[tuple[str, str], tuple[_Item, str]] = field(default_factory=dict)
+    assigned: dict[tuple[str, str], _Pending] = field(default_factory=dict)
+    scheduled: dict[tuple[str, str], _Item] = field(default_factory=dict)
+    implied_enrollments: dict[tuple[str, str], _Pending] = field(default_factory=dict)
+    addresses: dict[str, tuple[str, str]] = field(default_factory=dict)
+    vocabs: dict[str, Vocab] = field(default_factory=dict)
 
     def run(self) -> Desired | None:
         head = self.head
@@ -418,6 +427,13 @@ class _TenantLoader:
 
     # -- relating ----------------------------------------------------------------------------
 
+    def _vocab(self, kind: str) -> Vocab:
+        """The names of a kind, for did-you-means (built once: all files are read by now)."""
+        vocab = self.vocabs.get(kind)
+        if vocab is None:
+            vocab = self.vocabs[kind] = Vocab(self.named[kind])
+        return vocab
+
     def _ref(self, kind: str, item: _Item, key: str) -> str | None:
         """The name ``item`` refers to under ``key`` if it is defined; else report it.
 
@@ -431,17 +447,33 @@ class _TenantLoader:
             node, where = _child(item.node, key), f"{item.where}.{key}"
         else:
             node, where = item.node, item.where
-        hint = self.suggest(name, list(self.named[kind]))
-        item.cx.add(node, where, f'{kind} "{name}" is not defined{hint}')
+        best = self.suggest.best(name, self._vocab(kind))
+        if best is None:
+            item.cx.add(node, where, f'{kind} "{name}" is not defined')
+        else:
+            item.cx.add(node, where, f'{kind} "{name}" is not defined; did you mean "{best}"?')
+            self.suggested.add((kind, best))
         return None
 
     def _relate(self) -> Desired | None:
-        named = self.named
-        courses, exams, users = named["course"], named["exam"], named["user"]
+        """Every check between resources, then the result if nothing was wrong."""
         defaults = self.head.values.get("defaults", {})
+        self._check_named(defaults)
+        self._check_enrollments()
+        self._check_assignments()
+        self._check_sessions(defaults.get("session", {}))
+        self._imply_enrollments()
+        self._check_unenrolled_users()
+        if self.problems or self.head.problems:
+            self.head.problems.extend(self.problems)
+            self.problems.clear()
+            return None
+        return self._build()
 
-        # named resources: defaults, then what creating them needs
-        for kind, registry in named.items():
+    def _check_named(self, defaults: dict[str, dict[str, Any]]) -> None:
+        """Courses, exams, users: defaults, what creating them needs, an exam's course."""
+        courses = self.named["course"]
+        for kind, registry in self.named.items():
             kind_defaults = defaults.get(kind, {})
             for entry in registry.values():
                 values = entry.values
@@ -464,64 +496,60 @@ class _TenantLoader:
                             f"missing {_and(missing)}: required to create a {kind} that is "
                             "not identified by ids.sid",
                         )
-                if kind == "exam" and "course" in values and values["course"] not in courses:
-                    name = values["course"]
-                    hint = self.suggest(name, list(courses))
+                course = values.get("course")
+                if kind == "exam" and course is not None and course not in courses:
+                    hint = self.suggest(course, self._vocab("course"))
                     entry.cx.add(
                         node.items["course"][1],
                         f"{entry.where}.course",
-                        f'course "{name}" is not defined{hint}',
+                        f'course "{course}" is not defined{hint}',
                     )
 
-        addresses: dict[str, tuple[str, ...]] = {}
+    def _claim(self, address: str, pair: tuple[str, str], cx: Ctx, node: Node) -> bool:
+        """Take an address for a pair of names. Names may contain dots, so two different
+        pairs can spell the same address: the second one is an error."""
+        prior = self.addresses.setdefault(address, pair)
+        if prior != pair:
+            kind = address.split(".", 1)[0]
+            cx.add(
+                node,
+                address,
+                f"this address also names the {kind} of {prior[0]} and {prior[1]}: "
+                "rename one of them (names containing dots can collide)",
+            )
+            return False
+        return True
 
-        def claim(address: str, pair: tuple[str, ...], cx: Ctx, node: Node) -> bool:
-            """Two different pairs could spell one address when names contain dots."""
-            prior = addresses.setdefault(address, (address.split(".", 1)[0], *pair))
-            if prior[1:] != pair:
-                cx.add(
-                    node,
-                    address,
-                    f"this address also names {prior[0]} of {' and '.join(prior[1:])}: "
-                    "rename one of them (names containing dots can collide)",
-                )
-                return False
-            return True
-
-        # explicit enrollments
-        enrolled: dict[tuple[str, str], tuple[_Item, str]] = {}
+    def _check_enrollments(self) -> None:
         for item in self.enrollments:
             user = self._ref("user", item, "user")
             course = self._ref("course", item, "course")
             if user is None or course is None:
                 continue
-            role = item.values.get("role", "learner" if "role" not in _keys(item.node) else None)
+            # None: the role was given but invalid (already reported)
+            role = item.values.get("role", None if "role" in _keys(item.node) else "learner")
             pair = (course, user)
             address = f"enrollment.{course}.{user}"
-            prior = enrolled.get(pair)
+            prior = self.enrolled.get(pair)
             if prior is not None:
                 first, first_role = prior
-                if role is not None and first_role is not None and role != first_role:
+                at = _at(first.cx, first.node, item.cx)
+                if role is not None and first_role and role != first_role:
                     message = (
                         f'user "{user}" is enrolled in course "{course}" twice with different '
-                        f"roles: {first_role} at {_at(first.cx, first.node, item.cx)} and "
-                        f"{role} here"
+                        f"roles: {first_role} at {at} and {role} here"
                     )
                 else:
-                    message = (
-                        f'user "{user}" is already enrolled in course "{course}" '
-                        f"(at {_at(first.cx, first.node, item.cx)})"
-                    )
+                    message = f'user "{user}" is already enrolled in course "{course}" (at {at})'
                 item.cx.add(item.node, address, message)
-                continue
-            if claim(address, pair, item.cx, item.node):
-                enrolled[pair] = (item, role or "")
+            elif self._claim(address, pair, item.cx, item.node):
+                self.enrolled[pair] = (item, role or "")
 
-        # explicit assignments
-        assigned: dict[tuple[str, str], _Pending] = {}
+    def _check_assignments(self) -> None:
+        exams = self.named["exam"]
         for exam, knode, cx in self.assignment_exams:
             if exam not in exams:
-                hint = self.suggest(exam, list(exams))
+                hint = self.suggest(exam, self._vocab("exam"))
                 cx.add(knode, f"assignments.{exam}", f'exam "{exam}" is not defined{hint}')
         for item in self.assignments:
             exam = item.values["exam"]
@@ -530,7 +558,7 @@ class _TenantLoader:
                 continue
             pair = (exam, user)
             address = f"assignment.{exam}.{user}"
-            prior = assigned.get(pair)
+            prior = self.assigned.get(pair)
             if prior is not None:
                 item.cx.add(
                     item.node,
@@ -538,23 +566,22 @@ class _TenantLoader:
                     f'user "{user}" is already assigned to exam "{exam}" '
                     f"(at {_at(prior.cx, prior.node, item.cx)})",
                 )
-                continue
-            if claim(address, pair, item.cx, item.node):
-                assigned[pair] = _Pending(item.cx, item.node, implied=False)
+            elif self._claim(address, pair, item.cx, item.node):
+                self.assigned[pair] = _Pending(item.cx, item.node, implied=False)
 
-        # sessions
-        session_defaults = defaults.get("session", {})
-        scheduled: dict[tuple[str, str], _Item] = {}
+    def _check_sessions(self, defaults: dict[str, Any]) -> None:
+        """Defaults, required fields, references, duplicates, windows; implied assignments."""
         for item in self.sessions:
             values = item.values
-            keys = _keys(item.node)
-            for key, value in session_defaults.items():
-                if key not in keys:
+            node = item.node
+            assert isinstance(node, Map)
+            for key, value in defaults.items():
+                if key not in node.items:
                     values[key] = value
             for key in ("type", "proctorLocation"):
-                if key not in values and not item.cx.given(item.node, key):  # type: ignore[arg-type]
+                if key not in values and not item.cx.given(node, key):
                     item.cx.add(
-                        item.node,
+                        node,
                         item.where,
                         f'missing required field "{key}" (or set defaults.session.{key} '
                         "in tenant.yaml)",
@@ -565,54 +592,60 @@ class _TenantLoader:
                 continue
             pair = (exam, user)
             address = f"session.{exam}.{user}"
-            prior = scheduled.get(pair)
+            prior = self.scheduled.get(pair)
             if prior is not None:
                 item.cx.add(
-                    item.node,
+                    node,
                     address,
                     f'a second session for exam "{exam}" and user "{user}" '
                     f"(first at {_at(prior.cx, prior.node, item.cx)}); "
                     "a user has at most one session per exam",
                 )
                 continue
-            if not claim(address, pair, item.cx, item.node):
+            if not self._claim(address, pair, item.cx, node):
                 continue
-            scheduled[pair] = item
-            self._check_session_times(item, exams[exam])
-            if pair not in assigned:
-                assigned[pair] = _Pending(item.cx, item.node, implied=True)
-                claim(f"assignment.{exam}.{user}", pair, item.cx, item.node)
+            self.scheduled[pair] = item
+            self._check_session_times(item, self.named["exam"][exam])
+            if pair not in self.assigned:
+                self.assigned[pair] = _Pending(item.cx, node, implied=True)
+                self._claim(f"assignment.{exam}.{user}", pair, item.cx, node)
 
-        # assignments imply learner enrollments in the exam's course
-        implied_enrollments: dict[tuple[str, str], _Pending] = {}
-        for (exam, user), pending in assigned.items():
-            exam_values = exams[exam].values
-            course = exam_values.get("course") if exam_values else None
+    def _imply_enrollments(self) -> None:
+        """Each assignment needs a learner enrollment in its exam's course."""
+        courses, exams = self.named["course"], self.named["exam"]
+        for (exam, user), pending in self.assigned.items():
+            course = (exams[exam].values or {}).get("course")
             if course is None or course not in courses:
-                continue
+                continue  # reported with the exam
             pair = (course, user)
-            explicit = enrolled.get(pair)
+            explicit = self.enrolled.get(pair)
             if explicit is not None:
                 item, role = explicit
                 if role == "instructor":
                     what = "session" if pending.implied else "assignment"
                     pending.cx.add(
                         pending.node,
-                        f"{'session' if pending.implied else 'assignment'}.{exam}.{user}",
+                        f"{what}.{exam}.{user}",
                         f'this {what} needs user "{user}" to be a learner in course "{course}", '
                         f"but they are enrolled as instructor at "
                         f"{_at(item.cx, item.node, pending.cx)}",
                     )
-                continue
-            if pair not in implied_enrollments and claim(
+            elif pair not in self.implied_enrollments and self._claim(
                 f"enrollment.{course}.{user}", pair, pending.cx, pending.node
             ):
-                implied_enrollments[pair] = pending
+                self.implied_enrollments[pair] = pending
 
-        # a user can only be provisioned together with a course
-        with_course = {u for (_c, u) in enrolled} | {u for (_c, u) in implied_enrollments}
-        for name, entry in users.items():
-            if name not in with_course:
+    def _check_unenrolled_users(self) -> None:
+        """A user can only be provisioned together with a course.
+
+        Users named by any enrollment, assignment or session count as enrolled: when that
+        entry has a problem of its own (an undefined exam or course), that is the one to
+        report. So does a user offered as a did-you-mean (the typo is the problem)."""
+        with_course = {u for (_c, u) in self.enrolled} | {u for (_c, u) in self.implied_enrollments}
+        for entries in (self.enrollments, self.assignments, self.sessions):
+            with_course.update(str(i.values.get("user")) for i in entries)
+        for name, entry in self.named["user"].items():
+            if name not in with_course and ("user", name) not in self.suggested:
                 entry.cx.add(
                     entry.key,
                     entry.where,
@@ -620,12 +653,6 @@ class _TenantLoader:
                     "course, so enroll them (enrollments: [{user: "
                     f"{name}, course: COURSE}}]) or assign them to an exam",
                 )
-
-        if self.problems or self.head.problems:
-            self.head.problems.extend(self.problems)
-            self.problems.clear()
-            return None
-        return self._build(enrolled, assigned, implied_enrollments, scheduled)
 
     def _check_session_times(self, item: _Item, exam: _Named) -> None:
         """Appointment inside the exam's windows (the API refuses it otherwise).
@@ -680,13 +707,7 @@ class _TenantLoader:
 
     # -- building ------------------------------------------------------------------------------
 
-    def _build(
-        self,
-        enrolled: dict[tuple[str, str], tuple[_Item, str]],
-        assigned: dict[tuple[str, str], _Pending],
-        implied_enrollments: dict[tuple[str, str], _Pending],
-        scheduled: dict[tuple[str, str], _Item],
-    ) -> Desired:
+    def _build(self) -> Desired:
         """Every resource as plain data, validated into ``Desired`` in one pydantic call.
 
         One ``model_validate`` over nested dicts runs in pydantic-core; building a model
@@ -704,21 +725,21 @@ class _TenantLoader:
                 group[address] = {"name": name, **(e.values or {})}
                 locate(address, e.cx, e.key)
         enrollments = groups["enrollments"] = {}
-        for (course, user), (item, role) in enrolled.items():
+        for (course, user), (item, role) in self.enrolled.items():
             address = f"enrollment.{course}.{user}"
             enrollments[address] = {"user": user, "course": course, "role": role}
             locate(address, item.cx, item.node)
-        for (course, user), pending in implied_enrollments.items():
+        for (course, user), pending in self.implied_enrollments.items():
             address = f"enrollment.{course}.{user}"
             enrollments[address] = {"user": user, "course": course, "implied": True}
             locate(address, pending.cx, pending.node)
         assignments = groups["assignments"] = {}
-        for (exam, user), pending in assigned.items():
+        for (exam, user), pending in self.assigned.items():
             address = f"assignment.{exam}.{user}"
             assignments[address] = {"exam": exam, "user": user, "implied": pending.implied}
             locate(address, pending.cx, pending.node)
         sessions = groups["sessions"] = {}
-        for (exam, user), item in scheduled.items():
+        for (exam, user), item in self.scheduled.items():
             address = f"session.{exam}.{user}"
             sessions[address] = {"exam": exam, "user": user, **item.values}
             locate(address, item.cx, item.node)

@@ -60,6 +60,8 @@ SID_KINDS = {
     "PT": "proctor location",
 }
 DATETIME_EXAMPLE = "2027-03-01T14:00:00Z"
+MIN_YEAR, MAX_YEAR = 1970, 9000
+MAX_DURATION = 525_600  # minutes: a year
 
 INVALID: Any = object()
 """Returned by ``check`` for a value that is wrong (the problem is already reported)."""
@@ -68,33 +70,82 @@ INVALID: Any = object()
 # --- did-you-mean ----------------------------------------------------------------------
 
 
+class Vocab:
+    """Words a did-you-mean may offer, prepared once: a case-insensitive index, a cache of
+    answers (a roster repeats the same typo many times) and, for large vocabularies, an
+    index of one-character deletions so that a lookup does not compare against every word.
+    """
+
+    __slots__ = ("_deletions", "cache", "lower", "words")
+
+    #: above this many words, candidates come from the deletion index, not a full scan
+    SCAN_LIMIT = 1000
+    #: words kept per deletion key (short names share keys heavily)
+    BUCKET = 32
+
+    def __init__(self, words: Iterable[str]) -> None:
+        self.words = list(words)
+        self.lower = {w.lower(): w for w in self.words}
+        self.cache: dict[str, str | None] = {}
+        self._deletions: dict[str, list[str]] | None = None
+
+    def candidates(self, word: str) -> list[str]:
+        """Words worth comparing with ``word``: all of them, or for a large vocabulary
+        those within about two edits (sharing a one-character deletion)."""
+        if len(self.words) <= self.SCAN_LIMIT:
+            return self.words
+        if self._deletions is None:
+            index: dict[str, list[str]] = {}
+            for w in self.words:
+                for d in _deletions(w):
+                    bucket = index.setdefault(d, [])
+                    if len(bucket) < self.BUCKET:
+                        bucket.append(w)
+            self._deletions = index
+        found: set[str] = set()
+        for d in _deletions(word):
+            found.update(self._deletions.get(d, ()))
+        return sorted(found)
+
+
+def _deletions(word: str) -> set[str]:
+    return {word, *(word[:i] + word[i + 1 :] for i in range(len(word)))}
+
+
 class Suggester:
     """``; did you mean "x"?`` suffixes, within a budget of string comparisons.
 
     A roster with thousands of dangling references must not spend minutes in difflib:
-    once the budget is spent, messages simply carry no suggestion."""
+    large vocabularies are narrowed first (``Vocab.candidates``), answers are cached, and
+    once the budget is spent messages simply carry no suggestion (case slips are still
+    found: that is a dictionary lookup). All of it is deterministic."""
 
-    def __init__(self, budget: int = 2_000_000) -> None:
+    def __init__(self, budget: int = 500_000) -> None:
         self.budget = budget
 
-    def __call__(self, word: str, candidates: Iterable[str]) -> str:
-        best = self.best(word, candidates)
+    def __call__(self, word: str, vocab: Vocab | Iterable[str]) -> str:
+        best = self.best(word, vocab)
         return f'; did you mean "{best}"?' if best is not None else ""
 
-    def best(self, word: str, candidates: Iterable[str]) -> str | None:
-        """The closest candidate, if one is close enough."""
-        pool = candidates if isinstance(candidates, list | tuple) else list(candidates)
-        if not pool or not word:
+    def best(self, word: str, vocab: Vocab | Iterable[str]) -> str | None:
+        """The closest word, if one is close enough."""
+        if not isinstance(vocab, Vocab):
+            vocab = Vocab(vocab)
+        if not word or not vocab.words:
             return None
-        lower = word.lower()
-        for c in pool:  # a case slip is the likeliest typo, and cheap to find
-            if c.lower() == lower and c != word:
-                return c
-        if self.budget < len(pool):
-            return None
-        self.budget -= len(pool)
-        found = difflib.get_close_matches(word, pool, n=1, cutoff=0.6)
-        return found[0] if found and found[0] != word else None
+        if word in vocab.cache:
+            return vocab.cache[word]
+        found = vocab.lower.get(word.lower())
+        if found is None:
+            pool = vocab.candidates(word)
+            if pool and self.budget >= len(pool):
+                self.budget -= len(pool)
+                close = difflib.get_close_matches(word, pool, n=1, cutoff=0.6)
+                found = close[0] if close else None
+        if found == word:
+            found = None
+        vocab.cache[word] = found
+        return found
 
 
 # --- reading context -------------------------------------------------------------------
@@ -126,6 +177,8 @@ class Ctx:
 
     def read_secret_file(self, name: str) -> str:
         """A secret file's text; relative paths are from the tenant directory."""
+        if "\x00" in name:
+            raise OSError(0, "invalid path")
         path = Path(name)
         if not path.is_absolute():
             path = self.base_dir / path
@@ -229,6 +282,7 @@ def name_spec(description: str) -> Text:
 def sid_spec(description: str, *prefixes: str) -> Text:
     kinds = " or ".join(f'"{p}"' for p in prefixes)
     what = SID_KINDS[prefixes[0]]
+    article = "an" if what in ("install", "integration", "exam") else "a"
     alternation = "|".join(prefixes)
     pattern = (
         f"^{prefixes[0]}[a-f0-9]{{32}}$"
@@ -238,7 +292,7 @@ def sid_spec(description: str, *prefixes: str) -> Text:
     return Text(
         description,
         pattern=pattern,
-        wanted=f"a {what} SID ({kinds} + 32 lowercase hex characters)",
+        wanted=f"{article} {what} SID ({kinds} + 32 lowercase hex characters)",
     )
 
 
@@ -249,13 +303,14 @@ class Enum(Text):
         super().__init__(description, wanted="one of " + ", ".join(values))
         self.values = values
         self._set = frozenset(values)
+        self.vocab = Vocab(values)
 
     def check(self, node: Node, where: str, cx: Ctx) -> Any:
         text = _scalar_text(node, where, cx, self.wanted)
         if text is None:
             return INVALID
         if text not in self._set:
-            hint = cx.suggest(text, self.values)
+            hint = cx.suggest(text, self.vocab)
             cx.add(node, where, f"must be {self.wanted}; got {describe(node)}{hint}")
             return INVALID
         return text
@@ -293,6 +348,11 @@ def time_zones() -> frozenset[str]:
     return frozenset(zoneinfo.available_timezones())
 
 
+@cache
+def _zone_vocab() -> Vocab:
+    return Vocab(sorted(time_zones()))
+
+
 _TZ_SHAPE = re.compile(r"^[A-Za-z_]+(?:/[A-Za-z0-9_+-]+)*$")
 
 
@@ -306,7 +366,7 @@ class TimeZone(Text):
         zones = time_zones()
         known = text in zones if zones else bool(_TZ_SHAPE.match(text))
         if not known:
-            hint = cx.suggest(text, sorted(zones))
+            hint = cx.suggest(text, _zone_vocab())
             cx.add(
                 node,
                 where,
@@ -330,7 +390,11 @@ def parse_datetime(text: str) -> tuple[str | None, str]:
     try:
         utc = dt.astimezone(UTC)
     except OverflowError:
-        return None, "is out of range"
+        utc = None
+    # a bounded range keeps arithmetic on it safe and the normal form fixed-width
+    # (so that comparing normal forms as text compares times)
+    if utc is None or not MIN_YEAR <= utc.year <= MAX_YEAR:
+        return None, f"is out of range (years {MIN_YEAR} to {MAX_YEAR})"
     return utc.strftime("%Y-%m-%dT%H:%M:%SZ"), ""
 
 
@@ -409,9 +473,17 @@ class Currency(Text):
 class Int(Spec):
     """A whole number written as one (``"120"`` in quotes is text, not a number)."""
 
-    def __init__(self, description: str, *, minimum: int = 0, wanted: str = "") -> None:
+    def __init__(
+        self,
+        description: str,
+        *,
+        minimum: int = 0,
+        maximum: int = 1_000_000_000,
+        wanted: str = "",
+    ) -> None:
         self.description = description
         self.minimum = minimum
+        self.maximum = maximum
         self.wanted = wanted or (
             "a positive integer" if minimum == 1 else f"an integer >= {minimum}"
         )
@@ -424,13 +496,16 @@ class Int(Spec):
             and len(node.value) < 19
         ):
             value = int(node.value)
-            if value >= self.minimum:
+            if self.minimum <= value <= self.maximum:
                 return value
+            if value > self.maximum:
+                cx.add(node, where, f"must be at most {self.maximum:,}, got {value}")
+                return INVALID
         cx.add(node, where, f"must be {self.wanted}, got {describe(node)}")
         return INVALID
 
     def json(self) -> dict[str, Any]:
-        return self._schema({"type": "integer", "minimum": self.minimum})
+        return self._schema({"type": "integer", "minimum": self.minimum, "maximum": self.maximum})
 
 
 _NUMBER = re.compile(r"^[-+]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][-+]?[0-9]+)?$")
@@ -560,8 +635,16 @@ SECRET_REF_SCHEMA: dict[str, Any] = {
     "(relative to the tenant directory; one trailing newline is dropped).",
     "type": "object",
     "properties": {
-        "env": {"type": "string", "pattern": ENV_NAME_PATTERN},
-        "file": {"type": "string", "minLength": 1},
+        "env": {
+            "description": "Name of the environment variable holding the value.",
+            "type": "string",
+            "pattern": ENV_NAME_PATTERN,
+        },
+        "file": {
+            "description": "Path of a file holding the value (relative to the tenant directory).",
+            "type": "string",
+            "minLength": 1,
+        },
     },
     "additionalProperties": False,
     "minProperties": 1,
@@ -596,7 +679,7 @@ class Obj(Spec):
     ) -> None:
         self.description = description
         self.fields = fields
-        self.names = tuple(fields)
+        self.names = Vocab(fields)
         self.required = tuple(k for k, f in fields.items() if f.required)
         self.unknown_hint = unknown_hint or {}
         self.post = post
@@ -638,7 +721,7 @@ class Obj(Spec):
     def json(self) -> dict[str, Any]:
         body: dict[str, Any] = {
             "type": "object",
-            "properties": {k: f.spec.json() for k, f in self.fields.items()},
+            "properties": {k: _with_note(f) for k, f in self.fields.items()},
             "additionalProperties": False,
         }
         if self.required:
@@ -647,21 +730,32 @@ class Obj(Spec):
         return self._schema(body)
 
 
+def _with_note(f: Field) -> dict[str, Any]:
+    """A field's schema, its description completed with a conditional requirement."""
+    body = f.spec.json()
+    if f.note:
+        body["description"] = f"{body.get('description', '')} ({f.note})".strip()
+    return body
+
+
 class MapOf(Spec):
     """A mapping whose keys follow ``key`` and whose values follow ``value``."""
 
-    def __init__(self, description: str, key: Text, value: Spec, *, min_items: int = 0) -> None:
+    def __init__(
+        self, description: str, key: Text, value: Spec, *, min_items: int = 0, empty: str = ""
+    ) -> None:
         self.description = description
         self.key = key
         self.value = value
         self.min_items = min_items
+        self.empty = empty or f"must have at least {min_items} entries"
 
     def check(self, node: Node, where: str, cx: Ctx) -> Any:
         if type(node) is not Map:
             cx.add(node, where, f"must be a mapping, got {describe(node)}")
             return INVALID
         if len(node.items) < self.min_items:
-            cx.add(node, where, f"must have at least {self.min_items} entry")
+            cx.add(node, where, self.empty)
             return INVALID
         out: dict[str, Any] = {}
         for key, (knode, vnode) in node.items.items():
@@ -721,6 +815,13 @@ class AnyMap(Spec):
         return self._schema({"type": "object"})
 
 
+IDS_DESCRIPTIONS = {
+    "api": "Your own stable id for it.",
+    "external": "Its id on your platform.",
+    "lms": "Its id in your LMS.",
+}
+
+
 class Ids(Spec):
     """``ids``: exactly one of the identifiers a kind accepts; a ``sid`` must be well formed."""
 
@@ -728,8 +829,10 @@ class Ids(Spec):
         self.description = description
         self.kinds = kinds
         self.what = what
-        self.sid = sid_spec(f"SmarterProctoring's SID of an existing {what}", prefix)
-        self.text = Text("", max_len=500)
+        self.sid = sid_spec(f"SmarterProctoring's SID of an existing {what}.", prefix)
+        self.texts = {
+            kind: Text(IDS_DESCRIPTIONS[kind], max_len=500) for kind in kinds if kind != "sid"
+        }
 
     def check(self, node: Node, where: str, cx: Ctx) -> Any:
         if type(node) is not Map:
@@ -748,7 +851,7 @@ class Ids(Spec):
                 cx.add(knode, f"{where}.{key}", f'unknown field "{key}"{hint}')
                 ok = False
                 continue
-            spec = self.sid if key == "sid" else self.text
+            spec = self.sid if key == "sid" else self.texts[key]
             value = spec.check(vnode, f"{where}.{key}", cx)
             if value is INVALID:
                 ok = False
@@ -766,7 +869,7 @@ class Ids(Spec):
         return " | ".join(self.kinds)
 
     def json(self) -> dict[str, Any]:
-        props = {k: (self.sid if k == "sid" else self.text).json() for k in self.kinds}
+        props = {k: (self.sid if k == "sid" else self.texts[k]).json() for k in self.kinds}
         return self._schema(
             {
                 "type": "object",
@@ -782,10 +885,12 @@ class Ids(Spec):
 
 
 def _window_order(values: dict[str, Any], node: Map, where: str, cx: Ctx) -> None:
+    # normal forms have fixed width, so text order is time order
     opens, closes = values.get("open"), values.get("close")
     if opens is not None and closes is not None and not opens < closes:
         knode = node.items["close"][1]
         cx.add(knode, f"{where}.close", f"must be after open ({opens}), got {closes}")
+        del values["close"]  # so sessions are not also measured against a broken window
 
 
 def window(description: str) -> Obj:
@@ -865,7 +970,9 @@ CONFIGURATION = Obj(
                 "(the API then allows scheduling until access.close)."
             )
         ),
-        "duration": Field(Int("Exam duration in minutes.", minimum=1), required=True),
+        "duration": Field(
+            Int("Exam duration in minutes.", minimum=1, maximum=MAX_DURATION), required=True
+        ),
         "password": Field(SecretSpec("Exam password, as a secret reference."), required=True),
         "attempts": Field(Int("Allowed attempts (API default 1).", minimum=1)),
         "proctorTypes": Field(
@@ -874,6 +981,7 @@ CONFIGURATION = Obj(
                 sid_spec("A proctor type SID.", "TS"),
                 PROCTOR_TYPE,
                 min_items=1,
+                empty="must list at least one proctor type (by its TS SID)",
             ),
             required=True,
         ),

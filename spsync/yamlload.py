@@ -254,7 +254,7 @@ def parse(text: str) -> tuple[Node | None, list[YamlProblem]]:
         composer.problems.append(stop.problem)
         root = None
     except yaml.MarkedYAMLError as e:
-        composer.problems.append(_syntax_problem(e))
+        composer.problems.append(_syntax_problem(e, text))
         root = None
     except yaml.YAMLError as e:  # ReaderError: position only (we pre-check, so rare)
         pos = getattr(e, "position", 0) or 0
@@ -268,24 +268,33 @@ def parse(text: str) -> tuple[Node | None, list[YamlProblem]]:
     return root, composer.problems
 
 
-def _syntax_problem(e: yaml.MarkedYAMLError) -> YamlProblem:
+def _syntax_problem(e: yaml.MarkedYAMLError, text: str) -> YamlProblem:
     mark = e.problem_mark or e.context_mark
     line, col = (mark.line + 1, mark.column + 1) if mark is not None else (1, 1)
     problem = (e.problem or "invalid YAML").strip()
-    if "cannot start any token" in problem and _char_at(mark) == "\t":
-        return YamlProblem(line, col, "", "YAML syntax error: tab character (indent with spaces)")
+    if "cannot start any token" in problem:
+        char = _char_at(text, line, col)
+        if char == "\t":
+            return YamlProblem(
+                line, col, "", "YAML syntax error: tab character (indent with spaces)"
+            )
+        if char:
+            return YamlProblem(
+                line,
+                col,
+                "",
+                f"YAML syntax error: {char!r} cannot start a value (put the value in quotes)",
+            )
     context = f" ({e.context})" if e.context else ""
     return YamlProblem(line, col, "", f"YAML syntax error: {problem}{context}")
 
 
-def _char_at(mark: Any) -> str:
-    buffer = getattr(mark, "buffer", None)
-    if buffer is not None:
-        index = getattr(mark, "pointer", None)
-        if index is not None and index < len(buffer):
-            return str(buffer[index])
-    # libyaml marks carry no buffer; the message mentions tabs only for that case anyway
-    return "\t"
+def _char_at(text: str, line: int, col: int) -> str:
+    """The character at a 1-based position (libyaml's errors do not name it)."""
+    lines = text.split("\n", line)
+    if line <= len(lines) and col <= len(lines[line - 1]):
+        return lines[line - 1][col - 1]
+    return ""
 
 
 class _Composer:
@@ -460,4 +469,5 @@ def _path(nodes: list[Map | Seq], keys: list[Scalar | None], last: str) -> str:
 
 
 def _bad_tag(tag: str) -> str:
-    return f"unsupported tag {tag!r} (only the standard YAML tags are read)"
+    shown = "!!" + tag[len(_STD) :] if tag.startswith(_STD) else tag
+    return f"unsupported tag {shown} (only the standard YAML tags are read)"

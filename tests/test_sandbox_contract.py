@@ -675,3 +675,10 @@ def test_error_shapes(flow: Flow, shared_sandbox: Any) -> None:
     assert r.status_code == 400 and _paths(r.json()) == ["body"]
     for r in (flow.c.get(f"/v1/installs/{ai}/settings"),):
         assert r.headers["content-type"].startswith("application/json")
+
+
+def test_cancel_fields_may_come_as_query_parameters(flow: Flow) -> None:
+    _, ex, en, es = flow.setup()
+    s = flow.session(ex, es, "DELETE", params={"cancellationMemo": "m", "reason": "no-show"})
+    assert (s["status"], s["statusReason"]) == ("Cancelled", "no-show")
+    assert flow.active(en, ex)["sid"] != es

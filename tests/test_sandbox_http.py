@@ -7,6 +7,7 @@ import asyncio
 import json
 import stat
 import threading
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -321,3 +322,71 @@ def test_concurrent_http_clients_with_persistence(tmp_path: Path) -> None:
         assert len(inst["enrollments"]) == 36
         assert sorted(s["status"] for s in inst["sessions"]) == ["Needs Proctor"] * 36
         assert srv.world.check_invariants() == []
+
+
+GUIDE_PROVISION = {
+    "course": {
+        "ids": {"external": "client-account-123"},
+        "title": "Client Account - Acme Corp",
+        "code": "ACME-001",
+    },
+    "exam": {
+        "ids": {"external": "certification-exam-456"},
+        "title": "Professional Certification Exam",
+        "type": "online",
+        "limitedScope": True,
+        "configuration": {
+            "url": "https://your-exam-platform.com/exam/456",
+            "access": {"open": "2025-01-01T00:00:00Z", "close": "2025-12-31T23:59:59Z"},
+            "duration": 120,
+            "password": "exam-secure-password",
+            "attempts": 1,
+            "proctorTypes": {"TS4b894875d26194988853e490dfb9bc41": {}},
+            "notes": {
+                "student": "Please have your government-issued ID ready.",
+                "proctor": "Verify student identity before exam begins.",
+            },
+        },
+    },
+    "user": {
+        "ids": {"external": "user-789"},
+        "firstName": "Jane",
+        "lastName": "Smith",
+        "email": "jane.smith@example.com",
+        "timeZone": "America/New_York",
+    },
+    "enrollment": {"role": "learner"},
+}
+GUIDE_SCHEDULE = {
+    "type": "automated",
+    "proctorLocationSid": "PTa17h8i9j0k1l2m3n4o5b2c3d4e5f6g",
+    "appointmentDateTime": "2025-06-15T14:00:00Z",
+    "amount": 0,
+    "currencyCode": "USD",
+    "externalAppointmentId": "your-system-id",
+}
+
+
+def test_the_integration_guide_walkthrough_verbatim() -> None:
+    """The four steps of the vendor's guide, with its example bodies as printed."""
+    now = datetime(2025, 3, 1, tzinfo=UTC)
+    ai = "AIa1b2c3d4e5f6a7b8c9d0e1f2a3b4c5d6"
+    with ThreadedServer(token=SANDBOX_TOKEN, now=now) as srv, _client(srv) as c:
+        r = c.post(f"/v2/installs/{ai}/provision", json=GUIDE_PROVISION)
+        assert r.status_code == 200
+        ids = {k: v["sid"] for k, v in r.json().items()}
+        v1 = f"/v1/installs/{ai}"
+        path = f"{v1}/courses/{ids['course']}/exams/{ids['exam']}/assignments"
+        r = c.put(path, json={"add": [{"enrollmentSid": ids["enrollment"]}]})
+        assert r.json() == {"examSid": ids["exam"], "assigned": [ids["enrollment"]]}
+        r = c.get(
+            f"{v1}/enrollments/{ids['enrollment']}/exams/{ids['exam']}/sessions",
+            params={"includeActive": "true"},
+        )
+        es = r.json()["results"][0]["sid"]
+        r = c.post(f"{v1}/exams/{ids['exam']}/sessions/{es}", json=GUIDE_SCHEDULE)
+        assert r.status_code == 200, r.text
+        assert r.json()["status"] == "Scheduled"
+        assert r.json()["proctorLocationSid"] == GUIDE_SCHEDULE["proctorLocationSid"]
+        r = c.get(f"{v1}/exams/{ids['exam']}/sessions/{es}/onboard")
+        assert r.status_code == 200 and r.json()["url"].startswith("https://")

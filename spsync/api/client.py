@@ -16,8 +16,7 @@ failure                read / idempotent write  unsafe write (schedule, reschedu
 =====================  =======================  ==========================================
 connect error/timeout  retry                    retry (nothing was sent)
 429 (+ Retry-After)    retry                    retry (refused before any effect)
-502 / 503 / 504        retry                    read the outcome; retry only if not applied
-500 INTERNALERROR      retry                    read the outcome; never re-send
+500 / 502 / 503 / 504  retry                    read the outcome; retry only if not applied
 read timeout, dropped  retry                    read the outcome; retry only if not applied
 other 4xx              raise                    raise (a 400 after an unknown outcome is
                                                 checked first: it may be our own success)
@@ -46,7 +45,7 @@ import spsync
 from spsync.api import wire
 from spsync.api.errormap import error_from_response, response_error, scrub
 from spsync.api.limiter import AdaptiveRateLimiter
-from spsync.api.retry import RetryPolicy, Safety, parse_retry_after
+from spsync.api.retry import RETRYABLE_5XX, RetryPolicy, Safety, parse_retry_after
 from spsync.errors import ApiError, ResponseError, TransportError, UsageError
 from spsync.secrets import Secret
 
@@ -249,10 +248,24 @@ class Client:
         self.records: list[CallRecord] = []
         self._slots = asyncio.Semaphore(max_in_flight)
         self._timeout = timeout
-        self._http = httpx.AsyncClient(
+        try:
+            self._http = self._make_http(transport, _ssl_verify(verify), max_in_flight, timeout)
+        except (OSError, ssl.SSLError) as exc:  # e.g. SSL_CERT_FILE names a missing file
+            raise UsageError(
+                f"cannot set up TLS: {exc}; check SSL_CERT_FILE / SSL_CERT_DIR"
+            ) from None
+
+    def _make_http(
+        self,
+        transport: httpx.AsyncBaseTransport | None,
+        verify: bool | ssl.SSLContext,
+        max_in_flight: int,
+        timeout: float,
+    ) -> httpx.AsyncClient:
+        return httpx.AsyncClient(
             base_url=self.base_url,
             transport=transport,
-            verify=_ssl_verify(verify),
+            verify=verify,
             timeout=httpx.Timeout(timeout),
             limits=httpx.Limits(
                 max_connections=max_in_flight, max_keepalive_connections=max_in_flight
@@ -326,8 +339,10 @@ class Client:
     async def _send(
         self, method: str, route: str, path: str, query: Query, content: bytes | None
     ) -> tuple[httpx.Response | None, httpx.TransportError | None, float]:
-        await self.limiter.acquire()
         async with self._slots:
+            # the rate limiter is passed with a slot in hand: callers queued for a slot have
+            # not started yet, so a pause or a lower rate still holds them back
+            await self.limiter.acquire()
             self.calls[f"{method} {route}"] += 1
             headers = {}
             if content is not None:
@@ -456,17 +471,18 @@ class Client:
                         error.code or f"HTTP {status}",
                     )
                 )
+                retry_after = parse_retry_after(response.headers.get("retry-after"))
                 if status == 429:
-                    retry_after = parse_retry_after(response.headers.get("retry-after"))
                     self.limiter.on_throttled(retry_after)
                     retryable = True
                 else:
                     self.limiter.on_success()
-                    if status in (502, 503, 504):
+                    if retry_after and status == 503:
+                        # unavailable for everyone, not only this call: hold them all
+                        self.limiter.pause(retry_after)
+                    if status in RETRYABLE_5XX:
+                        # an unsafe write is re-sent only once a read shows it did not land
                         retryable = True
-                        unknown = safety == "unsafe"
-                    elif status == 500:
-                        retryable = safety != "unsafe"
                         unknown = safety == "unsafe"
                     elif status == 400 and maybe_applied:
                         # e.g. "already scheduled": possibly our own earlier attempt

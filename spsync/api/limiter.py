@@ -120,12 +120,16 @@ class AdaptiveRateLimiter:
         span = max(now - self._recent[0], 0.5)
         return len(self._recent) / span
 
+    def pause(self, seconds: float) -> None:
+        """Hold every caller for ``seconds`` (a 503 with ``Retry-After``), rate unchanged."""
+        self._paused_until = max(self._paused_until, self._clock() + seconds)
+
     def on_throttled(self, retry_after: float | None = None) -> None:
         """The server answered 429: slow down, and pause everyone for ``retry_after``."""
         now = self._clock()
         self.throttled += 1
         if retry_after:
-            self._paused_until = max(self._paused_until, now + retry_after)
+            self.pause(retry_after)
         if now - self._last_decrease < self.cooldown:
             return
         self._last_decrease = now

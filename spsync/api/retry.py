@@ -26,11 +26,11 @@ from typing import Literal
 #:   cancel); its outcome is checked by a read before any retry
 Safety = Literal["read", "idempotent", "unsafe"]
 
-#: statuses worth another attempt: rate limited, and gateway/unavailable answers
-RETRYABLE_STATUSES = frozenset({429, 502, 503, 504})
-#: 500 INTERNALERROR is retried only when repeating cannot act twice (reads, idempotent
-#: writes): a 500 that came after the effect must not become a second effect
-RETRYABLE_FOR_SAFE = frozenset({500})
+#: server errors worth another attempt. 500 INTERNALERROR is included: it is as often a
+#: passing fault as a bug, and a bounded number of attempts costs little. A write that is
+#: not idempotent is re-sent after a 5xx only once a read has shown it did not take effect
+#: (a 5xx can come after the effect); reads and idempotent writes are simply re-sent.
+RETRYABLE_5XX = frozenset({500, 502, 503, 504})
 
 
 @dataclass(frozen=True)

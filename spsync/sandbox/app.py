@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -37,6 +38,7 @@ from spsync.sandbox.timefmt import SettableClock, format_utc, parse_utc
 from spsync.sandbox.world import Page, World
 
 SANDBOX_PREFIX = "/_sandbox/"
+log = logging.getLogger("spsync.sandbox")
 
 
 # ====================================================================== responses
@@ -165,7 +167,11 @@ def _op_reschedule(c: Call) -> dict[str, Any]:
 
 
 def _op_cancel(c: Call) -> dict[str, Any]:
-    return c.world.cancel_session(*_session_args(c), c.body)
+    body = c.body
+    if body is None and "cancellationMemo" in c.query:
+        # Some HTTP stacks cannot send a DELETE body: accept the fields as query parameters.
+        body = {k: c.query[k] for k in ("cancellationMemo", "reason") if k in c.query}
+    return c.world.cancel_session(*_session_args(c), body)
 
 
 def _op_onboard(c: Call) -> dict[str, Any]:
@@ -330,6 +336,10 @@ def _api_endpoint(template: str, ops: dict[str, Op]) -> Callable[[Request], Awai
             result = op.fn(call)
         except ApiFault as fault:
             return fault_response(fault)
+        except Exception:
+            # A bug in the simulator: answer like the service would, and say so in the log.
+            log.exception("sandbox: %s %s failed", request.method, template)
+            return fault_response(ApiFault(500, "INTERNALERROR", "internal error (sandbox)"))
         if op.mutating:
             await ctl.persist()
         if isinstance(result, Page):
@@ -515,7 +525,7 @@ class SandboxApp(Starlette):
             return
         ctl = self.controls
         method = scope["method"]
-        template, allowed = self._match(scope)
+        route, child, template, allowed = self._match(scope)
         ctl.count(f"{method} {template}" if template else f"{method} (unknown path)")
         fault: Fault | None = None
         early: Response | None = None
@@ -557,7 +567,7 @@ class SandboxApp(Starlette):
             async def swallow(message: Message) -> None:
                 return None
 
-            await super().__call__(scope, receive, swallow)
+            await self._dispatch(route, child, scope, receive, swallow)
             await self._inject(fault, scope, receive, send)
             return
 
@@ -572,20 +582,29 @@ class SandboxApp(Starlette):
                     await asyncio.sleep(ctl.latency)
             await send(message)
 
-        await super().__call__(scope, receive, delayed_send)
+        await self._dispatch(route, child, scope, receive, delayed_send)
 
-    def _match(self, scope: Scope) -> tuple[str | None, list[str] | None]:
-        """(route template, allowed methods if the method is wrong) for an API request."""
+    def _match(self, scope: Scope) -> tuple[Route | None, Scope, str | None, list[str] | None]:
+        """``(route, its child scope, template, allowed methods if the method is wrong)``."""
         partial: Route | None = None
         for route in self.api_routes:
-            match, _ = route.matches(scope)
+            match, child = route.matches(scope)
             if match is Match.FULL:
-                return route.path, None
+                return route, child, route.path, None
             if match is Match.PARTIAL and partial is None:
                 partial = route
         if partial is not None:
-            return partial.path, sorted(partial.methods or ())
-        return None, None
+            return None, {}, partial.path, sorted(partial.methods or ())
+        return None, {}, None, None
+
+    async def _dispatch(
+        self, route: Route | None, child: Scope, scope: Scope, receive: Receive, send: Send
+    ) -> None:
+        """Run the matched route directly (the router would only match it again)."""
+        assert route is not None
+        scope["app"] = self
+        scope.update(child)
+        await route.handle(scope, receive, send)
 
     async def _inject(self, fault: Fault, scope: Scope, receive: Receive, send: Send) -> None:
         ctl = self.controls

@@ -6,10 +6,11 @@ Internal times are aware UTC datetimes; views and the persisted form use ``…Z`
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from spsync.sandbox.constants import (
+    ACTIVE_STATUSES,
     DEFAULT_CURRENCY,
     DEFAULT_TIMEZONE,
     PROCTOR_TYPES,
@@ -260,8 +261,6 @@ class Session:
 
     @property
     def appointment_end(self) -> datetime | None:
-        from datetime import timedelta
-
         if self.appointment is None or self.duration is None:
             return None
         return self.appointment + timedelta(minutes=self.duration)
@@ -418,8 +417,6 @@ class Install:
         self.enrollments_by_course.setdefault(en.course_sid, []).append(en.sid)
 
     def add_session(self, s: Session) -> None:
-        from spsync.sandbox.constants import ACTIVE_STATUSES
-
         self.sessions[s.sid] = s
         pair = (s.enrollment_sid, s.exam_sid)
         self.sessions_by_pair.setdefault(pair, []).append(s.sid)

@@ -7,7 +7,7 @@ only ``apply()`` changes anything, and it cannot fail.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from spsync.sandbox import checks as ck
@@ -21,7 +21,7 @@ from spsync.sandbox.constants import (
     ROLES,
 )
 from spsync.sandbox.entities import Course, Enrollment, Exam, Install, User
-from spsync.sandbox.errors import ApiFault, Problems, not_found
+from spsync.sandbox.errors import Problems, not_found
 from spsync.sandbox.timefmt import format_utc
 
 if TYPE_CHECKING:
@@ -48,7 +48,6 @@ _CONFIG_KEYS = (
 _USER_KEYS = ("ids", "firstName", "lastName", "email", "timeZone", "currencyCode")
 _ID_KINDS = ("sid", "api", "external", "lms")
 _EXAM_ID_KINDS = ("sid", "external")
-_PREFIX = {"course": "CU", "exam": "EX", "user": "US"}
 
 
 def _given(d: dict[str, Any], key: str) -> bool:
@@ -83,7 +82,7 @@ def parse_ids(
     where = f"{path}.{kind}"
     if kind == "sid":
         return (kind, value) if ck.sid(p, value, where, prefix) is not None else None
-    if ck.text(p, value, where, max_len=255) is None:
+    if ck.text(p, value, where, max_len=1000) is None:
         return None
     return kind, value
 
@@ -140,11 +139,8 @@ def parse_configuration(p: Problems, raw: Any, path: str, inst: Install) -> dict
                 out["scheduling"] = sched
     if need("duration"):
         out["duration"] = ck.positive_int(p, c["duration"], f"{path}.duration")
-        d = out["duration"]
-        if d and access_open and access_close and access_open + timedelta(minutes=d) > access_close:
-            p.add(f"{path}.duration", "is longer than the access window")
     if need("password"):
-        out["password"] = ck.text(p, c["password"], f"{path}.password", max_len=255)
+        out["password"] = ck.text(p, c["password"], f"{path}.password", max_len=1000)
     out["attempts"] = 1
     if _given(c, "attempts"):
         out["attempts"] = ck.positive_int(p, c["attempts"], f"{path}.attempts")
@@ -257,14 +253,14 @@ class ProvisionPlan:
                 self.course_ids = parse_ids(p, c.get("ids"), "course.ids", _ID_KINDS, "CU")
                 for key in ("title", "code"):
                     if _given(c, key):
-                        self.course_f[key] = ck.text(p, c[key], f"course.{key}", max_len=255)
+                        self.course_f[key] = ck.text(p, c[key], f"course.{key}", max_len=1000)
         if _given(b, "exam"):
             e = ck.obj(p, b["exam"], "exam", _EXAM_KEYS)
             if e is not None:
                 self.exam_req = e
                 self.exam_ids = parse_ids(p, e.get("ids"), "exam.ids", _EXAM_ID_KINDS, "EX")
                 if _given(e, "title"):
-                    self.exam_f["title"] = ck.text(p, e["title"], "exam.title", max_len=255)
+                    self.exam_f["title"] = ck.text(p, e["title"], "exam.title", max_len=1000)
                 if _given(e, "description"):
                     self.exam_f["description"] = ck.free_text(
                         p, e["description"], "exam.description"
@@ -287,7 +283,7 @@ class ProvisionPlan:
                 self.user_ids = parse_ids(p, u.get("ids"), "user.ids", _ID_KINDS, "US")
                 for key in ("firstName", "lastName"):
                     if _given(u, key):
-                        self.user_f[key] = ck.text(p, u[key], f"user.{key}", max_len=255)
+                        self.user_f[key] = ck.text(p, u[key], f"user.{key}", max_len=1000)
                 if _given(u, "email"):
                     self.user_f["email"] = ck.email(p, u["email"], "user.email")
                 if _given(u, "timeZone"):
@@ -533,4 +529,4 @@ class ProvisionPlan:
         return out
 
 
-__all__ = ["ApiFault", "ProvisionPlan"]
+__all__ = ["ProvisionPlan", "parse_configuration", "parse_ids"]

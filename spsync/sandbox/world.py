@@ -13,6 +13,7 @@ for list endpoints (the HTTP layer adds the envelope's links).
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -59,7 +60,9 @@ _SCHEDULE_KEYS = frozenset(
     }
 )
 #: Proctor locations are ``PL…``; ``PT…`` (the integration guide's example) is an alias.
-_LOCATION_PREFIXES = ("PL", "PT")
+#: Locations are not modelled (any one exists), and the format check is lenient: the
+#: guide's example value ``PTa17h8i9j0k1l2m3n4o5b2c3d4e5f6g`` is neither hex nor 32 long.
+_LOCATION = re.compile(r"^(PL|PT)[a-z0-9]{30,32}$")
 _SEARCHABLE_STATUS = {s.lower().replace(" ", "").replace("-", ""): s for s in STATUSES}
 
 
@@ -417,9 +420,13 @@ class World:
             else:
                 p.add("appointmentDateTime", "required")
             if _given(b, "proctorLocationSid"):
-                location = ck.sid(
-                    p, b["proctorLocationSid"], "proctorLocationSid", _LOCATION_PREFIXES
-                )
+                location = b["proctorLocationSid"]
+                if not isinstance(location, str) or not _LOCATION.match(location):
+                    p.add(
+                        "proctorLocationSid",
+                        "must be a proctor location SID: PL (or PT) followed by 32 lowercase "
+                        "hex characters",
+                    )
             if _given(b, "amount"):
                 amount = ck.amount(p, b["amount"], "amount")
             cur = b.get("currency") if _given(b, "currency") else None
