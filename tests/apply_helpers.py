@@ -113,8 +113,10 @@ def all_new(desired: Desired) -> list[Change]:
     return out
 
 
-def world(url: str) -> dict[str, Any]:
-    return httpx.get(url + "/_sandbox/world", headers={"token": TOKEN}, timeout=10).json()
+def world(url: str, token: str = TOKEN) -> dict[str, Any]:
+    r = httpx.get(url + "/_sandbox/world", headers={"token": token}, timeout=10)
+    r.raise_for_status()
+    return r.json()
 
 
 def sessions_of(world_json: dict[str, Any], install: str = INSTALL) -> list[dict[str, Any]]:
