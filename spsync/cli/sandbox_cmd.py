@@ -1,0 +1,159 @@
+"""``spsync sandbox serve``: run the SmarterProctoring simulator as an HTTP server."""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime
+from pathlib import Path
+
+import click
+
+from spsync.cli.common import err, out
+from spsync.errors import UsageError
+
+
+def _parse_now(value: str | None) -> datetime | None:
+    if value is None:
+        return None
+    from spsync.sandbox.timefmt import parse_utc
+
+    parsed = parse_utc(value)
+    if parsed is None:
+        raise UsageError(
+            f"--now: expected an ISO-8601 UTC date-time ending in Z "
+            f"(e.g. 2027-03-01T14:00:00Z), got {value!r}"
+        )
+    return parsed
+
+
+def _check(
+    port: int,
+    tokens: tuple[str, ...],
+    latency_ms: float,
+    fault_rate: float,
+    rate_limit: float | None,
+    tls_cert: Path | None,
+    tls_key: Path | None,
+    require_tls: bool,
+) -> None:
+    if not 0 <= port <= 65535:
+        raise UsageError(f"--port: must be from 0 to 65535, got {port}")
+    for t in tokens:
+        if not t.strip():
+            raise UsageError("--token: must not be empty")
+    if not math.isfinite(latency_ms) or latency_ms < 0:
+        raise UsageError(f"--latency-ms: must be a number >= 0, got {latency_ms}")
+    if not math.isfinite(fault_rate) or not 0 <= fault_rate <= 1:
+        raise UsageError(f"--fault-rate: must be a fraction from 0 to 1, got {fault_rate}")
+    if rate_limit is not None and (not math.isfinite(rate_limit) or rate_limit <= 0):
+        raise UsageError(
+            f"--rate-limit: must be a number of requests per second > 0, got {rate_limit}"
+        )
+    if (tls_cert is None) != (tls_key is None):
+        raise UsageError("--tls-cert and --tls-key go together: give both or neither")
+    for flag, path in (("--tls-cert", tls_cert), ("--tls-key", tls_key)):
+        if path is not None and not path.is_file():
+            raise UsageError(f"{flag}: no such file: {path}")
+    if require_tls and tls_cert is None:
+        err(
+            "warning: --require-tls without --tls-cert: every plain-HTTP request will be "
+            "answered 400 INVALIDPROTOCOL (fine behind a TLS-terminating proxy)"
+        )
+
+
+@click.group()
+def sandbox() -> None:
+    """The bundled SmarterProctoring simulator."""
+
+
+@sandbox.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8765, show_default=True, type=int, help="Port (0: any free one).")
+@click.option(
+    "--token",
+    "tokens",
+    multiple=True,
+    help="Accepted API token (repeatable). Default: any non-empty token.",
+)
+@click.option(
+    "--data",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Keep the world in this JSON file: loaded at start, saved after every change.",
+)
+@click.option("--latency-ms", default=0.0, type=float, help="Delay added to every answer.")
+@click.option(
+    "--fault-rate",
+    default=0.0,
+    type=float,
+    help="Fraction of API requests answered 500/503 or dropped, before or after taking effect.",
+)
+@click.option(
+    "--rate-limit",
+    default=None,
+    type=float,
+    help="Requests per second above which the answer is 429 with Retry-After.",
+)
+@click.option("--now", default=None, help="Fix the simulated clock (ISO-8601 UTC, ...Z).")
+@click.option("--require-tls", is_flag=True, help="Answer plain-HTTP requests 400 INVALIDPROTOCOL.")
+@click.option(
+    "--tls-cert", type=click.Path(path_type=Path), default=None, help="Serve HTTPS: certificate."
+)
+@click.option("--tls-key", type=click.Path(path_type=Path), default=None, help="Serve HTTPS: key.")
+@click.option("--seed", type=int, default=None, help="Reproducible SIDs and injected faults.")
+def serve(
+    host: str,
+    port: int,
+    tokens: tuple[str, ...],
+    data: Path | None,
+    latency_ms: float,
+    fault_rate: float,
+    rate_limit: float | None,
+    now: str | None,
+    require_tls: bool,
+    tls_cert: Path | None,
+    tls_key: Path | None,
+    seed: int | None,
+) -> None:
+    """Run the SmarterProctoring simulator as an HTTP server (Ctrl-C stops it).
+
+    \b
+    Example:
+      spsync sandbox serve --port 8765 --token t
+      curl -H 'token: t' http://127.0.0.1:8765/v1/installs/AI$(printf 'a%.0s' {1..32})/settings
+    """
+    _check(port, tokens, latency_ms, fault_rate, rate_limit, tls_cert, tls_key, require_tls)
+    fixed = _parse_now(now)
+    from spsync.sandbox.app import create_app
+    from spsync.sandbox.server import build_world
+    from spsync.sandbox.server import serve as run_server
+
+    try:
+        world = build_world(now=fixed, seed=seed, data_path=data)
+    except (OSError, ValueError) as e:
+        raise UsageError(f"--data: {e}") from e
+    app = create_app(
+        world,
+        tokens=set(tokens) if tokens else None,
+        latency_ms=latency_ms,
+        fault_rate=fault_rate,
+        rate_limit=rate_limit,
+        require_tls=require_tls,
+        data_path=data,
+        seed=seed,
+    )
+    try:
+        run_server(
+            app,
+            host=host,
+            port=port,
+            tls_cert=tls_cert,
+            tls_key=tls_key,
+            on_ready=lambda url: out(f"spsync sandbox listening on {url}", nl=True),
+        )
+    except OSError as e:
+        raise UsageError(f"cannot listen on {host}:{port}: {e.strerror or e}") from e
+    err("spsync sandbox stopped")
+
+
+COMMANDS = [sandbox]

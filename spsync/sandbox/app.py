@@ -1,0 +1,703 @@
+"""The simulator over HTTP: a Starlette ASGI app serving a ``World``.
+
+Request pipeline (API paths; ``/_sandbox/…`` skips the first three steps)::
+
+    count (method + route template) → TLS check → rate limit → injected fault?
+      → route (404 / 405) → token (403) → path SIDs, query, JSON body (400)
+      → World operation (400 / 404 / result) → persist if changed → latency → answer
+
+An injected fault either happens *before* the request has any effect, or *after* it (the
+world changed and was saved, but the answer is replaced by a 500/503 or lost with the
+connection): the case that makes clients double-book if they retry blindly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+from starlette.applications import Starlette
+from starlette.datastructures import URL, QueryParams
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Match, Route
+from starlette.types import Message, Receive, Scope, Send
+
+from spsync.sandbox.constants import DEFAULT_PAGE_LIMIT
+from spsync.sandbox.errors import ApiFault, invalid
+from spsync.sandbox.injection import Fault, FaultInjector, RateLimiter
+from spsync.sandbox.persistence import Persister, load_world
+from spsync.sandbox.timefmt import SettableClock, format_utc, parse_utc
+from spsync.sandbox.world import Page, World
+
+SANDBOX_PREFIX = "/_sandbox/"
+log = logging.getLogger("spsync.sandbox")
+
+
+# ====================================================================== responses
+def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+def fault_response(fault: ApiFault, headers: dict[str, str] | None = None) -> Response:
+    return _json(fault.body(), fault.status, headers)
+
+
+def envelope(page: Page, url: URL) -> dict[str, Any]:
+    """The list envelope of api-contract §7; links are absolute URLs keeping the query."""
+
+    def link(offset: int) -> str:
+        return str(url.include_query_params(offset=offset, limit=page.limit))
+
+    last = max(0, (page.total - 1) // page.limit * page.limit) if page.total else 0
+    nxt = page.offset + page.limit
+    return {
+        "total": page.total,
+        "count": len(page.items),
+        "offset": page.offset,
+        "first": link(0),
+        "next": link(nxt) if nxt < page.total else None,
+        "prev": link(max(0, page.offset - page.limit)) if page.offset > 0 else None,
+        "last": link(last),
+        "results": page.items,
+    }
+
+
+# ====================================================================== query parsing
+def _int(q: QueryParams, name: str, default: int) -> int:
+    raw = q.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw, 10)
+    except ValueError:
+        raise invalid(f"must be an integer, got {raw!r}", name) from None
+
+
+def _bool(q: QueryParams, name: str, default: bool) -> bool:
+    raw = q.get(name)
+    if raw is None or raw == "":
+        return default
+    low = raw.strip().lower()
+    if low in ("true", "1", "yes"):
+        return True
+    if low in ("false", "0", "no"):
+        return False
+    raise invalid(f"must be true or false, got {raw!r}", name)
+
+
+def _multi(q: QueryParams, name: str) -> list[str]:
+    """A repeatable parameter; comma-separated values are split too."""
+    out: list[str] = []
+    for raw in q.getlist(name):
+        out.extend(v for v in raw.split(",") if v.strip())
+    return out
+
+
+def _paging(q: QueryParams) -> dict[str, int]:
+    return {"offset": _int(q, "offset", 0), "limit": _int(q, "limit", DEFAULT_PAGE_LIMIT)}
+
+
+# ====================================================================== operations
+@dataclass(frozen=True, slots=True)
+class Call:
+    """What an operation gets: the world, path parameters, query and parsed JSON body."""
+
+    world: World
+    path: dict[str, str]
+    query: QueryParams
+    body: Any
+
+
+@dataclass(frozen=True, slots=True)
+class Op:
+    fn: Callable[[Call], dict[str, Any] | Page]
+    mutating: bool = False
+    body: bool = False
+
+
+def _op_provision(c: Call) -> dict[str, Any]:
+    return c.world.provision(c.path["installSid"], c.body)
+
+
+def _op_assignments(c: Call) -> dict[str, Any]:
+    p = c.path
+    return c.world.update_assignments(p["installSid"], p["courseSid"], p["examSid"], c.body)
+
+
+def _op_assignment(c: Call) -> dict[str, Any]:
+    return c.world.update_assignment(c.path["installSid"], c.path["examSid"], c.body)
+
+
+def _op_enrollment_sessions(c: Call) -> Page:
+    q = c.query
+    return c.world.list_enrollment_sessions(
+        c.path["installSid"],
+        c.path["enrollmentSid"],
+        c.path["examSid"],
+        **_paging(q),
+        status=_multi(q, "status"),
+        include_active=_bool(q, "includeActive", False),
+        sort_key=q.get("sortKeys") or "createdDate",
+        sort_order=q.get("sortOrder") or "ASC",
+    )
+
+
+def _session_args(c: Call) -> tuple[str, str, str]:
+    return c.path["installSid"], c.path["examSid"], c.path["sessionSid"]
+
+
+def _op_get_session(c: Call) -> dict[str, Any]:
+    return c.world.get_session(*_session_args(c))
+
+
+def _op_schedule(c: Call) -> dict[str, Any]:
+    return c.world.schedule_session(*_session_args(c), c.body)
+
+
+def _op_reschedule(c: Call) -> dict[str, Any]:
+    return c.world.reschedule_session(*_session_args(c), c.body)
+
+
+def _op_cancel(c: Call) -> dict[str, Any]:
+    body = c.body
+    if body is None and "cancellationMemo" in c.query:
+        # Some HTTP stacks cannot send a DELETE body: accept the fields as query parameters.
+        body = {k: c.query[k] for k in ("cancellationMemo", "reason") if k in c.query}
+    return c.world.cancel_session(*_session_args(c), body)
+
+
+def _op_onboard(c: Call) -> dict[str, Any]:
+    return c.world.onboard(*_session_args(c))
+
+
+def _op_report(c: Call) -> Page:
+    q = c.query
+    return c.world.appointments_report(
+        c.path["installSid"],
+        **_paging(q),
+        course_sid=q.get("courseSid"),
+        exam_sid=q.get("examSid"),
+        status=_multi(q, "status"),
+        learner_sid=q.get("learnerSid"),
+        appointment_after=q.get("appointmentAfter"),
+        appointment_before=q.get("appointmentBefore"),
+    )
+
+
+def _op_course(c: Call) -> dict[str, Any]:
+    return c.world.get_course(c.path["installSid"], c.path["courseSid"])
+
+
+def _op_course_exams(c: Call) -> Page:
+    return c.world.list_course_exams(c.path["installSid"], c.path["courseSid"], **_paging(c.query))
+
+
+def _op_exam(c: Call) -> dict[str, Any]:
+    p = c.path
+    return c.world.get_exam(p["installSid"], p["courseSid"], p["examSid"])
+
+
+def _op_users(c: Call) -> Page:
+    q = c.query
+    return c.world.list_users(
+        c.path["installSid"],
+        **_paging(q),
+        external_id=q.get("externalId"),
+        api_id=q.get("apiId"),
+        lms_id=q.get("lmsId"),
+        email=q.get("email"),
+    )
+
+
+def _op_profile(c: Call) -> dict[str, Any]:
+    return c.world.get_user_profile(c.path["installSid"], c.path["userSid"])
+
+
+def _op_enrollments(c: Call) -> Page:
+    return c.world.list_course_enrollments(
+        c.path["installSid"], c.path["courseSid"], **_paging(c.query)
+    )
+
+
+def _op_settings(c: Call) -> dict[str, Any]:
+    return c.world.get_settings(c.path["installSid"])
+
+
+_I = "/v1/installs/{installSid}"
+_SESSION = _I + "/exams/{examSid}/sessions/{sessionSid}"
+#: Every endpoint of api-contract §4–§8: route template → method → operation.
+API: dict[str, dict[str, Op]] = {
+    "/v2/installs/{installSid}/provision": {"POST": Op(_op_provision, mutating=True, body=True)},
+    _I + "/courses/{courseSid}/exams/{examSid}/assignments": {
+        "PUT": Op(_op_assignments, mutating=True, body=True)
+    },
+    _I + "/exams/{examSid}/assignment": {"PUT": Op(_op_assignment, mutating=True, body=True)},
+    _I + "/enrollments/{enrollmentSid}/exams/{examSid}/sessions": {
+        "GET": Op(_op_enrollment_sessions)
+    },
+    _SESSION: {
+        "GET": Op(_op_get_session),
+        "POST": Op(_op_schedule, mutating=True, body=True),
+        "PUT": Op(_op_reschedule, mutating=True, body=True),
+        "DELETE": Op(_op_cancel, mutating=True, body=True),
+    },
+    _SESSION + "/onboard": {"GET": Op(_op_onboard)},
+    _I + "/reports/appointments": {"GET": Op(_op_report)},
+    _I + "/courses/{courseSid}": {"GET": Op(_op_course)},
+    _I + "/courses/{courseSid}/exams": {"GET": Op(_op_course_exams)},
+    _I + "/courses/{courseSid}/exams/{examSid}": {"GET": Op(_op_exam)},
+    _I + "/courses/{courseSid}/enrollments": {"GET": Op(_op_enrollments)},
+    _I + "/users": {"GET": Op(_op_users)},
+    _I + "/users/{userSid}/profile": {"GET": Op(_op_profile)},
+    _I + "/settings": {"GET": Op(_op_settings)},
+}
+
+
+# ====================================================================== the app
+class Controls:
+    """The simulator's run-time knobs and counters, shared by every request."""
+
+    def __init__(
+        self,
+        world: World,
+        *,
+        tokens: set[str] | None,
+        latency_ms: float,
+        fault_rate: float,
+        rate_limit: float | None,
+        require_tls: bool,
+        data_path: Path | None,
+        seed: int | None,
+    ) -> None:
+        if latency_ms < 0:
+            raise ValueError("latency must be >= 0")
+        self.world = world
+        self.tokens = None if tokens is None else frozenset(tokens)
+        self.latency = latency_ms / 1000.0
+        self.faults = FaultInjector(fault_rate, seed=seed)
+        self.limiter = RateLimiter(rate_limit) if rate_limit is not None else None
+        self.require_tls = require_tls
+        self.persister = Persister(world, data_path) if data_path is not None else None
+        self.counts: dict[str, int] = {}
+        self.statuses: dict[str, int] = {}
+        self.total = 0
+
+    def authorised(self, request: Request) -> bool:
+        token = request.headers.get("token")
+        if not token:
+            return False
+        return self.tokens is None or token in self.tokens
+
+    def count(self, key: str) -> None:
+        self.counts[key] = self.counts.get(key, 0) + 1
+        self.total += 1
+
+    def count_status(self, status: int) -> None:
+        key = str(status)
+        self.statuses[key] = self.statuses.get(key, 0) + 1
+
+    async def persist(self) -> None:
+        """Make every change so far durable before answering (embedded mode may be killed)."""
+        p = self.persister
+        if p is not None and p.saved_version < self.world.version:
+            await asyncio.to_thread(p.save)
+
+
+_AUTH_FAILED = ApiFault(403, "AUTHENTICATIONFAILED", "missing or unknown API token (header: token)")
+
+
+async def _read_json(request: Request) -> Any:
+    raw = await request.body()
+    if not raw.strip():
+        return None
+    try:
+        return json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as e:
+        raise invalid(f"request body is not valid JSON: {e}", "body") from None
+
+
+def _api_endpoint(template: str, ops: dict[str, Op]) -> Callable[[Request], Awaitable[Response]]:
+    async def endpoint(request: Request) -> Response:
+        ctl: Controls = request.app.state.controls
+        if not ctl.authorised(request):
+            return fault_response(_AUTH_FAILED)
+        op = ops["GET" if request.method == "HEAD" else request.method]
+        try:
+            body = await _read_json(request) if op.body else None
+            call = Call(ctl.world, dict(request.path_params), request.query_params, body)
+            result = op.fn(call)
+        except ApiFault as fault:
+            return fault_response(fault)
+        except Exception:
+            # A bug in the simulator: answer like the service would, and say so in the log.
+            log.exception("sandbox: %s %s failed", request.method, template)
+            return fault_response(ApiFault(500, "INTERNALERROR", "internal error (sandbox)"))
+        if op.mutating:
+            await ctl.persist()
+        if isinstance(result, Page):
+            return _json(envelope(result, request.url))
+        return _json(result)
+
+    endpoint.__name__ = f"api {template}"
+    return endpoint
+
+
+# ---------------------------------------------------------------------- /_sandbox controls
+def _sandbox_endpoint(
+    fn: Callable[[Controls, Request, Any], Any], *, body: bool = False
+) -> Callable[[Request], Awaitable[Response]]:
+    async def endpoint(request: Request) -> Response:
+        ctl: Controls = request.app.state.controls
+        if not ctl.authorised(request):
+            return fault_response(_AUTH_FAILED)
+        try:
+            data = await _read_json(request) if body else None
+            result = fn(ctl, request, data)
+        except ApiFault as fault:
+            return fault_response(fault)
+        await ctl.persist()
+        return _json(result)
+
+    return endpoint
+
+
+def _requests_view(ctl: Controls) -> dict[str, Any]:
+    return {
+        "total": ctl.total,
+        "counts": dict(sorted(ctl.counts.items())),
+        "statuses": dict(sorted(ctl.statuses.items())),
+        "faultsInjected": ctl.faults.injected,
+    }
+
+
+def _get_requests(ctl: Controls, _r: Request, _b: Any) -> dict[str, Any]:
+    return _requests_view(ctl)
+
+
+def _reset_requests(ctl: Controls, _r: Request, _b: Any) -> dict[str, Any]:
+    ctl.counts.clear()
+    ctl.statuses.clear()
+    ctl.total = 0
+    return _requests_view(ctl)
+
+
+def _get_world(ctl: Controls, _r: Request, _b: Any) -> dict[str, Any]:
+    return ctl.world.to_json()
+
+
+def _clock_view(ctl: Controls) -> dict[str, Any]:
+    clock = ctl.world.clock
+    fixed = isinstance(clock, SettableClock) and clock.fixed is not None
+    return {"now": format_utc(ctl.world.clock()), "fixed": fixed}
+
+
+def _get_clock(ctl: Controls, _r: Request, _b: Any) -> dict[str, Any]:
+    return _clock_view(ctl)
+
+
+def _put_clock(ctl: Controls, _r: Request, body: Any) -> dict[str, Any]:
+    if not isinstance(body, dict) or set(body) != {"now"}:
+        raise invalid('body must be {"now": "…Z"} or {"now": null}', "body")
+    now: datetime | None = None
+    if body["now"] is not None:
+        now = parse_utc(body["now"])
+        if now is None:
+            raise invalid("must be an ISO-8601 UTC date-time ending in Z, or null", "now")
+    clock = ctl.world.clock
+    if not isinstance(clock, SettableClock):
+        raise invalid("this world's clock cannot be set", "now")
+    clock.set(now)
+    return _clock_view(ctl)
+
+
+def _config_view(ctl: Controls) -> dict[str, Any]:
+    return {
+        "faultRate": ctl.faults.rate,
+        "latencyMs": ctl.latency * 1000.0,
+        "rateLimit": ctl.limiter.rate if ctl.limiter else None,
+        "requireTls": ctl.require_tls,
+    }
+
+
+def _get_config(ctl: Controls, _r: Request, _b: Any) -> dict[str, Any]:
+    return _config_view(ctl)
+
+
+def _put_config(ctl: Controls, _r: Request, body: Any) -> dict[str, Any]:
+    """Change fault rate, latency or rate limit while running (soak and client tests)."""
+    allowed = {"faultRate", "latencyMs", "rateLimit"}
+    if not isinstance(body, dict) or not set(body) <= allowed:
+        raise invalid(f"body must be an object with some of {sorted(allowed)}", "body")
+    rate = body.get("faultRate", ctl.faults.rate)
+    if isinstance(rate, bool) or not isinstance(rate, int | float) or not 0 <= rate <= 1:
+        raise invalid("must be a number from 0 to 1", "faultRate")
+    latency = body.get("latencyMs", ctl.latency * 1000.0)
+    if isinstance(latency, bool) or not isinstance(latency, int | float) or latency < 0:
+        raise invalid("must be a number >= 0", "latencyMs")
+    limit = body.get("rateLimit", ctl.limiter.rate if ctl.limiter else None)
+    if limit is not None and (
+        isinstance(limit, bool) or not isinstance(limit, int | float) or limit <= 0
+    ):
+        raise invalid("must be a number > 0, or null", "rateLimit")
+    ctl.faults.rate = float(rate)
+    ctl.latency = float(latency) / 1000.0
+    if "rateLimit" in body:
+        ctl.limiter = RateLimiter(float(limit)) if limit is not None else None
+    return _config_view(ctl)
+
+
+def _put_settings(ctl: Controls, request: Request, body: Any) -> dict[str, Any]:
+    allowed = {"defaultTimezone", "defaultCurrencyCode", "proctorTypes"}
+    if not isinstance(body, dict) or not set(body) <= allowed:
+        raise invalid(f"body must be an object with some of {sorted(allowed)}", "body")
+    types = body.get("proctorTypes")
+    if types is not None and (
+        not isinstance(types, list) or not all(isinstance(t, str) for t in types)
+    ):
+        raise invalid("must be a list of proctor type SIDs", "proctorTypes")
+    return ctl.world.set_settings(
+        request.path_params["installSid"],
+        default_timezone=body.get("defaultTimezone"),
+        default_currency=body.get("defaultCurrencyCode"),
+        enabled_proctor_types=types,
+    )
+
+
+def _post_session_status(ctl: Controls, request: Request, body: Any) -> dict[str, Any]:
+    if not isinstance(body, dict) or set(body) != {"status"} or not isinstance(body["status"], str):
+        raise invalid('body must be {"status": "Onboarding" | "In Progress" | "Closed"}', "body")
+    p = request.path_params
+    return ctl.world.set_session_status(p["installSid"], p["sessionSid"], body["status"])
+
+
+_S = "/_sandbox"
+SANDBOX_ROUTES: list[Route] = [
+    Route(_S + "/requests", _sandbox_endpoint(_get_requests), methods=["GET"]),
+    Route(_S + "/requests", _sandbox_endpoint(_reset_requests), methods=["DELETE"]),
+    Route(_S + "/world", _sandbox_endpoint(_get_world), methods=["GET"]),
+    Route(_S + "/clock", _sandbox_endpoint(_get_clock), methods=["GET"]),
+    Route(_S + "/clock", _sandbox_endpoint(_put_clock, body=True), methods=["PUT"]),
+    Route(_S + "/config", _sandbox_endpoint(_get_config), methods=["GET"]),
+    Route(_S + "/config", _sandbox_endpoint(_put_config, body=True), methods=["PUT"]),
+    Route(
+        _S + "/installs/{installSid}/settings",
+        _sandbox_endpoint(_put_settings, body=True),
+        methods=["PUT"],
+    ),
+    Route(
+        _S + "/installs/{installSid}/sessions/{sessionSid}/status",
+        _sandbox_endpoint(_post_session_status, body=True),
+        methods=["POST"],
+    ),
+]
+
+
+class DroppedConnection(httpx.RemoteProtocolError):
+    """Raised out of the app to simulate a connection dropped without an answer.
+
+    Under uvicorn the connection is closed instead; under ``httpx.ASGITransport`` this
+    exception reaches the client, which sees what a real dropped connection gives it: an
+    ``httpx.RemoteProtocolError`` (a ``TransportError``).
+    """
+
+
+class SandboxApp(Starlette):
+    """Starlette app with the simulator's request pipeline in front of routing."""
+
+    controls: Controls
+    api_routes: list[Route]
+
+    @property
+    def world(self) -> World:
+        return self.controls.world
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"].startswith(SANDBOX_PREFIX):
+            await super().__call__(scope, receive, send)
+            return
+        ctl = self.controls
+        method = scope["method"]
+        route, child, template, allowed = self._match(scope)
+        ctl.count(f"{method} {template}" if template else f"{method} (unknown path)")
+        fault: Fault | None = None
+        early: Response | None = None
+        if ctl.require_tls and scope.get("scheme") != "https":
+            early = fault_response(
+                ApiFault(400, "INVALIDPROTOCOL", "requests must be made over HTTPS")
+            )
+        elif ctl.limiter is not None and (wait := ctl.limiter.take()):
+            early = fault_response(
+                ApiFault(429, "TOOMANYREQUESTS", f"rate limit exceeded; retry in {wait} s"),
+                {"Retry-After": str(wait)},
+            )
+        elif template is None:
+            early = fault_response(
+                ApiFault(404, "RESOURCENOTFOUND", f"no such endpoint: {scope['path']}")
+            )
+        elif allowed is not None:
+            early = fault_response(
+                ApiFault(
+                    405,
+                    "UNSUPPORTEDHTTPVERB",
+                    f"{method} is not supported on {template}; use {', '.join(allowed)}",
+                ),
+                {"Allow": ", ".join(allowed)},
+            )
+        else:
+            fault = ctl.faults.draw()
+        if early is not None:
+            if ctl.latency:
+                await asyncio.sleep(ctl.latency)
+            ctl.count_status(early.status_code)
+            await early(scope, receive, send)
+            return
+        if fault is not None and fault.phase == "before":
+            await self._inject(fault, scope, receive, send)
+            return
+        if fault is not None:
+            # Let the request take effect (and be persisted), then lose the answer.
+            async def swallow(message: Message) -> None:
+                return None
+
+            await self._dispatch(route, child, scope, receive, swallow)
+            await self._inject(fault, scope, receive, send)
+            return
+
+        started = False
+
+        async def delayed_send(message: Message) -> None:
+            nonlocal started
+            if not started and message["type"] == "http.response.start":
+                started = True
+                ctl.count_status(message["status"])
+                if ctl.latency:
+                    await asyncio.sleep(ctl.latency)
+            await send(message)
+
+        await self._dispatch(route, child, scope, receive, delayed_send)
+
+    def _match(self, scope: Scope) -> tuple[Route | None, Scope, str | None, list[str] | None]:
+        """``(route, its child scope, template, allowed methods if the method is wrong)``."""
+        partial: Route | None = None
+        for route in self.api_routes:
+            match, child = route.matches(scope)
+            if match is Match.FULL:
+                return route, child, route.path, None
+            if match is Match.PARTIAL and partial is None:
+                partial = route
+        if partial is not None:
+            return None, {}, partial.path, sorted(partial.methods or ())
+        return None, {}, None, None
+
+    async def _dispatch(
+        self, route: Route | None, child: Scope, scope: Scope, receive: Receive, send: Send
+    ) -> None:
+        """Run the matched route directly (the router would only match it again)."""
+        assert route is not None
+        scope["app"] = self
+        scope.update(child)
+        await route.handle(scope, receive, send)
+
+    async def _inject(self, fault: Fault, scope: Scope, receive: Receive, send: Send) -> None:
+        ctl = self.controls
+        if ctl.latency:
+            await asyncio.sleep(ctl.latency)
+        if fault.kind == "drop":
+            ctl.count_status(0)
+            await _drop(send)
+            return
+        status = int(fault.kind)
+        api_fault = ApiFault(
+            status,
+            "INTERNALERROR" if status == 500 else "SERVICEUNAVAILABLE",
+            "injected fault (sandbox)",
+        )
+        headers = {"Retry-After": "1"} if status == 503 else None
+        ctl.count_status(status)
+        await fault_response(api_fault, headers)(scope, receive, send)
+
+
+async def _drop(send: Send) -> None:
+    """Close the connection without an answer (uvicorn), or raise a transport error."""
+    transport = getattr(getattr(send, "__self__", None), "transport", None)
+    if transport is not None and hasattr(transport, "close"):
+        transport.close()
+        # Let the server notice the disconnect before the app returns, so it neither
+        # answers 500 nor logs "returned without starting response".
+        for _ in range(3):
+            await asyncio.sleep(0)
+        return
+    raise DroppedConnection("Server disconnected without sending a response.")
+
+
+async def _not_found(request: Request, exc: Exception) -> Response:
+    return fault_response(
+        ApiFault(404, "RESOURCENOTFOUND", f"no such endpoint: {request.url.path}")
+    )
+
+
+async def _not_allowed(request: Request, exc: Exception) -> Response:
+    headers = getattr(exc, "headers", None) or {}
+    return fault_response(
+        ApiFault(405, "UNSUPPORTEDHTTPVERB", f"{request.method} is not supported here"),
+        dict(headers),
+    )
+
+
+def create_app(
+    world: World | None = None,
+    *,
+    tokens: set[str] | None = None,
+    latency_ms: float = 0,
+    fault_rate: float = 0.0,
+    rate_limit: float | None = None,
+    require_tls: bool = False,
+    data_path: Path | None = None,
+    seed: int | None = None,
+) -> SandboxApp:
+    """The simulator as an ASGI app.
+
+    ``tokens``: accepted API tokens (``None``: any non-empty token). ``latency_ms``: delay
+    added to every answer. ``fault_rate``: share of API requests that fail (500, 503 or a
+    dropped connection; before or after their effect). ``rate_limit``: requests per second
+    above which the answer is 429 with ``Retry-After``. ``require_tls``: plain-HTTP requests
+    get 400 INVALIDPROTOCOL. ``data_path``: the world is loaded from this file if it exists
+    (when no ``world`` is given) and saved to it, atomically, before answering any request
+    that changed it. ``seed``: makes injected faults (and a new world's SIDs) reproducible.
+    """
+    if world is None:
+        world = (
+            load_world(data_path, clock=SettableClock(), seed=seed)
+            if data_path is not None
+            else World(clock=SettableClock(), seed=seed)
+        )
+    api_routes = [
+        Route(template, _api_endpoint(template, ops), methods=list(ops))
+        for template, ops in API.items()
+    ]
+    app = SandboxApp(
+        routes=[*api_routes, *SANDBOX_ROUTES],
+        exception_handlers={404: _not_found, 405: _not_allowed},
+    )
+    app.api_routes = api_routes
+    app.controls = Controls(
+        world,
+        tokens=tokens,
+        latency_ms=latency_ms,
+        fault_rate=fault_rate,
+        rate_limit=rate_limit,
+        require_tls=require_tls,
+        data_path=data_path,
+        seed=seed,
+    )
+    app.state.controls = app.controls
+    app.state.world = world
+    return app

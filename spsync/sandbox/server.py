@@ -1,0 +1,208 @@
+"""Running the simulator with uvicorn: in a background thread (tests, benchmarks) or in the
+foreground until Ctrl-C / SIGTERM (``spsync sandbox serve``)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import socket
+import threading
+from collections.abc import Callable, Iterator
+from datetime import datetime
+from pathlib import Path
+from types import FrameType, TracebackType
+
+import uvicorn
+
+from spsync.sandbox.app import SandboxApp, create_app
+from spsync.sandbox.persistence import load_world
+from spsync.sandbox.timefmt import SettableClock
+from spsync.sandbox.world import World
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """A listening TCP socket (``port`` 0: any free port)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    # proto must say TCP: asyncio only disables Nagle (TCP_NODELAY) on accepted sockets whose
+    # proto is IPPROTO_TCP, and without it every keep-alive answer waits ~40 ms.
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError:
+        sock.close()
+        raise
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock
+
+
+class _Server(uvicorn.Server):
+    """uvicorn's server, stopping gracefully on SIGINT/SIGTERM and then returning normally
+    (uvicorn itself re-raises the signal after shutdown, which kills the process)."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+
+        def stop(sig: int, frame: FrameType | None) -> None:
+            if self.should_exit:
+                self.force_exit = True  # a second Ctrl-C: stop waiting for connections
+            self.should_exit = True
+
+        previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            yield
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+
+def _config(
+    app: SandboxApp, *, tls_cert: Path | None = None, tls_key: Path | None = None
+) -> uvicorn.Config:
+    return uvicorn.Config(
+        app,
+        log_level="warning",
+        access_log=False,
+        lifespan="off",
+        timeout_keep_alive=30,
+        ssl_certfile=str(tls_cert) if tls_cert else None,
+        ssl_keyfile=str(tls_key) if tls_key else None,
+    )
+
+
+def build_world(
+    *, now: datetime | None = None, seed: int | None = None, data_path: Path | None = None
+) -> World:
+    """A world with a settable clock (fixed at ``now`` if given), loaded from ``data_path``."""
+    clock = SettableClock(now)
+    if data_path is not None:
+        return load_world(data_path, clock=clock, seed=seed)
+    return World(clock=clock, seed=seed)
+
+
+class ThreadedServer:
+    """The simulator served by uvicorn on 127.0.0.1 and a free port, in a daemon thread.
+
+    ::
+
+        with ThreadedServer(tokens={"t"}, seed=1) as srv:
+            httpx.get(srv.url + "/v1/installs/AI…/settings", headers={"token": "t"})
+
+    Takes ``create_app``'s options, plus ``world`` (default: a new one with a settable clock,
+    fixed at ``now`` if given), ``token`` (shorthand for ``tokens={token}``), ``host`` and
+    ``port``.
+    """
+
+    def __init__(
+        self,
+        world: World | None = None,
+        *,
+        tokens: set[str] | None = None,
+        token: str | None = None,
+        latency_ms: float = 0,
+        fault_rate: float = 0.0,
+        rate_limit: float | None = None,
+        require_tls: bool = False,
+        data_path: Path | None = None,
+        seed: int | None = None,
+        now: datetime | None = None,
+        host: str = "127.0.0.1",
+        port: int = 0,
+    ) -> None:
+        if token is not None:
+            tokens = {*(tokens or set()), token}
+        if world is None:
+            world = build_world(now=now, seed=seed, data_path=data_path)
+        self.world = world
+        self.app = create_app(
+            world,
+            tokens=tokens,
+            latency_ms=latency_ms,
+            fault_rate=fault_rate,
+            rate_limit=rate_limit,
+            require_tls=require_tls,
+            data_path=data_path,
+            seed=seed,
+        )
+        self.host = host
+        self._port = port
+        self._server: uvicorn.Server | None = None
+        self._thread: threading.Thread | None = None
+        self._sock: socket.socket | None = None
+        self.url = ""
+
+    def start(self) -> ThreadedServer:
+        """Start serving; returns once the server accepts connections."""
+        if self._thread is not None:
+            raise RuntimeError("already started")
+        self._sock = bind(self.host, self._port)
+        port = self._sock.getsockname()[1]
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        self.url = f"http://{host}:{port}"
+        self._server = uvicorn.Server(_config(self.app))
+        failure: list[BaseException] = []
+
+        def run() -> None:
+            try:
+                asyncio.run(self._server.serve(sockets=[self._sock]))  # type: ignore[union-attr]
+            except BaseException as e:  # surfaced by start()
+                failure.append(e)
+
+        self._thread = threading.Thread(target=run, name="spsync-sandbox", daemon=True)
+        self._thread.start()
+        while not self._server.started:
+            if failure or not self._thread.is_alive():
+                raise RuntimeError(f"sandbox server failed to start: {failure}")
+            self._thread.join(0.005)
+        return self
+
+    def stop(self) -> None:
+        """Stop serving and wait for the thread to end."""
+        if self._server is not None:
+            self._server.should_exit = True
+        if self._thread is not None:
+            self._thread.join(10)
+        if self._sock is not None:
+            with contextlib.suppress(OSError):
+                self._sock.close()
+        self._thread = None
+
+    def __enter__(self) -> ThreadedServer:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+def serve(
+    app: SandboxApp,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8765,
+    tls_cert: Path | None = None,
+    tls_key: Path | None = None,
+    on_ready: Callable[[str], None] | None = None,
+) -> None:
+    """Serve ``app`` in the foreground until Ctrl-C or SIGTERM, then shut down gracefully
+    and return. ``on_ready`` gets the base URL once the port is bound."""
+    sock = bind(host, port)
+    scheme = "https" if tls_cert else "http"
+    shown = f"[{host}]" if ":" in host else host
+    url = f"{scheme}://{shown}:{sock.getsockname()[1]}"
+    server = _Server(_config(app, tls_cert=tls_cert, tls_key=tls_key))
+    if on_ready is not None:
+        on_ready(url)
+    try:
+        server.run(sockets=[sock])
+    finally:
+        sock.close()

@@ -1,0 +1,47 @@
+"""UTC date-times as the API writes them: ISO-8601 ending in ``Z``."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+
+_UTC_Z = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?Z$")
+
+
+def parse_utc(value: object) -> datetime | None:
+    """Parse ``YYYY-MM-DDTHH:MM:SS[.ffffff]Z``; ``None`` if it is not exactly that."""
+    if not isinstance(value, str) or not _UTC_Z.match(value):
+        return None
+    try:
+        return datetime.fromisoformat(value[:-1]).replace(tzinfo=UTC)
+    except ValueError:
+        return None
+
+
+def format_utc(value: datetime) -> str:
+    """``2027-03-01T14:00:00Z``; milliseconds only when there are some."""
+    value = value.astimezone(UTC)
+    if value.microsecond:
+        return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
+    return value.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def format_opt(value: datetime | None) -> str | None:
+    return None if value is None else format_utc(value)
+
+
+class SettableClock:
+    """The simulated clock: real UTC time unless fixed (``--now``, tests).
+
+    Callable; returns an aware UTC datetime. Thread-safe enough: a single attribute swap.
+    """
+
+    def __init__(self, fixed: datetime | None = None) -> None:
+        self.fixed = fixed
+
+    def __call__(self) -> datetime:
+        return self.fixed if self.fixed is not None else datetime.now(UTC)
+
+    def set(self, fixed: datetime | None) -> None:
+        """Fix the clock at ``fixed``, or return to real time with ``None``."""
+        self.fixed = fixed

@@ -1,0 +1,59 @@
+"""Generic fixtures for tests that need the SmarterProctoring simulator."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
+import httpx
+import pytest
+
+from spsync.sandbox.server import ThreadedServer
+
+#: The simulated "now" of sandbox fixtures: before the sample exams' windows.
+SANDBOX_NOW = datetime(2027, 1, 15, 12, 0, 0, tzinfo=UTC)
+SANDBOX_TOKEN = "test-token"
+SANDBOX_INSTALL = "AI" + "0123456789abcdef" * 2
+
+_install_numbers = itertools.count(1)
+
+
+@pytest.fixture
+def sandbox_server() -> Iterator[ThreadedServer]:
+    """A fresh simulator over real HTTP: token ``test-token``, clock fixed at SANDBOX_NOW,
+    SIDs seeded."""
+    with ThreadedServer(token=SANDBOX_TOKEN, seed=7, now=SANDBOX_NOW) as srv:
+        yield srv
+
+
+@pytest.fixture
+def sandbox_client(sandbox_server: ThreadedServer) -> Iterator[httpx.Client]:
+    """An httpx client for ``sandbox_server``, token header set."""
+    with httpx.Client(
+        base_url=sandbox_server.url, headers={"token": SANDBOX_TOKEN}, timeout=10
+    ) as client:
+        yield client
+
+
+@pytest.fixture(scope="session")
+def shared_sandbox() -> Iterator[ThreadedServer]:
+    """One simulator for the whole run (clock fixed at SANDBOX_NOW; do not change it).
+    Isolate tests by giving each its own install: see ``fresh_install``."""
+    with ThreadedServer(token=SANDBOX_TOKEN, now=SANDBOX_NOW) as srv:
+        yield srv
+
+
+@pytest.fixture
+def fresh_install() -> str:
+    """An install SID no other test uses (installs are created on first use)."""
+    return f"AI{next(_install_numbers):032x}"
+
+
+@pytest.fixture
+def shared_client(shared_sandbox: ThreadedServer) -> Iterator[httpx.Client]:
+    """An httpx client for ``shared_sandbox``, token header set."""
+    with httpx.Client(
+        base_url=shared_sandbox.url, headers={"token": SANDBOX_TOKEN}, timeout=10
+    ) as client:
+        yield client

@@ -1,0 +1,96 @@
+"""``spsync sandbox serve``: option checks, and a real server process end to end."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+import pytest
+from click.testing import CliRunner
+
+from spsync.cli import main
+
+AI = "AI" + "a1" * 16
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--fault-rate", "1.5"], "--fault-rate: must be a fraction from 0 to 1, got 1.5"),
+        (["--latency-ms", "-1"], "--latency-ms: must be a number >= 0, got -1.0"),
+        (["--rate-limit", "0"], "--rate-limit: must be a number of requests per second > 0"),
+        (["--port", "70000"], "--port: must be from 0 to 65535, got 70000"),
+        (["--now", "2027-01-01"], "--now: expected an ISO-8601 UTC date-time ending in Z"),
+        (["--token", " "], "--token: must not be empty"),
+        (["--tls-cert", "cert.pem"], "--tls-cert and --tls-key go together"),
+        (["--tls-cert", "nope.pem", "--tls-key", "nope.key"], "--tls-cert: no such file"),
+        (["--fault-rate", "lots"], "'lots' is not a valid float"),
+    ],
+)
+def test_bad_options_exit_1_with_a_clear_message(args: list[str], message: str) -> None:
+    r = CliRunner().invoke(main, ["sandbox", "serve", *args])
+    assert r.exit_code == 1
+    assert message in r.stderr
+    assert "Traceback" not in r.stderr
+
+
+def test_unreadable_world_file_is_a_usage_error(tmp_path: Path) -> None:
+    bad = tmp_path / "w.json"
+    bad.write_text("[]")
+    r = CliRunner().invoke(main, ["sandbox", "serve", "--data", str(bad)])
+    assert r.exit_code == 1
+    assert "--data:" in r.stderr and "not a readable sandbox world" in r.stderr
+
+
+def test_serve_end_to_end(tmp_path: Path) -> None:
+    data = tmp_path / "world.json"
+    cmd = [
+        sys.executable,
+        "-m",
+        "spsync",
+        "sandbox",
+        "serve",
+        "--port",
+        "0",
+        "--token",
+        "t",
+        "--now",
+        "2027-01-15T12:00:00Z",
+        "--data",
+        str(data),
+        "--seed",
+        "1",
+    ]
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    popen = subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
+    )
+    with popen as proc:
+        try:
+            assert proc.stdout is not None and proc.stderr is not None
+            line = proc.stdout.readline()
+            assert line.startswith("spsync sandbox listening on http://127.0.0.1:"), line
+            url = line.rsplit(" ", 1)[1].strip()
+            with httpx.Client(base_url=url, timeout=10) as c:
+                assert c.get(f"/v1/installs/{AI}/settings").status_code == 403
+                r = c.post(
+                    f"/v2/installs/{AI}/provision",
+                    headers={"token": "t"},
+                    json={"course": {"ids": {"external": "c"}, "title": "T", "code": "C"}},
+                )
+                assert r.status_code == 200
+                clock = c.get("/_sandbox/clock", headers={"token": "t"}).json()
+                assert clock == {"now": "2027-01-15T12:00:00Z", "fixed": True}
+            proc.send_signal(signal.SIGTERM)
+            assert proc.wait(timeout=15) == 0
+            assert proc.stderr.read() == "spsync sandbox stopped\n"
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+    saved = json.loads(data.read_text())
+    assert saved["installs"][0]["courses"][0]["title"] == "T"
