@@ -50,7 +50,8 @@ class Problem:
     """One located manifest problem: ``file:line:col: where: message``.
 
     ``line`` and ``col`` are 1-based; ``where`` is an address (``exam.cert-456``) or a
-    dotted path into the file (``exams.cert-456.configuration.duration``).
+    dotted path into the file (``exams.cert-456.configuration.duration``). A problem with a
+    whole file or directory (missing, unreadable) has ``line`` 0 and prints as ``file: …``.
     """
 
     file: str
@@ -60,7 +61,7 @@ class Problem:
     message: str
 
     def __str__(self) -> str:
-        prefix = f"{self.file}:{self.line}:{self.col}"
+        prefix = f"{self.file}:{self.line}:{self.col}" if self.line else self.file
         return (
             f"{prefix}: {self.where}: {self.message}" if self.where else f"{prefix}: {self.message}"
         )

@@ -1,0 +1,33 @@
+"""``spsync schema``: JSON Schema of manifest files, for editors (YAML language server)."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from spsync.cli.common import global_options, out
+
+
+@click.command("schema")
+@click.option(
+    "--kind",
+    type=click.Choice(["tenant", "resources"]),
+    default=None,
+    help="tenant: tenant.yaml; resources: the other files. Default: one schema accepting either.",
+)
+@global_options
+def schema(kind: str | None) -> None:
+    """Print the JSON Schema (draft 2020-12) of manifest files.
+
+    \b
+    For VS Code's YAML extension, save it and map it in settings, e.g.:
+      spsync schema --kind tenant > .schemas/tenant.json
+      spsync schema --kind resources > .schemas/resources.json
+    """
+    from spsync.schema import json_schema
+
+    out(json.dumps(json_schema(kind), indent=2))
+
+
+COMMANDS = [schema]
