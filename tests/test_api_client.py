@@ -365,6 +365,9 @@ def test_unreadable_2xx_is_a_response_error(body: bytes, problem: str) -> None:
         (400, b'{"code": "INVALIDINPUT", "message": "bad", "details": [{"path": "a.b", '
               b'"message": "must be x"}]}', "application/json",
          InvalidInputError, "INVALIDINPUT", "bad (a.b: must be x)"),
+        (400, b'{"code": "INVALIDINPUT", "message": "a.b: must be x", "details": [{"path": '
+              b'"a.b", "message": "must be x"}, {"path": "c", "message": "y"}]}',
+         "application/json", InvalidInputError, "INVALIDINPUT", "a.b: must be x (c: y)"),
         (404, b"<html><body>Not here</body></html>", "text/html",
          NotFoundError, None, "Not Found (non-JSON text/html body of 34 bytes)"),
         (405, b'{"code": "UNSUPPORTEDHTTPVERB"}', "application/json",
