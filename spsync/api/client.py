@@ -1,0 +1,879 @@
+"""The SmarterProctoring API client: one request choke point, retries, rate limiting, paging.
+
+Every HTTP exchange goes through ``Client._call``, which
+
+- builds the URL from a route template and validated SIDs (a malformed SID never leaves),
+- adds the ``token`` header (the only place the token is revealed),
+- waits for the adaptive rate limiter and a slot among ``max_in_flight``,
+- maps answers to typed ``ApiError``s and parses bodies into ``wire`` models,
+- retries what is safe to retry, with full-jitter exponential backoff, and
+- resolves writes whose outcome is unknown by reading before any retry.
+
+Retry rules by the call's safety (see ``retry.Safety`` and docs/api-client.md):
+
+=====================  =======================  ==========================================
+failure                read / idempotent write  unsafe write (schedule, reschedule, cancel)
+=====================  =======================  ==========================================
+connect error/timeout  retry                    retry (nothing was sent)
+429 (+ Retry-After)    retry                    retry (refused before any effect)
+500 / 502 / 503 / 504  retry                    read the outcome; retry only if not applied
+read timeout, dropped  retry                    read the outcome; retry only if not applied
+other 4xx              raise                    raise (a 400 after an unknown outcome is
+                                                checked first: it may be our own success)
+=====================  =======================  ==========================================
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import ipaddress
+import logging
+import os
+import ssl
+import time
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import Any, TypeVar
+
+import httpx
+from pydantic import BaseModel, ValidationError
+
+import spsync
+from spsync.api import wire
+from spsync.api.errormap import error_from_response, response_error, scrub
+from spsync.api.limiter import AdaptiveRateLimiter
+from spsync.api.retry import RETRYABLE_5XX, RetryPolicy, Safety, parse_retry_after
+from spsync.errors import ApiError, ResponseError, TransportError, UsageError
+from spsync.secrets import Secret
+
+log = logging.getLogger("spsync.api")
+
+T = TypeVar("T")
+M = TypeVar("M", bound=BaseModel)
+R = TypeVar("R", bound=wire.Response)
+
+#: page size asked for (the contract's maximum)
+PAGE_LIMIT = 100
+
+# Route templates (also the keys of ``Client.calls`` and ``CallRecord.route``).
+R_PROVISION = "/v2/installs/{installSid}/provision"
+R_ASSIGNMENTS = "/v1/installs/{installSid}/courses/{courseSid}/exams/{examSid}/assignments"
+R_SESSION = "/v1/installs/{installSid}/exams/{examSid}/sessions/{sessionSid}"
+R_ONBOARD = R_SESSION + "/onboard"
+R_ENROLLMENT_SESSIONS = (
+    "/v1/installs/{installSid}/enrollments/{enrollmentSid}/exams/{examSid}/sessions"
+)
+R_COURSE = "/v1/installs/{installSid}/courses/{courseSid}"
+R_EXAMS = R_COURSE + "/exams"
+R_EXAM = R_EXAMS + "/{examSid}"
+R_ENROLLMENTS = R_COURSE + "/enrollments"
+R_USERS = "/v1/installs/{installSid}/users"
+R_USER = R_USERS + "/{userSid}/profile"
+R_APPOINTMENTS = "/v1/installs/{installSid}/reports/appointments"
+R_SETTINGS = "/v1/installs/{installSid}/settings"
+
+#: path parameter -> accepted SID prefixes
+_PARAM_PREFIX = {
+    "installSid": ("AI",),
+    "courseSid": ("CU",),
+    "examSid": ("EX",),
+    "sessionSid": ("ES",),
+    "enrollmentSid": ("EN",),
+    "userSid": ("US",),
+}
+
+Query = list[tuple[str, str]]
+
+
+@dataclass(frozen=True)
+class CallRecord:
+    """One HTTP attempt, as given to ``on_call`` (audit log, progress).
+
+    ``route`` is the template (``/v1/installs/{installSid}/…``), ``path`` the concrete path
+    without query string. ``status`` is ``None`` when no answer came; ``error`` is the API's
+    error code (or ``HTTP <status>`` without one) or the transport failure's name. Never a
+    body, never the token.
+    """
+
+    method: str
+    route: str
+    path: str
+    status: int | None
+    duration_s: float
+    attempt: int
+    error: str | None = None
+
+
+class _Unresolved(Exception):
+    """An unknown outcome could not be settled by reading (the object is in another state)."""
+
+
+def _is_loopback(host: str) -> bool:
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def check_base_url(base_url: str) -> httpx.URL:
+    """The parsed base URL; plain HTTP is refused except for loopback hosts (contract §1)."""
+    try:
+        url = httpx.URL(base_url)
+    except httpx.InvalidURL as exc:
+        raise UsageError(f"invalid API URL {base_url!r}: {exc}") from None
+    if url.scheme == "https" and url.host:
+        return url
+    if url.scheme == "http" and url.host:
+        if _is_loopback(url.host):
+            return url
+        raise UsageError(
+            f"refusing plain-HTTP API URL {base_url}: the SmarterProctoring API is HTTPS only; "
+            "http:// is allowed only for loopback hosts (127.0.0.0/8, ::1, localhost), "
+            "e.g. a local simulator"
+        )
+    raise UsageError(f"invalid API URL {base_url!r}: expected https://HOST[/PREFIX]")
+
+
+def _ssl_verify(verify: str | bool | ssl.SSLContext | os.PathLike[str]) -> bool | ssl.SSLContext:
+    """A CA bundle path becomes an SSL context (httpx deprecates paths); ``True`` keeps
+    httpx's defaults, which honour ``SSL_CERT_FILE`` / ``SSL_CERT_DIR``."""
+    if isinstance(verify, bool | ssl.SSLContext):
+        return verify
+    path = Path(verify)
+    try:
+        if path.is_dir():
+            return ssl.create_default_context(capath=str(path))
+        return ssl.create_default_context(cafile=str(path))
+    except (OSError, ssl.SSLError) as exc:
+        raise UsageError(f"cannot use CA bundle {path}: {exc}") from None
+
+
+def _tls_failure(exc: BaseException) -> str | None:
+    """A description when ``exc`` was caused by TLS verification/handshake failing."""
+    seen: BaseException | None = exc
+    for _ in range(8):
+        if seen is None:
+            break
+        if isinstance(seen, ssl.SSLCertVerificationError):
+            return "TLS certificate verification failed"
+        if isinstance(seen, ssl.SSLError):
+            return "TLS handshake failed"
+        seen = seen.__cause__ or seen.__context__
+    text = str(exc)
+    if "CERTIFICATE_VERIFY_FAILED" in text:
+        return "TLS certificate verification failed"
+    if "WRONG_VERSION_NUMBER" in text or "SSL" in text:
+        return "TLS handshake failed"
+    return None
+
+
+def _merge_query(base: Query, override: Query) -> Query:
+    keys = {k for k, _ in override}
+    return [(k, v) for k, v in base if k not in keys] + list(override)
+
+
+def _next_query(next_url: str) -> Query:
+    return list(httpx.URL(next_url).params.multi_items())
+
+
+def _dedupe(items: Iterable[R]) -> list[R]:
+    """Drop repeats by SID (offset paging over a changing list can repeat an item)."""
+    seen: set[str] = set()
+    out: list[R] = []
+    for item in items:
+        sid = getattr(item, "sid", None)
+        if isinstance(sid, str):
+            if sid in seen:
+                continue
+            seen.add(sid)
+        out.append(item)
+    return out
+
+
+def _with_note(error: ApiError, note: str) -> ApiError:
+    """A copy of ``error`` (same class and fields) with ``note`` added to its message."""
+    return type(error)(
+        f"{error.api_message} {note}",
+        method=error.method,
+        path=error.path,
+        status=error.status,
+        code=error.code,
+    )
+
+
+class Client:
+    """Async client of one SmarterProctoring install.
+
+    ``token`` is ``None`` only against a simulator that does not check it. ``verify``: ``True``
+    (system/``SSL_CERT_FILE`` CAs), ``False``, a CA bundle path or an ``ssl.SSLContext``.
+    ``transport`` replaces the network (tests: ``httpx.ASGITransport``); ``rate`` caps the
+    initial request rate (``None``: unlimited until the server first answers 429).
+    Use as ``async with Client(...) as api:``.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        install: str,
+        token: Secret | None,
+        *,
+        max_in_flight: int = 8,
+        timeout: float = 30.0,
+        retry: RetryPolicy | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+        verify: str | bool | ssl.SSLContext = True,
+        on_call: Callable[[CallRecord], None] | None = None,
+        rate: float | None = None,
+    ) -> None:
+        url = check_base_url(base_url)
+        if not wire.is_sid(install, "AI"):
+            raise UsageError(f"malformed install SID {install!r}: expected AI + 32 lowercase hex")
+        if token is not None and not isinstance(token, Secret):
+            raise TypeError("token must be a Secret")
+        if max_in_flight < 1:
+            raise ValueError("max_in_flight must be at least 1")
+        self.base_url = str(url).rstrip("/")
+        self.install = install
+        self._token = token
+        self.retry = retry or RetryPolicy()
+        self.limiter = AdaptiveRateLimiter(rate, clock=self.retry.clock, sleep=self.retry.sleep)
+        self.on_call = on_call
+        self.calls: collections.Counter[str] = collections.Counter()
+        #: every CallRecord of this client, in order (cheap: no bodies)
+        self.records: list[CallRecord] = []
+        self._slots = asyncio.Semaphore(max_in_flight)
+        self._timeout = timeout
+        try:
+            self._http = self._make_http(transport, _ssl_verify(verify), max_in_flight, timeout)
+        except (OSError, ssl.SSLError) as exc:  # e.g. SSL_CERT_FILE names a missing file
+            raise UsageError(
+                f"cannot set up TLS: {exc}; check SSL_CERT_FILE / SSL_CERT_DIR"
+            ) from None
+
+    def _make_http(
+        self,
+        transport: httpx.AsyncBaseTransport | None,
+        verify: bool | ssl.SSLContext,
+        max_in_flight: int,
+        timeout: float,
+    ) -> httpx.AsyncClient:
+        return httpx.AsyncClient(
+            base_url=self.base_url,
+            transport=transport,
+            verify=verify,
+            timeout=httpx.Timeout(timeout),
+            limits=httpx.Limits(
+                max_connections=max_in_flight, max_keepalive_connections=max_in_flight
+            ),
+            http1=True,
+            http2=False,
+            follow_redirects=False,
+            headers={"user-agent": f"spsync/{spsync.__version__}", "accept": "application/json"},
+        )
+
+    def __repr__(self) -> str:
+        return (
+            f"Client(base_url={self.base_url!r}, install={self.install!r}, token={self._token!r})"
+        )
+
+    async def __aenter__(self) -> Client:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close pooled connections."""
+        await self._http.aclose()
+
+    # --- the choke point -----------------------------------------------------------------
+
+    def _path(self, method: str, route: str, params: dict[str, str]) -> str:
+        values = {"installSid": self.install, **params}
+        for name, value in values.items():
+            prefixes = _PARAM_PREFIX[name]
+            if not wire.is_sid(value, *prefixes):
+                raise ApiError(
+                    f"malformed {name} {value!r}: expected {'/'.join(prefixes)} + 32 lowercase "
+                    "hex (not sent)",
+                    method=method,
+                    path=route,
+                )
+        return route.format(**values)
+
+    def _secrets(self, extra: Sequence[str] = ()) -> list[str]:
+        found = list(extra)
+        if self._token is not None:
+            found.append(self._token.reveal())
+        return found
+
+    def _record(self, record: CallRecord) -> None:
+        self.records.append(record)
+        level = logging.DEBUG if record.error is None else logging.INFO
+        log.log(
+            level,
+            "%s %s -> %s%s in %.3fs (attempt %d)",
+            record.method,
+            record.path,
+            record.status if record.status is not None else "no answer",
+            f" {record.error}" if record.error else "",
+            record.duration_s,
+            record.attempt,
+        )
+        if self.on_call is not None:
+            try:
+                self.on_call(record)
+            except Exception:  # a broken hook must not turn a done write into a failure
+                log.warning("on_call hook failed for %s %s", record.method, record.path)
+
+    async def _send(
+        self, method: str, route: str, path: str, query: Query, content: bytes | None
+    ) -> tuple[httpx.Response | None, httpx.TransportError | None, float]:
+        async with self._slots:
+            # the rate limiter is passed with a slot in hand: callers queued for a slot have
+            # not started yet, so a pause or a lower rate still holds them back
+            await self.limiter.acquire()
+            self.calls[f"{method} {route}"] += 1
+            headers = {}
+            if content is not None:
+                headers["content-type"] = "application/json"
+            if self._token is not None:
+                headers["token"] = self._token.reveal()
+            started = time.perf_counter()
+            try:
+                response = await self._http.request(
+                    method, path, params=query or None, content=content, headers=headers
+                )
+            except httpx.TransportError as exc:
+                return None, exc, time.perf_counter() - started
+            return response, None, time.perf_counter() - started
+
+    def _transport_error(
+        self, method: str, path: str, exc: httpx.TransportError
+    ) -> tuple[TransportError, str]:
+        """The error to raise, and whether the request may have reached the server:
+        ``unsent`` (safe to repeat), ``sent`` (outcome unknown) or ``fatal`` (do not retry)."""
+        name = type(exc).__name__
+        tls = _tls_failure(exc)
+        if tls is not None and isinstance(exc, httpx.ConnectError):
+            text = (
+                f"{tls} ({name}); if the server uses a private CA, point SSL_CERT_FILE (or the "
+                "client's verify option) at its CA bundle"
+            )
+            return TransportError(text, method=method, path=path), "fatal"
+        if isinstance(exc, httpx.TimeoutException):
+            what = f"timed out after {self._timeout:g}s ({name})"
+        elif isinstance(exc, httpx.RemoteProtocolError | httpx.ReadError):
+            what = f"connection dropped before a complete answer ({name})"
+        elif isinstance(exc, httpx.ConnectError):
+            what = f"cannot connect to {self.base_url} ({name})"
+        else:
+            what = f"transport failure ({name})"
+        detail = scrub(str(exc), self._secrets())
+        if detail and detail not in what:
+            what = f"{what}: {' '.join(detail.split())[:200]}"
+        error = TransportError(what, method=method, path=path)
+        if isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout):
+            return error, "unsent"
+        if isinstance(exc, httpx.ProxyError):
+            return error, "unsent"
+        if isinstance(exc, httpx.TimeoutException | httpx.NetworkError | httpx.RemoteProtocolError):
+            return error, "sent"
+        return error, "fatal"  # LocalProtocolError, UnsupportedProtocol: a bug, not luck
+
+    def _parse(
+        self, method: str, path: str, response: httpx.Response, model: type[M], empty_ok: bool
+    ) -> M | None:
+        if empty_ok and not response.content.strip():
+            return None
+        try:
+            return model.model_validate_json(response.content)
+        except ValidationError as exc:
+            raise response_error(
+                method=method, path=path, status=response.status_code, problem=exc
+            ) from None
+
+    async def _call(
+        self,
+        method: str,
+        route: str,
+        params: dict[str, str],
+        model: type[M],
+        *,
+        safety: Safety,
+        query: Query | None = None,
+        body: wire.Request | None = None,
+        resolve: Callable[[], Awaitable[M | None]] | None = None,
+        empty_ok: bool = False,
+    ) -> M | None:
+        """Send one API call until it succeeds or may not be retried; see the module table.
+
+        ``resolve`` (unsafe writes): reads whether the write happened; returns the result if
+        it did, ``None`` if it did not (so it may be sent again), or raises ``_Unresolved``.
+        ``empty_ok``: an empty 2xx body gives ``None`` instead of a ``ResponseError``.
+        """
+        path = self._path(method, route, params)
+        query = list(query or [])
+        content, revealed = (None, []) if body is None else wire.request_json(body)
+        secrets = self._secrets(revealed)
+        policy = self.retry
+        started = policy.clock()
+        attempt = 0
+        maybe_applied = False  # an earlier attempt of an unsafe write may have taken effect
+        while True:
+            attempt += 1
+            retry_after: float | None = None
+            unknown = False
+            response, exc, duration = await self._send(method, route, path, query, content)
+            if exc is not None:
+                error, reach = self._transport_error(method, path, exc)
+                self._record(
+                    CallRecord(method, route, path, None, duration, attempt, type(exc).__name__)
+                )
+                if reach == "fatal":
+                    raise error from None
+                retryable = True
+                unknown = reach == "sent" and safety == "unsafe"
+            else:
+                assert response is not None
+                status = response.status_code
+                if 200 <= status < 300:
+                    self._record(CallRecord(method, route, path, status, duration, attempt))
+                    self.limiter.on_success()
+                    return self._parse(method, path, response, model, empty_ok)
+                error = error_from_response(
+                    method=method,
+                    path=path,
+                    status=status,
+                    reason=response.reason_phrase,
+                    content_type=response.headers.get("content-type", ""),
+                    body=response.content,
+                    secrets=secrets,
+                )
+                self._record(
+                    CallRecord(
+                        method,
+                        route,
+                        path,
+                        status,
+                        duration,
+                        attempt,
+                        error.code or f"HTTP {status}",
+                    )
+                )
+                retry_after = parse_retry_after(response.headers.get("retry-after"))
+                if status == 429:
+                    self.limiter.on_throttled(retry_after)
+                    retryable = True
+                else:
+                    self.limiter.on_success()
+                    if retry_after and status == 503:
+                        # unavailable for everyone, not only this call: hold them all
+                        self.limiter.pause(retry_after)
+                    if status in RETRYABLE_5XX:
+                        # an unsafe write is re-sent only once a read shows it did not land
+                        retryable = True
+                        unknown = safety == "unsafe"
+                    elif status == 400 and maybe_applied:
+                        # e.g. "already scheduled": possibly our own earlier attempt
+                        retryable = False
+                        unknown = True
+                    else:
+                        raise error from None
+            if unknown:
+                maybe_applied = True
+                if resolve is None:
+                    raise _with_note(error, "(the outcome is unknown; re-run plan to check)")
+                outcome = await self._resolve(resolve, error)
+                if outcome is not None:
+                    log.info("%s %s: outcome checked by reading: it took effect", method, path)
+                    return outcome
+                log.info("%s %s: outcome checked by reading: it did not take effect", method, path)
+            if not retryable:
+                raise error from None
+            if attempt >= policy.max_attempts:
+                raise _with_note(error, f"(gave up after {attempt} attempts)") from None
+            wait = policy.delay(attempt, retry_after)
+            if policy.clock() - started + wait > policy.max_elapsed:
+                raise _with_note(
+                    error, f"(gave up after {attempt} attempts: retry budget exhausted)"
+                ) from None
+            log.info(
+                "%s %s: %s; retrying in %.2fs (attempt %d of %d)",
+                method,
+                path,
+                error.code or error.status or "transport failure",
+                wait,
+                attempt + 1,
+                policy.max_attempts,
+            )
+            await policy.sleep(wait)
+
+    async def _resolve(
+        self, resolve: Callable[[], Awaitable[M | None]], error: ApiError
+    ) -> M | None:
+        try:
+            return await resolve()
+        except _Unresolved as exc:
+            raise _with_note(
+                error, f"(the outcome is unknown: {exc}; re-run plan to check)"
+            ) from None
+        except ApiError as exc:
+            raise _with_note(
+                error,
+                f"(the outcome is unknown and reading it failed: {exc}; re-run plan to check)",
+            ) from None
+
+    async def _one(
+        self,
+        method: str,
+        route: str,
+        params: dict[str, str],
+        model: type[M],
+        **kw: Any,
+    ) -> M:
+        result = await self._call(method, route, params, model, **kw)
+        assert result is not None  # empty_ok not set: an empty body raised ResponseError
+        return result
+
+    # --- paging ---------------------------------------------------------------------------
+
+    async def _paged(
+        self, route: str, params: dict[str, str], item: type[R], query: Query = ()
+    ) -> list[R]:
+        """Every item of a paged list: ~total/100 calls.
+
+        After the first page gives ``total``, the remaining pages are read concurrently
+        (bounded by ``max_in_flight``); then ``next`` is followed from the last page to the
+        end, so items added meanwhile are not missed. Items are de-duplicated by SID.
+        """
+        first = await self._page(route, params, item, list(query), 0)
+        return await self._rest(route, params, item, list(query), first)
+
+    async def _page(
+        self, route: str, params: dict[str, str], item: type[R], query: Query, offset: int
+    ) -> wire.Page[R]:
+        q = _merge_query(query, [("offset", str(offset)), ("limit", str(PAGE_LIMIT))])
+        return await self._one("GET", route, params, wire.Page[item], safety="read", query=q)
+
+    async def _rest(
+        self,
+        route: str,
+        params: dict[str, str],
+        item: type[R],
+        query: Query,
+        first: wire.Page[R],
+    ) -> list[R]:
+        items: list[R] = list(first.results)
+        cursor = first.next
+        step = len(first.results)
+        if cursor and first.total is not None and step > 0:
+            nxt = dict(_next_query(cursor))
+            if nxt.get("offset") == str(step):  # plain offset paging: pages are predictable
+                offsets = list(range(step, first.total, step))
+                pages = await _gather(
+                    [self._page(route, params, item, query, off) for off in offsets]
+                )
+                for page in pages:
+                    items.extend(page.results)
+                cursor = pages[-1].next if pages else first.next
+        seen: set[tuple[tuple[str, str], ...]] = set()
+        while cursor:
+            q = _merge_query(query, _next_query(cursor))
+            key = tuple(sorted(q))
+            if key in seen:
+                raise ResponseError(
+                    f"paging does not advance (next = {cursor})", method="GET", path=route
+                )
+            seen.add(key)
+            page = await self._one("GET", route, params, wire.Page[item], safety="read", query=q)
+            items.extend(page.results)
+            cursor = page.next
+        return _dedupe(items)
+
+    # --- writes ---------------------------------------------------------------------------
+
+    async def provision(self, body: wire.ProvisionRequest) -> wire.ProvisionResponse:
+        """Create or match course/exam/user/enrollment. Safe to repeat: matched by ids, so a
+        retry after a lost answer reports ``Found Existing`` where the first said ``Created``."""
+        return await self._one(
+            "POST", R_PROVISION, {}, wire.ProvisionResponse, safety="idempotent", body=body
+        )
+
+    async def update_assignments(
+        self,
+        course_sid: str,
+        exam_sid: str,
+        *,
+        add: Sequence[str] = (),
+        remove: Sequence[str] = (),
+    ) -> wire.AssignmentList:
+        """Assign/unassign enrollments (idempotent); returns the exam's full assignment list."""
+        body = wire.AssignmentsRequest(
+            add=[wire.EnrollmentRef(enrollmentSid=s) for s in add] or None,
+            remove=[wire.EnrollmentRef(enrollmentSid=s) for s in remove] or None,
+        )
+        return await self._one(
+            "PUT",
+            R_ASSIGNMENTS,
+            {"courseSid": course_sid, "examSid": exam_sid},
+            wire.AssignmentList,
+            safety="idempotent",
+            body=body,
+        )
+
+    async def schedule_session(
+        self, exam_sid: str, session_sid: str, req: wire.ScheduleRequest, *, enrollment_sid: str
+    ) -> wire.Session:
+        """Schedule a ``Needs Proctor`` session. Never books twice: when an attempt's outcome
+        is unknown, the enrollment's sessions are read before anything is sent again."""
+        want_time = wire.normalise_time(req.appointmentDateTime)
+
+        async def outcome() -> wire.Session | None:
+            sessions = await self.list_enrollment_sessions(enrollment_sid, exam_sid)
+            found = next((s for s in sessions if s.sid == session_sid), None)
+            if found is None:
+                raise _Unresolved(f"session {session_sid} is not among the enrollment's sessions")
+            if found.status == wire.NEEDS_PROCTOR:
+                return None
+            same_time = found.appointmentDate == want_time
+            same_ext = (
+                req.externalAppointmentId is None
+                or found.externalAppointmentId == req.externalAppointmentId
+            )
+            if found.status == wire.SCHEDULED and same_time and same_ext:
+                try:
+                    return await self.get_session(exam_sid, session_sid)
+                except ApiError:
+                    return found  # it is scheduled; the list item is enough to say so
+            raise _Unresolved(
+                f"session {session_sid} is {found.status} for {found.appointmentDate}, "
+                "not as requested"
+            )
+
+        return await self._one(
+            "POST",
+            R_SESSION,
+            {"examSid": exam_sid, "sessionSid": session_sid},
+            wire.Session,
+            safety="unsafe",
+            body=req,
+            resolve=outcome,
+        )
+
+    async def reschedule_session(
+        self, exam_sid: str, session_sid: str, appointment: str, *, notes: str | None = None
+    ) -> wire.Session:
+        """Move a ``Scheduled`` session; an unknown outcome is settled by reading the session."""
+        body = wire.RescheduleRequest(appointmentDateTime=appointment, notes=notes)
+        want_time = wire.normalise_time(appointment)
+        params = {"examSid": exam_sid, "sessionSid": session_sid}
+
+        async def outcome() -> wire.Session | None:
+            current = await self.get_session(exam_sid, session_sid)
+            if current.status == wire.SCHEDULED:
+                return current if current.appointmentDate == want_time else None
+            raise _Unresolved(f"session {session_sid} is {current.status}")
+
+        result = await self._call(
+            "PUT", R_SESSION, params, wire.Session, safety="unsafe", body=body,
+            resolve=outcome, empty_ok=True,
+        )  # fmt: skip
+        return result if result is not None else await self.get_session(exam_sid, session_sid)
+
+    async def cancel_session(
+        self, exam_sid: str, session_sid: str, *, memo: str, reason: str = "other-reason"
+    ) -> wire.Session:
+        """Cancel a session; an unknown outcome is settled by reading its status."""
+        body = wire.CancelRequest.model_validate({"cancellationMemo": memo, "reason": reason})
+        params = {"examSid": exam_sid, "sessionSid": session_sid}
+
+        async def outcome() -> wire.Session | None:
+            current = await self.get_session(exam_sid, session_sid)
+            if current.status == wire.CANCELLED:
+                return current
+            if current.status in wire.ACTIVE_STATUSES:
+                return None
+            raise _Unresolved(f"session {session_sid} is {current.status}")
+
+        result = await self._call(
+            "DELETE", R_SESSION, params, wire.Session, safety="unsafe", body=body,
+            resolve=outcome, empty_ok=True,
+        )  # fmt: skip
+        return result if result is not None else await self.get_session(exam_sid, session_sid)
+
+    async def onboard_url(self, exam_sid: str, session_sid: str) -> str:
+        """A fresh, single-use onboarding URL of a ``Scheduled`` session (never store it)."""
+        got = await self._one(
+            "GET",
+            R_ONBOARD,
+            {"examSid": exam_sid, "sessionSid": session_sid},
+            wire.OnboardUrl,
+            safety="read",
+        )
+        return got.url
+
+    # --- reads ----------------------------------------------------------------------------
+
+    async def list_enrollment_sessions(
+        self, enrollment_sid: str, exam_sid: str, *, include_active: bool = True
+    ) -> list[wire.Session]:
+        """An enrollment's sessions of one exam (with the active one unless told otherwise)."""
+        query = [("includeActive", "true" if include_active else "false")]
+        return await self._paged(
+            R_ENROLLMENT_SESSIONS,
+            {"enrollmentSid": enrollment_sid, "examSid": exam_sid},
+            wire.Session,
+            query,
+        )
+
+    async def get_session(self, exam_sid: str, session_sid: str) -> wire.Session:
+        return await self._one(
+            "GET",
+            R_SESSION,
+            {"examSid": exam_sid, "sessionSid": session_sid},
+            wire.Session,
+            safety="read",
+        )
+
+    async def get_course(self, course_sid: str) -> wire.Course:
+        return await self._one(
+            "GET", R_COURSE, {"courseSid": course_sid}, wire.Course, safety="read"
+        )
+
+    async def get_exam(self, course_sid: str, exam_sid: str) -> wire.Exam:
+        return await self._one(
+            "GET",
+            R_EXAM,
+            {"courseSid": course_sid, "examSid": exam_sid},
+            wire.Exam,
+            safety="read",
+        )
+
+    async def list_exams(self, course_sid: str) -> list[wire.Exam]:
+        return await self._paged(R_EXAMS, {"courseSid": course_sid}, wire.Exam)
+
+    async def get_user(self, user_sid: str) -> wire.User:
+        return await self._one("GET", R_USER, {"userSid": user_sid}, wire.User, safety="read")
+
+    async def find_users(
+        self,
+        *,
+        external_id: str | None = None,
+        api_id: str | None = None,
+        lms_id: str | None = None,
+        email: str | None = None,
+    ) -> list[wire.User]:
+        """Users matching every given filter (with none: every user)."""
+        query = [
+            (k, v)
+            for k, v in (
+                ("externalId", external_id),
+                ("apiId", api_id),
+                ("lmsId", lms_id),
+                ("email", email),
+            )
+            if v is not None
+        ]
+        return await self._paged(R_USERS, {}, wire.User, query)
+
+    async def list_users(self) -> list[wire.User]:
+        """Every user of the install (paged)."""
+        return await self._paged(R_USERS, {}, wire.User)
+
+    async def users_by_external_id(self, external_ids: Iterable[str]) -> dict[str, wire.User]:
+        """Users for many external ids, at the lower of the two costs: one filtered lookup per
+        id, or reading the whole user list (~total/100 calls). Ids not found are absent."""
+        wanted = sorted(set(external_ids))
+        if not wanted:
+            return {}
+        first = await self._page(R_USERS, {}, wire.User, [], 0)
+        pages_left = 0
+        if first.next:
+            step = max(1, len(first.results))
+            total = first.total if first.total is not None else 10**9
+            pages_left = -(-max(0, total - step) // step)
+        if pages_left <= len(wanted):
+            users = await self._rest(R_USERS, {}, wire.User, [], first)
+        else:
+            found = await _gather([self.find_users(external_id=x) for x in wanted])
+            users = [u for group in found for u in group]
+        out: dict[str, wire.User] = {}
+        want = set(wanted)
+        for user in users:
+            if user.externalId in want and user.externalId not in out:
+                out[user.externalId] = user
+        return out
+
+    async def list_enrollments(self, course_sid: str) -> list[wire.Enrollment]:
+        """Every enrollment of a course (paged)."""
+        return await self._paged(R_ENROLLMENTS, {"courseSid": course_sid}, wire.Enrollment)
+
+    async def appointments(
+        self,
+        *,
+        exam_sid: str | None = None,
+        course_sid: str | None = None,
+        status: Sequence[str] = (),
+        learner_sid: str | None = None,
+        appointment_after: str | None = None,
+        appointment_before: str | None = None,
+    ) -> list[wire.Session]:
+        """The appointments report: sessions across the install, e.g. all of one exam in
+        ~total/100 calls. Filters are combined; ``status`` is repeatable."""
+        for name, value, prefix in (
+            ("examSid", exam_sid, "EX"),
+            ("courseSid", course_sid, "CU"),
+            ("learnerSid", learner_sid, "US"),
+        ):
+            if value is not None and not wire.is_sid(value, prefix):
+                raise ApiError(
+                    f"malformed {name} {value!r}: expected {prefix} + 32 lowercase hex (not sent)",
+                    method="GET",
+                    path=R_APPOINTMENTS,
+                )
+        query: Query = [
+            (k, v)
+            for k, v in (
+                ("examSid", exam_sid),
+                ("courseSid", course_sid),
+                ("learnerSid", learner_sid),
+                ("appointmentAfter", appointment_after),
+                ("appointmentBefore", appointment_before),
+            )
+            if v is not None
+        ]
+        query += [("status", s) for s in status]
+        return await self._paged(R_APPOINTMENTS, {}, wire.Session, query)
+
+    async def exam_sessions(self, exam_sid: str) -> list[wire.Session]:
+        """Every session of one exam, through the appointments report."""
+        return await self.appointments(exam_sid=exam_sid)
+
+    async def settings(self) -> wire.Settings:
+        return await self._one("GET", R_SETTINGS, {}, wire.Settings, safety="read")
+
+
+async def _gather(coros: Sequence[Coroutine[Any, Any, T]]) -> list[T]:
+    """Run ``coros`` concurrently; the first failure is raised once all have finished (so no
+    request is left running unobserved)."""
+    results = await asyncio.gather(*coros, return_exceptions=True)
+    for result in results:
+        if isinstance(result, BaseException):
+            raise result
+    return results  # type: ignore[return-value]
+
+
+def run(coro: Coroutine[Any, Any, T]) -> T:
+    """Run one coroutine to completion from synchronous code (the CLI)."""
+    return asyncio.run(coro)

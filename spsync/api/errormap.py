@@ -1,0 +1,159 @@
+"""HTTP answers -> typed ``ApiError``s (contract §3), tolerant of what a real service sends.
+
+The error body the contract settles on is
+``{"code": "INVALIDINPUT", "message": "...", "status": 400, "details": [{"path", "message"}]}``.
+Also handled: numeric or numeric-string codes (``5003``), an ``{"error": {...}}`` wrapper,
+a missing or empty message, and bodies that are not JSON at all (an HTML page from a proxy,
+a truncated body): the status and reason phrase then speak for themselves. Response bodies
+are never copied into the error, only the API's own ``code``/``message``/``details``, with
+any secret of the request scrubbed out.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from typing import Any
+
+from pydantic import ValidationError
+
+from spsync.errors import (
+    ApiError,
+    AuthError,
+    InvalidInputError,
+    NotFoundError,
+    RateLimitedError,
+    ResponseError,
+    ServerError,
+)
+from spsync.secrets import MASK
+
+#: longest API message kept in an error (a misbehaving service could send megabytes)
+MAX_MESSAGE = 600
+MAX_DETAILS = 5
+
+_REASONS = {
+    400: "Bad Request",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    409: "Conflict",
+    429: "Too Many Requests",
+    500: "Internal Server Error",
+    502: "Bad Gateway",
+    503: "Service Unavailable",
+    504: "Gateway Timeout",
+}
+
+
+def error_class(status: int) -> type[ApiError]:
+    """The exception class for an HTTP status that is not a success."""
+    if status == 400:
+        return InvalidInputError
+    if status in (401, 403):
+        return AuthError
+    if status == 404:
+        return NotFoundError
+    if status == 429:
+        return RateLimitedError
+    if status >= 500:
+        return ServerError
+    if status < 400:
+        return ResponseError  # a redirect or informational answer where JSON was expected
+    return ApiError
+
+
+def scrub(text: str, secrets: Iterable[str]) -> str:
+    """``text`` with every occurrence of each secret replaced by the mask."""
+    for value in secrets:
+        if value:
+            text = text.replace(value, MASK)
+    return text
+
+
+def _clip(text: str, limit: int = MAX_MESSAGE) -> str:
+    text = " ".join(text.split())  # one line: no control characters from the body
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def parse_error_body(body: bytes) -> tuple[str | None, str | None]:
+    """``(code, message)`` from an error body; ``(None, None)`` when it is not the API's JSON."""
+    try:
+        data: Any = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        return None, None
+    if isinstance(data, dict) and isinstance(data.get("error"), dict):
+        data = data["error"]
+    if not isinstance(data, dict):
+        return None, None
+    raw_code = data.get("code")
+    code: str | None = None
+    if isinstance(raw_code, str) and raw_code.strip():
+        code = _clip(raw_code.strip(), 64)
+    elif isinstance(raw_code, int) and not isinstance(raw_code, bool):
+        code = str(raw_code)
+    raw_message = data.get("message")
+    message = raw_message.strip() if isinstance(raw_message, str) and raw_message.strip() else None
+    details = data.get("details")
+    if isinstance(details, list):
+        parts = []
+        for item in details[:MAX_DETAILS]:
+            if isinstance(item, dict) and isinstance(item.get("message"), str):
+                where = item.get("path")
+                text = f"{where}: {item['message']}" if isinstance(where, str) else item["message"]
+                if message is None or text not in message:  # the message often repeats one
+                    parts.append(text)
+        if len(details) > MAX_DETAILS:
+            parts.append(f"and {len(details) - MAX_DETAILS} more")
+        if parts:
+            message = f"{message} ({'; '.join(parts)})" if message else "; ".join(parts)
+    return code, message
+
+
+def error_from_response(
+    *,
+    method: str,
+    path: str,
+    status: int,
+    reason: str,
+    content_type: str,
+    body: bytes,
+    secrets: Iterable[str] = (),
+) -> ApiError:
+    """The typed error for a non-2xx answer."""
+    code, message = parse_error_body(body)
+    reason = reason or _REASONS.get(status, "")
+    if message is None:
+        kind = content_type.split(";")[0].strip() or "unknown type"
+        if not body:
+            described = "empty body"
+        elif code is None:
+            described = f"non-JSON {kind} body of {len(body)} bytes"
+        else:
+            described = "no message"
+        message = f"{reason} ({described})" if reason else described
+    cls = error_class(status)
+    return cls(_clip(scrub(message, secrets)), method=method, path=path, status=status, code=code)
+
+
+def response_error(
+    *, method: str, path: str, status: int, problem: ValidationError | str
+) -> ResponseError:
+    """A 2xx whose body is not what the contract promises (bad JSON, wrong shape, wrong SID).
+
+    Pydantic's messages are used without the offending input values (they could hold data
+    the user did not ask to see).
+    """
+    if isinstance(problem, ValidationError):
+        errors = problem.errors(include_input=False, include_url=False)
+        parts = []
+        for err in errors[:3]:
+            loc = ".".join(str(x) for x in err["loc"])
+            parts.append(f"{loc}: {err['msg']}" if loc else err["msg"])
+        if len(errors) > 3:
+            parts.append(f"and {len(errors) - 3} more")
+        text = "unexpected response body: " + "; ".join(parts)
+    else:
+        text = problem
+    return ResponseError(_clip(text), method=method, path=path, status=status)
