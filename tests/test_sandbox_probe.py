@@ -1514,3 +1514,40 @@ def test_secrets_do_not_leak_into_server_output(srv: Served) -> None:
     out = "".join(srv.stdout + srv.stderr)
     assert "pw-secret-1" not in out
     c.close()
+
+
+# ---------------------------------------------------------------------------------------
+# found by the fuzz: each was a 500 before it was fixed
+# ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("verb", ["schedule", "reschedule"])
+def test_appointment_at_the_end_of_time_is_400_not_500(api: Api, verb: str) -> None:
+    f = api.setup(access={"open": "2026-01-01T00:00:00Z", "close": "9999-12-31T23:59:59Z"})
+    es = api.only_active(f.enrollment, f.exam)
+    late = {"appointmentDateTime": "9999-12-31T23:59:59Z"}
+    if verb == "reschedule":
+        assert api.schedule(f.exam, es, schedule_body()).status_code == 200
+        r = api.reschedule(f.exam, es, late)
+    else:
+        r = api.schedule(f.exam, es, schedule_body(late["appointmentDateTime"]))
+    err = assert_error(r, 400, "INVALIDINPUT")
+    assert err["details"][0]["path"] == "appointmentDateTime"
+    assert "access window" in err["message"]
+
+
+@pytest.mark.parametrize("field", ["duration", "attempts"])
+@pytest.mark.parametrize("value", [2**31, 10**30, 10**400], ids=["2^31", "1e30", "1e400"])
+def test_integers_beyond_int32_are_400(api: Api, field: str, value: int) -> None:
+    exam = exam_body()
+    exam["configuration"][field] = value
+    r = api.provision({"course": course_body(), "exam": exam})
+    err = assert_error(r, 400, "INVALIDINPUT")
+    assert err["details"][0]["path"] == f"exam.configuration.{field}"
+
+
+def test_largest_int32_duration_is_kept_and_never_fits(api: Api) -> None:
+    f = api.setup(duration=2**31 - 1)
+    es = api.only_active(f.enrollment, f.exam)
+    assert api.session(f.exam, es)["duration"] == 2**31 - 1
+    assert_error(api.schedule(f.exam, es, schedule_body()), 400, "INVALIDINPUT")

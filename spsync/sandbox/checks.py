@@ -16,6 +16,10 @@ _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s.]+$")
 _CURRENCY = re.compile(r"^[A-Z]{3}$")
 _URL = re.compile(r"^https?://[^\s/]+\S*$")
 
+#: The largest integer field value accepted: a signed 32-bit integer, as a database column
+#: of the service would hold it (larger values would overflow date arithmetic, too).
+MAX_INT = 2**31 - 1
+
 #: Marks "absent" apart from an explicit null in a request body.
 MISSING: Any = object()
 
@@ -94,6 +98,9 @@ def boolean(p: Problems, value: Any, path: str) -> bool | None:
 def positive_int(p: Problems, value: Any, path: str) -> int | None:
     if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
         p.add(path, "must be an integer greater than 0")
+        return None
+    if value > MAX_INT:
+        p.add(path, f"must be at most {MAX_INT}")
         return None
     return value
 

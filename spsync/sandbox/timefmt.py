@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 _UTC_Z = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?Z$")
 
@@ -24,6 +24,14 @@ def format_utc(value: datetime) -> str:
     if value.microsecond:
         return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
     return value.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def add_minutes(value: datetime, minutes: int) -> datetime | None:
+    """``value`` plus ``minutes``, or ``None`` when that is past the calendar's end (9999)."""
+    try:
+        return value + timedelta(minutes=minutes)
+    except OverflowError:
+        return None
 
 
 def format_opt(value: datetime | None) -> str | None:
