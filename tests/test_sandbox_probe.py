@@ -7,6 +7,7 @@ probe accepts each reading listed in docs/sandbox.md and says so next to the che
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -40,6 +41,9 @@ from test_sandbox_probe_support import (
     sid,
     user_body,
 )
+
+from spsync.sandbox.app import create_app
+from spsync.sandbox.world import World
 
 
 @pytest.fixture(scope="module")
@@ -1551,3 +1555,152 @@ def test_largest_int32_duration_is_kept_and_never_fits(api: Api) -> None:
     es = api.only_active(f.enrollment, f.exam)
     assert api.session(f.exam, es)["duration"] == 2**31 - 1
     assert_error(api.schedule(f.exam, es, schedule_body()), 400, "INVALIDINPUT")
+
+
+def _raw(api: Api, method: str, path: str, text: str) -> httpx.Response:
+    return api.http.request(
+        method, path, content=text.encode(), headers={"content-type": "application/json"}
+    )
+
+
+@pytest.mark.parametrize("token", ["NaN", "Infinity", "-Infinity"])
+def test_non_json_number_tokens_are_400(api: Api, token: str) -> None:
+    # Python's JSON reader takes these; RFC 8259 does not, and stored they broke every read.
+    course = api.course()
+    exam = exam_body(proctorTypes={TS_LIVE: {"options": {"recordScreen": {"level": 0}}}})
+    text = json.dumps({"course": {"ids": {"sid": course}}, "exam": exam})
+    text = text.replace('"level": 0', f'"level": {token}')
+    err = assert_error(_raw(api, "POST", f"/v2/installs/{api.install}/provision", text), 400)
+    assert err["code"] == "INVALIDINPUT" and err["details"][0]["path"] == "body"
+    assert api.collect(f"{api.v1}/courses/{course}/exams") == []
+    f = api.setup()
+    es = api.only_active(f.enrollment, f.exam)
+    body = json.dumps(schedule_body()).replace('"amount": 0', f'"amount": {token}')
+    assert_error(_raw(api, "POST", api.session_path(f.exam, es), body), 400, "INVALIDINPUT")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"course": {"ids": {"external": "x"}, "title": "T\\ud800", "code": "C"}}',
+        '{"course": {"ids": {"external": "\\udfff"}, "title": "T", "code": "C"}}',
+        '{"course": {"ids": {"external": "x"}, "title": "T", "code": "C", "\\ud800": 1}}',
+    ],
+)
+def test_lone_surrogates_are_400(api: Api, text: str) -> None:
+    # Escaped lone surrogates parse, but no UTF-8 answer can carry them back.
+    r = _raw(api, "POST", f"/v2/installs/{api.install}/provision", text)
+    err = assert_error(r, 400, "INVALIDINPUT")
+    assert err["details"][0]["path"] == "body"
+
+
+def test_a_valid_surrogate_pair_is_fine(api: Api) -> None:
+    text = '{"course": {"ids": {"external": "x"}, "title": "Music \\ud834\\udd1e", "code": "C"}}'
+    r = _raw(api, "POST", f"/v2/installs/{api.install}/provision", text)
+    assert r.status_code == 200, r.text
+    course = api.get(f"{api.v1}/courses/{r.json()['course']['sid']}").json()
+    assert course["title"] == "Music \U0001d11e"
+
+
+@pytest.mark.parametrize("depth", [100, 100_000])
+def test_deeply_nested_bodies_are_400(api: Api, depth: int) -> None:
+    course = api.course()
+    inner = "{}"
+    text = '{"a": ' * depth + inner + "}" * depth
+    body = json.dumps(
+        {
+            "course": {"ids": {"sid": course}},
+            "exam": exam_body(proctorTypes={TS_LIVE: {"options": {"recordScreen": "HOLE"}}}),
+        }
+    ).replace('"HOLE"', text)
+    for path, content in [
+        (f"/v2/installs/{api.install}/provision", body),
+        (f"/v2/installs/{api.install}/provision", "[" * depth + "]" * depth),
+    ]:
+        err = assert_error(_raw(api, "POST", path, content), 400, "INVALIDINPUT")
+        assert err["details"][0]["path"] == "body"
+    assert api.collect(f"{api.v1}/courses/{course}/exams") == []
+
+
+def test_nesting_a_client_would_send_is_fine(api: Api) -> None:
+    course = api.course()
+    opts = {"recordScreen": {"a": {"b": {"c": {"d": {}}}}}}
+    out = api.exam(course, proctorTypes={TS_LIVE: {"options": opts}})
+    got = api.get(f"{api.v1}/courses/{course}/exams/{out['exam']['sid']}").json()
+    assert got["configuration"]["proctorTypes"][TS_LIVE]["options"] == opts
+
+
+class _UnrenderableWorld(World):
+    """A world whose answers cannot be rendered as JSON, or whose reads fail: stands in for
+    any bug the checks above have not found yet."""
+
+    def get_settings(self, install_sid: str) -> dict[str, Any]:
+        return {"installSid": install_sid, "ratio": float("nan")}
+
+    def to_json(self) -> dict[str, Any]:
+        raise RuntimeError("broken on purpose")
+
+
+def test_a_simulator_bug_is_still_an_error_shaped_500() -> None:
+    app = create_app(_UnrenderableWorld(), tokens={TOKEN})
+
+    async def go() -> list[httpx.Response]:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://sandbox", headers={"token": TOKEN}
+        ) as client:
+            return [
+                await client.get(f"/v1/installs/{sid('AI')}/settings"),
+                await client.get("/_sandbox/world"),
+            ]
+
+    for r in asyncio.run(go()):
+        assert_error(r, 500, "INTERNALERROR")
+
+
+@pytest.mark.parametrize("value", ["1_0", "+5", " 5", "１２", "5.0", "0x10", "9" * 5000])
+def test_paging_numbers_are_plain_decimal_digits(api: Api, value: str) -> None:
+    # int() also reads "1_0", "+5", " 5" and full-width digits; a URL parameter should not.
+    err = assert_error(api.report(limit=value), 400, "INVALIDINPUT")
+    assert err["details"][0]["path"] == "limit"
+    assert len(err["message"]) < 200
+    assert_error(api.report(offset=value), 400, "INVALIDINPUT")
+
+
+def test_paging_numbers_accept_leading_zeros_and_big_offsets(api: Api) -> None:
+    assert api.report(limit="007").json()["results"] == []
+    page = api.report(offset="123456789012345678901234567890").json()
+    assert (page["count"], page["next"]) == (0, None)
+
+
+def test_a_trailing_newline_never_passes_a_format_check(api: Api) -> None:
+    # A regular expression ending in `$` also matches before a final newline.
+    f = api.setup()
+    es = api.only_active(f.enrollment, f.exam)
+    assert_error(api.get(f"{api.v1}/courses/{f.course}%0A"), 400, "INVALIDINPUT")
+    assert_error(api.get(f"/v1/installs/{api.install}%0A/settings"), 400, "INVALIDINPUT")
+    assert_error(api.report(courseSid=f.course + "\n"), 400, "INVALIDINPUT")
+    assert_error(api.report(appointmentAfter="2026-07-01T00:00:00Z\n"), 400, "INVALIDINPUT")
+    assert_error(api.report(limit="5\n"), 400, "INVALIDINPUT")
+    for user in (
+        user_body(currencyCode="USD\n"),
+        user_body(email="nl@example.com\n"),
+        {"ids": {"sid": f.user + "\n"}},
+    ):
+        r = api.provision({"course": {"ids": {"sid": f.course}}, "user": user})
+        assert_error(r, 400, "INVALIDINPUT")
+    exam = exam_body(url="https://exam.example/x\n")
+    assert_error(api.provision({"course": course_body(), "exam": exam}), 400, "INVALIDINPUT")
+    exam = exam_body(proctorTypes={TS_LIVE + "\n": {}})
+    assert_error(api.provision({"course": course_body(), "exam": exam}), 400, "INVALIDINPUT")
+    exam = exam_body(access={"open": "2026-01-01T00:00:00Z\n", "close": "2026-12-31T00:00:00Z"})
+    assert_error(api.provision({"course": course_body(), "exam": exam}), 400, "INVALIDINPUT")
+    for over in (
+        {"appointmentDateTime": "2026-07-01T14:00:00Z\n"},
+        {"proctorLocationSid": "PL" + HEX32 + "\n"},
+        {"currency": "USD\n"},
+        {"proctorTypeSubCategorySid": TS_LIVE + "\n"},
+    ):
+        assert_error(api.schedule(f.exam, es, schedule_body(**over)), 400, "INVALIDINPUT")
+    r = api.assignments(f.course, f.exam, {"add": [{"enrollmentSid": f.enrollment + "\n"}]})
+    assert_error(r, 400, "INVALIDINPUT")

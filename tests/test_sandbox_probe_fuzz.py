@@ -232,6 +232,19 @@ def post(api: Api, method: str, path: str, content: bytes) -> httpx.Response:
     )
 
 
+def read_back(api: Api, out: dict[str, Any]) -> None:
+    """Read every entity a successful provision answer names: stored values must render."""
+    course = out.get("course", {}).get("sid")
+    if course:
+        check(api.get(f"{api.v1}/courses/{course}"))
+        check(api.get(f"{api.v1}/courses/{course}/exams"))
+        check(api.get(f"{api.v1}/courses/{course}/enrollments"))
+    if course and "exam" in out:
+        check(api.get(f"{api.v1}/courses/{course}/exams/{out['exam']['sid']}"))
+    if "user" in out:
+        check(api.get(f"{api.v1}/users/{out['user']['sid']}/profile"))
+
+
 # --- bodies ---------------------------------------------------------------------------------
 
 _provision_base = {
@@ -257,7 +270,10 @@ _provision_base = {
 @FUZZ
 @given(body=mutate(_provision_base))
 def test_fuzz_provision(world: World, body: Any) -> None:
-    check(post(world.api, "POST", f"/v2/installs/{world.api.install}/provision", encode(body)))
+    r = post(world.api, "POST", f"/v2/installs/{world.api.install}/provision", encode(body))
+    check(r)
+    if r.status_code == 200:
+        read_back(world.api, r.json())
 
 
 @FUZZ
@@ -276,7 +292,10 @@ def test_fuzz_provision_matching_existing(world: World, body: Any, kind: str) ->
                 and isinstance(part.get("ids"), dict)
             ):
                 part["ids"] = {"sid": real}
-    check(post(world.api, "POST", f"/v2/installs/{world.api.install}/provision", encode(body)))
+    r = post(world.api, "POST", f"/v2/installs/{world.api.install}/provision", encode(body))
+    check(r)
+    if r.status_code == 200:
+        read_back(world.api, r.json())
 
 
 @FUZZ
@@ -290,6 +309,8 @@ def test_fuzz_schedule(world: World, body: Any, alias: bool) -> None:
         body["currencyCode"] = body.pop("currency")
     r = post(world.api, "POST", world.api.session_path(world.exam, es), encode(body))
     check(r)
+    check(world.api.get(world.api.session_path(world.exam, es)))
+    check(world.api.report(examSid=world.exam, status="Scheduled", limit=1))
 
 
 @FUZZ
@@ -297,6 +318,7 @@ def test_fuzz_schedule(world: World, body: Any, alias: bool) -> None:
 def test_fuzz_reschedule(world: World, body: Any) -> None:
     es = world.fresh_session(scheduled=True)
     check(post(world.api, "PUT", world.api.session_path(world.exam, es), encode(body)))
+    check(world.api.get(world.api.session_path(world.exam, es)))
 
 
 @FUZZ

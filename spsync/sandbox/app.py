@@ -14,8 +14,8 @@ connection): the case that makes clients double-book if they retry blindly.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
+import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -33,6 +33,7 @@ from starlette.types import Message, Receive, Scope, Send
 from spsync.sandbox.constants import DEFAULT_PAGE_LIMIT
 from spsync.sandbox.errors import ApiFault, invalid
 from spsync.sandbox.injection import Fault, FaultInjector, RateLimiter
+from spsync.sandbox.jsonbody import parse_body
 from spsync.sandbox.persistence import Persister, load_world
 from spsync.sandbox.timefmt import SettableClock, format_utc, parse_utc
 from spsync.sandbox.world import Page, World
@@ -71,14 +72,19 @@ def envelope(page: Page, url: URL) -> dict[str, Any]:
 
 
 # ====================================================================== query parsing
+_DECIMAL = re.compile(r"-?[0-9]{1,100}")
+
+
 def _int(q: QueryParams, name: str, default: int) -> int:
+    """A plain decimal integer (``int()`` alone would also take ``1_0``, ``+5``, `` 5`` and
+    non-ASCII digits)."""
     raw = q.get(name)
     if raw is None or raw == "":
         return default
-    try:
-        return int(raw, 10)
-    except ValueError:
-        raise invalid(f"must be an integer, got {raw!r}", name) from None
+    if not _DECIMAL.fullmatch(raw):
+        shown = raw if len(raw) <= 40 else raw[:40] + "…"
+        raise invalid(f"must be an integer, got {shown!r}", name)
+    return int(raw)
 
 
 def _bool(q: QueryParams, name: str, default: bool) -> bool:
@@ -315,13 +321,13 @@ _AUTH_FAILED = ApiFault(403, "AUTHENTICATIONFAILED", "missing or unknown API tok
 
 
 async def _read_json(request: Request) -> Any:
-    raw = await request.body()
-    if not raw.strip():
-        return None
-    try:
-        return json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as e:
-        raise invalid(f"request body is not valid JSON: {e}", "body") from None
+    return parse_body(await request.body())
+
+
+def _internal_error(request: Request, where: str) -> Response:
+    """A bug in the simulator: answer like the service would, and say so in the log."""
+    log.exception("sandbox: %s %s failed", request.method, where)
+    return fault_response(ApiFault(500, "INTERNALERROR", "internal error (sandbox)"))
 
 
 def _api_endpoint(template: str, ops: dict[str, Op]) -> Callable[[Request], Awaitable[Response]]:
@@ -337,14 +343,17 @@ def _api_endpoint(template: str, ops: dict[str, Op]) -> Callable[[Request], Awai
         except ApiFault as fault:
             return fault_response(fault)
         except Exception:
-            # A bug in the simulator: answer like the service would, and say so in the log.
-            log.exception("sandbox: %s %s failed", request.method, template)
-            return fault_response(ApiFault(500, "INTERNALERROR", "internal error (sandbox)"))
+            return _internal_error(request, template)
         if op.mutating:
             await ctl.persist()
-        if isinstance(result, Page):
-            return _json(envelope(result, request.url))
-        return _json(result)
+        try:
+            # Rendered here, not by Starlette after we return, so that an answer that cannot
+            # be rendered is still an error in the API's shape.
+            if isinstance(result, Page):
+                return _json(envelope(result, request.url))
+            return _json(result)
+        except Exception:
+            return _internal_error(request, template)
 
     endpoint.__name__ = f"api {template}"
     return endpoint
@@ -363,8 +372,13 @@ def _sandbox_endpoint(
             result = fn(ctl, request, data)
         except ApiFault as fault:
             return fault_response(fault)
+        except Exception:
+            return _internal_error(request, request.url.path)
         await ctl.persist()
-        return _json(result)
+        try:
+            return _json(result)
+        except Exception:
+            return _internal_error(request, request.url.path)
 
     return endpoint
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime, timedelta
 
-_UTC_Z = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?Z$")
+_UTC_Z = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?Z", re.ASCII)
 
 
 def parse_utc(value: object) -> datetime | None:
     """Parse ``YYYY-MM-DDTHH:MM:SS[.ffffff]Z``; ``None`` if it is not exactly that."""
-    if not isinstance(value, str) or not _UTC_Z.match(value):
+    if not isinstance(value, str) or not _UTC_Z.fullmatch(value):
         return None
     try:
         return datetime.fromisoformat(value[:-1]).replace(tzinfo=UTC)

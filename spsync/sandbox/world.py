@@ -62,7 +62,7 @@ _SCHEDULE_KEYS = frozenset(
 #: Proctor locations are ``PL…``; ``PT…`` (the integration guide's example) is an alias.
 #: Locations are not modelled (any one exists), and the format check is lenient: the
 #: guide's example value ``PTa17h8i9j0k1l2m3n4o5b2c3d4e5f6g`` is neither hex nor 32 long.
-_LOCATION = re.compile(r"^(PL|PT)[a-z0-9]{30,32}$")
+_LOCATION = re.compile(r"(PL|PT)[a-z0-9]{30,32}")
 _SEARCHABLE_STATUS = {s.lower().replace(" ", "").replace("-", ""): s for s in STATUSES}
 
 
@@ -421,7 +421,7 @@ class World:
                 p.add("appointmentDateTime", "required")
             if _given(b, "proctorLocationSid"):
                 location = b["proctorLocationSid"]
-                if not isinstance(location, str) or not _LOCATION.match(location):
+                if not isinstance(location, str) or not _LOCATION.fullmatch(location):
                     p.add(
                         "proctorLocationSid",
                         "must be a proctor location SID: PL (or PT) followed by 32 lowercase "
