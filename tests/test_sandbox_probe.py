@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -1468,6 +1470,47 @@ def test_fault_rate_injects_5xx_and_drops() -> None:
         c.close()
 
 
+def test_fault_kinds_502_and_504_are_gateway_pages() -> None:
+    # The contract's 502/504 come from what stands in front of the service: not its JSON.
+    for served in serving("--fault-rate", "1", "--fault-kinds", "502,504", "--seed", "2"):
+        c = served.client()
+        statuses = []
+        for _ in range(20):
+            r = c.get(f"{c.v1}/settings")
+            statuses.append(r.status_code)
+            assert r.headers["content-type"].startswith("text/html"), r.headers
+            assert str(r.status_code) in r.text
+        assert set(statuses) == {502, 504}
+
+
+def test_fault_kind_timeout_leaves_the_client_waiting() -> None:
+    served = Served("--fault-rate", "0.5", "--fault-kinds", "timeout", "--seed", "4")
+    try:
+        c = served.client(timeout=httpx.Timeout(10, read=0.5))
+        outcomes: list[int | str] = []
+        for _ in range(8):
+            try:
+                outcomes.append(c.get(f"{c.v1}/settings").status_code)
+            except httpx.ReadTimeout:
+                outcomes.append("timeout")
+        assert set(outcomes) == {200, "timeout"}, outcomes
+    finally:
+        assert served.stop() == 0
+    assert "Traceback" not in "".join(served.stderr)
+
+
+def test_unknown_fault_kind_is_a_usage_error() -> None:
+    r = subprocess.run(
+        [sys.executable, "-m", "spsync", "sandbox", "serve", "--fault-kinds", "500,teapot"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert r.returncode == 1
+    assert "--fault-kinds: unknown fault kind teapot" in r.stderr
+    assert "Traceback" not in r.stderr
+
+
 def test_latency_delays_answers() -> None:
     for served in serving("--latency-ms", "400"):
         c = served.client(timeout=httpx.Timeout(10, read=0.05))
@@ -1704,3 +1747,29 @@ def test_a_trailing_newline_never_passes_a_format_check(api: Api) -> None:
         assert_error(api.schedule(f.exam, es, schedule_body(**over)), 400, "INVALIDINPUT")
     r = api.assignments(f.course, f.exam, {"add": [{"enrollmentSid": f.enrollment + "\n"}]})
     assert_error(r, 400, "INVALIDINPUT")
+
+
+def test_fault_kinds_under_the_asgi_transport_and_the_config_control() -> None:
+    app = create_app(World(), tokens={TOKEN}, fault_rate=1.0, fault_kinds=("timeout",), seed=1)
+    settings = f"/v1/installs/{sid('AI')}/settings"
+
+    async def go() -> None:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://sandbox", headers={"token": TOKEN}
+        ) as client:
+            with pytest.raises(httpx.ReadTimeout):
+                await client.get(settings)
+            r = await client.get("/_sandbox/config")
+            assert (r.json()["faultKinds"], r.json()["faultRate"]) == (["timeout"], 1.0)
+            r = await client.put("/_sandbox/config", json={"faultKinds": ["502", "nope"]})
+            err = assert_error(r, 400, "INVALIDINPUT")
+            assert err["details"][0]["path"] == "faultKinds"
+            r = await client.put("/_sandbox/config", json={"faultKinds": ["504"]})
+            assert r.json()["faultKinds"] == ["504"]
+            r = await client.get(settings)
+            assert (r.status_code, r.headers["content-type"][:9]) == (504, "text/html")
+            await client.put("/_sandbox/config", json={"faultRate": 0})
+            assert (await client.get(settings)).status_code == 200
+
+    asyncio.run(go())
