@@ -59,6 +59,7 @@ from spsync.observed import (
     CANCELLED,
     DONE_STATUSES,
     NEEDS_PROCTOR,
+    SCHEDULED,
     LiveObject,
     Observed,
 )
@@ -577,7 +578,7 @@ class _Planner:
                 d.depends_extra = (assignment,)
                 return d
             if self.o is not None and (
-                self.is_missing(address) or (live is not None and live.status != "Scheduled")
+                self.is_missing(address) or (live is not None and live.status != SCHEDULED)
             ):
                 return self.forget(address)  # nothing left to cancel
             return _Decision("cancel", "removed", rec.applied if rec else {}, None)
