@@ -36,7 +36,7 @@ from test_sandbox_probe_support import (
 )
 
 FUZZ = settings(
-    max_examples=80,
+    max_examples=50,
     deadline=None,
     database=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
