@@ -256,11 +256,14 @@ def test_unsupported_verb_is_405(api: Api, method: str, suffix: str) -> None:
     assert_error(api.send(method, path, {}), 405, "UNSUPPORTEDHTTPVERB")
 
 
-def test_unknown_path_is_a_well_formed_4xx(api: Api) -> None:
-    for path in ["/v1/nothing", f"{api.v1}/widgets", "/", f"/v3/installs/{api.install}/x"]:
-        r = api.get(path)
-        assert 400 <= r.status_code < 500, r.text
-        assert_error(r, r.status_code)
+def test_unknown_path_is_400_invaliduri(api: Api) -> None:
+    # §3 lists INVALIDURI among the 400 codes. Not 404 RESOURCENOTFOUND: that would tell a
+    # client with a wrong path that an entity is gone (docs/sandbox.md).
+    paths = ["/v1/nothing", f"{api.v1}/widgets", "/", f"/v3/installs/{api.install}/x"]
+    paths += [f"{api.v1}/settings/", f"{api.v1}/courses/{sid('CU')}/exams/{sid('EX')}/x"]
+    for path in paths:
+        assert_error(api.get(path), 400, "INVALIDURI")
+    assert_error(api.send("POST", "/v2/installs/provision", {}), 400, "INVALIDURI")
 
 
 # ---------------------------------------------------------------------------------------
