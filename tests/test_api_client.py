@@ -25,7 +25,7 @@ from api_support import (
     seed_course,
 )
 
-from spsync.api import Client, wire
+from spsync.api import Client, run, wire
 from spsync.api.client import R_APPOINTMENTS, R_ENROLLMENTS, R_SESSION, R_USERS, CallRecord
 from spsync.errors import (
     ApiError,
@@ -365,6 +365,9 @@ def test_unreadable_2xx_is_a_response_error(body: bytes, problem: str) -> None:
         (400, b'{"code": "INVALIDINPUT", "message": "bad", "details": [{"path": "a.b", '
               b'"message": "must be x"}]}', "application/json",
          InvalidInputError, "INVALIDINPUT", "bad (a.b: must be x)"),
+        (400, b'{"code": "INVALIDINPUT", "message": "a.b: must be x", "details": [{"path": '
+              b'"a.b", "message": "must be x"}, {"path": "c", "message": "y"}]}',
+         "application/json", InvalidInputError, "INVALIDINPUT", "a.b: must be x (c: y)"),
         (404, b"<html><body>Not here</body></html>", "text/html",
          NotFoundError, None, "Not Found (non-JSON text/html body of 34 bytes)"),
         (405, b'{"code": "UNSUPPORTEDHTTPVERB"}', "application/json",
@@ -473,3 +476,31 @@ def test_request_bodies_as_sent() -> None:
     assert json.loads(prov.content)["exam"]["configuration"]["password"] == PASSWORD
     assert assign.method == "PUT"
     assert json.loads(assign.content) == {"remove": [{"enrollmentSid": "EN" + "1" * 32}]}
+
+
+def test_a_failing_on_call_hook_does_not_fail_the_call(caplog: pytest.LogCaptureFixture) -> None:
+    world = new_world()
+    seen: list[CallRecord] = []
+
+    def hook(record: CallRecord) -> None:
+        seen.append(record)
+        raise OSError("audit log disk full")
+
+    async def go() -> wire.Settings:
+        async with asgi_client(sandbox_app(world), on_call=hook) as api:
+            return await api.settings()
+
+    assert run(go()).defaultCurrencyCode == "USD"
+    assert [(r.method, r.status, r.attempt) for r in seen] == [("GET", 200, 1)]
+    assert "on_call hook failed for GET /v1/installs/" in caplog.text
+
+
+def test_find_users_without_filters_lists_everyone() -> None:
+    world = new_world()
+    seeded = seed_course(world, 3, assign=False)
+
+    async def go() -> list[str]:
+        async with asgi_client(sandbox_app(world)) as api:
+            return [u.sid for u in await api.find_users()]
+
+    assert sorted(run(go())) == sorted(seeded.users)

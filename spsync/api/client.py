@@ -774,7 +774,7 @@ class Client:
         lms_id: str | None = None,
         email: str | None = None,
     ) -> list[wire.User]:
-        """Users matching every given filter (at least one is required)."""
+        """Users matching every given filter (with none: every user)."""
         query = [
             (k, v)
             for k, v in (
@@ -785,8 +785,6 @@ class Client:
             )
             if v is not None
         ]
-        if not query:
-            raise ValueError("find_users needs at least one filter; list_users reads them all")
         return await self._paged(R_USERS, {}, wire.User, query)
 
     async def list_users(self) -> list[wire.User]:

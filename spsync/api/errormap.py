@@ -101,9 +101,9 @@ def parse_error_body(body: bytes) -> tuple[str | None, str | None]:
         for item in details[:MAX_DETAILS]:
             if isinstance(item, dict) and isinstance(item.get("message"), str):
                 where = item.get("path")
-                parts.append(
-                    f"{where}: {item['message']}" if isinstance(where, str) else item["message"]
-                )
+                text = f"{where}: {item['message']}" if isinstance(where, str) else item["message"]
+                if message is None or text not in message:  # the message often repeats one
+                    parts.append(text)
         if len(details) > MAX_DETAILS:
             parts.append(f"and {len(details) - MAX_DETAILS} more")
         if parts:
