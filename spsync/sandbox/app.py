@@ -567,8 +567,11 @@ class SandboxApp(Starlette):
                 {"Retry-After": str(wait)},
             )
         elif template is None:
+            # Not 404 RESOURCENOTFOUND: a client with a wrong path must not conclude that an
+            # entity is gone (a planner would recreate it). The contract's 400 INVALIDURI
+            # says what happened.
             early = fault_response(
-                ApiFault(404, "RESOURCENOTFOUND", f"no such endpoint: {scope['path']}")
+                ApiFault(400, "INVALIDURI", f"no such endpoint: {scope['path']}")
             )
         elif allowed is not None:
             early = fault_response(
