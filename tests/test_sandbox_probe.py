@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -48,6 +49,8 @@ from test_sandbox_probe_support import (
 
 from spsync.sandbox.app import create_app
 from spsync.sandbox.world import World
+
+SERVE = [sys.executable, "-m", "spsync", "sandbox", "serve"]
 
 
 @pytest.fixture(scope="module")
@@ -1240,7 +1243,8 @@ def test_cancel_scheduled_gives_a_new_needs_proctor_session(api: Api, reason: st
     r = api.cancel(f.exam, es, {"cancellationMemo": "learner asked", "reason": reason})
     assert 200 <= r.status_code < 300, r.text
     s = api.session(f.exam, es)
-    assert s["status"] == "Cancelled"
+    assert (s["status"], s["statusReason"]) == ("Cancelled", reason)
+    assert r.json()["sid"] == es  # the answer is the cancelled session (docs/sandbox.md)
     fresh = api.only_active(f.enrollment, f.exam)
     assert fresh != es
     assert api.session(f.exam, fresh)["status"] == "Needs Proctor"
@@ -1527,8 +1531,7 @@ def test_malformed_bodies_are_400(api: Api, content: bytes) -> None:
         r = api.http.request(method, api.session_path(f.exam, es), content=content, headers=headers)
         assert_error(r, 400, "INVALIDINPUT")
     path = f"{api.v1}/courses/{f.course}/exams/{f.exam}/assignments"
-    if content:  # Choice: an empty assignment body is an empty change
-        assert_error(api.http.put(path, content=content, headers=headers), 400, "INVALIDINPUT")
+    assert_error(api.http.put(path, content=content, headers=headers), 400, "INVALIDINPUT")
 
 
 # ---------------------------------------------------------------------------------------
@@ -1603,7 +1606,7 @@ def test_fault_kind_timeout_leaves_the_client_waiting() -> None:
 
 def test_unknown_fault_kind_is_a_usage_error() -> None:
     r = subprocess.run(
-        [sys.executable, "-m", "spsync", "sandbox", "serve", "--fault-kinds", "500,teapot"],
+        [*SERVE, "--fault-kinds", "500,teapot"],
         capture_output=True,
         text=True,
         timeout=30,
@@ -1646,6 +1649,39 @@ def test_data_file_survives_a_restart_and_sigterm_exits_cleanly(tmp_path: Path) 
         c2.close()
     finally:
         assert second.stop() == 0
+
+
+def test_an_unwritable_data_file_is_a_usage_error(tmp_path: Path) -> None:
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("x")
+    r = subprocess.run(
+        [*SERVE, "--port", "0", "--data", str(blocker / "world.json")],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert r.returncode == 1
+    assert f"--data: cannot write {blocker / 'world.json'}" in r.stderr
+    assert "Traceback" not in r.stderr
+
+
+def test_a_failed_save_is_an_error_shaped_500(tmp_path: Path) -> None:
+    folder = tmp_path / "d"
+    served = Served("--data", str(folder / "world.json"))
+    try:
+        c = served.client()
+        assert c.provision({"course": course_body()}).status_code == 200
+        # The disk goes away under the server (a file where its directory was).
+        shutil.rmtree(folder)
+        folder.write_text("x")
+        r = c.provision({"course": course_body()})
+        err = assert_error(r, 500, "INTERNALERROR")
+        assert "could not be saved" in err["message"]
+        assert c.get(f"{c.v1}/settings").status_code == 200  # reads still work
+    finally:
+        assert served.stop() == 0
+    assert "Traceback" not in "".join(served.stderr)
+    assert "could not be saved" in "".join(served.stderr)
 
 
 def test_sigterm_exits_zero_without_traceback() -> None:
