@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import shutil
+import ssl
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -26,6 +27,8 @@ from test_sandbox_probe_support import (
     SESSION_ITEM_KEYS,
     SESSION_KEYS,
     SESSION_TYPES,
+    TEST_TLS_CERT,
+    TEST_TLS_KEY,
     TOKEN,
     TS_AUTO,
     TS_AUTO_REVIEW,
@@ -99,6 +102,24 @@ def test_require_tls_answers_invalidprotocol_over_plain_http() -> None:
         c = served.client()
         assert_error(c.get(f"{c.v1}/settings"), 400, "INVALIDPROTOCOL")
         assert_error(c.provision({"course": course_body()}), 400, "INVALIDPROTOCOL")
+
+
+def test_https_with_require_tls_serves_the_api(tmp_path: Path) -> None:
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    cert.write_text(TEST_TLS_CERT)
+    key.write_text(TEST_TLS_KEY)
+    served = Served("--require-tls", "--tls-cert", str(cert), "--tls-key", str(key))
+    try:
+        assert served.url.startswith("https://127.0.0.1:")
+        c = served.client(verify=ssl.create_default_context(cafile=str(cert)))
+        f = c.setup()
+        assert c.get(f"{c.v1}/courses/{f.course}").status_code == 200
+        # The envelope's links keep the scheme: following them stays on HTTPS.
+        page = c.get(f"{c.v1}/courses/{f.course}/enrollments").json()
+        assert page["first"].startswith("https://")
+        assert c.http.get(page["first"]).status_code == 200
+    finally:
+        assert served.stop() == 0
 
 
 def test_dates_are_iso_utc_with_z(api: Api) -> None:
