@@ -386,9 +386,7 @@ def test_objects_done_remotely_but_never_recorded_are_adopted_not_redone(
 
     plan = cli("plan", str(acme), "--detailed-exitcode")
     assert plan.exit_code == 2
-    assert plan.stdout.splitlines()[-1] == (
-        f"Plan: {len(lost)} to record in state; 44 unchanged."
-    )
+    assert plan.stdout.splitlines()[-1] == f"Plan: {len(lost)} to record in state; 44 unchanged."
     assert "  = session.cert-456.jane (ES" in plan.stdout
     r = cli("apply", str(acme), "--auto-approve")
     assert r.exit_code == 0, r.stderr

@@ -3,12 +3,14 @@
 Request pipeline (API paths; ``/_sandbox/…`` skips the first three steps)::
 
     count (method + route template) → TLS check → rate limit → injected fault?
-      → route (404 / 405) → token (403) → path SIDs, query, JSON body (400)
-      → World operation (400 / 404 / result) → persist if changed → latency → answer
+      → route (400 INVALIDURI / 405) → token (403) → path SIDs, query, JSON body (400)
+      → World operation (400 / 404 / result) → persist if changed (500 if it cannot be)
+      → latency → answer
 
 An injected fault either happens *before* the request has any effect, or *after* it (the
-world changed and was saved, but the answer is replaced by a 500/503 or lost with the
-connection): the case that makes clients double-book if they retry blindly.
+world changed and was saved, but the answer is replaced by a 5xx, lost with the
+connection, or never comes): the case that makes clients double-book if they retry
+blindly.
 """
 
 from __future__ import annotations
