@@ -53,7 +53,7 @@ def _stderr_progress(no_color: bool) -> Any:
 
 
 @click.command("apply")
-@click.argument("path", type=click.Path(exists=True, path_type=Path))
+@click.argument("path", metavar="PATH|PLANFILE", type=click.Path(exists=True, path_type=Path))
 @click.option("--auto-approve", is_flag=True, help="Do not ask for confirmation.")
 @click.option(
     "--parallelism",
@@ -106,6 +106,18 @@ def apply_cmd(
     With PATH, shows the plan and asks for confirmation ("yes") on a terminal;
     elsewhere --auto-approve is required. A PLANFILE (spsync plan --out FILE)
     counts as approved; it is refused when anything it was made from changed.
+    Every completed change is recorded at once: an interrupted run loses
+    nothing, and running it again continues where it stopped.
+
+    \b
+    Exit codes: 0 everything done; 1 a change failed, the plan was refused
+    or cancelled, or SIGTERM; 130 SIGINT (after finishing calls in flight).
+
+    \b
+    Examples:
+      spsync apply manifests/acme
+      spsync --sandbox apply manifests --auto-approve
+      spsync plan manifests --out plan.json && spsync apply plan.json
     """
     from spsync.plan import load_plan
 
