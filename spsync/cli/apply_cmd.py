@@ -83,7 +83,7 @@ def _stderr_progress(no_color: bool) -> Any:
     "manifests_opt",
     type=click.Path(exists=True, path_type=Path),
     default=None,
-    help="With a PLANFILE: where the manifests are (default ./manifests).",
+    help="With a PLANFILE: where the manifests are (default: the path the plan was made from).",
 )
 @global_options
 @click.pass_context
@@ -127,11 +127,11 @@ def apply_cmd(
         saved = load_plan(path.read_text(encoding="utf-8"), str(path))
         if targets or tenant_names:
             raise UsageError("--target and --tenant cannot be used with a saved plan")
-        manifests = manifests_opt or Path("manifests")
+        manifests = manifests_opt or Path(saved.manifests or "manifests")
         if not manifests.exists():
             raise UsageError(
-                f"{manifests}: no such directory; with a plan file, give the manifests "
-                "it was made from with --manifests PATH"
+                f"{manifests}: no such directory; the plan was made from it: run apply from "
+                "the directory plan ran in, or give the manifests with --manifests PATH"
             )
         tenant_names = tuple(t.tenant for t in saved.tenants)
         targets = tuple(saved.targets)
