@@ -189,6 +189,7 @@ class Executor:
         self._report_dirty: set[str] = set()
         self._report_locks: dict[str, asyncio.Lock] = {}
         self._in_plan = {c.address: c for c in self.changes}
+        self._courses_of_user: dict[str, list[str]] | None = None
         self._recorded = 0
 
     # --- control ---------------------------------------------------------------------------
@@ -315,25 +316,24 @@ class Executor:
         ops: list[_Op] = []
         taken: set[str] = set()
 
-        # users, each sharing its call with one enrollment of its own when there is one
+        # users, each sharing its call with one enrollment of its own when there is one;
+        # the candidates are indexed by user once (a scan of every change per user would
+        # cost O(users x changes))
+        partners: dict[str, list[Change]] = {}
+        for e in self.changes:
+            if (
+                e.action in ("create", "update")
+                and e.address in d.enrollments
+                and kind_of(e.address) == "enrollment"
+            ):
+                partners.setdefault(d.enrollments[e.address].user, []).append(e)
         for c in self.changes:
             if kind_of(c.address) != "user" or c.action not in ("create", "update"):
                 continue
             user = d.users.get(c.address)
             if user is None:
                 continue
-            partner = next(
-                (
-                    e
-                    for e in self.changes
-                    if kind_of(e.address) == "enrollment"
-                    and e.action in ("create", "update")
-                    and e.address not in taken
-                    and e.address in d.enrollments
-                    and d.enrollments[e.address].user == user.name
-                ),
-                None,
-            )
+            partner = next((e for e in partners.get(user.name, ()) if e.address not in taken), None)
             members = [c] if partner is None else [c, partner]
             taken.update(m.address for m in members)
             addresses = {m.address for m in members}
@@ -411,7 +411,12 @@ class Executor:
     def _user_course_address(self, user: User) -> str:
         """The course a user-only provision names (the call requires one): a course the
         user is enrolled in, else the tenant's first course."""
-        mine = sorted(e.course for e in self.desired.enrollments.values() if e.user == user.name)
+        if self._courses_of_user is None:
+            # indexed once: one scan of every enrollment per user would be O(users x enrollments)
+            self._courses_of_user = {}
+            for e in self.desired.enrollments.values():
+                self._courses_of_user.setdefault(e.user, []).append(e.course)
+        mine = sorted(self._courses_of_user.get(user.name, ()))
         for name in mine:
             if f"course.{name}" in self.state.resources:
                 return f"course.{name}"
