@@ -25,8 +25,12 @@ half-recorded.
 Recording
 ---------
 Every completed change is written to the tenant's journal (``spsync.journal``) the moment
-the response arrives, and folded into the state file every ``compact_every`` entries or
-``compact_interval_s`` seconds and at the end. What a killed process could not record is
+the response arrives, and folded into the state file now and then and at the end: when
+the journal holds ``compact_every`` entries or half as many as the state (so that the
+rewrites of a growing state file cost a few full saves in all, not O(N²)), or when
+``compact_interval_s`` seconds passed and at least twenty times as long as the last
+compaction took (so that saving a large state never takes more than a twentieth of the
+run). What a killed process could not record is
 found again by the next plan: provision matches by ids, and a session scheduled without
 being recorded is seen in the appointments report and adopted, never booked twice. The
 executor itself also adopts: a ``schedule`` whose enrollment already has a ``Scheduled``
@@ -183,6 +187,7 @@ class Executor:
         self._interrupted = False
         self._tasks: dict[asyncio.Task[None], _Op] = {}
         self._last_compact = time.monotonic()
+        self._compact_cost = 0.0
         # exam SID -> enrollment SID -> its Needs Proctor session (one report read per exam)
         self._needs_proctor: dict[str, dict[str, wire.Session]] = {}
         # exams given new assignments since their report was read: read it again on a miss
@@ -218,16 +223,25 @@ class Executor:
         self._maybe_compact()
 
     def _maybe_compact(self) -> None:
-        due = time.monotonic() - self._last_compact >= self.compact_interval_s
-        if self.journal.count >= self.compact_every or (due and self.journal.count):
+        # A compaction rewrites the whole state file, so its period grows with the state:
+        # by entries (half the state: a replay never reads more lines than the state has)
+        # and by time (twenty times the last compaction's cost: at most 5% of the run).
+        count = self.journal.count
+        if count >= max(self.compact_every, len(self.state.resources) // 2):
             self.compact()
+        elif count:
+            since = time.monotonic() - self._last_compact
+            if since >= max(self.compact_interval_s, 20 * self._compact_cost):
+                self.compact()
 
     def compact(self) -> None:
         """Save the state (atomically, serial + 1) and empty the journal."""
+        started = time.monotonic()
         self.journal.sync()
         self.state = self.store.save(self.state)
         self.journal.rebase(self.state.serial)
         self._last_compact = time.monotonic()
+        self._compact_cost = self._last_compact - started
 
     def _record_adoptions(self) -> None:
         """Record the live objects the plan adopted that need no change: they already
