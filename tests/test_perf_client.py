@@ -12,7 +12,7 @@ from types import ModuleType
 
 import pytest
 
-from spsync.api.client import Client
+from spsync.api.client import Client, run
 from spsync.secrets import Secret
 
 INSTALL = "AI" + "ab" * 16
@@ -50,3 +50,26 @@ def test_a_missing_sniffio_is_looked_up_once_not_per_request(
             import sniffio  # noqa: F401
     # one search when the client was made; the absence was recorded, never searched again
     assert finder.lookups == 1
+
+
+class _Big:
+    """A result whose repr is expensive (think: a plan of 80,000 changes)."""
+
+    reprs = 0
+
+    def __repr__(self) -> str:
+        _Big.reprs += 1
+        return "_Big()"
+
+
+def test_run_hands_back_the_result_without_ever_formatting_it() -> None:
+    async def plan() -> _Big:
+        await asyncio.sleep(0)
+        return _Big()
+
+    _Big.reprs = 0
+    result = run(plan())
+    assert isinstance(result, _Big)
+    # asyncio.run formats its main task (result included) when it restores the SIGINT
+    # handler; the result must not be that task's
+    assert _Big.reprs == 0

@@ -892,4 +892,14 @@ async def _gather(coros: Sequence[Coroutine[Any, Any, T]]) -> list[T]:
 
 def run(coro: Coroutine[Any, Any, T]) -> T:
     """Run one coroutine to completion from synchronous code (the CLI)."""
-    return asyncio.run(coro)
+    # The result goes out through a box, not as the main task's result: when asyncio.run
+    # restores the SIGINT handler it formats its own handler, which holds the main task, and
+    # the task's repr includes a full repr of its result (a whole plan: seconds of CPU and a
+    # copy's worth of memory on a large tenant).
+    box: list[T] = []
+
+    async def main() -> None:
+        box.append(await coro)
+
+    asyncio.run(main())
+    return box[0]
