@@ -7,13 +7,29 @@ A ``Change`` never holds a secret: ``before``/``after`` show ``(sensitive)`` for
 fields, and ``(changed)`` where the secret differs. Apply builds request payloads from the
 (re-loaded) manifests, the state and the change's ``address``; it never reads secrets from
 a plan file.
+
+Order (product-spec §4): changes are sorted by kind (courses, exams, users, enrollments,
+assignments, sessions — so provisioning comes first, then assignments batched per exam,
+then sessions), then by action (forgets and removals before additions: a session's cancel
+before any schedule), then by address.
+
+Staleness: a saved plan records the state's lineage and serial, a fingerprint of each live
+(or, without refresh, recorded) object its changes touch, and ``desired_digest``, a keyed
+HMAC over the manifests' version of those objects. Apply re-plans and refuses the saved plan
+when any of them moved (``staleness()``).
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
+from collections.abc import Iterable, Sequence
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from spsync.errors import PlanError
+from spsync.model import KINDS, Policy, kind_of
 
 Action = Literal[
     "create",
@@ -48,6 +64,23 @@ DESTRUCTIVE: frozenset[str] = frozenset({"unassign", "cancel", "replace"})
 SENSITIVE = "(sensitive)"
 SENSITIVE_CHANGED = "(changed)"
 
+PLAN_FORMAT_VERSION = "1"
+
+#: within one kind: removals first (a cancel frees the slot a schedule may take), then
+#: in-place changes, then additions
+ACTION_ORDER: tuple[str, ...] = (
+    "forget",
+    "unassign",
+    "cancel",
+    "replace",
+    "create",
+    "update",
+    "assign",
+    "schedule",
+    "reschedule",
+    "noop",
+)
+
 
 class PlanModel(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -68,3 +101,247 @@ class Change(PlanModel):
     before: dict[str, Any] | None = None
     after: dict[str, Any] | None = None
     depends_on: tuple[str, ...] = ()
+
+
+class Adoption(PlanModel):
+    """A live object found for an address not yet in state; apply records it in state.
+
+    ``sid``/``refs`` as in ``ResourceState``. When the plan also has a change for the
+    address, apply records it once that change succeeded; otherwise it records it as is
+    (its fields already match the manifests), with ``applied`` taken from the manifests.
+    """
+
+    sid: str | None = None
+    refs: dict[str, str] = {}
+
+
+class TenantPlan(PlanModel):
+    """The plan of one tenant.
+
+    ``summary``: how many addresses get each action, ``noop`` included (every action key is
+    present). ``changes``: sorted (see ``change_sort_key``), no noops. ``fingerprints``:
+    address -> fingerprint of the object each change (or adoption) touches, as observed when
+    planning. ``desired_digest``: keyed HMAC over the tenant's connection and the manifests'
+    version of every touched address (secrets included through their keyed fingerprints), so
+    a later manifest edit makes a saved plan stale without the plan holding secrets.
+    """
+
+    tenant: str
+    install: str
+    api_url: str
+    state_serial: int
+    state_lineage: str
+    summary: dict[str, int]
+    changes: tuple[Change, ...] = ()
+    adopt: dict[str, Adoption] = {}
+    fingerprints: dict[str, str] = {}
+    desired_digest: str = ""
+    #: resources in the manifests (0: an empty manifest set)
+    desired_count: int = 0
+    #: resources in state when planning (what the destroy percentage is measured against)
+    managed_count: int = 0
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def has_changes(self) -> bool:
+        """Anything for apply to do: a change, or an adoption to record in state."""
+        return bool(self.changes) or bool(self.adopt)
+
+    @property
+    def destructive(self) -> tuple[Change, ...]:
+        return tuple(c for c in self.changes if c.destructive)
+
+
+class Plan(PlanModel):
+    """A whole plan: one ``TenantPlan`` per tenant, in tenant name order.
+
+    ``checksum``: ``sha256:`` over the canonical JSON of every other field; a plan file
+    whose checksum does not match was edited or damaged and is refused.
+    """
+
+    format_version: Literal["1"] = PLAN_FORMAT_VERSION
+    tenants: tuple[TenantPlan, ...] = ()
+    targets: tuple[str, ...] = ()
+    refresh: bool = True
+    checksum: str = ""
+
+    @property
+    def has_changes(self) -> bool:
+        return any(t.has_changes for t in self.tenants)
+
+
+# --- ordering ----------------------------------------------------------------------------
+
+
+def change_sort_key(change: Change) -> tuple[int, int, str]:
+    """Kind (dependency order), then action (removals first), then address."""
+    return (
+        KINDS.index(kind_of(change.address)),
+        ACTION_ORDER.index(change.action),
+        change.address,
+    )
+
+
+def sort_changes(changes: Iterable[Change]) -> tuple[Change, ...]:
+    return tuple(sorted(changes, key=change_sort_key))
+
+
+def summarize(actions: Iterable[str]) -> dict[str, int]:
+    """Count actions; every action appears, in ``ACTIONS`` order."""
+    counts = dict.fromkeys(ACTIONS, 0)
+    for a in actions:
+        counts[a] += 1
+    return counts
+
+
+# --- checksum and plan files ---------------------------------------------------------------
+
+
+def canonical_json(data: Any) -> str:
+    """The one JSON text of ``data`` that checksums are taken over."""
+    return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def compute_checksum(plan: Plan) -> str:
+    body = plan.model_dump(mode="json", exclude={"checksum"})
+    return "sha256:" + hashlib.sha256(canonical_json(body).encode()).hexdigest()
+
+
+def make_plan(
+    tenants: Sequence[TenantPlan], *, targets: Sequence[str] = (), refresh: bool = True
+) -> Plan:
+    """Assemble tenant plans (sorted by tenant name) into a checksummed ``Plan``."""
+    plan = Plan(
+        tenants=tuple(sorted(tenants, key=lambda t: t.tenant)),
+        targets=tuple(targets),
+        refresh=refresh,
+    )
+    return plan.model_copy(update={"checksum": compute_checksum(plan)})
+
+
+def dump_plan(plan: Plan) -> str:
+    """The plan file text (JSON, sorted keys, trailing newline)."""
+    return json.dumps(plan.model_dump(mode="json"), sort_keys=True, indent=1) + "\n"
+
+
+def load_plan(text: str, where: str = "plan file") -> Plan:
+    """Parse a plan file; ``PlanError`` when it is corrupt, edited, or of an unknown format."""
+    try:
+        raw = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise PlanError(
+            f"{where}: not a plan file: bad JSON at line {e.lineno} column {e.colno}: {e.msg}"
+        ) from None
+    if not isinstance(raw, dict) or "format_version" not in raw:
+        raise PlanError(f"{where}: not a plan file (no format_version)")
+    if raw["format_version"] != PLAN_FORMAT_VERSION:
+        raise PlanError(
+            f"{where}: plan format_version {raw['format_version']!r} is not supported "
+            f"(this spsync reads {PLAN_FORMAT_VERSION!r}); make the plan again"
+        )
+    try:
+        plan = Plan.model_validate(raw)
+    except ValidationError as e:
+        first = e.errors()[0]
+        loc = ".".join(str(p) for p in first["loc"]) or "(top level)"
+        raise PlanError(f"{where}: not a valid plan file: {loc}: {first['msg']}") from None
+    if plan.checksum != compute_checksum(plan):
+        raise PlanError(
+            f"{where}: checksum mismatch: the plan file was edited or damaged; make the plan again"
+        )
+    return plan
+
+
+# --- safety --------------------------------------------------------------------------------
+
+
+class UnsafePlanError(PlanError):
+    """A plan refused by the safety policy; carries the tenant plan so it can still be shown."""
+
+    def __init__(self, message: str, tenant_plan: TenantPlan) -> None:
+        super().__init__(message)
+        self.tenant_plan = tenant_plan
+
+
+def check_safety(
+    tp: TenantPlan, policy: Policy, managed_count: int, *, allow_destroy: bool
+) -> None:
+    """Refuse a plan that destroys more than the tenant's policy allows.
+
+    Destructive changes (unassign, cancel, replace) may number at most ``maxDestroy`` and at
+    most ``maxDestroyPercent`` % of the ``managed_count`` resources in state. An empty
+    manifest set against a non-empty state is refused too: it is far more likely a wrong path
+    than a wish to stop managing everything. ``allow_destroy`` lifts both checks.
+    """
+    if allow_destroy:
+        return
+    if tp.desired_count == 0 and managed_count > 0:
+        raise UnsafePlanError(
+            f"{tp.tenant}: the manifests hold no resources but the state manages "
+            f"{managed_count}; refusing to forget or remove all of them (wrong path?). "
+            "If that is really meant, run again with --allow-destroy",
+            tp,
+        )
+    destructive = tp.destructive
+    n = len(destructive)
+    if n == 0:
+        return
+    percent = 100.0 * n / managed_count if managed_count else 100.0
+    over_count = n > policy.maxDestroy
+    over_percent = percent > policy.maxDestroyPercent
+    if not (over_count or over_percent):
+        return
+    limits = []
+    if over_count:
+        limits.append(f"maxDestroy {policy.maxDestroy}")
+    if over_percent:
+        limits.append(
+            f"maxDestroyPercent {policy.maxDestroyPercent:g}% ({percent:.1f}% of "
+            f"{managed_count} managed)"
+        )
+    counts = summarize(c.action for c in destructive)
+    what = ", ".join(f"{counts[a]} {a}" for a in ACTIONS if a in DESTRUCTIVE and counts[a])
+    raise UnsafePlanError(
+        f"{tp.tenant}: plan refused: {n} destructive change{'s' if n != 1 else ''} ({what}) "
+        f"exceed{'s' if n == 1 else ''} the tenant policy ({'; '.join(limits)}); review them "
+        "and run again with --allow-destroy, or raise policy limits in tenant.yaml",
+        tp,
+    )
+
+
+# --- staleness -------------------------------------------------------------------------------
+
+
+def staleness(
+    saved: TenantPlan,
+    *,
+    state_lineage: str,
+    state_serial: int,
+    fingerprints: dict[str, str],
+    desired_digest: str,
+) -> list[str]:
+    """Why a saved tenant plan no longer applies (empty: it is fresh).
+
+    ``fingerprints`` and ``desired_digest`` come from planning again now (``planner``'s
+    ``fingerprint_of`` / ``desired_digest_of`` over the same addresses).
+    """
+    reasons: list[str] = []
+    if saved.state_serial == 0 and state_serial == 0:
+        pass  # no state then, none now: a fresh lineage is drawn on every load until saved
+    elif state_lineage != saved.state_lineage:
+        reasons.append(
+            f"the state of {saved.tenant} is another lineage ({state_lineage}, plan was made "
+            f"for {saved.state_lineage})"
+        )
+    elif state_serial != saved.state_serial:
+        reasons.append(
+            f"the state of {saved.tenant} changed since planning (serial {saved.state_serial} "
+            f"-> {state_serial})"
+        )
+    moved = sorted(a for a, fp in saved.fingerprints.items() if fingerprints.get(a) != fp)
+    if moved:
+        shown = ", ".join(moved[:5]) + (f" and {len(moved) - 5} more" if len(moved) > 5 else "")
+        reasons.append(f"live objects changed since planning: {shown}")
+    if desired_digest != saved.desired_digest:
+        reasons.append(f"the manifests of {saved.tenant} changed since planning")
+    return reasons

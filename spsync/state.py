@@ -6,13 +6,36 @@
      "resources": {ADDRESS: {"sid": ..., ...}}}
 
 Sorted keys, pretty-printed. Never a secret: secret fields are kept as keyed fingerprints.
+
+``StateStore`` owns the files of a state directory: loading (with checks that the file
+belongs to the tenant's install and API), atomic saving, and the per-tenant lock.
+
+The lock is an OS file lock (``fcntl.flock`` on ``<tenant>.lock``): the kernel releases it
+when its holder dies, so a killed run never blocks the next one on the same machine. The
+holder's details (``<tenant>.lock.json``) only serve the message a blocked run prints.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import contextlib
+import datetime as dt
+import errno
+import fcntl
+import getpass
+import json
+import os
+import socket
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO, Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from spsync.errors import LockError, StateError
+from spsync.model import Tenant
 
 STATE_VERSION = 1
 
@@ -44,3 +67,273 @@ class State(BaseModel):
     install: str
     api_url: str
     resources: dict[str, ResourceState] = {}
+
+
+class LockInfo(BaseModel):
+    """Who holds a tenant's lock (written to ``<tenant>.lock.json`` while held)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str
+    tenant: str
+    operation: str
+    user: str
+    host: str
+    pid: int
+    since: str
+
+
+def new_state(tenant: Tenant) -> State:
+    """An empty state for a tenant that has none yet: new lineage, serial 0."""
+    return State(
+        lineage=str(uuid.uuid4()),
+        tenant=tenant.tenant,
+        install=tenant.install,
+        api_url=tenant.api.url,
+    )
+
+
+def dump_state(state: State) -> str:
+    """The file text of a state: sorted keys, indent 2, trailing newline (readable git diffs)."""
+    return json.dumps(state.model_dump(mode="json"), sort_keys=True, indent=2) + "\n"
+
+
+def parse_state(text: str, where: str) -> State:
+    """Parse state file text; ``StateError`` naming ``where`` and what is wrong."""
+    try:
+        raw = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise StateError(
+            f"{where}: not a valid state file: bad JSON at line {e.lineno} column {e.colno}: "
+            f"{e.msg}"
+        ) from None
+    if not isinstance(raw, dict):
+        raise StateError(f"{where}: not a valid state file: expected a JSON object")
+    version = raw.get("version")
+    if version != STATE_VERSION:
+        raise StateError(
+            f"{where}: state version {version!r} is not supported "
+            f"(this spsync reads version {STATE_VERSION})"
+        )
+    try:
+        return State.model_validate(raw)
+    except ValidationError as e:
+        first = e.errors()[0]
+        loc = ".".join(str(p) for p in first["loc"]) or "(top level)"
+        more = f" (and {e.error_count() - 1} more problems)" if e.error_count() > 1 else ""
+        raise StateError(f"{where}: not a valid state file: {loc}: {first['msg']}{more}") from None
+
+
+def _fsync_dir(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` so that a crash leaves either the old or the new file.
+
+    Temp file in the same directory, fsync, rename over the target, fsync the directory.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+    _fsync_dir(path.parent)
+
+
+def _utc_now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC).replace(microsecond=0)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class StateStore:
+    """The state files of one directory: ``<dir>/<tenant>.json`` plus their locks."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = Path(directory)
+
+    # --- files ---------------------------------------------------------------------------
+
+    def path(self, tenant: str) -> Path:
+        """``<dir>/<tenant>.json``."""
+        return self.directory / f"{tenant}.json"
+
+    def read(self, tenant: str) -> State | None:
+        """The stored state of ``tenant`` as it is, or ``None`` when there is none.
+
+        No check against manifests: for commands that only inspect state.
+        """
+        path = self.path(tenant)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return None
+        except OSError as e:
+            raise StateError(f"{path}: cannot read state file: {e.strerror}") from None
+        state = parse_state(text, str(path))
+        if state.tenant != tenant:
+            raise StateError(f"{path}: holds the state of tenant {state.tenant!r}, not {tenant!r}")
+        return state
+
+    def load(self, tenant: Tenant) -> State:
+        """The state of ``tenant``; a fresh one (new lineage, serial 0) when there is none.
+
+        Refuses a file written for another install or API URL: SIDs of one install mean
+        nothing in another, and mixing the sandbox's SIDs with real ones would make spsync
+        act on the wrong objects.
+        """
+        state = self.read(tenant.tenant)
+        if state is None:
+            return new_state(tenant)
+        path = self.path(tenant.tenant)
+        where = f" ({tenant.file})" if tenant.file else ""
+        if state.install != tenant.install:
+            raise StateError(
+                f"{path}: written for install {state.install}, but the manifests{where} say "
+                f"{tenant.install}; never mix SIDs of different installs (or of the sandbox "
+                "and the real service): use another --state-dir"
+            )
+        if state.api_url.rstrip("/") != tenant.api.url.rstrip("/"):
+            raise StateError(
+                f"{path}: written for API {state.api_url}, but the manifests{where} say "
+                f"{tenant.api.url}; never mix SIDs of the sandbox and the real service: "
+                "use another --state-dir"
+            )
+        return state
+
+    def save(self, state: State) -> State:
+        """Write ``state`` with its serial increased by one, atomically; returns what was saved."""
+        saved = state.model_copy(update={"serial": state.serial + 1})
+        write_atomic(self.path(saved.tenant), dump_state(saved))
+        return saved
+
+    # --- locks ---------------------------------------------------------------------------
+
+    def _lock_path(self, tenant: str) -> Path:
+        return self.directory / f"{tenant}.lock"
+
+    def _info_path(self, tenant: str) -> Path:
+        return self.directory / f"{tenant}.lock.json"
+
+    def holder(self, tenant: str) -> LockInfo | None:
+        """The recorded holder of ``tenant``'s lock (possibly stale), if any."""
+        try:
+            raw = self._info_path(tenant).read_text(encoding="utf-8")
+            return LockInfo.model_validate_json(raw)
+        except (FileNotFoundError, ValidationError, ValueError):
+            return None
+
+    def _locked_message(self, tenant: str, unlock_hint: str) -> str:
+        info = self.holder(tenant)
+        if info is None:
+            return f"state of {tenant} is locked by another process (no holder details recorded)"
+        since = info.since
+        if since.startswith(_utc_now().strftime("%Y-%m-%dT")):
+            since = since.split("T", 1)[1]
+        return (
+            f"state of {tenant} is locked by pid {info.pid} on {info.host} since {since} "
+            f"({info.operation}); if that process is gone: spsync unlock {unlock_hint} {info.id}"
+        )
+
+    @contextlib.contextmanager
+    def lock(
+        self, tenant: str, operation: str, *, timeout: float = 0.0, unlock_hint: str = "PATH"
+    ) -> Iterator[LockInfo]:
+        """Hold ``tenant``'s lock for the ``with`` block.
+
+        Blocked: ``LockError`` naming the holder at once, or after waiting ``timeout``
+        seconds. ``unlock_hint`` is the path shown in the message's ``spsync unlock`` advice.
+        """
+        self.directory.mkdir(parents=True, exist_ok=True)
+        fh: IO[str] = open(self._lock_path(tenant), "a+")  # noqa: SIM115 - held across yield
+        try:
+            deadline = time.monotonic() + max(timeout, 0.0)
+            while True:
+                try:
+                    fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except OSError as e:
+                    if e.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                        raise StateError(f"{self._lock_path(tenant)}: cannot lock: {e}") from None
+                    if time.monotonic() >= deadline:
+                        raise LockError(self._locked_message(tenant, unlock_hint)) from None
+                    time.sleep(0.05)
+            info = LockInfo(
+                id=str(uuid.uuid4()),
+                tenant=tenant,
+                operation=operation,
+                user=_user(),
+                host=socket.gethostname(),
+                pid=os.getpid(),
+                since=_utc_now().strftime("%Y-%m-%dT%H:%M:%SZ"),
+            )
+            write_atomic(self._info_path(tenant), info.model_dump_json(indent=2) + "\n")
+            try:
+                yield info
+            finally:
+                with contextlib.suppress(FileNotFoundError):
+                    current = self.holder(tenant)
+                    if current is not None and current.id == info.id:
+                        self._info_path(tenant).unlink()
+        finally:
+            fh.close()  # closing the descriptor releases the flock
+
+    def unlock(self, tenant: str, lock_id: str) -> None:
+        """Release a stale lock whose holder is gone.
+
+        Refuses a wrong ``lock_id`` and a holder that is still alive on this host. The OS
+        lock of a dead process is already released by the kernel; what remains is the
+        holder record, which this removes.
+        """
+        info = self.holder(tenant)
+        if info is None:
+            raise StateError(f"state of {tenant} is not locked (no {self._info_path(tenant)})")
+        if info.id != lock_id:
+            raise StateError(
+                f"lock id {lock_id} does not match the lock of {tenant} ({info.id}, held by "
+                f"pid {info.pid} on {info.host} for {info.operation})"
+            )
+        self.directory.mkdir(parents=True, exist_ok=True)
+        with open(self._lock_path(tenant), "a+") as fh:
+            try:
+                fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                if info.host == socket.gethostname() and _pid_alive(info.pid):
+                    raise LockError(
+                        f"state of {tenant} is locked by pid {info.pid} on {info.host}, which "
+                        f"is still running ({info.operation}); stop it, or wait for it to finish"
+                    ) from None
+                raise LockError(
+                    f"state of {tenant} is still locked by a running process "
+                    f"(recorded holder: pid {info.pid} on {info.host}); the lock is released "
+                    "when it exits"
+                ) from None
+            with contextlib.suppress(FileNotFoundError):
+                self._info_path(tenant).unlink()
+
+
+def _user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return str(os.getuid())

@@ -1,0 +1,116 @@
+"""``spsync plan PATH``: what apply would change, per tenant; never writes anything but --out."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from spsync.cli.common import err, global_options, globals_of, out
+from spsync.errors import PlanError
+from spsync.render import FORMATS
+
+
+@click.command("plan")
+@click.argument("path", type=click.Path(path_type=Path))
+@click.option(
+    "--tenant", "tenants", multiple=True, metavar="NAME", help="Only this tenant (repeatable)."
+)
+@click.option(
+    "--out",
+    "out_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Save the plan to FILE, for `spsync apply FILE` (applied exactly as reviewed).",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(FORMATS),
+    default="text",
+    show_default=True,
+    help="text for terminals, markdown for pull-request comments, json for scripts.",
+)
+@click.option(
+    "--detailed-exitcode",
+    is_flag=True,
+    help="Exit 2 when changes are pending (0: none, 1: error).",
+)
+@click.option(
+    "--refresh/--no-refresh",
+    default=True,
+    show_default=True,
+    help="Read the live objects (--no-refresh: compare manifests with state only).",
+)
+@click.option(
+    "--target",
+    "targets",
+    multiple=True,
+    metavar="ADDR",
+    help="Only this address and what it depends on (repeatable).",
+)
+@click.option(
+    "--allow-destroy",
+    is_flag=True,
+    help="Allow more destructive changes (unassign, cancel, replace) than the tenant policy.",
+)
+@global_options
+@click.pass_context
+def plan(
+    ctx: click.Context,
+    path: Path,
+    tenants: tuple[str, ...],
+    out_file: Path | None,
+    fmt: str,
+    detailed_exitcode: bool,
+    refresh: bool,
+    targets: tuple[str, ...],
+    allow_destroy: bool,
+) -> int:
+    """Show what apply would change: manifests vs state and the live API.
+
+    PATH is a tenant directory (holding tenant.yaml) or a directory of them. Each change
+    names its action (create, update, assign, unassign, schedule, reschedule, cancel,
+    replace, forget) and why (new, manifest-changed, drift, removed). A plan with more
+    destructive changes than the tenant policy allows is refused (exit 1) unless
+    --allow-destroy. Nothing is written except the --out file.
+
+    \b
+    Examples:
+      spsync plan manifests/acme
+      spsync plan manifests --format markdown --out plan.json
+    """
+    from spsync import manifest
+    from spsync.api.client import run
+    from spsync.plan import dump_plan
+    from spsync.planning import plan_all
+    from spsync.render import render
+    from spsync.state import StateStore, write_atomic
+
+    g = globals_of(ctx)
+    desireds = manifest.load(path, tenants=tenants, sandbox=g.sandbox)
+    store = StateStore(g.state_dir)
+    result, refused = run(
+        plan_all(
+            desireds,
+            store,
+            sandbox=g.sandbox,
+            refresh=refresh,
+            targets=targets,
+            allow_destroy=allow_destroy,
+        )
+    )
+    out(render(result, fmt, color=g.color), nl=False)
+    if len(refused) == 1:
+        raise refused[0]
+    if refused:
+        raise PlanError("\n".join(f"error: {e}" for e in refused))
+    if out_file is not None:
+        write_atomic(out_file, dump_plan(result))
+        err(f"Saved the plan to {out_file}; apply it with: spsync apply {out_file}")
+    if detailed_exitcode and result.has_changes:
+        return 2
+    return 0
+
+
+COMMANDS = [plan]

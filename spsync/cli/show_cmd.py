@@ -1,0 +1,41 @@
+"""``spsync show PLANFILE``: render a saved plan."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from spsync.cli.common import global_options, globals_of, out
+from spsync.errors import PlanError
+from spsync.render import FORMATS
+
+
+@click.command("show")
+@click.argument("planfile", type=click.Path(path_type=Path))
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(FORMATS),
+    default="text",
+    show_default=True,
+    help="text, markdown or json (as `spsync plan`).",
+)
+@global_options
+@click.pass_context
+def show(ctx: click.Context, planfile: Path, fmt: str) -> int:
+    """Render a plan saved with `spsync plan --out FILE` (checksum verified)."""
+    from spsync.plan import load_plan
+    from spsync.render import render
+
+    try:
+        text = planfile.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise PlanError(f"{planfile}: no such plan file") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise PlanError(f"{planfile}: cannot read the plan file: {e}") from None
+    out(render(load_plan(text, str(planfile)), fmt, color=globals_of(ctx).color), nl=False)
+    return 0
+
+
+COMMANDS = [show]

@@ -1,0 +1,192 @@
+"""``spsync state list|show|rm PATH …``: inspect state, or forget entries of it.
+
+Like every command, these take the manifests' PATH (a tenant directory or a directory of
+them) to know the tenants; only each ``tenant.yaml``'s ``tenant`` name is read, so they work
+without credentials and with manifests that do not validate.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import click
+
+from spsync.cli.common import global_options, globals_of, out
+from spsync.errors import StateError, UsageError
+
+
+def tenant_names(path: Path, only: tuple[str, ...] = ()) -> list[str]:
+    """Tenant names under ``path`` (one tenant directory, or a directory of them), sorted."""
+    import yaml
+
+    if not path.is_dir():
+        raise UsageError(f"{path}: not a directory of manifests")
+    dirs = (
+        [path]
+        if (path / "tenant.yaml").is_file()
+        else sorted(d for d in path.iterdir() if (d / "tenant.yaml").is_file())
+    )
+    if not dirs:
+        raise UsageError(f"{path}: no tenant.yaml here nor in any sub-directory")
+    names: list[str] = []
+    for d in dirs:
+        try:
+            doc = yaml.safe_load((d / "tenant.yaml").read_text(encoding="utf-8"))
+        except (OSError, yaml.YAMLError) as e:
+            raise UsageError(
+                f"{d / 'tenant.yaml'}: cannot read: {e} (spsync validate {d})"
+            ) from None
+        name = doc.get("tenant") if isinstance(doc, dict) else None
+        if not isinstance(name, str) or not name:
+            raise UsageError(f"{d / 'tenant.yaml'}: no tenant name (spsync validate {d})")
+        names.append(name)
+    names.sort()
+    if only:
+        unknown = [t for t in only if t not in names]
+        if unknown:
+            raise UsageError(
+                f"unknown tenant {', '.join(unknown)} under {path} (known: {', '.join(names)})"
+            )
+        names = [n for n in names if n in only]
+    return names
+
+
+def _mask(value: Any, key: str = "") -> Any:
+    if key == "password" and value is not None:
+        return "(sensitive)"
+    if isinstance(value, dict):
+        return {k: _mask(v, k) for k, v in value.items()}
+    return value
+
+
+def _suggest(address: str, known: list[str]) -> str:
+    from spsync.planner import did_you_mean
+
+    return did_you_mean(address, known)
+
+
+@click.group("state")
+def state() -> None:
+    """Inspect the state of tenants, or forget entries of it.
+
+    \b
+    spsync state list PATH           every managed address and its SID
+    spsync state show PATH ADDR      one entry (SIDs, refs, last applied fields)
+    spsync state rm PATH ADDR...     forget entries (nothing changes remotely)
+    """
+
+
+_tenant_opt = click.option(
+    "--tenant", "tenants", multiple=True, metavar="NAME", help="Only this tenant (repeatable)."
+)
+
+
+@state.command("list")
+@click.argument("path", type=click.Path(path_type=Path))
+@_tenant_opt
+@global_options
+@click.pass_context
+def state_list(ctx: click.Context, path: Path, tenants: tuple[str, ...]) -> int:
+    """List every address in the state of each tenant under PATH, with its SID."""
+    from spsync.model import kind_rank
+    from spsync.state import StateStore
+
+    store = StateStore(globals_of(ctx).state_dir)
+    for i, name in enumerate(tenant_names(path, tenants)):
+        if i:
+            out()
+        st = store.read(name)
+        if st is None:
+            out(f"{name}: no state yet ({store.path(name)})")
+            continue
+        n = len(st.resources)
+        out(
+            f"{name}: {n} resource{'s' if n != 1 else ''} (serial {st.serial}, lineage "
+            f"{st.lineage}, {store.path(name)})"
+        )
+        width = max((len(a) for a in st.resources), default=0)
+        for address in sorted(st.resources, key=lambda a: (kind_rank(a), a)):
+            sid = st.resources[address].sid or "(assigned)"
+            out(f"  {address:<{width}}  {sid}")
+    return 0
+
+
+@state.command("show")
+@click.argument("path", type=click.Path(path_type=Path))
+@click.argument("address")
+@_tenant_opt
+@global_options
+@click.pass_context
+def state_show(ctx: click.Context, path: Path, address: str, tenants: tuple[str, ...]) -> int:
+    """Show one state entry as JSON: its SID, the SIDs it hangs off, its last applied fields."""
+    from spsync.state import StateStore
+
+    store = StateStore(globals_of(ctx).state_dir)
+    found = []
+    known: list[str] = []
+    for name in tenant_names(path, tenants):
+        st = store.read(name)
+        if st is None:
+            continue
+        known.extend(st.resources)
+        if address in st.resources:
+            rec = st.resources[address]
+            found.append({"tenant": name, "address": address, **_mask(rec.model_dump(mode="json"))})
+    if not found:
+        raise StateError(f"{address} is not in state{_suggest(address, known)}")
+    for doc in found:
+        out(json.dumps(doc, indent=2, sort_keys=True))
+    return 0
+
+
+@state.command("rm")
+@click.argument("path", type=click.Path(path_type=Path))
+@click.argument("addresses", nargs=-1, required=True, metavar="ADDR...")
+@_tenant_opt
+@global_options
+@click.pass_context
+def state_rm(
+    ctx: click.Context, path: Path, addresses: tuple[str, ...], tenants: tuple[str, ...]
+) -> int:
+    """Forget ADDR (repeatable): drop it from state, leaving the remote object untouched.
+
+    The next plan treats it as new (and finds it again remotely when it can: a user by its
+    ids). Holds the tenant's lock while writing.
+    """
+    from spsync.state import StateStore
+
+    g = globals_of(ctx)
+    store = StateStore(g.state_dir)
+    names = tenant_names(path, tenants)
+    owners: dict[str, list[str]] = {a: [] for a in addresses}
+    known: list[str] = []
+    for name in names:
+        st = store.read(name)
+        if st is None:
+            continue
+        known.extend(st.resources)
+        for a in addresses:
+            if a in st.resources:
+                owners[a].append(name)
+    for a, ts in owners.items():
+        if not ts:
+            raise StateError(f"{a} is not in state{_suggest(a, known)}; nothing removed")
+        if len(ts) > 1:
+            raise UsageError(f"{a} is in the state of {', '.join(ts)}; choose one with --tenant")
+    for name in names:
+        mine = [a for a in addresses if owners[a] == [name]]
+        if not mine:
+            continue
+        with store.lock(name, "state rm", unlock_hint=str(path)):
+            st = store.read(name)
+            assert st is not None
+            resources = {a: r for a, r in st.resources.items() if a not in mine}
+            saved = store.save(st.model_copy(update={"resources": resources}))
+        for a in mine:
+            out(f"Removed {a} from the state of {name} (serial {saved.serial}); kept remotely")
+    return 0
+
+
+COMMANDS = [state]

@@ -1,0 +1,473 @@
+"""Live lookups: the client's reads -> ``Observed`` (read-only; never changes anything).
+
+Reads are batched so that observing a tenant of N students costs about N/100 calls, never
+one call per student:
+
+- courses and exams by the SIDs kept in state (one GET each: they are few); exams new to
+  state are matched by their external id in their course's exam list;
+- users: every user's profile through the paged user list when more than
+  ``USER_LIST_THRESHOLD`` are needed, else one GET per user; users new to state are looked
+  up by their external/api/lms id (adopted, never created twice);
+- enrollments: the paged enrollment list of each course;
+- sessions and assignments: the appointments report of each exam (paged), which lists every
+  session of the exam, cancelled ones included.
+
+An exam session tells whether its enrollment is assigned: an enrollment is assigned while
+its newest session of the exam is anything but cancelled by unassignment
+(``removed-by-limited-scope``); when a scheduled session is cancelled the service opens a
+new ``Needs Proctor`` one for an enrollment that stays assigned.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import defaultdict
+from collections.abc import Awaitable, Iterable
+from typing import Any, TypeVar
+
+from spsync.api import wire
+from spsync.api.client import Client
+from spsync.errors import NotFoundError
+from spsync.model import Desired, Exam, kind_of
+from spsync.observed import (
+    CANCELLED,
+    REMOVED_BY_LIMITED_SCOPE,
+    SCHEDULED,
+    LiveObject,
+    LiveSession,
+    Observed,
+)
+from spsync.planner import normalise_exam_fields
+from spsync.state import State
+
+T = TypeVar("T")
+
+#: above this many users to read, page through the install's user list instead of one GET
+#: per user (a page holds 100)
+USER_LIST_THRESHOLD = 100
+
+#: session statuses that hold an enrollment's place in an exam
+_LIVE_STATUSES = frozenset({"Needs Proctor", "Scheduled", "Onboarding", "In Progress"})
+
+
+async def _maybe(aw: Awaitable[T]) -> T | None:
+    """The result, or ``None`` when the object does not exist (404)."""
+    try:
+        return await aw
+    except NotFoundError:
+        return None
+
+
+def _name(address: str) -> str:
+    return address.split(".", 1)[1]
+
+
+# --- normal forms of live objects ------------------------------------------------------------
+
+
+def course_fields(c: wire.Course) -> dict[str, Any]:
+    return {"title": c.title, "code": c.code}
+
+
+def exam_fields(e: wire.Exam) -> dict[str, Any]:
+    """A live exam in the manifests' normal form (the password stays a ``Secret``)."""
+    out: dict[str, Any] = {
+        "title": e.title,
+        "description": e.description,
+        "type": e.type,
+        "limitedScope": e.limitedScope,
+    }
+    conf = e.configuration
+    if conf is not None:
+        c: dict[str, Any] = {
+            "url": conf.url,
+            "access": _window(conf.access),
+            "scheduling": _window(conf.scheduling),
+            "duration": conf.duration,
+            "attempts": conf.attempts,
+            "proctorTypes": (
+                None
+                if conf.proctorTypes is None
+                else {
+                    ts: ({"options": v.options} if v is not None and v.options else {})
+                    for ts, v in conf.proctorTypes.items()
+                }
+            ),
+            "notes": (
+                None
+                if conf.notes is None
+                else {"student": conf.notes.student, "proctor": conf.notes.proctor}
+            ),
+            "permittedItems": (
+                None
+                if conf.permittedItems is None
+                else {
+                    k: ({"notes": v.notes} if v is not None and v.notes else {})
+                    for k, v in conf.permittedItems.items()
+                }
+            ),
+        }
+        # a password the API does not return is not observable: keep the recorded one
+        if conf.password is not None:
+            c["password"] = conf.password
+        out["configuration"] = c
+    return normalise_exam_fields(out)
+
+
+def _window(w: wire.ResponseWindow | None) -> dict[str, Any] | None:
+    return None if w is None else {"open": w.open, "close": w.close}
+
+
+def user_fields(u: wire.User) -> dict[str, Any]:
+    return {
+        "firstName": u.firstName,
+        "lastName": u.lastName,
+        "email": u.email.strip().lower() if u.email else u.email,
+        "timeZone": u.timeZone,
+        "currencyCode": u.currencyCode,
+    }
+
+
+def session_fields(s: wire.Session) -> dict[str, Any]:
+    return {
+        "appointment": s.appointmentDate,
+        "type": s.sessionType,
+        "proctorLocation": s.proctorLocationSid,
+        "externalAppointmentId": s.externalAppointmentId,
+        "notes": s.notes,
+    }
+
+
+def live_session(s: wire.Session) -> LiveSession:
+    return LiveSession(
+        sid=s.sid,
+        status=s.status,
+        statusReason=s.statusReason,
+        enrollment=s.enrollmentSid or "",
+        appointment=s.appointmentDate,
+        type=s.sessionType,
+        proctorLocation=s.proctorLocationSid,
+        externalAppointmentId=s.externalAppointmentId,
+        notes=s.notes,
+        created=s.createdDate,
+    )
+
+
+# --- the observer ----------------------------------------------------------------------------
+
+
+class _Observer:
+    def __init__(self, desired: Desired, state: State, client: Client) -> None:
+        self.d = desired
+        self.s = state
+        self.c = client
+        self.objects: dict[str, LiveObject] = {}
+        self.missing: set[str] = set()
+        self.adopted: dict[str, LiveObject] = {}
+        self.sessions: dict[str, LiveSession] = {}
+        self.unreachable: set[str] = set()
+
+    def in_state(self, kind: str) -> dict[str, Any]:
+        return {a: r for a, r in self.s.resources.items() if kind_of(a) == kind}
+
+    def sid(self, address: str) -> str | None:
+        """The SID of ``address`` from state, or from what was adopted so far."""
+        rec = self.s.resources.get(address)
+        if rec is not None and rec.sid:
+            return rec.sid
+        found = self.adopted.get(address)
+        return found.sid if found is not None else None
+
+    def found(self, address: str, obj: LiveObject | None) -> None:
+        if obj is None:
+            self.missing.add(address)
+        else:
+            self.objects[address] = obj
+
+    # --- courses ------------------------------------------------------------------------
+
+    async def courses(self) -> None:
+        reads: list[tuple[str, str, bool]] = []
+        for address, rec in self.in_state("course").items():
+            if rec.sid:
+                reads.append((address, rec.sid, True))
+            else:
+                self.unreachable.add(address)
+        for address, course in self.d.courses.items():
+            if address not in self.s.resources and course.ids.kind == "sid":
+                reads.append((address, course.ids.value, False))
+        got = await asyncio.gather(*(_maybe(self.c.get_course(sid)) for _a, sid, _s in reads))
+        for (address, _sid, known), c in zip(reads, got, strict=True):
+            obj = None if c is None else LiveObject(sid=c.sid, fields=course_fields(c))
+            if known:
+                self.found(address, obj)
+            elif obj is not None:
+                self.adopted[address] = obj
+
+    # --- exams --------------------------------------------------------------------------
+
+    def course_sid_of(self, exam: Exam | None, rec: Any) -> str | None:
+        if rec is not None and rec.refs.get("course"):
+            return rec.refs["course"]
+        if exam is not None:
+            return self.sid(f"course.{exam.course}")
+        return None
+
+    async def exams(self) -> None:
+        reads: list[tuple[str, str, str, bool]] = []
+        for address, rec in self.in_state("exam").items():
+            course_sid = self.course_sid_of(self.d.exams.get(address), rec)
+            if rec.sid and course_sid:
+                reads.append((address, course_sid, rec.sid, True))
+            else:
+                self.unreachable.add(address)
+        # exams new to state: by SID, or by external id in their course's exam list
+        by_external: dict[str, list[tuple[str, str]]] = defaultdict(list)
+        for address, exam in self.d.exams.items():
+            if address in self.s.resources:
+                continue
+            course_sid = self.sid(f"course.{exam.course}")
+            if course_sid is None:
+                continue
+            if exam.ids.kind == "sid":
+                reads.append((address, course_sid, exam.ids.value, False))
+            else:
+                by_external[course_sid].append((address, exam.ids.value))
+        listed = await asyncio.gather(
+            *(_maybe(self.c.list_exams(course_sid)) for course_sid in by_external)
+        )
+        for (course_sid, wanted), exams in zip(by_external.items(), listed, strict=True):
+            index = {e.ids.external: e for e in exams or () if e.ids and e.ids.external}
+            for address, external in wanted:
+                if external in index:
+                    reads.append((address, course_sid, index[external].sid, False))
+        got = await asyncio.gather(
+            *(_maybe(self.c.get_exam(course, sid)) for _a, course, sid, _k in reads)
+        )
+        for (address, course_sid, _sid, known), e in zip(reads, got, strict=True):
+            obj = None
+            if e is not None:
+                refs = {"course": e.courseSid or course_sid}
+                if e.configuration is not None and e.configuration.sid:
+                    refs["configuration"] = e.configuration.sid
+                obj = LiveObject(sid=e.sid, refs=refs, fields=exam_fields(e))
+            if known:
+                self.found(address, obj)
+            elif obj is not None:
+                self.adopted[address] = obj
+
+    # --- users --------------------------------------------------------------------------
+
+    async def users(self) -> None:
+        known = {a: r.sid for a, r in self.in_state("user").items() if r.sid}
+        for a, r in self.in_state("user").items():
+            if not r.sid:
+                self.unreachable.add(a)
+        new = {a: u for a, u in self.d.users.items() if a not in self.s.resources}
+        if not known and not new:
+            return
+        by_sid: dict[str, wire.User] = {}
+        by_id: dict[tuple[str, str], wire.User] = {}
+        if len(known) + len(new) > USER_LIST_THRESHOLD:
+            for u in await self.c.list_users():
+                by_sid[u.sid] = u
+                for kind, value in (("external", u.externalId), ("api", u.apiId), ("lms", u.lmsId)):
+                    if value:
+                        by_id.setdefault((kind, value), u)
+        else:
+            sids = sorted(
+                set(known.values()) | {u.ids.value for u in new.values() if u.ids.kind == "sid"}
+            )
+            got = await asyncio.gather(*(_maybe(self.c.get_user(s)) for s in sids))
+            by_sid = {u.sid: u for u in got if u is not None}
+            lookups = sorted(
+                {(u.ids.kind, u.ids.value) for u in new.values() if u.ids.kind != "sid"}
+            )
+            found = await asyncio.gather(*(self._find_user(k, v) for k, v in lookups))
+            by_id = {key: u for key, u in zip(lookups, found, strict=True) if u is not None}
+        for address, sid in known.items():
+            u = by_sid.get(sid)
+            self.found(address, None if u is None else LiveObject(sid=u.sid, fields=user_fields(u)))
+        for address, desired_user in new.items():
+            ids = desired_user.ids
+            u = by_sid.get(ids.value) if ids.kind == "sid" else by_id.get((ids.kind, ids.value))
+            if u is not None:
+                self.adopted[address] = LiveObject(sid=u.sid, fields=user_fields(u))
+
+    async def _find_user(self, kind: str, value: str) -> wire.User | None:
+        arg = {"external": "external_id", "api": "api_id", "lms": "lms_id"}[kind]
+        users = await self.c.find_users(**{arg: value})
+        return users[0] if users else None
+
+    # --- enrollments ----------------------------------------------------------------------
+
+    def enrollment_pair(self, address: str) -> tuple[str | None, str | None]:
+        """(course SID, user SID) of an enrollment address."""
+        rec = self.s.resources.get(address)
+        if rec is not None and rec.refs.get("course") and rec.refs.get("user"):
+            return rec.refs["course"], rec.refs["user"]
+        en = self.d.enrollments.get(address)
+        if en is None:
+            return None, None
+        return self.sid(f"course.{en.course}"), self.sid(f"user.{en.user}")
+
+    async def enrollments(self) -> None:
+        wanted: dict[str, tuple[str, str]] = {}
+        for address in sorted(set(self.in_state("enrollment")) | set(self.d.enrollments)):
+            course_sid, user_sid = self.enrollment_pair(address)
+            if course_sid and user_sid:
+                wanted[address] = (course_sid, user_sid)
+            elif address in self.s.resources:
+                self.unreachable.add(address)
+        courses = sorted({c for c, _u in wanted.values()})
+        lists = await asyncio.gather(*(_maybe(self.c.list_enrollments(c)) for c in courses))
+        by_sid: dict[str, wire.Enrollment] = {}
+        by_pair: dict[tuple[str, str], wire.Enrollment] = {}
+        for course_sid, items in zip(courses, lists, strict=True):
+            for e in items or ():
+                by_sid[e.sid] = e
+                by_pair.setdefault((e.courseSid or course_sid, e.userSid), e)
+        for address, (course_sid, user_sid) in wanted.items():
+            rec = self.s.resources.get(address)
+            if rec is not None and rec.sid:
+                e = by_sid.get(rec.sid)
+                self.found(address, None if e is None else self._enrollment_obj(e, course_sid))
+            elif rec is None:
+                e = by_pair.get((course_sid, user_sid))
+                if e is not None:
+                    self.adopted[address] = self._enrollment_obj(e, course_sid)
+
+    @staticmethod
+    def _enrollment_obj(e: wire.Enrollment, course_sid: str) -> LiveObject:
+        return LiveObject(
+            sid=e.sid,
+            refs={"course": e.courseSid or course_sid, "user": e.userSid},
+            fields={"role": e.role},
+        )
+
+    # --- assignments and sessions ---------------------------------------------------------
+
+    def exam_sid(self, exam_name: str, rec: Any) -> str | None:
+        if rec is not None and rec.refs.get("exam"):
+            return rec.refs["exam"]
+        return self.sid(f"exam.{exam_name}")
+
+    def course_of(self, exam_name: str) -> str | None:
+        exam = self.d.exams.get(f"exam.{exam_name}")
+        return exam.course if exam is not None else None
+
+    def enrollment_sid(self, exam_name: str, user: str, rec: Any) -> str | None:
+        if rec is not None and rec.refs.get("enrollment"):
+            return rec.refs["enrollment"]
+        course = self.course_of(exam_name)
+        return self.sid(f"enrollment.{course}.{user}") if course else None
+
+    def _pairs(self, kind: str) -> Iterable[tuple[str, str, str, Any]]:
+        """(address, exam name, user name, state record) of every ``kind`` address."""
+        group = self.d.assignments if kind == "assignment" else self.d.sessions
+        for address in sorted(set(self.in_state(kind)) | set(group)):
+            res = group.get(address)
+            rec = self.s.resources.get(address)
+            if res is not None:
+                yield address, res.exam, res.user, rec
+            else:
+                exam_name = self._exam_name(address)
+                yield address, exam_name, address.split(".", 1)[1][len(exam_name) + 1 :], rec
+
+    def _exam_name(self, address: str) -> str:
+        rest = address.split(".", 1)[1]
+        names = {_name(a) for a in self.d.exams} | {_name(a) for a in self.in_state("exam")}
+        parts = rest.split(".")
+        for i in range(1, len(parts)):
+            if ".".join(parts[:i]) in names:
+                return ".".join(parts[:i])
+        return parts[0]
+
+    async def sessions_and_assignments(self) -> None:
+        # which enrollment and exam each address is about
+        # (address, exam name, exam SID, enrollment SID, state record)
+        targets: list[tuple[str, str, str, str, Any]] = []
+        for kind in ("assignment", "session"):
+            for address, exam_name, user, rec in self._pairs(kind):
+                exam_sid = self.exam_sid(exam_name, rec)
+                enrollment_sid = self.enrollment_sid(exam_name, user, rec)
+                if exam_sid and enrollment_sid:
+                    targets.append((address, exam_name, exam_sid, enrollment_sid, rec))
+                elif rec is not None:
+                    if (
+                        exam_sid
+                        and f"enrollment.{self.course_of(exam_name)}.{user}" in self.missing
+                    ):
+                        self.missing.add(address)
+                    else:
+                        self.unreachable.add(address)
+        exams = sorted({e for _a, _x, e, _n, _r in targets})
+        lists = await asyncio.gather(*(_maybe(self.c.appointments(exam_sid=e)) for e in exams))
+        # enrollment -> its sessions of the exam, oldest first
+        per: dict[tuple[str, str], list[wire.Session]] = defaultdict(list)
+        for exam_sid, sessions in zip(exams, lists, strict=True):
+            for s in sessions or ():
+                if s.enrollmentSid:
+                    per[(exam_sid, s.enrollmentSid)].append(s)
+        for group in per.values():
+            group.sort(key=lambda s: (s.createdDate or "", s.sid))
+        for address, exam_name, exam_sid, enrollment_sid, rec in targets:
+            group = per.get((exam_sid, enrollment_sid), [])
+            current = _current(group)
+            refs = {"exam": exam_sid, "enrollment": enrollment_sid}
+            course_sid = rec.refs.get("course") if rec is not None else None
+            course_sid = course_sid or self.sid(f"course.{self.course_of(exam_name)}")
+            if course_sid:
+                refs["course"] = course_sid
+            if current is not None:
+                self.sessions[address] = live_session(current)
+            if kind_of(address) == "assignment":
+                assigned = bool(group) and not (
+                    group[-1].status == CANCELLED
+                    and group[-1].statusReason == REMOVED_BY_LIMITED_SCOPE
+                )
+                if rec is not None:
+                    self.found(address, LiveObject(refs=rec.refs) if assigned else None)
+                elif assigned:
+                    self.adopted[address] = LiveObject(refs=refs)
+                continue
+            if rec is not None and rec.sid:
+                mine = next((s for s in group if s.sid == rec.sid), None)
+                self.found(address, None if mine is None else _session_obj(mine, refs))
+            elif rec is None and current is not None and current.status == SCHEDULED:
+                self.adopted[address] = _session_obj(current, refs)
+
+    async def run(self) -> Observed:
+        before = sum(self.c.calls.values())
+        await self.courses()
+        await self.exams()
+        await self.users()
+        await self.enrollments()
+        await self.sessions_and_assignments()
+        return Observed(
+            objects=self.objects,
+            missing=frozenset(self.missing),
+            adopted=self.adopted,
+            sessions=self.sessions,
+            unreachable=frozenset(self.unreachable),
+            calls=sum(self.c.calls.values()) - before,
+        )
+
+
+def _current(group: list[wire.Session]) -> wire.Session | None:
+    """The session that holds the enrollment's place now: the newest live one, else the
+    newest of all."""
+    for s in reversed(group):
+        if s.status in _LIVE_STATUSES:
+            return s
+    return group[-1] if group else None
+
+
+def _session_obj(s: wire.Session, refs: dict[str, str]) -> LiveObject:
+    return LiveObject(sid=s.sid, refs=refs, fields=session_fields(s), status=s.status)
+
+
+async def observe(desired: Desired, state: State, client: Client) -> Observed:
+    """Read the live objects of everything in ``state`` (and look up what the manifests add)
+    through the client's batch readers. Read-only."""
+    return await _Observer(desired, state, client).run()

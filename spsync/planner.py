@@ -1,0 +1,740 @@
+"""The planner: desired + state + observed -> ``TenantPlan``. PURE: no I/O, no clock, no env.
+
+For every address in the manifests or the state it decides one action and its reason
+(product-spec §4). The rules, per kind:
+
+course, exam, user, enrollment (provisioned objects)
+  - in the manifests only: ``create``/new — or, when observation found the object
+    remotely (a user by its external/api/lms id, an enrollment of known SIDs), it is
+    *adopted*: no create; ``update``/new if its managed fields differ, else only recorded.
+  - in both: ``create`` again when it is gone remotely (drift), when its identity changed
+    (``ids``, or an exam's course: manifest-changed — the old object is left as is), or when
+    an object it hangs off is made anew (the parent's reason). Otherwise managed fields are
+    compared: the manifest against the last applied fields (``manifest-changed``), and the
+    manifest against the live object (``drift`` when only the live side moved): ``update``
+    back to the manifest.
+  - in the state only: ``forget``/removed (dropped from state, left untouched remotely).
+assignment (limited-scope exams only; for an unlimited exam every learner enrollment has a
+  session, so there is nothing to assign)
+  - ``assign``/new, or ``assign``/drift when it was unassigned remotely.
+  - removed from the manifests: ``unassign``/removed, which also cancels its session —
+    unless its exam is forgotten (then it is forgotten too).
+session
+  - ``schedule``/new; ``schedule``/drift when the live session was cancelled remotely.
+  - appointment or notes changed: ``reschedule``; anything the reschedule endpoint cannot
+    change (type, proctorLocation, amount, currency, externalAppointmentId,
+    proctorTypeSubCategory): ``replace`` (cancel + schedule).
+  - removed while its assignment stays: ``cancel``/removed; when its assignment is unassigned
+    in the same plan, the unassign cancels it and the session is only forgotten.
+
+Only fields the manifest manages (non-``None``) are compared, normalised on both sides, so
+an apply followed by a plan is always empty. Secret fields are compared through keyed
+fingerprints (state keeps only those) and shown as ``(sensitive)`` / ``(changed)``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from difflib import get_close_matches
+from typing import Any
+
+from deepdiff import DeepDiff
+
+from spsync.errors import PlanError
+from spsync.model import (
+    KINDS,
+    Course,
+    Desired,
+    Enrollment,
+    Exam,
+    Session,
+    Tenant,
+    User,
+    kind_of,
+)
+from spsync.observed import (
+    CANCELLED,
+    DONE_STATUSES,
+    NEEDS_PROCTOR,
+    LiveObject,
+    Observed,
+)
+from spsync.plan import (
+    DESTRUCTIVE,
+    SENSITIVE,
+    SENSITIVE_CHANGED,
+    Adoption,
+    Change,
+    TenantPlan,
+    canonical_json,
+    sort_changes,
+    summarize,
+)
+from spsync.secrets import Secret
+from spsync.state import ResourceState, State
+
+#: the key of secret fingerprints in sandbox mode (no token is read there)
+SANDBOX_KEY = b"spsync-sandbox"
+
+#: fields whose values are secrets, wherever they appear
+SECRET_FIELDS: frozenset[str] = frozenset({"password"})
+
+#: session fields the reschedule endpoint can change; any other change is a replace
+RESCHEDULABLE: frozenset[str] = frozenset({"appointment", "notes"})
+
+#: nested maps compared as a whole (their keys are data, not a fixed set of fields)
+MAP_PATHS: frozenset[tuple[str, ...]] = frozenset(
+    {("ids",), ("configuration", "proctorTypes"), ("configuration", "permittedItems")}
+)
+
+#: fields of a live object never compared with the manifest: identity is checked apart
+NOT_COMPARED_LIVE: frozenset[str] = frozenset({"ids"})
+
+
+def secret_key_for(tenant: Tenant) -> bytes:
+    """The key of secret fingerprints: the tenant's token, or ``SANDBOX_KEY`` without one."""
+    if tenant.api.token is None:
+        return SANDBOX_KEY
+    return tenant.api.token.reveal().encode()
+
+
+# --- normal forms --------------------------------------------------------------------------
+
+
+def normalise_exam_fields(fields: dict[str, Any]) -> dict[str, Any]:
+    """Drop empty option/notes maps inside ``proctorTypes``/``permittedItems`` (no options and
+    ``options: {}`` mean the same), in place; returns ``fields``."""
+    conf = fields.get("configuration")
+    if isinstance(conf, dict):
+        pts = conf.get("proctorTypes")
+        if isinstance(pts, dict):
+            conf["proctorTypes"] = {
+                ts: ({"options": v["options"]} if isinstance(v, dict) and v.get("options") else {})
+                for ts, v in pts.items()
+            }
+        items = conf.get("permittedItems")
+        if isinstance(items, dict):
+            conf["permittedItems"] = {
+                k: ({"notes": v["notes"]} if isinstance(v, dict) and v.get("notes") else {})
+                for k, v in items.items()
+            }
+    return fields
+
+
+def fingerprint_secrets(value: Any, key: bytes) -> Any:
+    """A copy of ``value`` with every ``Secret`` replaced by its keyed fingerprint."""
+    if isinstance(value, Secret):
+        return value.fingerprint(key)
+    if isinstance(value, dict):
+        return {k: fingerprint_secrets(v, key) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [fingerprint_secrets(v, key) for v in value]
+    return value
+
+
+def canonical(resource: Course | Exam | User | Enrollment | Session | None, key: bytes) -> dict:
+    """The managed fields of a desired resource in normal form, secrets fingerprinted.
+
+    This is what state keeps as ``applied`` once the resource was applied. Assignments have
+    no fields (``{}``); pass ``None`` for one.
+    """
+    if resource is None:
+        return {}
+    if isinstance(resource, Course | User):
+        return resource.model_dump(exclude_none=True, exclude={"name"})
+    if isinstance(resource, Exam):
+        out = resource.model_dump(
+            exclude_none=True, exclude={"name": True, "course": True, "configuration": {"password"}}
+        )
+        if resource.configuration is not None:
+            out["configuration"]["password"] = resource.configuration.password.fingerprint(key)
+        return normalise_exam_fields(out)
+    if isinstance(resource, Enrollment):
+        return {"role": resource.role}
+    if isinstance(resource, Session):
+        return resource.model_dump(exclude_none=True, exclude={"exam", "user"})
+    raise TypeError(f"not a desired resource: {type(resource).__name__}")
+
+
+def resource_at(desired: Desired, address: str) -> Any:
+    """The desired resource at ``address`` (``None`` when the manifests do not have it)."""
+    group = {
+        "course": desired.courses,
+        "exam": desired.exams,
+        "user": desired.users,
+        "enrollment": desired.enrollments,
+        "assignment": desired.assignments,
+        "session": desired.sessions,
+    }.get(kind_of(address))
+    return None if group is None else group.get(address)
+
+
+def applied_fields(desired: Desired, address: str, key: bytes) -> dict[str, Any]:
+    """What apply records as ``applied`` in state after applying ``address``."""
+    res = resource_at(desired, address)
+    if res is None:
+        raise KeyError(address)
+    return {} if kind_of(address) == "assignment" else canonical(res, key)
+
+
+def mask(fields: dict[str, Any] | None, other: dict[str, Any] | None = None) -> dict | None:
+    """``fields`` with secrets masked: ``(sensitive)``, or ``(changed)`` where ``other`` (the
+    before side) holds a different fingerprint."""
+    if fields is None:
+        return None
+    out: dict[str, Any] = {}
+    for k, v in fields.items():
+        o = other.get(k) if isinstance(other, dict) else None
+        if k in SECRET_FIELDS:
+            out[k] = (
+                SENSITIVE_CHANGED if other is not None and o is not None and o != v else SENSITIVE
+            )
+        elif isinstance(v, dict):
+            out[k] = mask(v, o if isinstance(o, dict) else ({} if other is not None else None))
+        else:
+            out[k] = v
+    return out
+
+
+def project(
+    source: Mapping[str, Any], shape: Mapping[str, Any], path: tuple[str, ...] = ()
+) -> dict:
+    """The part of ``source`` that ``shape`` manages: its keys, recursively into fixed-field
+    sub-objects; maps listed in ``MAP_PATHS`` are taken whole."""
+    out: dict[str, Any] = {}
+    for k, v in shape.items():
+        if k not in source:
+            continue
+        sv = source[k]
+        sub = (*path, k)
+        if isinstance(v, dict) and isinstance(sv, dict) and sub not in MAP_PATHS:
+            out[k] = project(sv, v, sub)
+        else:
+            out[k] = sv
+    return out
+
+
+def overlay(base: Mapping[str, Any], top: Mapping[str, Any], path: tuple[str, ...] = ()) -> dict:
+    """``base`` with ``top``'s values laid over it (recursively, maps whole)."""
+    out = dict(base)
+    for k, v in top.items():
+        sub = (*path, k)
+        if isinstance(v, dict) and isinstance(out.get(k), dict) and sub not in MAP_PATHS:
+            out[k] = overlay(out[k], v, sub)
+        else:
+            out[k] = v
+    return out
+
+
+def changed_paths(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
+    """Dotted paths of fields that differ (numbers compare by value: 0 == 0.0)."""
+    if old == new:
+        return []
+    diff = DeepDiff(dict(old), dict(new), ignore_numeric_type_changes=True, view="tree")
+    paths: set[str] = set()
+    for items in diff.values():
+        for item in items:
+            parts = [str(p) for p in item.path(output_format="list")]
+            paths.add(".".join(parts))
+    return sorted(paths)
+
+
+def _top_fields(paths: Iterable[str]) -> set[str]:
+    return {p.split(".", 1)[0] for p in paths}
+
+
+# --- fingerprints and digests --------------------------------------------------------------
+
+
+def fingerprint_of(address: str, state: State, observed: Observed | None, key: bytes) -> str:
+    """A digest of what is known of ``address`` now: its state record and, when observed,
+    its live object / session. A saved plan stores it; apply recomputes it to spot objects
+    that moved since planning."""
+    rec = state.resources.get(address)
+    payload: dict[str, Any] = {"state": rec.model_dump(mode="json") if rec else None}
+    if observed is not None:
+        live: Any = None
+        if address in observed.missing:
+            live = "missing"
+        elif address in observed.objects:
+            live = _live_payload(observed.objects[address], key)
+        elif address in observed.adopted:
+            live = {"adopted": _live_payload(observed.adopted[address], key)}
+        payload["live"] = live
+        session = observed.sessions.get(address)
+        payload["session"] = session.model_dump(mode="json") if session else None
+    return "sha256:" + hashlib.sha256(canonical_json(payload).encode()).hexdigest()
+
+
+def _live_payload(obj: LiveObject, key: bytes) -> dict[str, Any]:
+    return {
+        "sid": obj.sid,
+        "refs": obj.refs,
+        "status": obj.status,
+        "fields": fingerprint_secrets(obj.fields, key),
+    }
+
+
+def desired_digest_of(desired: Desired, addresses: Iterable[str], key: bytes) -> str:
+    """Keyed HMAC over the tenant's connection and the manifests' version of ``addresses``."""
+    t = desired.tenant
+    body = {
+        "tenant": {
+            "tenant": t.tenant,
+            "install": t.install,
+            "api_url": t.api.url,
+            "signon": t.signon.integrationSid if t.signon else None,
+        },
+        "resources": {a: _desired_body(desired, a, key) for a in sorted(set(addresses))},
+    }
+    mac = hmac.new(key, canonical_json(body).encode(), hashlib.sha256).hexdigest()
+    return "hmac-sha256:" + mac
+
+
+def _desired_body(desired: Desired, address: str, key: bytes) -> Any:
+    res = resource_at(desired, address)
+    if res is None:
+        return None
+    if kind_of(address) == "assignment":
+        return {"exam": res.exam, "user": res.user}
+    body = canonical(res, key)
+    if isinstance(res, Exam):
+        body["course"] = res.course
+    return body
+
+
+# --- the planner ---------------------------------------------------------------------------
+
+
+@dataclass
+class _Decision:
+    action: str
+    reason: str
+    before: dict[str, Any] | None = None
+    after: dict[str, Any] | None = None
+    #: before/after hold raw (unmasked) fields; masked when the Change is built
+    depends_extra: tuple[str, ...] = ()
+
+
+#: actions that make an object anew: its dependants in state are made anew too
+_REMAKES = frozenset({"create", "assign", "schedule"})
+
+
+class _Planner:
+    def __init__(
+        self, desired: Desired, state: State, observed: Observed | None, key: bytes
+    ) -> None:
+        self.d = desired
+        self.s = state
+        self.o = observed
+        self.key = key
+        self.decisions: dict[str, _Decision] = {}
+        self.adopt: dict[str, Adoption] = {}
+        self.warnings: list[str] = []
+        # local course name of each exam, from the manifests or (for removed exams) state
+        self.exam_course: dict[str, str] = {}
+        for addr, exam in desired.exams.items():
+            self.exam_course[addr] = exam.course
+        self._names: dict[str, set[str]] = {k: set() for k in ("course", "exam")}
+        for a in (*desired.courses, *desired.exams, *state.resources):
+            k, _, name = a.partition(".")
+            if k in self._names:
+                self._names[k].add(name)
+        self._parents: dict[str, list[str]] = {}
+        self._course_by_sid = {
+            r.sid: a.split(".", 1)[1]
+            for a, r in state.resources.items()
+            if kind_of(a) == "course" and r.sid
+        }
+
+    # --- helpers ----------------------------------------------------------------------
+
+    def rec(self, address: str) -> ResourceState | None:
+        return self.s.resources.get(address)
+
+    def sid(self, address: str) -> str | None:
+        r = self.rec(address)
+        if r is not None and r.sid:
+            return r.sid
+        if self.o is not None and address in self.o.adopted:
+            return self.o.adopted[address].sid
+        return None
+
+    def live(self, address: str) -> LiveObject | None:
+        if self.o is None:
+            return None
+        return self.o.objects.get(address)
+
+    def is_missing(self, address: str) -> bool:
+        return self.o is not None and address in self.o.missing
+
+    def course_of_exam(self, exam_name: str) -> str | None:
+        exam = self.d.exams.get(f"exam.{exam_name}")
+        if exam is not None:
+            return exam.course
+        rec = self.rec(f"exam.{exam_name}")
+        if rec is not None and rec.refs.get("course") in self._course_by_sid:
+            return self._course_by_sid[rec.refs["course"]]
+        return None
+
+    def limited(self, exam_name: str) -> bool:
+        """Effective scope of an exam: the manifest's, else the live one, else last applied,
+        else the API default (unlimited)."""
+        addr = f"exam.{exam_name}"
+        exam = self.d.exams.get(addr)
+        if exam is not None and exam.limitedScope is not None:
+            return exam.limitedScope
+        for obj in (self.live(addr), self.o.adopted.get(addr) if self.o else None):
+            if obj is not None and "limitedScope" in obj.fields:
+                return bool(obj.fields["limitedScope"])
+        rec = self.rec(addr)
+        if rec is not None and "limitedScope" in rec.applied:
+            return bool(rec.applied["limitedScope"])
+        return False
+
+    def parents(self, address: str) -> list[str]:
+        """The addresses ``address`` hangs off (structural; whether or not they change)."""
+        out = self._parents.get(address)
+        if out is None:
+            out = self._parents[address] = self._parents_of(address)
+        return out
+
+    def _parents_of(self, address: str) -> list[str]:
+        kind, _, rest = address.partition(".")
+        if kind == "exam":
+            course = self.course_of_exam(rest)
+            return [f"course.{course}"] if course else []
+        if kind == "enrollment":
+            course, user = self._split_pair(address, self.d.courses, "course")
+            return [f"course.{course}", f"user.{user}"]
+        if kind in ("assignment", "session"):
+            exam, user = self._split_pair(address, self.d.exams, "exam")
+            out = [f"exam.{exam}"]
+            course = self.course_of_exam(exam)
+            if kind == "session" and self.limited(exam):
+                out.append(f"assignment.{exam}.{user}")
+            elif course is not None:
+                out.append(f"enrollment.{course}.{user}")
+            return out
+        return []
+
+    def _split_pair(self, address: str, group: Mapping[str, Any], kind: str) -> tuple[str, str]:
+        """Split ``kind2.A.B`` where names may hold dots: the first part is a known name."""
+        rest = address.split(".", 1)[1]
+        head, _, tail = rest.partition(".")
+        known = self._names[kind]
+        if head in known:
+            return head, tail
+        parts = rest.split(".")
+        for i in range(2, len(parts)):
+            head = ".".join(parts[:i])
+            if head in known:
+                return head, ".".join(parts[i:])
+        return parts[0], ".".join(parts[1:])
+
+    def parent_remade(self, address: str) -> str | None:
+        """When ``address`` is in state and an object it hangs off is made anew in this plan
+        (created again, re-assigned), it must be made anew too: the parent's reason."""
+        if self.rec(address) is None:
+            return None
+        for p in self.parents(address):
+            dec = self.decisions.get(p)
+            if dec is not None and dec.action in _REMAKES:
+                return dec.reason
+        return None
+
+    # --- provisioned kinds ----------------------------------------------------------------
+
+    def identity_changed(self, address: str, res: Any, rec: ResourceState) -> str | None:
+        """Why ``res`` is another remote object than the one in state (``None``: same)."""
+        ids = getattr(res, "ids", None)
+        if ids is not None:
+            if ids.kind == "sid":
+                if rec.sid and ids.sid != rec.sid:
+                    return f"ids.sid changed from {rec.sid} to {ids.sid}"
+            elif "ids" in rec.applied and rec.applied["ids"] != ids.wire():
+                return "ids changed"
+        if isinstance(res, Exam):
+            course_sid = self.sid(f"course.{res.course}")
+            if course_sid and rec.refs.get("course") and rec.refs["course"] != course_sid:
+                return f"moved to course {res.course}"
+        return None
+
+    def provisioned(self, address: str, res: Any) -> _Decision:
+        rec = self.rec(address)
+        want = canonical(res, self.key)
+        if rec is None:
+            found = self.o.adopted.get(address) if self.o else None
+            if found is None:
+                return _Decision("create", "new", None, want)
+            self.adopt[address] = Adoption(sid=found.sid, refs=found.refs)
+            return self.compare(address, want, None, found, new=True)
+        remade = self.parent_remade(address)
+        if remade is not None:
+            return _Decision("create", remade, None, want)
+        why = self.identity_changed(address, res, rec)
+        if why is not None:
+            self.warnings.append(
+                f"{address}: {why}: another remote object will be provisioned; the old one "
+                f"({rec.sid or 'no SID'}) is left as it is"
+            )
+            return _Decision("create", "manifest-changed", None, want)
+        if self.is_missing(address):
+            return _Decision("create", "drift", None, want)
+        return self.compare(address, want, rec, self.live(address))
+
+    def compare(
+        self,
+        address: str,
+        want: dict[str, Any],
+        rec: ResourceState | None,
+        live: LiveObject | None,
+        *,
+        new: bool = False,
+        action: str = "update",
+    ) -> _Decision:
+        """Compare managed fields: the manifest vs last applied, and vs the live object."""
+        # fields a live object does not show (amount of a session, a password the API does
+        # not return) keep their last applied value; on first contact the manifest's
+        base = rec.applied if rec is not None else want
+        current = base
+        if live is not None:
+            current = overlay(base, fingerprint_secrets(live.fields, self.key))
+        # identity fields are checked apart (identity_changed), never as an update
+        current = {**current, **{k: want[k] for k in NOT_COMPARED_LIVE if k in want}}
+        applied = rec.applied if rec is not None else {}
+        before = project(current, want)
+        if changed_paths(before, want) == []:
+            if rec is not None and project(applied, want) != want and address not in self.adopt:
+                # the live object already matches an edited manifest: nothing to send, but
+                # state must learn the new baseline
+                self.adopt[address] = Adoption(sid=rec.sid, refs=rec.refs)
+            return _Decision("noop", "new" if new else "manifest-changed", before, want)
+        if new:
+            reason = "new"
+        elif project(applied, want) != want:
+            reason = "manifest-changed"
+        else:
+            reason = "drift"
+        return _Decision(action, reason, before, want)
+
+    def forget(self, address: str) -> _Decision:
+        rec = self.rec(address)
+        before = rec.applied if rec is not None else None
+        return _Decision("forget", "removed", before, None)
+
+    # --- assignments ------------------------------------------------------------------
+
+    def assignment(self, address: str) -> _Decision:
+        exam_name, _user = self._split_pair(address, self.d.exams, "exam")
+        rec = self.rec(address)
+        res = self.d.assignments.get(address)
+        if res is None:
+            if f"exam.{exam_name}" not in self.d.exams:
+                return self.forget(address)  # its exam left management: left as it is
+            if self.is_missing(address):
+                return self.forget(address)  # already unassigned remotely
+            return _Decision("unassign", "removed", {}, None)
+        if not self.limited(exam_name):
+            # an unlimited exam gives every learner enrollment a session: nothing to assign
+            if rec is not None:
+                return _Decision("forget", "manifest-changed", {}, None)
+            return _Decision("noop", "new", {}, {})
+        if rec is None:
+            found = self.o.adopted.get(address) if self.o else None
+            if found is not None:
+                self.adopt[address] = Adoption(sid=None, refs=found.refs)
+                return _Decision("noop", "new", {}, {})
+            return _Decision("assign", "new", None, {})
+        remade = self.parent_remade(address)
+        if remade is not None:
+            return _Decision("assign", remade, None, {})
+        if self.is_missing(address):
+            return _Decision("assign", "drift", None, {})
+        return _Decision("noop", "manifest-changed", {}, {})
+
+    # --- sessions ---------------------------------------------------------------------
+
+    def session(self, address: str) -> _Decision:
+        exam_name, user = self._split_pair(address, self.d.exams, "exam")
+        rec = self.rec(address)
+        res = self.d.sessions.get(address)
+        live = self.live(address)
+        if res is None:
+            if f"exam.{exam_name}" not in self.d.exams:
+                return self.forget(address)
+            assignment = f"assignment.{exam_name}.{user}"
+            dec = self.decisions.get(assignment)
+            if dec is not None and dec.action == "unassign":
+                # unassigning cancels the session: only drop it from state, after the unassign
+                d = self.forget(address)
+                d.depends_extra = (assignment,)
+                return d
+            if self.o is not None and (
+                self.is_missing(address) or (live is not None and live.status != "Scheduled")
+            ):
+                return self.forget(address)  # nothing left to cancel
+            return _Decision("cancel", "removed", rec.applied if rec else {}, None)
+        want = canonical(res, self.key)
+        if rec is None:
+            found = self.o.adopted.get(address) if self.o else None
+            if found is None:
+                return _Decision("schedule", "new", None, want)
+            self.adopt[address] = Adoption(sid=found.sid, refs=found.refs)
+            return self._session_compare(address, want, None, found, new=True)
+        remade = self.parent_remade(address)
+        if remade is not None:
+            return _Decision("schedule", remade, None, want)
+        if self.is_missing(address):
+            return _Decision("schedule", "drift", None, want)
+        if live is not None and live.status in DONE_STATUSES:
+            dec = self._session_compare(address, want, rec, live)
+            if dec.action != "noop":
+                self.warnings.append(
+                    f"{address}: the session is {live.status}; its manifest changes can no "
+                    "longer be applied"
+                )
+            return _Decision("noop", dec.reason, dec.before, want)
+        if live is not None and live.status in (CANCELLED, NEEDS_PROCTOR):
+            return _Decision("schedule", "drift", None, want)
+        return self._session_compare(address, want, rec, live)
+
+    def _session_compare(
+        self,
+        address: str,
+        want: dict[str, Any],
+        rec: ResourceState | None,
+        live: LiveObject | None,
+        *,
+        new: bool = False,
+    ) -> _Decision:
+        dec = self.compare(address, want, rec, live, new=new, action="reschedule")
+        if dec.action == "noop":
+            return dec
+        changed = _top_fields(changed_paths(dec.before or {}, want))
+        if changed - RESCHEDULABLE:
+            dec.action = "replace"
+        return dec
+
+    # --- the whole plan ----------------------------------------------------------------
+
+    def run(self) -> None:
+        addresses = set(self.d.addresses()) | set(self.s.resources)
+        for kind in KINDS:
+            for address in sorted(a for a in addresses if kind_of(a) == kind):
+                self.decisions[address] = self.decide(address)
+
+    def decide(self, address: str) -> _Decision:
+        kind = kind_of(address)
+        if kind == "assignment":
+            return self.assignment(address)
+        if kind == "session":
+            return self.session(address)
+        res = resource_at(self.d, address)
+        if res is None:
+            return self.forget(address)
+        return self.provisioned(address, res)
+
+    def change(self, address: str, dec: _Decision) -> Change:
+        deps = {
+            p
+            for p in self.parents(address)
+            if p in self.decisions and self.decisions[p].action not in ("noop", "forget")
+        }
+        deps.update(dec.depends_extra)
+        after = mask(dec.after, dec.before)
+        return Change(
+            address=address,
+            action=dec.action,  # type: ignore[arg-type]
+            reason=dec.reason,  # type: ignore[arg-type]
+            destructive=dec.action in DESTRUCTIVE,
+            before=mask(dec.before),
+            after=after,
+            depends_on=tuple(sorted(deps)),
+        )
+
+
+def closure(targets: Iterable[str], parents: Any) -> set[str]:
+    """``targets`` and, transitively, everything they hang off."""
+    seen: set[str] = set()
+    todo = list(targets)
+    while todo:
+        a = todo.pop()
+        if a in seen:
+            continue
+        seen.add(a)
+        todo.extend(parents(a))
+    return seen
+
+
+def did_you_mean(word: str, pool: Iterable[str]) -> str:
+    """``"; did you mean X?"`` for the closest of ``pool``, or ``""``."""
+    close = get_close_matches(word, sorted(set(pool)), n=1, cutoff=0.6)
+    return f"; did you mean {close[0]}?" if close else ""
+
+
+def unknown_targets(targets: Iterable[str], known: Iterable[str]) -> list[str]:
+    """Messages for targets that name no address of ``known``, with a did-you-mean."""
+    pool = set(known)
+    return [f"unknown target {t}{did_you_mean(t, pool)}" for t in targets if t not in pool]
+
+
+def build_plan(
+    desired: Desired,
+    state: State,
+    observed: Observed | None,
+    *,
+    targets: Sequence[str] = (),
+    secret_key: bytes | None = None,
+) -> TenantPlan:
+    """Decide every change for one tenant. PURE.
+
+    ``observed`` is ``None`` without refresh: then only the manifests and the state are
+    compared. ``targets`` narrows the plan to those addresses and what they depend on
+    (unknown ones: ``PlanError`` with a did-you-mean). ``secret_key`` keys the secret
+    fingerprints (default: ``secret_key_for(desired.tenant)``).
+    """
+    key = secret_key if secret_key is not None else secret_key_for(desired.tenant)
+    p = _Planner(desired, state, observed, key)
+    if targets:
+        problems = unknown_targets(targets, set(desired.addresses()) | set(state.resources))
+        if problems:
+            raise PlanError(f"{desired.tenant.tenant}: " + "; ".join(problems))
+    p.run()
+    selected: set[str] | None = closure(targets, p.parents) if targets else None
+
+    changes: list[Change] = []
+    actions: list[str] = []
+    for address, dec in p.decisions.items():
+        if selected is not None and address not in selected:
+            continue
+        actions.append(dec.action)
+        if dec.action != "noop":
+            changes.append(p.change(address, dec))
+    adopt = {a: v for a, v in sorted(p.adopt.items()) if selected is None or a in selected}
+    ordered = sort_changes(changes)
+    present = {c.address for c in ordered}
+    # depends_on names only changes that are in this (possibly targeted) plan
+    ordered = tuple(
+        c.model_copy(update={"depends_on": tuple(x for x in c.depends_on if x in present)})
+        for c in ordered
+    )
+    touched = sorted(present | set(adopt))
+    return TenantPlan(
+        tenant=desired.tenant.tenant,
+        install=desired.tenant.install,
+        api_url=desired.tenant.api.url,
+        state_serial=state.serial,
+        state_lineage=state.lineage,
+        summary=summarize(actions),
+        changes=ordered,
+        adopt=adopt,
+        fingerprints={a: fingerprint_of(a, state, observed, key) for a in touched},
+        desired_digest=desired_digest_of(desired, touched, key),
+        desired_count=len(desired.addresses()),
+        managed_count=len(state.resources),
+        warnings=tuple(sorted(p.warnings)),
+    )

@@ -1,0 +1,312 @@
+"""What the commands that plan share (plan, apply, show's freshness checks): the client of a
+tenant, the key of secret fingerprints, and planning one tenant or many.
+
+This is the imperative shell around the pure planner: it reads state, observes through the
+client, and hands both to ``planner.build_plan``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Sequence
+from pathlib import Path
+
+import httpx
+
+from spsync.api.client import Client
+from spsync.cli.common import SANDBOX_DIR
+from spsync.errors import PlanError, UsageError
+from spsync.model import Desired
+from spsync.observe import observe
+from spsync.observed import Observed
+from spsync.plan import (
+    Plan,
+    TenantPlan,
+    UnsafePlanError,
+    check_safety,
+    make_plan,
+    staleness,
+    summarize,
+)
+from spsync.planner import (
+    SANDBOX_KEY,
+    build_plan,
+    desired_digest_of,
+    fingerprint_of,
+    unknown_targets,
+)
+from spsync.secrets import Secret
+from spsync.state import ResourceState, State, StateStore
+
+#: the token sent to the embedded simulator (it accepts any non-empty one)
+SANDBOX_TOKEN = "spsync-sandbox"
+
+#: where the embedded simulator of ``--sandbox`` keeps its world
+SANDBOX_WORLD_DIR = SANDBOX_DIR
+
+
+def secret_key(desired: Desired, sandbox: bool) -> bytes:
+    """The key of secret fingerprints: the tenant's API token; a fixed key in sandbox mode
+    (no token is read there)."""
+    if sandbox:
+        return SANDBOX_KEY
+    token = desired.tenant.api.token
+    if token is None:
+        where = desired.tenant.file or "tenant.yaml"
+        raise UsageError(f"{desired.tenant.tenant}: no API token (api.token in {where})")
+    return token.reveal().encode()
+
+
+def make_client(desired: Desired, sandbox: bool, **options: object) -> Client:
+    """The API client of a tenant: the embedded simulator under ``.spsync/sandbox/`` with
+    ``sandbox``, else the tenant's API URL with its token. ``options`` go to ``Client``."""
+    tenant = desired.tenant
+    if sandbox:
+        from spsync.sandbox.embedded import open_embedded
+
+        app, _world = open_embedded(Path(SANDBOX_WORLD_DIR))
+        # the simulator takes any non-empty token; the tenant's real one is never read here
+        return Client(
+            "http://127.0.0.1",
+            tenant.install,
+            Secret(SANDBOX_TOKEN, "sandbox"),
+            transport=httpx.ASGITransport(app=app),
+            **options,  # type: ignore[arg-type]
+        )
+    return Client(tenant.api.url, tenant.install, tenant.api.token, **options)  # type: ignore[arg-type]
+
+
+async def plan_tenant(
+    desired: Desired,
+    store: StateStore,
+    client: Client | None,
+    *,
+    refresh: bool = True,
+    targets: Sequence[str] = (),
+    allow_destroy: bool = False,
+    secret_key: bytes,
+) -> tuple[TenantPlan, State, Observed | None]:
+    """Plan one tenant: load its state, observe (unless ``refresh`` is off or there is no
+    client), build the plan, check it against the tenant's safety policy.
+
+    Raises ``UnsafePlanError`` (a ``PlanError`` carrying the plan) when the policy refuses it.
+    """
+    state = store.load(desired.tenant)
+    observed = None
+    if refresh and client is not None:
+        observed = await observe(desired, state, client)
+    tp = build_plan(desired, state, observed, targets=targets, secret_key=secret_key)
+    check_safety(tp, desired.tenant.policy, len(state.resources), allow_destroy=allow_destroy)
+    return tp, state, observed
+
+
+def split_targets(
+    desireds: Sequence[Desired], store: StateStore, targets: Sequence[str]
+) -> dict[str, tuple[str, ...]]:
+    """Each tenant's share of ``targets``; ``PlanError`` (with did-you-mean) for a target no
+    selected tenant knows."""
+    known: dict[str, set[str]] = {}
+    for d in desireds:
+        state = store.read(d.tenant.tenant)
+        known[d.tenant.tenant] = set(d.addresses()) | set(state.resources if state else ())
+    everything = set().union(*known.values()) if known else set()
+    problems = unknown_targets(targets, everything)
+    if problems:
+        raise PlanError("; ".join(problems))
+    return {t: tuple(x for x in targets if x in addrs) for t, addrs in known.items()}
+
+
+def empty_tenant_plan(desired: Desired, state: State) -> TenantPlan:
+    """The plan of a tenant none of the targets belong to: nothing."""
+    return TenantPlan(
+        tenant=desired.tenant.tenant,
+        install=desired.tenant.install,
+        api_url=desired.tenant.api.url,
+        state_serial=state.serial,
+        state_lineage=state.lineage,
+        summary=summarize(()),
+        desired_count=len(desired.addresses()),
+        managed_count=len(state.resources),
+    )
+
+
+@contextlib.asynccontextmanager
+async def _client_or_none(
+    desired: Desired, sandbox: bool, enabled: bool
+) -> AsyncIterator[Client | None]:
+    if not enabled:
+        yield None
+        return
+    async with make_client(desired, sandbox) as client:
+        yield client
+
+
+async def plan_all(
+    desireds: Sequence[Desired],
+    store: StateStore,
+    *,
+    sandbox: bool,
+    refresh: bool = True,
+    targets: Sequence[str] = (),
+    allow_destroy: bool = False,
+) -> tuple[Plan, list[UnsafePlanError]]:
+    """Plan every tenant (in name order) into one checksummed ``Plan``.
+
+    Unsafe tenant plans are kept in the plan (so they can be shown) and their refusals
+    returned; the caller decides to fail.
+    """
+    shares = split_targets(desireds, store, targets) if targets else {}
+    plans: list[TenantPlan] = []
+    refused: list[UnsafePlanError] = []
+    for desired in sorted(desireds, key=lambda d: d.tenant.tenant):
+        name = desired.tenant.tenant
+        if targets and not shares.get(name):
+            plans.append(empty_tenant_plan(desired, store.load(desired.tenant)))
+            continue
+        async with _client_or_none(desired, sandbox, refresh) as client:
+            try:
+                tp, _state, _obs = await plan_tenant(
+                    desired,
+                    store,
+                    client,
+                    refresh=refresh,
+                    targets=shares.get(name, ()),
+                    allow_destroy=allow_destroy,
+                    secret_key=secret_key(desired, sandbox),
+                )
+            except UnsafePlanError as e:
+                tp = e.tenant_plan
+                refused.append(e)
+        plans.append(tp)
+    return make_plan(plans, targets=targets, refresh=refresh), refused
+
+
+async def check_fresh(
+    saved: TenantPlan,
+    desired: Desired,
+    store: StateStore,
+    client: Client | None,
+    *,
+    refresh: bool,
+    secret_key: bytes,
+) -> tuple[State, Observed | None]:
+    """Refuse a saved tenant plan that no longer applies (``PlanError`` listing why): the
+    state moved, a live object it touches changed, or the manifests changed. Returns the
+    state and the fresh observation, for apply to go on with."""
+    state = store.load(desired.tenant)
+    observed = None
+    if refresh and client is not None:
+        observed = await observe(desired, state, client)
+    touched = list(saved.fingerprints)
+    reasons = staleness(
+        saved,
+        state_lineage=state.lineage,
+        state_serial=state.serial,
+        fingerprints={a: fingerprint_of(a, state, observed, secret_key) for a in touched},
+        desired_digest=desired_digest_of(desired, touched, secret_key),
+    )
+    if reasons:
+        raise PlanError(f"the saved plan is stale: {'; '.join(reasons)}; make a new plan")
+    if state.serial == 0:
+        # a tenant without state yet: its first state takes the lineage the plan showed
+        state = state.model_copy(update={"lineage": saved.state_lineage})
+    return state, observed
+
+
+# --- import ----------------------------------------------------------------------------------
+
+#: SID prefix of each importable kind
+IMPORT_PREFIX = {"course": "CU", "exam": "EX", "user": "US", "enrollment": "EN", "session": "ES"}
+
+
+async def import_resource(
+    desired: Desired, state: State, client: Client, address: str, sid: str, *, secret_key: bytes
+) -> ResourceState:
+    """Read the remote object ``sid`` and return the state entry that adopts it as ``address``.
+
+    ``applied`` is the live object's managed fields (so the next plan shows how the manifest
+    differs from it, as manifest-changed updates). The objects it hangs off must be in state
+    already (import or apply the course before its exams, ...). ``PlanError`` for an address
+    the manifests lack, a wrong SID prefix, an object not found or belonging elsewhere.
+    """
+    from spsync import observe as obs
+    from spsync.api import wire
+    from spsync.errors import NotFoundError
+    from spsync.model import kind_of
+    from spsync.planner import canonical, did_you_mean, fingerprint_secrets, project, resource_at
+
+    kind = kind_of(address)
+    res = resource_at(desired, address)
+    if res is None:
+        hint = did_you_mean(address, desired.addresses())
+        raise PlanError(f"{address} is not in the manifests of {desired.tenant.tenant}{hint}")
+    if kind == "assignment":
+        raise PlanError(
+            f"{address}: an assignment has no SID to import; import its enrollment (and session), "
+            "and the next apply records the assignment"
+        )
+    prefix = IMPORT_PREFIX[kind]
+    if not wire.is_sid(sid, prefix):
+        raise PlanError(f"{address}: {sid!r} is not a {kind} SID ({prefix} + 32 lowercase hex)")
+    if address in state.resources:
+        raise PlanError(
+            f"{address} is already in state as {state.resources[address].sid or 'assigned'}; "
+            f"forget it first (spsync state rm PATH {address})"
+        )
+
+    def need(parent: str) -> str:
+        rec = state.resources.get(parent)
+        if rec is None or not rec.sid:
+            raise PlanError(f"{address}: import or apply {parent} first (its SID is needed)")
+        return rec.sid
+
+    where = f"install {desired.tenant.install}"
+    refs: dict[str, str] = {}
+    try:
+        if kind == "course":
+            live = obs.course_fields(await client.get_course(sid))
+        elif kind == "exam":
+            course_sid = need(f"course.{res.course}")
+            e = await client.get_exam(course_sid, sid)
+            live = obs.exam_fields(e)
+            refs = {"course": course_sid}
+            if e.configuration is not None and e.configuration.sid:
+                refs["configuration"] = e.configuration.sid
+        elif kind == "user":
+            live = obs.user_fields(await client.get_user(sid))
+        elif kind == "enrollment":
+            course_sid = need(f"course.{res.course}")
+            user_sid = need(f"user.{res.user}")
+            match = [e for e in await client.list_enrollments(course_sid) if e.sid == sid]
+            if not match:
+                raise NotFoundError(f"enrollment {sid} not found in course {course_sid}")
+            if match[0].userSid != user_sid:
+                raise PlanError(
+                    f"{address}: enrollment {sid} belongs to user {match[0].userSid}, not "
+                    f"user.{res.user} ({user_sid})"
+                )
+            live = {"role": match[0].role}
+            refs = {"course": course_sid, "user": user_sid}
+        else:  # session
+            exam = desired.exams[f"exam.{res.exam}"]
+            exam_sid = need(f"exam.{res.exam}")
+            enrollment_sid = need(f"enrollment.{exam.course}.{res.user}")
+            s = await client.get_session(exam_sid, sid)
+            if s.enrollmentSid and s.enrollmentSid != enrollment_sid:
+                raise PlanError(
+                    f"{address}: session {sid} belongs to enrollment {s.enrollmentSid}, not "
+                    f"enrollment.{exam.course}.{res.user} ({enrollment_sid})"
+                )
+            live = obs.session_fields(s)
+            refs = {
+                "course": need(f"course.{exam.course}"),
+                "exam": exam_sid,
+                "enrollment": enrollment_sid,
+            }
+    except NotFoundError:
+        raise PlanError(f"{address}: {sid} not found remotely in {where}") from None
+    want = canonical(res, secret_key)
+    applied = fingerprint_secrets(project(live, want), secret_key)
+    if "ids" in want:
+        applied["ids"] = want["ids"]
+    return ResourceState(sid=sid, refs=refs, applied=applied)

@@ -1,0 +1,552 @@
+"""The pure planner: every action and reason of product-spec §4, built from models directly."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from plan_helpers import (
+    KEY,
+    PL2,
+    TOKEN,
+    applied_state,
+    exam,
+    observed_matching,
+    session,
+    sid,
+    tenant,
+    user,
+    world,
+)
+
+from spsync.errors import PlanError
+from spsync.model import Desired, Enrollment
+from spsync.observed import LiveObject, Observed
+from spsync.plan import TenantPlan
+from spsync.planner import build_plan, secret_key_for
+from spsync.state import ResourceState, State
+
+
+def acts(tp: TenantPlan) -> list[tuple[str, str, str]]:
+    return [(c.address, c.action, c.reason) for c in tp.changes]
+
+
+def change(tp: TenantPlan, address: str) -> Any:
+    return next(c for c in tp.changes if c.address == address)
+
+
+def with_users(d: Desired, **users: Any) -> Desired:
+    return d.model_copy(update={"users": {**d.users, **users}})
+
+
+def with_sessions(d: Desired, *sessions: Any) -> Desired:
+    return d.model_copy(update={"sessions": {**d.sessions, **{s.address: s for s in sessions}}})
+
+
+def edit_live(o: Observed, address: str, **fields: Any) -> Observed:
+    obj = o.objects[address]
+    new = obj.model_copy(update={"fields": {**obj.fields, **fields}})
+    return o.model_copy(update={"objects": {**o.objects, address: new}})
+
+
+def live_status(o: Observed, address: str, status: str) -> Observed:
+    obj = o.objects[address].model_copy(update={"status": status})
+    return o.model_copy(update={"objects": {**o.objects, address: obj}})
+
+
+def missing(o: Observed, *addresses: str) -> Observed:
+    objects = {a: v for a, v in o.objects.items() if a not in addresses}
+    return o.model_copy(update={"objects": objects, "missing": o.missing | set(addresses)})
+
+
+@pytest.fixture
+def d() -> Desired:
+    return world()
+
+
+@pytest.fixture
+def st(d: Desired) -> State:
+    return applied_state(d)
+
+
+@pytest.fixture
+def live(st: State, d: Desired) -> Observed:
+    return observed_matching(st, d)
+
+
+# --- create / noop ---------------------------------------------------------------------------
+
+
+def test_empty_state_creates_everything_in_dependency_order(d: Desired) -> None:
+    empty = State(lineage="l", tenant="acme", install=d.tenant.install, api_url="u")
+    tp = build_plan(d, empty, None)
+    assert acts(tp) == [
+        ("course.main", "create", "new"),
+        ("exam.cert", "create", "new"),
+        ("user.bob", "create", "new"),
+        ("user.jane", "create", "new"),
+        ("enrollment.main.bob", "create", "new"),
+        ("enrollment.main.jane", "create", "new"),
+        ("assignment.cert.bob", "assign", "new"),
+        ("assignment.cert.jane", "assign", "new"),
+        ("session.cert.bob", "schedule", "new"),
+        ("session.cert.jane", "schedule", "new"),
+    ]
+    assert change(tp, "exam.cert").depends_on == ("course.main",)
+    assert change(tp, "enrollment.main.jane").depends_on == ("course.main", "user.jane")
+    assert change(tp, "assignment.cert.jane").depends_on == ("enrollment.main.jane", "exam.cert")
+    assert change(tp, "session.cert.jane").depends_on == ("assignment.cert.jane", "exam.cert")
+    assert change(tp, "user.jane").before is None
+    assert change(tp, "user.jane").after == {
+        "ids": {"external": "u-jane"},
+        "firstName": "Jane",
+        "lastName": "Smith",
+        "email": "jane@example.com",
+        "timeZone": "America/New_York",
+    }
+    assert tp.summary["create"] == 6 and tp.summary["noop"] == 0
+    assert tp.desired_count == 10 and tp.managed_count == 0
+
+
+def test_applied_state_plans_nothing_with_or_without_refresh(
+    d: Desired, st: State, live: Observed
+) -> None:
+    for observed in (None, live):
+        tp = build_plan(d, st, observed)
+        assert tp.changes == () and tp.adopt == {} and tp.warnings == ()
+        assert tp.summary["noop"] == 10
+        assert sum(tp.summary.values()) == 10
+        assert not tp.has_changes
+
+
+def test_numbers_compare_by_value(d: Desired, st: State) -> None:
+    rec = st.resources["session.cert.jane"]
+    st.resources["session.cert.jane"] = rec.model_copy(
+        update={"applied": {**rec.applied, "amount": 0}}  # int in state, float in manifest
+    )
+    assert build_plan(d, st, None).changes == ()
+
+
+# --- update ---------------------------------------------------------------------------------
+
+
+def test_manifest_change_is_an_update(d: Desired, st: State, live: Observed) -> None:
+    d2 = with_users(d, **{"user.jane": user("jane", lastName="Doe")})
+    for observed in (None, live):
+        tp = build_plan(d2, st, observed)
+        assert acts(tp) == [("user.jane", "update", "manifest-changed")]
+        c = change(tp, "user.jane")
+        assert c.before is not None and c.after is not None
+        assert (c.before["lastName"], c.after["lastName"]) == ("Smith", "Doe")
+        assert c.destructive is False and c.depends_on == ()
+
+
+def test_live_edit_is_drift_back_to_the_manifest(d: Desired, st: State, live: Observed) -> None:
+    tp = build_plan(d, st, edit_live(live, "user.bob", email="bobby@example.com"))
+    assert acts(tp) == [("user.bob", "update", "drift")]
+    c = change(tp, "user.bob")
+    assert c.before is not None and c.after is not None
+    assert (c.before["email"], c.after["email"]) == ("bobby@example.com", "bob@example.com")
+    # without refresh the live edit is not seen
+    assert build_plan(d, st, None).changes == ()
+
+
+def test_exam_configuration_edited_in_the_ui_is_drift(
+    d: Desired, st: State, live: Observed
+) -> None:
+    conf = {**live.objects["exam.cert"].fields["configuration"], "duration": 90}
+    tp = build_plan(d, st, edit_live(live, "exam.cert", configuration=conf))
+    assert acts(tp) == [("exam.cert", "update", "drift")]
+    c = change(tp, "exam.cert")
+    assert c.before["configuration"]["duration"] == 90  # type: ignore[index]
+    assert c.after["configuration"]["duration"] == 120  # type: ignore[index]
+
+
+def test_live_already_matching_an_edited_manifest_is_recorded_not_sent(
+    d: Desired, st: State, live: Observed
+) -> None:
+    d2 = with_users(d, **{"user.jane": user("jane", lastName="Doe")})
+    tp = build_plan(d2, st, edit_live(live, "user.jane", lastName="Doe"))
+    assert tp.changes == ()
+    assert list(tp.adopt) == ["user.jane"]
+    assert tp.adopt["user.jane"].sid == st.resources["user.jane"].sid
+    assert tp.has_changes  # apply must still record the new baseline
+
+
+def test_unmanaged_fields_are_never_compared(d: Desired, st: State, live: Observed) -> None:
+    d2 = with_users(d, **{"user.jane": user("jane", timeZone=None)})
+    st.resources["user.jane"].applied.pop("timeZone")
+    tp = build_plan(
+        d2, st, edit_live(live, "user.jane", timeZone="Europe/Paris", currencyCode="EUR")
+    )
+    assert tp.changes == ()
+
+
+def test_newly_managed_field_is_a_manifest_change(d: Desired, st: State, live: Observed) -> None:
+    d2 = with_users(d, **{"user.jane": user("jane", currencyCode="USD")})
+    tp = build_plan(d2, st, edit_live(live, "user.jane", currencyCode="EUR"))
+    assert acts(tp) == [("user.jane", "update", "manifest-changed")]
+    c = change(tp, "user.jane")
+    assert c.before["currencyCode"] == "EUR" and c.after["currencyCode"] == "USD"  # type: ignore[index]
+
+
+# --- secrets --------------------------------------------------------------------------------
+
+
+def _text(tp: TenantPlan) -> str:
+    return json.dumps(tp.model_dump(mode="json"))
+
+
+def test_password_change_in_manifest_is_masked(st: State, live: Observed) -> None:
+    d2 = world(exams=[exam(password="new-secret-pw")])
+    for observed in (None, live):
+        tp = build_plan(d2, st, observed)
+        assert acts(tp) == [("exam.cert", "update", "manifest-changed")]
+        c = change(tp, "exam.cert")
+        assert c.before["configuration"]["password"] == "(sensitive)"  # type: ignore[index]
+        assert c.after["configuration"]["password"] == "(changed)"  # type: ignore[index]
+        text = _text(tp)
+        for secret in ("new-secret-pw", "pw-1", TOKEN):
+            assert secret not in text
+        assert "hmac-sha256:" + "" not in json.dumps([c.before, c.after])
+
+
+def test_password_changed_remotely_is_drift(d: Desired, st: State, live: Observed) -> None:
+    from spsync.secrets import Secret
+
+    conf = {**live.objects["exam.cert"].fields["configuration"], "password": Secret("ui-pw")}
+    tp = build_plan(d, st, edit_live(live, "exam.cert", configuration=conf))
+    assert acts(tp) == [("exam.cert", "update", "drift")]
+    assert "ui-pw" not in _text(tp)
+
+
+def test_rotated_token_with_unchanged_password_only_records_new_fingerprint(
+    d: Desired, st: State, live: Observed
+) -> None:
+    tp = build_plan(d, st, live, secret_key=b"rotated-token")
+    assert tp.changes == ()
+    assert list(tp.adopt) == ["exam.cert"]
+    assert secret_key_for(tenant()) == KEY
+
+
+# --- gone remotely ----------------------------------------------------------------------------
+
+
+def test_user_deleted_remotely_is_created_again_with_its_dependants(
+    d: Desired, st: State, live: Observed
+) -> None:
+    o = missing(
+        live, "user.jane", "enrollment.main.jane", "assignment.cert.jane", "session.cert.jane"
+    )
+    assert acts(build_plan(d, st, o)) == [
+        ("user.jane", "create", "drift"),
+        ("enrollment.main.jane", "create", "drift"),
+        ("assignment.cert.jane", "assign", "drift"),
+        ("session.cert.jane", "schedule", "drift"),
+    ]
+    # only the user seen as gone: its dependants are made anew anyway
+    assert acts(build_plan(d, st, missing(live, "user.jane"))) == [
+        ("user.jane", "create", "drift"),
+        ("enrollment.main.jane", "create", "drift"),
+        ("assignment.cert.jane", "assign", "drift"),
+        ("session.cert.jane", "schedule", "drift"),
+    ]
+
+
+def test_unassigned_remotely_is_assigned_and_scheduled_again(
+    d: Desired, st: State, live: Observed
+) -> None:
+    o = missing(live, "assignment.cert.bob")
+    assert acts(build_plan(d, st, o)) == [
+        ("assignment.cert.bob", "assign", "drift"),
+        ("session.cert.bob", "schedule", "drift"),
+    ]
+
+
+def test_ids_change_provisions_another_object_with_a_warning(d: Desired, st: State) -> None:
+    from spsync.model import Ids
+
+    d2 = with_users(d, **{"user.bob": user("bob", ids=Ids(api="bob-2"))})
+    tp = build_plan(d2, st, None)
+    assert acts(tp) == [
+        ("user.bob", "create", "manifest-changed"),
+        ("enrollment.main.bob", "create", "manifest-changed"),
+        ("assignment.cert.bob", "assign", "manifest-changed"),
+        ("session.cert.bob", "schedule", "manifest-changed"),
+    ]
+    old = st.resources["user.bob"].sid
+    assert tp.warnings == (
+        f"user.bob: ids changed: another remote object will be provisioned; the old one ({old}) "
+        "is left as it is",
+    )
+
+
+# --- first contact: adoption --------------------------------------------------------------------
+
+
+def test_user_found_remotely_is_adopted_not_created(d: Desired, st: State, live: Observed) -> None:
+    d2 = world(["jane", "bob", "carl"], scheduled=["jane", "bob"])
+    carl_sid = sid("US", "carl-remote")
+    fields = {"firstName": "Carl", "lastName": "Smith", "email": "carl@example.com"}
+    fields["timeZone"] = "America/New_York"
+    o = live.model_copy(update={"adopted": {"user.carl": LiveObject(sid=carl_sid, fields=fields)}})
+    tp = build_plan(d2, st, o)
+    assert acts(tp) == [
+        ("enrollment.main.carl", "create", "new"),
+        ("assignment.cert.carl", "assign", "new"),
+    ]
+    assert tp.adopt["user.carl"].sid == carl_sid
+    assert tp.summary["noop"] == 10 + 1
+    # differing fields: an update (reason new), still never a create
+    o2 = o.model_copy(
+        update={
+            "adopted": {"user.carl": LiveObject(sid=carl_sid, fields={**fields, "lastName": "X"})}
+        }
+    )
+    tp2 = build_plan(d2, st, o2)
+    assert ("user.carl", "update", "new") in acts(tp2)
+    assert change(tp2, "user.carl").before["lastName"] == "X"  # type: ignore[index]
+    assert "user.carl" in tp2.adopt
+
+
+def test_scheduled_session_found_remotely_is_adopted(d: Desired) -> None:
+    st = applied_state(world(scheduled=["jane"]))
+    live = observed_matching(st, d)
+    found = LiveObject(
+        sid=sid("ES", "bob-remote"),
+        refs={"exam": "EXx", "enrollment": "ENx"},
+        fields={
+            "appointment": "2027-03-01T14:00:00Z",
+            "type": "automated",
+            "proctorLocation": session("cert", "bob").proctorLocation,
+            "externalAppointmentId": "appt-bob",
+            "notes": None,
+        },
+        status="Scheduled",
+    )
+    tp = build_plan(d, st, live.model_copy(update={"adopted": {"session.cert.bob": found}}))
+    assert tp.changes == ()
+    assert tp.adopt["session.cert.bob"].sid == found.sid
+    moved = found.model_copy(
+        update={"fields": {**found.fields, "appointment": "2027-04-01T09:00:00Z"}}
+    )
+    tp = build_plan(d, st, live.model_copy(update={"adopted": {"session.cert.bob": moved}}))
+    assert acts(tp) == [("session.cert.bob", "reschedule", "new")]
+
+
+# --- assignments ------------------------------------------------------------------------------
+
+
+def test_assign_without_session_and_unassign_removed(d: Desired, st: State, live: Observed) -> None:
+    d2 = world(["jane", "bob", "carl"], scheduled=["jane"])
+    d2 = d2.model_copy(
+        update={
+            "assignments": {a: v for a, v in d2.assignments.items() if a != "assignment.cert.bob"}
+        }
+    )
+    tp = build_plan(d2, st, live)
+    assert acts(tp) == [
+        ("user.carl", "create", "new"),
+        ("enrollment.main.carl", "create", "new"),
+        ("assignment.cert.bob", "unassign", "removed"),
+        ("assignment.cert.carl", "assign", "new"),
+        ("session.cert.bob", "forget", "removed"),  # the unassign cancels it
+    ]
+    assert change(tp, "assignment.cert.bob").destructive is True
+    assert change(tp, "session.cert.bob").depends_on == ("assignment.cert.bob",)
+    assert change(tp, "session.cert.bob").destructive is False
+
+
+def test_unlimited_exam_has_no_assignments(st: State) -> None:
+    d = world(exams=[exam(limited=False)])
+    empty = State(lineage="l", tenant="acme", install=d.tenant.install, api_url="u")
+    tp = build_plan(d, empty, None)
+    assert [a for a, _x, _r in acts(tp) if a.startswith("assignment")] == []
+    assert change(tp, "session.cert.jane").depends_on == ("enrollment.main.jane", "exam.cert")
+    assert tp.summary["noop"] == 2  # the implied assignments
+    # an exam that became unlimited: its assignments leave state
+    tp = build_plan(d, st, None)
+    assert ("assignment.cert.jane", "forget", "manifest-changed") in acts(tp)
+    assert ("exam.cert", "update", "manifest-changed") in acts(tp)
+
+
+# --- sessions ---------------------------------------------------------------------------------
+
+
+def test_session_cancelled_remotely_is_scheduled_again(
+    d: Desired, st: State, live: Observed
+) -> None:
+    tp = build_plan(d, st, live_status(live, "session.cert.jane", "Cancelled"))
+    assert acts(tp) == [("session.cert.jane", "schedule", "drift")]
+    assert change(tp, "session.cert.jane").depends_on == ()
+    tp = build_plan(d, st, missing(live, "session.cert.jane"))
+    assert acts(tp) == [("session.cert.jane", "schedule", "drift")]
+
+
+def test_appointment_changes_are_reschedules(d: Desired, st: State, live: Observed) -> None:
+    d2 = with_sessions(d, session("cert", "jane", appointment="2027-03-08T14:00:00Z"))
+    tp = build_plan(d2, st, live)
+    assert acts(tp) == [("session.cert.jane", "reschedule", "manifest-changed")]
+    c = change(tp, "session.cert.jane")
+    assert (c.before["appointment"], c.after["appointment"]) == (  # type: ignore[index]
+        "2027-03-01T14:00:00Z",
+        "2027-03-08T14:00:00Z",
+    )
+    assert c.destructive is False
+    moved = edit_live(live, "session.cert.bob", appointment="2027-05-01T10:00:00Z")
+    assert acts(build_plan(d, st, moved)) == [("session.cert.bob", "reschedule", "drift")]
+    d3 = with_sessions(d, session("cert", "jane", notes="Bring a pencil"))
+    assert acts(build_plan(d3, st, live)) == [
+        ("session.cert.jane", "reschedule", "manifest-changed")
+    ]
+
+
+@pytest.mark.parametrize(
+    "field,value",
+    [
+        ("type", "b-virtual"),
+        ("proctorLocation", PL2),
+        ("amount", 25.0),
+        ("currency", "EUR"),
+        ("externalAppointmentId", "appt-new"),
+    ],
+)
+def test_what_reschedule_cannot_change_is_a_replace(
+    d: Desired, st: State, live: Observed, field: str, value: Any
+) -> None:
+    d2 = with_sessions(d, session("cert", "jane", **{field: value}))
+    tp = build_plan(d2, st, live)
+    assert acts(tp) == [("session.cert.jane", "replace", "manifest-changed")]
+    assert change(tp, "session.cert.jane").destructive is True
+    assert change(tp, "session.cert.jane").after[field] == value  # type: ignore[index]
+
+
+def test_type_changed_remotely_is_a_replace_for_drift(
+    d: Desired, st: State, live: Observed
+) -> None:
+    tp = build_plan(d, st, edit_live(live, "session.cert.bob", type="ad-hoc"))
+    assert acts(tp) == [("session.cert.bob", "replace", "drift")]
+
+
+def test_session_removed_while_assigned_is_cancelled(d: Desired, st: State, live: Observed) -> None:
+    d2 = world(scheduled=["jane"])  # bob stays assigned
+    for observed in (None, live):
+        tp = build_plan(d2, st, observed)
+        assert acts(tp) == [("session.cert.bob", "cancel", "removed")]
+        c = change(tp, "session.cert.bob")
+        assert c.destructive is True and c.after is None
+        assert c.before["appointment"] == "2027-03-01T14:00:00Z"  # type: ignore[index]
+    # already cancelled remotely: nothing left to cancel
+    tp = build_plan(d2, st, live_status(live, "session.cert.bob", "Cancelled"))
+    assert acts(tp) == [("session.cert.bob", "forget", "removed")]
+
+
+def test_finished_session_is_left_alone_with_a_warning(
+    d: Desired, st: State, live: Observed
+) -> None:
+    d2 = with_sessions(d, session("cert", "jane", appointment="2027-03-08T14:00:00Z"))
+    tp = build_plan(d2, st, live_status(live, "session.cert.jane", "Closed"))
+    assert tp.changes == ()
+    assert tp.warnings == (
+        "session.cert.jane: the session is Closed; its manifest changes can no longer be applied",
+    )
+
+
+# --- forget -------------------------------------------------------------------------------------
+
+
+def test_removed_provisioned_objects_are_forgotten(st: State, live: Observed) -> None:
+    d2 = world(["jane"])
+    tp = build_plan(d2, st, live)
+    assert acts(tp) == [
+        ("user.bob", "forget", "removed"),
+        ("enrollment.main.bob", "forget", "removed"),
+        ("assignment.cert.bob", "unassign", "removed"),
+        ("session.cert.bob", "forget", "removed"),
+    ]
+    assert change(tp, "user.bob").after is None
+    assert change(tp, "user.bob").before["lastName"] == "Smith"  # type: ignore[index]
+
+
+def test_forgotten_exam_takes_its_assignments_and_sessions_along(st: State) -> None:
+    d = world(exams=[])
+    d = d.model_copy(
+        update={
+            "enrollments": {
+                e.address: e for e in (Enrollment(user=u, course="main") for u in ("bob", "jane"))
+            }
+        }
+    )
+    tp = build_plan(d, st, None)
+    assert acts(tp) == [
+        ("exam.cert", "forget", "removed"),
+        ("assignment.cert.bob", "forget", "removed"),
+        ("assignment.cert.jane", "forget", "removed"),
+        ("session.cert.bob", "forget", "removed"),
+        ("session.cert.jane", "forget", "removed"),
+    ]
+    assert tp.destructive == ()
+
+
+# --- targets ------------------------------------------------------------------------------------
+
+
+def test_target_pulls_in_what_it_depends_on(d: Desired) -> None:
+    empty = State(lineage="l", tenant="acme", install=d.tenant.install, api_url="u")
+    tp = build_plan(d, empty, None, targets=["session.cert.jane"])
+    assert [c.address for c in tp.changes] == [
+        "course.main",
+        "exam.cert",
+        "user.jane",
+        "enrollment.main.jane",
+        "assignment.cert.jane",
+        "session.cert.jane",
+    ]
+    assert sum(tp.summary.values()) == 6
+
+
+def test_unknown_target_suggests(d: Desired, st: State) -> None:
+    with pytest.raises(PlanError) as e:
+        build_plan(d, st, None, targets=["user.jame", "course.nope-at-all-xyz"])
+    assert str(e.value) == (
+        "acme: unknown target user.jame; did you mean user.jane?; unknown target "
+        "course.nope-at-all-xyz"
+    )
+
+
+# --- determinism and fingerprints -----------------------------------------------------------------
+
+
+def test_plan_is_deterministic(st: State, live: Observed) -> None:
+    d2 = world(["jane", "carl"], scheduled=["carl"])
+    a = build_plan(d2, st, live)
+    st2 = State.model_validate_json(st.model_dump_json())
+    b = build_plan(d2, st2, observed_matching(st2, world()))
+    assert a == b
+    assert a.model_dump_json() == b.model_dump_json()
+
+
+def test_fingerprints_follow_live_objects_and_digest_follows_manifests(
+    d: Desired, st: State, live: Observed
+) -> None:
+    d2 = with_users(d, **{"user.jane": user("jane", lastName="Doe")})
+    base = build_plan(d2, st, live)
+    assert list(base.fingerprints) == ["user.jane"]
+    moved = build_plan(d2, st, edit_live(live, "user.jane", email="j@example.com"))
+    assert moved.fingerprints["user.jane"] != base.fingerprints["user.jane"]
+    assert moved.desired_digest == base.desired_digest
+    d3 = with_users(d, **{"user.jane": user("jane", lastName="Dee")})
+    assert build_plan(d3, st, live).desired_digest != base.desired_digest
+    # a password edit changes the digest of a plan touching the exam, without showing it
+    e1 = build_plan(world(exams=[exam(password="a-1")]), st, None)
+    e2 = build_plan(world(exams=[exam(password="a-2")]), st, None)
+    assert e1.desired_digest != e2.desired_digest
+    assert e1.desired_digest.startswith("hmac-sha256:")
+
+
+def test_removed_addresses_keep_their_state_baseline(d: Desired, st: State) -> None:
+    st.resources["user.ghost"] = ResourceState(sid=sid("US", "ghost"), applied={"lastName": "G"})
+    tp = build_plan(d, st, None)
+    assert acts(tp) == [("user.ghost", "forget", "removed")]
+    assert change(tp, "user.ghost").before == {"lastName": "G"}

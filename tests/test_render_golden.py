@@ -1,0 +1,264 @@
+"""Rendered plans checked against golden files (tests/golden/), in all three formats, for a
+small plan with every action and a larger one; plus the markdown size cap on a plan for
+20,000 users. After an intended change: SPSYNC_UPDATE_GOLDEN=1 pytest tests/test_render_golden.py
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+
+import pytest
+from plan_helpers import (
+    LINEAGE,
+    applied_state,
+    exam,
+    observed_matching,
+    session,
+    tenant,
+    user,
+    world,
+)
+
+from spsync.plan import Change, Plan, TenantPlan, make_plan, sort_changes, summarize
+from spsync.planner import build_plan
+from spsync.render import MARKDOWN_LIMIT, render, render_markdown, render_text
+
+GOLDEN = Path(__file__).parent / "golden"
+UPDATE = os.environ.get("SPSYNC_UPDATE_GOLDEN") == "1"
+EXT = {"text": "txt", "markdown": "md", "json": "json"}
+
+
+def check_golden(name: str, text: str) -> None:
+    path = GOLDEN / name
+    if UPDATE:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    assert path.exists(), f"missing golden file {path}; run with SPSYNC_UPDATE_GOLDEN=1"
+    assert text == path.read_text()
+
+
+def small_plan() -> Plan:
+    """Every action: create, update, assign, unassign, schedule, reschedule, cancel, replace,
+    forget — plus an adoption and a warning — and a second tenant without changes."""
+    base = world(["bob", "dave", "erin", "fred", "jane", "kim"])
+    st = applied_state(base)
+    live = observed_matching(st, base)
+    d = world(
+        ["bob", "carl", "erin", "fred", "jane", "kim", "lou"],
+        scheduled=["bob", "carl", "erin", "jane", "kim", "lou"],
+        exams=[exam(password="rotated-exam-pw")],
+    )
+    d = d.model_copy(
+        update={
+            "users": {**d.users, "user.jane": user("jane", lastName="Doe")},
+            "sessions": {
+                **d.sessions,
+                "session.cert.bob": session("cert", "bob", appointment="2027-03-08T09:30:00Z"),
+                "session.cert.erin": session("cert", "erin", type="b-virtual"),
+            },
+        }
+    )
+    kim = live.objects["session.cert.kim"].model_copy(update={"status": "Closed"})
+    lou = live.objects["user.bob"].model_copy(
+        update={
+            "sid": "US" + "7" * 32,
+            "fields": {**live.objects["user.bob"].fields, "firstName": "Lou"},
+        }
+    )
+    live = live.model_copy(
+        update={
+            "objects": {**live.objects, "session.cert.kim": kim},
+            "adopted": {"user.lou": lou},
+        }
+    )
+    d = d.model_copy(
+        update={
+            "sessions": {**d.sessions, "session.cert.kim": session("cert", "kim", notes="Late")}
+        }
+    )
+    acme = build_plan(d, st, live)
+    g = world(["zoe"], t=tenant("globex"))
+    globex = build_plan(g, applied_state(g), None)
+    return make_plan([globex, acme])
+
+
+def large_plan() -> Plan:
+    """120 users in state (12 renamed), 40 more to create, 5 sessions cancelled."""
+    names = [f"u{i:03d}" for i in range(120)]
+    st = applied_state(world(names))
+    more = [f"n{i:03d}" for i in range(40)]
+    d = world(names + more, scheduled=names[5:] + more)
+    users = dict(d.users)
+    for n in names[::10]:
+        users[f"user.{n}"] = user(n, lastName="Renamed")
+    return make_plan([build_plan(d.model_copy(update={"users": users}), st, None)])
+
+
+@pytest.mark.parametrize("fmt", ["text", "markdown", "json"])
+def test_small_plan_golden(fmt: str) -> None:
+    check_golden(f"plan_small.{EXT[fmt]}", render(small_plan(), fmt))
+
+
+@pytest.mark.parametrize("fmt", ["text", "markdown", "json"])
+def test_large_plan_golden(fmt: str) -> None:
+    check_golden(f"plan_large.{EXT[fmt]}", render(large_plan(), fmt))
+
+
+def test_small_plan_covers_every_action() -> None:
+    plan = small_plan()
+    acme = plan.tenants[0]
+    assert acme.tenant == "acme"
+    assert {a for a, n in acme.summary.items() if n} == {
+        "create", "update", "assign", "unassign", "schedule", "reschedule", "cancel",
+        "replace", "forget", "noop",
+    }  # fmt: skip
+    assert list(acme.adopt) == ["user.lou"]
+    assert len(acme.warnings) == 1
+    assert plan.tenants[1].changes == ()
+
+
+def test_secrets_are_masked_in_every_format() -> None:
+    plan = small_plan()
+    for fmt in ("text", "markdown", "json"):
+        text = render(plan, fmt)
+        assert "rotated-exam-pw" not in text and "pw-1" not in text and "tok-acme" not in text
+        assert "hmac-sha256" not in text
+        assert "(sensitive) -> (changed)" in text or '"(changed)"' in text
+
+
+def test_json_has_exactly_the_public_fields() -> None:
+    doc = json.loads(render(small_plan(), "json"))
+    assert list(doc) == ["format_version", "tenants", "checksum"]
+    assert doc["format_version"] == "1"
+    t = doc["tenants"][0]
+    assert list(t) == [
+        "tenant", "install", "state_serial", "state_lineage", "summary", "changes",
+    ]  # fmt: skip
+    assert t["state_lineage"] == LINEAGE
+    assert list(t["summary"]) == [
+        "create", "update", "assign", "unassign", "schedule", "reschedule", "cancel",
+        "replace", "forget", "noop",
+    ]  # fmt: skip
+    for c in t["changes"]:
+        assert list(c) == ["address", "action", "reason", "destructive", "before", "after"]
+    assert re.fullmatch(r"sha256:[0-9a-f]{64}", doc["checksum"])
+
+
+def test_text_colour_only_when_asked() -> None:
+    plan = small_plan()
+    plain = render_text(plan)
+    coloured = render_text(plan, color=True)
+    assert "\x1b[" not in plain
+    assert "\x1b[32m  + user.carl  (create: new)\x1b[0m" in coloured
+    assert re.sub(r"\x1b\[[0-9;]*m", "", coloured) == plain
+
+
+def test_no_changes_text() -> None:
+    d = world()
+    tp = build_plan(d, applied_state(d), None)
+    assert render_text(make_plan([tp], refresh=False)) == (
+        "Tenant acme (install AIa1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1, state serial 3, live objects "
+        "not read: --no-refresh)\n\nNo changes. acme matches its manifests (10 resources "
+        "unchanged).\n"
+    )
+
+
+# --- the markdown cap -----------------------------------------------------------------------------
+
+
+def huge_plan(users: int = 20_000) -> Plan:
+    """A first plan for ``users`` students (create + enroll + assign + schedule each), with
+    a handful of destructive changes, built directly as data."""
+    changes: list[Change] = []
+    for i in range(users):
+        n = f"s{i:05d}"
+        after = {
+            "ids": {"external": f"student-{i:05d}"},
+            "firstName": "Student",
+            "lastName": f"Number {i}",
+            "email": f"{n}@example.edu",
+        }
+        changes.append(
+            Change(
+                address=f"user.{n}", action="create", reason="new", destructive=False, after=after
+            )
+        )
+        changes.append(
+            Change(
+                address=f"enrollment.main.{n}",
+                action="create",
+                reason="new",
+                destructive=False,
+                after={"role": "learner"},
+            )
+        )
+        changes.append(
+            Change(
+                address=f"assignment.cert.{n}",
+                action="assign",
+                reason="new",
+                destructive=False,
+                after={},
+            )
+        )
+    for i in range(7):
+        changes.append(
+            Change(
+                address=f"session.cert.old{i}",
+                action="cancel",
+                reason="removed",
+                destructive=True,
+                before={"appointment": "2027-03-01T14:00:00Z", "type": "automated"},
+            )
+        )
+    tp = TenantPlan(
+        tenant="acme",
+        install="AI" + "a1" * 16,
+        api_url="https://api.smarterproctoring.com",
+        state_serial=12,
+        state_lineage=LINEAGE,
+        summary=summarize(c.action for c in changes),
+        changes=sort_changes(changes),
+        desired_count=3 * users,
+        managed_count=100,
+    )
+    return make_plan([tp])
+
+
+def test_markdown_of_20000_users_fits_a_comment() -> None:
+    plan = huge_plan()
+    text = render_markdown(plan)
+    assert len(text) <= MARKDOWN_LIMIT
+    lines = text.splitlines()
+    assert lines[:5] == [
+        "### spsync plan",
+        "",
+        "| tenant | create | assign | cancel | unchanged |",
+        "|---|---:|---:|---:|---:|",
+        "| `acme` | 40,000 | 20,000 | 7 | 0 |",
+    ]
+    # every destructive change is listed, and shown in the details
+    for i in range(7):
+        assert f"- **cancel** `session.cert.old{i}` (removed)" in lines
+        assert f"  - session.cert.old{i}  (cancel: removed, destructive)" in lines
+    # creates were dropped first, with a count; the assigns survive in part or whole
+    more = [line for line in lines if line.startswith("… and ")]
+    assert more and more[0].endswith(" more creates")
+    shown_creates = sum(1 for line in lines if line.endswith("(create: new)"))
+    assert int(more[0].split()[2].replace(",", "")) == 40_000 - shown_creates
+    check_golden("plan_20000_users.md", text)
+
+
+def test_markdown_cap_holds_for_any_limit() -> None:
+    plan = huge_plan(2_000)
+    for limit in (5_000, 12_345, 30_000):
+        assert len(render_markdown(plan, limit=limit)) <= limit
+
+
+def test_markdown_keeps_small_plans_whole() -> None:
+    text = render_markdown(small_plan())
+    assert "… and" not in text
+    assert text.count("<details>") == 1  # globex has no changes: no details
