@@ -1,0 +1,95 @@
+"""The audit log: one JSON line per API call in ``.spsync/audit/<tenant>.jsonl``.
+
+Each line: ``time`` (UTC), ``run`` (one id per apply), ``tenant``, ``method``, ``route``
+(the path template), ``path`` (without its query string: queries may carry e-mail
+addresses), ``status`` (``null`` when no response came), ``duration_ms``, ``attempt``
+(1 for the first try), ``address`` (the change being executed, ``null`` for the plan's
+reads) and ``code`` (the API's error code, if any). Never a body, header or secret.
+
+The address comes from a context variable the executor sets around each change, so the
+client's ``on_call`` hook needs no parameter for it: asyncio tasks inherit the context.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Callable
+from contextvars import ContextVar
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import IO, Any
+
+#: the address (or batch label) of the change whose calls are being made
+CURRENT_ADDRESS: ContextVar[str | None] = ContextVar("spsync_current_address", default=None)
+
+AUDIT_DIR = Path(".spsync") / "audit"
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class AuditLog:
+    """Appends audit lines for one tenant; use ``record`` as (part of) the client's
+    ``on_call`` hook."""
+
+    def __init__(
+        self,
+        directory: Path,
+        tenant: str,
+        *,
+        run: str | None = None,
+        clock: Callable[[], datetime] = _utc_now,
+    ) -> None:
+        self.path = Path(directory) / f"{tenant}.jsonl"
+        self.tenant = tenant
+        self.run = run or uuid.uuid4().hex[:12]
+        self._clock = clock
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._fh: IO[str] | None = self.path.open("a", encoding="utf-8", buffering=1)
+        self.lines = 0
+
+    def record(self, call: Any) -> None:
+        """Log one HTTP attempt (a ``CallRecord`` of the client)."""
+        if self._fh is None:
+            return
+        path = str(getattr(call, "path", "") or "").split("?", 1)[0]
+        duration = getattr(call, "duration_s", None)
+        line = {
+            "time": self._clock().isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+            "run": self.run,
+            "tenant": self.tenant,
+            "method": getattr(call, "method", None),
+            "route": getattr(call, "route", None),
+            "path": path,
+            "status": getattr(call, "status", None),
+            "duration_ms": None if duration is None else round(float(duration) * 1000, 1),
+            "attempt": getattr(call, "attempt", None),
+            "address": CURRENT_ADDRESS.get(),
+            "code": getattr(call, "code", None),
+        }
+        self._fh.write(json.dumps(line, sort_keys=True) + "\n")
+        self.lines += 1
+
+    def close(self) -> None:
+        if self._fh is not None:
+            self._fh.close()
+            self._fh = None
+
+    def __enter__(self) -> AuditLog:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def fan_out(*hooks: Callable[[Any], None] | None) -> Callable[[Any], None]:
+    """One ``on_call`` hook calling several (``None`` entries skipped)."""
+    live = [h for h in hooks if h is not None]
+
+    def hook(call: Any) -> None:
+        for h in live:
+            h(call)
+
+    return hook

@@ -1,0 +1,346 @@
+"""``spsync apply PATH|PLANFILE``: plan, confirm, execute, report.
+
+The command holds the lock of every selected tenant from planning to the end of execution,
+so the plan it shows (or the saved plan it checks) is the plan it runs. Exit codes: 0 when
+every change was done; 1 when anything failed, was refused or cancelled, or on SIGTERM;
+130 on SIGINT (after in-flight calls finished and state was saved).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from spsync.audit import AUDIT_DIR, AuditLog, fan_out
+from spsync.cli.common import err, global_options, globals_of, out
+from spsync.errors import ApplyError, PlanError, UsageError
+from spsync.journal import replay
+from spsync.model import Desired
+
+if TYPE_CHECKING:
+    from spsync.apply import ApplyResult, Executor
+from spsync.progress import make_progress
+
+
+@dataclass
+class _Prepared:
+    """One tenant, locked and planned."""
+
+    desired: Desired
+    plan: Any  # TenantPlan
+    state: Any  # State
+    observed: Any  # Observed | None
+    client: Any
+    audit: AuditLog
+    key: bytes
+
+
+def _stdin_is_terminal() -> bool:
+    return sys.stdin.isatty()
+
+
+def _stderr_progress(no_color: bool) -> Any:
+    color = not no_color and os.environ.get("NO_COLOR", "") == ""
+    return make_progress(tty=sys.stderr.isatty(), color=color, write=err)
+
+
+@click.command("apply")
+@click.argument("path", type=click.Path(exists=True, path_type=Path))
+@click.option("--auto-approve", is_flag=True, help="Do not ask for confirmation.")
+@click.option(
+    "--parallelism",
+    type=click.IntRange(1, 64),
+    default=8,
+    show_default=True,
+    help="Independent changes run at once.",
+)
+@click.option("--target", "targets", multiple=True, metavar="ADDR", help="Only these addresses.")
+@click.option("--tenant", "tenant_names", multiple=True, metavar="NAME", help="Only this tenant.")
+@click.option("--allow-destroy", is_flag=True, help="Allow more destructive changes than policy.")
+@click.option(
+    "--continue-on-error",
+    is_flag=True,
+    help="On a failure, skip only the changes that depend on it.",
+)
+@click.option(
+    "--lock-timeout",
+    type=click.FloatRange(0),
+    default=0.0,
+    metavar="SECONDS",
+    help="Wait this long for a tenant's lock (default: fail at once).",
+)
+@click.option("--refresh/--no-refresh", default=True, help="Read live objects before planning.")
+@click.option(
+    "--manifests",
+    "manifests_opt",
+    type=click.Path(exists=True, path_type=Path),
+    default=None,
+    help="With a PLANFILE: where the manifests are (default ./manifests).",
+)
+@global_options
+@click.pass_context
+def apply_cmd(
+    ctx: click.Context,
+    path: Path,
+    auto_approve: bool,
+    parallelism: int,
+    targets: tuple[str, ...],
+    tenant_names: tuple[str, ...],
+    allow_destroy: bool,
+    continue_on_error: bool,
+    lock_timeout: float,
+    refresh: bool,
+    manifests_opt: Path | None,
+) -> int:
+    """Apply the manifests under PATH, or exactly the changes of a saved PLANFILE.
+
+    \b
+    With PATH, shows the plan and asks for confirmation ("yes") on a terminal;
+    elsewhere --auto-approve is required. A PLANFILE (spsync plan --out FILE)
+    counts as approved; it is refused when anything it was made from changed.
+    """
+    from spsync.plan import load_plan
+
+    g = globals_of(ctx)
+    saved = None
+    if path.is_file():
+        saved = load_plan(path.read_text(encoding="utf-8"), str(path))
+        if targets or tenant_names:
+            raise UsageError("--target and --tenant cannot be used with a saved plan")
+        manifests = manifests_opt or Path("manifests")
+        if not manifests.exists():
+            raise UsageError(
+                f"{manifests}: no such directory; with a plan file, give the manifests "
+                "it was made from with --manifests PATH"
+            )
+        tenant_names = tuple(t.tenant for t in saved.tenants)
+        targets = tuple(saved.targets)
+        refresh = saved.refresh
+    else:
+        manifests = path
+        if not auto_approve and not _stdin_is_terminal():
+            raise UsageError(
+                "refusing to apply without confirmation: stdin is not a terminal. Pass "
+                "--auto-approve, or review a saved plan (spsync plan PATH --out FILE) and "
+                "apply that (spsync apply FILE)"
+            )
+    return asyncio.run(
+        _apply(
+            g,
+            manifests,
+            saved=saved,
+            auto_approve=auto_approve or saved is not None,
+            parallelism=parallelism,
+            targets=targets,
+            tenant_names=tenant_names,
+            allow_destroy=allow_destroy,
+            continue_on_error=continue_on_error,
+            lock_timeout=lock_timeout,
+            refresh=refresh,
+            unlock_hint=str(manifests),
+        )
+    )
+
+
+async def _apply(
+    g: Any,
+    manifests: Path,
+    *,
+    saved: Any,
+    auto_approve: bool,
+    parallelism: int,
+    targets: tuple[str, ...],
+    tenant_names: tuple[str, ...],
+    allow_destroy: bool,
+    continue_on_error: bool,
+    lock_timeout: float,
+    refresh: bool,
+    unlock_hint: str,
+) -> int:
+    from spsync import manifest
+    from spsync.apply import plan_differences
+    from spsync.plan import make_plan
+    from spsync.planner import secret_key_for
+    from spsync.planning import make_client, plan_tenant
+    from spsync.render import render_text
+    from spsync.state import StateStore
+
+    desireds = manifest.load(manifests, tenants=tenant_names, sandbox=g.sandbox)
+    if saved is not None:
+        have = {d.tenant.tenant for d in desireds}
+        missing = [t.tenant for t in saved.tenants if t.tenant not in have]
+        if missing:
+            raise PlanError(f"the plan is for tenant(s) {', '.join(missing)}, not in {manifests}")
+    store = StateStore(g.state_dir)
+    prepared: list[_Prepared] = []
+    async with contextlib.AsyncExitStack() as stack:
+        for desired in desireds:
+            name = desired.tenant.tenant
+            stack.enter_context(
+                store.lock(name, "apply", timeout=lock_timeout, unlock_hint=unlock_hint)
+            )
+            replay(store, desired.tenant)
+            audit = stack.enter_context(AuditLog(AUDIT_DIR, name))
+            client = await stack.enter_async_context(make_client(desired, g.sandbox))
+            client.on_call = fan_out(client.on_call, audit.record)
+            key = secret_key_for(desired.tenant)
+            tp, state, observed = await plan_tenant(
+                desired,
+                store,
+                client,
+                refresh=refresh,
+                targets=targets,
+                allow_destroy=allow_destroy,
+                secret_key=key,
+            )
+            prepared.append(_Prepared(desired, tp, state, observed, client, audit, key))
+
+        fresh = make_plan([p.plan for p in prepared], targets=targets, refresh=refresh)
+        if saved is not None:
+            problems = []
+            for old in saved.tenants:
+                new = next(p.plan for p in prepared if p.plan.tenant == old.tenant)
+                problems.extend(plan_differences(old, new))
+            if problems:
+                raise PlanError(
+                    "the saved plan is stale; make a new one (spsync plan ... --out FILE):\n"
+                    + "\n".join(f"  - {p}" for p in problems)
+                )
+        out(render_text(fresh, color=not g.no_color and sys.stdout.isatty()), nl=False)
+        if not fresh.has_changes:
+            return 0
+        if not auto_approve:
+            answer = click.prompt(
+                "\nDo you want to perform these actions? Only 'yes' will be accepted to "
+                "approve.\n  Enter a value",
+                default="",
+                show_default=False,
+                err=True,
+            )
+            if answer != "yes":
+                raise ApplyError("apply cancelled")
+        results = await _execute_all(
+            prepared,
+            store,
+            parallelism=parallelism,
+            continue_on_error=continue_on_error,
+            progress=_stderr_progress(g.no_color),
+            source=saved,
+        )
+    return _report(results)
+
+
+class _Signals:
+    """SIGINT/SIGTERM during execution: the first stops new work, the second also cuts off
+    calls in flight."""
+
+    def __init__(self) -> None:
+        self.executor: Executor | None = None
+        self.received: int | None = None
+        self.count = 0
+
+    def handle(self, signum: int) -> None:
+        self.count += 1
+        if self.received is None:
+            self.received = signum
+        if self.executor is None:
+            return
+        if self.count == 1:
+            err(
+                f"\n{signal.Signals(signum).name}: stopping; finishing the calls in flight "
+                "(send it again to abandon them)"
+            )
+            self.executor.request_stop()
+        else:
+            self.executor.cancel_in_flight()
+
+    def attach(self, ex: Executor) -> None:
+        self.executor = ex
+        if self.received is not None:
+            ex.request_stop()
+
+
+async def _execute_all(
+    prepared: list[_Prepared],
+    store: Any,
+    *,
+    parallelism: int,
+    continue_on_error: bool,
+    progress: Any,
+    source: Any,
+) -> list[ApplyResult]:
+    from spsync.apply import Interrupted, execute_tenant, failure_report
+    from spsync.planner import applied_fields
+
+    loop = asyncio.get_running_loop()
+    sig = _Signals()
+    installed = []
+    for s in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(s, sig.handle, s)
+            installed.append(s)
+    results: list[ApplyResult] = []
+    try:
+        for p in prepared:
+            if sig.received is not None:
+                break
+            tp = p.plan
+            if source is not None:
+                tp = next(t for t in source.tenants if t.tenant == tp.tenant)
+            if not tp.has_changes:
+                continue
+
+            def applied_of(address: str, d: Desired = p.desired, key: bytes = p.key) -> Any:
+                return applied_fields(d, address, key)
+
+            result = await execute_tenant(
+                tp.changes,
+                p.desired,
+                p.state,
+                p.client,
+                store,
+                applied_of=applied_of,
+                adopt=tp.adopt,
+                live_sessions=p.observed.sessions if p.observed is not None else {},
+                parallelism=parallelism,
+                continue_on_error=continue_on_error,
+                progress=progress,
+                on_executor=sig.attach,
+            )
+            results.append(result)
+            if not result.ok and not continue_on_error:
+                break
+    finally:
+        for s in installed:
+            loop.remove_signal_handler(s)
+    if sig.received is not None:
+        code = 130 if sig.received == signal.SIGINT else 1
+        name = signal.Signals(sig.received).name
+        raise Interrupted(
+            f"interrupted by {name}; state saved, a re-run continues where this stopped\n"
+            + failure_report(results),
+            exit_code=code,
+        )
+    return results
+
+
+def _report(results: list[ApplyResult]) -> int:
+    from spsync.apply import done_by_action, failure_report, summary_line
+
+    if all(r.ok for r in results):
+        for r in results:
+            out(f"{summary_line(r)}: {done_by_action(r)}")
+        out("Apply complete.")
+        return 0
+    raise ApplyError("apply did not finish:\n" + failure_report(results))
+
+
+COMMANDS = [apply_cmd]

@@ -1,0 +1,74 @@
+"""``spsync onboard PATH session.EXAM.USER``: a fresh onboarding URL, printed, never kept."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import click
+
+from spsync.cli.common import global_options, globals_of, out
+from spsync.errors import UsageError
+from spsync.model import kind_of
+
+
+@click.command("onboard")
+@click.argument("path", type=click.Path(exists=True, path_type=Path))
+@click.argument("address", metavar="session.EXAM.USER")
+@click.option("--tenant", "tenant_names", multiple=True, metavar="NAME", help="Only this tenant.")
+@global_options
+@click.pass_context
+def onboard_cmd(ctx: click.Context, path: Path, address: str, tenant_names: tuple[str, ...]) -> int:
+    """Print a fresh onboarding URL for a scheduled session.
+
+    \b
+    The URL is single-use and expires: it is generated on demand, printed on
+    stdout, and never written to state, logs or the audit log.
+    """
+    from spsync import manifest
+    from spsync.journal import fold, journal_path, read_entries
+    from spsync.state import StateStore
+
+    g = globals_of(ctx)
+    if kind_of(address) != "session" or address.count(".") < 2:
+        raise UsageError(f"{address}: not a session address (session.EXAM.USER)")
+    store = StateStore(g.state_dir)
+    found: list[tuple[Any, Any]] = []
+    desireds = manifest.load(path, tenants=tenant_names, sandbox=g.sandbox)
+    for desired in desireds:
+        state = store.load(desired.tenant)
+        # a journal left by an interrupted apply is part of what is known (read, not folded)
+        state, _ = fold(state, read_entries(journal_path(store.directory, state.tenant)))
+        if address in state.resources:
+            found.append((desired, state.resources[address]))
+    names = ", ".join(d.tenant.tenant for d in desireds)
+    if not found:
+        raise UsageError(
+            f"{address} is not in the state of {names}: apply it first (spsync apply {path})"
+        )
+    if len(found) > 1:
+        raise UsageError(f"{address} is in the state of several tenants; pick one with --tenant")
+    desired, rs = found[0]
+    exam_sid = rs.refs.get("exam")
+    if not rs.sid or not exam_sid:
+        raise UsageError(f"{address}: its state entry has no session or exam SID")
+    url = asyncio.run(_fetch(desired, g.sandbox, address, exam_sid, rs.sid))
+    out(url)
+    return 0
+
+
+async def _fetch(desired: Any, sandbox: bool, address: str, exam_sid: str, sid: str) -> str:
+    from spsync.planning import make_client
+
+    async with make_client(desired, sandbox) as client:
+        session = await client.get_session(exam_sid, sid)
+        if session.status != "Scheduled":
+            raise UsageError(
+                f"{address} ({sid}) is {session.status}, not Scheduled: only a scheduled "
+                "session has an onboarding URL"
+            )
+        return str(await client.onboard_url(exam_sid, sid))
+
+
+COMMANDS = [onboard_cmd]

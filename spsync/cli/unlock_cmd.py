@@ -1,0 +1,69 @@
+"""``spsync unlock PATH LOCK_ID``: release a tenant lock whose holder is gone."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+import yaml
+
+from spsync.cli.common import global_options, globals_of, out
+from spsync.errors import StateError, UsageError
+
+TENANT_FILE = "tenant.yaml"
+
+
+def tenant_names(path: Path) -> list[str]:
+    """Names of the tenants under ``path`` (a tenant directory or a directory of them),
+    read from each ``tenant.yaml`` without validating the rest: unlocking needs no secrets."""
+    dirs = (
+        [path]
+        if (path / TENANT_FILE).is_file()
+        else sorted(p for p in path.iterdir() if p.is_dir() and (p / TENANT_FILE).is_file())
+    )
+    names = []
+    for d in dirs:
+        try:
+            head = yaml.safe_load((d / TENANT_FILE).read_text(encoding="utf-8"))
+        except (OSError, yaml.YAMLError):
+            head = None
+        name = head.get("tenant") if isinstance(head, dict) else None
+        names.append(name if isinstance(name, str) and name else d.name)
+    return sorted(set(names))
+
+
+@click.command("unlock")
+@click.argument("path", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.argument("lock_id")
+@global_options
+@click.pass_context
+def unlock_cmd(ctx: click.Context, path: Path, lock_id: str) -> int:
+    """Release the lock LOCK_ID of a tenant under PATH whose holder is gone.
+
+    \b
+    The id is the one a blocked command prints. A lock whose holder still runs on this
+    machine is never released; locally the OS releases a dead holder's lock by itself,
+    so this is mostly for shared state backends.
+    """
+    from spsync.state import StateStore
+
+    g = globals_of(ctx)
+    store = StateStore(g.state_dir)
+    names = tenant_names(path)
+    if not names:
+        raise UsageError(f"{path}: no tenant.yaml here or in its sub-directories")
+    held = {n: store.holder(n) for n in names}
+    for name, info in held.items():
+        if info is not None and info.id == lock_id:
+            store.unlock(name, lock_id)
+            out(
+                f"released lock {lock_id} of {name} (was held by pid {info.pid} on "
+                f"{info.host} for {info.operation} since {info.since})"
+            )
+            return 0
+    current = [f"{n}: {i.id}" for n, i in held.items() if i is not None]
+    listed = "; current locks: " + ", ".join(current) if current else "; no tenant is locked"
+    raise StateError(f"no tenant under {path} holds lock {lock_id}{listed}")
+
+
+COMMANDS = [unlock_cmd]
