@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import os
 import random
+import re
 import signal
 import subprocess
 import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -27,6 +28,7 @@ from typing import Any
 import httpx
 from api_support import Rule, Tamper
 from apply_checker import active_duplicates, world_mismatches
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from spsync import manifest
 from spsync.journal import journal_path, read_entries
@@ -410,22 +412,73 @@ def simulator(**opts: Any) -> Iterator[ThreadedServer]:
         yield srv
 
 
+@dataclass
+class Rewrite:
+    """Let a matching request (``method``, ``path`` regex searched in the path) take effect,
+    then hand its answer's body to ``edit`` before sending it (status and headers kept,
+    ``content-length`` fixed); at most ``times`` requests."""
+
+    method: str
+    path: str
+    edit: Callable[[bytes], bytes]
+    times: int = 1
+    hits: int = 0
+
+    def matches(self, method: str, path: str) -> bool:
+        return self.hits < self.times and method == self.method and bool(re.search(self.path, path))
+
+
+class Rewriter:
+    """ASGI middleware applying ``Rewrite`` rules in front of an app (the simulator)."""
+
+    def __init__(self, app: ASGIApp, *rules: Rewrite) -> None:
+        self.app = app
+        self.rules = list(rules)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        rule = None
+        if scope["type"] == "http":
+            rule = next((r for r in self.rules if r.matches(scope["method"], scope["path"])), None)
+        if rule is None:
+            await self.app(scope, receive, send)
+            return
+        rule.hits += 1
+        held: list[Message] = []
+
+        async def hold(message: Message) -> None:
+            held.append(message)
+
+        await self.app(scope, receive, hold)
+        start = next(m for m in held if m["type"] == "http.response.start")
+        body = rule.edit(b"".join(m.get("body", b"") for m in held if m["type"] != start["type"]))
+        headers = [(k, v) for k, v in start["headers"] if k.lower() != b"content-length"]
+        headers.append((b"content-length", str(len(body)).encode()))
+        await send({**start, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+
 @contextmanager
-def tampered(*rules: Rule, **opts: Any) -> Iterator[tuple[ThreadedServer, Tamper]]:
+def tampered(
+    *rules: Rule, rewrites: Sequence[Rewrite] = (), **opts: Any
+) -> Iterator[tuple[ThreadedServer, Tamper]]:
     """``simulator()`` behind a ``Tamper`` front applying ``rules`` (misbehaviour the
-    simulator has no option for: HTML pages, odd statuses, lost answers on chosen calls)."""
+    simulator has no option for: HTML pages, odd statuses, lost answers on chosen calls),
+    and behind that a ``Rewriter`` applying ``rewrites`` to the simulator's answers
+    (``front.app``: add rules to either while the server runs)."""
     opts.setdefault("now", NOW)
     srv = ThreadedServer(token=TOKEN, **opts)
-    front = Tamper(srv.app, *rules)
+    front = Tamper(Rewriter(srv.app, *rewrites), *rules)
     srv.app = front  # type: ignore[assignment]  # served in front of the simulator
     with srv:
         yield srv, front
 
 
 def controls_of(srv: ThreadedServer) -> Any:
-    """The simulator's counters and injectors, behind a ``Tamper`` front or not."""
+    """The simulator's counters and injectors, behind fronts or not."""
     app: Any = srv.app
-    return app.controls if hasattr(app, "controls") else app.app.controls
+    while not hasattr(app, "controls"):
+        app = app.app
+    return app.controls
 
 
 def booking_problems(w: dict[str, Any], *, allow_cancelled: bool = False) -> list[str]:
