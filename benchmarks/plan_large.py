@@ -1,62 +1,229 @@
-"""Plan time and peak memory for a large tenant (20,000 users by default).
+"""Plan time, peak memory and API calls for a large tenant (20,000 students by default).
 
-Prints figures, asserts nothing. Scenarios: a state that matches the manifests (no-op) and
-one with 10% of the users changed, each without refresh (manifests vs state) and with
-refresh (observed live objects). Run: ``.venv/bin/python benchmarks/plan_large.py [USERS]``.
+Prints figures, asserts nothing. The tenant: one course, one limited-scope exam, N users,
+each enrolled, assigned and scheduled (4N + 2 resources). The simulator is filled directly
+through its model (fast), saved, and served by `spsync sandbox serve` in another process,
+so the plan's figures are the client's own. Scenarios:
+
+- no-op: the state matches the manifests and the live objects;
+- 10% changed: a tenth of the students changed in the manifests (half renamed, half moved
+  to another appointment);
+
+each with --no-refresh (manifests vs state) and with refresh (observation over HTTP), then
+the whole `spsync plan` command end to end.
+
+Run: ``.venv/bin/python benchmarks/plan_large.py [--users N]``
 """
 
 from __future__ import annotations
 
+import argparse
+import asyncio
+import json
+import os
+import subprocess
 import sys
+import tempfile
 import time
 import tracemalloc
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
-from plan_helpers import applied_state, observed_matching, user, world
+from plan_sandbox import ENV, INSTALL, TOKEN, provision_all, write_manifests
 
-from spsync.planner import build_plan
+from spsync import manifest
+from spsync.api import wire
+from spsync.api.client import Client
+from spsync.model import Desired, Session, User
+from spsync.planning import plan_tenant
+from spsync.render import render_text
+from spsync.sandbox.persistence import dumps
+from spsync.sandbox.server import build_world
+from spsync.sandbox.world import World
+from spsync.secrets import Secret
+from spsync.state import StateStore
+
+NOW = datetime(2027, 1, 15, 12, 0, 0, tzinfo=UTC)
+KEY = TOKEN.encode()
+PL = "PLa17b8c9d0e1f2a3b4c5d6e7f8a9b0c1d"
 
 
-def measure(label: str, fn: Callable[[], Any]) -> Any:
-    tracemalloc.start()
+def manifests(n: int) -> str:
+    lines = [
+        "courses:",
+        "  main: {ids: {external: course-main}, title: Acme Certification, code: ACME-001}",
+        "exams:",
+        "  cert:",
+        "    course: main",
+        "    ids: {external: exam-cert}",
+        "    title: Certification Exam",
+        "    configuration:",
+        "      url: https://exams.example.com/cert",
+        '      access: {open: "2027-01-01T00:00:00Z", close: "2027-12-31T23:59:59Z"}',
+        "      duration: 120",
+        "      password: {env: CERT_PW}",
+        "      proctorTypes: {TS63dda27a6ba54c218449b934b7bb1ba8: {}}",
+        "users:",
+    ]
+    for i in range(n):
+        lines.append(
+            f"  s{i:05d}: {{ids: {{external: student-{i:05d}}}, firstName: Student, "
+            f"lastName: N{i}, email: s{i:05d}@example.edu}}"
+        )
+    lines.append("sessions:")
+    for i in range(n):
+        day = 1 + i % 28
+        lines.append(
+            f'  - {{exam: cert, user: s{i:05d}, appointment: "2027-03-{day:02d}T14:00:00Z", '
+            f"proctorLocation: {PL}, externalAppointmentId: appt-{i:05d}}}"
+        )
+    return "\n".join(lines) + "\n"
+
+
+class WorldClient:
+    """What ``provision_all`` needs of a client, served by a World in this process."""
+
+    def __init__(self, world: World) -> None:
+        self.w = world
+
+    async def provision(self, req: wire.ProvisionRequest) -> wire.ProvisionResponse:
+        body = json.loads(wire.request_json(req)[0])
+        return wire.ProvisionResponse.model_validate(self.w.provision(INSTALL, body))
+
+    async def update_assignments(
+        self, course: str, exam: str, *, add: list[str] = (), remove: list[str] = ()
+    ) -> wire.AssignmentList:
+        body = {"add": [{"enrollmentSid": s} for s in add]}
+        return wire.AssignmentList.model_validate(
+            self.w.update_assignments(INSTALL, course, exam, body)
+        )
+
+    async def list_enrollment_sessions(self, en: str, exam: str) -> list[wire.Session]:
+        page = self.w.list_enrollment_sessions(INSTALL, en, exam, include_active=True)
+        return [wire.Session.model_validate(x) for x in page.items]
+
+    async def schedule_session(
+        self, exam: str, sid: str, req: wire.ScheduleRequest, *, enrollment_sid: str
+    ) -> wire.Session:
+        body = json.loads(wire.request_json(req)[0])
+        return wire.Session.model_validate(self.w.schedule_session(INSTALL, exam, sid, body))
+
+
+def changed(desired: Desired, share: float = 0.10) -> Desired:
+    """A tenth of the students changed: half renamed, half moved to another appointment."""
+    step = round(1 / share)
+    users = dict(desired.users)
+    sessions = dict(desired.sessions)
+    for i, address in enumerate(sorted(users)):
+        if i % step:
+            continue
+        name = address.split(".", 1)[1]
+        if (i // step) % 2 == 0:
+            u = users[address]
+            users[address] = User(**{**u.model_dump(), "lastName": "Changed"})
+        else:
+            s = sessions[f"session.cert.{name}"]
+            sessions[s.address] = Session(
+                **{**s.model_dump(), "appointment": "2027-04-01T10:00:00Z"}
+            )
+    return desired.model_copy(update={"users": users, "sessions": sessions})
+
+
+def timed(label: str, fn: Callable[[], Awaitable[Any]], memory: bool = True) -> Any:
     t0 = time.perf_counter()
-    result = fn()
+    result = asyncio.run(fn())
     elapsed = time.perf_counter() - t0
-    _, peak = tracemalloc.get_traced_memory()
-    tracemalloc.stop()
-    print(f"{label:<48} {elapsed:8.2f} s   peak {peak / 2**20:8.1f} MiB")
+    peak = ""
+    if memory:  # a second run under tracemalloc (which slows it down) for the peak
+        tracemalloc.start()
+        asyncio.run(fn())
+        peak = f"   peak {tracemalloc.get_traced_memory()[1] / 2**20:7.1f} MiB"
+        tracemalloc.stop()
+    print(f"  {label:<44} {elapsed:7.2f} s{peak}", flush=True)
     return result
 
 
-def changed_world(desired: Any, share: float) -> Any:
-    """``desired`` with every 1/share-th user renamed (an update per changed user)."""
-    step = max(1, round(1 / share))
-    users = dict(desired.users)
-    for i, address in enumerate(sorted(users)):
-        if i % step == 0:
-            name = address.split(".", 1)[1]
-            users[address] = user(name, lastName="Changed")
-    return desired.model_copy(update={"users": users})
-
-
 def main() -> None:
-    n = int(sys.argv[1]) if len(sys.argv) > 1 else 20_000
-    names = [f"u{i:05d}" for i in range(n)]
-    desired = measure(f"build desired ({n} users)", lambda: world(names))
-    state = measure("build matching state", lambda: applied_state(desired))
-    observed = measure("build matching observation", lambda: observed_matching(state, desired))
-    changed = changed_world(desired, 0.10)
-    for label, d in (("no-op", desired), ("10% changed", changed)):
-        tp = measure(f"plan {label}, --no-refresh", lambda d=d: build_plan(d, state, None))
-        print(f"    {sum(tp.summary.values())} addresses, {len(tp.changes)} changes")
-        tp = measure(
-            f"plan {label}, observed (pure part)", lambda d=d: build_plan(d, state, observed)
-        )
-        print(f"    {sum(tp.summary.values())} addresses, {len(tp.changes)} changes")
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--users", type=int, default=20_000)
+    args = ap.parse_args()
+    n = args.users
+    tmp = Path(tempfile.mkdtemp(prefix="spsync-bench-"))
+    print(f"tenant: {n:,} students ({4 * n + 2:,} resources), work dir {tmp}")
+
+    tdir = write_manifests(tmp / "manifests", "http://127.0.0.1:1", manifests(n))
+    t0 = time.perf_counter()
+    desired = manifest.load(tdir, env=ENV)[0]
+    print(f"  {'load manifests':<44} {time.perf_counter() - t0:7.2f} s")
+
+    t0 = time.perf_counter()
+    world = build_world(now=NOW, seed=1)
+    state = asyncio.run(provision_all(desired, WorldClient(world), KEY))  # type: ignore[arg-type]
+    (tmp / "world.json").write_bytes(dumps(world.to_json()))
+    print(f"  {'(setup) fill the simulator and the state':<44} {time.perf_counter() - t0:7.2f} s")
+
+    server = subprocess.Popen(
+        [sys.executable, "-m", "spsync", "sandbox", "serve", "--port", "0", "--token", TOKEN,
+         "--data", str(tmp / "world.json"), "--now", "2027-01-15T12:00:00Z"],
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+    )  # fmt: skip
+    try:
+        assert server.stdout is not None
+        url = server.stdout.readline().strip().rsplit(" ", 1)[-1]
+        write_manifests(tmp / "manifests", url, manifests(n))
+        desired = manifest.load(tdir, env=ENV)[0]
+        store = StateStore(tmp / "state")
+        store.save(state.model_copy(update={"api_url": url}))
+        calls: dict[str, int] = {}
+
+        def plan(d: Desired, refresh: bool) -> Callable[[], Awaitable[Any]]:
+            async def go() -> Any:
+                if not refresh:
+                    return (await plan_tenant(d, store, None, refresh=False, secret_key=KEY))[0]
+                async with Client(url, INSTALL, Secret(TOKEN)) as client:
+                    tp = (await plan_tenant(d, store, client, secret_key=KEY))[0]
+                    calls["n"] = sum(client.calls.values())
+                    calls.update({k: v for k, v in client.calls.items()})
+                    return tp
+
+            return go
+
+        for label, d in (("no-op", desired), ("10% changed", changed(desired))):
+            for refresh in (False, True):
+                name = f"plan {label}, {'refresh' if refresh else '--no-refresh'}"
+                tp = timed(name, plan(d, refresh))
+                extra = f", {calls['n']} API calls" if refresh else ""
+                print(f"      {len(tp.changes):,} changes, {tp.summary['noop']:,} unchanged{extra}")
+        print("  API calls of one refreshed plan, by route:")
+        for route, k in sorted(calls.items()):
+            if route != "n":
+                print(f"      {k:5d}  {route}")
+        tp = asyncio.run(plan(changed(desired), False)())
+        from spsync.plan import make_plan
+
+        t0 = time.perf_counter()
+        text = render_text(make_plan([tp]))
+        print(f"  {'render text of the 10% plan':<44} {time.perf_counter() - t0:7.2f} s "
+              f"({len(text):,} chars)")  # fmt: skip
+        for extra in ([], ["--no-refresh"]):
+            t0 = time.perf_counter()
+            r = subprocess.run(
+                [sys.executable, "-m", "spsync", "--state-dir", str(tmp / "state"), "plan",
+                 str(tdir), "--detailed-exitcode", *extra],
+                capture_output=True, text=True, env={**os.environ, **ENV}, check=False,
+            )  # fmt: skip
+            last = r.stdout.strip().splitlines()[-1] if r.stdout.strip() else r.stderr.strip()
+            label = f"`spsync plan {' '.join(extra)}` end to end (no-op)"
+            print(f"  {label:<44} {time.perf_counter() - t0:7.2f} s  exit {r.returncode}: {last}")
+    finally:
+        server.terminate()
+        server.wait()
+        if server.stdout is not None:
+            server.stdout.close()
 
 
 if __name__ == "__main__":

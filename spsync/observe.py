@@ -42,6 +42,19 @@ from spsync.state import State
 
 T = TypeVar("T")
 
+
+def _live(
+    *,
+    sid: str | None = None,
+    refs: dict[str, str] | None = None,
+    fields: dict[str, Any] | None = None,
+    status: str | None = None,
+) -> LiveObject:
+    """A ``LiveObject`` from data this module built itself: constructed without
+    re-validation (tens of thousands per large tenant)."""
+    return LiveObject.model_construct(sid=sid, refs=refs or {}, fields=fields or {}, status=status)
+
+
 #: above this many users to read, page through the install's user list instead of one GET
 #: per user (a page holds 100)
 USER_LIST_THRESHOLD = 100
@@ -139,7 +152,7 @@ def session_fields(s: wire.Session) -> dict[str, Any]:
 
 
 def live_session(s: wire.Session) -> LiveSession:
-    return LiveSession(
+    return LiveSession.model_construct(
         sid=s.sid,
         status=s.status,
         statusReason=s.statusReason,
@@ -166,9 +179,28 @@ class _Observer:
         self.adopted: dict[str, LiveObject] = {}
         self.sessions: dict[str, LiveSession] = {}
         self.unreachable: set[str] = set()
+        self._by_kind: dict[str, dict[str, Any]] = defaultdict(dict)
+        for a, r in state.resources.items():
+            self._by_kind[kind_of(a)][a] = r
+        self._exam_names = {_name(a) for a in (*desired.exams, *self._by_kind["exam"])}
+        #: course SID -> its enrollments; exam SID -> its sessions (None: not found)
+        self._enrollment_lists: dict[str, list[wire.Enrollment] | None] = {}
+        self._session_lists: dict[str, list[wire.Session] | None] = {}
 
     def in_state(self, kind: str) -> dict[str, Any]:
-        return {a: r for a, r in self.s.resources.items() if kind_of(a) == kind}
+        return self._by_kind.get(kind, {})
+
+    async def fetch_enrollments(self, course_sids: Iterable[str]) -> None:
+        """Read the enrollment list of each course not read yet (paged)."""
+        todo = sorted(set(course_sids) - set(self._enrollment_lists))
+        got = await asyncio.gather(*(_maybe(self.c.list_enrollments(c)) for c in todo))
+        self._enrollment_lists.update(zip(todo, got, strict=True))
+
+    async def fetch_sessions(self, exam_sids: Iterable[str]) -> None:
+        """Read every session of each exam not read yet (the appointments report, paged)."""
+        todo = sorted(set(exam_sids) - set(self._session_lists))
+        got = await asyncio.gather(*(_maybe(self.c.appointments(exam_sid=e)) for e in todo))
+        self._session_lists.update(zip(todo, got, strict=True))
 
     def sid(self, address: str) -> str | None:
         """The SID of ``address`` from state, or from what was adopted so far."""
@@ -198,7 +230,7 @@ class _Observer:
                 reads.append((address, course.ids.value, False))
         got = await asyncio.gather(*(_maybe(self.c.get_course(sid)) for _a, sid, _s in reads))
         for (address, _sid, known), c in zip(reads, got, strict=True):
-            obj = None if c is None else LiveObject(sid=c.sid, fields=course_fields(c))
+            obj = None if c is None else _live(sid=c.sid, fields=course_fields(c))
             if known:
                 self.found(address, obj)
             elif obj is not None:
@@ -213,7 +245,8 @@ class _Observer:
             return self.sid(f"course.{exam.course}")
         return None
 
-    async def exams(self) -> None:
+    async def exams_known(self) -> None:
+        """The exams in state, by their SIDs."""
         reads: list[tuple[str, str, str, bool]] = []
         for address, rec in self.in_state("exam").items():
             course_sid = self.course_sid_of(self.d.exams.get(address), rec)
@@ -221,7 +254,11 @@ class _Observer:
                 reads.append((address, course_sid, rec.sid, True))
             else:
                 self.unreachable.add(address)
-        # exams new to state: by SID, or by external id in their course's exam list
+        await self._read_exams(reads)
+
+    async def exams_new(self) -> None:
+        """Exams new to state: by SID, or by external id in their course's exam list."""
+        reads: list[tuple[str, str, str, bool]] = []
         by_external: dict[str, list[tuple[str, str]]] = defaultdict(list)
         for address, exam in self.d.exams.items():
             if address in self.s.resources:
@@ -241,6 +278,9 @@ class _Observer:
             for address, external in wanted:
                 if external in index:
                     reads.append((address, course_sid, index[external].sid, False))
+        await self._read_exams(reads)
+
+    async def _read_exams(self, reads: list[tuple[str, str, str, bool]]) -> None:
         got = await asyncio.gather(
             *(_maybe(self.c.get_exam(course, sid)) for _a, course, sid, _k in reads)
         )
@@ -250,7 +290,7 @@ class _Observer:
                 refs = {"course": e.courseSid or course_sid}
                 if e.configuration is not None and e.configuration.sid:
                     refs["configuration"] = e.configuration.sid
-                obj = LiveObject(sid=e.sid, refs=refs, fields=exam_fields(e))
+                obj = _live(sid=e.sid, refs=refs, fields=exam_fields(e))
             if known:
                 self.found(address, obj)
             elif obj is not None:
@@ -287,12 +327,12 @@ class _Observer:
             by_id = {key: u for key, u in zip(lookups, found, strict=True) if u is not None}
         for address, sid in known.items():
             u = by_sid.get(sid)
-            self.found(address, None if u is None else LiveObject(sid=u.sid, fields=user_fields(u)))
+            self.found(address, None if u is None else _live(sid=u.sid, fields=user_fields(u)))
         for address, desired_user in new.items():
             ids = desired_user.ids
             u = by_sid.get(ids.value) if ids.kind == "sid" else by_id.get((ids.kind, ids.value))
             if u is not None:
-                self.adopted[address] = LiveObject(sid=u.sid, fields=user_fields(u))
+                self.adopted[address] = _live(sid=u.sid, fields=user_fields(u))
 
     async def _find_user(self, kind: str, value: str) -> wire.User | None:
         arg = {"external": "external_id", "api": "api_id", "lms": "lms_id"}[kind]
@@ -320,11 +360,11 @@ class _Observer:
             elif address in self.s.resources:
                 self.unreachable.add(address)
         courses = sorted({c for c, _u in wanted.values()})
-        lists = await asyncio.gather(*(_maybe(self.c.list_enrollments(c)) for c in courses))
+        await self.fetch_enrollments(courses)
         by_sid: dict[str, wire.Enrollment] = {}
         by_pair: dict[tuple[str, str], wire.Enrollment] = {}
-        for course_sid, items in zip(courses, lists, strict=True):
-            for e in items or ():
+        for course_sid in courses:
+            for e in self._enrollment_lists[course_sid] or ():
                 by_sid[e.sid] = e
                 by_pair.setdefault((e.courseSid or course_sid, e.userSid), e)
         for address, (course_sid, user_sid) in wanted.items():
@@ -339,7 +379,7 @@ class _Observer:
 
     @staticmethod
     def _enrollment_obj(e: wire.Enrollment, course_sid: str) -> LiveObject:
-        return LiveObject(
+        return _live(
             sid=e.sid,
             refs={"course": e.courseSid or course_sid, "user": e.userSid},
             fields={"role": e.role},
@@ -376,7 +416,7 @@ class _Observer:
 
     def _exam_name(self, address: str) -> str:
         rest = address.split(".", 1)[1]
-        names = {_name(a) for a in self.d.exams} | {_name(a) for a in self.in_state("exam")}
+        names = self._exam_names
         parts = rest.split(".")
         for i in range(1, len(parts)):
             if ".".join(parts[:i]) in names:
@@ -402,11 +442,11 @@ class _Observer:
                     else:
                         self.unreachable.add(address)
         exams = sorted({e for _a, _x, e, _n, _r in targets})
-        lists = await asyncio.gather(*(_maybe(self.c.appointments(exam_sid=e)) for e in exams))
+        await self.fetch_sessions(exams)
         # enrollment -> its sessions of the exam, oldest first
         per: dict[tuple[str, str], list[wire.Session]] = defaultdict(list)
-        for exam_sid, sessions in zip(exams, lists, strict=True):
-            for s in sessions or ():
+        for exam_sid in exams:
+            for s in self._session_lists[exam_sid] or ():
                 if s.enrollmentSid:
                     per[(exam_sid, s.enrollmentSid)].append(s)
         for group in per.values():
@@ -427,9 +467,9 @@ class _Observer:
                     and group[-1].statusReason == REMOVED_BY_LIMITED_SCOPE
                 )
                 if rec is not None:
-                    self.found(address, LiveObject(refs=rec.refs) if assigned else None)
+                    self.found(address, _live(refs=rec.refs) if assigned else None)
                 elif assigned:
-                    self.adopted[address] = LiveObject(refs=refs)
+                    self.adopted[address] = _live(refs=refs)
                 continue
             if rec is not None and rec.sid:
                 mine = next((s for s in group if s.sid == rec.sid), None)
@@ -439,9 +479,25 @@ class _Observer:
 
     async def run(self) -> Observed:
         before = sum(self.c.calls.values())
-        await self.courses()
-        await self.exams()
-        await self.users()
+        # first every read that the state's SIDs allow, all at once ...
+        state_courses = {
+            r.refs["course"] for r in self.in_state("enrollment").values() if r.refs.get("course")
+        }
+        state_exams = {
+            r.refs["exam"]
+            for kind in ("assignment", "session")
+            for r in self.in_state(kind).values()
+            if r.refs.get("exam")
+        }
+        await asyncio.gather(
+            self.courses(),
+            self.exams_known(),
+            self.users(),
+            self.fetch_enrollments(state_courses),
+            self.fetch_sessions(state_exams),
+        )
+        # ... then what needs SIDs found on the way (first contact), and the matching
+        await self.exams_new()
         await self.enrollments()
         await self.sessions_and_assignments()
         return Observed(
@@ -464,7 +520,7 @@ def _current(group: list[wire.Session]) -> wire.Session | None:
 
 
 def _session_obj(s: wire.Session, refs: dict[str, str]) -> LiveObject:
-    return LiveObject(sid=s.sid, refs=refs, fields=session_fields(s), status=s.status)
+    return _live(sid=s.sid, refs=refs, fields=session_fields(s), status=s.status)
 
 
 async def observe(desired: Desired, state: State, client: Client) -> Observed:

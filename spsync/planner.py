@@ -59,6 +59,7 @@ from spsync.observed import (
     CANCELLED,
     DONE_STATUSES,
     NEEDS_PROCTOR,
+    SCHEDULED,
     LiveObject,
     Observed,
 )
@@ -502,7 +503,10 @@ class _Planner:
         base = rec.applied if rec is not None else want
         current = base
         if live is not None:
-            current = overlay(base, fingerprint_secrets(live.fields, self.key))
+            fields = live.fields
+            if address.startswith("exam."):  # the only kind with secrets
+                fields = fingerprint_secrets(fields, self.key)
+            current = overlay(base, fields)
         # identity fields are checked apart (identity_changed), never as an update
         current = {**current, **{k: want[k] for k in NOT_COMPARED_LIVE if k in want}}
         applied = rec.applied if rec is not None else {}
@@ -574,7 +578,7 @@ class _Planner:
                 d.depends_extra = (assignment,)
                 return d
             if self.o is not None and (
-                self.is_missing(address) or (live is not None and live.status != "Scheduled")
+                self.is_missing(address) or (live is not None and live.status != SCHEDULED)
             ):
                 return self.forget(address)  # nothing left to cancel
             return _Decision("cancel", "removed", rec.applied if rec else {}, None)
@@ -622,9 +626,12 @@ class _Planner:
     # --- the whole plan ----------------------------------------------------------------
 
     def run(self) -> None:
-        addresses = set(self.d.addresses()) | set(self.s.resources)
+        by_kind: dict[str, list[str]] = {k: [] for k in KINDS}
+        for address in set(self.d.addresses()) | set(self.s.resources):
+            by_kind[kind_of(address)].append(address)
+        # kind by kind, so that every parent is decided before its dependants
         for kind in KINDS:
-            for address in sorted(a for a in addresses if kind_of(a) == kind):
+            for address in sorted(by_kind[kind]):
                 self.decisions[address] = self.decide(address)
 
     def decide(self, address: str) -> _Decision:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -57,20 +58,29 @@ def secret_key(desired: Desired, sandbox: bool) -> bytes:
     return token.reveal().encode()
 
 
-def make_client(desired: Desired, sandbox: bool, **options: object) -> Client:
+def make_client(
+    desired: Desired, sandbox: bool, *, shared: dict[str, Any] | None = None, **options: object
+) -> Client:
     """The API client of a tenant: the embedded simulator under ``.spsync/sandbox/`` with
-    ``sandbox``, else the tenant's API URL with its token. ``options`` go to ``Client``."""
+    ``sandbox``, else the tenant's API URL with its token. ``options`` go to ``Client``.
+
+    ``shared``: a dict kept across calls so that every tenant of one run talks to the same
+    embedded simulator (it is loaded once; two instances in one process would each write
+    the world back whole).
+    """
     tenant = desired.tenant
     if sandbox:
         from spsync.sandbox.embedded import open_embedded
 
-        app, _world = open_embedded(Path(SANDBOX_WORLD_DIR))
+        cache = shared if shared is not None else {}
+        if "app" not in cache:
+            cache["app"], _world = open_embedded(Path(SANDBOX_WORLD_DIR))
         # the simulator takes any non-empty token; the tenant's real one is never read here
         return Client(
             "http://127.0.0.1",
             tenant.install,
             Secret(SANDBOX_TOKEN, "sandbox"),
-            transport=httpx.ASGITransport(app=app),
+            transport=httpx.ASGITransport(app=cache["app"]),
             **options,  # type: ignore[arg-type]
         )
     return Client(tenant.api.url, tenant.install, tenant.api.token, **options)  # type: ignore[arg-type]
@@ -132,12 +142,12 @@ def empty_tenant_plan(desired: Desired, state: State) -> TenantPlan:
 
 @contextlib.asynccontextmanager
 async def _client_or_none(
-    desired: Desired, sandbox: bool, enabled: bool
+    desired: Desired, sandbox: bool, enabled: bool, shared: dict[str, Any]
 ) -> AsyncIterator[Client | None]:
     if not enabled:
         yield None
         return
-    async with make_client(desired, sandbox) as client:
+    async with make_client(desired, sandbox, shared=shared) as client:
         yield client
 
 
@@ -158,12 +168,13 @@ async def plan_all(
     shares = split_targets(desireds, store, targets) if targets else {}
     plans: list[TenantPlan] = []
     refused: list[UnsafePlanError] = []
+    shared: dict[str, Any] = {}
     for desired in sorted(desireds, key=lambda d: d.tenant.tenant):
         name = desired.tenant.tenant
         if targets and not shares.get(name):
             plans.append(empty_tenant_plan(desired, store.load(desired.tenant)))
             continue
-        async with _client_or_none(desired, sandbox, refresh) as client:
+        async with _client_or_none(desired, sandbox, refresh, shared) as client:
             try:
                 tp, _state, _obs = await plan_tenant(
                     desired,

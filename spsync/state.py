@@ -35,7 +35,7 @@ from typing import IO, Any
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from spsync.errors import LockError, StateError
-from spsync.model import Tenant
+from spsync.model import KINDS, Tenant
 
 STATE_VERSION = 1
 
@@ -101,6 +101,27 @@ def dump_state(state: State) -> str:
 def parse_state(text: str, where: str) -> State:
     """Parse state file text; ``StateError`` naming ``where`` and what is wrong."""
     try:
+        # the fast path (pydantic's own JSON parser); the slow one below explains failures
+        state = State.model_validate_json(text)
+    except ValidationError:
+        state = _parse_slowly(text, where)
+    if state.version != STATE_VERSION:
+        raise StateError(_version_message(where, state.version))
+    for address in state.resources:
+        if address.split(".", 1)[0] not in KINDS or "." not in address:
+            raise StateError(f"{where}: not a valid state file: unknown address {address!r}")
+    return state
+
+
+def _version_message(where: str, version: object) -> str:
+    return (
+        f"{where}: state version {version!r} is not supported "
+        f"(this spsync reads version {STATE_VERSION})"
+    )
+
+
+def _parse_slowly(text: str, where: str) -> State:
+    try:
         raw = json.loads(text)
     except json.JSONDecodeError as e:
         raise StateError(
@@ -109,12 +130,8 @@ def parse_state(text: str, where: str) -> State:
         ) from None
     if not isinstance(raw, dict):
         raise StateError(f"{where}: not a valid state file: expected a JSON object")
-    version = raw.get("version")
-    if version != STATE_VERSION:
-        raise StateError(
-            f"{where}: state version {version!r} is not supported "
-            f"(this spsync reads version {STATE_VERSION})"
-        )
+    if raw.get("version") != STATE_VERSION:
+        raise StateError(_version_message(where, raw.get("version")))
     try:
         return State.model_validate(raw)
     except ValidationError as e:

@@ -142,3 +142,26 @@ def test_a_state_older_than_the_journal_is_refused(tmp_path: Path) -> None:
 
 def test_missing_journal_reads_as_empty(tmp_path: Path) -> None:
     assert read_entries(tmp_path / "none.jsonl") == []
+
+
+def test_replay_folds_a_leftover_journal_into_the_state_file(tmp_path: Path) -> None:
+    from spsync.journal import replay
+    from spsync.model import Tenant
+    from spsync.state import StateStore
+
+    store = StateStore(tmp_path)
+    tenant = Tenant(tenant="acme", install="AI" + "a" * 32)
+    saved = store.save(store.load(tenant))  # serial 1, on disk
+    path = journal_path(tmp_path, "acme")
+    with Journal(path, lineage=saved.lineage, base_serial=saved.serial) as j:
+        j.put("course.a", _rs("CU" + "a" * 32))
+        j.put("user.x", _rs("US" + "b" * 32))
+    # the process died here: nothing folded yet
+    assert store.load(tenant).resources == {}
+
+    assert replay(store, tenant) is True
+    after = store.load(tenant)
+    assert after.serial == 2 and after.lineage == saved.lineage
+    assert after.resources == {"course.a": _rs("CU" + "a" * 32), "user.x": _rs("US" + "b" * 32)}
+    assert not path.exists()
+    assert replay(store, tenant) is False  # nothing left

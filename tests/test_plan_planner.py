@@ -550,3 +550,26 @@ def test_removed_addresses_keep_their_state_baseline(d: Desired, st: State) -> N
     tp = build_plan(d, st, None)
     assert acts(tp) == [("user.ghost", "forget", "removed")]
     assert change(tp, "user.ghost").before == {"lastName": "G"}
+
+
+def test_role_change_is_an_enrollment_update(d: Desired, st: State, live: Observed) -> None:
+    en = Enrollment(user="jane", course="main", role="instructor")
+    d2 = d.model_copy(update={"enrollments": {**d.enrollments, en.address: en}})
+    tp = build_plan(d2, st, live)
+    assert acts(tp) == [("enrollment.main.jane", "update", "manifest-changed")]
+    c = change(tp, "enrollment.main.jane")
+    assert (c.before, c.after) == ({"role": "learner"}, {"role": "instructor"})
+
+
+def test_course_referenced_by_sid_is_adopted_when_found(
+    d: Desired, st: State, live: Observed
+) -> None:
+    from spsync.model import Course, Ids
+
+    ref = Course(name="legacy", ids=Ids(sid=sid("CU", "legacy")))
+    d2 = d.model_copy(update={"courses": {**d.courses, ref.address: ref}})
+    assert acts(build_plan(d2, st, None)) == [("course.legacy", "create", "new")]
+    found = LiveObject(sid=ref.ids.sid, fields={"title": "Old", "code": "OLD"})
+    tp = build_plan(d2, st, live.model_copy(update={"adopted": {ref.address: found}}))
+    assert tp.changes == ()
+    assert tp.adopt[ref.address].sid == ref.ids.sid

@@ -349,3 +349,42 @@ def test_import(tmp_path: Path, srv: ThreadedServer) -> None:
     # the rest is found remotely
     _code, doc = env.plan_json()
     assert acts(doc) == []
+
+
+def test_saved_plan_goes_stale(tmp_path: Path, srv: ThreadedServer) -> None:
+    from spsync.errors import PlanError
+    from spsync.plan import load_plan
+    from spsync.planning import check_fresh
+
+    env = Env(tmp_path, srv)
+    st = env.provision()
+    (env.tdir / "main.yaml").write_text(MAIN_YAML.replace("lastName: Jones", "lastName: Jonas"))
+    out = tmp_path / "plan.json"
+    assert env.cli("plan", str(env.tdir), "--out", str(out)).exit_code == 0
+    saved = load_plan(out.read_text()).tenants[0]
+    assert [c.address for c in saved.changes] == ["user.bob"]
+
+    def fresh() -> Any:
+        d = env.desired()
+        return env.run(lambda c: check_fresh(saved, d, env.store, c, refresh=True, secret_key=KEY))
+
+    state, observed = fresh()
+    assert state.serial == st.serial and observed is not None
+    # someone edits bob in the UI: the plan no longer shows what apply would do
+    env.run(
+        lambda c: c.provision(
+            wire.ProvisionRequest(
+                course=wire.ProvisionCourse(ids=wire.CourseIds(external="course-main")),
+                user=wire.ProvisionUser(ids=wire.UserIds(external="u-bob"), firstName="Robert"),
+            )
+        )
+    )
+    with pytest.raises(PlanError) as e:
+        fresh()
+    assert str(e.value) == (
+        "the saved plan is stale: live objects changed since planning: user.bob; make a new plan"
+    )
+    # the manifests change under the saved plan
+    (env.tdir / "main.yaml").write_text(MAIN_YAML.replace("lastName: Jones", "lastName: Jonah"))
+    with pytest.raises(PlanError, match="the manifests of acme changed since planning"):
+        fresh()

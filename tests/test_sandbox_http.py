@@ -277,6 +277,7 @@ def test_latency_and_config_controls(sandbox_client: httpx.Client) -> None:
     got = c.put("/_sandbox/config", json={"latencyMs": 1, "faultRate": 0.25})
     assert got.json() == {
         "faultRate": 0.25,
+        "faultKinds": ["500", "503", "drop"],
         "latencyMs": 1.0,
         "rateLimit": None,
         "requireTls": False,

@@ -199,3 +199,16 @@ def test_unlock_releases_a_stale_record_only(tmp_path: Path) -> None:
     assert store.holder("acme") is None
     with pytest.raises(StateError, match="state of acme is not locked"):
         store.unlock("acme", held.id)
+
+
+def test_unknown_address_in_state_is_refused(tmp_path: Path) -> None:
+    store = StateStore(tmp_path)
+    st = State(lineage="l", tenant="acme", install=INSTALL, api_url="http://127.0.0.1:8765")
+    doc = st.model_dump(mode="json")
+    doc["resources"] = {"gadget.x": {}}
+    _write(store, json.dumps(doc))
+    with pytest.raises(StateError) as e:
+        store.load(tenant())
+    assert (
+        str(e.value) == f"{tmp_path}/acme.json: not a valid state file: unknown address 'gadget.x'"
+    )

@@ -167,54 +167,66 @@ async def _apply(
 ) -> int:
     from spsync import manifest
     from spsync.apply import plan_differences
-    from spsync.plan import make_plan
-    from spsync.planner import secret_key_for
-    from spsync.planning import make_client, plan_tenant
+    from spsync.plan import UnsafePlanError, make_plan
+    from spsync.planning import plan_tenant, secret_key, split_targets
     from spsync.render import render_text
     from spsync.state import StateStore
 
     desireds = manifest.load(manifests, tenants=tenant_names, sandbox=g.sandbox)
+    saved_by = {t.tenant: t for t in saved.tenants} if saved is not None else {}
     if saved is not None:
         have = {d.tenant.tenant for d in desireds}
-        missing = [t.tenant for t in saved.tenants if t.tenant not in have]
+        missing = [t for t in saved_by if t not in have]
         if missing:
             raise PlanError(f"the plan is for tenant(s) {', '.join(missing)}, not in {manifests}")
     store = StateStore(g.state_dir)
+    shares = split_targets(desireds, store, targets) if targets else {}
+    embedded: dict[str, Any] = {}
     prepared: list[_Prepared] = []
+    refused: list[UnsafePlanError] = []
     async with contextlib.AsyncExitStack() as stack:
-        for desired in desireds:
+        for desired in sorted(desireds, key=lambda d: d.tenant.tenant):
             name = desired.tenant.tenant
+            if targets and not shares.get(name):
+                continue  # none of the targets is in this tenant: not touched, not locked
             stack.enter_context(
                 store.lock(name, "apply", timeout=lock_timeout, unlock_hint=unlock_hint)
             )
             replay(store, desired.tenant)
             audit = stack.enter_context(AuditLog(AUDIT_DIR, name))
-            client = await stack.enter_async_context(make_client(desired, g.sandbox))
+            client = await stack.enter_async_context(_client(desired, g.sandbox, embedded))
             client.on_call = fan_out(client.on_call, audit.record)
-            key = secret_key_for(desired.tenant)
-            tp, state, observed = await plan_tenant(
-                desired,
-                store,
-                client,
-                refresh=refresh,
-                targets=targets,
-                allow_destroy=allow_destroy,
-                secret_key=key,
-            )
+            key = secret_key(desired, g.sandbox)
+            try:
+                tp, state, observed = await plan_tenant(
+                    desired,
+                    store,
+                    client,
+                    refresh=refresh,
+                    targets=shares.get(name, ()),
+                    allow_destroy=allow_destroy,
+                    secret_key=key,
+                )
+            except UnsafePlanError as e:
+                refused.append(e)
+                tp, state, observed = e.tenant_plan, None, None
             prepared.append(_Prepared(desired, tp, state, observed, client, audit, key))
 
         fresh = make_plan([p.plan for p in prepared], targets=targets, refresh=refresh)
         if saved is not None:
             problems = []
-            for old in saved.tenants:
-                new = next(p.plan for p in prepared if p.plan.tenant == old.tenant)
-                problems.extend(plan_differences(old, new))
+            for p in prepared:
+                problems.extend(plan_differences(saved_by[p.plan.tenant], p.plan))
             if problems:
                 raise PlanError(
                     "the saved plan is stale; make a new one (spsync plan ... --out FILE):\n"
                     + "\n".join(f"  - {p}" for p in problems)
                 )
-        out(render_text(fresh, color=not g.no_color and sys.stdout.isatty()), nl=False)
+        out(render_text(fresh, color=g.color), nl=False)
+        if len(refused) == 1:
+            raise refused[0]
+        if refused:
+            raise PlanError("\n".join(f"error: {e}" for e in refused))
         if not fresh.has_changes:
             return 0
         if not auto_approve:
@@ -227,15 +239,47 @@ async def _apply(
             )
             if answer != "yes":
                 raise ApplyError("apply cancelled")
+        for p in prepared:
+            old = saved_by.get(p.plan.tenant)
+            if old is not None:
+                # execute exactly the reviewed changes (equal to the fresh ones, checked above)
+                p.plan = old
+                if p.state is not None and p.state.serial == 0:
+                    # no state yet: the first one takes the lineage the reviewed plan showed
+                    p.state = p.state.model_copy(update={"lineage": old.state_lineage})
         results = await _execute_all(
             prepared,
             store,
             parallelism=parallelism,
             continue_on_error=continue_on_error,
             progress=_stderr_progress(g.no_color),
-            source=saved,
         )
     return _report(results)
+
+
+def _client(desired: Desired, sandbox: bool, embedded: dict[str, Any]) -> Any:
+    """The tenant's API client. In sandbox mode all tenants share one embedded simulator:
+    each ``open_embedded`` loads ``world.json`` into its own world and writes it back whole,
+    so two of them in one process would overwrite each other's changes."""
+    from spsync.planning import make_client
+
+    if not sandbox:
+        return make_client(desired, sandbox)
+    import httpx
+
+    from spsync.api.client import Client
+    from spsync.planning import SANDBOX_TOKEN, SANDBOX_WORLD_DIR
+    from spsync.sandbox.embedded import open_embedded
+    from spsync.secrets import Secret
+
+    if "app" not in embedded:
+        embedded["app"], _world = open_embedded(Path(SANDBOX_WORLD_DIR))
+    return Client(
+        "http://127.0.0.1",
+        desired.tenant.install,
+        Secret(SANDBOX_TOKEN, "sandbox"),
+        transport=httpx.ASGITransport(app=embedded["app"]),
+    )
 
 
 class _Signals:
@@ -275,7 +319,6 @@ async def _execute_all(
     parallelism: int,
     continue_on_error: bool,
     progress: Any,
-    source: Any,
 ) -> list[ApplyResult]:
     from spsync.apply import Interrupted, execute_tenant, failure_report
     from spsync.planner import applied_fields
@@ -293,8 +336,6 @@ async def _execute_all(
             if sig.received is not None:
                 break
             tp = p.plan
-            if source is not None:
-                tp = next(t for t in source.tenants if t.tenant == tp.tenant)
             if not tp.has_changes:
                 continue
 

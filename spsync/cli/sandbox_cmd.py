@@ -86,7 +86,14 @@ def sandbox() -> None:
     "--fault-rate",
     default=0.0,
     type=float,
-    help="Fraction of API requests answered 500/503 or dropped, before or after taking effect.",
+    help="Fraction of API requests that fail (see --fault-kinds), before or after taking effect.",
+)
+@click.option(
+    "--fault-kinds",
+    default=None,
+    metavar="KINDS",
+    help="Comma-separated faults to inject, from 500,502,503,504,drop,timeout "
+    "(default: 500,503,drop).",
 )
 @click.option(
     "--rate-limit",
@@ -108,6 +115,7 @@ def serve(
     data: Path | None,
     latency_ms: float,
     fault_rate: float,
+    fault_kinds: str | None,
     rate_limit: float | None,
     now: str | None,
     require_tls: bool,
@@ -124,6 +132,14 @@ def serve(
     """
     _check(port, tokens, latency_ms, fault_rate, rate_limit, tls_cert, tls_key, require_tls)
     fixed = _parse_now(now)
+    from spsync.sandbox.injection import parse_fault_kinds
+
+    kinds = None
+    if fault_kinds is not None:
+        try:
+            kinds = parse_fault_kinds(fault_kinds)
+        except ValueError as e:
+            raise UsageError(f"--fault-kinds: {e}") from e
     from spsync.sandbox.app import create_app
     from spsync.sandbox.server import build_world
     from spsync.sandbox.server import serve as run_server
@@ -137,6 +153,7 @@ def serve(
         tokens=set(tokens) if tokens else None,
         latency_ms=latency_ms,
         fault_rate=fault_rate,
+        fault_kinds=kinds,
         rate_limit=rate_limit,
         require_tls=require_tls,
         data_path=data,

@@ -14,8 +14,9 @@ connection): the case that makes clients double-book if they retry blindly.
 from __future__ import annotations
 
 import asyncio
-import json
+import contextlib
 import logging
+import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -32,7 +33,14 @@ from starlette.types import Message, Receive, Scope, Send
 
 from spsync.sandbox.constants import DEFAULT_PAGE_LIMIT
 from spsync.sandbox.errors import ApiFault, invalid
-from spsync.sandbox.injection import Fault, FaultInjector, RateLimiter
+from spsync.sandbox.injection import (
+    ALL_FAULT_KINDS,
+    FAULT_KINDS,
+    Fault,
+    FaultInjector,
+    RateLimiter,
+)
+from spsync.sandbox.jsonbody import parse_body
 from spsync.sandbox.persistence import Persister, load_world
 from spsync.sandbox.timefmt import SettableClock, format_utc, parse_utc
 from spsync.sandbox.world import Page, World
@@ -71,14 +79,19 @@ def envelope(page: Page, url: URL) -> dict[str, Any]:
 
 
 # ====================================================================== query parsing
+_DECIMAL = re.compile(r"-?[0-9]{1,100}")
+
+
 def _int(q: QueryParams, name: str, default: int) -> int:
+    """A plain decimal integer (``int()`` alone would also take ``1_0``, ``+5``, `` 5`` and
+    non-ASCII digits)."""
     raw = q.get(name)
     if raw is None or raw == "":
         return default
-    try:
-        return int(raw, 10)
-    except ValueError:
-        raise invalid(f"must be an integer, got {raw!r}", name) from None
+    if not _DECIMAL.fullmatch(raw):
+        shown = raw if len(raw) <= 40 else raw[:40] + "…"
+        raise invalid(f"must be an integer, got {shown!r}", name)
+    return int(raw)
 
 
 def _bool(q: QueryParams, name: str, default: bool) -> bool:
@@ -276,13 +289,14 @@ class Controls:
         require_tls: bool,
         data_path: Path | None,
         seed: int | None,
+        fault_kinds: tuple[str, ...] | None = None,
     ) -> None:
         if latency_ms < 0:
             raise ValueError("latency must be >= 0")
         self.world = world
         self.tokens = None if tokens is None else frozenset(tokens)
         self.latency = latency_ms / 1000.0
-        self.faults = FaultInjector(fault_rate, seed=seed)
+        self.faults = FaultInjector(fault_rate, seed=seed, kinds=fault_kinds or FAULT_KINDS)
         self.limiter = RateLimiter(rate_limit) if rate_limit is not None else None
         self.require_tls = require_tls
         self.persister = Persister(world, data_path) if data_path is not None else None
@@ -315,13 +329,13 @@ _AUTH_FAILED = ApiFault(403, "AUTHENTICATIONFAILED", "missing or unknown API tok
 
 
 async def _read_json(request: Request) -> Any:
-    raw = await request.body()
-    if not raw.strip():
-        return None
-    try:
-        return json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as e:
-        raise invalid(f"request body is not valid JSON: {e}", "body") from None
+    return parse_body(await request.body())
+
+
+def _internal_error(request: Request, where: str) -> Response:
+    """A bug in the simulator: answer like the service would, and say so in the log."""
+    log.exception("sandbox: %s %s failed", request.method, where)
+    return fault_response(ApiFault(500, "INTERNALERROR", "internal error (sandbox)"))
 
 
 def _api_endpoint(template: str, ops: dict[str, Op]) -> Callable[[Request], Awaitable[Response]]:
@@ -337,14 +351,17 @@ def _api_endpoint(template: str, ops: dict[str, Op]) -> Callable[[Request], Awai
         except ApiFault as fault:
             return fault_response(fault)
         except Exception:
-            # A bug in the simulator: answer like the service would, and say so in the log.
-            log.exception("sandbox: %s %s failed", request.method, template)
-            return fault_response(ApiFault(500, "INTERNALERROR", "internal error (sandbox)"))
+            return _internal_error(request, template)
         if op.mutating:
             await ctl.persist()
-        if isinstance(result, Page):
-            return _json(envelope(result, request.url))
-        return _json(result)
+        try:
+            # Rendered here, not by Starlette after we return, so that an answer that cannot
+            # be rendered is still an error in the API's shape.
+            if isinstance(result, Page):
+                return _json(envelope(result, request.url))
+            return _json(result)
+        except Exception:
+            return _internal_error(request, template)
 
     endpoint.__name__ = f"api {template}"
     return endpoint
@@ -363,8 +380,13 @@ def _sandbox_endpoint(
             result = fn(ctl, request, data)
         except ApiFault as fault:
             return fault_response(fault)
+        except Exception:
+            return _internal_error(request, request.url.path)
         await ctl.persist()
-        return _json(result)
+        try:
+            return _json(result)
+        except Exception:
+            return _internal_error(request, request.url.path)
 
     return endpoint
 
@@ -421,6 +443,7 @@ def _put_clock(ctl: Controls, _r: Request, body: Any) -> dict[str, Any]:
 def _config_view(ctl: Controls) -> dict[str, Any]:
     return {
         "faultRate": ctl.faults.rate,
+        "faultKinds": list(ctl.faults.kinds),
         "latencyMs": ctl.latency * 1000.0,
         "rateLimit": ctl.limiter.rate if ctl.limiter else None,
         "requireTls": ctl.require_tls,
@@ -432,8 +455,9 @@ def _get_config(ctl: Controls, _r: Request, _b: Any) -> dict[str, Any]:
 
 
 def _put_config(ctl: Controls, _r: Request, body: Any) -> dict[str, Any]:
-    """Change fault rate, latency or rate limit while running (soak and client tests)."""
-    allowed = {"faultRate", "latencyMs", "rateLimit"}
+    """Change fault rate and kinds, latency or rate limit while running (soak and client
+    tests)."""
+    allowed = {"faultRate", "faultKinds", "latencyMs", "rateLimit"}
     if not isinstance(body, dict) or not set(body) <= allowed:
         raise invalid(f"body must be an object with some of {sorted(allowed)}", "body")
     rate = body.get("faultRate", ctl.faults.rate)
@@ -447,7 +471,11 @@ def _put_config(ctl: Controls, _r: Request, body: Any) -> dict[str, Any]:
         isinstance(limit, bool) or not isinstance(limit, int | float) or limit <= 0
     ):
         raise invalid("must be a number > 0, or null", "rateLimit")
+    kinds = body.get("faultKinds", list(ctl.faults.kinds))
+    if not isinstance(kinds, list) or not kinds or not all(k in ALL_FAULT_KINDS for k in kinds):
+        raise invalid(f"must be a non-empty list of {', '.join(ALL_FAULT_KINDS)}", "faultKinds")
     ctl.faults.rate = float(rate)
+    ctl.faults.kinds = tuple(dict.fromkeys(kinds))
     ctl.latency = float(latency) / 1000.0
     if "rateLimit" in body:
         ctl.limiter = RateLimiter(float(limit)) if limit is not None else None
@@ -614,7 +642,16 @@ class SandboxApp(Starlette):
             ctl.count_status(0)
             await _drop(send)
             return
+        if fault.kind == "timeout":
+            ctl.count_status(0)
+            await _stall(receive, send)
+            return
         status = int(fault.kind)
+        if status in (502, 504):
+            # What a load balancer in front of the service answers: HTML, not the API's JSON.
+            ctl.count_status(status)
+            await _gateway_page(status)(scope, receive, send)
+            return
         api_fault = ApiFault(
             status,
             "INTERNALERROR" if status == 500 else "SERVICEUNAVAILABLE",
@@ -623,6 +660,35 @@ class SandboxApp(Starlette):
         headers = {"Retry-After": "1"} if status == 503 else None
         ctl.count_status(status)
         await fault_response(api_fault, headers)(scope, receive, send)
+
+
+#: How long an injected ``timeout`` fault holds a request unanswered (unless the client
+#: gives up first) before dropping the connection.
+STALL_SECONDS = 60.0
+
+
+class InjectedTimeout(httpx.ReadTimeout):
+    """Raised out of the app to simulate an answer that never comes, under
+    ``httpx.ASGITransport`` (which has no clock of its own): the client sees what its own
+    read timeout gives it, an ``httpx.ReadTimeout``."""
+
+
+def _gateway_page(status: int) -> Response:
+    title = {502: "502 Bad Gateway", 504: "504 Gateway Time-out"}[status]
+    page = f"<html><head><title>{title}</title></head><body><h1>{title}</h1></body></html>\n"
+    return Response(page, status_code=status, media_type="text/html")
+
+
+async def _stall(receive: Receive, send: Send) -> None:
+    """Answer nothing: wait until the client gives up (or ``STALL_SECONDS``), then drop."""
+    transport = getattr(getattr(send, "__self__", None), "transport", None)
+    if transport is None:
+        raise InjectedTimeout("Timed out waiting for the answer (injected by the sandbox).")
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(STALL_SECONDS):
+            while (await receive())["type"] != "http.disconnect":
+                pass
+    await _drop(send)
 
 
 async def _drop(send: Send) -> None:
@@ -662,16 +728,18 @@ def create_app(
     require_tls: bool = False,
     data_path: Path | None = None,
     seed: int | None = None,
+    fault_kinds: tuple[str, ...] | None = None,
 ) -> SandboxApp:
     """The simulator as an ASGI app.
 
     ``tokens``: accepted API tokens (``None``: any non-empty token). ``latency_ms``: delay
-    added to every answer. ``fault_rate``: share of API requests that fail (500, 503 or a
-    dropped connection; before or after their effect). ``rate_limit``: requests per second
-    above which the answer is 429 with ``Retry-After``. ``require_tls``: plain-HTTP requests
-    get 400 INVALIDPROTOCOL. ``data_path``: the world is loaded from this file if it exists
-    (when no ``world`` is given) and saved to it, atomically, before answering any request
-    that changed it. ``seed``: makes injected faults (and a new world's SIDs) reproducible.
+    added to every answer. ``fault_rate``: share of API requests that fail, before or after
+    their effect; ``fault_kinds``: how, from ``ALL_FAULT_KINDS`` (default ``FAULT_KINDS``:
+    500, 503, dropped connection). ``rate_limit``: requests per second above which the
+    answer is 429 with ``Retry-After``. ``require_tls``: plain-HTTP requests get 400
+    INVALIDPROTOCOL. ``data_path``: the world is loaded from this file if it exists (when no
+    ``world`` is given) and saved to it, atomically, before answering any request that
+    changed it. ``seed``: makes injected faults (and a new world's SIDs) reproducible.
     """
     if world is None:
         world = (
@@ -697,6 +765,7 @@ def create_app(
         require_tls=require_tls,
         data_path=data_path,
         seed=seed,
+        fault_kinds=fault_kinds,
     )
     app.state.controls = app.controls
     app.state.world = world

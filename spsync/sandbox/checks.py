@@ -12,9 +12,13 @@ from spsync.sandbox.errors import Problems
 from spsync.sandbox.sids import is_sid
 from spsync.sandbox.timefmt import parse_utc
 
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s.]+$")
-_CURRENCY = re.compile(r"^[A-Z]{3}$")
-_URL = re.compile(r"^https?://[^\s/]+\S*$")
+_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s.]+")
+_CURRENCY = re.compile(r"[A-Z]{3}")
+_URL = re.compile(r"https?://[^\s/]+\S*")
+
+#: The largest integer field value accepted: a signed 32-bit integer, as a database column
+#: of the service would hold it (larger values would overflow date arithmetic, too).
+MAX_INT = 2**31 - 1
 
 #: Marks "absent" apart from an explicit null in a request body.
 MISSING: Any = object()
@@ -95,6 +99,9 @@ def positive_int(p: Problems, value: Any, path: str) -> int | None:
     if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
         p.add(path, "must be an integer greater than 0")
         return None
+    if value > MAX_INT:
+        p.add(path, f"must be at most {MAX_INT}")
+        return None
     return value
 
 
@@ -106,7 +113,7 @@ def utc_time(p: Problems, value: Any, path: str) -> datetime | None:
 
 
 def email(p: Problems, value: Any, path: str) -> str | None:
-    if not isinstance(value, str) or len(value) > 254 or not _EMAIL.match(value):
+    if not isinstance(value, str) or len(value) > 254 or not _EMAIL.fullmatch(value):
         p.add(path, "must be a valid email address")
         return None
     return value
@@ -120,14 +127,14 @@ def timezone(p: Problems, value: Any, path: str) -> str | None:
 
 
 def currency(p: Problems, value: Any, path: str) -> str | None:
-    if not isinstance(value, str) or not _CURRENCY.match(value):
+    if not isinstance(value, str) or not _CURRENCY.fullmatch(value):
         p.add(path, "must be a 3-letter ISO-4217 currency code in capitals, e.g. USD")
         return None
     return value
 
 
 def url(p: Problems, value: Any, path: str) -> str | None:
-    if not isinstance(value, str) or len(value) > 2048 or not _URL.match(value):
+    if not isinstance(value, str) or len(value) > 2048 or not _URL.fullmatch(value):
         p.add(path, "must be an http(s) URL")
         return None
     return value

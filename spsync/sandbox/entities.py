@@ -6,7 +6,7 @@ Internal times are aware UTC datetimes; views and the persisted form use ``…Z`
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from spsync.sandbox.constants import (
@@ -15,7 +15,7 @@ from spsync.sandbox.constants import (
     DEFAULT_TIMEZONE,
     PROCTOR_TYPES,
 )
-from spsync.sandbox.timefmt import format_opt, format_utc, parse_utc
+from spsync.sandbox.timefmt import add_minutes, format_opt, format_utc, parse_utc
 
 
 def _t(value: str) -> datetime:
@@ -263,7 +263,7 @@ class Session:
     def appointment_end(self) -> datetime | None:
         if self.appointment is None or self.duration is None:
             return None
-        return self.appointment + timedelta(minutes=self.duration)
+        return add_minutes(self.appointment, self.duration)
 
     def view(self) -> dict[str, Any]:
         """The session object of api-contract §6.2."""

@@ -9,7 +9,12 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-#: What an injected fault does: answer 500, answer 503, or drop the connection unanswered.
+#: Every kind of injected fault: answer 500 or 503 (the service's JSON error body), answer
+#: 502 or 504 (an HTML page, as a load balancer in front of a service answers), drop the
+#: connection unanswered, or stall without answering (the client times out).
+ALL_FAULT_KINDS: tuple[str, ...] = ("500", "502", "503", "504", "drop", "timeout")
+#: The kinds injected unless others are chosen. Kept as they were first released: seeded
+#: fault sequences (``seed``) that tests rely on depend on this tuple.
 FAULT_KINDS: tuple[str, ...] = ("500", "503", "drop")
 #: When: before the request has any effect, or after (the change happened, the answer is lost).
 FAULT_PHASES: tuple[str, ...] = ("before", "after")
@@ -24,8 +29,9 @@ class Fault:
 class FaultInjector:
     """Decides, request by request, whether and how to misbehave.
 
-    A fraction ``rate`` of requests get a fault, its kind and phase picked uniformly. With a
-    ``seed`` the sequence of decisions is reproducible (in request arrival order).
+    A fraction ``rate`` of requests get a fault, its kind (one of ``kinds``, by default
+    ``FAULT_KINDS``) and phase picked uniformly. With a ``seed`` the sequence of decisions is
+    reproducible (in request arrival order).
     """
 
     def __init__(
@@ -38,13 +44,13 @@ class FaultInjector:
     ) -> None:
         if not 0.0 <= rate <= 1.0:
             raise ValueError("fault rate must be between 0 and 1")
-        bad = [k for k in kinds if k not in FAULT_KINDS] + [
+        bad = [k for k in kinds if k not in ALL_FAULT_KINDS] + [
             p for p in phases if p not in FAULT_PHASES
         ]
         if bad or not kinds or not phases:
             raise ValueError(f"bad fault kinds/phases: {bad}")
         self.rate = rate
-        self.kinds = kinds
+        self.kinds = tuple(kinds)
         self.phases = phases
         self._rng = random.Random(seed)
         self._lock = threading.Lock()
@@ -93,3 +99,16 @@ class RateLimiter:
                 self._tokens -= 1.0
                 return 0
             return max(1, math.ceil((1.0 - self._tokens) / self.rate))
+
+
+def parse_fault_kinds(text: str) -> tuple[str, ...]:
+    """``"502,504,timeout"`` → ``("502", "504", "timeout")``; ``ValueError`` naming any kind
+    not in ``ALL_FAULT_KINDS``."""
+    kinds = tuple(dict.fromkeys(k.strip() for k in text.split(",") if k.strip()))
+    bad = [k for k in kinds if k not in ALL_FAULT_KINDS]
+    if bad or not kinds:
+        raise ValueError(
+            f"unknown fault kind {', '.join(bad) or '(none given)'}; choose from "
+            f"{', '.join(ALL_FAULT_KINDS)}"
+        )
+    return kinds

@@ -70,6 +70,8 @@ def _config(
         access_log=False,
         lifespan="off",
         timeout_keep_alive=30,
+        # An injected "timeout" fault holds its request; do not let it hold a shutdown too.
+        timeout_graceful_shutdown=5,
         ssl_certfile=str(tls_cert) if tls_cert else None,
         ssl_keyfile=str(tls_key) if tls_key else None,
     )
@@ -106,6 +108,7 @@ class ThreadedServer:
         token: str | None = None,
         latency_ms: float = 0,
         fault_rate: float = 0.0,
+        fault_kinds: tuple[str, ...] | None = None,
         rate_limit: float | None = None,
         require_tls: bool = False,
         data_path: Path | None = None,
@@ -124,6 +127,7 @@ class ThreadedServer:
             tokens=tokens,
             latency_ms=latency_ms,
             fault_rate=fault_rate,
+            fault_kinds=fault_kinds,
             rate_limit=rate_limit,
             require_tls=require_tls,
             data_path=data_path,

@@ -6,14 +6,14 @@ import random
 import re
 import secrets
 
-_SID = re.compile(r"^([A-Z]{2})[a-f0-9]{32}$")
+_SID = re.compile(r"([A-Z]{2})[a-f0-9]{32}")
 
 
 def is_sid(value: object, prefix: str | tuple[str, ...]) -> bool:
     """True if ``value`` is a well-formed SID with (one of) the given prefix(es)."""
     if not isinstance(value, str):
         return False
-    m = _SID.match(value)
+    m = _SID.fullmatch(value)
     if m is None:
         return False
     return m.group(1) in ((prefix,) if isinstance(prefix, str) else prefix)

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
-_UTC_Z = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?Z$")
+_UTC_Z = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?Z", re.ASCII)
 
 
 def parse_utc(value: object) -> datetime | None:
     """Parse ``YYYY-MM-DDTHH:MM:SS[.ffffff]Z``; ``None`` if it is not exactly that."""
-    if not isinstance(value, str) or not _UTC_Z.match(value):
+    if not isinstance(value, str) or not _UTC_Z.fullmatch(value):
         return None
     try:
         return datetime.fromisoformat(value[:-1]).replace(tzinfo=UTC)
@@ -24,6 +24,14 @@ def format_utc(value: datetime) -> str:
     if value.microsecond:
         return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
     return value.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def add_minutes(value: datetime, minutes: int) -> datetime | None:
+    """``value`` plus ``minutes``, or ``None`` when that is past the calendar's end (9999)."""
+    try:
+        return value + timedelta(minutes=minutes)
+    except OverflowError:
+        return None
 
 
 def format_opt(value: datetime | None) -> str | None:

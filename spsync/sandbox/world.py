@@ -18,7 +18,7 @@ import threading
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from spsync.sandbox import checks as ck
@@ -40,7 +40,7 @@ from spsync.sandbox.entities import Course, Enrollment, Exam, Install, Session, 
 from spsync.sandbox.errors import ApiFault, Problems, invalid, not_found
 from spsync.sandbox.provision import ProvisionPlan
 from spsync.sandbox.sids import SidFactory, is_sid
-from spsync.sandbox.timefmt import format_utc, parse_utc
+from spsync.sandbox.timefmt import add_minutes, format_utc, parse_utc
 
 __all__ = ["ApiFault", "Page", "World"]
 
@@ -62,7 +62,7 @@ _SCHEDULE_KEYS = frozenset(
 #: Proctor locations are ``PL…``; ``PT…`` (the integration guide's example) is an alias.
 #: Locations are not modelled (any one exists), and the format check is lenient: the
 #: guide's example value ``PTa17h8i9j0k1l2m3n4o5b2c3d4e5f6g`` is neither hex nor 32 long.
-_LOCATION = re.compile(r"^(PL|PT)[a-z0-9]{30,32}$")
+_LOCATION = re.compile(r"(PL|PT)[a-z0-9]{30,32}")
 _SEARCHABLE_STATUS = {s.lower().replace(" ", "").replace("-", ""): s for s in STATUSES}
 
 
@@ -421,7 +421,7 @@ class World:
                 p.add("appointmentDateTime", "required")
             if _given(b, "proctorLocationSid"):
                 location = b["proctorLocationSid"]
-                if not isinstance(location, str) or not _LOCATION.match(location):
+                if not isinstance(location, str) or not _LOCATION.fullmatch(location):
                     p.add(
                         "proctorLocationSid",
                         "must be a proctor location SID: PL (or PT) followed by 32 lowercase "
@@ -487,14 +487,16 @@ class World:
         sched_open = parse_utc(sched.get("open")) if sched.get("open") else None
         sched_close = parse_utc(sched["close"]) if sched.get("close") else access_close
         assert access_open is not None and access_close is not None
-        end = appt + timedelta(minutes=cfg["duration"])
+        # Past the calendar's end (year 9999) is certainly past access.close.
+        end = add_minutes(appt, cfg["duration"])
         path = "appointmentDateTime"
         if appt <= now:
             p.add(path, f"must be in the future (now is {format_utc(now)})")
-        if appt < access_open or end > access_close:
+        if appt < access_open or end is None or end > access_close:
+            until = format_utc(end) if end is not None else "after 9999-12-31T23:59:59Z"
             p.add(
                 path,
-                f"appointment {format_utc(appt)} to {format_utc(end)} is outside the exam's "
+                f"appointment {format_utc(appt)} to {until} is outside the exam's "
                 f"access window {cfg['access']['open']} to {cfg['access']['close']}",
             )
         if (sched_open is not None and appt < sched_open) or (

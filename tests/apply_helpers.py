@@ -1,0 +1,124 @@
+"""Fixtures for the apply tests: small tenants written as YAML, pointed at a simulator."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from spsync import manifest
+from spsync.model import Desired, kind_of
+from spsync.plan import Change
+
+TOKEN = "apply-test-token"
+INSTALL = "AI" + "a" * 32
+#: the environment the test manifests read their secrets from
+ENV = {"APPLY_TEST_TOKEN": TOKEN, "FINAL_PASSWORD": "final-secret-pw", "QUIZ_PASSWORD": "quiz-pw"}
+LOCATION = "PL" + "b" * 32
+OTHER_LOCATION = "PL" + "c" * 32
+
+
+def tenant_yaml(url: str, name: str = "mini", install: str = INSTALL) -> str:
+    return (
+        f"tenant: {name}\n"
+        f"install: {install}\n"
+        f"api: {{url: {url}, token: {{env: APPLY_TEST_TOKEN}}}}\n"
+        "defaults:\n"
+        "  exam: {limitedScope: true}\n"
+        f"  session: {{type: automated, proctorLocation: {LOCATION}}}\n"
+        "policy: {maxDestroy: 1000, maxDestroyPercent: 100}\n"
+    )
+
+
+EXAMS = """\
+courses:
+  main: {ids: {external: main-course}, title: Main Course, code: MAIN-1}
+exams:
+  final:
+    course: main
+    ids: {external: final-exam}
+    title: Final Exam
+    configuration:
+      url: https://exams.example.com/final
+      access: {open: "2027-01-01T00:00:00Z", close: "2028-12-31T23:59:59Z"}
+      duration: 90
+      password: {env: FINAL_PASSWORD}
+      proctorTypes: {TS63dda27a6ba54c218449b934b7bb1ba8: {options: {recordScreen: {}}}}
+  quiz:
+    course: main
+    ids: {external: quiz-exam}
+    title: Unlimited Quiz
+    limitedScope: false
+    configuration:
+      url: https://exams.example.com/quiz
+      access: {open: "2027-01-01T00:00:00Z", close: "2028-12-31T23:59:59Z"}
+      duration: 20
+      password: {env: QUIZ_PASSWORD}
+      proctorTypes: {TS63dda27a6ba54c218449b934b7bb1ba8: {}}
+"""
+
+
+def users_yaml(n: int, *, start: int = 1) -> str:
+    lines = ["users:"]
+    for i in range(start, start + n):
+        lines.append(
+            f"  u{i:04d}: {{ids: {{external: ext-{i:04d}}}, firstName: First{i}, "
+            f"lastName: Last{i}, email: u{i:04d}@example.com}}"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def sessions_yaml(entries: list[tuple[str, str, str]], **extra: str) -> str:
+    """``entries``: (exam, user, appointment)."""
+    lines = ["sessions:"]
+    for exam, user, when in entries:
+        more = "".join(f", {k}: {v}" for k, v in extra.items())
+        lines.append(f'  - {{exam: {exam}, user: {user}, appointment: "{when}"{more}}}')
+    return "\n".join(lines) + "\n"
+
+
+def write_tenant(root: Path, url: str, files: dict[str, str], *, name: str = "mini") -> Path:
+    """A tenant directory ``root/name`` with tenant.yaml and ``files``."""
+    d = root / name
+    d.mkdir(parents=True, exist_ok=True)
+    for old in d.glob("*.yaml"):
+        old.unlink()
+    (d / "tenant.yaml").write_text(tenant_yaml(url, name))
+    for fname, text in files.items():
+        (d / fname).write_text(text)
+    return d
+
+
+def load(path: Path) -> Desired:
+    (desired,) = manifest.load(path, env=ENV)
+    return desired
+
+
+def all_new(desired: Desired) -> list[Change]:
+    """The plan of a first apply on an empty world: everything created, assigned, scheduled
+    (for the executor's own tests, independent of the planner)."""
+    out = []
+    for a in desired.addresses():
+        kind = kind_of(a)
+        if kind == "assignment":
+            if not desired.exams[f"exam.{desired.assignments[a].exam}"].limited:
+                continue
+            action = "assign"
+        elif kind == "session":
+            action = "schedule"
+        else:
+            action = "create"
+        out.append(Change(address=a, action=action, reason="new", destructive=False))  # type: ignore[arg-type]
+    return out
+
+
+def world(url: str, token: str = TOKEN) -> dict[str, Any]:
+    r = httpx.get(url + "/_sandbox/world", headers={"token": token}, timeout=10)
+    r.raise_for_status()
+    return r.json()
+
+
+def sessions_of(world_json: dict[str, Any], install: str = INSTALL) -> list[dict[str, Any]]:
+    inst = next(i for i in world_json["installs"] if i["sid"] == install)
+    return list(inst["sessions"])

@@ -1,0 +1,56 @@
+"""Planning several tenants: targets split between tenants, refusals collected."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+from plan_helpers import applied_state, tenant, world
+
+from spsync.errors import PlanError
+from spsync.planning import plan_all, secret_key
+from spsync.state import StateStore
+
+
+def test_targets_go_to_the_tenants_that_know_them(tmp_path: Path) -> None:
+    acme = world(["jane"])
+    globex = world(["zoe"], t=tenant("globex"))
+    store = StateStore(tmp_path)
+    plan, refused = asyncio.run(
+        plan_all([globex, acme], store, sandbox=False, refresh=False, targets=["user.zoe"])
+    )
+    assert refused == []
+    assert [t.tenant for t in plan.tenants] == ["acme", "globex"]
+    assert plan.tenants[0].changes == ()
+    assert sum(plan.tenants[0].summary.values()) == 0
+    assert [c.address for c in plan.tenants[1].changes] == ["user.zoe"]
+    assert plan.targets == ("user.zoe",)
+    with pytest.raises(PlanError, match=r"unknown target user\.zoey; did you mean user\.zoe\?"):
+        asyncio.run(
+            plan_all([acme, globex], store, sandbox=False, refresh=False, targets=["user.zoey"])
+        )
+
+
+def test_refused_tenants_are_planned_and_reported(tmp_path: Path) -> None:
+    store = StateStore(tmp_path)
+    strict = tenant("acme", maxDestroy=0)
+    store.save(applied_state(world(["jane", "bob"], t=strict)).model_copy(update={"serial": 0}))
+    desired = world(["jane", "bob"], scheduled=["jane"], t=strict)
+    plan, refused = asyncio.run(plan_all([desired], store, sandbox=False, refresh=False))
+    assert [str(e) for e in refused] == [
+        "acme: plan refused: 1 destructive change (1 cancel) exceeds the tenant policy "
+        "(maxDestroy 0); review them and run again with --allow-destroy, or raise policy "
+        "limits in tenant.yaml"
+    ]
+    assert [c.action for c in plan.tenants[0].changes] == ["cancel"]
+    plan, refused = asyncio.run(
+        plan_all([desired], store, sandbox=False, refresh=False, allow_destroy=True)
+    )
+    assert refused == []
+
+
+def test_secret_key_is_the_token_or_the_sandbox_key() -> None:
+    d = world()
+    assert secret_key(d, False) == b"tok-acme"
+    assert secret_key(d, True) == b"spsync-sandbox"
