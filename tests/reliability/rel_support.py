@@ -9,6 +9,7 @@ simulator served over real HTTP on loopback (``ThreadedServer``, in the test pro
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import re
@@ -28,9 +29,11 @@ from typing import Any
 import httpx
 from api_support import Rule, Tamper
 from apply_checker import active_duplicates, world_mismatches
+from click.testing import CliRunner
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from spsync import manifest
+from spsync.cli import main
 from spsync.journal import journal_path, read_entries
 from spsync.model import Desired
 from spsync.sandbox.injection import Fault, FaultInjector
@@ -313,12 +316,22 @@ class Workspace:
         )
         return Run(list(args), proc.returncode, proc.stdout, proc.stderr)
 
-    def popen(self, *args: str) -> subprocess.Popen[str]:
+    def run_here(self, *args: str, env: Mapping[str, str] | None = None) -> Run:
+        """Run ``spsync ARGS`` in this process (click's runner, the workspace as the working
+        directory): the same code path as the console script, without a process start.
+        Not thread-safe (it changes the working directory)."""
+        with contextlib.chdir(self.root):
+            result = CliRunner(env={**self.env, **(env or {})}).invoke(main, list(args))
+        if result.exception is not None and not isinstance(result.exception, SystemExit):
+            raise result.exception
+        return Run(list(args), result.exit_code, result.stdout, result.stderr)
+
+    def popen(self, *args: str, env: Mapping[str, str] | None = None) -> subprocess.Popen[str]:
         """Start ``spsync ARGS`` in the workspace (output to pipes)."""
         return subprocess.Popen(
             self.argv(*args),
             cwd=self.root,
-            env=self.env,
+            env={**self.env, **(env or {})},
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             stdin=subprocess.DEVNULL,
