@@ -644,8 +644,9 @@ def fault_trial(
         seed=seed, fault_rate=fault_rate, rate_limit=rate_limit, latency_ms=latency_ms
     ) as srv:
         ws = Workspace(root, srv.url, learners=learners)
-        for _ in range(kills):
-            kill_during_apply(ws, srv, rng, trial, max_calls=max_calls)
+        for i in range(kills):
+            # each killed run left less to do: aim the later kills earlier
+            kill_during_apply(ws, srv, rng, trial, max_calls=max(4, max_calls // (i + 1)))
         if converge(ws, trial):
             finish(ws, srv, trial)
     return trial
