@@ -660,7 +660,7 @@ def test_error_shapes(flow: Flow, shared_sandbox: Any) -> None:
     r = flow.c.delete(f"/v1/installs/{ai}/settings")
     assert r.status_code == 405
     r = flow.c.get("/v1/nothing/here")
-    assert r.status_code == 404 and r.json()["code"] == "RESOURCENOTFOUND"
+    assert r.status_code == 400 and r.json()["code"] == "INVALIDURI"
     r = flow.c.get("/v1/installs/AI123/settings")
     assert r.status_code == 400
     assert r.json()["code"] == "INVALIDINPUT"

@@ -20,6 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_sandbox_probe_support import (
     HEX32,
+    NOW,
     SESSION_TYPES,
     TS_AUTO,
     TS_LIVE,
@@ -36,7 +37,7 @@ from test_sandbox_probe_support import (
 )
 
 FUZZ = settings(
-    max_examples=80,
+    max_examples=50,
     deadline=None,
     database=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
@@ -462,3 +463,40 @@ def test_every_session_type_survives_the_schedule_fuzz_setup(world: World) -> No
         r = world.api.schedule(world.exam, es, schedule_body(type=kind))
         assert r.status_code == 200, r.text
         assert r.json()["status"] == "Scheduled"
+
+
+@pytest.fixture(scope="module")
+def control_api() -> Iterator[Api]:
+    """A server of its own for the control fuzz (clock and config changes stay there)."""
+    for served in serving():
+        yield served.client(install="AI" + HEX32)
+
+
+@FUZZ
+@given(
+    target=st.sampled_from(["clock", "config", "settings", "status"]),
+    body=st.one_of(
+        odd,
+        mutate({"now": "2026-06-01T00:00:00Z"}),
+        mutate({"faultRate": 0, "faultKinds": ["500"], "latencyMs": 0, "rateLimit": None}),
+        mutate({"defaultTimezone": "UTC", "defaultCurrencyCode": "EUR", "proctorTypes": [TS_LIVE]}),
+        mutate({"status": "Onboarding"}),
+    ),
+)
+def test_fuzz_sandbox_controls(control_api: Api, target: str, body: Any) -> None:
+    api = control_api
+    method, path = {
+        "clock": ("PUT", "/_sandbox/clock"),
+        "config": ("PUT", "/_sandbox/config"),
+        "settings": ("PUT", f"/_sandbox/installs/{api.install}/settings"),
+        "status": ("POST", f"/_sandbox/installs/{api.install}/sessions/{sid('ES')}/status"),
+    }[target]
+    check(post(api, method, path, encode(body)))
+    # Whatever was accepted leaves the controls' views renderable ...
+    for view in ("/_sandbox/config", "/_sandbox/clock", "/_sandbox/requests"):
+        check(api.http.get(view))
+    # ... and, once faults, delay and rate limit are off again, the API answering.
+    reset = {"faultRate": 0, "latencyMs": 0, "rateLimit": None}
+    assert api.http.put("/_sandbox/config", json=reset).status_code == 200
+    check(api.get(f"{api.v1}/settings"))
+    assert api.http.put("/_sandbox/clock", json={"now": NOW}).status_code == 200

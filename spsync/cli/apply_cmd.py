@@ -53,7 +53,7 @@ def _stderr_progress(no_color: bool) -> Any:
 
 
 @click.command("apply")
-@click.argument("path", type=click.Path(exists=True, path_type=Path))
+@click.argument("path", metavar="PATH|PLANFILE", type=click.Path(exists=True, path_type=Path))
 @click.option("--auto-approve", is_flag=True, help="Do not ask for confirmation.")
 @click.option(
     "--parallelism",
@@ -106,6 +106,18 @@ def apply_cmd(
     With PATH, shows the plan and asks for confirmation ("yes") on a terminal;
     elsewhere --auto-approve is required. A PLANFILE (spsync plan --out FILE)
     counts as approved; it is refused when anything it was made from changed.
+    Every completed change is recorded at once: an interrupted run loses
+    nothing, and running it again continues where it stopped.
+
+    \b
+    Exit codes: 0 everything done; 1 a change failed, the plan was refused
+    or cancelled, or SIGTERM; 130 SIGINT (after finishing calls in flight).
+
+    \b
+    Examples:
+      spsync apply manifests/acme
+      spsync --sandbox apply manifests --auto-approve
+      spsync plan manifests --out plan.json && spsync apply plan.json
     """
     from spsync.plan import load_plan
 
@@ -168,7 +180,7 @@ async def _apply(
     from spsync import manifest
     from spsync.apply import plan_differences
     from spsync.plan import UnsafePlanError, make_plan
-    from spsync.planning import plan_tenant, secret_key, split_targets
+    from spsync.planning import make_client, plan_tenant, secret_key, split_targets
     from spsync.render import render_text
     from spsync.state import StateStore
 
@@ -194,7 +206,10 @@ async def _apply(
             )
             replay(store, desired.tenant)
             audit = stack.enter_context(AuditLog(AUDIT_DIR, name))
-            client = await stack.enter_async_context(_client(desired, g.sandbox, embedded))
+            # every tenant of a --sandbox run shares one embedded simulator (``embedded``)
+            client = await stack.enter_async_context(
+                make_client(desired, g.sandbox, shared=embedded)
+            )
             client.on_call = fan_out(client.on_call, audit.record)
             key = secret_key(desired, g.sandbox)
             try:
@@ -255,31 +270,6 @@ async def _apply(
             progress=_stderr_progress(g.no_color),
         )
     return _report(results)
-
-
-def _client(desired: Desired, sandbox: bool, embedded: dict[str, Any]) -> Any:
-    """The tenant's API client. In sandbox mode all tenants share one embedded simulator:
-    each ``open_embedded`` loads ``world.json`` into its own world and writes it back whole,
-    so two of them in one process would overwrite each other's changes."""
-    from spsync.planning import make_client
-
-    if not sandbox:
-        return make_client(desired, sandbox)
-    import httpx
-
-    from spsync.api.client import Client
-    from spsync.planning import SANDBOX_TOKEN, SANDBOX_WORLD_DIR
-    from spsync.sandbox.embedded import open_embedded
-    from spsync.secrets import Secret
-
-    if "app" not in embedded:
-        embedded["app"], _world = open_embedded(Path(SANDBOX_WORLD_DIR))
-    return Client(
-        "http://127.0.0.1",
-        desired.tenant.install,
-        Secret(SANDBOX_TOKEN, "sandbox"),
-        transport=httpx.ASGITransport(app=embedded["app"]),
-    )
 
 
 class _Signals:
