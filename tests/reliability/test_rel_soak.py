@@ -35,12 +35,26 @@ from rel_support import Trial, fault_trial, run_parallel
 pytestmark = pytest.mark.soak
 
 
+class _SummaryAtTheEnd:
+    """A plugin registered by the soak once it has its figures: repeats them in pytest's
+    terminal summary, so that they are the last thing ``make soak`` prints before pytest's
+    own count."""
+
+    def __init__(self, lines: list[str]) -> None:
+        self.lines = lines
+
+    def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
+        terminalreporter.write_sep("=", "reliability soak")
+        for line in self.lines:
+            terminalreporter.write_line(line)
+
+
 def _env_int(name: str, default: int) -> int:
     raw = os.environ.get(name, "")
     return int(raw) if raw.strip() else default
 
 
-def test_rel_soak(tmp_path: Path) -> None:
+def test_rel_soak(tmp_path: Path, request: pytest.FixtureRequest) -> None:
     trials = _env_int("SPSYNC_SOAK_TRIALS", 30)
     series = _env_int("SPSYNC_SOAK_SEED", 1)
     workers = _env_int("SPSYNC_SOAK_WORKERS", 3)
@@ -116,15 +130,16 @@ def test_rel_soak(tmp_path: Path) -> None:
     elapsed = time.monotonic() - started
     for report in reports:
         print(report)
-    print(
+    summary = [
         f"soak details: {totals['applies']} apply runs, {totals['rate_limited']} answers 429, "
-        f"{totals['leftovers']} temp files left by kills, {elapsed:.0f} s"
-    )
-    print(
+        f"{totals['leftovers']} temp files left by kills, {elapsed:.0f} s",
         f"soak: {totals['trials']} trials run, {totals['faults']} faults injected "
         f"({totals['lost']} lost answers after the effect), {totals['crashes']} crashes "
-        f"survived, {totals['duplicates']} duplicates found, {totals['problems']} problems"
-    )
+        f"survived, {totals['duplicates']} duplicates found, {totals['problems']} problems",
+    ]
+    print("\n".join(summary))
+    # said again at the very end of the session, after any other soak test's output
+    request.config.pluginmanager.register(_SummaryAtTheEnd(summary), "spsync-reliability-soak")
     assert totals["trials"] == trials
     assert totals["duplicates"] == 0
     assert totals["problems"] == 0, "\n".join(reports)
