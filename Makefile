@@ -35,6 +35,8 @@ demo: $(STAMP)
 	@echo '$$ spsync --sandbox plan manifests --detailed-exitcode'
 	@$(DEMO_ENV) $(BIN)/spsync --sandbox plan manifests --detailed-exitcode
 
+# Long reliability trials (faults, kills, torn writes); the last line is the summary.
+# SPSYNC_SOAK_TRIALS=N (default 30), SPSYNC_SOAK_SEED, SPSYNC_SOAK_WORKERS: see docs/reliability.md.
 soak: $(STAMP)
 	$(BIN)/pytest -q -p no:cacheprovider -m soak -s
 
