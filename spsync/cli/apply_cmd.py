@@ -106,6 +106,12 @@ def apply_cmd(
     With PATH, shows the plan and asks for confirmation ("yes") on a terminal;
     elsewhere --auto-approve is required. A PLANFILE (spsync plan --out FILE)
     counts as approved; it is refused when anything it was made from changed.
+
+    \b
+    Examples:
+      spsync apply manifests/acme
+      spsync apply manifests --auto-approve
+      spsync plan manifests --out plan.json && spsync apply plan.json
     """
     from spsync.plan import load_plan
 
