@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from spsync.cli.common import err, global_options, globals_of, out
+from spsync.cli.common import Globals, err, global_options, globals_of, out
 from spsync.errors import PlanError
 from spsync.render import FORMATS
 
@@ -107,10 +107,24 @@ def plan(
         raise PlanError("\n".join(f"error: {e}" for e in refused))
     if out_file is not None:
         write_atomic(out_file, dump_plan(result))
-        err(f"Saved the plan to {out_file}; apply it with: spsync apply {out_file}")
+        err(f"Saved the plan to {out_file}; apply it with: {_apply_hint(out_file, path, g)}")
     if detailed_exitcode and result.has_changes:
         return 2
     return 0
+
+
+def _apply_hint(out_file: Path, path: Path, g: Globals) -> str:
+    """The command that applies a saved plan made from ``path`` with these global options:
+    ``apply PLANFILE`` reads ``./manifests`` unless told otherwise, and a sandbox plan must
+    be applied on the sandbox."""
+    words = ["spsync"]
+    if g.sandbox:
+        words.append("--sandbox")
+    words += ["apply", str(out_file)]
+    default = Path("manifests")
+    if path != default and path.parent != default:
+        words += ["--manifests", str(path)]
+    return " ".join(words)
 
 
 COMMANDS = [plan]
