@@ -337,12 +337,8 @@ def test_a_saved_plan_names_the_command_that_applies_it(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, path: str, sandbox: bool, hint: str
 ) -> None:
     monkeypatch.chdir(tmp_path)
-    shutil.copytree(
-        MANIFESTS / "acme",
-        tmp_path / path.replace("manifests", "manifests/acme", 1)
-        if path == "manifests"
-        else tmp_path / path,
-    )
+    tenant_dir = "manifests/acme" if path == "manifests" else path
+    shutil.copytree(MANIFESTS / "acme", tmp_path / tenant_dir)
     env = {**example_env(), "SPSYNC_ACME_TOKEN": "t", "SPSYNC_SANDBOX_NOW": PINNED_NOW}
     args = [*(["--sandbox"] if sandbox else []), "plan", path, "--no-refresh", "--out", "p.json"]
     r = CliRunner().invoke(main, args, env=env)
