@@ -29,8 +29,12 @@ DEMO_ENV := SPSYNC_SANDBOX_NOW=2027-06-01T00:00:00Z ACME_CERT_PASSWORD=demo-only
 	GLOBEX_LEADERSHIP_PASSWORD=demo-only GLOBEX_CONDUCT_PASSWORD=demo-only
 
 demo: $(STAMP)
-	$(DEMO_ENV) $(BIN)/spsync --sandbox apply manifests --auto-approve
-	$(DEMO_ENV) $(BIN)/spsync --sandbox plan manifests --detailed-exitcode
+	@echo '$$ spsync --sandbox validate manifests'
+	@$(DEMO_ENV) $(BIN)/spsync --sandbox validate manifests
+	@echo '$$ spsync --sandbox apply manifests --auto-approve'
+	@$(DEMO_ENV) $(BIN)/spsync --sandbox apply manifests --auto-approve
+	@echo '$$ spsync --sandbox plan manifests --detailed-exitcode'
+	@$(DEMO_ENV) $(BIN)/spsync --sandbox plan manifests --detailed-exitcode
 
 soak: $(STAMP)
 	$(BIN)/pytest -q -p no:cacheprovider -m soak -s

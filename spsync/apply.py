@@ -91,6 +91,8 @@ class ApplyResult:
     duration_s: float
     interrupted: bool
     state: State
+    #: live objects the plan adopted, recorded in state without an API change
+    recorded: int = 0
 
     def count(self, status: Status) -> int:
         return sum(1 for o in self.outcomes if o.status == status)
@@ -187,6 +189,7 @@ class Executor:
         self._report_dirty: set[str] = set()
         self._report_locks: dict[str, asyncio.Lock] = {}
         self._in_plan = {c.address: c for c in self.changes}
+        self._recorded = 0
 
     # --- control ---------------------------------------------------------------------------
 
@@ -231,6 +234,7 @@ class Executor:
         for address, found in sorted(self.adopt.items()):
             if address in self._in_plan:
                 continue
+            self._recorded += 1
             self._put(
                 address,
                 ResourceState(
@@ -476,6 +480,7 @@ class Executor:
             duration_s=time.monotonic() - t0,
             interrupted=self._interrupted,
             state=self.state,
+            recorded=self._recorded,
         )
 
     def _start_ready(self, pending: list[_Op]) -> None:
@@ -1078,6 +1083,8 @@ async def execute_tenant(
 def summary_line(result: ApplyResult) -> str:
     """``acme: 12 done, 1 failed, 3 not started (16 changes, 41 API calls, 2.3s)``."""
     parts = [f"{result.count('done')} done"]
+    if result.recorded:
+        parts.append(f"{result.recorded} recorded")
     for status, label in (
         ("failed", "failed"),
         ("skipped", "skipped"),
@@ -1102,7 +1109,10 @@ def done_by_action(result: ApplyResult) -> str:
     for o in result.outcomes:
         if o.status == "done":
             counts[o.action] = counts.get(o.action, 0) + 1
-    return ", ".join(f"{counts[a]} {a}" for a in ACTIONS if a in counts) or "nothing"
+    text = ", ".join(f"{counts[a]} {a}" for a in ACTIONS if a in counts)
+    if result.recorded:
+        text += (", " if text else "") + f"{result.recorded} found remotely and recorded"
+    return text or "nothing"
 
 
 def failure_report(results: Sequence[ApplyResult]) -> str:

@@ -67,7 +67,9 @@ class AuditLog:
             "duration_ms": None if duration is None else round(float(duration) * 1000, 1),
             "attempt": getattr(call, "attempt", None),
             "address": CURRENT_ADDRESS.get(),
-            "code": getattr(call, "code", None),
+            # the client names it ``error``: the API's code, ``HTTP <status>``, or the
+            # transport failure (``ReadTimeout``, ...)
+            "code": getattr(call, "error", None) or getattr(call, "code", None),
         }
         self._fh.write(json.dumps(line, sort_keys=True) + "\n")
         self.lines += 1

@@ -139,6 +139,7 @@ def replay(store: Any, tenant: Tenant) -> bool:
 
     Call it holding the tenant's lock. Saves the state (atomically, serial + 1) when
     entries were folded, then removes the journal. Returns whether the state changed.
+    It reads the file with ``store.read`` (not ``load``), so ``StateStore.load`` may call it.
     """
     path = journal_path(_store_dir(store), tenant.tenant)
     entries = read_entries(path)
@@ -146,7 +147,13 @@ def replay(store: Any, tenant: Tenant) -> bool:
         return False
     changed = False
     if entries:
-        state = store.load(tenant)
+        state = store.read(tenant.tenant)
+        if state is None:
+            # apply saves the state before its first journal line, so this is a stray file
+            raise StateError(
+                f"{path}: a journal without its state file "
+                f"({_store_dir(store) / (tenant.tenant + '.json')}); move it aside"
+            )
         folded, n = fold(state, entries, source=str(path))
         if n:
             store.save(folded)

@@ -445,8 +445,10 @@ class _Observer:
         await self.fetch_sessions(exams)
         # enrollment -> its sessions of the exam, oldest first
         per: dict[tuple[str, str], list[wire.Session]] = defaultdict(list)
+        by_sid: dict[str, wire.Session] = {}
         for exam_sid in exams:
             for s in self._session_lists[exam_sid] or ():
+                by_sid[s.sid] = s
                 if s.enrollmentSid:
                     per[(exam_sid, s.enrollmentSid)].append(s)
         for group in per.values():
@@ -472,7 +474,7 @@ class _Observer:
                     self.adopted[address] = _live(refs=refs)
                 continue
             if rec is not None and rec.sid:
-                mine = next((s for s in group if s.sid == rec.sid), None)
+                mine = by_sid.get(rec.sid)
                 self.found(address, None if mine is None else _session_obj(mine, refs))
             elif rec is None and current is not None and current.status == SCHEDULED:
                 self.adopted[address] = _session_obj(current, refs)

@@ -159,6 +159,7 @@ async def plan_all(
     refresh: bool = True,
     targets: Sequence[str] = (),
     allow_destroy: bool = False,
+    manifests: str = "",
 ) -> tuple[Plan, list[UnsafePlanError]]:
     """Plan every tenant (in name order) into one checksummed ``Plan``.
 
@@ -189,7 +190,7 @@ async def plan_all(
                 tp = e.tenant_plan
                 refused.append(e)
         plans.append(tp)
-    return make_plan(plans, targets=targets, refresh=refresh), refused
+    return make_plan(plans, targets=targets, refresh=refresh, manifests=manifests), refused
 
 
 async def check_fresh(

@@ -369,3 +369,27 @@ def test_on_a_terminal_only_yes_approves(acme: Path, server: ThreadedServer) -> 
     assert code == 0, text
     assert "Apply complete." in text
     assert world_mismatches(world(server.url, TOKEN), _desired(acme)) == []
+
+
+def test_objects_done_remotely_but_never_recorded_are_adopted_not_redone(
+    acme: Path, server: ThreadedServer
+) -> None:
+    """What a killed apply did after its last journal line: the next plan finds it."""
+    assert cli("apply", str(acme), "--auto-approve").exit_code == 0
+    before = world(server.url, TOKEN)
+    state_file = Path("state/acme.json")
+    raw = json.loads(state_file.read_text())
+    lost = [a for a in raw["resources"] if a.split(".")[0] in ("user", "enrollment", "session")]
+    for a in lost:
+        del raw["resources"][a]
+    state_file.write_text(json.dumps(raw))
+
+    plan = cli("plan", str(acme), "--detailed-exitcode")
+    assert plan.exit_code == 2
+    assert plan.stdout.splitlines()[-1] == f"Plan: {len(lost)} to record in state; 44 unchanged."
+    assert "  = session.cert-456.jane (ES" in plan.stdout
+    r = cli("apply", str(acme), "--auto-approve")
+    assert r.exit_code == 0, r.stderr
+    assert f"acme: 0 done, {len(lost)} recorded (0 changes, 0 API calls" in r.stdout
+    assert cli("plan", str(acme), "--detailed-exitcode").exit_code == 0
+    assert world(server.url, TOKEN)["installs"] == before["installs"]  # nothing redone

@@ -391,3 +391,25 @@ def test_audit_log_has_one_line_per_call_with_its_address(
     assert all(x["run"] == "r1" and x["tenant"] == "mini" for x in lines)
     assert all(x["status"] == 200 and x["attempt"] == 1 for x in lines)
     assert "final-secret-pw" not in text and TOKEN not in text
+
+
+def test_audit_log_records_the_error_code_of_a_failed_call(
+    server: ThreadedServer, tmp_path: Path
+) -> None:
+    desired = _basic(tmp_path, server.url)
+    store = StateStore(tmp_path / "state")
+    run(server.url, [c for c in all_new(desired) if c.address != "session.final.u0001"],
+        desired, store)  # fmt: skip
+    _set_clock(server.url, "2028-12-30T00:00:00Z")  # every appointment is in the past now
+    change = Change(
+        address="session.final.u0001", action="schedule", reason="new", destructive=False
+    )
+    with AuditLog(tmp_path / "audit", "mini") as audit:
+        result, _ = run(server.url, [change], desired, store, on_call=audit.record)
+    assert result.failures[0].code == "INVALIDINPUT"
+    lines = [json.loads(x) for x in (tmp_path / "audit" / "mini.jsonl").read_text().splitlines()]
+    failed = [x for x in lines if x["status"] == 400]
+    assert [(x["method"], x["code"], x["address"]) for x in failed] == [
+        ("POST", "INVALIDINPUT", "session.final.u0001")
+    ]
+    assert all(x["code"] is None for x in lines if x["status"] == 200)

@@ -9,9 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import json
+import shutil
+import ssl
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +29,8 @@ from test_sandbox_probe_support import (
     SESSION_ITEM_KEYS,
     SESSION_KEYS,
     SESSION_TYPES,
+    TEST_TLS_CERT,
+    TEST_TLS_KEY,
     TOKEN,
     TS_AUTO,
     TS_AUTO_REVIEW,
@@ -48,6 +54,8 @@ from test_sandbox_probe_support import (
 
 from spsync.sandbox.app import create_app
 from spsync.sandbox.world import World
+
+SERVE = [sys.executable, "-m", "spsync", "sandbox", "serve"]
 
 
 @pytest.fixture(scope="module")
@@ -96,6 +104,24 @@ def test_require_tls_answers_invalidprotocol_over_plain_http() -> None:
         c = served.client()
         assert_error(c.get(f"{c.v1}/settings"), 400, "INVALIDPROTOCOL")
         assert_error(c.provision({"course": course_body()}), 400, "INVALIDPROTOCOL")
+
+
+def test_https_with_require_tls_serves_the_api(tmp_path: Path) -> None:
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    cert.write_text(TEST_TLS_CERT)
+    key.write_text(TEST_TLS_KEY)
+    served = Served("--require-tls", "--tls-cert", str(cert), "--tls-key", str(key))
+    try:
+        assert served.url.startswith("https://127.0.0.1:")
+        c = served.client(verify=ssl.create_default_context(cafile=str(cert)))
+        f = c.setup()
+        assert c.get(f"{c.v1}/courses/{f.course}").status_code == 200
+        # The envelope's links keep the scheme: following them stays on HTTPS.
+        page = c.get(f"{c.v1}/courses/{f.course}/enrollments").json()
+        assert page["first"].startswith("https://")
+        assert c.http.get(page["first"]).status_code == 200
+    finally:
+        assert served.stop() == 0
 
 
 def test_dates_are_iso_utc_with_z(api: Api) -> None:
@@ -1240,7 +1266,8 @@ def test_cancel_scheduled_gives_a_new_needs_proctor_session(api: Api, reason: st
     r = api.cancel(f.exam, es, {"cancellationMemo": "learner asked", "reason": reason})
     assert 200 <= r.status_code < 300, r.text
     s = api.session(f.exam, es)
-    assert s["status"] == "Cancelled"
+    assert (s["status"], s["statusReason"]) == ("Cancelled", reason)
+    assert r.json()["sid"] == es  # the answer is the cancelled session (docs/sandbox.md)
     fresh = api.only_active(f.enrollment, f.exam)
     assert fresh != es
     assert api.session(f.exam, fresh)["status"] == "Needs Proctor"
@@ -1372,6 +1399,42 @@ def test_sessions_of_an_enrollment_outside_the_exam_course(api: Api) -> None:
         assert r.json()["results"] == []
     else:
         assert_error(r, 404, "RESOURCENOTFOUND")
+
+
+def _together(n: int, call: Any) -> list[httpx.Response]:
+    """``call(i)`` from ``n`` threads released at once."""
+    gate = threading.Barrier(n)
+
+    def run(i: int) -> httpx.Response:
+        gate.wait()
+        return call(i)
+
+    with ThreadPoolExecutor(n) as pool:
+        return list(pool.map(run, range(n)))
+
+
+def test_concurrent_schedules_of_one_session_book_it_once(srv: Served, api: Api) -> None:
+    f = api.setup()
+    es = api.only_active(f.enrollment, f.exam)
+    clients = [srv.client(api.install) for _ in range(8)]
+    answers = _together(
+        8, lambda i: clients[i].schedule(f.exam, es, schedule_body(externalAppointmentId=f"a{i}"))
+    )
+    assert sorted(r.status_code for r in answers) == [200] + [400] * 7
+    winner = next(r.json() for r in answers if r.status_code == 200)
+    assert api.session(f.exam, es)["externalAppointmentId"] == winner["externalAppointmentId"]
+    assert len(api.active(f.enrollment, f.exam)) == 1
+
+
+def test_concurrent_provisions_of_one_course_create_it_once(srv: Served, api: Api) -> None:
+    clients = [srv.client(api.install) for _ in range(8)]
+    body = {"course": course_body("c-race"), "user": user_body("u-race"), "enrollment": {}}
+    answers = _together(8, lambda i: clients[i].provision(body))
+    assert all(r.status_code == 200 for r in answers), [r.text for r in answers]
+    results = sorted(r.json()["course"]["result"] for r in answers)
+    assert results == ["Created"] + ["Found Existing"] * 7
+    assert len({r.json()["course"]["sid"] for r in answers}) == 1
+    assert len({r.json()["enrollment"]["sid"] for r in answers}) == 1
 
 
 # ---------------------------------------------------------------------------------------
@@ -1527,8 +1590,7 @@ def test_malformed_bodies_are_400(api: Api, content: bytes) -> None:
         r = api.http.request(method, api.session_path(f.exam, es), content=content, headers=headers)
         assert_error(r, 400, "INVALIDINPUT")
     path = f"{api.v1}/courses/{f.course}/exams/{f.exam}/assignments"
-    if content:  # Choice: an empty assignment body is an empty change
-        assert_error(api.http.put(path, content=content, headers=headers), 400, "INVALIDINPUT")
+    assert_error(api.http.put(path, content=content, headers=headers), 400, "INVALIDINPUT")
 
 
 # ---------------------------------------------------------------------------------------
@@ -1603,7 +1665,7 @@ def test_fault_kind_timeout_leaves_the_client_waiting() -> None:
 
 def test_unknown_fault_kind_is_a_usage_error() -> None:
     r = subprocess.run(
-        [sys.executable, "-m", "spsync", "sandbox", "serve", "--fault-kinds", "500,teapot"],
+        [*SERVE, "--fault-kinds", "500,teapot"],
         capture_output=True,
         text=True,
         timeout=30,
@@ -1632,7 +1694,8 @@ def test_data_file_survives_a_restart_and_sigterm_exits_cleanly(tmp_path: Path) 
         c.close()
     finally:
         code = first.stop()
-    assert code == 0
+    assert code == 0  # SIGTERM: a clean stop
+    assert "".join(first.stderr).strip().splitlines()[-1] == "spsync sandbox stopped"
     assert "Traceback" not in "".join(first.stderr)
     assert data.exists()
     second = Served("--data", str(data))
@@ -1648,13 +1711,37 @@ def test_data_file_survives_a_restart_and_sigterm_exits_cleanly(tmp_path: Path) 
         assert second.stop() == 0
 
 
-def test_sigterm_exits_zero_without_traceback() -> None:
-    served = Served()
-    c = served.client()
-    c.setup()
-    c.close()
-    assert served.stop() == 0
+def test_an_unwritable_data_file_is_a_usage_error(tmp_path: Path) -> None:
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("x")
+    r = subprocess.run(
+        [*SERVE, "--port", "0", "--data", str(blocker / "world.json")],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert r.returncode == 1
+    assert f"--data: cannot write {blocker / 'world.json'}" in r.stderr
+    assert "Traceback" not in r.stderr
+
+
+def test_a_failed_save_is_an_error_shaped_500(tmp_path: Path) -> None:
+    folder = tmp_path / "d"
+    served = Served("--data", str(folder / "world.json"))
+    try:
+        c = served.client()
+        assert c.provision({"course": course_body()}).status_code == 200
+        # The disk goes away under the server (a file where its directory was).
+        shutil.rmtree(folder)
+        folder.write_text("x")
+        r = c.provision({"course": course_body()})
+        err = assert_error(r, 500, "INTERNALERROR")
+        assert "could not be saved" in err["message"]
+        assert c.get(f"{c.v1}/settings").status_code == 200  # reads still work
+    finally:
+        assert served.stop() == 0
     assert "Traceback" not in "".join(served.stderr)
+    assert "could not be saved" in "".join(served.stderr)
 
 
 def test_secrets_do_not_leak_into_server_output(srv: Served) -> None:

@@ -85,6 +85,28 @@ DATE_RE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$")
 URL_LINE = re.compile(r"(https?://[^\s]+)")
 
 
+#: A self-signed certificate for 127.0.0.1 and localhost (valid until 2126) and its key,
+#: made for these tests only: they serve HTTPS on loopback and nothing else trusts them.
+TEST_TLS_CERT = """-----BEGIN CERTIFICATE-----
+MIIBmzCCAUGgAwIBAgIUS5CNwn0/NXUhp+ZGOLs9hCAnN24wCgYIKoZIzj0EAwIw
+FDESMBAGA1UEAwwJMTI3LjAuMC4xMCAXDTI2MTEyNjE2NDAwNVoYDzIxMjYxMTAy
+MTY0MDA1WjAUMRIwEAYDVQQDDAkxMjcuMC4wLjEwWTATBgcqhkjOPQIBBggqhkjO
+PQMBBwNCAAR1aHTaW/b76HHIeE5KFWt0aYaSumKcXWrBVly3HyZoYKOIr7dVzOUT
+ebc/18GbMRe/JtMyZWnhagBAA3go+Gt1o28wbTAdBgNVHQ4EFgQUoY00aE9QrFgV
+fr6Bv8cwpKiQ4GswHwYDVR0jBBgwFoAUoY00aE9QrFgVfr6Bv8cwpKiQ4GswDwYD
+VR0TAQH/BAUwAwEB/zAaBgNVHREEEzARhwR/AAABgglsb2NhbGhvc3QwCgYIKoZI
+zj0EAwIDSAAwRQIhAIZRJy76NB8UP8uZCjx51Cg/tbmlph3O73dQ2wWTE306AiBI
+miq8d6CwrxqXcxZvOFm+H05AZT+qL6OOlmHN9lOrLg==
+-----END CERTIFICATE-----
+"""
+TEST_TLS_KEY = """-----BEGIN PRIVATE KEY-----
+MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgMhLM3PWMaybdqT3A
+jd0Vztgzw5S7lcqTQjPBP5t6OlOhRANCAAR1aHTaW/b76HHIeE5KFWt0aYaSumKc
+XWrBVly3HyZoYKOIr7dVzOUTebc/18GbMRe/JtMyZWnhagBAA3go+Gt1
+-----END PRIVATE KEY-----
+"""
+
+
 def sid(prefix: str) -> str:
     """A fresh, well-formed SID that nothing in the simulator holds."""
     return prefix + uuid.uuid4().hex
@@ -203,7 +225,12 @@ class Api:
 
     def __init__(self, base: str, install: str, token: str | None = TOKEN, **kw: Any) -> None:
         headers = {"token": token} if token is not None else {}
-        self.http = httpx.Client(base_url=base, headers=headers, timeout=kw.pop("timeout", 10))
+        self.http = httpx.Client(
+            base_url=base,
+            headers=headers,
+            timeout=kw.pop("timeout", 10),
+            verify=kw.pop("verify", True),
+        )
         self.install = install
         self.v1 = f"/v1/installs/{install}"
 

@@ -260,6 +260,11 @@ def generate(n_users: int, seed: int = 2027) -> dict[str, str]:
                 fields.append(f"proctorLocation: {rng.choice(LOCATIONS)}")
                 if kind in ("vtc", "b-virtual"):
                     fields.append(f"amount: {rng.choice((15, 25, 40))}")
+                    if rng.random() < 0.3:
+                        fields.append("currency: EUR")
+                if kind == "vtc" and exam in ("cloud-architect", "finance-final"):
+                    # the exam's Virtual Test Center proctor type
+                    fields.append("proctorTypeSubCategory: TS6d6011935f4646848ea4f7a29b4f61a5")
                 fields.append(f"externalAppointmentId: gx-appt-{appt:05d}")
                 if rng.random() < 0.1:
                     fields.append("notes: Requested extra time approval on file")

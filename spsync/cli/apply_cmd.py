@@ -53,7 +53,7 @@ def _stderr_progress(no_color: bool) -> Any:
 
 
 @click.command("apply")
-@click.argument("path", type=click.Path(exists=True, path_type=Path))
+@click.argument("path", metavar="PATH|PLANFILE", type=click.Path(exists=True, path_type=Path))
 @click.option("--auto-approve", is_flag=True, help="Do not ask for confirmation.")
 @click.option(
     "--parallelism",
@@ -83,7 +83,7 @@ def _stderr_progress(no_color: bool) -> Any:
     "manifests_opt",
     type=click.Path(exists=True, path_type=Path),
     default=None,
-    help="With a PLANFILE: where the manifests are (default ./manifests).",
+    help="With a PLANFILE: where the manifests are (default: the path the plan was made from).",
 )
 @global_options
 @click.pass_context
@@ -106,11 +106,17 @@ def apply_cmd(
     With PATH, shows the plan and asks for confirmation ("yes") on a terminal;
     elsewhere --auto-approve is required. A PLANFILE (spsync plan --out FILE)
     counts as approved; it is refused when anything it was made from changed.
+    Every completed change is recorded at once: an interrupted run loses
+    nothing, and running it again continues where it stopped.
+
+    \b
+    Exit codes: 0 everything done; 1 a change failed, the plan was refused
+    or cancelled, or SIGTERM; 130 SIGINT (after finishing calls in flight).
 
     \b
     Examples:
       spsync apply manifests/acme
-      spsync apply manifests --auto-approve
+      spsync --sandbox apply manifests --auto-approve
       spsync plan manifests --out plan.json && spsync apply plan.json
     """
     from spsync.plan import load_plan
@@ -121,11 +127,11 @@ def apply_cmd(
         saved = load_plan(path.read_text(encoding="utf-8"), str(path))
         if targets or tenant_names:
             raise UsageError("--target and --tenant cannot be used with a saved plan")
-        manifests = manifests_opt or Path("manifests")
+        manifests = manifests_opt or Path(saved.manifests or "manifests")
         if not manifests.exists():
             raise UsageError(
-                f"{manifests}: no such directory; with a plan file, give the manifests "
-                "it was made from with --manifests PATH"
+                f"{manifests}: no such directory; the plan was made from it: run apply from "
+                "the directory plan ran in, or give the manifests with --manifests PATH"
             )
         tenant_names = tuple(t.tenant for t in saved.tenants)
         targets = tuple(saved.targets)

@@ -98,6 +98,7 @@ def plan(
             refresh=refresh,
             targets=targets,
             allow_destroy=allow_destroy,
+            manifests=path.as_posix(),
         )
     )
     out(render(result, fmt, color=g.color), nl=False)

@@ -167,6 +167,12 @@ def serve(
         data_path=data,
         seed=seed,
     )
+    if app.controls.persister is not None:
+        # Find out now, not at the first change, that the file cannot be written.
+        try:
+            app.controls.persister.save()
+        except OSError as e:
+            raise UsageError(f"--data: cannot write {data}: {e.strerror or e}") from e
     try:
         run_server(
             app,

@@ -3,12 +3,14 @@
 Request pipeline (API paths; ``/_sandbox/…`` skips the first three steps)::
 
     count (method + route template) → TLS check → rate limit → injected fault?
-      → route (404 / 405) → token (403) → path SIDs, query, JSON body (400)
-      → World operation (400 / 404 / result) → persist if changed → latency → answer
+      → route (400 INVALIDURI / 405) → token (403) → path SIDs, query, JSON body (400)
+      → World operation (400 / 404 / result) → persist if changed (500 if it cannot be)
+      → latency → answer
 
 An injected fault either happens *before* the request has any effect, or *after* it (the
-world changed and was saved, but the answer is replaced by a 500/503 or lost with the
-connection): the case that makes clients double-book if they retry blindly.
+world changed and was saved, but the answer is replaced by a 5xx, lost with the
+connection, or never comes): the case that makes clients double-book if they retry
+blindly.
 """
 
 from __future__ import annotations
@@ -319,10 +321,23 @@ class Controls:
         self.statuses[key] = self.statuses.get(key, 0) + 1
 
     async def persist(self) -> None:
-        """Make every change so far durable before answering (embedded mode may be killed)."""
+        """Make every change so far durable before answering (embedded mode may be killed).
+
+        A failed save (disk full, directory gone) is ``ApiFault`` 500: the change is made in
+        memory but the client must not be told it is safe.
+        """
         p = self.persister
         if p is not None and p.saved_version < self.world.version:
-            await asyncio.to_thread(p.save)
+            try:
+                await asyncio.to_thread(p.save)
+            except OSError as e:
+                reason = e.strerror or str(e)
+                log.error("sandbox: the world could not be saved to %s: %s", p.path, reason)
+                raise ApiFault(
+                    500,
+                    "INTERNALERROR",
+                    f"the change was made but could not be saved (sandbox): {reason}",
+                ) from None
 
 
 _AUTH_FAILED = ApiFault(403, "AUTHENTICATIONFAILED", "missing or unknown API token (header: token)")
@@ -352,8 +367,11 @@ def _api_endpoint(template: str, ops: dict[str, Op]) -> Callable[[Request], Awai
             return fault_response(fault)
         except Exception:
             return _internal_error(request, template)
-        if op.mutating:
-            await ctl.persist()
+        try:
+            if op.mutating:
+                await ctl.persist()
+        except ApiFault as fault:
+            return fault_response(fault)
         try:
             # Rendered here, not by Starlette after we return, so that an answer that cannot
             # be rendered is still an error in the API's shape.
@@ -382,7 +400,10 @@ def _sandbox_endpoint(
             return fault_response(fault)
         except Exception:
             return _internal_error(request, request.url.path)
-        await ctl.persist()
+        try:
+            await ctl.persist()
+        except ApiFault as fault:
+            return fault_response(fault)
         try:
             return _json(result)
         except Exception:
