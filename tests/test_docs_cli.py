@@ -330,7 +330,7 @@ def test_make_demo_pins_the_same_clock() -> None:
     [
         ("manifests/acme", True, "spsync --sandbox apply p.json"),
         ("manifests", False, "spsync apply p.json"),
-        ("elsewhere/acme", False, "spsync apply p.json --manifests elsewhere/acme"),
+        ("elsewhere/acme", False, "spsync apply p.json"),
     ],
 )
 def test_a_saved_plan_names_the_command_that_applies_it(

@@ -108,24 +108,15 @@ def plan(
         raise PlanError("\n".join(f"error: {e}" for e in refused))
     if out_file is not None:
         write_atomic(out_file, dump_plan(result))
-        err(f"Saved the plan to {out_file}; apply it with: {_apply_hint(out_file, path, g)}")
+        err(f"Saved the plan to {out_file}; apply it with: {_apply_hint(out_file, g)}")
     if detailed_exitcode and result.has_changes:
         return 2
     return 0
 
 
-def _apply_hint(out_file: Path, path: Path, g: Globals) -> str:
-    """The command that applies a saved plan made from ``path`` with these global options:
-    ``apply PLANFILE`` reads ``./manifests`` unless told otherwise, and a sandbox plan must
-    be applied on the sandbox."""
-    words = ["spsync"]
-    if g.sandbox:
-        words.append("--sandbox")
-    words += ["apply", str(out_file)]
-    default = Path("manifests")
-    if path != default and path.parent != default:
-        words += ["--manifests", str(path)]
-    return " ".join(words)
+def _apply_hint(out_file: Path, g: Globals) -> str:
+    """The command that applies a saved plan: a sandbox plan must be applied on the sandbox."""
+    return f"spsync {'--sandbox ' if g.sandbox else ''}apply {out_file}"
 
 
 COMMANDS = [plan]
