@@ -284,9 +284,7 @@ class _Observer:
                 reads.append((address, course_sid, exam.ids.value, False))
             else:
                 by_external[course_sid].append((address, exam.ids.value))
-        listed = await _all(
-            *(_maybe(self.c.list_exams(course_sid)) for course_sid in by_external)
-        )
+        listed = await _all(*(_maybe(self.c.list_exams(course_sid)) for course_sid in by_external))
         for (course_sid, wanted), exams in zip(by_external.items(), listed, strict=True):
             index = {e.ids.external: e for e in exams or () if e.ids and e.ids.external}
             for address, external in wanted:
@@ -295,9 +293,7 @@ class _Observer:
         await self._read_exams(reads)
 
     async def _read_exams(self, reads: list[tuple[str, str, str, bool]]) -> None:
-        got = await _all(
-            *(_maybe(self.c.get_exam(course, sid)) for _a, course, sid, _k in reads)
-        )
+        got = await _all(*(_maybe(self.c.get_exam(course, sid)) for _a, course, sid, _k in reads))
         for (address, course_sid, _sid, known), e in zip(reads, got, strict=True):
             obj = None
             if e is not None:
