@@ -236,8 +236,8 @@ def test_validate_no_secrets_needs_no_variable(tmp_path: Path) -> None:
     assert (r.exit_code, r.stderr) == (0, "")
     assert r.stdout == (
         "acme: ok (2 courses, 3 exams, 10 users, 12 enrollments, 10 assignments, 7 sessions)\n"
-        "globex: ok (3 courses, 5 exams, 320 users, 402 enrollments, 362 assignments, "
-        "251 sessions)\n"
+        "globex: ok (3 courses, 5 exams, 320 users, 404 enrollments, 356 assignments, "
+        "246 sessions)\n"
     )
 
 

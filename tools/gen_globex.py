@@ -39,7 +39,7 @@ LOCATIONS = (
     "PTa17b8c9d0e1f2a3b4c5d6e7f8a9b0c1d",  # the guide's PT prefix, accepted as a location
 )
 SESSION_TYPES = ("automated", "automated", "automated", "b-virtual", "vtc", "ad-hoc")
-# the rarer session types, each given to one session in fifty (decided by the session's
+# the rarer session types, each given to one session (the 10th, 20th, ... 50th: chosen by
 # number, not by the random generator, so adding them left every other value as it was)
 RARE_SESSION_TYPES = ("messaging", "register-blast", "proctoru", "examity", "smarter-scheduling")
 
@@ -253,8 +253,8 @@ def generate(n_users: int, seed: int = 2027) -> dict[str, str]:
                 ]
                 kind = rng.choice(SESSION_TYPES)
                 shown = kind
-                if appt % 50 == 0:
-                    shown = RARE_SESSION_TYPES[(appt // 50 - 1) % len(RARE_SESSION_TYPES)]
+                if appt % 10 == 0 and appt // 10 <= len(RARE_SESSION_TYPES):
+                    shown = RARE_SESSION_TYPES[appt // 10 - 1]
                 if shown != "automated":
                     fields.append(f"type: {shown}")
                 fields.append(f"proctorLocation: {rng.choice(LOCATIONS)}")
