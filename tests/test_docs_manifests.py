@@ -185,11 +185,17 @@ def test_globex_is_what_its_generator_writes() -> None:
 
 # --- YAML examples of the docs ------------------------------------------------------------------
 
+RESOURCE_KEYS = {"courses", "exams", "users", "enrollments", "assignments", "sessions"}
+
+
+def _is_manifest(text: str) -> bool:
+    """A whole manifest file (not a fragment such as ``policy:``, nor another tool's YAML)."""
+    data = yaml.safe_load(text)
+    return isinstance(data, dict) and ("tenant" in data or set(data) <= RESOURCE_KEYS)
+
+
 YAML_BLOCKS = [
-    b
-    for f in doc_files()
-    for b in blocks(f)
-    if b.lang == "yaml" and not b.text.lstrip().startswith(("policy:", "token:"))
+    b for f in doc_files() for b in blocks(f) if b.lang == "yaml" and _is_manifest(b.text)
 ]
 
 
