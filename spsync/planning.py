@@ -117,7 +117,7 @@ def split_targets(
     selected tenant knows."""
     known: dict[str, set[str]] = {}
     for d in desireds:
-        state = store.read(d.tenant.tenant)
+        state = store.read_known(d.tenant.tenant)
         known[d.tenant.tenant] = set(d.addresses()) | set(state.resources if state else ())
     everything = set().union(*known.values()) if known else set()
     problems = unknown_targets(targets, everything)

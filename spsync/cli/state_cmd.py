@@ -106,7 +106,7 @@ def state_list(ctx: click.Context, path: Path, tenants: tuple[str, ...]) -> int:
     for i, name in enumerate(tenant_names(path, tenants)):
         if i:
             out()
-        st = store.read(name)
+        st = store.read_known(name)
         if st is None:
             out(f"{name}: no state yet ({store.path(name)})")
             continue
@@ -143,7 +143,7 @@ def state_show(ctx: click.Context, path: Path, address: str, tenants: tuple[str,
     found = []
     known: list[str] = []
     for name in tenant_names(path, tenants):
-        st = store.read(name)
+        st = store.read_known(name)
         if st is None:
             continue
         known.extend(st.resources)
@@ -183,7 +183,7 @@ def state_rm(
     owners: dict[str, list[str]] = {a: [] for a in addresses}
     known: list[str] = []
     for name in names:
-        st = store.read(name)
+        st = store.read_known(name)
         if st is None:
             continue
         known.extend(st.resources)
@@ -200,7 +200,7 @@ def state_rm(
         if not mine:
             continue
         with store.lock(name, "state rm", unlock_hint=str(path)):
-            st = store.read(name)
+            st = store.read_known(name)
             assert st is not None
             resources = {a: r for a, r in st.resources.items() if a not in mine}
             saved = store.save(st.model_copy(update={"resources": resources}))
