@@ -66,16 +66,18 @@ def write_exe(path: Path, text: str) -> Path:
     return path
 
 
-def make_shims(bin_dir: Path, skip_log: Path) -> None:
-    """``spsync``: the CLI of this checkout, always on the embedded sandbox; ``make``: the
-    repository's Makefile run on the working directory's manifests with that ``spsync``
-    (no virtualenv set-up). ``make test`` is the suite that runs these very tests: it is
-    not run again, only logged in ``skip_log``."""
+def plain_shim(prefix: str = "") -> str:
+    """An ``spsync`` executable running this checkout's CLI (``prefix``: options first)."""
+    return f'#!/bin/sh\nexec "{sys.executable}" -m spsync {prefix} "$@"\n'
+
+
+def make_shims(bin_dir: Path, skip_log: Path, spsync: str) -> None:
+    """``spsync`` (the executable text ``spsync``: this checkout's CLI, on the sandbox);
+    ``make``: the repository's Makefile run on the working directory's manifests with that
+    ``spsync`` (no virtualenv set-up). ``make test`` is the suite that runs these very
+    tests: it is not run again, only logged in ``skip_log``."""
     bin_dir.mkdir(parents=True, exist_ok=True)
-    write_exe(
-        bin_dir / "spsync",
-        f'#!/bin/sh\nexec "{sys.executable}" -m spsync --sandbox "$@"\n',
-    )
+    write_exe(bin_dir / "spsync", spsync)
     make = shutil.which("make") or "make"
     write_exe(
         bin_dir / "make",
@@ -88,11 +90,13 @@ def make_shims(bin_dir: Path, skip_log: Path) -> None:
     )
 
 
-def sandbox_workdir(root: Path) -> dict[str, str]:
-    """A copy of the example manifests in ``root``, with shims; returns the environment
-    to run documented commands in (example passwords set, clock pinned, no colour)."""
+def sandbox_workdir(root: Path, spsync: str | None = None) -> dict[str, str]:
+    """A copy of the example manifests in ``root``, with shims (``spsync``: the text of the
+    ``spsync`` executable; default: this checkout's CLI with ``--sandbox``); returns the
+    environment to run documented commands in (example passwords set, clock pinned, no
+    colour)."""
     shutil.copytree(MANIFESTS, root / "manifests")
-    make_shims(root / ".bin", root / ".skipped")
+    make_shims(root / ".bin", root / ".skipped", spsync or plain_shim("--sandbox"))
     env = {
         k: v
         for k, v in os.environ.items()

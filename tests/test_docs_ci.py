@@ -17,7 +17,6 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -25,6 +24,7 @@ from typing import Any
 
 import pytest
 import yaml
+from docs_forkserver import ForkServer
 from docs_support import (
     DOCS,
     MANIFESTS,
@@ -138,12 +138,14 @@ def git(cwd: Path, *args: str, env: dict[str, str]) -> str:
 class Pipeline:
     """A bare repository of the example manifests, served tenants, and a place to run jobs."""
 
-    def __init__(self, root: Path, server: ThreadedServer, secrets: dict[str, str]) -> None:
+    def __init__(
+        self, root: Path, server: ThreadedServer, secrets: dict[str, str], spsync: str
+    ) -> None:
         self.root = root
         self.origin = root / "origin.git"
         bin_dir = root / "bin"
         bin_dir.mkdir()
-        write_exe(bin_dir / "spsync", f'#!/bin/sh\nexec "{sys.executable}" -m spsync "$@"\n')
+        write_exe(bin_dir / "spsync", spsync)
         home = root / "home"
         home.mkdir()
         self.env = {
@@ -189,11 +191,19 @@ class Pipeline:
         return subject, files.split()
 
 
+@pytest.fixture(scope="module")
+def forkserver(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ForkServer]:
+    """spsync commands without the import cost of a new interpreter (docs_forkserver.py)."""
+    server = ForkServer.start(tmp_path_factory.mktemp("forkserver"))
+    yield server
+    server.stop()
+
+
 @pytest.fixture
-def pipeline(tmp_path: Path) -> Iterator[Pipeline]:
+def pipeline(tmp_path: Path, forkserver: ForkServer) -> Iterator[Pipeline]:
     now = datetime.fromisoformat(PINNED_NOW.replace("Z", "+00:00")).astimezone(UTC)
     with ThreadedServer(tokens=TOKENS, now=now, seed=5) as server:
-        yield Pipeline(tmp_path, server, SECRETS)
+        yield Pipeline(tmp_path, server, SECRETS, forkserver.shim([]))
 
 
 def _expand(value: str, context: dict[str, str]) -> str:

@@ -3,10 +3,11 @@
 Each page runs as one shell session, block after block, in a temporary directory holding a
 copy of manifests/, as a user following the page would: the exam passwords of the example
 tenants are set, ``spsync`` is this checkout on the embedded sandbox (a shim that adds
-``--sandbox``, so commands written for the real service run too), its clock is pinned, and
-stdin is a terminal that answers ``yes`` to apply's question. A ```yaml block whose info
-string says ``file=PATH`` is written to PATH when the session reaches it (the page tells
-the reader to save it there).
+``--sandbox``, so commands written for the real service run too; each command is a process
+forked from a server that has spsync imported already, see docs_forkserver.py), its clock
+is pinned, and stdin is a terminal that answers ``yes`` to apply's question. A ```yaml
+block whose info string says ``file=PATH`` is written to PATH when the session reaches it
+(the page tells the reader to save it there).
 
 Each command must exit 0, or the code its line announces with a trailing ``# exit N``.
 Blocks in other languages (```text, ```json, plain ```) are output or illustrations, not
@@ -23,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from docs_forkserver import ForkServer
 from docs_support import REPO, Block, blocks, doc_files, sandbox_workdir
 
 #: commands that are not run, and why (asserted: nothing else is skipped)
@@ -126,9 +128,9 @@ class Run:
     codes: dict[int, int]
 
 
-def _start(page: Path, root: Path) -> tuple[subprocess.Popen[str], list[Command], int]:
+def _start(page: Path, root: Path, spsync: str) -> tuple[subprocess.Popen[str], list[Command], int]:
     script, commands = session(page)
-    env = sandbox_workdir(root)
+    env = sandbox_workdir(root, spsync)
     env["DOC_RC_LOG"] = str(root / ".rc")
     master, slave = pty.openpty()
     os.write(master, b"yes\n" * 8)  # apply's question, each time it is asked
@@ -149,10 +151,12 @@ def _start(page: Path, root: Path) -> tuple[subprocess.Popen[str], list[Command]
 def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Run]:
     """Every page's session, all started at once (they are independent: a directory, a
     sandbox and a state each), so the module takes as long as its longest page."""
+    server = ForkServer.start(tmp_path_factory.mktemp("forkserver"))
+    spsync = server.shim(["--sandbox"])
     started = {}
     for page in PAGES:
         root = tmp_path_factory.mktemp(page.stem)
-        started[page.name] = (root, *_start(page, root))
+        started[page.name] = (root, *_start(page, root, spsync))
     out = {}
     for name, (root, p, commands, master) in started.items():
         try:
@@ -166,6 +170,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Run]:
                 n, code = line.split()
                 codes[int(n)] = int(code)
         out[name] = Run(root, commands, log, codes)
+    server.stop()
     return out
 
 
