@@ -184,6 +184,19 @@ class Pipeline:
             check=False,
         )
 
+    def push_unrelated(self) -> None:
+        """Someone else's commit lands on main meanwhile (the state push must rebase)."""
+        other = self.clone(f"other-{len(list(self.root.glob('other-*')))}")
+        (other / "NOTES.md").write_text("unrelated\n")
+        git(other, "add", ".", env=self.env)
+        git(other, "-c", "user.name=dev", "-c", "user.email=dev@x", "commit", "-qm", "notes",
+            env=self.env)  # fmt: skip
+        git(other, "push", "-q", "origin", "main", env=self.env)
+
+    def history(self) -> list[str]:
+        """Subjects of main's commits, newest first."""
+        return git(self.origin, "log", "--format=%s", "main", env=self.env).split("\n")[:-1]
+
     def committed_state(self) -> tuple[str, list[str]]:
         """The last commit of the remote's main: subject and files under state/."""
         subject = git(self.origin, "log", "-1", "--format=%s", "main", env=self.env).strip()
@@ -273,6 +286,7 @@ def test_the_github_recipe_runs(pipeline: Pipeline) -> None:
     # merged: apply the reviewed plans in a fresh checkout, commit and push the state
     merged = pipeline.clone("merged")
     shutil.copytree(pr / "plans", merged / "plans")  # the artifact
+    pipeline.push_unrelated()
     results = run_job("apply", merged)
     assert results["apply"].returncode == 0, results["apply"].stdout + results["apply"].stderr
     assert results["apply"].stdout.count("Apply complete.") == 2
@@ -281,6 +295,7 @@ def test_the_github_recipe_runs(pipeline: Pipeline) -> None:
         "spsync: state after applying #42",
         ["state/.gitignore", "state/acme.json", "state/globex.json"],
     )
+    assert pipeline.history() == ["spsync: state after applying #42", "notes", "seed"]
 
     # the next pull request starts from that state: nothing to do
     again = pipeline.clone("next")
@@ -333,8 +348,10 @@ def test_the_gitlab_recipe_runs(pipeline: Pipeline) -> None:
     # skipped: after_script (the merge-request note) and the artifact download, both curl
 
     merged = pipeline.clone("merged")
+    git(merged, "checkout", "-q", "--detach", env=pipeline.env)  # as GitLab's runner checks out
     sha = git(merged, "rev-parse", "HEAD", env=pipeline.env).strip()
     shutil.copytree(mr / "plans", merged / "plans")  # what the download unzips
+    pipeline.push_unrelated()
     job_env = {
         **env,
         "CI_COMMIT_BRANCH": "main",
@@ -348,3 +365,4 @@ def test_the_gitlab_recipe_runs(pipeline: Pipeline) -> None:
         f"spsync: state after {sha[:8]} [skip ci]",
         ["state/.gitignore", "state/acme.json", "state/globex.json"],
     )
+    assert pipeline.history() == [f"spsync: state after {sha[:8]} [skip ci]", "notes", "seed"]
