@@ -193,6 +193,28 @@ def test_the_commands_of_the_page_run(page: Path, runs: dict[str, Run]) -> None:
     assert skipped == SKIPPED.get(page.name, [])
 
 
+#: pages whose ```text blocks show what their commands print
+OUTPUT_PAGES = ("getting-started.md", "adopting.md")
+
+
+@pytest.mark.parametrize("name", OUTPUT_PAGES)
+def test_the_output_shown_is_the_output_printed(name: str, runs: dict[str, Run]) -> None:
+    """Each line of the page's output blocks is printed by its commands (lines with an
+    ellipsis are elided ones, and skipped), in the log or in a file they wrote."""
+    run = runs[name]
+    printed = run.log + "".join(p.read_text() for p in run.root.glob("*.md"))
+    page = next(p for p in PAGES if p.name == name)
+    shown = [
+        line.rstrip()
+        for b in blocks(page)
+        if b.lang == "text"
+        for line in b.text.splitlines()
+        if line.strip() and "…" not in line and line.strip() != "..."
+    ]
+    assert len(shown) >= 5
+    assert [line for line in shown if line not in printed] == []
+
+
 def test_the_readme_leaves_a_reviewable_plan(runs: dict[str, Run]) -> None:
     """The markdown plan of the README's taste is a pull-request comment."""
     md = (runs["README.md"].root / "plan.md").read_text()
