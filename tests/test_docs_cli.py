@@ -3,6 +3,7 @@ terminals, ``validate --no-secrets`` (the pre-commit hook), the pinned sandbox c
 
 from __future__ import annotations
 
+import json
 import os
 import pty
 import shutil
@@ -344,3 +345,31 @@ def test_a_saved_plan_names_the_command_that_applies_it(
     r = CliRunner().invoke(main, args, env=env)
     assert r.exit_code == 0, r.stderr
     assert r.stderr.splitlines()[-1] == f"Saved the plan to p.json; apply it with: {hint}"
+
+
+# --- the scaffold -----------------------------------------------------------------------------
+
+
+def test_the_scaffold_is_wired_to_its_schemas_and_its_example_validates(tmp_path: Path) -> None:
+    from spsync.schema import json_schema
+
+    r = CliRunner().invoke(
+        main, ["init", str(tmp_path / "t"), "--tenant", "t", "--install", "AI" + "c" * 32]
+    )
+    assert r.exit_code == 0, r.output
+    for name, kind in (("tenant.yaml", "tenant"), ("resources.yaml", "resources")):
+        first = (tmp_path / "t" / name).read_text().splitlines()[0]
+        prefix = "# yaml-language-server: $schema="
+        assert first.startswith(prefix)
+        # yaml-language-server resolves a relative path from the YAML file's directory
+        schema = tmp_path / "t" / first.removeprefix(prefix)
+        assert json.loads(schema.read_text()) == json_schema(kind)
+    # the commented example, uncommented into a file of its own, is a valid roster
+    text = (tmp_path / "t" / "resources.yaml").read_text()
+    example = text.split("# exams:", 1)[1]
+    lines = ["exams:"] + [x.removeprefix("# ") for x in example.splitlines()]
+    (tmp_path / "t" / "roster.yaml").write_text("\n".join(lines) + "\n")
+    env = {"SPSYNC_T_FINAL_PASSWORD": "pw", "SPSYNC_SANDBOX_NOW": PINNED_NOW}
+    v = CliRunner().invoke(main, ["--sandbox", "validate", str(tmp_path / "t")], env=env)
+    assert (v.exit_code, v.stderr) == (0, "")
+    assert v.stdout == "t: ok (1 course, 1 exam, 2 users, 2 enrollments, 1 assignment, 1 session)\n"
