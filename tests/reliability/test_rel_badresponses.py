@@ -193,10 +193,19 @@ def test_rel_bad_answers_to_writes_fail_then_converge(tmp_path: Path) -> None:
     assert len(failed) >= 2, "\n".join(map(str, trial.runs))
     text = "\n".join(r.err for r in failed)
     assert re.search(
-        r"failed: course\.\S+ \(create\): unexpected response body: .*course\.sid", text
+        r"failed: course\.\S+ \(create\): POST /v2/installs/AI[0-9a-f]{32}/provision: 200: "
+        r"unexpected response body: .*course\.sid",
+        text,
     )
-    assert re.search(r"failed: session\.\S+ \(schedule\): unexpected response body", text)
-    assert re.search(r"failed: session\.\S+ \(schedule\): I'm a Teapot", text)
+    assert re.search(
+        r"failed: session\.\S+ \(schedule\): POST \S+/sessions/ES[0-9a-f]{32}: 200: "
+        r"unexpected response body",
+        text,
+    )
+    assert re.search(
+        r"failed: session\.\S+ \(schedule\): POST \S+/sessions/ES[0-9a-f]{32}: 418: I'm a Teapot",
+        text,
+    )
     for run in trial.runs:
         no_traceback(run)
     state = json.loads(ws.state_path().read_text())
