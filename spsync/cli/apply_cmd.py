@@ -196,6 +196,7 @@ async def _apply(
     embedded: dict[str, Any] = {}
     prepared: list[_Prepared] = []
     refused: list[UnsafePlanError] = []
+    replayed_from: dict[str, int] = {}
     async with contextlib.AsyncExitStack() as stack:
         for desired in sorted(desireds, key=lambda d: d.tenant.tenant):
             name = desired.tenant.tenant
@@ -204,7 +205,11 @@ async def _apply(
             stack.enter_context(
                 store.lock(name, "apply", timeout=lock_timeout, unlock_hint=unlock_hint)
             )
-            replay(store, desired.tenant)
+            before = store.read(name)
+            if replay(store, desired.tenant) and before is not None:
+                # a plan made since the interruption saw this journal folded in memory: the
+                # serial moved, what the plan saw did not
+                replayed_from[name] = before.serial
             audit = stack.enter_context(AuditLog(AUDIT_DIR, name))
             # every tenant of a --sandbox run shares one embedded simulator (``embedded``)
             client = await stack.enter_async_context(
@@ -233,7 +238,10 @@ async def _apply(
         if saved is not None:
             problems = []
             for p in prepared:
-                problems.extend(plan_differences(saved_by[p.plan.tenant], p.plan))
+                old_tp, fresh_tp = saved_by[p.plan.tenant], p.plan
+                if replayed_from.get(fresh_tp.tenant) == old_tp.state_serial:
+                    fresh_tp = fresh_tp.model_copy(update={"state_serial": old_tp.state_serial})
+                problems.extend(plan_differences(old_tp, fresh_tp))
             if problems:
                 raise PlanError(
                     "the saved plan is stale; make a new one (spsync plan ... --out FILE):\n"

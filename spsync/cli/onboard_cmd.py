@@ -25,6 +25,10 @@ def onboard_cmd(ctx: click.Context, path: Path, address: str, tenant_names: tupl
     \b
     The URL is single-use and expires: it is generated on demand, printed on
     stdout, and never written to state, logs or the audit log.
+
+    \b
+    Example:
+      spsync onboard manifests/acme session.cert-456.jane
     """
     from spsync import manifest
     from spsync.state import StateStore
