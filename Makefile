@@ -22,14 +22,19 @@ test: $(STAMP) lint
 # The README's first command: apply the bundled tenants on the embedded sandbox, then show
 # that a second plan has nothing to do. The example manifests read their exam passwords from
 # the environment; these demo-only values are set for this target alone.
-DEMO_ENV := ACME_CERT_PASSWORD=demo-only ACME_SAFETY_PASSWORD=demo-only \
+# The sandbox clock is pinned so that the example appointments (2028) stay in its future.
+DEMO_ENV := SPSYNC_SANDBOX_NOW=2027-06-01T00:00:00Z ACME_CERT_PASSWORD=demo-only ACME_SAFETY_PASSWORD=demo-only \
 	ACME_ORIENTATION_PASSWORD=demo-only GLOBEX_CLOUD_PASSWORD=demo-only \
 	GLOBEX_SECURITY_PASSWORD=demo-only GLOBEX_FINANCE_PASSWORD=demo-only \
 	GLOBEX_LEADERSHIP_PASSWORD=demo-only GLOBEX_CONDUCT_PASSWORD=demo-only
 
 demo: $(STAMP)
-	$(DEMO_ENV) $(BIN)/spsync --sandbox apply manifests --auto-approve
-	$(DEMO_ENV) $(BIN)/spsync --sandbox plan manifests --detailed-exitcode
+	@echo '$$ spsync --sandbox validate manifests'
+	@$(DEMO_ENV) $(BIN)/spsync --sandbox validate manifests
+	@echo '$$ spsync --sandbox apply manifests --auto-approve'
+	@$(DEMO_ENV) $(BIN)/spsync --sandbox apply manifests --auto-approve
+	@echo '$$ spsync --sandbox plan manifests --detailed-exitcode'
+	@$(DEMO_ENV) $(BIN)/spsync --sandbox plan manifests --detailed-exitcode
 
 # Long reliability trials (faults, kills, torn writes); the last line is the summary.
 # SPSYNC_SOAK_TRIALS=N (default 30), SPSYNC_SOAK_SEED, SPSYNC_SOAK_WORKERS: see docs/reliability.md.

@@ -126,9 +126,7 @@ def _error_code(e: BaseException) -> str | None:
 
 
 def _error_text(e: BaseException) -> str:
-    if isinstance(e, ApiError):
-        return e.api_message or str(e)
-    if isinstance(e, SpsyncError):
+    if isinstance(e, SpsyncError):  # an ApiError names the call: method, path, status, code
         return str(e)
     return f"internal error: {type(e).__name__}: {e}"
 
@@ -1122,8 +1120,8 @@ def failure_report(results: Sequence[ApplyResult]) -> str:
         lines.append(summary_line(r))
         for o in r.outcomes:
             if o.status == "failed":
-                code = f" {o.code}" if o.code else ""
-                lines.append(f"  failed: {o.address} ({o.action}){code}: {o.message}")
+                # the message of an API error names the call, its status and code
+                lines.append(f"  failed: {o.address} ({o.action}): {o.message}")
         not_done = [o for o in r.outcomes if o.status in ("not-started", "skipped", "interrupted")]
         for o in not_done[:20]:
             lines.append(f"  {o.status}: {o.address} ({o.action})")

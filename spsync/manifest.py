@@ -77,6 +77,7 @@ def load(
     tenants: Sequence[str] = (),
     sandbox: bool = False,
     env: Mapping[str, str] | None = None,
+    secrets: bool = True,
 ) -> list[Desired]:
     """Read and validate the manifests under ``path``.
 
@@ -84,7 +85,10 @@ def load(
     tenants come back in name order, narrowed to ``tenants`` when given (an unknown name is
     a ``UsageError`` listing the known ones). ``sandbox``: the API token is not read (it
     is ``None`` in the result); every other secret still is, and a missing one is still a
-    problem. ``env`` defaults to ``os.environ``.
+    problem. ``env`` defaults to ``os.environ``. ``secrets=False`` (``validate
+    --no-secrets``): secret references are checked for shape but not read, neither from
+    the environment nor from files; each secret of the result is an ``UnreadSecret`` that
+    cannot be revealed (and the token is ``None``), so such a result is for validation only.
 
     Raises ``ManifestError`` with every problem of the selected tenants.
     """
@@ -94,7 +98,7 @@ def load(
     suggest = Suggester()
     with gc_paused():
         dirs = _discover(path, problems, narrowed=bool(tenants))
-        heads = [_read_head(d, environ, sandbox, suggest) for d in dirs]
+        heads = [_read_head(d, environ, sandbox, suggest, secrets) for d in dirs]
         known = sorted({h.name for h in heads})
         unknown = [t for t in tenants if t not in known]
         if unknown and not problems:
@@ -107,7 +111,7 @@ def load(
         selected.sort(key=lambda h: (h.name, h.file))
         out: list[Desired] = []
         for head in selected:
-            desired = _TenantLoader(head, environ, sandbox, suggest).run()
+            desired = _TenantLoader(head, environ, sandbox, suggest, secrets).run()
             problems.extend(head.problems)
             if desired is not None:
                 out.append(desired)
@@ -222,14 +226,28 @@ class _Head:
     name_node: Node | None
 
 
-def _read_head(directory: Path, env: Mapping[str, str], sandbox: bool, suggest: Suggester) -> _Head:
+def _read_head(
+    directory: Path,
+    env: Mapping[str, str],
+    sandbox: bool,
+    suggest: Suggester,
+    secrets: bool = True,
+) -> _Head:
     file = str(directory / TENANT_FILE)
     problems: list[Problem] = []
     root = _read_file(directory / TENANT_FILE, file, problems)
     values: dict[str, Any] = {}
     name, name_node = directory.name, None
     if root is not None:
-        cx = Ctx(file, problems, base_dir=directory, env=env, sandbox=sandbox, suggest=suggest)
+        cx = Ctx(
+            file,
+            problems,
+            base_dir=directory,
+            env=env,
+            sandbox=sandbox,
+            read_secrets=secrets,
+            suggest=suggest,
+        )
         values = TENANT.check(root, "", cx)
         if "tenant" in values:
             name, name_node = values["tenant"], root.items["tenant"][1]
@@ -314,6 +332,8 @@ class _TenantLoader:
     env: Mapping[str, str]
     sandbox: bool
     suggest: Suggester
+    #: False: secrets are checked for shape, not read (``validate --no-secrets``)
+    read_secrets: bool = True
     named: dict[str, dict[str, _Named]] = field(
         default_factory=lambda: {"course": {}, "exam": {}, "user": {}}
     )
@@ -350,6 +370,7 @@ class _TenantLoader:
             base_dir=self.head.dir,
             env=self.env,
             sandbox=self.sandbox,
+            read_secrets=self.read_secrets,
             suggest=self.suggest,
         )
 

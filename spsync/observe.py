@@ -63,6 +63,20 @@ USER_LIST_THRESHOLD = 100
 _LIVE_STATUSES = frozenset({"Needs Proctor", "Scheduled", "Onboarding", "In Progress"})
 
 
+async def _all(*aws: Awaitable[T]) -> list[T]:
+    """``asyncio.gather`` for reads, except that when one fails, the others are cancelled and
+    awaited before the failure is raised: none is left running, holding a connection, after
+    the caller has closed the client."""
+    tasks = [asyncio.ensure_future(a) for a in aws]
+    try:
+        return list(await asyncio.gather(*tasks))
+    except BaseException:
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        raise
+
+
 async def _maybe(aw: Awaitable[T]) -> T | None:
     """The result, or ``None`` when the object does not exist (404)."""
     try:
@@ -193,13 +207,13 @@ class _Observer:
     async def fetch_enrollments(self, course_sids: Iterable[str]) -> None:
         """Read the enrollment list of each course not read yet (paged)."""
         todo = sorted(set(course_sids) - set(self._enrollment_lists))
-        got = await asyncio.gather(*(_maybe(self.c.list_enrollments(c)) for c in todo))
+        got = await _all(*(_maybe(self.c.list_enrollments(c)) for c in todo))
         self._enrollment_lists.update(zip(todo, got, strict=True))
 
     async def fetch_sessions(self, exam_sids: Iterable[str]) -> None:
         """Read every session of each exam not read yet (the appointments report, paged)."""
         todo = sorted(set(exam_sids) - set(self._session_lists))
-        got = await asyncio.gather(*(_maybe(self.c.appointments(exam_sid=e)) for e in todo))
+        got = await _all(*(_maybe(self.c.appointments(exam_sid=e)) for e in todo))
         self._session_lists.update(zip(todo, got, strict=True))
 
     def sid(self, address: str) -> str | None:
@@ -228,7 +242,7 @@ class _Observer:
         for address, course in self.d.courses.items():
             if address not in self.s.resources and course.ids.kind == "sid":
                 reads.append((address, course.ids.value, False))
-        got = await asyncio.gather(*(_maybe(self.c.get_course(sid)) for _a, sid, _s in reads))
+        got = await _all(*(_maybe(self.c.get_course(sid)) for _a, sid, _s in reads))
         for (address, _sid, known), c in zip(reads, got, strict=True):
             obj = None if c is None else _live(sid=c.sid, fields=course_fields(c))
             if known:
@@ -270,9 +284,7 @@ class _Observer:
                 reads.append((address, course_sid, exam.ids.value, False))
             else:
                 by_external[course_sid].append((address, exam.ids.value))
-        listed = await asyncio.gather(
-            *(_maybe(self.c.list_exams(course_sid)) for course_sid in by_external)
-        )
+        listed = await _all(*(_maybe(self.c.list_exams(course_sid)) for course_sid in by_external))
         for (course_sid, wanted), exams in zip(by_external.items(), listed, strict=True):
             index = {e.ids.external: e for e in exams or () if e.ids and e.ids.external}
             for address, external in wanted:
@@ -281,9 +293,7 @@ class _Observer:
         await self._read_exams(reads)
 
     async def _read_exams(self, reads: list[tuple[str, str, str, bool]]) -> None:
-        got = await asyncio.gather(
-            *(_maybe(self.c.get_exam(course, sid)) for _a, course, sid, _k in reads)
-        )
+        got = await _all(*(_maybe(self.c.get_exam(course, sid)) for _a, course, sid, _k in reads))
         for (address, course_sid, _sid, known), e in zip(reads, got, strict=True):
             obj = None
             if e is not None:
@@ -318,12 +328,12 @@ class _Observer:
             sids = sorted(
                 set(known.values()) | {u.ids.value for u in new.values() if u.ids.kind == "sid"}
             )
-            got = await asyncio.gather(*(_maybe(self.c.get_user(s)) for s in sids))
+            got = await _all(*(_maybe(self.c.get_user(s)) for s in sids))
             by_sid = {u.sid: u for u in got if u is not None}
             lookups = sorted(
                 {(u.ids.kind, u.ids.value) for u in new.values() if u.ids.kind != "sid"}
             )
-            found = await asyncio.gather(*(self._find_user(k, v) for k, v in lookups))
+            found = await _all(*(self._find_user(k, v) for k, v in lookups))
             by_id = {key: u for key, u in zip(lookups, found, strict=True) if u is not None}
         for address, sid in known.items():
             u = by_sid.get(sid)
@@ -491,7 +501,7 @@ class _Observer:
             for r in self.in_state(kind).values()
             if r.refs.get("exam")
         }
-        await asyncio.gather(
+        await _all(
             self.courses(),
             self.exams_known(),
             self.users(),

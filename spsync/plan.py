@@ -163,6 +163,9 @@ class Plan(PlanModel):
     tenants: tuple[TenantPlan, ...] = ()
     targets: tuple[str, ...] = ()
     refresh: bool = True
+    #: the manifests path the plan was made from, as given to ``plan`` (``apply PLANFILE``
+    #: re-loads the manifests from it for request payloads and secrets)
+    manifests: str = ""
     checksum: str = ""
 
     @property
@@ -208,13 +211,18 @@ def compute_checksum(plan: Plan) -> str:
 
 
 def make_plan(
-    tenants: Sequence[TenantPlan], *, targets: Sequence[str] = (), refresh: bool = True
+    tenants: Sequence[TenantPlan],
+    *,
+    targets: Sequence[str] = (),
+    refresh: bool = True,
+    manifests: str = "",
 ) -> Plan:
     """Assemble tenant plans (sorted by tenant name) into a checksummed ``Plan``."""
     plan = Plan(
         tenants=tuple(sorted(tenants, key=lambda t: t.tenant)),
         targets=tuple(targets),
         refresh=refresh,
+        manifests=manifests,
     )
     return plan.model_copy(update={"checksum": compute_checksum(plan)})
 

@@ -117,7 +117,7 @@ def split_targets(
     selected tenant knows."""
     known: dict[str, set[str]] = {}
     for d in desireds:
-        state = store.read(d.tenant.tenant)
+        state = store.read_known(d.tenant.tenant)
         known[d.tenant.tenant] = set(d.addresses()) | set(state.resources if state else ())
     everything = set().union(*known.values()) if known else set()
     problems = unknown_targets(targets, everything)
@@ -159,6 +159,7 @@ async def plan_all(
     refresh: bool = True,
     targets: Sequence[str] = (),
     allow_destroy: bool = False,
+    manifests: str = "",
 ) -> tuple[Plan, list[UnsafePlanError]]:
     """Plan every tenant (in name order) into one checksummed ``Plan``.
 
@@ -189,7 +190,7 @@ async def plan_all(
                 tp = e.tenant_plan
                 refused.append(e)
         plans.append(tp)
-    return make_plan(plans, targets=targets, refresh=refresh), refused
+    return make_plan(plans, targets=targets, refresh=refresh, manifests=manifests), refused
 
 
 async def check_fresh(

@@ -39,7 +39,7 @@ from spsync.model import (
     Role,
     SessionType,
 )
-from spsync.secrets import ENV_NAME_PATTERN, SecretRef, SecretRefError, resolve
+from spsync.secrets import ENV_NAME_PATTERN, SecretRef, SecretRefError, UnreadSecret, resolve
 from spsync.yamlload import INT_RE, Map, Node, Scalar, Seq, describe, plain_value
 
 # --- enumerations: the model's, so the two cannot drift ---------------------------------
@@ -162,6 +162,9 @@ class Ctx:
     env: Mapping[str, str] = field(default_factory=dict)
     #: sandbox mode: the API token is not read (other secrets are)
     sandbox: bool = False
+    #: False (``validate --no-secrets``): secret references are checked for shape only,
+    #: nothing is read, and each secret is an ``UnreadSecret`` (the token: ``None``)
+    read_secrets: bool = True
     suggest: Suggester = field(default_factory=Suggester)
     #: (id of a mapping node, field name) pairs that an unknown key was probably meant to
     #: be: "missing field" would only repeat the did-you-mean of the typo, so it is skipped
@@ -618,8 +621,18 @@ class SecretSpec(Spec):
             cx.add(node, where, "must be exactly one of {env: VARIABLE} or {file: path}")
             return INVALID
         ref = refs[0]
-        if self.token and cx.sandbox:
+        if self.token and (cx.sandbox or not cx.read_secrets):
             return None
+        if not cx.read_secrets:
+            if ref.kind == "env" and not re.match(ENV_NAME_PATTERN, ref.name):
+                cx.add(
+                    node.items["env"][1],
+                    f"{where}.env",
+                    "env must name an environment variable (letters, digits and _, "
+                    "not starting with a digit)",
+                )
+                return INVALID
+            return UnreadSecret(ref.source)
         try:
             return resolve(ref, env=cx.env, read_file=cx.read_secret_file)
         except SecretRefError as e:

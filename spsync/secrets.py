@@ -79,6 +79,23 @@ class Secret:
         raise ValueError("must be a secret reference {env: VAR} or {file: path}")
 
 
+class UnreadSecret(Secret):
+    """A reference that was checked for shape but deliberately not read
+    (``spsync validate --no-secrets``). It has no value: ``reveal()`` raises, so a
+    manifest loaded this way can be validated but never sent anywhere."""
+
+    __slots__ = ()
+
+    def __init__(self, source: str) -> None:
+        super().__init__("", source)
+
+    def reveal(self) -> str:
+        raise RuntimeError(f"secret {self.source} was not read (loaded without secrets)")
+
+    def fingerprint(self, key: bytes) -> str:
+        raise RuntimeError(f"secret {self.source} was not read (loaded without secrets)")
+
+
 #: what an ``{env: NAME}`` reference may name
 ENV_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
 _ENV_NAME = re.compile(ENV_NAME_PATTERN)

@@ -212,6 +212,11 @@ class StateStore:
             raise StateError(f"{path}: holds the state of tenant {state.tenant!r}, not {tenant!r}")
         return state
 
+    def read_known(self, tenant: str) -> State | None:
+        """Like ``read``, with a journal left by an interrupted apply folded in (in memory)."""
+        state = self.read(tenant)
+        return None if state is None else self._with_journal(state)
+
     def load(self, tenant: Tenant) -> State:
         """The state of ``tenant``; a fresh one (new lineage, serial 0) when there is none.
 
@@ -223,6 +228,7 @@ class StateStore:
         if state is None:
             return new_state(tenant)
         path = self.path(tenant.tenant)
+        state = self._with_journal(state)
         where = f" ({tenant.file})" if tenant.file else ""
         if state.install != tenant.install:
             raise StateError(
@@ -237,6 +243,22 @@ class StateStore:
                 "use another --state-dir"
             )
         return state
+
+    def _with_journal(self, state: State) -> State:
+        """``state`` with a journal left by an interrupted apply folded in, in memory.
+
+        Every reader (plan, state show, onboard) then knows what a killed apply did; the file
+        itself is only rewritten by a writer's ``save`` (entries already saved are skipped by
+        their serial) and the journal removed by the next apply (``journal.replay``).
+        """
+        from spsync.journal import fold, journal_path, read_entries
+
+        path = journal_path(self.directory, state.tenant)
+        entries = read_entries(path)
+        if not entries:
+            return state
+        folded, _ = fold(state, entries, source=str(path))
+        return folded
 
     def save(self, state: State) -> State:
         """Write ``state`` with its serial increased by one, atomically; returns what was saved."""

@@ -256,7 +256,11 @@ def test_a_failure_stops_the_run_and_is_reported(acme: Path, server: ThreadedSer
         r"acme: 35 done, 1 failed, 6 not started \(42 changes, \d+ API calls, \d+\.\ds\)",
         lines[start + 1],
     )
-    assert lines[start + 2].startswith("  failed: session.cert-456.amara (schedule) INVALIDINPUT: ")
+    assert re.fullmatch(
+        r"  failed: session\.cert-456\.amara \(schedule\): POST /v1/installs/AI[0-9a-f]{32}/"
+        r"exams/EX[0-9a-f]{32}/sessions/ES[0-9a-f]{32}: 400 INVALIDINPUT: .*in the future.*",
+        lines[start + 2],
+    ), lines[start + 2]
     assert lines[start + 3] == "  not-started: session.cert-456.jane (schedule)"
     saved = StateStore(Path("state")).load(_desired(acme).tenant)
     assert len(saved.resources) == 35

@@ -39,6 +39,9 @@ LOCATIONS = (
     "PTa17b8c9d0e1f2a3b4c5d6e7f8a9b0c1d",  # the guide's PT prefix, accepted as a location
 )
 SESSION_TYPES = ("automated", "automated", "automated", "b-virtual", "vtc", "ad-hoc")
+# the rarer session types, each given to one session (the 10th, 20th, ... 50th: chosen by
+# number, not by the random generator, so adding them left every other value as it was)
+RARE_SESSION_TYPES = ("messaging", "register-blast", "proctoru", "examity", "smarter-scheduling")
 
 # name -> (course, limitedScope, duration, first day, last day appointments may use:
 # inside both the access and the scheduling windows, and in 2028 so the demo keeps working)
@@ -249,8 +252,11 @@ def generate(n_users: int, seed: int = 2027) -> dict[str, str]:
                     f'appointment: "{iso(when)}"',
                 ]
                 kind = rng.choice(SESSION_TYPES)
-                if kind != "automated":
-                    fields.append(f"type: {kind}")
+                shown = kind
+                if appt % 10 == 0 and appt // 10 <= len(RARE_SESSION_TYPES):
+                    shown = RARE_SESSION_TYPES[appt // 10 - 1]
+                if shown != "automated":
+                    fields.append(f"type: {shown}")
                 fields.append(f"proctorLocation: {rng.choice(LOCATIONS)}")
                 if kind in ("vtc", "b-virtual"):
                     fields.append(f"amount: {rng.choice((15, 25, 40))}")

@@ -581,8 +581,8 @@ class Client:
             nxt = dict(_next_query(cursor))
             if nxt.get("offset") == str(step):  # plain offset paging: pages are predictable
                 offsets = list(range(step, first.total, step))
-                pages = await _gather(
-                    [self._page(route, params, item, query, off) for off in offsets]
+                pages = await gather_all(
+                    *(self._page(route, params, item, query, off) for off in offsets)
                 )
                 for page in pages:
                     items.extend(page.results)
@@ -806,7 +806,7 @@ class Client:
         if pages_left <= len(wanted):
             users = await self._rest(R_USERS, {}, wire.User, [], first)
         else:
-            found = await _gather([self.find_users(external_id=x) for x in wanted])
+            found = await gather_all(*(self.find_users(external_id=x) for x in wanted))
             users = [u for group in found for u in group]
         out: dict[str, wire.User] = {}
         want = set(wanted)
@@ -864,9 +864,9 @@ class Client:
         return await self._one("GET", R_SETTINGS, {}, wire.Settings, safety="read")
 
 
-async def _gather(coros: Sequence[Coroutine[Any, Any, T]]) -> list[T]:
+async def gather_all(*coros: Awaitable[T]) -> list[T]:
     """Run ``coros`` concurrently; the first failure is raised once all have finished (so no
-    request is left running unobserved)."""
+    request is left running unobserved, and no connection is left open)."""
     results = await asyncio.gather(*coros, return_exceptions=True)
     for result in results:
         if isinstance(result, BaseException):

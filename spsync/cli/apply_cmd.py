@@ -83,7 +83,7 @@ def _stderr_progress(no_color: bool) -> Any:
     "manifests_opt",
     type=click.Path(exists=True, path_type=Path),
     default=None,
-    help="With a PLANFILE: where the manifests are (default ./manifests).",
+    help="With a PLANFILE: where the manifests are (default: the path the plan was made from).",
 )
 @global_options
 @click.pass_context
@@ -127,11 +127,11 @@ def apply_cmd(
         saved = load_plan(path.read_text(encoding="utf-8"), str(path))
         if targets or tenant_names:
             raise UsageError("--target and --tenant cannot be used with a saved plan")
-        manifests = manifests_opt or Path("manifests")
+        manifests = manifests_opt or Path(saved.manifests or "manifests")
         if not manifests.exists():
             raise UsageError(
-                f"{manifests}: no such directory; with a plan file, give the manifests "
-                "it was made from with --manifests PATH"
+                f"{manifests}: no such directory; the plan was made from it: run apply from "
+                "the directory plan ran in, or give the manifests with --manifests PATH"
             )
         tenant_names = tuple(t.tenant for t in saved.tenants)
         targets = tuple(saved.targets)
@@ -196,6 +196,7 @@ async def _apply(
     embedded: dict[str, Any] = {}
     prepared: list[_Prepared] = []
     refused: list[UnsafePlanError] = []
+    replayed_from: dict[str, int] = {}
     async with contextlib.AsyncExitStack() as stack:
         for desired in sorted(desireds, key=lambda d: d.tenant.tenant):
             name = desired.tenant.tenant
@@ -204,7 +205,11 @@ async def _apply(
             stack.enter_context(
                 store.lock(name, "apply", timeout=lock_timeout, unlock_hint=unlock_hint)
             )
-            replay(store, desired.tenant)
+            before = store.read(name)
+            if replay(store, desired.tenant) and before is not None:
+                # a plan made since the interruption saw this journal folded in memory: the
+                # serial moved, what the plan saw did not
+                replayed_from[name] = before.serial
             audit = stack.enter_context(AuditLog(AUDIT_DIR, name))
             # every tenant of a --sandbox run shares one embedded simulator (``embedded``)
             client = await stack.enter_async_context(
@@ -231,7 +236,10 @@ async def _apply(
         if saved is not None:
             problems = []
             for p in prepared:
-                problems.extend(plan_differences(saved_by[p.plan.tenant], p.plan))
+                old_tp, fresh_tp = saved_by[p.plan.tenant], p.plan
+                if replayed_from.get(fresh_tp.tenant) == old_tp.state_serial:
+                    fresh_tp = fresh_tp.model_copy(update={"state_serial": old_tp.state_serial})
+                problems.extend(plan_differences(old_tp, fresh_tp))
             if problems:
                 raise PlanError(
                     "the saved plan is stale; make a new one (spsync plan ... --out FILE):\n"

@@ -25,9 +25,12 @@ def onboard_cmd(ctx: click.Context, path: Path, address: str, tenant_names: tupl
     \b
     The URL is single-use and expires: it is generated on demand, printed on
     stdout, and never written to state, logs or the audit log.
+
+    \b
+    Example:
+      spsync onboard manifests/acme session.cert-456.jane
     """
     from spsync import manifest
-    from spsync.journal import fold, journal_path, read_entries
     from spsync.state import StateStore
 
     g = globals_of(ctx)
@@ -37,9 +40,7 @@ def onboard_cmd(ctx: click.Context, path: Path, address: str, tenant_names: tupl
     found: list[tuple[Any, Any]] = []
     desireds = manifest.load(path, tenants=tenant_names, sandbox=g.sandbox)
     for desired in desireds:
-        state = store.load(desired.tenant)
-        # a journal left by an interrupted apply is part of what is known (read, not folded)
-        state, _ = fold(state, read_entries(journal_path(store.directory, state.tenant)))
+        state = store.load(desired.tenant)  # with any journal of an interrupted apply
         if address in state.resources:
             found.append((desired, state.resources[address]))
     names = ", ".join(d.tenant.tenant for d in desireds)

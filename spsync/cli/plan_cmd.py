@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from spsync.cli.common import err, global_options, globals_of, out
+from spsync.cli.common import Globals, err, global_options, globals_of, out
 from spsync.errors import PlanError
 from spsync.render import FORMATS
 
@@ -98,6 +98,7 @@ def plan(
             refresh=refresh,
             targets=targets,
             allow_destroy=allow_destroy,
+            manifests=path.as_posix(),
         )
     )
     out(render(result, fmt, color=g.color), nl=False)
@@ -107,10 +108,15 @@ def plan(
         raise PlanError("\n".join(f"error: {e}" for e in refused))
     if out_file is not None:
         write_atomic(out_file, dump_plan(result))
-        err(f"Saved the plan to {out_file}; apply it with: spsync apply {out_file}")
+        err(f"Saved the plan to {out_file}; apply it with: {_apply_hint(out_file, g)}")
     if detailed_exitcode and result.has_changes:
         return 2
     return 0
+
+
+def _apply_hint(out_file: Path, g: Globals) -> str:
+    """The command that applies a saved plan: a sandbox plan must be applied on the sandbox."""
+    return f"spsync {'--sandbox ' if g.sandbox else ''}apply {out_file}"
 
 
 COMMANDS = [plan]

@@ -63,7 +63,15 @@ def _check(
 
 @click.group()
 def sandbox() -> None:
-    """The bundled SmarterProctoring simulator."""
+    """The bundled SmarterProctoring simulator.
+
+    The global --sandbox flag runs the simulator inside spsync itself; `sandbox serve`
+    runs it as an HTTP server, for curl or for a tenant whose api.url points at it.
+
+    \b
+    Example:
+      spsync sandbox serve --port 8765 --token t --now 2027-06-01T00:00:00Z
+    """
 
 
 @sandbox.command()

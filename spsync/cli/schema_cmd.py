@@ -21,7 +21,7 @@ def schema(kind: str | None) -> None:
     """Print the JSON Schema (draft 2020-12) of manifest files.
 
     \b
-    For VS Code's YAML extension, save it and map it in settings, e.g.:
+    Example (for VS Code's YAML extension: save them, map them in settings):
       spsync schema --kind tenant > .schemas/tenant.json
       spsync schema --kind resources > .schemas/resources.json
     """

@@ -24,7 +24,12 @@ from spsync.render import FORMATS
 @global_options
 @click.pass_context
 def show(ctx: click.Context, planfile: Path, fmt: str) -> int:
-    """Render a plan saved with `spsync plan --out FILE` (checksum verified)."""
+    """Render a plan saved with `spsync plan --out FILE` (checksum verified).
+
+    \b
+    Example:
+      spsync show plan.json --format markdown
+    """
     from spsync.plan import load_plan
     from spsync.render import render
 

@@ -75,6 +75,10 @@ def state() -> None:
     spsync state list PATH           every managed address and its SID
     spsync state show PATH ADDR      one entry (SIDs, refs, last applied fields)
     spsync state rm PATH ADDR...     forget entries (nothing changes remotely)
+
+    \b
+    Example:
+      spsync state list manifests/acme
     """
 
 
@@ -89,7 +93,12 @@ _tenant_opt = click.option(
 @global_options
 @click.pass_context
 def state_list(ctx: click.Context, path: Path, tenants: tuple[str, ...]) -> int:
-    """List every address in the state of each tenant under PATH, with its SID."""
+    """List every address in the state of each tenant under PATH, with its SID.
+
+    \b
+    Example:
+      spsync state list manifests --tenant acme
+    """
     from spsync.model import kind_rank
     from spsync.state import StateStore
 
@@ -97,7 +106,7 @@ def state_list(ctx: click.Context, path: Path, tenants: tuple[str, ...]) -> int:
     for i, name in enumerate(tenant_names(path, tenants)):
         if i:
             out()
-        st = store.read(name)
+        st = store.read_known(name)
         if st is None:
             out(f"{name}: no state yet ({store.path(name)})")
             continue
@@ -120,14 +129,21 @@ def state_list(ctx: click.Context, path: Path, tenants: tuple[str, ...]) -> int:
 @global_options
 @click.pass_context
 def state_show(ctx: click.Context, path: Path, address: str, tenants: tuple[str, ...]) -> int:
-    """Show one state entry as JSON: its SID, the SIDs it hangs off, its last applied fields."""
+    """Show one state entry as JSON: its SID, the SIDs it hangs off, its last applied fields.
+
+    Exam passwords show as (sensitive): state holds only a keyed fingerprint of them.
+
+    \b
+    Example:
+      spsync state show manifests/acme course.acme-main
+    """
     from spsync.state import StateStore
 
     store = StateStore(globals_of(ctx).state_dir)
     found = []
     known: list[str] = []
     for name in tenant_names(path, tenants):
-        st = store.read(name)
+        st = store.read_known(name)
         if st is None:
             continue
         known.extend(st.resources)
@@ -154,6 +170,10 @@ def state_rm(
 
     The next plan treats it as new (and finds it again remotely when it can: a user by its
     ids). Holds the tenant's lock while writing.
+
+    \b
+    Example:
+      spsync state rm manifests/acme session.cert-456.jane
     """
     from spsync.state import StateStore
 
@@ -163,7 +183,7 @@ def state_rm(
     owners: dict[str, list[str]] = {a: [] for a in addresses}
     known: list[str] = []
     for name in names:
-        st = store.read(name)
+        st = store.read_known(name)
         if st is None:
             continue
         known.extend(st.resources)
@@ -180,7 +200,7 @@ def state_rm(
         if not mine:
             continue
         with store.lock(name, "state rm", unlock_hint=str(path)):
-            st = store.read(name)
+            st = store.read_known(name)
             assert st is not None
             resources = {a: r for a, r in st.resources.items() if a not in mine}
             saved = store.save(st.model_copy(update={"resources": resources}))

@@ -44,6 +44,10 @@ def unlock_cmd(ctx: click.Context, path: Path, lock_id: str) -> int:
     The id is the one a blocked command prints. A lock whose holder still runs on this
     machine is never released; locally the OS releases a dead holder's lock by itself,
     so this is mostly for shared state backends.
+
+    \b
+    Example:
+      spsync unlock manifests/acme 7f3c9a2e-5b1d-4c8e-9f0a-1b2c3d4e5f6a
     """
     from spsync.state import StateStore
 

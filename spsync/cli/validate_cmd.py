@@ -51,20 +51,35 @@ def summary(desired: Desired) -> str:
     show_default=True,
     help="json: one document on stdout, problems included.",
 )
+@click.option(
+    "--no-secrets",
+    "no_secrets",
+    is_flag=True,
+    help="Check secret references' shape only; read no variable or file (pre-commit hooks).",
+)
 @global_options
 @click.pass_context
-def validate(ctx: click.Context, path: Path, tenants: tuple[str, ...], fmt: str) -> int:
+def validate(
+    ctx: click.Context, path: Path, tenants: tuple[str, ...], fmt: str, no_secrets: bool
+) -> int:
     """Check manifests offline and report every problem with file:line:col.
 
     PATH is a tenant directory (holding tenant.yaml) or a directory of them. Exit 0 when
     valid (one summary line per tenant), 1 otherwise. With --sandbox the API token is not
-    read. Never contacts the API.
+    read; with --no-secrets no secret is read (the API token and exam passwords need not
+    be set: only the {env: ...} / {file: ...} references are checked). Never contacts the
+    API.
+
+    \b
+    Examples:
+      spsync validate manifests
+      spsync validate manifests --no-secrets --format json
     """
     from spsync import manifest
 
     g = globals_of(ctx)
     try:
-        loaded = manifest.load(path, tenants=tenants, sandbox=g.sandbox)
+        loaded = manifest.load(path, tenants=tenants, sandbox=g.sandbox, secrets=not no_secrets)
     except ManifestError as e:
         if fmt == "json":
             problems = [

@@ -1,0 +1,57 @@
+"""`spsync apply PLANFILE` finds the manifests the plan was made from, wherever they are."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from spsync.cli import main
+
+REPO = Path(__file__).resolve().parents[1]
+PASSWORDS = ("ACME_CERT_PASSWORD", "ACME_SAFETY_PASSWORD", "ACME_ORIENTATION_PASSWORD")
+
+
+def test_saved_plan_records_and_uses_its_manifests_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    for name in PASSWORDS:
+        monkeypatch.setenv(name, "pw-for-tests")
+    shutil.copytree(REPO / "manifests" / "acme", tmp_path / "tenants" / "acme")
+    runner = CliRunner()
+
+    r = runner.invoke(main, ["--sandbox", "plan", "tenants/acme", "--out", "plan.json"])
+    assert r.exit_code == 0, r.stderr
+    assert json.loads(Path("plan.json").read_text())["manifests"] == "tenants/acme"
+
+    r = runner.invoke(main, ["--sandbox", "apply", "plan.json"])
+    assert r.exit_code == 0, r.stderr
+    r = runner.invoke(main, ["--sandbox", "plan", "tenants/acme", "--detailed-exitcode"])
+    assert r.exit_code == 0, r.stdout + r.stderr
+    assert "No changes." in r.stdout
+
+
+def test_saved_plan_whose_manifests_moved_is_a_clear_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    for name in PASSWORDS:
+        monkeypatch.setenv(name, "pw-for-tests")
+    shutil.copytree(REPO / "manifests" / "acme", tmp_path / "tenants" / "acme")
+    runner = CliRunner()
+    assert (
+        runner.invoke(main, ["--sandbox", "plan", "tenants/acme", "--out", "p.json"]).exit_code == 0
+    )
+    shutil.move("tenants", "moved")
+    r = runner.invoke(main, ["--sandbox", "apply", "p.json"])
+    assert r.exit_code == 1
+    assert r.stderr == (
+        "error: tenants/acme: no such directory; the plan was made from it: run apply from the "
+        "directory plan ran in, or give the manifests with --manifests PATH\n"
+    )
+    r = runner.invoke(main, ["--sandbox", "apply", "p.json", "--manifests", "moved/acme"])
+    assert r.exit_code == 0, r.stderr
