@@ -25,8 +25,12 @@ half-recorded.
 Recording
 ---------
 Every completed change is written to the tenant's journal (``spsync.journal``) the moment
-the response arrives, and folded into the state file every ``compact_every`` entries or
-``compact_interval_s`` seconds and at the end. What a killed process could not record is
+the response arrives, and folded into the state file now and then and at the end: when
+the journal holds ``compact_every`` entries or half as many as the state (so that the
+rewrites of a growing state file cost a few full saves in all, not O(N²)), or when
+``compact_interval_s`` seconds passed and at least twenty times as long as the last
+compaction took (so that saving a large state never takes more than a twentieth of the
+run). What a killed process could not record is
 found again by the next plan: provision matches by ids, and a session scheduled without
 being recorded is seen in the appointments report and adopted, never booked twice. The
 executor itself also adopts: a ``schedule`` whose enrollment already has a ``Scheduled``
@@ -181,12 +185,14 @@ class Executor:
         self._interrupted = False
         self._tasks: dict[asyncio.Task[None], _Op] = {}
         self._last_compact = time.monotonic()
+        self._compact_cost = 0.0
         # exam SID -> enrollment SID -> its Needs Proctor session (one report read per exam)
         self._needs_proctor: dict[str, dict[str, wire.Session]] = {}
         # exams given new assignments since their report was read: read it again on a miss
         self._report_dirty: set[str] = set()
         self._report_locks: dict[str, asyncio.Lock] = {}
         self._in_plan = {c.address: c for c in self.changes}
+        self._courses_of_user: dict[str, list[str]] | None = None
         self._recorded = 0
 
     # --- control ---------------------------------------------------------------------------
@@ -215,16 +221,25 @@ class Executor:
         self._maybe_compact()
 
     def _maybe_compact(self) -> None:
-        due = time.monotonic() - self._last_compact >= self.compact_interval_s
-        if self.journal.count >= self.compact_every or (due and self.journal.count):
+        # A compaction rewrites the whole state file, so its period grows with the state:
+        # by entries (half the state: a replay never reads more lines than the state has)
+        # and by time (twenty times the last compaction's cost: at most 5% of the run).
+        count = self.journal.count
+        if count >= max(self.compact_every, len(self.state.resources) // 2):
             self.compact()
+        elif count:
+            since = time.monotonic() - self._last_compact
+            if since >= max(self.compact_interval_s, 20 * self._compact_cost):
+                self.compact()
 
     def compact(self) -> None:
         """Save the state (atomically, serial + 1) and empty the journal."""
+        started = time.monotonic()
         self.journal.sync()
         self.state = self.store.save(self.state)
         self.journal.rebase(self.state.serial)
         self._last_compact = time.monotonic()
+        self._compact_cost = self._last_compact - started
 
     def _record_adoptions(self) -> None:
         """Record the live objects the plan adopted that need no change: they already
@@ -313,25 +328,24 @@ class Executor:
         ops: list[_Op] = []
         taken: set[str] = set()
 
-        # users, each sharing its call with one enrollment of its own when there is one
+        # users, each sharing its call with one enrollment of its own when there is one;
+        # the candidates are indexed by user once (a scan of every change per user would
+        # cost O(users x changes))
+        partners: dict[str, list[Change]] = {}
+        for e in self.changes:
+            if (
+                e.action in ("create", "update")
+                and e.address in d.enrollments
+                and kind_of(e.address) == "enrollment"
+            ):
+                partners.setdefault(d.enrollments[e.address].user, []).append(e)
         for c in self.changes:
             if kind_of(c.address) != "user" or c.action not in ("create", "update"):
                 continue
             user = d.users.get(c.address)
             if user is None:
                 continue
-            partner = next(
-                (
-                    e
-                    for e in self.changes
-                    if kind_of(e.address) == "enrollment"
-                    and e.action in ("create", "update")
-                    and e.address not in taken
-                    and e.address in d.enrollments
-                    and d.enrollments[e.address].user == user.name
-                ),
-                None,
-            )
+            partner = next((e for e in partners.get(user.name, ()) if e.address not in taken), None)
             members = [c] if partner is None else [c, partner]
             taken.update(m.address for m in members)
             addresses = {m.address for m in members}
@@ -409,7 +423,12 @@ class Executor:
     def _user_course_address(self, user: User) -> str:
         """The course a user-only provision names (the call requires one): a course the
         user is enrolled in, else the tenant's first course."""
-        mine = sorted(e.course for e in self.desired.enrollments.values() if e.user == user.name)
+        if self._courses_of_user is None:
+            # indexed once: one scan of every enrollment per user would be O(users x enrollments)
+            self._courses_of_user = {}
+            for e in self.desired.enrollments.values():
+                self._courses_of_user.setdefault(e.user, []).append(e.course)
+        mine = sorted(self._courses_of_user.get(user.name, ()))
         for name in mine:
             if f"course.{name}" in self.state.resources:
                 return f"course.{name}"

@@ -10,7 +10,9 @@ descriptor as soon as the remote side answered, so a process killed at any insta
 next plan finds such objects again (provision matches by ids, sessions are adopted from
 the appointments report). ``fsync`` — which protects against power loss, not against a
 killed process — is group-committed: at most every ``sync_interval`` seconds, and always
-before a compaction and on close.
+before a compaction and on close. The periodic fsync runs on a helper thread, so the event
+loop that drives the API calls never stops for the disk (an fsync takes milliseconds, tens
+of them on a busy disk, and there are dozens per second of a large apply).
 
 Each line holds the state ``lineage`` and the ``base_serial`` it applies on top of. A save
 raises the serial, so entries already folded into a saved state are recognised and skipped
@@ -27,6 +29,7 @@ import json
 import os
 import time
 from collections.abc import Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Literal
 
@@ -187,9 +190,9 @@ class Journal:
     """An open journal for one apply of one tenant.
 
     ``put``/``drop`` write one line each at once; ``sync`` forces an fsync (otherwise done
-    at most every ``sync_interval`` seconds); ``rebase`` empties the file after the state
-    was saved with a new serial; ``close`` syncs and closes (the file stays until removed
-    with ``discard`` once its content is in a saved state).
+    at most every ``sync_interval`` seconds, on a helper thread); ``rebase`` empties the
+    file after the state was saved with a new serial; ``close`` syncs and closes (the file
+    stays until removed with ``discard`` once its content is in a saved state).
     """
 
     def __init__(
@@ -209,6 +212,9 @@ class Journal:
             _fsync_dir(self.path.parent)
         #: entries written since the last rebase
         self.count = 0
+        # the periodic fsync's thread (started on first use) and the fsync it is running
+        self._syncer: ThreadPoolExecutor | None = None
+        self._syncing: Future[None] | None = None
 
     def put(self, address: str, resource: ResourceState) -> None:
         self._write(Entry(**self._head(address), op="put", resource=resource))
@@ -238,10 +244,34 @@ class Journal:
         self.count += 1
         self._dirty = True
         if time.monotonic() - self._last_sync >= self.sync_interval:
-            self.sync()
+            self._sync_in_background(self._fd)
+
+    def _sync_in_background(self, fd: int) -> None:
+        """Start an fsync on the helper thread, unless one is still running: the entries
+        written meanwhile are left for the next one (group commit)."""
+        if self._syncing is not None:
+            if not self._syncing.done():
+                return
+            self._collect()
+        if self._syncer is None:
+            self._syncer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="spsync-journal")
+        self._dirty = False
+        self._last_sync = time.monotonic()
+        self._syncing = self._syncer.submit(os.fsync, fd)
+
+    def _collect(self) -> None:
+        """Wait for the background fsync, if any; raise what it raised."""
+        syncing, self._syncing = self._syncing, None
+        if syncing is None:
+            return
+        try:
+            syncing.result()
+        except OSError as e:
+            raise StateError(f"{self.path}: cannot sync the journal: {e}") from None
 
     def sync(self) -> None:
-        """fsync pending entries (group commit)."""
+        """fsync pending entries now (after the background one, if it runs)."""
+        self._collect()
         if self._fd is not None and self._dirty:
             os.fsync(self._fd)
             self._dirty = False
@@ -251,6 +281,7 @@ class Journal:
         """The state was saved as ``serial`` holding every entry so far: start afresh."""
         if self._fd is None:
             raise StateError(f"{self.path}: journal is closed")
+        self._collect()
         os.ftruncate(self._fd, 0)
         os.fsync(self._fd)
         self._dirty = False
@@ -258,10 +289,16 @@ class Journal:
         self.count = 0
 
     def close(self) -> None:
-        if self._fd is not None:
-            self.sync()
-            os.close(self._fd)
-            self._fd = None
+        try:
+            if self._fd is not None:
+                self.sync()
+        finally:
+            if self._fd is not None:
+                os.close(self._fd)
+                self._fd = None
+            if self._syncer is not None:
+                self._syncer.shutdown(wait=True)
+                self._syncer = None
 
     def discard(self) -> None:
         """Close and delete the file (its content is in the saved state)."""

@@ -27,10 +27,12 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import importlib.util
 import ipaddress
 import logging
 import os
 import ssl
+import sys
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Iterable, Sequence
 from dataclasses import dataclass
@@ -172,6 +174,19 @@ def _tls_failure(exc: BaseException) -> str | None:
     return None
 
 
+def _record_missing_sniffio() -> None:
+    """Make httpcore's repeated ``import sniffio`` fail at once when sniffio is absent.
+
+    httpcore tries ``import sniffio`` about seven times per request (to tell asyncio from
+    trio); anyio 4 no longer installs it, and a failed import is not remembered, so every
+    attempt searched all of ``sys.path`` again: a fifth of the CPU a request costs here.
+    ``sys.modules[name] = None`` is the import system's own record of a module known to be
+    absent (``import`` then raises ``ModuleNotFoundError`` at once), so behaviour is the same.
+    """
+    if "sniffio" not in sys.modules and importlib.util.find_spec("sniffio") is None:
+        sys.modules["sniffio"] = None  # type: ignore[assignment]
+
+
 def _merge_query(base: Query, override: Query) -> Query:
     keys = {k for k, _ in override}
     return [(k, v) for k, v in base if k not in keys] + list(override)
@@ -237,6 +252,7 @@ class Client:
             raise TypeError("token must be a Secret")
         if max_in_flight < 1:
             raise ValueError("max_in_flight must be at least 1")
+        _record_missing_sniffio()
         self.base_url = str(url).rstrip("/")
         self.install = install
         self._token = token
@@ -876,4 +892,14 @@ async def gather_all(*coros: Awaitable[T]) -> list[T]:
 
 def run(coro: Coroutine[Any, Any, T]) -> T:
     """Run one coroutine to completion from synchronous code (the CLI)."""
-    return asyncio.run(coro)
+    # The result goes out through a box, not as the main task's result: when asyncio.run
+    # restores the SIGINT handler it formats its own handler, which holds the main task, and
+    # the task's repr includes a full repr of its result (a whole plan: seconds of CPU and a
+    # copy's worth of memory on a large tenant).
+    box: list[T] = []
+
+    async def main() -> None:
+        box.append(await coro)
+
+    asyncio.run(main())
+    return box[0]

@@ -213,7 +213,9 @@ async def _apply(
             audit = stack.enter_context(AuditLog(AUDIT_DIR, name))
             # every tenant of a --sandbox run shares one embedded simulator (``embedded``)
             client = await stack.enter_async_context(
-                make_client(desired, g.sandbox, shared=embedded)
+                # as many requests in flight as changes run at once (at least the default 8,
+                # for the plan's paged reads)
+                make_client(desired, g.sandbox, shared=embedded, max_in_flight=max(8, parallelism))
             )
             client.on_call = fan_out(client.on_call, audit.record)
             key = secret_key(desired, g.sandbox)
