@@ -602,6 +602,36 @@ def kill_during_apply(
     return killed
 
 
+def kill_once_journaled(
+    ws: Workspace, trial: Trial, *, env: Mapping[str, str] | None = None, entries: int = 1
+) -> bool:
+    """Start an apply and SIGKILL it as soon as its journal holds ``entries`` complete
+    lines: the run is certainly cut off mid-way, with a journal left behind (a kill aimed
+    by request count may come after a short apply has finished). Returns whether the kill
+    happened before the apply ended on its own."""
+    jpath = journal_path(ws.state_dir, ws.tenants[0])
+    proc = ws.popen("apply", str(ws.tenant_dir()), "--auto-approve", env=env)
+    try:
+        while proc.poll() is None:
+            try:
+                if jpath.read_bytes().count(b"\n") >= entries:
+                    break
+            except FileNotFoundError:
+                pass
+            time.sleep(0.002)
+        killed = proc.poll() is None
+        if killed:
+            proc.send_signal(signal.SIGKILL)
+        out, err = proc.communicate(timeout=RUN_TIMEOUT)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    trial.runs.append(Run(["apply", "(killed once journaled)"], -9, out, err))
+    trial.kills += killed
+    return killed
+
+
 def finish(ws: Workspace, srv: ThreadedServer, trial: Trial, tenants: Sequence[str] = ()) -> None:
     """The end of every trial: faults off, then a plan with nothing to do, the world equal to
     the manifests, and no double booking."""

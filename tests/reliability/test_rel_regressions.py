@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import gc
-import random
 import re
 import warnings
 from pathlib import Path
 
 from api_support import Rule
-from rel_support import Trial, Workspace, kill_during_apply, tampered
+from rel_support import Trial, Workspace, kill_once_journaled, tampered
 
 from spsync.journal import journal_path
 
@@ -33,9 +32,8 @@ def test_plan_after_a_killed_apply_is_applied_as_saved(tmp_path: Path) -> None:
     with tampered(seed=92) as (srv, _front):
         ws = Workspace(tmp_path, srv.url, learners=4)
         trial = Trial(seed=92)
-        while not journal_path(ws.state_dir, "rel").exists():
-            assert trial.kills < 10
-            kill_during_apply(ws, srv, random.Random(trial.kills), trial, max_calls=30)
+        assert kill_once_journaled(ws, trial, entries=3), trial.report()
+        assert journal_path(ws.state_dir, "rel").exists()
         assert ws.plan(None, "--out", "plan.json").code == 0
         run = ws.run("apply", "plan.json", "--manifests", "manifests")
     assert run.code == 0, run.err
