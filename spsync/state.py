@@ -274,6 +274,14 @@ class StateStore:
     def _info_path(self, tenant: str) -> Path:
         return self.directory / f"{tenant}.lock.json"
 
+    def _remove_stale_temp_files(self, tenant: str) -> None:
+        """Temp files of a writer killed inside ``write_atomic``; only the lock holder writes
+        this tenant's files, so under the lock none of them is in use."""
+        for name in (f"{tenant}.json", f"{tenant}.lock.json"):
+            for tmp in self.directory.glob(f".{name}.*.tmp"):
+                with contextlib.suppress(FileNotFoundError):
+                    tmp.unlink()
+
     def holder(self, tenant: str) -> LockInfo | None:
         """The recorded holder of ``tenant``'s lock (possibly stale), if any."""
         try:
@@ -327,6 +335,7 @@ class StateStore:
                 since=_utc_now().strftime("%Y-%m-%dT%H:%M:%SZ"),
             )
             write_atomic(self._info_path(tenant), info.model_dump_json(indent=2) + "\n")
+            self._remove_stale_temp_files(tenant)
             try:
                 yield info
             finally:

@@ -59,3 +59,18 @@ def test_plan_and_state_commands_see_the_journal(
     assert not journal_path(state_dir, "acme").exists()
     final = State.model_validate_json(path.read_text())
     assert final.resources[ADDRESS] == record
+
+
+def test_taking_the_lock_removes_temp_files_of_a_killed_writer(tmp_path: Path) -> None:
+    from spsync.state import StateStore
+
+    store = StateStore(tmp_path)
+    tmp_path.mkdir(exist_ok=True)
+    stale = tmp_path / ".acme.json.abc123.tmp"
+    stale.write_text("{torn")
+    other = tmp_path / ".globex.json.abc123.tmp"
+    other.write_text("{torn")
+    with store.lock("acme", "apply"):
+        assert not stale.exists()
+        assert other.exists()  # another tenant's writer may still be running
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".globex.json.abc123.tmp", "acme.lock"]
