@@ -28,7 +28,7 @@ import socket
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
@@ -98,6 +98,16 @@ def dump_state(state: State) -> str:
     return json.dumps(state.model_dump(mode="json"), sort_keys=True, indent=2) + "\n"
 
 
+def write_state(state: State, fh: IO[str]) -> None:
+    """Write ``dump_state(state)`` to ``fh`` piece by piece.
+
+    The same text, without ever holding it: json.dumps with an indent collects every token
+    in a list before joining them, some 3 million strings (230 MB) for 20,000 students.
+    """
+    json.dump(state.model_dump(mode="json"), fh, sort_keys=True, indent=2)
+    fh.write("\n")
+
+
 def parse_state(text: str, where: str) -> State:
     """Parse state file text; ``StateError`` naming ``where`` and what is wrong."""
     try:
@@ -149,16 +159,20 @@ def _fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
-def write_atomic(path: Path, text: str) -> None:
+def write_atomic(path: Path, text: str | Callable[[IO[str]], None]) -> None:
     """Write ``text`` to ``path`` so that a crash leaves either the old or the new file.
 
-    Temp file in the same directory, fsync, rename over the target, fsync the directory.
+    ``text`` may be a function writing the content to the file it is given. Temp file in
+    the same directory, fsync, rename over the target, fsync the directory.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
+            if callable(text):
+                text(fh)
+            else:
+                fh.write(text)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
@@ -263,7 +277,7 @@ class StateStore:
     def save(self, state: State) -> State:
         """Write ``state`` with its serial increased by one, atomically; returns what was saved."""
         saved = state.model_copy(update={"serial": state.serial + 1})
-        write_atomic(self.path(saved.tenant), dump_state(saved))
+        write_atomic(self.path(saved.tenant), lambda fh: write_state(saved, fh))
         return saved
 
     # --- locks ---------------------------------------------------------------------------
