@@ -632,7 +632,12 @@ class _Planner:
         # kind by kind, so that every parent is decided before its dependants
         for kind in KINDS:
             for address in sorted(by_kind[kind]):
-                self.decisions[address] = self.decide(address)
+                dec = self.decide(address)
+                if dec.action == "noop":
+                    # counted, never shown: keep the verdict, not its two field maps (a large
+                    # tenant holds tens of thousands of them until the plan is built)
+                    dec.before = dec.after = None
+                self.decisions[address] = dec
 
     def decide(self, address: str) -> _Decision:
         kind = kind_of(address)
