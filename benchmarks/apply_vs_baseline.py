@@ -25,6 +25,7 @@ session).
     .venv/bin/python benchmarks/apply_vs_baseline.py --sizes 2000
     .venv/bin/python benchmarks/apply_vs_baseline.py --full          # 500, 2,000, 10,000
     .venv/bin/python benchmarks/apply_vs_baseline.py --sizes 20000 --baseline-max 0
+    .venv/bin/python benchmarks/apply_vs_baseline.py --sizes 2000 --profile /tmp/apply.prof
 """
 
 from __future__ import annotations
@@ -250,10 +251,28 @@ class Run:
         return self.total - self.writes
 
 
-def spsync_cli(root: Path, sb: Sandbox, label: str, *args: str, ok: tuple[int, ...] = (0,)) -> Run:
-    """Run ``python -m spsync ARGS`` in ``root`` and measure it (wall, CPU, peak RSS, calls)."""
+def spsync_cli(
+    root: Path,
+    sb: Sandbox,
+    label: str,
+    *args: str,
+    ok: tuple[int, ...] = (0,),
+    profile: Path | None = None,
+) -> Run:
+    """Run ``python -m spsync ARGS`` in ``root`` and measure it (wall, CPU, peak RSS, calls);
+    with ``profile``, under cProfile writing its statistics there (slower: ~1.5x CPU)."""
     sb.reset_counts()
-    cmd = [sys.executable, "-m", "spsync", "--no-color", "--state-dir", str(root / "state"), *args]
+    prof = ["-m", "cProfile", "-o", str(profile)] if profile else []
+    cmd = [
+        sys.executable,
+        *prof,
+        "-m",
+        "spsync",
+        "--no-color",
+        "--state-dir",
+        str(root / "state"),
+        *args,
+    ]
     env = {**os.environ, **ENV}
     log = root / f"{label.replace(' ', '-')}.log"
     with open(log, "w") as fh:
@@ -369,9 +388,9 @@ def measure_size(args: argparse.Namespace, n: int) -> None:
         root = Path(tmp)
         tenant = write_tenant(root, sb.url, n, args.exams)
         rel = str(tenant.relative_to(root))
-        runs.append(
-            spsync_cli(root, sb, "spsync first apply", "apply", rel, "--auto-approve", *par)
-        )
+        profile = Path(args.profile).resolve() if args.profile else None
+        first = ("apply", rel, "--auto-approve", *par)
+        runs.append(spsync_cli(root, sb, "spsync first apply", *first, profile=profile))
         runs.append(
             spsync_cli(root, sb, "spsync no-op re-apply", "apply", rel, "--auto-approve", *par)
         )
@@ -402,6 +421,12 @@ def main() -> None:
         type=int,
         default=2_000,
         help="run the baseline on at most this many students and extrapolate (0: skip it)",
+    )
+    ap.add_argument(
+        "--profile",
+        metavar="FILE",
+        help="run the first apply under cProfile and write its statistics to FILE "
+        "(read them with: python -m pstats FILE); its times are then inflated",
     )
     args = ap.parse_args()
     if args.sizes:
