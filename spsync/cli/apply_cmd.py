@@ -22,7 +22,7 @@ import click
 from spsync.audit import AUDIT_DIR, AuditLog, fan_out
 from spsync.cli.common import err, global_options, globals_of, out
 from spsync.errors import ApplyError, PlanError, UsageError
-from spsync.journal import replay
+from spsync.journal import pending, replay
 from spsync.model import Desired
 
 if TYPE_CHECKING:
@@ -205,11 +205,13 @@ async def _apply(
             stack.enter_context(
                 store.lock(name, "apply", timeout=lock_timeout, unlock_hint=unlock_hint)
             )
-            before = store.read(name)
-            if replay(store, desired.tenant) and before is not None:
+            # the serial before a leftover journal is folded (read only when there is one:
+            # a large state costs a hundred MB to hold twice)
+            serial = _serial(store, name) if pending(store, name) else None
+            if replay(store, desired.tenant) and serial is not None:
                 # a plan made since the interruption saw this journal folded in memory: the
                 # serial moved, what the plan saw did not
-                replayed_from[name] = before.serial
+                replayed_from[name] = serial
             audit = stack.enter_context(AuditLog(AUDIT_DIR, name))
             # every tenant of a --sandbox run shares one embedded simulator (``embedded``)
             client = await stack.enter_async_context(
@@ -280,6 +282,11 @@ async def _apply(
             progress=_stderr_progress(g.no_color),
         )
     return _report(results)
+
+
+def _serial(store: Any, tenant: str) -> int | None:
+    state = store.read(tenant)
+    return None if state is None else int(state.serial)
 
 
 class _Signals:
