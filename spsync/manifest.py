@@ -733,10 +733,10 @@ class _TenantLoader:
 
         One ``model_validate`` over nested dicts runs in pydantic-core; building a model
         object per entry costs several times more on a 20,000-user roster."""
-        locations: dict[str, dict[str, Any]] = {}
+        locations: dict[str, tuple[str, int, int]] = {}
 
         def locate(address: str, cx: Ctx, node: Node) -> None:
-            locations[address] = {"file": cx.file, "line": node.line, "col": node.col}
+            locations[address] = (cx.file, node.line, node.col)
 
         groups: dict[str, dict[str, dict[str, Any]]] = {}
         for kind, registry in self.named.items():

@@ -16,7 +16,7 @@ Addresses (product-spec §2): ``course.NAME``, ``exam.NAME``, ``user.NAME``,
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -74,6 +74,19 @@ class Strict(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
+    def model_post_init(self, context: Any, /) -> None:
+        # One shared "fields set" per distinct set of given fields instead of one set per
+        # instance (216 to 728 bytes each: a third of a roster's memory). Instances are
+        # frozen, so nothing adds to it; ``model_copy`` copies it before an update.
+        fields = self.__pydantic_fields_set__
+        shared = _FIELDS_SETS.get(frozenset(fields))
+        if shared is None:
+            shared = _FIELDS_SETS[frozenset(fields)] = set(fields)
+        object.__setattr__(self, "__pydantic_fields_set__", shared)
+
+
+_FIELDS_SETS: dict[frozenset[str], set[str]] = {}
+
 
 class Ids(Strict):
     """Exactly one identifier of an entity (the loader enforces "exactly one")."""
@@ -100,8 +113,9 @@ class Ids(Strict):
         return {self.kind: self.value}
 
 
-class Location(Strict):
-    """Where something was written: 1-based line and column."""
+class Location(NamedTuple):
+    """Where something was written: 1-based line and column (a tuple: a tenant of 20,000
+    students has 80,000 of them)."""
 
     file: str
     line: int
