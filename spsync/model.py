@@ -16,7 +16,7 @@ Addresses (product-spec §2): ``course.NAME``, ``exam.NAME``, ``user.NAME``,
 
 from __future__ import annotations
 
-from typing import Any, Literal, NamedTuple
+from typing import Any, Literal, NamedTuple, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -86,6 +86,21 @@ class Strict(BaseModel):
 
 
 _FIELDS_SETS: dict[frozenset[str], set[str]] = {}
+
+_S = TypeVar("_S", bound=Strict)
+
+
+def trusted(cls: type[_S], fields_set: set[str], values: dict[str, Any]) -> _S:
+    """An instance of ``cls`` from ``values`` that already hold every field, valid and in
+    normal form: no validation, no defaults, no per-instance "fields set" (``fields_set`` is
+    shared). What ``model_construct`` does, at a third of its cost: observation builds one
+    per live object (100,000 for a tenant of 20,000 students)."""
+    obj = cls.__new__(cls)
+    object.__setattr__(obj, "__dict__", values)
+    object.__setattr__(obj, "__pydantic_fields_set__", fields_set)
+    object.__setattr__(obj, "__pydantic_extra__", None)
+    object.__setattr__(obj, "__pydantic_private__", None)
+    return obj
 
 
 class Ids(Strict):

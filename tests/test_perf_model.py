@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from spsync.model import Ids, Location, User
+from spsync.model import Ids, Location, User, trusted
+from spsync.observed import LiveObject
 
 
 def _user(name: str, **extra: str) -> User:
@@ -40,3 +41,14 @@ def test_a_location_is_a_tuple_with_named_parts() -> None:
     assert loc == ("roster.yaml", 3, 5)
     assert (loc.file, loc.line, loc.col) == ("roster.yaml", 3, 5)
     assert str(loc) == "roster.yaml:3:5"
+
+
+def test_a_trusted_instance_equals_the_constructed_one() -> None:
+    values = {"sid": "US" + "a" * 32, "refs": {"course": "CU" + "b" * 32}, "fields": {}}
+    fields = set(LiveObject.model_fields)
+    made = trusted(LiveObject, fields, {**values, "status": None})
+    assert made == LiveObject.model_construct(**values, status=None)
+    assert made.model_dump() == {**values, "status": None}
+    assert made.model_fields_set is fields
+    assert made.model_copy(update={"status": "Scheduled"}).status == "Scheduled"
+    assert made.status is None
