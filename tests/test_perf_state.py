@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import tracemalloc
 from pathlib import Path
 
@@ -45,3 +46,20 @@ def test_saving_does_not_build_the_whole_text_in_memory(tmp_path: Path) -> None:
         tracemalloc.stop()
     # the text alone is about 1.3 MB here; building it whole takes several times that
     assert streamed < whole / 2
+
+
+def test_a_saved_state_is_exactly_dump_state_for_any_content(tmp_path: Path) -> None:
+    store = StateStore(tmp_path)
+    empty = store.save(new_state(tenant()))
+    assert store.path("acme").read_text(encoding="utf-8") == dump_state(empty)
+    odd = {
+        'session.x."q"': ResourceState(
+            sid="ES" + "e" * 32,
+            applied={"notes": "line 1\nline 2: caf\u00e9 \u2603", "nested": {"b": [], "a": {}}},
+        ),
+        "assignment.x.y": ResourceState(),
+    }
+    saved = store.save(new_state(tenant()).model_copy(update={"resources": odd}))
+    text = store.path("acme").read_text(encoding="utf-8")
+    assert text == dump_state(saved)
+    assert json.loads(text)["resources"]['session.x."q"']["applied"]["notes"].endswith("\u2603")
