@@ -23,13 +23,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from spsync.errors import PlanError
-from spsync.model import KINDS, Policy, kind_of
+from spsync.model import KINDS, Policy, kind_of, share_fields_set
 
 Action = Literal[
     "create",
@@ -84,6 +84,9 @@ ACTION_ORDER: tuple[str, ...] = (
 
 class PlanModel(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+    def model_post_init(self, context: Any, /) -> None:
+        share_fields_set(self)  # a plan of a large roster holds one Change per address
 
 
 class Change(PlanModel):
@@ -206,8 +209,51 @@ def canonical_json(data: Any) -> str:
 
 
 def compute_checksum(plan: Plan) -> str:
-    body = plan.model_dump(mode="json", exclude={"checksum"})
-    return "sha256:" + hashlib.sha256(canonical_json(body).encode()).hexdigest()
+    """SHA-256 of ``canonical_json`` of the plan without its checksum, hashed piece by piece:
+    the text (and the dump) of a plan of 80,000 changes is never held whole."""
+    digest = hashlib.sha256()
+    for part in _canonical_parts(plan):
+        digest.update(part.encode())
+    return "sha256:" + digest.hexdigest()
+
+
+def _canonical_parts(plan: Plan) -> Iterator[str]:
+    """The text of ``canonical_json(plan.model_dump(mode="json", exclude={"checksum"}))``, in
+    pieces: one per change, the rest of each object in one."""
+
+    def tenant(tp: TenantPlan) -> Iterator[str]:
+        changes = (iter((canonical_json(c.model_dump(mode="json")),)) for c in tp.changes)
+        rest = tp.model_dump(mode="json", exclude={"changes"})
+        return _json_object(rest, {"changes": lambda: _json_array(changes)})
+
+    head = plan.model_dump(mode="json", exclude={"checksum", "tenants"})
+    yield from _json_object(
+        head, {"tenants": lambda: _json_array(tenant(tp) for tp in plan.tenants)}
+    )
+
+
+def _json_object(
+    fields: dict[str, Any], lazy: dict[str, Callable[[], Iterator[str]]]
+) -> Iterator[str]:
+    """A JSON object as ``canonical_json`` writes it (sorted keys, no spaces), with the
+    values of ``lazy``'s keys given as pieces of text."""
+    yield "{"
+    for i, key in enumerate(sorted({*fields, *lazy})):
+        yield ("," if i else "") + canonical_json(key) + ":"
+        if key in lazy:
+            yield from lazy[key]()
+        else:
+            yield canonical_json(fields[key])
+    yield "}"
+
+
+def _json_array(items: Iterable[Iterator[str]]) -> Iterator[str]:
+    yield "["
+    for i, parts in enumerate(items):
+        if i:
+            yield ","
+        yield from parts
+    yield "]"
 
 
 def make_plan(

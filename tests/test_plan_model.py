@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 
 import pytest
@@ -13,6 +14,7 @@ from spsync.plan import (
     Change,
     TenantPlan,
     UnsafePlanError,
+    canonical_json,
     check_safety,
     dump_plan,
     load_plan,
@@ -151,3 +153,15 @@ def test_staleness_reasons() -> None:
     assert _fresh(d, st, tp, edited) == ["live objects changed since planning: user.jane"]
     d2 = d.model_copy(update={"users": {**d.users, "user.jane": user("jane", lastName="Dee")}})
     assert _fresh(d2, st, tp, live) == ["the manifests of acme changed since planning"]
+
+
+def test_the_checksum_is_taken_over_the_whole_canonical_text() -> None:
+    """Hashed piece by piece, it is the digest of the one canonical JSON text of the plan."""
+    other = small_plan().model_copy(update={"tenant": "zeta", "warnings": ("w\u00e9",)})
+    plan = make_plan([small_plan(), other], targets=("user.jane",), manifests="m")
+    assert len(plan.tenants) == 2 and all(tp.changes for tp in plan.tenants)
+    whole = canonical_json(plan.model_dump(mode="json", exclude={"checksum"}))
+    assert plan.checksum == "sha256:" + hashlib.sha256(whole.encode()).hexdigest()
+    empty = make_plan([])
+    text = canonical_json(empty.model_dump(mode="json", exclude={"checksum"}))
+    assert empty.checksum == "sha256:" + hashlib.sha256(text.encode()).hexdigest()
