@@ -14,7 +14,8 @@ For each roster size it starts the simulator as a real ``spsync sandbox serve`` 
   such): its cost is the same for every student, so the line is exact up to noise.
 
 HTTP calls are counted by the simulator (``GET /_sandbox/requests``), by method and route.
-Wall time and peak RSS (``wait4``) are of the whole child process, start-up included.
+Wall time, CPU (``wait4``) and peak RSS (``peak_rss.py``) are of the whole child process,
+start-up included.
 Prints figures; asserts nothing (a failed run is reported and ends the script with exit 1).
 
 The tenant: one course, ``--exams`` limited-scope exams (10), N students; student i is
@@ -259,21 +260,14 @@ def spsync_cli(
     ok: tuple[int, ...] = (0,),
     profile: Path | None = None,
 ) -> Run:
-    """Run ``python -m spsync ARGS`` in ``root`` and measure it (wall, CPU, peak RSS, calls);
+    """Run the spsync CLI with ARGS in ``root`` and measure it (wall, CPU, peak RSS, calls);
     with ``profile``, under cProfile writing its statistics there (slower: ~1.5x CPU)."""
     sb.reset_counts()
     prof = ["-m", "cProfile", "-o", str(profile)] if profile else []
-    cmd = [
-        sys.executable,
-        *prof,
-        "-m",
-        "spsync",
-        "--no-color",
-        "--state-dir",
-        str(root / "state"),
-        *args,
-    ]
-    env = {**os.environ, **ENV}
+    wrapper = str(Path(__file__).with_name("peak_rss.py"))  # runs the CLI, records its peak RSS
+    cmd = [sys.executable, *prof, wrapper, "--no-color", "--state-dir", str(root / "state"), *args]
+    peak = root / "peak-rss"
+    env = {**os.environ, **ENV, "PEAK_RSS_FILE": str(peak)}
     log = root / f"{label.replace(' ', '-')}.log"
     with open(log, "w") as fh:
         t0 = time.perf_counter()
@@ -290,7 +284,7 @@ def spsync_cli(
         seconds,
         sb.counts(),
         cpu_s=usage.ru_utime + usage.ru_stime,
-        rss_mb=usage.ru_maxrss / 1024,
+        rss_mb=int(peak.read_text()) / 1024,
         note=summary[-1] if summary else "",
     )
 

@@ -211,22 +211,20 @@ def main() -> None:
               f"({len(text):,} chars)")  # fmt: skip
         for extra in ([], ["--no-refresh"]):
             t0 = time.perf_counter()
-            with subprocess.Popen(
-                [sys.executable, "-m", "spsync", "--state-dir", str(tmp / "state"), "plan",
-                 str(tdir), "--detailed-exitcode", *extra],
-                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                env={**os.environ, **ENV},
-            ) as proc:  # fmt: skip
-                assert proc.stdout is not None
-                out = proc.stdout.read()
-                # the child's own peak RSS (not the simulator's): wait4 reports it per child
-                _pid, status, usage = os.wait4(proc.pid, 0)
-                proc.returncode = os.waitstatus_to_exitcode(status)
+            peak = tmp / "peak-rss"
+            r = subprocess.run(
+                [sys.executable, str(Path(__file__).with_name("peak_rss.py")),
+                 "--state-dir", str(tmp / "state"), "plan", str(tdir), "--detailed-exitcode",
+                 *extra],
+                capture_output=True, text=True, check=False,
+                env={**os.environ, **ENV, "PEAK_RSS_FILE": str(peak)},
+            )  # fmt: skip
             elapsed = time.perf_counter() - t0
-            last = out.strip().splitlines()[-1] if out.strip() else ""
+            last = r.stdout.strip().splitlines()[-1] if r.stdout.strip() else r.stderr.strip()
+            rss = int(peak.read_text()) / 1024
             label = f"`spsync plan {' '.join(extra)}` end to end (no-op)"
-            print(f"  {label:<44} {elapsed:7.2f} s   RSS {usage.ru_maxrss / 1024:7.1f} MiB"
-                  f"  exit {proc.returncode}: {last}")  # fmt: skip
+            print(f"  {label:<44} {elapsed:7.2f} s   RSS {rss:7.1f} MiB"
+                  f"  exit {r.returncode}: {last}")  # fmt: skip
     finally:
         server.terminate()
         server.wait()
