@@ -102,6 +102,12 @@ def normalise_time(value: Any) -> Any:
         # already in normal form (what the service sends): parsing and formatting it again
         # gives the same text, and costs more than the rest of a session's validation
         return value
+    return reparse_time(value)
+
+
+def reparse_time(value: str) -> str:
+    """``value`` parsed as ISO 8601 and written back in normal form (unchanged when it does
+    not parse: the pattern check that follows reports it)."""
     try:
         parsed = datetime.fromisoformat(value.strip())
     except ValueError:
