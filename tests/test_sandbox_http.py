@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
+import socket
 import stat
 import threading
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -391,3 +394,27 @@ def test_the_integration_guide_walkthrough_verbatim() -> None:
         assert r.json()["proctorLocationSid"] == GUIDE_SCHEDULE["proctorLocationSid"]
         r = c.get(f"{v1}/exams/{ids['exam']}/sessions/{es}/onboard")
         assert r.status_code == 200 and r.json()["url"].startswith("https://")
+
+
+def test_a_client_gone_mid_body_is_not_an_internal_error(caplog: pytest.LogCaptureFixture) -> None:
+    """A client that closes its connection before sending the whole body (a killed apply)
+    is not a bug of the simulator: no traceback, no error in its log, nothing changed."""
+    caplog.set_level(logging.INFO, logger="spsync.sandbox")
+    with ThreadedServer(token=SANDBOX_TOKEN) as srv, _client(srv) as c:
+        host, port = httpx.URL(srv.url).host, httpx.URL(srv.url).port
+        head = (
+            f"POST {PROVISION} HTTP/1.1\r\nhost: {host}\r\ntoken: {SANDBOX_TOKEN}\r\n"
+            "content-type: application/json\r\ncontent-length: 500\r\n\r\n"
+        )
+        with socket.create_connection((host, port)) as sock:
+            sock.sendall(head.encode() + b'{"course": {"ids": {"external": "gone"}')
+        for _ in range(100):  # the server notices the closed socket shortly after
+            if any("client" in r.getMessage() for r in caplog.records):
+                break
+            time.sleep(0.02)
+        assert not _course_exists(c, "gone")
+    errors = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert errors == []
+    assert [r.getMessage() for r in caplog.records if "client" in r.getMessage()] == [
+        f"sandbox: POST {PROVISION}: the client closed the connection before its body ended"
+    ]

@@ -28,7 +28,7 @@ from typing import Any
 import httpx
 from starlette.applications import Starlette
 from starlette.datastructures import URL, QueryParams
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Match, Route
 from starlette.types import Message, Receive, Scope, Send
@@ -353,6 +353,17 @@ def _internal_error(request: Request, where: str) -> Response:
     return fault_response(ApiFault(500, "INTERNALERROR", "internal error (sandbox)"))
 
 
+def _client_gone(request: Request) -> Response:
+    """The client closed its connection before its body ended (a killed run): nothing was
+    done, and nobody is left to answer. Not a fault of the simulator."""
+    log.info(
+        "sandbox: %s %s: the client closed the connection before its body ended",
+        request.method,
+        request.url.path,
+    )
+    return Response(status_code=400)
+
+
 def _api_endpoint(template: str, ops: dict[str, Op]) -> Callable[[Request], Awaitable[Response]]:
     async def endpoint(request: Request) -> Response:
         ctl: Controls = request.app.state.controls
@@ -365,6 +376,8 @@ def _api_endpoint(template: str, ops: dict[str, Op]) -> Callable[[Request], Awai
             result = op.fn(call)
         except ApiFault as fault:
             return fault_response(fault)
+        except ClientDisconnect:
+            return _client_gone(request)
         except Exception:
             return _internal_error(request, template)
         try:
@@ -398,6 +411,8 @@ def _sandbox_endpoint(
             result = fn(ctl, request, data)
         except ApiFault as fault:
             return fault_response(fault)
+        except ClientDisconnect:
+            return _client_gone(request)
         except Exception:
             return _internal_error(request, request.url.path)
         try:
