@@ -1,0 +1,44 @@
+"""Requests in flight are spread over HTTP clients of at most 8 connections each."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from conftest import SANDBOX_TOKEN
+
+from spsync.api.client import POOL_SIZE, Client, run
+from spsync.sandbox.server import ThreadedServer
+from spsync.secrets import Secret
+
+INSTALL = "AI" + "ab" * 16
+
+
+async def _settings_at_once(url: str, in_flight: int, calls: int) -> tuple[int, int, list[int]]:
+    """(HTTP clients made, most requests in flight on one, connections each client opened)."""
+    async with Client(url, INSTALL, Secret(SANDBOX_TOKEN), max_in_flight=in_flight) as api:
+        pools = api._pools
+        most = 0
+        take = pools.take
+
+        def counting_take() -> object:
+            nonlocal most
+            http = take()
+            most = max(most, max(pools._busy))
+            return http
+
+        pools.take = counting_take  # type: ignore[method-assign]
+        await asyncio.gather(*(api.settings() for _ in range(calls)))
+        opened = [len(h._transport._pool.connections) for h in pools._clients]  # type: ignore[attr-defined]
+        assert sum(api.calls.values()) == calls
+        return len(pools._clients), most, opened
+
+
+@pytest.mark.parametrize(("in_flight", "clients"), [(1, 1), (8, 1), (9, 2), (20, 3), (32, 4)])
+def test_clients_are_added_eight_requests_in_flight_at_a_time(in_flight: int, clients: int) -> None:
+    with ThreadedServer(token=SANDBOX_TOKEN, latency_ms=30) as srv:
+        made, most, opened = run(_settings_at_once(srv.url, in_flight, 3 * in_flight))
+    assert made == clients
+    assert most == min(in_flight, POOL_SIZE)
+    assert all(1 <= n <= POOL_SIZE for n in opened)
+    assert sum(opened) <= in_flight
