@@ -112,6 +112,25 @@ def test_ssl_cert_file_is_honoured_by_default(
     assert _settings(Client(https_url, INSTALL, Secret(TOKEN))) == "America/New_York"
 
 
+def test_ssl_cert_file_is_honoured_by_every_pool(
+    https_url: str, tls_files: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """More than 8 in flight: several HTTP clients share one TLS context built from it."""
+    monkeypatch.setenv("SSL_CERT_FILE", str(tls_files["ca"]))
+    api = Client(https_url, INSTALL, Secret(TOKEN), max_in_flight=24)
+
+    async def go() -> list[str]:
+        async with api:
+            found = await asyncio.gather(*(api.settings() for _ in range(48)))
+            assert len(api._pools._clients) > 1
+            return [s.defaultTimezone for s in found]
+
+    assert set(asyncio.run(go())) == {"America/New_York"}
+    monkeypatch.setenv("SSL_CERT_FILE", str(tls_files["ca"].with_name("missing.pem")))
+    with pytest.raises(UsageError, match="check SSL_CERT_FILE"):
+        Client(https_url, INSTALL, Secret(TOKEN), max_in_flight=24)
+
+
 def test_an_unknown_ca_fails_once_with_advice(
     https_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
