@@ -292,6 +292,16 @@ def render_markdown(plan: Plan, *, limit: int = MARKDOWN_LIMIT) -> str:
     return text[: limit - 2] + "\n"  # unreachable in practice; the cap holds regardless
 
 
+def _diff_line(line: str) -> str:
+    """A line of a change block for a ```diff fence: a ``+`` or ``-`` moves to the first
+    column, where the diff highlighting of pull-request pages colours it; the text after it
+    stays where it was, so the block still reads as aligned."""
+    text = line.lstrip(" ")
+    if text[:1] not in ("+", "-"):
+        return line
+    return text[0] + " " * (len(line) - len(text)) + text[1:]
+
+
 def _markdown(plan: Plan, budget: int) -> str:
     head: list[str] = ["### spsync plan", ""]
     if not plan.has_changes:
@@ -310,7 +320,10 @@ def _markdown(plan: Plan, budget: int) -> str:
         s_head = ["", f"#### `{tp.tenant}` — {summary_line(tp)}"]
         destructive = [_destructive_line(c) for c in tp.changes if c.destructive]
         warnings = [f"- :warning: {w}" for w in tp.warnings]
-        blocks = [(c.action, "\n".join(change_block(c)) + "\n") for c in tp.changes]
+        blocks = [
+            (c.action, "\n".join(_diff_line(x) for x in change_block(c)) + "\n")
+            for c in tp.changes
+        ]
         adopt_only = _adopt_only(tp)
         if adopt_only:
             blocks.extend(

@@ -243,7 +243,7 @@ def test_markdown_of_20000_users_fits_a_comment() -> None:
     # every destructive change is listed, and shown in the details
     for i in range(7):
         assert f"- **cancel** `session.cert.old{i}` (removed)" in lines
-        assert f"  - session.cert.old{i}  (cancel: removed, destructive)" in lines
+        assert f"-   session.cert.old{i}  (cancel: removed, destructive)" in lines
     # creates were dropped first, with a count; the assigns survive in part or whole
     more = [line for line in lines if line.startswith("… and ")]
     assert more and more[0].endswith(" more creates")
@@ -262,3 +262,16 @@ def test_markdown_keeps_small_plans_whole() -> None:
     text = render_markdown(small_plan())
     assert "… and" not in text
     assert text.count("<details>") == 1  # globex has no changes: no details
+
+
+def test_markdown_details_put_plus_and_minus_in_the_first_column() -> None:
+    """A pull-request page colours a diff line by its first character: the lines of
+    creations start with "+", of removals with "-"; the rest keep their indentation."""
+    text = render_markdown(small_plan())
+    body = text.split("```diff\n", 1)[1].split("\n```", 1)[0].splitlines()
+    assert "+   user.carl  (create: new)" in body
+    assert '+       email: "carl@example.com"' in body
+    assert "-   assignment.cert.dave  (unassign: removed, destructive)" in body
+    assert "  ~ user.jane  (update: manifest-changed)" in body
+    assert '      ~ lastName: "Smith" -> "Doe"' in body
+    assert not [line for line in body if line.lstrip().startswith(("+", "-")) and line[0] == " "]
