@@ -321,8 +321,7 @@ def _markdown(plan: Plan, budget: int) -> str:
         destructive = [_destructive_line(c) for c in tp.changes if c.destructive]
         warnings = [f"- :warning: {w}" for w in tp.warnings]
         blocks = [
-            (c.action, "\n".join(_diff_line(x) for x in change_block(c)) + "\n")
-            for c in tp.changes
+            (c.action, "\n".join(_diff_line(x) for x in change_block(c)) + "\n") for c in tp.changes
         ]
         adopt_only = _adopt_only(tp)
         if adopt_only:
