@@ -22,7 +22,7 @@ import click
 from spsync.audit import AUDIT_DIR, AuditLog, fan_out
 from spsync.cli.common import err, global_options, globals_of, out
 from spsync.errors import ApplyError, PlanError, UsageError
-from spsync.journal import pending, replay
+from spsync.journal import replay
 from spsync.model import Desired
 
 if TYPE_CHECKING:
@@ -196,7 +196,7 @@ async def _apply(
     embedded: dict[str, Any] = {}
     prepared: list[_Prepared] = []
     refused: list[UnsafePlanError] = []
-    replayed_from: dict[str, int] = {}
+    replayed: set[str] = set()  # tenants whose leftover journal was folded into their file
     async with contextlib.AsyncExitStack() as stack:
         for desired in sorted(desireds, key=lambda d: d.tenant.tenant):
             name = desired.tenant.tenant
@@ -205,13 +205,8 @@ async def _apply(
             stack.enter_context(
                 store.lock(name, "apply", timeout=lock_timeout, unlock_hint=unlock_hint)
             )
-            # the serial before a leftover journal is folded (read only when there is one:
-            # a large state costs a hundred MB to hold twice)
-            serial = _serial(store, name) if pending(store, name) else None
-            if replay(store, desired.tenant) and serial is not None:
-                # a plan made since the interruption saw this journal folded in memory: the
-                # serial moved, what the plan saw did not
-                replayed_from[name] = serial
+            if replay(store, desired.tenant):
+                replayed.add(name)
             audit = stack.enter_context(AuditLog(AUDIT_DIR, name))
             # every tenant of a --sandbox run shares one embedded simulator (``embedded``)
             client = await stack.enter_async_context(
@@ -241,7 +236,11 @@ async def _apply(
             problems = []
             for p in prepared:
                 old_tp, fresh_tp = saved_by[p.plan.tenant], p.plan
-                if replayed_from.get(fresh_tp.tenant) == old_tp.state_serial:
+                # a plan made since an interruption saw its journal folded in memory; folding
+                # it into the file saved the state once (serial + 1), what the plan saw is
+                # the same
+                folded = fresh_tp.tenant in replayed
+                if folded and fresh_tp.state_serial - 1 == old_tp.state_serial:
                     fresh_tp = fresh_tp.model_copy(update={"state_serial": old_tp.state_serial})
                 problems.extend(plan_differences(old_tp, fresh_tp))
             if problems:
@@ -282,11 +281,6 @@ async def _apply(
             progress=_stderr_progress(g.no_color),
         )
     return _report(results)
-
-
-def _serial(store: Any, tenant: str) -> int | None:
-    state = store.read(tenant)
-    return None if state is None else int(state.serial)
 
 
 class _Signals:
