@@ -132,11 +132,6 @@ def _store_dir(store: Any) -> Path:
     raise TypeError("the state store has no directory")
 
 
-def pending(store: Any, tenant: str) -> bool:
-    """Whether a journal with entries is left over for ``tenant``."""
-    return bool(read_entries(journal_path(_store_dir(store), tenant)))
-
-
 def replay(store: Any, tenant: Tenant) -> bool:
     """Fold a journal left over by an interrupted apply into the tenant's state file.
 
