@@ -222,7 +222,7 @@ def _canonical_parts(plan: Plan) -> Iterator[str]:
     pieces: one per change, the rest of each object in one."""
 
     def tenant(tp: TenantPlan) -> Iterator[str]:
-        changes = (iter((canonical_json(c.model_dump(mode="json")),)) for c in tp.changes)
+        changes = ((canonical_json(c.model_dump(mode="json")),) for c in tp.changes)
         rest = tp.model_dump(mode="json", exclude={"changes"})
         return _json_object(rest, {"changes": lambda: _json_array(changes)})
 
@@ -247,7 +247,8 @@ def _json_object(
     yield "}"
 
 
-def _json_array(items: Iterable[Iterator[str]]) -> Iterator[str]:
+def _json_array(items: Iterable[Iterable[str]]) -> Iterator[str]:
+    """A JSON array of items each given as pieces of text."""
     yield "["
     for i, parts in enumerate(items):
         if i:
