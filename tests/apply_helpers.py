@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
 from spsync import manifest
 from spsync.model import Desired, kind_of
@@ -15,6 +17,9 @@ TOKEN = "apply-test-token"
 INSTALL = "AI" + "a" * 32
 #: the environment the test manifests read their secrets from
 ENV = {"APPLY_TEST_TOKEN": TOKEN, "FINAL_PASSWORD": "final-secret-pw", "QUIZ_PASSWORD": "quiz-pw"}
+REPO = Path(__file__).resolve().parents[1]
+#: the exam passwords the bundled acme tenant reads from the environment
+ACME_PASSWORDS = ("ACME_CERT_PASSWORD", "ACME_SAFETY_PASSWORD", "ACME_ORIENTATION_PASSWORD")
 LOCATION = "PL" + "b" * 32
 OTHER_LOCATION = "PL" + "c" * 32
 
@@ -122,3 +127,14 @@ def world(url: str, token: str = TOKEN) -> dict[str, Any]:
 def sessions_of(world_json: dict[str, Any], install: str = INSTALL) -> list[dict[str, Any]]:
     inst = next(i for i in world_json["installs"] if i["sid"] == install)
     return list(inst["sessions"])
+
+
+def sandbox_acme(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, under: str) -> Path:
+    """The bundled acme tenant copied to ``tmp_path/under/acme`` with its exam passwords set,
+    the working directory ``tmp_path``: ready for ``--sandbox`` commands."""
+    monkeypatch.chdir(tmp_path)
+    for name in ACME_PASSWORDS:
+        monkeypatch.setenv(name, "pw-for-tests")
+    dest = tmp_path / under / "acme"
+    shutil.copytree(REPO / "manifests" / "acme", dest)
+    return dest

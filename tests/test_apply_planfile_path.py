@@ -7,21 +7,16 @@ import shutil
 from pathlib import Path
 
 import pytest
+from apply_helpers import sandbox_acme
 from click.testing import CliRunner
 
 from spsync.cli import main
-
-REPO = Path(__file__).resolve().parents[1]
-PASSWORDS = ("ACME_CERT_PASSWORD", "ACME_SAFETY_PASSWORD", "ACME_ORIENTATION_PASSWORD")
 
 
 def test_saved_plan_records_and_uses_its_manifests_path(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.chdir(tmp_path)
-    for name in PASSWORDS:
-        monkeypatch.setenv(name, "pw-for-tests")
-    shutil.copytree(REPO / "manifests" / "acme", tmp_path / "tenants" / "acme")
+    sandbox_acme(tmp_path, monkeypatch, "tenants")
     runner = CliRunner()
 
     r = runner.invoke(main, ["--sandbox", "plan", "tenants/acme", "--out", "plan.json"])
@@ -38,10 +33,7 @@ def test_saved_plan_records_and_uses_its_manifests_path(
 def test_saved_plan_whose_manifests_moved_is_a_clear_error(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.chdir(tmp_path)
-    for name in PASSWORDS:
-        monkeypatch.setenv(name, "pw-for-tests")
-    shutil.copytree(REPO / "manifests" / "acme", tmp_path / "tenants" / "acme")
+    sandbox_acme(tmp_path, monkeypatch, "tenants")
     runner = CliRunner()
     assert (
         runner.invoke(main, ["--sandbox", "plan", "tenants/acme", "--out", "p.json"]).exit_code == 0

@@ -2,28 +2,23 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
+from apply_helpers import sandbox_acme
 from click.testing import CliRunner
 
 from spsync.cli import main
 from spsync.journal import Journal, journal_path
 from spsync.state import State, dump_state, write_atomic
 
-REPO = Path(__file__).resolve().parents[1]
-PASSWORDS = ("ACME_CERT_PASSWORD", "ACME_SAFETY_PASSWORD", "ACME_ORIENTATION_PASSWORD")
 ADDRESS = "session.cert-456.jane"
 
 
 def test_plan_and_state_commands_see_the_journal(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.chdir(tmp_path)
-    for name in PASSWORDS:
-        monkeypatch.setenv(name, "pw-for-tests")
-    shutil.copytree(REPO / "manifests" / "acme", tmp_path / "manifests" / "acme")
+    sandbox_acme(tmp_path, monkeypatch, "manifests")
     runner = CliRunner()
     assert runner.invoke(main, ["--sandbox", "apply", "manifests", "--auto-approve"]).exit_code == 0
 
