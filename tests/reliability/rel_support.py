@@ -561,6 +561,32 @@ def converge(ws: Workspace, trial: Trial, tenant: str | None = None, max_runs: i
     return False
 
 
+def _apply_killed_when(
+    ws: Workspace,
+    ready: Callable[[], bool],
+    *,
+    env: Mapping[str, str] | None = None,
+    delay: float = 0.0,
+) -> tuple[bool, str, str]:
+    """Start an apply and SIGKILL it ``delay`` seconds after ``ready()`` holds, unless it
+    ends first. Returns (whether it was killed, its stdout, its stderr)."""
+    proc = ws.popen("apply", str(ws.tenant_dir()), "--auto-approve", env=env)
+    try:
+        while proc.poll() is None and not ready():
+            time.sleep(0.002)
+        if proc.poll() is None and delay:
+            time.sleep(delay)
+        killed = proc.poll() is None
+        if killed:
+            proc.send_signal(signal.SIGKILL)
+        out, err = proc.communicate(timeout=RUN_TIMEOUT)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    return killed, out, err
+
+
 def kill_during_apply(
     ws: Workspace, srv: ThreadedServer, rng: random.Random, trial: Trial, *, max_calls: int
 ) -> bool:
@@ -572,23 +598,9 @@ def kill_during_apply(
     file and journal must read back.
     """
     controls = controls_of(srv)
-    start = controls.total
-    target = start + rng.randint(1, max_calls)
+    target = controls.total + rng.randint(1, max_calls)
     extra = rng.uniform(0.0, 0.03)
-    proc = ws.popen("apply", str(ws.tenant_dir()), "--auto-approve")
-    try:
-        while proc.poll() is None and controls.total < target:
-            time.sleep(0.002)
-        if proc.poll() is None:
-            time.sleep(extra)
-        killed = proc.poll() is None
-        if killed:
-            proc.send_signal(signal.SIGKILL)
-        out, err = proc.communicate(timeout=RUN_TIMEOUT)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+    killed, out, err = _apply_killed_when(ws, lambda: controls.total >= target, delay=extra)
     run = Run(["apply", "(killed)" if killed else "(finished before the kill)"], -9, out, err)
     trial.runs.append(run)
     if "Traceback" in out + err:
@@ -610,23 +622,14 @@ def kill_once_journaled(
     by request count may come after a short apply has finished). Returns whether the kill
     happened before the apply ended on its own."""
     jpath = journal_path(ws.state_dir, ws.tenants[0])
-    proc = ws.popen("apply", str(ws.tenant_dir()), "--auto-approve", env=env)
-    try:
-        while proc.poll() is None:
-            try:
-                if jpath.read_bytes().count(b"\n") >= entries:
-                    break
-            except FileNotFoundError:
-                pass
-            time.sleep(0.002)
-        killed = proc.poll() is None
-        if killed:
-            proc.send_signal(signal.SIGKILL)
-        out, err = proc.communicate(timeout=RUN_TIMEOUT)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
+
+    def journaled() -> bool:
+        try:
+            return jpath.read_bytes().count(b"\n") >= entries
+        except FileNotFoundError:
+            return False
+
+    killed, out, err = _apply_killed_when(ws, journaled, env=env)
     trial.runs.append(Run(["apply", "(killed once journaled)"], -9, out, err))
     trial.kills += killed
     return killed
