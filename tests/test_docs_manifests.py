@@ -23,7 +23,7 @@ from docs_support import (
     example_files,
     secret_refs,
 )
-from test_manifest_schema import _errors
+from test_manifest_schema import _errors, as_editors_read
 
 from spsync import manifest, schema
 
@@ -201,20 +201,10 @@ YAML_BLOCKS = [
 
 @pytest.mark.parametrize("block", YAML_BLOCKS, ids=[b.where() for b in YAML_BLOCKS])
 def test_yaml_examples_of_the_docs_satisfy_the_schema(block: Any) -> None:
-    data = yaml.safe_load(block.text)
-
-    def text_times(v: Any) -> Any:  # editors read unquoted times as text (YAML 1.2)
-        if isinstance(v, datetime):
-            return v.isoformat()
-        if isinstance(v, dict):
-            return {k: text_times(x) for k, x in v.items()}
-        if isinstance(v, list):
-            return [text_times(x) for x in v]
-        return v
-
+    data = as_editors_read(block.text)
     kind = "tenant" if "tenant" in data else "resources"
     doc = schema.json_schema(kind)
-    assert _errors(doc, text_times(data), doc) == []
+    assert _errors(doc, data, doc) == []
 
 
 def test_yaml_examples_were_found() -> None:

@@ -186,10 +186,11 @@ def _errors(s: dict[str, Any], v: Any, root: dict[str, Any], at: str = "$") -> l
     return errs
 
 
-def _load(path: Path) -> Any:
-    data = yaml.safe_load(path.read_text())
+def as_editors_read(text: str) -> Any:
+    """YAML as editors read it for their schema checks: YAML 1.2, where unquoted dates and
+    times are text (PyYAML's 1.1 makes them date objects)."""
 
-    def text_times(v: Any) -> Any:  # YAML 1.2 editors read unquoted times as text
+    def text_times(v: Any) -> Any:
         if isinstance(v, datetime | date):
             return v.isoformat()
         if isinstance(v, dict):
@@ -198,7 +199,11 @@ def _load(path: Path) -> Any:
             return [text_times(x) for x in v]
         return v
 
-    return text_times(data)
+    return text_times(yaml.safe_load(text))
+
+
+def _load(path: Path) -> Any:
+    return as_editors_read(path.read_text())
 
 
 VALID_FILES = sorted(p for p in (FIXTURES / "valid").rglob("*.y*ml"))
