@@ -171,7 +171,9 @@ class Rule:
       - ``after``: let the request take effect, then answer ``status`` instead;
       - ``drop-after``: take effect, then lose the connection (``httpx.RemoteProtocolError``);
       - ``timeout-after``: take effect, then raise ``httpx.ReadTimeout`` (ASGI transport);
-      - ``slow-after``: take effect, then hold the answer ``delay`` seconds (real HTTP).
+      - ``slow-after``: take effect, then hold the answer ``delay`` seconds (real HTTP);
+      - ``edit-after``: take effect, then send the answer with its body handed to ``edit``
+        first (status and headers kept, ``content-length`` fixed).
     ``body``/``content_type``/``headers``: what a ``before``/``after`` answer carries.
     """
 
@@ -184,6 +186,7 @@ class Rule:
     content_type: str = "text/html"
     headers: dict[str, str] = field(default_factory=dict)
     delay: float = 0.0
+    edit: Callable[[bytes], bytes] | None = None
     #: called when the rule fires, before anything else (e.g. a concurrent change)
     on_hit: Callable[[], object] | None = None
     hits: int = 0
@@ -232,6 +235,16 @@ class Tamper:
                 await asyncio.sleep(rule.delay)
                 for message in held:
                     await send(message)
+                return
+            if rule.action == "edit-after":
+                assert rule.edit is not None, "an edit-after rule needs its edit"
+                start = next(m for m in held if m["type"] == "http.response.start")
+                parts = [m.get("body", b"") for m in held if m["type"] == "http.response.body"]
+                body = rule.edit(b"".join(parts))
+                kept = [(k, v) for k, v in start["headers"] if k.lower() != b"content-length"]
+                kept.append((b"content-length", str(len(body)).encode()))
+                await send({**start, "headers": kept})
+                await send({"type": "http.response.body", "body": body})
                 return
         headers = [(b"content-type", rule.content_type.encode())]
         headers += [(k.lower().encode(), v.encode()) for k, v in rule.headers.items()]

@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import os
 import random
-import re
 import signal
 import subprocess
 import sys
@@ -30,7 +29,6 @@ import httpx
 from api_support import Rule, Tamper
 from apply_checker import active_duplicates, world_mismatches
 from click.testing import CliRunner
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from spsync import manifest
 from spsync.cli import main
@@ -425,49 +423,11 @@ def simulator(**opts: Any) -> Iterator[ThreadedServer]:
         yield srv
 
 
-@dataclass
-class Rewrite:
+def Rewrite(method: str, path: str, edit: Callable[[bytes], bytes], times: int = 1) -> Rule:
     """Let a matching request (``method``, ``path`` regex searched in the path) take effect,
     then hand its answer's body to ``edit`` before sending it (status and headers kept,
     ``content-length`` fixed); at most ``times`` requests."""
-
-    method: str
-    path: str
-    edit: Callable[[bytes], bytes]
-    times: int = 1
-    hits: int = 0
-
-    def matches(self, method: str, path: str) -> bool:
-        return self.hits < self.times and method == self.method and bool(re.search(self.path, path))
-
-
-class Rewriter:
-    """ASGI middleware applying ``Rewrite`` rules in front of an app (the simulator)."""
-
-    def __init__(self, app: ASGIApp, *rules: Rewrite) -> None:
-        self.app = app
-        self.rules = list(rules)
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        rule = None
-        if scope["type"] == "http":
-            rule = next((r for r in self.rules if r.matches(scope["method"], scope["path"])), None)
-        if rule is None:
-            await self.app(scope, receive, send)
-            return
-        rule.hits += 1
-        held: list[Message] = []
-
-        async def hold(message: Message) -> None:
-            held.append(message)
-
-        await self.app(scope, receive, hold)
-        start = next(m for m in held if m["type"] == "http.response.start")
-        body = rule.edit(b"".join(m.get("body", b"") for m in held if m["type"] != start["type"]))
-        headers = [(k, v) for k, v in start["headers"] if k.lower() != b"content-length"]
-        headers.append((b"content-length", str(len(body)).encode()))
-        await send({**start, "headers": headers})
-        await send({"type": "http.response.body", "body": body})
+    return Rule(method, path, "edit-after", edit=edit, times=times)
 
 
 @contextmanager
@@ -476,11 +436,11 @@ def tampered(
 ) -> Iterator[tuple[ThreadedServer, Tamper]]:
     """``simulator()`` behind a ``Tamper`` front applying ``rules`` (misbehaviour the
     simulator has no option for: HTML pages, odd statuses, lost answers on chosen calls),
-    and behind that a ``Rewriter`` applying ``rewrites`` to the simulator's answers
-    (``front.app``: add rules to either while the server runs)."""
+    then ``rewrites`` of the simulator's answers (``front.add``: more while the server
+    runs; the first unspent matching rule applies)."""
     opts.setdefault("now", NOW)
     srv = ThreadedServer(token=TOKEN, **opts)
-    front = Tamper(Rewriter(srv.app, *rewrites), *rules)
+    front = Tamper(srv.app, *rules, *rewrites)
     srv.app = front  # type: ignore[assignment]  # served in front of the simulator
     with srv:
         yield srv, front
