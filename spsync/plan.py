@@ -40,10 +40,22 @@ Action = Literal[
     "reschedule",
     "cancel",
     "replace",
+    "move",
+    "refresh",
     "forget",
     "noop",
 ]
-Reason = Literal["new", "manifest-changed", "drift", "removed"]
+Reason = Literal[
+    "new",
+    "manifest-changed",
+    "drift",
+    "removed",
+    "renamed",
+    "unassigned",
+    "scope-limited",
+    "role-changed",
+    "forced",
+]
 
 ACTIONS: tuple[str, ...] = (
     "create",
@@ -54,11 +66,27 @@ ACTIONS: tuple[str, ...] = (
     "reschedule",
     "cancel",
     "replace",
+    "move",
+    "refresh",
     "forget",
     "noop",
 )
-REASONS: tuple[str, ...] = ("new", "manifest-changed", "drift", "removed")
+REASONS: tuple[str, ...] = (
+    "new",
+    "manifest-changed",
+    "drift",
+    "removed",
+    "renamed",
+    "unassigned",
+    "scope-limited",
+    "role-changed",
+    "forced",
+)
 DESTRUCTIVE: frozenset[str] = frozenset({"unassign", "cancel", "replace"})
+#: actions that send nothing to the API: only the state changes
+STATE_ONLY: frozenset[str] = frozenset({"move", "refresh", "forget", "noop"})
+#: reasons of a ``cancel`` that is the effect of another change's call (no call of its own)
+EFFECT_REASONS: frozenset[str] = frozenset({"unassigned", "scope-limited", "role-changed"})
 
 #: the masks used in before/after for secret fields
 SENSITIVE = "(sensitive)"
@@ -69,6 +97,8 @@ PLAN_FORMAT_VERSION = "1"
 #: within one kind: removals first (a cancel frees the slot a schedule may take), then
 #: in-place changes, then additions
 ACTION_ORDER: tuple[str, ...] = (
+    "move",
+    "refresh",
     "forget",
     "unassign",
     "cancel",
@@ -95,6 +125,13 @@ class Change(PlanModel):
     ``before``: the managed fields as they are now (live when refreshed, else as last
     applied), ``None`` for a create. ``after``: as they will be, ``None`` for a removal.
     ``depends_on``: addresses of changes in the same plan that must succeed first.
+    ``previous_address``: for a ``move``, the address the object was known under in state.
+
+    Actions that send nothing to the API: ``move`` (the state entry takes the new address),
+    ``refresh`` (state takes the live object as it is), ``forget`` (dropped from state). A
+    ``cancel`` whose reason is ``unassigned``, ``scope-limited`` or ``role-changed`` is the
+    effect of another change's call (in ``depends_on``): apply sends nothing more for it and
+    records it once that call succeeded.
     """
 
     address: str
@@ -104,6 +141,7 @@ class Change(PlanModel):
     before: dict[str, Any] | None = None
     after: dict[str, Any] | None = None
     depends_on: tuple[str, ...] = ()
+    previous_address: str | None = None
 
 
 class Adoption(PlanModel):

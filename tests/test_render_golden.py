@@ -140,7 +140,7 @@ def test_json_has_exactly_the_public_fields() -> None:
     assert t["state_lineage"] == LINEAGE
     assert list(t["summary"]) == [
         "create", "update", "assign", "unassign", "schedule", "reschedule", "cancel",
-        "replace", "forget", "noop",
+        "replace", "move", "refresh", "forget", "noop",
     ]  # fmt: skip
     for c in t["changes"]:
         assert list(c) == ["address", "action", "reason", "destructive", "before", "after"]
