@@ -204,6 +204,10 @@ class Plan(PlanModel):
     tenants: tuple[TenantPlan, ...] = ()
     targets: tuple[str, ...] = ()
     refresh: bool = True
+    #: sessions booked again on purpose (``--replace``)
+    replace: tuple[str, ...] = ()
+    #: made with ``--refresh-only``: only what changed remotely is taken into state
+    refresh_only: bool = False
     #: the manifests path the plan was made from, as given to ``plan`` (``apply PLANFILE``
     #: re-loads the manifests from it for request payloads and secrets)
     manifests: str = ""
@@ -301,12 +305,16 @@ def make_plan(
     targets: Sequence[str] = (),
     refresh: bool = True,
     manifests: str = "",
+    replace: Sequence[str] = (),
+    refresh_only: bool = False,
 ) -> Plan:
     """Assemble tenant plans (sorted by tenant name) into a checksummed ``Plan``."""
     plan = Plan(
         tenants=tuple(sorted(tenants, key=lambda t: t.tenant)),
         targets=tuple(targets),
         refresh=refresh,
+        replace=tuple(replace),
+        refresh_only=refresh_only,
         manifests=manifests,
     )
     return plan.model_copy(update={"checksum": compute_checksum(plan)})

@@ -351,11 +351,13 @@ def test_assign_without_session_and_unassign_removed(d: Desired, st: State, live
         ("enrollment.main.carl", "create", "new"),
         ("assignment.cert.bob", "unassign", "removed"),
         ("assignment.cert.carl", "assign", "new"),
-        ("session.cert.bob", "forget", "removed"),  # the unassign cancels it
+        ("session.cert.bob", "cancel", "unassigned"),  # the unassign cancels it
     ]
     assert change(tp, "assignment.cert.bob").destructive is True
     assert change(tp, "session.cert.bob").depends_on == ("assignment.cert.bob",)
-    assert change(tp, "session.cert.bob").destructive is False
+    # the booked session the unassign cancels is a destructive change of its own
+    assert change(tp, "session.cert.bob").destructive is True
+    assert tp.summary["cancel"] == 1 and len(tp.destructive) == 2
 
 
 def test_unlimited_exam_has_no_assignments(st: State) -> None:
@@ -463,7 +465,7 @@ def test_removed_provisioned_objects_are_forgotten(st: State, live: Observed) ->
         ("user.bob", "forget", "removed"),
         ("enrollment.main.bob", "forget", "removed"),
         ("assignment.cert.bob", "unassign", "removed"),
-        ("session.cert.bob", "forget", "removed"),
+        ("session.cert.bob", "cancel", "unassigned"),
     ]
     assert change(tp, "user.bob").after is None
     assert change(tp, "user.bob").before["lastName"] == "Smith"  # type: ignore[index]

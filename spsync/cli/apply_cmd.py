@@ -79,6 +79,18 @@ def _stderr_progress(no_color: bool) -> Any:
 )
 @click.option("--refresh/--no-refresh", default=True, help="Read live objects before planning.")
 @click.option(
+    "--replace",
+    "replace",
+    multiple=True,
+    metavar="ADDR",
+    help="Cancel this booked session and book it again, even if nothing changed (repeatable).",
+)
+@click.option(
+    "--refresh-only",
+    is_flag=True,
+    help="Only take what changed remotely into state; change nothing remotely.",
+)
+@click.option(
     "--manifests",
     "manifests_opt",
     type=click.Path(exists=True, path_type=Path),
@@ -99,6 +111,8 @@ def apply_cmd(
     lock_timeout: float,
     refresh: bool,
     manifests_opt: Path | None,
+    replace: tuple[str, ...],
+    refresh_only: bool,
 ) -> int:
     """Apply the manifests under PATH, or exactly the changes of a saved PLANFILE.
 
@@ -125,8 +139,11 @@ def apply_cmd(
     saved = None
     if path.is_file():
         saved = load_plan(path.read_text(encoding="utf-8"), str(path))
-        if targets or tenant_names:
-            raise UsageError("--target and --tenant cannot be used with a saved plan")
+        if targets or tenant_names or replace or refresh_only:
+            raise UsageError(
+                "--target, --tenant, --replace and --refresh-only cannot be used with a saved "
+                "plan: they were decided when it was made"
+            )
         manifests = manifests_opt or Path(saved.manifests or "manifests")
         if not manifests.exists():
             raise UsageError(
@@ -136,6 +153,8 @@ def apply_cmd(
         tenant_names = tuple(t.tenant for t in saved.tenants)
         targets = tuple(saved.targets)
         refresh = saved.refresh
+        replace = tuple(saved.replace)
+        refresh_only = saved.refresh_only
     else:
         manifests = path
         if not auto_approve and not _stdin_is_terminal():
@@ -158,6 +177,8 @@ def apply_cmd(
             lock_timeout=lock_timeout,
             refresh=refresh,
             unlock_hint=str(manifests),
+            replace=replace,
+            refresh_only=refresh_only,
         )
     )
 
@@ -176,11 +197,20 @@ async def _apply(
     lock_timeout: float,
     refresh: bool,
     unlock_hint: str,
+    replace: tuple[str, ...] = (),
+    refresh_only: bool = False,
 ) -> int:
     from spsync import manifest
     from spsync.apply import plan_differences
     from spsync.plan import UnsafePlanError, make_plan
-    from spsync.planning import make_client, plan_tenant, secret_key, split_targets
+    from spsync.planning import (
+        check_replace_known,
+        make_client,
+        plan_tenant,
+        secret_key,
+        shares_of,
+        split_targets,
+    )
     from spsync.render import render_text
     from spsync.state import StateStore
 
@@ -193,6 +223,7 @@ async def _apply(
             raise PlanError(f"the plan is for tenant(s) {', '.join(missing)}, not in {manifests}")
     store = StateStore(g.state_dir)
     shares = split_targets(desireds, store, targets) if targets else {}
+    check_replace_known(desireds, replace)
     embedded: dict[str, Any] = {}
     prepared: list[_Prepared] = []
     refused: list[UnsafePlanError] = []
@@ -225,13 +256,21 @@ async def _apply(
                     targets=shares.get(name, ()),
                     allow_destroy=allow_destroy,
                     secret_key=key,
+                    replace=shares_of(replace, desired),
+                    refresh_only=refresh_only,
                 )
             except UnsafePlanError as e:
                 refused.append(e)
                 tp, state, observed = e.tenant_plan, None, None
             prepared.append(_Prepared(desired, tp, state, observed, client, audit, key))
 
-        fresh = make_plan([p.plan for p in prepared], targets=targets, refresh=refresh)
+        fresh = make_plan(
+            [p.plan for p in prepared],
+            targets=targets,
+            refresh=refresh,
+            replace=replace,
+            refresh_only=refresh_only,
+        )
         if saved is not None:
             problems = []
             for p in prepared:

@@ -54,6 +54,18 @@ from spsync.render import FORMATS
     is_flag=True,
     help="Allow more destructive changes (unassign, cancel, replace) than the tenant policy.",
 )
+@click.option(
+    "--replace",
+    "replace",
+    multiple=True,
+    metavar="ADDR",
+    help="Cancel this booked session and book it again, even if nothing changed (repeatable).",
+)
+@click.option(
+    "--refresh-only",
+    is_flag=True,
+    help="Only take what changed remotely into state; plan no remote change.",
+)
 @global_options
 @click.pass_context
 def plan(
@@ -66,12 +78,15 @@ def plan(
     refresh: bool,
     targets: tuple[str, ...],
     allow_destroy: bool,
+    replace: tuple[str, ...],
+    refresh_only: bool,
 ) -> int:
     """Show what apply would change: manifests vs state and the live API.
 
     PATH is a tenant directory (holding tenant.yaml) or a directory of them. Each change
     names its action (create, update, assign, unassign, schedule, reschedule, cancel,
-    replace, forget) and why (new, manifest-changed, drift, removed). A plan with more
+    replace, move, refresh, forget) and why (new, manifest-changed, drift, removed,
+    renamed, unassigned, scope-limited, role-changed, forced). A plan with more
     destructive changes than the tenant policy allows is refused (exit 1) unless
     --allow-destroy. Nothing is written except the --out file.
 
@@ -99,6 +114,8 @@ def plan(
             targets=targets,
             allow_destroy=allow_destroy,
             manifests=path.as_posix(),
+            replace=replace,
+            refresh_only=refresh_only,
         )
     )
     out(render(result, fmt, color=g.color), nl=False)
