@@ -181,3 +181,29 @@ def renamed_observed(observed: Observed | None, moves: Mapping[str, str]) -> Obs
             "sessions": sessions,
         }
     )
+
+
+def moved_with(addresses: Iterable[str], source: str, dest: str) -> dict[str, str]:
+    """``spsync state mv``: old -> new address of ``source`` and, for a course, exam or
+    user, of every address among ``addresses`` that names it (its enrollments, assignments
+    and sessions). ``ValueError`` when the two are not of one kind."""
+    kind = kind_of(source)
+    if kind != kind_of(dest) or source == dest:
+        raise ValueError(f"cannot move {source} to {dest}: the kinds must match")
+    out = {source: dest}
+    if kind not in ("course", "exam", "user"):
+        return out
+    old, new = source.split(".", 1)[1], dest.split(".", 1)[1]
+    for address in addresses:
+        k = kind_of(address)
+        if k not in PAIRS or address == source:
+            continue
+        first, second = PAIRS[k]
+        parts = address.split(".")[1:]
+        for i in range(1, len(parts)):
+            a, b = ".".join(parts[:i]), ".".join(parts[i:])
+            if first == kind and a == old:
+                out[address] = f"{k}.{new}.{b}"
+            elif second == kind and b == old:
+                out[address] = f"{k}.{a}.{new}"
+    return out

@@ -695,6 +695,11 @@ class _Planner:
             return self._forced(
                 address, exam_name, self._session_compare(address, want, None, found, new=True)
             )
+        booked = live is None or live.status not in (CANCELLED, NEEDS_PROCTOR, *DONE_STATUSES)
+        if exam_name in self.scoping and booked and not self.is_missing(address):
+            # the switch withdraws it, the plan books it again
+            dec = self._session_compare(address, want, rec, live)
+            return _Decision("replace", "scope-limited", dec.before, want)
         remade = self.parent_remade(address)
         if remade is not None:
             return _Decision("schedule", remade, None, want)
