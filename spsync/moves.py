@@ -10,8 +10,6 @@ Identity, never the name, decides:
 
 - a course, user or exam whose ``ids`` are the ones last applied under the old address (or
   whose ``ids.sid`` is the SID recorded there); an exam must also stay in the same course;
-- any object observation found live for the new address whose SID is recorded in state
-  under an old address of the same kind;
 - an enrollment, assignment or session whose old address, with its course, exam and user
   names renamed as above, is the new address.
 
@@ -41,7 +39,9 @@ def _ids_key(ids: object) -> str:
     return json.dumps(ids, sort_keys=True)
 
 
-def _identity_moves(desired: Desired, state: State, new_only: set[str], old_only: set[str]):
+def _identity_moves(
+    desired: Desired, state: State, new_only: set[str], old_only: set[str]
+) -> dict[str, str]:
     """new -> old for courses, users and exams whose identity is unchanged."""
     moves: dict[str, str] = {}
     groups = {"course": desired.courses, "user": desired.users, "exam": desired.exams}
@@ -83,28 +83,6 @@ def _one_to_one(claims: Mapping[str, list[str]]) -> dict[str, str]:
     return {new: olds[0] for new, olds in claims.items() if len(olds) == 1 and taken[olds[0]] == 1}
 
 
-def _sid_moves(
-    state: State, observed: Observed | None, new_only: set[str], old_only: set[str]
-) -> dict[str, str]:
-    """new -> old where observation found, for the new address, the SID recorded at an old
-    address of the same kind."""
-    if observed is None:
-        return {}
-    by_sid: dict[tuple[str, str], list[str]] = {}
-    for old in old_only:
-        rec = state.resources[old]
-        if rec.sid:
-            by_sid.setdefault((kind_of(old), rec.sid), []).append(old)
-    claims: dict[str, list[str]] = {}
-    for new in sorted(new_only):
-        found = observed.adopted.get(new)
-        if found is not None and found.sid:
-            olds = by_sid.get((kind_of(new), found.sid))
-            if olds:
-                claims[new] = list(olds)
-    return _one_to_one(claims)
-
-
 def _dependant_moves(
     moves: Mapping[str, str], new_only: set[str], old_only: set[str]
 ) -> dict[str, str]:
@@ -132,7 +110,7 @@ def _dependant_moves(
     return _one_to_one(claims)
 
 
-def detect_moves(desired: Desired, state: State, observed: Observed | None) -> dict[str, str]:
+def detect_moves(desired: Desired, state: State) -> dict[str, str]:
     """Every rename this plan should show as a move: new address -> old address."""
     wanted = set(desired.addresses())
     new_only = wanted - set(state.resources)
@@ -140,9 +118,6 @@ def detect_moves(desired: Desired, state: State, observed: Observed | None) -> d
     if not new_only or not old_only:
         return {}
     moves = _identity_moves(desired, state, new_only, old_only)
-    for new, old in _sid_moves(state, observed, new_only, old_only).items():
-        if new not in moves and old not in moves.values():
-            moves[new] = old
     for new, old in _dependant_moves(moves, new_only, old_only).items():
         if new not in moves and old not in moves.values():
             moves[new] = old

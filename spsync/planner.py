@@ -923,7 +923,7 @@ def build_plan(
     _check_replace(tenant, replace, desired, refresh_only)
     if refresh_only and observed is None:
         raise PlanError(f"{tenant}: --refresh-only needs the live objects: drop --no-refresh")
-    moves = {} if refresh_only else detect_moves(desired, state, observed)
+    moves = {} if refresh_only else detect_moves(desired, state)
     state = renamed_state(state, moves)
     observed = renamed_observed(observed, moves)
     p = _Planner(desired, state, observed, key, moves=moves, replace=replace)

@@ -16,7 +16,6 @@ from apply_checker import world_mismatches
 from apply_helpers import (
     EXAMS,
     INSTALL,
-    LOCATION,
     OTHER_LOCATION,
     TOKEN,
     all_new,
