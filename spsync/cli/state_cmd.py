@@ -69,11 +69,12 @@ def _suggest(address: str, known: list[str]) -> str:
 
 @click.group("state")
 def state() -> None:
-    """Inspect the state of tenants, or forget entries of it.
+    """Inspect the state of tenants, move or forget entries of it.
 
     \b
     spsync state list PATH           every managed address and its SID
     spsync state show PATH ADDR      one entry (SIDs, refs, last applied fields)
+    spsync state mv PATH FROM TO     a renamed entry, with its dependants (no API call)
     spsync state rm PATH ADDR...     forget entries (nothing changes remotely)
 
     \b
