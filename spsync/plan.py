@@ -24,7 +24,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
@@ -57,31 +57,8 @@ Reason = Literal[
     "forced",
 ]
 
-ACTIONS: tuple[str, ...] = (
-    "create",
-    "update",
-    "assign",
-    "unassign",
-    "schedule",
-    "reschedule",
-    "cancel",
-    "replace",
-    "move",
-    "refresh",
-    "forget",
-    "noop",
-)
-REASONS: tuple[str, ...] = (
-    "new",
-    "manifest-changed",
-    "drift",
-    "removed",
-    "renamed",
-    "unassigned",
-    "scope-limited",
-    "role-changed",
-    "forced",
-)
+ACTIONS: tuple[str, ...] = get_args(Action)
+REASONS: tuple[str, ...] = get_args(Reason)
 DESTRUCTIVE: frozenset[str] = frozenset({"unassign", "cancel", "replace"})
 #: actions that send nothing to the API: only the state changes
 STATE_ONLY: frozenset[str] = frozenset({"move", "refresh", "forget", "noop"})

@@ -6,23 +6,14 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from plan_helpers import applied_state, exam, observed_matching, world
+from plan_helpers import acts, applied_state, change, exam, observed_matching, world
 
 from spsync.errors import PlanError
 from spsync.model import Desired, Enrollment, Ids
 from spsync.moves import moved_with
 from spsync.observed import Observed
-from spsync.plan import TenantPlan
 from spsync.planner import build_plan
 from spsync.state import State
-
-
-def acts(tp: TenantPlan) -> list[tuple[str, str, str]]:
-    return [(c.address, c.action, c.reason) for c in tp.changes]
-
-
-def change(tp: TenantPlan, address: str) -> Any:
-    return next(c for c in tp.changes if c.address == address)
 
 
 def renamed(d: Desired, old: str, new: str) -> Desired:
@@ -49,21 +40,6 @@ def renamed(d: Desired, old: str, new: str) -> Desired:
             "sessions": rekey(d.sessions),
         }
     )
-
-
-@pytest.fixture
-def d() -> Desired:
-    return world()
-
-
-@pytest.fixture
-def st(d: Desired) -> State:
-    return applied_state(d)
-
-
-@pytest.fixture
-def live(st: State, d: Desired) -> Observed:
-    return observed_matching(st, d)
 
 
 # --- side effects ------------------------------------------------------------------------------

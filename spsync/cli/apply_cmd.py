@@ -20,7 +20,14 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from spsync.audit import AUDIT_DIR, AuditLog, fan_out
-from spsync.cli.common import err, global_options, globals_of, out
+from spsync.cli.common import (
+    err,
+    global_options,
+    globals_of,
+    out,
+    refresh_only_option,
+    replace_option,
+)
 from spsync.errors import ApplyError, PlanError, UsageError
 from spsync.journal import replay
 from spsync.model import Desired
@@ -78,18 +85,8 @@ def _stderr_progress(no_color: bool) -> Any:
     help="Wait this long for a tenant's lock (default: fail at once).",
 )
 @click.option("--refresh/--no-refresh", default=True, help="Read live objects before planning.")
-@click.option(
-    "--replace",
-    "replace",
-    multiple=True,
-    metavar="ADDR",
-    help="Cancel this booked session and book it again, even if nothing changed (repeatable).",
-)
-@click.option(
-    "--refresh-only",
-    is_flag=True,
-    help="Only take what changed remotely into state; change nothing remotely.",
-)
+@replace_option
+@refresh_only_option
 @click.option(
     "--manifests",
     "manifests_opt",

@@ -112,3 +112,18 @@ def out(text: str = "", *, nl: bool = True) -> None:
 def err(text: str = "", *, nl: bool = True) -> None:
     """Write to stderr (errors, warnings, progress)."""
     click.echo(text, err=True, nl=nl)
+
+
+#: ``--replace`` and ``--refresh-only``, shared by plan and apply (a saved plan keeps them)
+replace_option = click.option(
+    "--replace",
+    "replace",
+    multiple=True,
+    metavar="ADDR",
+    help="Cancel this booked session and book it again, even if nothing changed (repeatable).",
+)
+refresh_only_option = click.option(
+    "--refresh-only",
+    is_flag=True,
+    help="Only take what changed remotely into state; change nothing remotely.",
+)
