@@ -564,10 +564,10 @@ class _Planner:
                 return self._forget_twin(address, twin)
             return _Decision("unassign", "removed", {}, None)
         if not self.limited(exam_name):
-            # an unlimited exam gives every learner enrollment a session: nothing to assign
-            if rec is not None:
-                return _Decision("forget", "manifest-changed", {}, None)
-            return _Decision("noop", "new", {}, {})
+            # an unlimited exam gives every learner enrollment a session: nothing to assign.
+            # One assigned while the exam was limited stays recorded: the API still holds it
+            # (a role change or a removal unassigns it, which the plan must then show)
+            return _Decision("noop", "manifest-changed" if rec is not None else "new", {}, {})
         if exam_name in self.scoping:
             # while the exam was unlimited, a session proved nothing about an assignment:
             # the API may hold none, so assign (adding a held one changes nothing)
@@ -643,7 +643,8 @@ class _Planner:
         if exam_name in self.scoping and assignment not in self.d.assignments:
             return "scope-limited", f"exam.{exam_name}"
         dec = self.decisions.get(assignment)
-        if dec is not None and dec.action == "unassign":
+        if dec is not None and dec.action == "unassign" and self.limited(exam_name):
+            # only a limited-scope exam withdraws the session of an unassigned enrollment
             return "unassigned", assignment
         return None
 

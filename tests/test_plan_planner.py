@@ -346,10 +346,16 @@ def test_unlimited_exam_has_no_assignments(st: State) -> None:
     assert [a for a, _x, _r in acts(tp) if a.startswith("assignment")] == []
     assert change(tp, "session.cert.jane").depends_on == ("enrollment.main.jane", "exam.cert")
     assert tp.summary["noop"] == 2  # the implied assignments
-    # an exam that became unlimited: its assignments leave state
+    # an exam that became unlimited: its assignments stay recorded (the API still holds
+    # them), nothing is sent for them
     tp = build_plan(d, st, None)
-    assert ("assignment.cert.jane", "forget", "manifest-changed") in acts(tp)
-    assert ("exam.cert", "update", "manifest-changed") in acts(tp)
+    assert acts(tp) == [("exam.cert", "update", "manifest-changed")]
+    # ... so that a later removal is an unassign the plan shows, and cancels no session
+    # (an unlimited exam keeps every learner's session)
+    gone = world(["jane"], exams=[exam(limited=False)])
+    tp = build_plan(gone, st, None)
+    assert ("assignment.cert.bob", "unassign", "removed") in acts(tp)
+    assert ("session.cert.bob", "cancel", "removed") in acts(tp)
 
 
 # --- sessions ---------------------------------------------------------------------------------
