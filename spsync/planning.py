@@ -211,6 +211,7 @@ async def plan_all(
         targets=targets,
         refresh=refresh,
         manifests=manifests,
+        allow_destroy=allow_destroy,
         replace=replace,
         refresh_only=refresh_only,
     )
