@@ -61,8 +61,9 @@ class AppliedPlan(BaseModel):
     """The saved plan (``spsync apply PLANFILE``) whose apply wrote the state last.
 
     It speaks for the state only while the state's ``serial`` is still ``serial``: any later
-    write (another apply, ``state rm``, ``import``) raises the serial past it. Applying the
-    same plan file again is then reported as already applied, not as a stale plan.
+    write (another apply, ``state rm``, ``state mv``, ``import``) raises the serial past it.
+    While it does, applying the same plan file again is reported as already applied rather
+    than as a stale plan (``planning.applied_before``).
     """
 
     model_config = ConfigDict(extra="forbid")
