@@ -185,6 +185,9 @@ class Plan(PlanModel):
     replace: tuple[str, ...] = ()
     #: made with ``--refresh-only``: only what changed remotely is taken into state
     refresh_only: bool = False
+    #: made with ``--allow-destroy``: the reviewed file carries that approval, so applying
+    #: it needs no flag again (a plan the policy refused is never saved)
+    allow_destroy: bool = False
     #: the manifests path the plan was made from, as given to ``plan`` (``apply PLANFILE``
     #: re-loads the manifests from it for request payloads and secrets)
     manifests: str = ""
@@ -281,6 +284,7 @@ def make_plan(
     *,
     targets: Sequence[str] = (),
     refresh: bool = True,
+    allow_destroy: bool = False,
     manifests: str = "",
     replace: Sequence[str] = (),
     refresh_only: bool = False,
@@ -292,6 +296,7 @@ def make_plan(
         refresh=refresh,
         replace=tuple(replace),
         refresh_only=refresh_only,
+        allow_destroy=allow_destroy,
         manifests=manifests,
     )
     return plan.model_copy(update={"checksum": compute_checksum(plan)})
