@@ -758,6 +758,8 @@ class _Planner:
                 self._find_scoping()
             if kind == "session":
                 by_kind[kind].extend(self._booked_elsewhere())
+            if kind == "assignment":
+                self._warn_role_changes()
             for address in sorted(by_kind[kind]):
                 dec = self.decide(address)
                 if address in self.moves and dec.action == "noop":
@@ -782,6 +784,20 @@ class _Planner:
                     f"{address}: switching to limited scope withdraws the session of every "
                     "learner the API has not assigned; the plan assigns and books again those "
                     "the manifests hold"
+                )
+
+    def _warn_role_changes(self) -> None:
+        """An enrollment leaving the learner role loses its sessions and assignments in
+        every exam of its course: those of managed exams are changes of this plan; exams
+        spsync does not manage (never declared, or removed from the manifests) are not
+        observed, so the reviewer is told."""
+        for address, dec in self.decisions.items():
+            role_change = dec.action == "update" and _role_leaves_learner(dec)
+            if kind_of(address) == "enrollment" and role_change:
+                self.warnings.append(
+                    f"{address}: leaving the learner role withdraws the enrollment's "
+                    "sessions and assignments in every exam of its course; those of "
+                    "exams spsync does not manage are not shown as changes"
                 )
 
     def _booked_elsewhere(self) -> list[str]:

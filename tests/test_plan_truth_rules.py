@@ -146,6 +146,11 @@ def test_a_learner_made_instructor_loses_the_session(d: Desired, st: State, live
         "assignment.cert.bob",
         "enrollment.main.bob",
     )
+    assert tp.warnings == (
+        "enrollment.main.bob: leaving the learner role withdraws the enrollment's sessions "
+        "and assignments in every exam of its course; those of exams spsync does not manage "
+        "are not shown as changes",
+    )
 
 
 def test_a_target_brings_the_effects_of_its_changes(st: State, live: Observed) -> None:
