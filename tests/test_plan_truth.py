@@ -87,7 +87,10 @@ class Tenant:
     sessions: dict[tuple[str, str], dict[str, str]] = field(default_factory=dict)
 
     def files(self, url: str) -> dict[str, str]:
-        return {"tenant.yaml": _TENANT.format(install=INSTALL, url=url), "main.yaml": self.main()}
+        return {
+            "tenant.yaml": _TENANT.format(install=INSTALL, url=url, location=PL_A),
+            "main.yaml": self.main(),
+        }
 
     def main(self) -> str:
         lines = ["courses:", "  main: {ids: {external: main}, title: Main Course, code: MAIN-1}"]
@@ -124,7 +127,7 @@ tenant: mini
 install: {install}
 api: {{url: {url}, token: {{env: TRUTH_TOKEN}}}}
 defaults:
-  session: {{type: automated, proctorLocation: PLa1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1}}
+  session: {{type: automated, proctorLocation: {location}}}
 policy: {{maxDestroy: 1000, maxDestroyPercent: 100}}
 """
 #: exam name -> (external id, title, duration, password variable)
@@ -386,7 +389,7 @@ def failure(done: list[Edit], bad: list[str]) -> str:
 _COMMON = {
     "deadline": None,
     "database": None,
-    "suppress_health_check": [HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+    "suppress_health_check": [HealthCheck.too_slow],
 }
 #: make test: a few examples, always the same ones, no shrinking (a failure is reported
 #: with its whole sequence of edits at once)
