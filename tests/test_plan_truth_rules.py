@@ -322,3 +322,25 @@ def test_refresh_only_with_cancelled_session(d: Desired, st: State, live: Observ
     observed = live.model_copy(update={"objects": {**live.objects, "session.cert.bob": cancelled}})
     tp = build_plan(d, st, observed, refresh_only=True)
     assert acts(tp) == [("session.cert.bob", "forget", "drift")]
+
+
+def test_back_to_limited_scope_keeps_the_assignments_the_api_holds(
+    d: Desired, st: State, live: Observed
+) -> None:
+    # the exam went unlimited and back: the assignments recorded while it was limited are
+    # still held by the API, so the switch withdraws nothing and nothing is re-sent
+    unlimited = world(exams=[exam(limited=False)])
+    step = build_plan(unlimited, st, live)
+    assert acts(step) == [("exam.cert", "update", "manifest-changed")]
+    back = live.model_copy(
+        update={
+            "objects": {
+                **live.objects,
+                "exam.cert": live.objects["exam.cert"].model_copy(
+                    update={"fields": {**live.objects["exam.cert"].fields, "limitedScope": False}}
+                ),
+            }
+        }
+    )
+    tp = build_plan(d, st, back)
+    assert acts(tp) == [("exam.cert", "update", "drift")]
