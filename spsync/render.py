@@ -457,6 +457,7 @@ class _TenantSection:
 
     def __init__(self, tp: TenantPlan) -> None:
         self.tp = tp
+        self.lean = False  # the details in one line (when even their counts do not fit)
         self.n_destructive = 0
         self.backticks = 0  # the longest run of backticks in the details made so far
         groups: dict[tuple[str, str], _Group] = {}
@@ -522,7 +523,9 @@ class _TenantSection:
             if cut := self.warnings.cut_line():
                 out.append(f"- {cut}")
         cut_any = any(g.hidden for g in self.groups)
-        if self.details:
+        if self.details and self.lean:
+            out += ["", f"_Details not shown: the comment is at its size limit {_WHOLE_PLAN}._"]
+        elif self.details:
             n = len(self.tp.changes)
             fence = self.fence
             out += [
@@ -565,22 +568,32 @@ class _TenantSection:
         return self.size()  # the fence may have grown
 
     def fit(self, room: int) -> list[str]:
-        """The section in at most ``room`` characters: whole if it fits, else chosen tier by
-        tier, else one line saying it is left out (or nothing if even that does not fit)."""
+        """The section in at most ``room`` characters: whole if it fits; else chosen tier by
+        tier; else, if even the counts of the details do not fit, its destructive changes and
+        warnings with one line for the details; else one line; else nothing."""
+        self.lean = False
         if self.whole_size(room) <= room:
             return self._finish()
         for g in self.groups:
             g.shown = g.spent = 0
+        tiers = self.tiers
         if self.size() > room:
-            n, w = len(self.tp.changes), len(self.tp.warnings)
-            line = (
-                f"_{n:,} {_plural('change', n)} and {w:,} {_plural('warning', w)} not shown: "
-                f"the comment is at its size limit; {_WHOLE_PLAN}._"
-            )
-            return ["", line] if _size(["", line]) <= room else []
-        for groups, partial in self.tiers:
+            self.lean = True
+            tiers = [*self.tiers[:2], self.tiers[-1]]  # no details: destructive, warnings
+            if self.size() > room:
+                return self._left_out(room)
+        for i, (groups, partial) in enumerate(tiers):
             self._fill(groups, room, room // _WARNINGS_SHARE if partial else room)
+            if i == 0 and any(g.hidden for g in groups):
+                break  # nothing else takes the place of a destructive change left out
         return self._finish()
+
+    @staticmethod
+    def _left_out(room: int) -> list[str]:
+        """The section when nothing of it fits: one short line (its counts are in the
+        table), or nothing."""
+        line = "_Not shown: the comment is at its size limit._"
+        return ["", line] if _size(["", line]) <= room else []
 
     def _fill(self, groups: list[_Group], room: int, allowance: int) -> None:
         """Show more of ``groups``, one item of each in turn, while the section stays within
@@ -600,7 +613,7 @@ class _TenantSection:
 
     def _finish(self) -> list[str]:
         lines = self.lines()
-        if self.details and lines[-4].endswith("\n"):
+        if self.details and not self.lean and lines[-4].endswith("\n"):
             # the last block's blank line would stand before the closing fence (fewer
             # characters than sized: the section stays within its room)
             lines[-4] = lines[-4].rstrip("\n")
@@ -626,16 +639,20 @@ def render_markdown(
     titles = {tp.tenant: ["", f"#### `{tp.tenant}` — {summary_line(tp)}"] for tp in plan.tenants}
     room = limit - _size(head) - sum(_size(t) for t in titles.values())
 
-    # max-min fair shares: the smallest sections first, each taking at most an equal share
-    # of what is left, so the room a small section leaves goes to the larger ones
-    sections = [_TenantSection(tp) for tp in plan.tenants]
-    demand = {s.tp.tenant: s.whole_size(limit) for s in sections}
-    sections.sort(key=lambda s: (demand[s.tp.tenant], s.tp.tenant))
+    # max-min fair shares: every section that fits in an equal share of the room left is
+    # shown whole; what they leave is shared again among the others, until none fits; those
+    # are cut to an equal share each (what one leaves unused goes to the next)
+    pending = sorted((_TenantSection(tp) for tp in plan.tenants), key=lambda s: s.tp.tenant)
     bodies: dict[str, list[str]] = {}
-    for i, section in enumerate(sections):
-        share = max(0, room) // (len(sections) - i)
-        body = bodies[section.tp.tenant] = section.fit(share)
-        room -= _size(body)
+    while pending:
+        share = max(0, room) // len(pending)
+        whole = [s for s in pending if s.whole_size(share) <= share]
+        for i, section in enumerate(whole or pending):
+            if not whole:
+                share = max(0, room) // (len(pending) - i)
+            body = bodies[section.tp.tenant] = section.fit(share)
+            room -= _size(body)
+        pending = [s for s in pending if s.tp.tenant not in bodies]
 
     out = list(head)
     for tp in plan.tenants:
