@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from apply_helpers import sandbox_acme
 from click.testing import CliRunner
-from plan_helpers import change, hand_plan
+from plan_helpers import hand_change, hand_plan
 
 from spsync.cli import main
 from spsync.plan import Change, TenantPlan, make_plan
@@ -156,23 +156,26 @@ def big_tenant(name: str = "acme", users: int = 9_000, warnings: int = 200) -> T
     cancels caused by them, 5 removed sessions cancelled, 5 replaced), and the bulk — a user,
     an enrollment and an assignment per student, and schedules for the rest."""
     cs: list[Change] = [
-        change("course.main", "create", after={"title": "Main"}),
-        change("exam.e1", "create", after={"title": "E1"}),
-        change("exam.e2", "create", after={"title": "E2"}),
-        change("exam.cert", "update", "manifest-changed", before={"t": 1}, after={"t": 2}),
+        hand_change("course.main", "create", after={"title": "Main"}),
+        hand_change("exam.e1", "create", after={"title": "E1"}),
+        hand_change("exam.e2", "create", after={"title": "E2"}),
+        hand_change("exam.cert", "update", "manifest-changed", before={"t": 1}, after={"t": 2}),
     ]
     cs += [
-        change(f"user.up{i}", "update", "drift", before={"lastName": "A"}, after={"lastName": "B"})
+        hand_change(
+            f"user.up{i}", "update", "drift", before={"lastName": "A"}, after={"lastName": "B"}
+        )
         for i in range(10)
     ]
     cs += [
-        change(f"user.mv{i}", "move", "renamed", previous_address=f"user.old{i}") for i in range(5)
+        hand_change(f"user.mv{i}", "move", "renamed", previous_address=f"user.old{i}")
+        for i in range(5)
     ]
-    cs += [change(f"user.gone{i}", "forget", "removed") for i in range(5)]
+    cs += [hand_change(f"user.gone{i}", "forget", "removed") for i in range(5)]
     for i in range(10):
-        cs.append(change(f"assignment.cert.g{i}", "unassign", "removed"))
+        cs.append(hand_change(f"assignment.cert.g{i}", "unassign", "removed"))
         cs.append(
-            change(
+            hand_change(
                 f"session.cert.g{i}",
                 "cancel",
                 "unassigned",
@@ -181,20 +184,23 @@ def big_tenant(name: str = "acme", users: int = 9_000, warnings: int = 200) -> T
             )
         )
     cs += [
-        change(f"session.cert.r{i}", "cancel", "removed", before={"type": "a"}) for i in range(5)
+        hand_change(f"session.cert.r{i}", "cancel", "removed", before={"type": "a"})
+        for i in range(5)
     ]
     cs += [
-        change(f"session.cert.x{i}", "replace", "drift", before={"type": "a"}, after={"type": "b"})
+        hand_change(
+            f"session.cert.x{i}", "replace", "drift", before={"type": "a"}, after={"type": "b"}
+        )
         for i in range(5)
     ]
     for i in range(users):
         n = f"s{i:05d}"
-        cs.append(change(f"user.{n}", "create", after=user_after(n)))
-        cs.append(change(f"enrollment.main.{n}", "create", after={"role": "learner"}))
-        cs.append(change(f"assignment.cert.{n}", "assign", after={}))
+        cs.append(hand_change(f"user.{n}", "create", after=user_after(n)))
+        cs.append(hand_change(f"enrollment.main.{n}", "create", after={"role": "learner"}))
+        cs.append(hand_change(f"assignment.cert.{n}", "assign", after={}))
     schedules = 40_000 - len(cs) if users == 9_000 else users
     for i in range(schedules):
-        cs.append(change(f"session.cert.s{i:05d}", "schedule", after={"type": "automated"}))
+        cs.append(hand_change(f"session.cert.s{i:05d}", "schedule", after={"type": "automated"}))
     ws = tuple(
         f"session.cert.w{i:03d}: the session is Closed; its manifest changes can no longer be "
         "applied"
@@ -247,8 +253,10 @@ def test_a_tenant_of_40000_changes_shows_what_matters_and_counts_every_cut() -> 
 
 
 def test_destructive_changes_beyond_the_room_are_counted_per_kind() -> None:
-    cancels = [change(f"session.cert.u{i:04d}", "cancel", "removed") for i in range(2_500)]
-    unassigns = [change(f"assignment.cert.u{i:04d}", "unassign", "removed") for i in range(700)]
+    cancels = [hand_change(f"session.cert.u{i:04d}", "cancel", "removed") for i in range(2_500)]
+    unassigns = [
+        hand_change(f"assignment.cert.u{i:04d}", "unassign", "removed") for i in range(700)
+    ]
     tp = hand_plan("acme", cancels + unassigns)
     text = render_markdown(make_plan([tp]))
     assert len(text) <= MARKDOWN_LIMIT
@@ -273,7 +281,7 @@ def test_destructive_changes_beyond_the_room_are_counted_per_kind() -> None:
 
 
 def small_tenant(name: str) -> TenantPlan:
-    return hand_plan(name, [change(f"assignment.cert.{name}", "assign", after={})])
+    return hand_plan(name, [hand_change(f"assignment.cert.{name}", "assign", after={})])
 
 
 def test_a_hundred_tenants_share_the_room_fairly() -> None:
@@ -306,13 +314,13 @@ def test_a_hundred_tenants_share_the_room_fairly() -> None:
 
 def bulk_tenant(name: str, n: int = 30) -> TenantPlan:
     """A cancel, and ``n`` users created, assigned and scheduled."""
-    cs = [change(f"session.cert.{name}-gone", "cancel", "removed", before={"type": "a"})]
+    cs = [hand_change(f"session.cert.{name}-gone", "cancel", "removed", before={"type": "a"})]
     for i in range(n):
         u = f"{name}-{i:03d}"
         cs += [
-            change(f"user.{u}", "create", after=user_after(u)),
-            change(f"assignment.cert.{u}", "assign", after={}),
-            change(f"session.cert.{u}", "schedule", after={"type": "automated"}),
+            hand_change(f"user.{u}", "create", after=user_after(u)),
+            hand_change(f"assignment.cert.{u}", "assign", after={}),
+            hand_change(f"session.cert.{u}", "schedule", after={"type": "automated"}),
         ]
     return hand_plan(name, cs)
 
@@ -395,7 +403,7 @@ def test_each_way_of_cutting_as_the_room_shrinks() -> None:
 
 def test_a_refused_plan_says_so_at_the_top_with_its_numbers_and_what_allows_it() -> None:
     acme = big_tenant(users=30, warnings=0)
-    empty = hand_plan("globex", [change("user.x", "forget", "removed")], desired_count=0)
+    empty = hand_plan("globex", [hand_change("user.x", "forget", "removed")], desired_count=0)
     reasons = {
         "acme": "acme: plan refused: 30 destructive changes (10 unassign, 15 cancel, 5 replace) "
         "exceed the tenant policy (maxDestroy 10); review them and run again with "
@@ -459,7 +467,9 @@ def test_plan_command_puts_the_refusal_on_top_of_its_markdown(
 
 def effect(address: str, reason: str, depends_on: tuple[str, ...]) -> Change:
     """A cancel caused by the call of another change (one of ``depends_on``)."""
-    return change(address, "cancel", reason, before={"type": "automated"}, depends_on=depends_on)
+    return hand_change(
+        address, "cancel", reason, before={"type": "automated"}, depends_on=depends_on
+    )
 
 
 def vocabulary_plan() -> TenantPlan:
@@ -467,12 +477,12 @@ def vocabulary_plan() -> TenantPlan:
     return hand_plan(
         "acme",
         [
-            change("user.jane-smith", "move", "renamed", before=smith, after=smith,
+            hand_change("user.jane-smith", "move", "renamed", before=smith, after=smith,
                    previous_address="user.jane"),
-            change("user.kim", "refresh", "drift", before={"lastName": "Old"},
+            hand_change("user.kim", "refresh", "drift", before={"lastName": "Old"},
                    after={"lastName": "Live"}),
-            change("user.dave", "forget", "removed", before={"lastName": "D"}),
-            change("assignment.cert.john", "unassign", "removed"),
+            hand_change("user.dave", "forget", "removed", before={"lastName": "D"}),
+            hand_change("assignment.cert.john", "unassign", "removed"),
             effect("session.cert.john", "unassigned", ("assignment.cert.john", "exam.cert")),
             effect("session.quiz.ann", "scope-limited", ("enrollment.main.ann", "exam.quiz")),
         ],
