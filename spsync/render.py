@@ -145,7 +145,8 @@ _CAUSE_KIND: dict[str, str] = {
 
 def describe(change: Change) -> str:
     """``create: new`` / ``cancel: removed, destructive`` / ``move: renamed; from user.jane,
-    no API call`` / ``cancel: unassigned, destructive; by assignment.cert.john``."""
+    no API call`` / ``update: manifest-changed; moved from user.jane`` / ``cancel: unassigned,
+    destructive; by assignment.cert.john``."""
     extra = ", destructive" if change.destructive else ""
     if change.action == "forget":
         extra = "; left untouched remotely"
@@ -153,6 +154,8 @@ def describe(change: Change) -> str:
         extra = f"; from {change.previous_address}, no API call"
     elif change.action == "refresh":
         extra = "; state takes the live object, no API call"
+    if change.previous_address and change.action != "move":
+        extra += f"; moved from {change.previous_address}"  # a moved object that also changed
     causes = effect_causes(change)
     if causes:
         extra += f"; by {', '.join(causes)}"

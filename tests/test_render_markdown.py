@@ -482,6 +482,8 @@ def vocabulary_plan() -> TenantPlan:
             hand_change("user.kim", "refresh", "drift", before={"lastName": "Old"},
                    after={"lastName": "Live"}),
             hand_change("user.dave", "forget", "removed", before={"lastName": "D"}),
+            hand_change("user.yuki-tanaka", "update", "manifest-changed", before={"lastName": "T"},
+                        after={"lastName": "Tanaka"}, previous_address="user.yuki"),
             hand_change("assignment.cert.john", "unassign", "removed"),
             effect("session.cert.john", "unassigned", ("assignment.cert.john", "exam.cert")),
             effect("session.quiz.ann", "scope-limited", ("enrollment.main.ann", "exam.quiz")),
@@ -499,6 +501,9 @@ def test_text_of_moves_refreshes_forgets_and_effects() -> None:
         "",
         "  . user.dave  (forget: removed; left untouched remotely)",
         "",
+        "  ~ user.yuki-tanaka  (update: manifest-changed; moved from user.yuki)",
+        '      ~ lastName: "T" -> "Tanaka"',
+        "",
         "  - assignment.cert.john  (unassign: removed, destructive)",
         "",
         "  - session.cert.john  (cancel: unassigned, destructive; by assignment.cert.john)",
@@ -507,16 +512,17 @@ def test_text_of_moves_refreshes_forgets_and_effects() -> None:
         "  - session.quiz.ann  (cancel: scope-limited, destructive; by exam.quiz)",
         '      - type: "automated"',
         "",
-        "Plan: 1 to unassign, 2 to cancel, 1 to move, 1 to refresh, 1 to forget; 0 unchanged.",
+        "Plan: 1 to update, 1 to unassign, 2 to cancel, 1 to move, 1 to refresh, 1 to forget; "
+        "0 unchanged.",
     ]
 
 
 def test_markdown_of_moves_refreshes_and_effects() -> None:
     lines = render_markdown(make_plan([vocabulary_plan()])).splitlines()
     assert lines[2:5] == [
-        "| tenant | unassign | cancel | move | refresh | forget | unchanged |",
-        "|---|---:|---:|---:|---:|---:|---:|",
-        "| `acme` | 1 | 2 | 1 | 1 | 1 | 0 |",
+        "| tenant | update | unassign | cancel | move | refresh | forget | unchanged |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
+        "| `acme` | 1 | 1 | 2 | 1 | 1 | 1 | 0 |",
     ]
     assert lines[10:13] == [
         "- **unassign** `assignment.cert.john` (removed)",
