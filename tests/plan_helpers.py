@@ -23,7 +23,7 @@ from spsync.model import (
     Window,
 )
 from spsync.observed import LiveObject, LiveSession, Observed
-from spsync.plan import TenantPlan
+from spsync.plan import DESTRUCTIVE, Change, TenantPlan, sort_changes, summarize
 from spsync.planner import canonical, resource_at
 from spsync.secrets import Secret
 from spsync.state import ResourceState, State
@@ -253,3 +253,31 @@ def acts(tp: TenantPlan) -> list[tuple[str, str, str]]:
 
 def change(tp: TenantPlan, address: str) -> Any:
     return next(c for c in tp.changes if c.address == address)
+
+
+def hand_change(address: str, action: str, reason: str = "new", **kw: Any) -> Change:
+    """A change made by hand, ``destructive`` as its action says."""
+    return Change(
+        address=address,
+        action=action,  # type: ignore[arg-type]
+        reason=reason,  # type: ignore[arg-type]
+        destructive=action in DESTRUCTIVE,
+        **kw,
+    )
+
+
+def hand_plan(name: str, changes: list[Change], **kw: Any) -> TenantPlan:
+    """A tenant plan made from ``changes`` directly (sorted and summarized as the planner
+    does); ``kw``: other ``TenantPlan`` fields (warnings, adopt, counts...)."""
+    fields: dict[str, Any] = {
+        "tenant": name,
+        "install": INSTALL,
+        "api_url": "https://api.smarterproctoring.com",
+        "state_serial": 12,
+        "state_lineage": LINEAGE,
+        "summary": summarize(c.action for c in changes),
+        "changes": sort_changes(changes),
+        "desired_count": len(changes),
+        "managed_count": 100,
+    }
+    return TenantPlan(**{**fields, **kw})

@@ -15,6 +15,7 @@ from plan_helpers import (
     LINEAGE,
     applied_state,
     exam,
+    hand_plan,
     observed_matching,
     session,
     tenant,
@@ -22,7 +23,7 @@ from plan_helpers import (
     world,
 )
 
-from spsync.plan import Change, Plan, TenantPlan, make_plan, sort_changes, summarize
+from spsync.plan import Change, Plan, make_plan
 from spsync.planner import build_plan
 from spsync.render import MARKDOWN_LIMIT, render, render_markdown, render_text
 
@@ -222,18 +223,7 @@ def huge_plan(users: int = 20_000) -> Plan:
                 before={"appointment": "2027-03-01T14:00:00Z", "type": "automated"},
             )
         )
-    tp = TenantPlan(
-        tenant="acme",
-        install="AI" + "a1" * 16,
-        api_url="https://api.smarterproctoring.com",
-        state_serial=12,
-        state_lineage=LINEAGE,
-        summary=summarize(c.action for c in changes),
-        changes=sort_changes(changes),
-        desired_count=3 * users,
-        managed_count=100,
-    )
-    return make_plan([tp])
+    return make_plan([hand_plan("acme", changes, desired_count=3 * users)])
 
 
 def test_markdown_of_20000_users_fits_a_comment() -> None:
@@ -252,11 +242,17 @@ def test_markdown_of_20000_users_fits_a_comment() -> None:
     for i in range(7):
         assert f"- **cancel** `session.cert.old{i}` (removed)" in lines
         assert f"-   session.cert.old{i}  (cancel: removed, destructive)" in lines
-    # creates were dropped first, with a count; the assigns survive in part or whole
-    more = [line for line in lines if line.startswith("… and ")]
-    assert more and more[0].endswith(" more creates")
-    shown_creates = sum(1 for line in lines if line.endswith("(create: new)"))
-    assert int(more[0].split()[2].replace(",", "")) == 40_000 - shown_creates
+    # the bulk shares what is left, kind by kind, and each cut is counted exactly
+    shown = {
+        kind: sum(1 for line in lines if line.startswith(f"+   {kind}.") and "(" in line)
+        for kind in ("user", "enrollment", "assignment")
+    }
+    assert [line for line in lines if line.startswith("… and ")] == [
+        f"… and {20_000 - shown['user']:,} more user create",
+        f"… and {20_000 - shown['enrollment']:,} more enrollment create",
+        f"… and {20_000 - shown['assignment']:,} more assign",
+    ]
+    assert max(shown.values()) - min(shown.values()) <= 1
     check_golden("plan_20000_users.md", text)
 
 

@@ -116,7 +116,8 @@ def plan(
             refresh_only=refresh_only,
         )
     )
-    out(render(result, fmt, color=g.color), nl=False)
+    refusals = {e.tenant_plan.tenant: str(e) for e in refused}
+    out(render(result, fmt, color=g.color, refused=refusals), nl=False)
     if len(refused) == 1:
         raise refused[0]
     if refused:
