@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from spsync.plan import ACTIONS, SENSITIVE, SENSITIVE_CHANGED, Change, Plan, TenantPlan
+from spsync.sanitize import clean
 
 FORMATS: tuple[str, ...] = ("text", "markdown", "json")
 
@@ -93,7 +94,8 @@ def fmt_value(value: Any) -> str:
         return value
     if isinstance(value, float) and value.is_integer():
         value = int(value)
-    return json.dumps(value, ensure_ascii=False, sort_keys=True)
+    # values come from manifests and the API: no control or bidi character reaches a plan
+    return clean(json.dumps(value, ensure_ascii=False, sort_keys=True))
 
 
 def field_lines(change: Change) -> tuple[list[tuple[str, str]], int]:
@@ -200,7 +202,7 @@ def render_text(plan: Plan, *, color: bool = False) -> str:
             out.extend(f"  = {a} ({tp.adopt[a].sid or 'assigned'})" for a in adopt_only)
         for w in tp.warnings:
             out.append("")
-            out.append(_paint(f"Warning: {w}", "33", color))
+            out.append(_paint(f"Warning: {clean(w)}", "33", color))
         out.append("")
         out.append(_paint(summary_line(tp), "1", color))
     return "\n".join(out) + "\n"
@@ -319,7 +321,7 @@ def _markdown(plan: Plan, budget: int) -> str:
     for tp in plan.tenants:
         s_head = ["", f"#### `{tp.tenant}` — {summary_line(tp)}"]
         destructive = [_destructive_line(c) for c in tp.changes if c.destructive]
-        warnings = [f"- :warning: {w}" for w in tp.warnings]
+        warnings = [f"- :warning: {clean(w)}" for w in tp.warnings]
         blocks = [
             (c.action, "\n".join(_diff_line(x) for x in change_block(c)) + "\n") for c in tp.changes
         ]

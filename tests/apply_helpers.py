@@ -19,7 +19,11 @@ INSTALL = "AI" + "a" * 32
 ENV = {"APPLY_TEST_TOKEN": TOKEN, "FINAL_PASSWORD": "final-secret-pw", "QUIZ_PASSWORD": "quiz-pw"}
 REPO = Path(__file__).resolve().parents[1]
 #: the exam passwords the bundled acme tenant reads from the environment
-ACME_PASSWORDS = ("ACME_CERT_PASSWORD", "ACME_SAFETY_PASSWORD", "ACME_ORIENTATION_PASSWORD")
+SPSYNC_ACME_PASSWORDS = (
+    "SPSYNC_ACME_CERT_PASSWORD",
+    "SPSYNC_ACME_SAFETY_PASSWORD",
+    "SPSYNC_ACME_ORIENTATION_PASSWORD",
+)
 LOCATION = "PL" + "b" * 32
 OTHER_LOCATION = "PL" + "c" * 32
 
@@ -133,7 +137,7 @@ def sandbox_acme(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, under: str) ->
     """The bundled acme tenant copied to ``tmp_path/under/acme`` with its exam passwords set,
     the working directory ``tmp_path``: ready for ``--sandbox`` commands."""
     monkeypatch.chdir(tmp_path)
-    for name in ACME_PASSWORDS:
+    for name in SPSYNC_ACME_PASSWORDS:
         monkeypatch.setenv(name, "pw-for-tests")
     dest = tmp_path / under / "acme"
     shutil.copytree(REPO / "manifests" / "acme", dest)

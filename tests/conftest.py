@@ -10,6 +10,7 @@ import httpx
 import pytest
 
 from spsync.sandbox.server import ThreadedServer
+from spsync.secrets import forget_known
 
 #: The simulated "now" of sandbox fixtures: before the sample exams' windows.
 SANDBOX_NOW = datetime(2027, 1, 15, 12, 0, 0, tzinfo=UTC)
@@ -17,6 +18,14 @@ SANDBOX_TOKEN = "test-token"
 SANDBOX_INSTALL = "AI" + "0123456789abcdef" * 2
 
 _install_numbers = itertools.count(1)
+
+
+@pytest.fixture(autouse=True)
+def _independent_secrets() -> Iterator[None]:
+    """Each test starts with no secret registered for masking: values read by an earlier
+    test in the same process must not mask this one's output."""
+    forget_known()
+    yield
 
 
 @pytest.fixture

@@ -281,7 +281,7 @@ def test_the_github_recipe_runs(pipeline: Pipeline) -> None:
     comment = (pr / "plans" / "acme.md").read_text()
     assert comment.startswith("### spsync plan\n")
     assert re.search(r"#### `acme` — Plan: 27 to create, 8 to assign, 7 to schedule;", comment)
-    assert SECRETS["ACME_CERT_PASSWORD"] not in comment
+    assert SECRETS["SPSYNC_ACME_CERT_PASSWORD"] not in comment
 
     # merged: apply the reviewed plans in a fresh checkout, commit and push the state
     merged = pipeline.clone("merged")

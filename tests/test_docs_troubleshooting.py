@@ -168,7 +168,7 @@ def test_the_documented_messages_are_the_printed_ones(
     s.edit("exams.yaml", "attempts: 2", "attempts: 0")
     s.cli("validate", "manifests/acme")
     s = scene("secret", "https://api.smarterproctoring.com")
-    s.cli("validate", "manifests/acme", ACME_CERT_PASSWORD=None)
+    s.cli("validate", "manifests/acme", SPSYNC_ACME_CERT_PASSWORD=None)
     s.edit("tenant.yaml", "{env: SPSYNC_ACME_TOKEN}", "sk-live-123")
     s.cli("validate", "manifests/acme")
     s = scene("http", "http://api.example.com")
