@@ -70,6 +70,8 @@ MAX_BODY_BYTES = 32 * 1024 * 1024
 MAX_LIST_ITEMS = 1_000_000
 #: most pages read from one list
 MAX_LIST_PAGES = 20_000
+#: most pages read from a list that announces no ``total`` (the contract always gives one)
+MAX_PAGES_WITHOUT_TOTAL = 1_000
 #: pages read past those ``total`` announced (items added while reading) before paging is
 #: taken for endless
 PAGE_SLACK = 10
@@ -789,7 +791,7 @@ class Client:
         pages_read = 1
         # how many pages the list may take: what ``total`` announces and a little more (items
         # added while reading), or the overall cap when it announces nothing
-        most = MAX_LIST_PAGES
+        most = MAX_PAGES_WITHOUT_TOTAL
         if first.total is not None and step > 0:
             most = min(MAX_LIST_PAGES, -(-first.total // step) + PAGE_SLACK)
         if cursor and first.total is not None and step > 0:

@@ -119,12 +119,13 @@ def apply_cmd(
       spsync --sandbox apply manifests --auto-approve
       spsync plan manifests --out plan.json && spsync apply plan.json
     """
+    from spsync import files
     from spsync.plan import load_plan
 
     g = globals_of(ctx)
     saved = None
     if path.is_file():
-        saved = load_plan(path.read_text(encoding="utf-8"), str(path))
+        saved = load_plan(files.read_owned(path, "plan file", PlanError), str(path))
         if targets or tenant_names:
             raise UsageError("--target and --tenant cannot be used with a saved plan")
         manifests = manifests_opt or Path(saved.manifests or "manifests")
