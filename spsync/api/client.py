@@ -274,8 +274,8 @@ def _os_reason(exc: BaseException) -> str:
     for _ in range(8):
         if seen is None:
             break
-        if isinstance(seen, OSError) and seen.strerror:
-            return seen.strerror
+        if isinstance(seen, OSError) and seen.errno:
+            return os.strerror(seen.errno)
         seen = seen.__cause__ or seen.__context__
     return ""
 
