@@ -502,6 +502,11 @@ class Client:
                         await response.aclose()
             except httpx.TransportError as exc:
                 return None, b"", exc, time.perf_counter() - started
+            except httpx.DecodingError:
+                # a body its content-encoding does not describe (a broken or hostile gzip)
+                raise ResponseError(
+                    "response body could not be decoded (DecodingError)", method=method, path=path
+                ) from None
             except TimeoutError:
                 return None, b"", DeadlineExceeded(), time.perf_counter() - started
             finally:

@@ -106,6 +106,17 @@ def test_a_gzip_bomb_is_stopped_at_the_limit_as_it_expands() -> None:
     assert len(srv.requests) == 1  # not worth a retry
 
 
+def test_a_body_its_encoding_does_not_describe_is_a_response_error() -> None:
+    def answer(request: Request) -> Reply:
+        return Reply(200, b"not gzip at all", {"content-encoding": "gzip"})
+
+    with Hostile(answer) as srv, pytest.raises(ResponseError) as e:
+        _list_users(srv)
+    assert str(e.value) == (
+        f"GET /v1/installs/{INSTALL}/users: response body could not be decoded (DecodingError)"
+    )
+
+
 def test_a_page_with_more_items_than_asked_is_refused() -> None:
     page = {"results": [{"sid": f"US{i:032x}"} for i in range(1_000_000)], "total": 1_000_000}
     body = json.dumps(page).encode()
