@@ -61,6 +61,7 @@ class Hostile:
         self._stop: asyncio.Event | None = None
         self._thread = threading.Thread(target=self._run, daemon=True)
         self.port = 0
+        self._writers: set[asyncio.StreamWriter] = set()
 
     @property
     def url(self) -> str:
@@ -89,12 +90,19 @@ class Hostile:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._stop.wait(), self.lifetime)
         server.close()
-        for task in asyncio.all_tasks() - {asyncio.current_task()}:
+        # every connection still open is ended and its socket closed before the loop goes
+        others = asyncio.all_tasks() - {asyncio.current_task()}
+        for task in others:
             task.cancel()
+        await asyncio.gather(*others, return_exceptions=True)
+        for writer in list(self._writers):
+            writer.close()
         with contextlib.suppress(Exception):
             await server.wait_closed()
+        await asyncio.sleep(0)  # let the transports finish closing
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self._writers.add(writer)
         try:
             while True:
                 line = await reader.readline()
@@ -113,6 +121,7 @@ class Hostile:
         except (ConnectionError, asyncio.IncompleteReadError, ValueError):
             return
         finally:
+            self._writers.discard(writer)
             with contextlib.suppress(Exception):
                 writer.close()
 
