@@ -59,7 +59,7 @@ from spsync.model import (
     User,
     kind_of,
 )
-from spsync.plan import Change
+from spsync.plan import EFFECT_REASONS, SENSITIVE, SENSITIVE_CHANGED, Change
 from spsync.progress import NullProgress, Progress
 from spsync.secrets import Secret
 from spsync.state import ResourceState, State
@@ -289,7 +289,7 @@ class Executor:
         """Addresses whose SIDs this change's requests use (beyond Change.depends_on)."""
         d, a = self.desired, change.address
         out: set[str] = set()
-        if change.action in ("forget", "cancel", "unassign"):
+        if change.action in ("forget", "cancel", "unassign", "move", "refresh"):
             if change.action == "unassign" and a in self._assignment_session_addr:
                 out.add(self._assignment_session_addr[a])
             return out
@@ -322,7 +322,12 @@ class Executor:
         for c in self.changes:
             if c.action == "unassign":
                 sess = "session." + c.address.split(".", 1)[1]
-                if sess in self._in_plan and self._in_plan[sess].action in ("cancel", "replace"):
+                other = self._in_plan.get(sess)
+                if (
+                    other is not None
+                    and other.action in ("cancel", "replace")
+                    and other.reason not in EFFECT_REASONS
+                ):
                     self._assignment_session_addr[c.address] = sess
 
         ops: list[_Op] = []
@@ -384,12 +389,14 @@ class Executor:
             )
 
         for c in self.changes:
-            if c.address in taken:
-                continue
+            if c.address in taken or c.action == "move":
+                continue  # moves are recorded before any work starts
             kind = kind_of(c.address)
             work: Callable[[_Op], Awaitable[None]]
             if c.action == "forget":
                 work = self._forget
+            elif c.action == "refresh":
+                work = self._refresh
             elif kind == "course":
                 work = self._provision_course
             elif kind == "exam":
@@ -470,6 +477,7 @@ class Executor:
         t0 = time.monotonic()
         calls0 = sum(getattr(self.client, "calls", {}).values())
         ops = self._build()
+        self._record_moves()
         self._record_adoptions()
         self.progress.start(self.state.tenant, len(self.changes))
         pending = list(ops)
@@ -639,6 +647,36 @@ class Executor:
         self._drop(c.address)
         self._done(c)
 
+    async def _refresh(self, op: _Op) -> None:
+        """State takes the live fields the plan showed (secrets keep their fingerprints:
+        a plan never holds them)."""
+        (c,) = op.changes
+        rec = self.state.resources.get(c.address)
+        if rec is None:
+            raise ApplyError(f"{c.address}: not in state any more; make the plan again")
+        applied = _unmasked(c.after or {}, rec.applied)
+        self._put(c.address, rec.model_copy(update={"applied": applied}))
+        self._done(c)
+
+    def _record_moves(self) -> None:
+        """Give every moved entry its new address before any work starts: the old entry is
+        dropped first, so a process killed in between leaves no second owner of the SID
+        (the next plan finds the object again by its identity)."""
+        for c in self.changes:
+            if c.previous_address is None:
+                continue
+            rec = self.state.resources.get(c.previous_address)
+            if rec is None:
+                rec = self.state.resources.get(c.address)
+            else:
+                self._drop(c.previous_address)
+            if rec is not None and c.action == "move":
+                rec = rec.model_copy(update={"applied": self.applied_of(c.address)})
+            if rec is not None:
+                self._put(c.address, rec)
+            if c.action == "move":
+                self._done(c)
+
     # --- work: assignments -----------------------------------------------------------------
 
     async def _assignments(self, op: _Op) -> None:
@@ -741,7 +779,7 @@ class Executor:
     async def _session(self, op: _Op) -> None:
         (c,) = op.changes
         if c.action == "cancel":
-            await self._cancel_recorded(c.address)
+            await self._cancel_session(c)
             self._done(c)
             return
         s = self.desired.sessions[c.address]
@@ -769,6 +807,18 @@ class Executor:
         else:  # schedule
             await self._schedule(ctx, fresh=False)
         self._done(c)
+
+    async def _cancel_session(self, c: Change) -> None:
+        """A plain cancel is one call. A cancel that is the effect of another change (in its
+        depends_on, done by now) needs none when an unassign caused it (the service cancels
+        the session of an unassigned enrollment); after a scope switch or a role change the
+        session is cancelled all the same when it is known, so that what the plan showed
+        holds even where the service kept it (cancelling a cancelled one changes nothing)."""
+        known = c.address in self.state.resources or c.address in self.adopt
+        if c.reason == "unassigned" or (c.reason in EFFECT_REASONS and not known):
+            self._drop(c.address)
+            return
+        await self._cancel_recorded(c.address)
 
     def _known_session(self, address: str) -> tuple[str, str]:
         """(exam SID, session SID) of the session at ``address``: as recorded in state, or
@@ -894,18 +944,14 @@ class Executor:
                 )
             self._record_session(ctx, full.sid)
             return
-        # type or location differ: those only change by cancelling and booking again
-        await self._cancel(ctx.exam_sid, full.sid)
-        fresh = await self._active_session(ctx, fresh=True)
-        if fresh is None or fresh.status != wire.NEEDS_PROCTOR:
-            raise ApplyError(
-                f"{ctx.address}: no Needs Proctor session appeared after cancelling "
-                f"{full.sid} to re-book it"
-            )
-        result = await self.client.schedule_session(
-            ctx.exam_sid, fresh.sid, schedule_request(want), enrollment_sid=ctx.enrollment_sid
+        # type or location differ: those only change by cancelling and booking again, which
+        # the plan did not show (it planned a booking): never cancel what was not reviewed
+        raise ApplyError(
+            f"{ctx.address}: the enrollment already has booked session {full.sid} of another "
+            f"type or location ({full.sessionType}, {full.proctorLocationSid}); the plan did "
+            "not show cancelling it: run `spsync plan` again (with refresh) and review the "
+            "replace it shows"
         )
-        self._record_session(ctx, result.sid)
 
     def _record_session(self, ctx: _SessionCtx, session_sid: str) -> None:
         self._put(
@@ -934,6 +980,22 @@ class _SessionCtx:
 
 
 # --- payloads ----------------------------------------------------------------------------------
+
+
+def _unmasked(shown: Mapping[str, Any], applied: Mapping[str, Any]) -> dict[str, Any]:
+    """``shown`` (a plan's fields, secrets masked) with each masked value taken back from
+    ``applied`` (the state's, where secrets are keyed fingerprints)."""
+    out: dict[str, Any] = {}
+    for k, v in shown.items():
+        old = applied.get(k)
+        if v in (SENSITIVE, SENSITIVE_CHANGED):
+            if old is not None:
+                out[k] = old
+        elif isinstance(v, dict):
+            out[k] = _unmasked(v, old if isinstance(old, dict) else {})
+        else:
+            out[k] = v
+    return out
 
 
 def _clean(d: dict[str, Any]) -> dict[str, Any]:

@@ -24,7 +24,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
@@ -58,31 +58,8 @@ Reason = Literal[
     "forced",
 ]
 
-ACTIONS: tuple[str, ...] = (
-    "create",
-    "update",
-    "assign",
-    "unassign",
-    "schedule",
-    "reschedule",
-    "cancel",
-    "replace",
-    "move",
-    "refresh",
-    "forget",
-    "noop",
-)
-REASONS: tuple[str, ...] = (
-    "new",
-    "manifest-changed",
-    "drift",
-    "removed",
-    "renamed",
-    "unassigned",
-    "scope-limited",
-    "role-changed",
-    "forced",
-)
+ACTIONS: tuple[str, ...] = get_args(Action)
+REASONS: tuple[str, ...] = get_args(Reason)
 DESTRUCTIVE: frozenset[str] = frozenset({"unassign", "cancel", "replace"})
 #: actions that send nothing to the API: only the state changes
 STATE_ONLY: frozenset[str] = frozenset({"move", "refresh", "forget", "noop"})
@@ -205,6 +182,10 @@ class Plan(PlanModel):
     tenants: tuple[TenantPlan, ...] = ()
     targets: tuple[str, ...] = ()
     refresh: bool = True
+    #: sessions booked again on purpose (``--replace``)
+    replace: tuple[str, ...] = ()
+    #: made with ``--refresh-only``: only what changed remotely is taken into state
+    refresh_only: bool = False
     #: the manifests path the plan was made from, as given to ``plan`` (``apply PLANFILE``
     #: re-loads the manifests from it for request payloads and secrets)
     manifests: str = ""
@@ -302,12 +283,16 @@ def make_plan(
     targets: Sequence[str] = (),
     refresh: bool = True,
     manifests: str = "",
+    replace: Sequence[str] = (),
+    refresh_only: bool = False,
 ) -> Plan:
     """Assemble tenant plans (sorted by tenant name) into a checksummed ``Plan``."""
     plan = Plan(
         tenants=tuple(sorted(tenants, key=lambda t: t.tenant)),
         targets=tuple(targets),
         refresh=refresh,
+        replace=tuple(replace),
+        refresh_only=refresh_only,
         manifests=manifests,
     )
     return plan.model_copy(update={"checksum": compute_checksum(plan)})

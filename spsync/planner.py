@@ -55,16 +55,20 @@ from spsync.model import (
     User,
     kind_of,
 )
+from spsync.moves import detect_moves, renamed_observed, renamed_state
 from spsync.observed import (
+    ACTIVE_STATUSES,
     CANCELLED,
     DONE_STATUSES,
     NEEDS_PROCTOR,
     SCHEDULED,
     LiveObject,
+    LiveSession,
     Observed,
 )
 from spsync.plan import (
     DESTRUCTIVE,
+    EFFECT_REASONS,
     SENSITIVE,
     SENSITIVE_CHANGED,
     Adoption,
@@ -326,12 +330,26 @@ _REMAKES = frozenset({"create", "assign", "schedule"})
 
 class _Planner:
     def __init__(
-        self, desired: Desired, state: State, observed: Observed | None, key: bytes
+        self,
+        desired: Desired,
+        state: State,
+        observed: Observed | None,
+        key: bytes,
+        *,
+        moves: Mapping[str, str] | None = None,
+        replace: Iterable[str] = (),
     ) -> None:
         self.d = desired
         self.s = state
         self.o = observed
         self.key = key
+        #: new address -> old address of the entries this plan moves (already renamed in
+        #: ``state`` and ``observed``)
+        self.moves = dict(moves or {})
+        #: session addresses to cancel and book again on purpose (``--replace``)
+        self.replace = frozenset(replace)
+        #: exams switched from unlimited to limited scope by this plan
+        self.scoping: set[str] = set()
         self.decisions: dict[str, _Decision] = {}
         self.adopt: dict[str, Adoption] = {}
         self.warnings: list[str] = []
@@ -541,12 +559,19 @@ class _Planner:
                 return self.forget(address)  # its exam left management: left as it is
             if self.is_missing(address):
                 return self.forget(address)  # already unassigned remotely
+            twin = self._twin(address)
+            if twin is not None:
+                return self._forget_twin(address, twin)
             return _Decision("unassign", "removed", {}, None)
         if not self.limited(exam_name):
-            # an unlimited exam gives every learner enrollment a session: nothing to assign
-            if rec is not None:
-                return _Decision("forget", "manifest-changed", {}, None)
-            return _Decision("noop", "new", {}, {})
+            # an unlimited exam gives every learner enrollment a session: nothing to assign.
+            # One assigned while the exam was limited stays recorded: the API still holds it
+            # (a role change or a removal unassigns it, which the plan must then show)
+            return _Decision("noop", "manifest-changed" if rec is not None else "new", {}, {})
+        if exam_name in self.scoping:
+            # while the exam was unlimited, a session proved nothing about an assignment:
+            # the API may hold none, so assign (adding a held one changes nothing)
+            return _Decision("assign", "scope-limited", None, {})
         if rec is None:
             found = self.o.adopted.get(address) if self.o else None
             if found is not None:
@@ -560,35 +585,122 @@ class _Planner:
             return _Decision("assign", "drift", None, {})
         return _Decision("noop", "manifest-changed", {}, {})
 
+    def _twin(self, address: str) -> str | None:
+        """Another address of the same kind kept by this plan whose state entry (or adopted
+        object) is this address's remote object: the same session SID, or the same exam and
+        enrollment for an assignment. Removing this one would remove that one too."""
+        rec = self.rec(address)
+        if rec is None:
+            return None
+        mine = self._identity(rec.sid, rec.refs, kind_of(address))
+        if mine is None:
+            return None
+        for other in self._kept_by_identity.get(mine, ()):
+            if other != address:
+                return other
+        return None
+
+    @staticmethod
+    def _identity(sid: str | None, refs: Mapping[str, str], kind: str) -> tuple[str, ...] | None:
+        if kind == "session":
+            return (kind, sid) if sid else None
+        if kind == "assignment" and refs.get("exam") and refs.get("enrollment"):
+            return (kind, refs["exam"], refs["enrollment"])
+        return None
+
+    def _index_kept(self) -> None:
+        """Identities of the assignments and sessions the manifests keep (in state or found)."""
+        self._kept_by_identity: dict[tuple[str, ...], list[str]] = {}
+        for group in (self.d.assignments, self.d.sessions):
+            for address in group:
+                rec = self.rec(address)
+                found = self.o.adopted.get(address) if self.o is not None else None
+                obj = rec if rec is not None else found
+                if obj is None:
+                    continue
+                ident = self._identity(obj.sid, obj.refs, kind_of(address))
+                if ident is not None:
+                    self._kept_by_identity.setdefault(ident, []).append(address)
+
+    def _forget_twin(self, address: str, twin: str) -> _Decision:
+        self.warnings.append(
+            f"{address}: its remote object is also {twin}, which the manifests keep; only "
+            f"dropped from state (use `spsync state mv {address} {twin}` to say it moved)"
+        )
+        return self.forget(address)
+
     # --- sessions ---------------------------------------------------------------------
 
-    def session(self, address: str) -> _Decision:
+    def _cancel_cause(self, exam_name: str, user: str) -> tuple[str, str] | None:
+        """``(reason, address)`` of the change in this plan whose call cancels the session
+        of ``user`` in ``exam_name`` as a side effect, if any."""
+        course = self.course_of_exam(exam_name)
+        enrollment = f"enrollment.{course}.{user}"
+        dec = self.decisions.get(enrollment)
+        if dec is not None and dec.action == "update" and _role_leaves_learner(dec):
+            return "role-changed", enrollment
+        assignment = f"assignment.{exam_name}.{user}"
+        if exam_name in self.scoping and assignment not in self.d.assignments:
+            return "scope-limited", f"exam.{exam_name}"
+        dec = self.decisions.get(assignment)
+        if dec is not None and dec.action == "unassign" and self.limited(exam_name):
+            # only a limited-scope exam withdraws the session of an unassigned enrollment
+            return "unassigned", assignment
+        return None
+
+    def removed_session(self, address: str) -> _Decision:
+        """A session in state (or booked live) that the manifests no longer hold."""
         exam_name, user = self._split_pair(address, self.d.exams, "exam")
+        rec = self.rec(address)
+        if f"exam.{exam_name}" not in self.d.exams:
+            return self.forget(address)  # its exam left management: left as it is
+        twin = self._twin(address)
+        if twin is not None:
+            return self._forget_twin(address, twin)
+        live = self.live(address)
+        extra = self._extra_sessions.get(address)
+        if self.o is None:
+            gone = False
+        elif extra is not None:
+            gone = extra.status not in ACTIVE_STATUSES
+        else:
+            gone = self.is_missing(address) or (
+                live is not None and live.status not in ACTIVE_STATUSES
+            )
+        before = rec.applied if rec is not None else _session_fields(extra)
+        cause = self._cancel_cause(exam_name, user)
+        if gone:
+            d = self.forget(address)  # nothing left to cancel
+            if cause is not None:
+                d.depends_extra = (cause[1],)
+            return d
+        if cause is not None:
+            return _Decision("cancel", cause[0], before, None, depends_extra=(cause[1],))
+        if live is not None and live.status != SCHEDULED:
+            return self.forget(address)
+        return _Decision("cancel", "removed", before, None)
+
+    def session(self, address: str) -> _Decision:
+        exam_name, _user = self._split_pair(address, self.d.exams, "exam")
         rec = self.rec(address)
         res = self.d.sessions.get(address)
         live = self.live(address)
         if res is None:
-            if f"exam.{exam_name}" not in self.d.exams:
-                return self.forget(address)
-            assignment = f"assignment.{exam_name}.{user}"
-            dec = self.decisions.get(assignment)
-            if dec is not None and dec.action == "unassign":
-                # unassigning cancels the session: only drop it from state, after the unassign
-                d = self.forget(address)
-                d.depends_extra = (assignment,)
-                return d
-            if self.o is not None and (
-                self.is_missing(address) or (live is not None and live.status != SCHEDULED)
-            ):
-                return self.forget(address)  # nothing left to cancel
-            return _Decision("cancel", "removed", rec.applied if rec else {}, None)
+            return self.removed_session(address)
         want = canonical(res, self.key)
         if rec is None:
             found = self.o.adopted.get(address) if self.o else None
             if found is None:
                 return _Decision("schedule", "new", None, want)
             self.adopt[address] = Adoption(sid=found.sid, refs=found.refs)
-            return self._session_compare(address, want, None, found, new=True)
+            return self._forced(
+                address, exam_name, self._session_compare(address, want, None, found, new=True)
+            )
+        booked = live is None or live.status not in (CANCELLED, NEEDS_PROCTOR, *DONE_STATUSES)
+        if exam_name in self.scoping and booked and not self.is_missing(address):
+            # the switch withdraws it, the plan books it again
+            dec = self._session_compare(address, want, rec, live)
+            return _Decision("replace", "scope-limited", dec.before, want)
         remade = self.parent_remade(address)
         if remade is not None:
             return _Decision("schedule", remade, None, want)
@@ -596,7 +708,7 @@ class _Planner:
             return _Decision("schedule", "drift", None, want)
         if live is not None and live.status in DONE_STATUSES:
             dec = self._session_compare(address, want, rec, live)
-            if dec.action != "noop":
+            if dec.action != "noop" or address in self.replace:
                 self.warnings.append(
                     f"{address}: the session is {live.status}; its manifest changes can no "
                     "longer be applied"
@@ -604,7 +716,16 @@ class _Planner:
             return _Decision("noop", dec.reason, dec.before, want)
         if live is not None and live.status in (CANCELLED, NEEDS_PROCTOR):
             return _Decision("schedule", "drift", None, want)
-        return self._session_compare(address, want, rec, live)
+        return self._forced(address, exam_name, self._session_compare(address, want, rec, live))
+
+    def _forced(self, address: str, exam_name: str, dec: _Decision) -> _Decision:
+        """A booked session that must be booked anew whatever its fields: its exam switches
+        to limited scope (the switch withdraws it), or ``--replace`` names it."""
+        if exam_name in self.scoping:
+            return _Decision("replace", "scope-limited", dec.before, dec.after)
+        if address in self.replace:
+            return _Decision("replace", "forced", dec.before, dec.after)
+        return dec
 
     def _session_compare(
         self,
@@ -629,13 +750,89 @@ class _Planner:
         by_kind: dict[str, list[str]] = {k: [] for k in KINDS}
         for address in set(self.d.addresses()) | set(self.s.resources):
             by_kind[kind_of(address)].append(address)
+        self._index_kept()
+        self._extra_sessions: dict[str, LiveSession] = {}
         # kind by kind, so that every parent is decided before its dependants
         for kind in KINDS:
+            if kind == "assignment":
+                self._find_scoping()
+            if kind == "session":
+                by_kind[kind].extend(self._booked_elsewhere())
             for address in sorted(by_kind[kind]):
                 dec = self.decide(address)
+                if address in self.moves and dec.action == "noop":
+                    dec = _Decision("move", "renamed")
                 if dec.action == "noop":
                     # counted, never shown: keep the verdict, not its two field maps (a large
                     # tenant holds tens of thousands of them until the plan is built)
+                    dec.before = dec.after = None
+                self.decisions[address] = dec
+
+    def _find_scoping(self) -> None:
+        """Exams this plan switches from unlimited to limited scope: the switch withdraws
+        every session of an enrollment the API has not assigned (api-contract §5)."""
+        for address, dec in self.decisions.items():
+            if kind_of(address) != "exam" or dec.action != "update":
+                continue
+            if (dec.after or {}).get("limitedScope") is True and (dec.before or {}).get(
+                "limitedScope"
+            ) is not True:
+                self.scoping.add(address.split(".", 1)[1])
+                self.warnings.append(
+                    f"{address}: switching to limited scope withdraws the session of every "
+                    "learner the API has not assigned; the plan assigns and books again those "
+                    "the manifests hold"
+                )
+
+    def _booked_elsewhere(self) -> list[str]:
+        """Session addresses neither the manifests nor the state hold whose live session is
+        booked and will be cancelled by a change of this plan (an unassign, a scope switch):
+        they are shown as cancels of their own."""
+        if self.o is None:
+            return []
+        out: list[str] = []
+        for address, dec in self.decisions.items():
+            if kind_of(address) != "assignment":
+                continue
+            exam_name, _user = self._split_pair(address, self.d.exams, "exam")
+            if dec.action != "unassign" and exam_name not in self.scoping:
+                continue
+            session = "session." + address.split(".", 1)[1]
+            if session in self.d.sessions or session in self.s.resources:
+                continue
+            live = self.o.sessions.get(address)
+            if live is not None and live.status == SCHEDULED:
+                self._extra_sessions[session] = live
+                out.append(session)
+        return out
+
+    def refresh_decide(self, address: str) -> _Decision | None:
+        """``--refresh-only``: take what changed remotely into state, change nothing remotely.
+        Addresses not in state are left for a normal plan (``None``)."""
+        rec = self.rec(address)
+        if rec is None:
+            return None
+        kind = kind_of(address)
+        live = self.live(address)
+        if self.is_missing(address) or (
+            kind == "session" and live is not None and live.status in (CANCELLED, NEEDS_PROCTOR)
+        ):
+            return _Decision("forget", "drift", rec.applied, None)
+        if live is None or kind == "assignment":
+            return _Decision("noop", "drift")
+        fields = live.fields
+        if kind == "exam":
+            fields = fingerprint_secrets(fields, self.key)
+        now = overlay(rec.applied, project(fields, rec.applied))
+        if changed_paths(rec.applied, now) == []:
+            return _Decision("noop", "drift")
+        return _Decision("refresh", "drift", rec.applied, now)
+
+    def run_refresh_only(self) -> None:
+        for address in sorted(self.s.resources, key=lambda a: (KINDS.index(kind_of(a)), a)):
+            dec = self.refresh_decide(address)
+            if dec is not None:
+                if dec.action == "noop":
                     dec.before = dec.after = None
                 self.decisions[address] = dec
 
@@ -666,6 +863,7 @@ class _Planner:
             before=mask(dec.before),
             after=after,
             depends_on=tuple(sorted(deps)),
+            previous_address=self.moves.get(address),
         )
 
 
@@ -701,22 +899,48 @@ def build_plan(
     *,
     targets: Sequence[str] = (),
     secret_key: bytes | None = None,
+    replace: Sequence[str] = (),
+    refresh_only: bool = False,
 ) -> TenantPlan:
     """Decide every change for one tenant. PURE.
 
     ``observed`` is ``None`` without refresh: then only the manifests and the state are
     compared. ``targets`` narrows the plan to those addresses and what they depend on
     (unknown ones: ``PlanError`` with a did-you-mean). ``secret_key`` keys the secret
-    fingerprints (default: ``secret_key_for(desired.tenant)``).
+    fingerprints (default: ``secret_key_for(desired.tenant)``). ``replace`` names sessions
+    to cancel and book again even when nothing changed (``--replace``). ``refresh_only``
+    plans no remote change at all: only what changed remotely is taken into state.
+
+    Renames are detected first (``spsync.moves``): the plan is made against the state with
+    the moved entries under their new addresses, and shows each as a ``move``.
     """
     key = secret_key if secret_key is not None else secret_key_for(desired.tenant)
-    p = _Planner(desired, state, observed, key)
+    tenant = desired.tenant.tenant
+    known = set(desired.addresses()) | set(state.resources)
     if targets:
-        problems = unknown_targets(targets, set(desired.addresses()) | set(state.resources))
+        problems = unknown_targets(targets, known)
         if problems:
-            raise PlanError(f"{desired.tenant.tenant}: " + "; ".join(problems))
-    p.run()
-    selected: set[str] | None = closure(targets, p.parents) if targets else None
+            raise PlanError(f"{tenant}: " + "; ".join(problems))
+    _check_replace(tenant, replace, desired, refresh_only)
+    if refresh_only and observed is None:
+        raise PlanError(f"{tenant}: --refresh-only needs the live objects: drop --no-refresh")
+    moves = {} if refresh_only else detect_moves(desired, state)
+    state = renamed_state(state, moves)
+    observed = renamed_observed(observed, moves)
+    p = _Planner(desired, state, observed, key, moves=moves, replace=replace)
+    if refresh_only:
+        p.run_refresh_only()
+    else:
+        p.run()
+    selected: set[str] | None = None
+    if targets:
+        selected = closure((moves.get(t, t) for t in targets), p.parents)
+        # a targeted change's side effects (the sessions an unassign cancels) come with it
+        selected |= {
+            a
+            for a, d in p.decisions.items()
+            if d.reason in EFFECT_REASONS and any(x in selected for x in d.depends_extra)
+        }
 
     changes: list[Change] = []
     actions: list[str] = []
@@ -750,3 +974,55 @@ def build_plan(
         managed_count=len(state.resources),
         warnings=tuple(sorted(p.warnings)),
     )
+
+
+def _check_replace(
+    tenant: str, replace: Sequence[str], desired: Desired, refresh_only: bool
+) -> None:
+    if replace and refresh_only:
+        raise PlanError(f"{tenant}: --replace and --refresh-only exclude each other")
+    problems = replace_problems(replace, desired.sessions)
+    if problems:
+        raise PlanError(f"{tenant}: " + "; ".join(problems))
+
+
+def replace_problems(replace: Iterable[str], sessions: Iterable[str]) -> list[str]:
+    """``--replace`` takes sessions of the manifests, and nothing else: messages for the
+    addresses that are not, with a did-you-mean."""
+    known = set(sessions)
+    problems = []
+    for address in replace:
+        if address in known:
+            continue
+        if kind_of(address) != "session":
+            problems.append(
+                f"--replace {address}: only sessions can be replaced (booked again); courses, "
+                "exams, users, enrollments and assignments cannot be deleted through the API"
+            )
+        else:
+            problems.append(
+                f"--replace {address}: not a session of the manifests"
+                + did_you_mean(address, known)
+            )
+    return problems
+
+
+def _role_leaves_learner(dec: _Decision) -> bool:
+    """An enrollment update that makes a learner something else: the service withdraws the
+    enrollment's sessions."""
+    before = (dec.before or {}).get("role", "learner")
+    return before == "learner" and (dec.after or {}).get("role", "learner") != "learner"
+
+
+def _session_fields(live: LiveSession | None) -> dict[str, Any]:
+    """The manifest-shaped fields of a live session not in state (what a cancel removes)."""
+    if live is None:
+        return {}
+    fields = {
+        "appointment": live.appointment,
+        "type": live.type,
+        "proctorLocation": live.proctorLocation,
+        "notes": live.notes,
+        "externalAppointmentId": live.externalAppointmentId,
+    }
+    return {k: v for k, v in fields.items() if v is not None}

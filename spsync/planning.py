@@ -35,6 +35,7 @@ from spsync.planner import (
     build_plan,
     desired_digest_of,
     fingerprint_of,
+    replace_problems,
     unknown_targets,
 )
 from spsync.sanitize import clean
@@ -119,6 +120,8 @@ async def plan_tenant(
     targets: Sequence[str] = (),
     allow_destroy: bool = False,
     secret_key: bytes,
+    replace: Sequence[str] = (),
+    refresh_only: bool = False,
 ) -> tuple[TenantPlan, State, Observed | None]:
     """Plan one tenant: load its state, observe (unless ``refresh`` is off or there is no
     client), build the plan, check it against the tenant's safety policy.
@@ -129,7 +132,15 @@ async def plan_tenant(
     observed = None
     if refresh and client is not None:
         observed = await observe(desired, state, client)
-    tp = build_plan(desired, state, observed, targets=targets, secret_key=secret_key)
+    tp = build_plan(
+        desired,
+        state,
+        observed,
+        targets=targets,
+        secret_key=secret_key,
+        replace=replace,
+        refresh_only=refresh_only,
+    )
     check_safety(tp, desired.tenant.policy, len(state.resources), allow_destroy=allow_destroy)
     return tp, state, observed
 
@@ -184,6 +195,8 @@ async def plan_all(
     targets: Sequence[str] = (),
     allow_destroy: bool = False,
     manifests: str = "",
+    replace: Sequence[str] = (),
+    refresh_only: bool = False,
 ) -> tuple[Plan, list[UnsafePlanError]]:
     """Plan every tenant (in name order) into one checksummed ``Plan``.
 
@@ -191,6 +204,7 @@ async def plan_all(
     returned; the caller decides to fail.
     """
     shares = split_targets(desireds, store, targets) if targets else {}
+    check_replace_known(desireds, replace)
     plans: list[TenantPlan] = []
     refused: list[UnsafePlanError] = []
     shared: dict[str, Any] = {}
@@ -209,12 +223,35 @@ async def plan_all(
                     targets=shares.get(name, ()),
                     allow_destroy=allow_destroy,
                     secret_key=secret_key(desired, sandbox),
+                    replace=shares_of(replace, desired),
+                    refresh_only=refresh_only,
                 )
             except UnsafePlanError as e:
                 tp = e.tenant_plan
                 refused.append(e)
         plans.append(tp)
-    return make_plan(plans, targets=targets, refresh=refresh, manifests=manifests), refused
+    plan = make_plan(
+        plans,
+        targets=targets,
+        refresh=refresh,
+        manifests=manifests,
+        replace=replace,
+        refresh_only=refresh_only,
+    )
+    return plan, refused
+
+
+def shares_of(replace: Sequence[str], desired: Desired) -> tuple[str, ...]:
+    """The ``--replace`` addresses of one tenant (several tenants: each takes its own)."""
+    return tuple(a for a in replace if a in desired.sessions)
+
+
+def check_replace_known(desireds: Sequence[Desired], replace: Sequence[str]) -> None:
+    """Every ``--replace`` address must be a session of one of the tenants (``PlanError``
+    with a did-you-mean otherwise)."""
+    problems = replace_problems(replace, {a for d in desireds for a in d.sessions})
+    if problems:
+        raise PlanError("; ".join(problems))
 
 
 async def check_fresh(

@@ -16,7 +16,6 @@ from apply_checker import world_mismatches
 from apply_helpers import (
     EXAMS,
     INSTALL,
-    LOCATION,
     OTHER_LOCATION,
     TOKEN,
     all_new,
@@ -178,7 +177,7 @@ def test_a_session_booked_but_not_recorded_is_adopted_not_booked_again(
     assert world_mismatches(world(server.url), desired) == []
 
 
-def test_an_adopted_session_with_another_location_is_rebooked(
+def test_a_schedule_never_cancels_a_booked_session_the_plan_did_not_show(
     server: ThreadedServer, tmp_path: Path
 ) -> None:
     desired = _basic(tmp_path, server.url)
@@ -210,15 +209,20 @@ def test_an_adopted_session_with_another_location_is_rebooked(
     )
     result, calls = run(server.url, [change], desired, store)
 
-    assert result.ok
-    assert calls[CANCEL] == 1 and calls[SCHEDULE] == 1
+    # the plan said "schedule": cancelling the other booking would be an effect nobody
+    # reviewed, so the change fails with what to do, and the booking stays
+    (outcome,) = result.outcomes
+    assert outcome.status == "failed"
+    assert outcome.message == (
+        f"session.final.u0001: the enrollment already has booked session {foreign} of another "
+        f"type or location (automated, {OTHER_LOCATION}); the plan did not show cancelling "
+        "it: run `spsync plan` again (with refresh) and review the replace it shows"
+    )
+    assert calls.get(CANCEL, 0) == 0 and calls.get(SCHEDULE, 0) == 0
     mine = [s for s in sessions_of(world(server.url)) if s["enrollmentSid"] == enr_sid]
-    old = next(s for s in mine if s["sid"] == foreign)
-    assert (old["status"], old["cancellationMemo"]) == ("Cancelled", "removed by spsync")
-    (active,) = [s for s in mine if s["status"] == "Scheduled"]
-    assert active["proctorLocationSid"] == LOCATION
-    assert store.load(desired.tenant).resources["session.final.u0001"].sid == active["sid"]
-    assert world_mismatches(world(server.url), desired) == []
+    assert [s["sid"] for s in mine if s["status"] == "Scheduled"] == [foreign]
+    assert [s for s in mine if s["status"] == "Cancelled"] == []
+    assert "session.final.u0001" not in store.load(desired.tenant).resources
 
 
 def test_reschedule_replace_and_cancel(server: ThreadedServer, tmp_path: Path) -> None:

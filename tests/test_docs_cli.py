@@ -47,6 +47,7 @@ def test_the_tree_is_what_the_docs_describe() -> None:
         "spsync show",
         "spsync state",
         "spsync state list",
+        "spsync state mv",
         "spsync state rm",
         "spsync state show",
         "spsync unlock",

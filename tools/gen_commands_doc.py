@@ -37,6 +37,7 @@ ORDER: tuple[tuple[str, ...], ...] = (
     ("state",),
     ("state", "list"),
     ("state", "show"),
+    ("state", "mv"),
     ("state", "rm"),
     ("import",),
     ("unlock",),

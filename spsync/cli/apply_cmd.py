@@ -20,7 +20,14 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from spsync.audit import AUDIT_DIR, AuditLog, fan_out
-from spsync.cli.common import err, global_options, globals_of, out
+from spsync.cli.common import (
+    err,
+    global_options,
+    globals_of,
+    out,
+    refresh_only_option,
+    replace_option,
+)
 from spsync.errors import ApplyError, PlanError, UsageError
 from spsync.journal import replay
 from spsync.model import Desired
@@ -78,6 +85,8 @@ def _stderr_progress(no_color: bool) -> Any:
     help="Wait this long for a tenant's lock (default: fail at once).",
 )
 @click.option("--refresh/--no-refresh", default=True, help="Read live objects before planning.")
+@replace_option
+@refresh_only_option
 @click.option(
     "--manifests",
     "manifests_opt",
@@ -99,6 +108,8 @@ def apply_cmd(
     lock_timeout: float,
     refresh: bool,
     manifests_opt: Path | None,
+    replace: tuple[str, ...],
+    refresh_only: bool,
 ) -> int:
     """Apply the manifests under PATH, or exactly the changes of a saved PLANFILE.
 
@@ -126,8 +137,11 @@ def apply_cmd(
     saved = None
     if path.is_file():
         saved = load_plan(files.read_owned(path, "plan file", PlanError), str(path))
-        if targets or tenant_names:
-            raise UsageError("--target and --tenant cannot be used with a saved plan")
+        if targets or tenant_names or replace or refresh_only:
+            raise UsageError(
+                "--target, --tenant, --replace and --refresh-only cannot be used with a saved "
+                "plan: they were decided when it was made"
+            )
         manifests = manifests_opt or Path(saved.manifests or "manifests")
         if not manifests.exists():
             raise UsageError(
@@ -137,6 +151,8 @@ def apply_cmd(
         tenant_names = tuple(t.tenant for t in saved.tenants)
         targets = tuple(saved.targets)
         refresh = saved.refresh
+        replace = tuple(saved.replace)
+        refresh_only = saved.refresh_only
     else:
         manifests = path
         if not auto_approve and not _stdin_is_terminal():
@@ -159,6 +175,8 @@ def apply_cmd(
             lock_timeout=lock_timeout,
             refresh=refresh,
             unlock_hint=str(manifests),
+            replace=replace,
+            refresh_only=refresh_only,
         )
     )
 
@@ -177,11 +195,20 @@ async def _apply(
     lock_timeout: float,
     refresh: bool,
     unlock_hint: str,
+    replace: tuple[str, ...] = (),
+    refresh_only: bool = False,
 ) -> int:
     from spsync import manifest
     from spsync.apply import plan_differences
     from spsync.plan import UnsafePlanError, make_plan
-    from spsync.planning import make_client, plan_tenant, secret_key, split_targets
+    from spsync.planning import (
+        check_replace_known,
+        make_client,
+        plan_tenant,
+        secret_key,
+        shares_of,
+        split_targets,
+    )
     from spsync.render import render_text
     from spsync.state import StateStore
 
@@ -194,6 +221,7 @@ async def _apply(
             raise PlanError(f"the plan is for tenant(s) {', '.join(missing)}, not in {manifests}")
     store = StateStore(g.state_dir)
     shares = split_targets(desireds, store, targets) if targets else {}
+    check_replace_known(desireds, replace)
     embedded: dict[str, Any] = {}
     prepared: list[_Prepared] = []
     refused: list[UnsafePlanError] = []
@@ -226,13 +254,21 @@ async def _apply(
                     targets=shares.get(name, ()),
                     allow_destroy=allow_destroy,
                     secret_key=key,
+                    replace=shares_of(replace, desired),
+                    refresh_only=refresh_only,
                 )
             except UnsafePlanError as e:
                 refused.append(e)
                 tp, state, observed = e.tenant_plan, None, None
             prepared.append(_Prepared(desired, tp, state, observed, client, audit, key))
 
-        fresh = make_plan([p.plan for p in prepared], targets=targets, refresh=refresh)
+        fresh = make_plan(
+            [p.plan for p in prepared],
+            targets=targets,
+            refresh=refresh,
+            replace=replace,
+            refresh_only=refresh_only,
+        )
         if saved is not None:
             problems = []
             for p in prepared:

@@ -118,3 +118,18 @@ def err(text: str = "", *, nl: bool = True) -> None:
     """Write to stderr (errors, warnings, progress): secrets masked, and every control or
     bidi character other than a line break escaped (spsync colours nothing here)."""
     click.echo(clean_lines(scrub(text)), err=True, nl=nl)
+
+
+#: ``--replace`` and ``--refresh-only``, shared by plan and apply (a saved plan keeps them)
+replace_option = click.option(
+    "--replace",
+    "replace",
+    multiple=True,
+    metavar="ADDR",
+    help="Cancel this booked session and book it again, even if nothing changed (repeatable).",
+)
+refresh_only_option = click.option(
+    "--refresh-only",
+    is_flag=True,
+    help="Only take what changed remotely into state; change nothing remotely.",
+)

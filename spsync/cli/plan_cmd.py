@@ -6,7 +6,15 @@ from pathlib import Path
 
 import click
 
-from spsync.cli.common import Globals, err, global_options, globals_of, out
+from spsync.cli.common import (
+    Globals,
+    err,
+    global_options,
+    globals_of,
+    out,
+    refresh_only_option,
+    replace_option,
+)
 from spsync.errors import PlanError
 from spsync.render import FORMATS
 
@@ -54,6 +62,8 @@ from spsync.render import FORMATS
     is_flag=True,
     help="Allow more destructive changes (unassign, cancel, replace) than the tenant policy.",
 )
+@replace_option
+@refresh_only_option
 @global_options
 @click.pass_context
 def plan(
@@ -66,12 +76,15 @@ def plan(
     refresh: bool,
     targets: tuple[str, ...],
     allow_destroy: bool,
+    replace: tuple[str, ...],
+    refresh_only: bool,
 ) -> int:
     """Show what apply would change: manifests vs state and the live API.
 
     PATH is a tenant directory (holding tenant.yaml) or a directory of them. Each change
     names its action (create, update, assign, unassign, schedule, reschedule, cancel,
-    replace, forget) and why (new, manifest-changed, drift, removed). A plan with more
+    replace, move, refresh, forget) and why (new, manifest-changed, drift, removed,
+    renamed, unassigned, scope-limited, role-changed, forced). A plan with more
     destructive changes than the tenant policy allows is refused (exit 1) unless
     --allow-destroy. Nothing is written except the --out file.
 
@@ -99,6 +112,8 @@ def plan(
             targets=targets,
             allow_destroy=allow_destroy,
             manifests=path.as_posix(),
+            replace=replace,
+            refresh_only=refresh_only,
         )
     )
     out(render(result, fmt, color=g.color), nl=False)

@@ -69,11 +69,12 @@ def _suggest(address: str, known: list[str]) -> str:
 
 @click.group("state")
 def state() -> None:
-    """Inspect the state of tenants, or forget entries of it.
+    """Inspect the state of tenants, move or forget entries of it.
 
     \b
     spsync state list PATH           every managed address and its SID
     spsync state show PATH ADDR      one entry (SIDs, refs, last applied fields)
+    spsync state mv PATH FROM TO     a renamed entry, with its dependants (no API call)
     spsync state rm PATH ADDR...     forget entries (nothing changes remotely)
 
     \b
@@ -206,6 +207,68 @@ def state_rm(
             saved = store.save(st.model_copy(update={"resources": resources}))
         for a in mine:
             out(f"Removed {a} from the state of {name} (serial {saved.serial}); kept remotely")
+    return 0
+
+
+@state.command("mv")
+@click.argument("path", type=click.Path(path_type=Path))
+@click.argument("source", metavar="FROM")
+@click.argument("dest", metavar="TO")
+@_tenant_opt
+@global_options
+@click.pass_context
+def state_mv(
+    ctx: click.Context, path: Path, source: str, dest: str, tenants: tuple[str, ...]
+) -> int:
+    """Move FROM to TO in state: the object was renamed in the manifests.
+
+    Nothing is sent to the API. A course, exam or user takes its enrollments, assignments
+    and sessions along (``user.jane`` -> ``user.jane-smith`` also moves
+    ``session.cert.jane`` -> ``session.cert.jane-smith``). plan detects most renames by
+    itself (same ids, same SID) and shows them as moves; this is for the rest. Holds the
+    tenant's lock while writing.
+
+    \b
+    Example:
+      spsync state mv manifests/acme user.jane user.jane-smith
+    """
+    from spsync.moves import moved_with
+    from spsync.state import StateStore
+
+    g = globals_of(ctx)
+    store = StateStore(g.state_dir)
+    owners = []
+    known: list[str] = []
+    for name in tenant_names(path, tenants):
+        st = store.read_known(name)
+        if st is not None:
+            known.extend(st.resources)
+            if source in st.resources:
+                owners.append(name)
+    if not owners:
+        raise StateError(f"{source} is not in state{_suggest(source, known)}; nothing moved")
+    if len(owners) > 1:
+        raise UsageError(
+            f"{source} is in the state of {', '.join(owners)}; choose one with --tenant"
+        )
+    (name,) = owners
+    with store.lock(name, "state mv", unlock_hint=str(path)):
+        st = store.read_known(name)
+        assert st is not None
+        try:
+            moves = moved_with(st.resources, source, dest)
+        except ValueError as e:
+            raise UsageError(str(e)) from None
+        taken = sorted(new for new in moves.values() if new in st.resources)
+        if taken:
+            raise StateError(
+                f"{', '.join(taken)} {'is' if len(taken) == 1 else 'are'} already in the state "
+                f"of {name}; nothing moved (spsync state rm it first if it is stale)"
+            )
+        resources = {moves.get(a, a): r for a, r in st.resources.items()}
+        saved = store.save(st.model_copy(update={"resources": resources}))
+    for old, new in sorted(moves.items()):
+        out(f"Moved {old} -> {new} in the state of {name} (serial {saved.serial})")
     return 0
 
 
