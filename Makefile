@@ -23,10 +23,10 @@ test: $(STAMP) lint
 # that a second plan has nothing to do. The example manifests read their exam passwords from
 # the environment; these demo-only values are set for this target alone.
 # The sandbox clock is pinned so that the example appointments (2028) stay in its future.
-DEMO_ENV := SPSYNC_SANDBOX_NOW=2027-06-01T00:00:00Z ACME_CERT_PASSWORD=demo-only ACME_SAFETY_PASSWORD=demo-only \
-	ACME_ORIENTATION_PASSWORD=demo-only GLOBEX_CLOUD_PASSWORD=demo-only \
-	GLOBEX_SECURITY_PASSWORD=demo-only GLOBEX_FINANCE_PASSWORD=demo-only \
-	GLOBEX_LEADERSHIP_PASSWORD=demo-only GLOBEX_CONDUCT_PASSWORD=demo-only
+DEMO_ENV := SPSYNC_SANDBOX_NOW=2027-06-01T00:00:00Z SPSYNC_ACME_CERT_PASSWORD=demo-only SPSYNC_ACME_SAFETY_PASSWORD=demo-only \
+	SPSYNC_ACME_ORIENTATION_PASSWORD=demo-only SPSYNC_GLOBEX_CLOUD_PASSWORD=demo-only \
+	SPSYNC_GLOBEX_SECURITY_PASSWORD=demo-only SPSYNC_GLOBEX_FINANCE_PASSWORD=demo-only \
+	SPSYNC_GLOBEX_LEADERSHIP_PASSWORD=demo-only SPSYNC_GLOBEX_CONDUCT_PASSWORD=demo-only
 
 demo: $(STAMP)
 	@echo '$$ spsync --sandbox validate manifests'

@@ -35,7 +35,8 @@ def write_tenant(root: Path, url: str, n: int) -> Path:
     d = root / "bench"
     d.mkdir(parents=True)
     (d / "tenant.yaml").write_text(
-        f"tenant: bench\ninstall: {INSTALL}\napi: {{url: {url}, token: {{env: BENCH_TOKEN}}}}\n"
+        f"tenant: bench\ninstall: {INSTALL}\n"
+        f"api: {{url: {url}, token: {{env: SPSYNC_BENCH_TOKEN}}}}\n"
         f"defaults:\n  session: {{type: automated, proctorLocation: {LOCATION}}}\n"
     )
     exams = ["courses:\n  c: {ids: {external: c}, title: C, code: C}\nexams:"]
@@ -45,7 +46,7 @@ def write_tenant(root: Path, url: str, n: int) -> Path:
             f"    limitedScope: {limited}\n    configuration:\n"
             "      url: https://x.example/e\n"
             '      access: {open: "2027-01-01T00:00:00Z", close: "2028-12-31T23:59:59Z"}\n'
-            "      duration: 60\n      password: {env: BENCH_PASSWORD}\n"
+            "      duration: 60\n      password: {env: SPSYNC_BENCH_PASSWORD}\n"
             "      proctorTypes: {TS63dda27a6ba54c218449b934b7bb1ba8: {}}"
         )
     (d / "exams.yaml").write_text("\n".join(exams) + "\n")
@@ -123,7 +124,7 @@ def main() -> None:
     ap.add_argument("--latency-ms", type=float, default=10)
     ap.add_argument("--parallelism", type=int, default=8)
     args = ap.parse_args()
-    os.environ.update({"BENCH_TOKEN": TOKEN, "BENCH_PASSWORD": "bench-password"})
+    os.environ.update({"SPSYNC_BENCH_TOKEN": TOKEN, "SPSYNC_BENCH_PASSWORD": "bench-password"})
     with (
         tempfile.TemporaryDirectory() as tmp,
         ThreadedServer(token=TOKEN, latency_ms=args.latency_ms) as srv,

@@ -59,7 +59,7 @@ ACCESS = ("2030-01-01T00:00:00Z", "2031-12-31T23:59:59Z")
 QUICK_SIZES = (500,)
 FULL_SIZES = (500, 2_000, 10_000)
 WRITE_METHODS = ("POST", "PUT", "DELETE", "PATCH")
-ENV = {"BENCH_TOKEN": TOKEN, "BENCH_PASSWORD": PASSWORD}
+ENV = {"SPSYNC_BENCH_TOKEN": TOKEN, "SPSYNC_BENCH_PASSWORD": PASSWORD}
 
 
 # --- the tenant ---------------------------------------------------------------------------
@@ -92,7 +92,7 @@ def write_tenant(root: Path, url: str, n: int, exams: int, *, share: int = 0) ->
     d.mkdir(parents=True, exist_ok=True)
     (d / "tenant.yaml").write_text(
         f"tenant: bench\ninstall: {INSTALL}\n"
-        f"api: {{url: {url}, token: {{env: BENCH_TOKEN}}}}\n"
+        f"api: {{url: {url}, token: {{env: SPSYNC_BENCH_TOKEN}}}}\n"
         "defaults:\n"
         "  user: {timeZone: America/New_York}\n"
         f"  session: {{type: automated, proctorLocation: {LOCATION}}}\n"
@@ -113,7 +113,7 @@ def write_tenant(root: Path, url: str, n: int, exams: int, *, share: int = 0) ->
             f"      url: https://exams.example.com/exam/{e}",
             f'      access: {{open: "{ACCESS[0]}", close: "{ACCESS[1]}"}}',
             "      duration: 90",
-            "      password: {env: BENCH_PASSWORD}",
+            "      password: {env: SPSYNC_BENCH_PASSWORD}",
             f"      proctorTypes: {{{PROCTOR_TYPE}: {{}}}}",
         ]
     (d / "exams.yaml").write_text("\n".join(lines) + "\n")

@@ -65,7 +65,7 @@ def manifests(n: int) -> str:
         "      url: https://exams.example.com/cert",
         '      access: {open: "2027-01-01T00:00:00Z", close: "2027-12-31T23:59:59Z"}',
         "      duration: 120",
-        "      password: {env: CERT_PW}",
+        "      password: {env: SPSYNC_ACME_CERT_PW}",
         "      proctorTypes: {TS63dda27a6ba54c218449b934b7bb1ba8: {}}",
         "users:",
     ]

@@ -33,7 +33,7 @@ def generate(root: Path, users: int, exams: int) -> Path:
     (tenant / "tenant.yaml").write_text(
         "tenant: bench\n"
         f"install: {INSTALL}\n"
-        "api: {token: {env: BENCH_TOKEN}}\n"
+        "api: {token: {env: SPSYNC_BENCH_TOKEN}}\n"
         "defaults:\n"
         "  user: {timeZone: America/New_York, currencyCode: USD}\n"
         "  exam: {type: online, limitedScope: true}\n"
@@ -55,7 +55,7 @@ def generate(root: Path, users: int, exams: int) -> Path:
             '      access: {open: "2027-01-01T00:00:00Z", close: "2027-12-31T23:59:59Z"}',
             '      scheduling: {open: "2026-12-01T00:00:00Z", close: "2027-12-30T00:00:00Z"}',
             "      duration: 120",
-            "      password: {env: BENCH_EXAM_PASSWORD}",
+            "      password: {env: SPSYNC_BENCH_EXAM_PASSWORD}",
             f"      proctorTypes: {{{TS}: {{options: {{recordScreen: {{}}}}}}}}",
         ]
     (tenant / "exams.yaml").write_text("\n".join(lines) + "\n")
@@ -97,7 +97,7 @@ def main() -> None:
     parser.add_argument("--users", type=int, default=20_000)
     parser.add_argument("--exams", type=int, default=20)
     args = parser.parse_args()
-    env = {**os.environ, "BENCH_TOKEN": "t0k3n", "BENCH_EXAM_PASSWORD": "pw"}
+    env = {**os.environ, "SPSYNC_BENCH_TOKEN": "t0k3n", "SPSYNC_BENCH_EXAM_PASSWORD": "pw"}
     with tempfile.TemporaryDirectory() as tmp:
         tenant = generate(Path(tmp), args.users, args.exams)
         size = sum(p.stat().st_size for p in tenant.iterdir())

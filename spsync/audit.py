@@ -13,12 +13,17 @@ client's ``on_call`` hook needs no parameter for it: asyncio tasks inherit the c
 from __future__ import annotations
 
 import json
+import os
 import uuid
 from collections.abc import Callable
 from contextvars import ContextVar
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
+
+from spsync import files
+from spsync.errors import StateError
+from spsync.sanitize import clean
 
 #: the address (or batch label) of the change whose calls are being made
 CURRENT_ADDRESS: ContextVar[str | None] = ContextVar("spsync_current_address", default=None)
@@ -47,8 +52,23 @@ class AuditLog:
         self.run = run or uuid.uuid4().hex[:12]
         self._clock = clock
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._fh: IO[str] | None = self.path.open("a", encoding="utf-8", buffering=1)
+        self._fh: IO[str] | None = os.fdopen(self._open(), "a", encoding="utf-8", buffering=1)
         self.lines = 0
+
+    def _open(self) -> int:
+        """The log file, appended to only where it claims to be: neither it nor its
+        directory may be a symbolic link (one committed to the repository would make every
+        apply write outside it)."""
+        directory = self.path.parent
+        if directory.resolve() != directory.absolute():
+            raise StateError(
+                f"{directory}: the audit directory is or passes through a symbolic link "
+                "(refused: spsync writes its audit log only where it claims to be)"
+            )
+        try:
+            return files.open_append(self.path)
+        except OSError as e:
+            raise StateError(f"{self.path}: cannot open the audit log: {e.strerror}") from None
 
     def record(self, call: Any) -> None:
         """Log one HTTP attempt (a ``CallRecord`` of the client)."""
@@ -71,6 +91,8 @@ class AuditLog:
             # transport failure (``ReadTimeout``, ...)
             "code": getattr(call, "error", None) or getattr(call, "code", None),
         }
+        if isinstance(line["code"], str):
+            line["code"] = clean(line["code"])  # the API's own text: one safe line
         self._fh.write(json.dumps(line, sort_keys=True) + "\n")
         self.lines += 1
 

@@ -27,6 +27,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from spsync.sanitize import clean
+from spsync.secrets import scrub
+
 
 class SpsyncError(Exception):
     """Root of every error spsync reports to a user."""
@@ -61,10 +64,11 @@ class Problem:
     message: str
 
     def __str__(self) -> str:
-        prefix = f"{self.file}:{self.line}:{self.col}" if self.line else self.file
-        return (
-            f"{prefix}: {self.where}: {self.message}" if self.where else f"{prefix}: {self.message}"
-        )
+        # every part may hold text of the manifests (a file name, a key, a quoted value):
+        # one line each, so that no value can start a line of its own (a CI annotation)
+        file, where, message = clean(self.file), clean(self.where), clean(self.message)
+        prefix = f"{file}:{self.line}:{self.col}" if self.line else file
+        return f"{prefix}: {where}: {message}" if where else f"{prefix}: {message}"
 
 
 class ManifestError(SpsyncError):
@@ -95,7 +99,11 @@ class ApplyError(SpsyncError):
 
 
 class ApiError(SpsyncError):
-    """An API call failed. Never carries request or response bodies (they may hold secrets)."""
+    """An API call failed. Never carries request or response bodies (they may hold secrets).
+
+    The message and code may come from the server: both are scrubbed of every known secret
+    and made one safe line here, whoever builds the error.
+    """
 
     def __init__(
         self,
@@ -106,6 +114,8 @@ class ApiError(SpsyncError):
         status: int | None = None,
         code: str | None = None,
     ) -> None:
+        message = clean(scrub(message))
+        code = None if code is None else clean(scrub(code))
         self.method = method
         self.path = path
         self.status = status

@@ -35,9 +35,11 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from spsync import files
 from spsync.errors import StateError
 from spsync.model import Tenant
-from spsync.state import ResourceState, State
+from spsync.state import ResourceState, State, check_sids
+from spsync.strictjson import duplicate_key
 
 JOURNAL_VERSION = 1
 
@@ -69,9 +71,11 @@ def read_entries(path: Path) -> list[Entry]:
     other line that cannot be read raises ``StateError`` naming the line.
     """
     try:
-        data = Path(path).read_bytes()
+        data = files.read_bytes(Path(path))
     except FileNotFoundError:
         return []
+    except OSError as e:
+        raise StateError(f"{path}: cannot read the journal: {e.strerror}") from None
     lines = data.split(b"\n")
     complete = lines[:-1]  # the part after the last newline is empty or torn
     out: list[Entry] = []
@@ -79,13 +83,22 @@ def read_entries(path: Path) -> list[Entry]:
         if not raw.strip():
             continue
         try:
-            out.append(Entry.model_validate_json(raw))
+            entry = Entry.model_validate_json(raw, strict=True)
         except ValidationError as e:
             first = e.errors()[0]
             raise StateError(
                 f"{path}:{i}: unreadable journal entry ({first['msg']}); "
                 "move the file aside to continue without it"
             ) from None
+        problem = duplicate_key(raw)
+        if problem is not None:
+            raise StateError(
+                f"{path}:{i}: unreadable journal entry ({problem}); "
+                "move the file aside to continue without it"
+            )
+        if entry.resource is not None:
+            check_sids(entry.address, entry.resource, f"{path}:{i}")
+        out.append(entry)
     return out
 
 
@@ -202,7 +215,10 @@ class Journal:
         self._last_sync = time.monotonic()
         self.path.parent.mkdir(parents=True, exist_ok=True)
         existed = self.path.exists()
-        self._fd: int | None = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            self._fd: int | None = files.open_append(self.path)
+        except OSError as e:
+            raise StateError(f"{self.path}: cannot open the journal: {e.strerror}") from None
         if not existed:
             _fsync_dir(self.path.parent)
         #: entries written since the last rebase

@@ -19,6 +19,7 @@ Nothing here touches the network; the environment is read only through ``env``.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -26,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from spsync.errors import ManifestError, Problem, UsageError
-from spsync.model import Desired
+from spsync.model import TENANT_PATTERN, Desired
 from spsync.schema import (
     COURSE,
     ENROLLMENT,
@@ -44,6 +45,7 @@ from spsync.schema import (
     name_spec,
     ref_spec,
 )
+from spsync.secrets import env_refusal
 from spsync.yamlload import (
     MAX_FILE_BYTES,
     Map,
@@ -96,10 +98,13 @@ def load(
     path = Path(path)
     problems: list[Problem] = []
     suggest = Suggester()
+    root = config_root(path)
     with gc_paused():
         dirs = _discover(path, problems, narrowed=bool(tenants))
-        heads = [_read_head(d, environ, sandbox, suggest, secrets) for d in dirs]
+        heads = [_read_head(d, environ, sandbox, suggest, secrets, root) for d in dirs]
         known = sorted({h.name for h in heads})
+        for head in heads:
+            _check_token_owner(head, known)
         unknown = [t for t in tenants if t not in known]
         if unknown and not problems:
             listed = ", ".join(known) if known else "none"
@@ -111,7 +116,9 @@ def load(
         selected.sort(key=lambda h: (h.name, h.file))
         out: list[Desired] = []
         for head in selected:
-            desired = _TenantLoader(head, environ, sandbox, suggest, secrets).run()
+            desired = _TenantLoader(
+                head, environ, sandbox, suggest, secrets, tuple(known), root
+            ).run()
             problems.extend(head.problems)
             if desired is not None:
                 out.append(desired)
@@ -121,6 +128,22 @@ def load(
 
 
 # --- discovery -------------------------------------------------------------------------
+
+
+def config_root(path: Path) -> Path:
+    """The configuration repository ``path`` is in, which ``{file:}`` secrets may not leave.
+
+    The nearest directory up from ``path`` holding ``.git``; without one, the working
+    directory when it holds ``path`` (and is not ``/``); else the directory of tenants.
+    """
+    real = Path(path).resolve()
+    for directory in (real, *real.parents):
+        if (directory / ".git").exists():
+            return directory
+    cwd = Path.cwd().resolve()
+    if cwd != Path(cwd.anchor) and real.is_relative_to(cwd):
+        return cwd
+    return real.parent if (real / TENANT_FILE).is_file() else real
 
 
 def _discover(path: Path, problems: list[Problem], *, narrowed: bool) -> list[Path]:
@@ -232,6 +255,7 @@ def _read_head(
     sandbox: bool,
     suggest: Suggester,
     secrets: bool = True,
+    config: Path | None = None,
 ) -> _Head:
     file = str(directory / TENANT_FILE)
     problems: list[Problem] = []
@@ -247,6 +271,8 @@ def _read_head(
             sandbox=sandbox,
             read_secrets=secrets,
             suggest=suggest,
+            tenant=_name_given(root) or _valid_name(directory.name),
+            root=config,
         )
         values = TENANT.check(root, "", cx)
         if "tenant" in values:
@@ -262,6 +288,36 @@ def _read_head(
                 "(not needed with --sandbox)",
             )
     return _Head(directory, file, problems, root, values, name, name_node)
+
+
+def _name_given(root: Map) -> str | None:
+    """The ``tenant:`` of a tenant.yaml before it is checked, when it is a valid name (the
+    token's variable is checked against it while the rest of the file is read)."""
+    pair = root.items.get("tenant")
+    if pair is None or type(pair[1]) is not Scalar or pair[1].is_null:
+        return None
+    return _valid_name(pair[1].value.strip()) or None
+
+
+def _valid_name(name: str) -> str:
+    """``name`` when it is a valid tenant name, else ``""``: an invalid name is already a
+    problem, and the prefix rule of ``{env:}`` secrets is checked against valid names."""
+    return name if re.match(TENANT_PATTERN, name) else ""
+
+
+def _check_token_owner(head: _Head, known: list[str]) -> None:
+    """The token of ``head`` must not be read from another tenant's longer prefix (only
+    checkable once every tenant's name is known)."""
+    token = head.values.get("api", {}).get("token")
+    source = getattr(token, "source", "")
+    if not source.startswith("env:") or head.root is None or not _valid_name(head.name):
+        return
+    refusal = env_refusal(source[4:], head.name, known)
+    if refusal is None:
+        return
+    node = head.root.items["api"][1].items["token"][1].items["env"][1]  # type: ignore[union-attr]
+    head.problems.append(Problem(head.file, node.line, node.col, "api.token.env", refusal))
+    head.values["api"]["token"] = None
 
 
 def _has(pair: tuple[Scalar, Node] | None, key: str) -> bool:
@@ -334,6 +390,10 @@ class _TenantLoader:
     suggest: Suggester
     #: False: secrets are checked for shape, not read (``validate --no-secrets``)
     read_secrets: bool = True
+    #: every tenant's name (for the prefix rule of ``{env:}`` secrets)
+    tenants: tuple[str, ...] = ()
+    #: the configuration repository (``{file:}`` secrets stay inside it)
+    root: Path | None = None
     named: dict[str, dict[str, _Named]] = field(
         default_factory=lambda: {"course": {}, "exam": {}, "user": {}}
     )
@@ -372,6 +432,9 @@ class _TenantLoader:
             sandbox=self.sandbox,
             read_secrets=self.read_secrets,
             suggest=self.suggest,
+            tenant=_valid_name(self.head.name),
+            tenants=self.tenants,
+            root=self.root,
         )
 
     def _read_resources(self, path: Path, display: str) -> None:

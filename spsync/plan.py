@@ -30,6 +30,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from spsync.errors import PlanError
 from spsync.model import KINDS, Policy, kind_of, share_fields_set
+from spsync.strictjson import strict_loads
 
 Action = Literal[
     "create",
@@ -310,11 +311,13 @@ def dump_plan(plan: Plan) -> str:
 def load_plan(text: str, where: str = "plan file") -> Plan:
     """Parse a plan file; ``PlanError`` when it is corrupt, edited, or of an unknown format."""
     try:
-        raw = json.loads(text)
+        raw = strict_loads(text)
     except json.JSONDecodeError as e:
         raise PlanError(
             f"{where}: not a plan file: bad JSON at line {e.lineno} column {e.colno}: {e.msg}"
         ) from None
+    except ValueError as e:  # a duplicate key, NaN
+        raise PlanError(f"{where}: not a plan file: {e}") from None
     if not isinstance(raw, dict) or "format_version" not in raw:
         raise PlanError(f"{where}: not a plan file (no format_version)")
     if raw["format_version"] != PLAN_FORMAT_VERSION:
@@ -323,7 +326,7 @@ def load_plan(text: str, where: str = "plan file") -> Plan:
             f"(this spsync reads {PLAN_FORMAT_VERSION!r}); make the plan again"
         )
     try:
-        plan = Plan.model_validate(raw)
+        plan = Plan.model_validate_json(text, strict=True)
     except ValidationError as e:
         first = e.errors()[0]
         loc = ".".join(str(p) for p in first["loc"]) or "(top level)"

@@ -8,13 +8,14 @@ client, and hands both to ``planner.build_plan``.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Sequence
+import os
+from collections.abc import AsyncIterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import httpx
 
-from spsync.api.client import Client
+from spsync.api.client import CALL_TIMEOUT, Client
 from spsync.cli.common import SANDBOX_DIR
 from spsync.errors import PlanError, UsageError
 from spsync.model import Desired
@@ -37,6 +38,7 @@ from spsync.planner import (
     replace_problems,
     unknown_targets,
 )
+from spsync.sanitize import clean
 from spsync.secrets import Secret
 from spsync.state import AppliedPlan, ResourceState, State, StateStore
 
@@ -59,6 +61,27 @@ def secret_key(desired: Desired, sandbox: bool) -> bytes:
     return token.reveal().encode()
 
 
+#: the overall deadline of one HTTP exchange, in seconds (docs/api-client.md#bounds)
+CALL_TIMEOUT_ENV = "SPSYNC_CALL_TIMEOUT"
+
+
+def call_timeout(env: Mapping[str, str]) -> float:
+    """``SPSYNC_CALL_TIMEOUT`` as seconds (default ``CALL_TIMEOUT``); ``UsageError`` when it
+    is not a positive number."""
+    text = env.get(CALL_TIMEOUT_ENV, "").strip()
+    if not text:
+        return CALL_TIMEOUT
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 < value < float("inf"):
+        raise UsageError(
+            f"{CALL_TIMEOUT_ENV} must be a positive number of seconds, got {clean(text)!r}"
+        )
+    return value
+
+
 def make_client(
     desired: Desired, sandbox: bool, *, shared: dict[str, Any] | None = None, **options: object
 ) -> Client:
@@ -70,6 +93,7 @@ def make_client(
     the world back whole).
     """
     tenant = desired.tenant
+    options.setdefault("call_timeout", call_timeout(os.environ))
     if sandbox:
         from spsync.sandbox.embedded import open_embedded
 

@@ -12,6 +12,9 @@ import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
+from spsync.sanitize import clean_lines
+from spsync.secrets import scrub
+
 
 class Progress(Protocol):
     """What the executor calls; all methods are cheap and never raise."""
@@ -133,7 +136,8 @@ class RichProgress:
             self._bar.update(self._task, advance=1, failed=failed)
 
     def note(self, text: str) -> None:
-        self._console.print(text)
+        # a note may quote the API: no markup, links or highlighting made of it
+        self._console.print(clean_lines(scrub(text)), markup=False, highlight=False)
 
     def finish(self) -> None:
         self._bar.stop()

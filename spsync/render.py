@@ -24,6 +24,7 @@ from spsync.plan import (
     Plan,
     TenantPlan,
 )
+from spsync.sanitize import clean
 
 FORMATS: tuple[str, ...] = ("text", "markdown", "json")
 
@@ -97,7 +98,7 @@ def fmt_value(value: Any) -> str:
         return value
     if isinstance(value, float) and value.is_integer():
         value = int(value)
-    return json.dumps(value, ensure_ascii=False, sort_keys=True)
+    return clean(json.dumps(value, ensure_ascii=False, sort_keys=True))
 
 
 def field_lines(change: Change) -> tuple[list[tuple[str, str]], int]:
@@ -236,7 +237,7 @@ def render_text(plan: Plan, *, color: bool = False) -> str:
             out.extend(f"  = {a} ({tp.adopt[a].sid or 'assigned'})" for a in adopt_only)
         for w in tp.warnings:
             out.append("")
-            out.append(_paint(f"Warning: {w}", "33", color))
+            out.append(_paint(f"Warning: {clean(w)}", "33", color))
         out.append("")
         out.append(_paint(summary_line(tp), "1", color))
     return "\n".join(out) + "\n"
@@ -481,7 +482,7 @@ class _TenantSection:
             put(tiers[_detail_tier(c)], key, self._block).add(i, c)
         for j, a in enumerate(_adopt_only(tp), start=len(tp.changes)):
             put(tiers[3], ("details", _detail_label("record", a)), self._record).add(j, a)
-        self.warnings = _Group("warning", lambda w: f"- :warning: {w}", plural=True)
+        self.warnings = _Group("warning", lambda w: f"- :warning: {clean(w)}", plural=True)
         for j, w in enumerate(tp.warnings):
             self.warnings.add(j, w)
         self.destructive = destructive

@@ -18,7 +18,9 @@ from __future__ import annotations
 import difflib
 import ipaddress
 import math
+import os
 import re
+import stat
 import zoneinfo
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -39,7 +41,14 @@ from spsync.model import (
     Role,
     SessionType,
 )
-from spsync.secrets import ENV_NAME_PATTERN, SecretRef, SecretRefError, UnreadSecret, resolve
+from spsync.secrets import (
+    ENV_NAME_PATTERN,
+    SecretRef,
+    SecretRefError,
+    UnreadSecret,
+    env_refusal,
+    resolve,
+)
 from spsync.yamlload import INT_RE, Map, Node, Scalar, Seq, describe, plain_value
 
 # --- enumerations: the model's, so the two cannot drift ---------------------------------
@@ -166,6 +175,13 @@ class Ctx:
     #: nothing is read, and each secret is an ``UnreadSecret`` (the token: ``None``)
     read_secrets: bool = True
     suggest: Suggester = field(default_factory=Suggester)
+    #: the tenant being read: its ``{env:}`` secrets must be named ``SPSYNC_<TENANT>_…``
+    #: (empty: no such rule, for callers outside a configuration directory)
+    tenant: str = ""
+    #: every tenant of the configuration: none may read another's longer prefix
+    tenants: tuple[str, ...] = ()
+    #: the configuration repository: ``{file:}`` secrets must resolve inside it
+    root: Path | None = None
     #: (id of a mapping node, field name) pairs that an unknown key was probably meant to
     #: be: "missing field" would only repeat the did-you-mean of the typo, so it is skipped
     misspelt: set[tuple[int, str]] = field(default_factory=set)
@@ -179,7 +195,12 @@ class Ctx:
         self.problems.append(Problem(self.file, line, col, where, message))
 
     def read_secret_file(self, name: str) -> str:
-        """A secret file's text; relative paths are from the tenant directory."""
+        """A secret file's text; relative paths are from the tenant directory.
+
+        The path, once symlinks and ``..`` are resolved, must be a regular file inside the
+        configuration repository (``root``), never under ``/proc``, ``/dev`` or ``/sys``: a
+        manifest cannot make a file of the machine it runs on (the environment of the
+        process, another tenant's files) a password sent to the API."""
         if "\x00" in name:
             raise OSError(0, "invalid path")
         path = Path(name)
@@ -187,9 +208,17 @@ class Ctx:
             path = self.base_dir / path
         if not path.exists():
             raise FileNotFoundError(name)
-        if not path.is_file():
+        real = path.resolve()
+        if real.parts[:2] in (("/", "proc"), ("/", "dev"), ("/", "sys")):
+            raise OSError(0, f"outside the configuration repository ({real.parts[1]})")
+        if self.root is not None and not real.is_relative_to(self.root.resolve()):
+            raise OSError(0, f"outside the configuration repository {self.root}")
+        if not real.is_file():
             raise OSError(0, "not a regular file")
-        with path.open("rb") as f:
+        fd = os.open(real, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+        with os.fdopen(fd, "rb") as f:
+            if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+                raise OSError(0, "not a regular file")
             data = f.read(MAX_SECRET_BYTES + 1)
         if len(data) > MAX_SECRET_BYTES:
             raise OSError(0, f"larger than {MAX_SECRET_BYTES} bytes")
@@ -418,6 +447,20 @@ class DateTime(Text):
         return self._schema({"type": "string", "format": "date-time"})
 
 
+#: hosts, besides the official API's and loopback, that a tenant's ``api.url`` may name:
+#: comma- or space-separated, set by whoever runs spsync (CI variables), never by manifests
+ALLOWED_HOSTS_ENV = "SPSYNC_ALLOWED_API_HOSTS"
+
+
+def allowed_api_hosts(env: Mapping[str, str]) -> set[str]:
+    """The API hosts a token may be sent to, loopback aside: the official one, and those
+    listed in ``SPSYNC_ALLOWED_API_HOSTS``."""
+    hosts = {urlsplit(DEFAULT_API_URL).hostname or ""}
+    extra = env.get(ALLOWED_HOSTS_ENV, "")
+    hosts.update(h.strip().lower().rstrip(".") for h in extra.replace(",", " ").split())
+    return {h for h in hosts if h}
+
+
 def is_loopback(host: str) -> bool:
     if host.lower() == "localhost":
         return True
@@ -456,6 +499,16 @@ class Url(Text):
                 return INVALID
             if parts.query or parts.fragment or parts.username or parts.password:
                 cx.add(node, where, "must be a base URL without credentials, query or fragment")
+                return INVALID
+            allowed = allowed_api_hosts(cx.env)
+            if not is_loopback(host) and host.lower() not in allowed:
+                cx.add(
+                    node,
+                    where,
+                    f"API host {host} is not allowed: the token is sent only to "
+                    f"{', '.join(sorted(allowed))} or a loopback host; the operator allows "
+                    f"more in {ALLOWED_HOSTS_ENV}, outside the manifests (docs/security.md)",
+                )
                 return INVALID
             return url.rstrip("/")
         return url
@@ -621,6 +674,11 @@ class SecretSpec(Spec):
             cx.add(node, where, "must be exactly one of {env: VARIABLE} or {file: path}")
             return INVALID
         ref = refs[0]
+        if ref.kind == "env" and cx.tenant and re.match(ENV_NAME_PATTERN, ref.name):
+            refusal = env_refusal(ref.name, cx.tenant, cx.tenants)
+            if refusal is not None:
+                cx.add(node.items["env"][1], f"{where}.env", refusal)
+                return INVALID
         if self.token and (cx.sandbox or not cx.read_secrets):
             return None
         if not cx.read_secrets:
@@ -634,7 +692,7 @@ class SecretSpec(Spec):
                 return INVALID
             return UnreadSecret(ref.source)
         try:
-            return resolve(ref, env=cx.env, read_file=cx.read_secret_file)
+            return resolve(ref, env=cx.env, read_file=cx.read_secret_file, header=self.token)
         except SecretRefError as e:
             cx.add(node.items[ref.kind][1], f"{where}.{ref.kind}", str(e))
             return INVALID

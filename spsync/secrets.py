@@ -14,10 +14,12 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
+from urllib.parse import quote, quote_plus
 
 from pydantic_core import core_schema
 
@@ -31,7 +33,7 @@ class Secret:
 
     def __init__(self, value: str, source: str = "") -> None:
         self._value = value
-        #: where it came from, e.g. ``env:ACME_TOKEN`` or ``file:secrets/pw``; safe to print
+        #: where it came from, e.g. ``env:SPSYNC_ACME_TOKEN`` or ``file:secrets/pw``; safe to print
         self.source = source
 
     def reveal(self) -> str:
@@ -118,13 +120,24 @@ class SecretRef:
         return f"{self.kind}:{self.name}"
 
 
-def resolve(ref: SecretRef, *, env: Mapping[str, str], read_file: Callable[[str], str]) -> Secret:
+def resolve(
+    ref: SecretRef,
+    *,
+    env: Mapping[str, str],
+    read_file: Callable[[str], str],
+    header: bool = False,
+) -> Secret:
     """Read the value a reference points to.
 
     ``read_file`` gets the path as written and returns the file's text; its
     ``FileNotFoundError``/``OSError``/``UnicodeDecodeError`` become ``SecretRefError``.
     One trailing newline of a file is dropped (editors add it). An empty value is an
-    error: an empty token or password is never what was meant.
+    error: an empty token or password is never what was meant. So is a value with
+    surrounding whitespace, a control or other unprintable character, and (``header``: the
+    API token, sent as an HTTP header) a character outside ASCII: such a value is refused
+    here, with a message naming only where it came from, instead of failing later in the
+    HTTP stack with an error that quotes it. A value that is read is registered for
+    :func:`scrub`.
     """
     if ref.kind == "env":
         if not _ENV_NAME.match(ref.name):
@@ -137,7 +150,8 @@ def resolve(ref: SecretRef, *, env: Mapping[str, str], read_file: Callable[[str]
             raise SecretRefError(f"environment variable {ref.name} is not set")
         if value == "":
             raise SecretRefError(f"environment variable {ref.name} is empty")
-        return Secret(value, ref.source)
+        _check_value(value, f"environment variable {ref.name}", header)
+        return _known(Secret(value, ref.source))
     try:
         value = read_file(ref.name)
     except FileNotFoundError:
@@ -154,4 +168,121 @@ def resolve(ref: SecretRef, *, env: Mapping[str, str], read_file: Callable[[str]
         value = value[:-1]
     if value == "":
         raise SecretRefError(f'secret file "{ref.name}" is empty')
-    return Secret(value, ref.source)
+    _check_value(value, f'secret file "{ref.name}"', header)
+    return _known(Secret(value, ref.source))
+
+
+def _check_value(value: str, what: str, header: bool) -> None:
+    """Refuse a value that cannot be what was meant; the message never shows it."""
+    if value != value.strip():
+        raise SecretRefError(
+            f"{what} has leading or trailing whitespace (value not shown); remove it"
+        )
+    if not value.isprintable():
+        raise SecretRefError(
+            f"{what} holds a control or other unprintable character (value not shown)"
+        )
+    if header and not value.isascii():
+        raise SecretRefError(
+            f"{what} holds a character outside ASCII (value not shown): an API token is "
+            "sent as an HTTP header"
+        )
+
+
+# --- the tenant's own variables -------------------------------------------------------
+
+
+def env_prefix(tenant: str) -> str:
+    """``SPSYNC_<TENANT>_``: the only variables a tenant's manifests may read.
+
+    The tenant name in capitals, every character other than a letter or digit turned to
+    ``_`` (``acme-corp`` -> ``SPSYNC_ACME_CORP_``).
+    """
+    return "SPSYNC_" + re.sub(r"[^A-Z0-9]", "_", tenant.upper()) + "_"
+
+
+def env_refusal(name: str, tenant: str, others: Iterable[str] = ()) -> str | None:
+    """Why tenant ``tenant`` may not read variable ``name``, or ``None`` when it may.
+
+    A name must start with the tenant's own prefix, and not with the longer prefix of
+    another tenant (``acme`` may not read ``SPSYNC_ACME_CORP_TOKEN`` when ``acme-corp`` is
+    a tenant too): a pull request cannot make one tenant send another's secret, or a
+    variable of the CI runner, anywhere.
+    """
+    own = env_prefix(tenant)
+    if not name.startswith(own) or len(name) == len(own):
+        return (
+            f"environment variable {name} is not one of tenant {tenant}'s: a tenant reads only "
+            f"variables named {own}…"
+        )
+    for other in others:
+        theirs = env_prefix(other)
+        if other != tenant and len(theirs) > len(own) and name.startswith(theirs):
+            return f"environment variable {name} belongs to tenant {other} ({theirs}…)"
+    return None
+
+
+# --- scrubbing ------------------------------------------------------------------------
+
+#: every value read by ``resolve`` in this process (tokens and passwords of all tenants)
+_KNOWN: dict[str, None] = {}
+_pattern: re.Pattern[str] | None = None
+
+
+#: shorter values are not masked in output: masking them would mask ordinary words
+MIN_SCRUBBED = 4
+
+
+def _known(secret: Secret) -> Secret:
+    global _pattern
+    value = secret.reveal()
+    if value not in _KNOWN and len(value) >= MIN_SCRUBBED:
+        _KNOWN[value] = None
+        _pattern = None
+    return secret
+
+
+def forget_known() -> None:
+    """Forget every value registered for scrubbing (tests that run many commands in one
+    process)."""
+    global _pattern
+    _KNOWN.clear()
+    _pattern = None
+
+
+def forms(value: str) -> set[str]:
+    """The ways a value can appear in text: as is, in a ``bytes`` or ``str`` repr, JSON- or
+    backslash-escaped, URL-encoded."""
+    out = {
+        value,
+        repr(value.encode())[2:-1],
+        repr(value)[1:-1],
+        json.dumps(value)[1:-1],
+        json.dumps(value, ensure_ascii=False)[1:-1],
+        value.encode("unicode_escape").decode("ascii"),
+        quote(value, safe=""),
+        quote_plus(value, safe=""),
+        quote(value),
+    }
+    return {f for f in out if f}
+
+
+def scrub(text: str, secrets: Iterable[str] = ()) -> str:
+    """``text`` with every form of every known secret (and of ``secrets``) masked."""
+    global _pattern
+    extra = [s for s in secrets if s and s not in _KNOWN]
+    if extra:
+        pattern = _compile([*_KNOWN, *extra])
+    else:
+        if _pattern is None:
+            _pattern = _compile(list(_KNOWN))
+        pattern = _pattern
+    return text if pattern is None else pattern.sub(MASK, text)
+
+
+def _compile(values: list[str]) -> re.Pattern[str] | None:
+    every = {f for v in values for f in forms(v)}
+    if not every:
+        return None
+    # longest first: a form that contains another is masked whole
+    return re.compile("|".join(re.escape(f) for f in sorted(every, key=len, reverse=True)))

@@ -24,6 +24,7 @@ import fcntl
 import getpass
 import json
 import os
+import re
 import socket
 import tempfile
 import time
@@ -34,8 +35,10 @@ from typing import IO, Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from spsync import files
 from spsync.errors import LockError, StateError
 from spsync.model import KINDS, Tenant
+from spsync.strictjson import duplicate_key, strict_loads
 
 STATE_VERSION = 1
 
@@ -160,19 +163,42 @@ def _indented(value: Any, level: int) -> str:
     return json.dumps(value, sort_keys=True, indent=2).replace("\n", "\n" + "  " * level)
 
 
+#: what a SID in a state file must look like (kind prefix, 32 lowercase hex digits)
+_SID = re.compile(r"[A-Z]{2}[a-f0-9]{32}")
+
+
 def parse_state(text: str, where: str) -> State:
-    """Parse state file text; ``StateError`` naming ``where`` and what is wrong."""
+    """Parse state file text; ``StateError`` naming ``where`` and what is wrong.
+
+    Strictly: a key given twice, a value of the wrong JSON type (``"serial": "2"``) and a
+    SID that does not look like one are refused, not coerced or taken as written."""
     try:
         # the fast path (pydantic's own JSON parser); the slow one below explains failures
-        state = State.model_validate_json(text)
+        state = State.model_validate_json(text, strict=True)
     except ValidationError:
         state = _parse_slowly(text, where)
+    problem = duplicate_key(text)
+    if problem is not None:
+        raise StateError(f"{where}: not a valid state file: {problem}")
     if state.version != STATE_VERSION:
         raise StateError(_version_message(where, state.version))
-    for address in state.resources:
+    for address, resource in state.resources.items():
         if address.split(".", 1)[0] not in KINDS or "." not in address:
             raise StateError(f"{where}: not a valid state file: unknown address {address!r}")
+        check_sids(address, resource, where)
     return state
+
+
+def check_sids(address: str, resource: ResourceState, where: str) -> None:
+    """Every SID of an entry must look like one: they are put in URLs and in plans;
+    ``StateError`` naming ``where`` otherwise."""
+    named = [("sid", resource.sid)] + [(f"refs.{k}", v) for k, v in resource.refs.items()]
+    for field_name, sid in named:
+        if sid is not None and not _SID.fullmatch(sid):
+            raise StateError(
+                f"{where}: not a valid state file: resources.{address}.{field_name} is not "
+                "a SID (2 capital letters and 32 lowercase hex digits)"
+            )
 
 
 def _version_message(where: str, version: object) -> str:
@@ -184,18 +210,20 @@ def _version_message(where: str, version: object) -> str:
 
 def _parse_slowly(text: str, where: str) -> State:
     try:
-        raw = json.loads(text)
+        raw = strict_loads(text)
     except json.JSONDecodeError as e:
         raise StateError(
             f"{where}: not a valid state file: bad JSON at line {e.lineno} column {e.colno}: "
             f"{e.msg}"
         ) from None
+    except ValueError as e:  # a duplicate key, NaN
+        raise StateError(f"{where}: not a valid state file: {e}") from None
     if not isinstance(raw, dict):
         raise StateError(f"{where}: not a valid state file: expected a JSON object")
     if raw.get("version") != STATE_VERSION:
         raise StateError(_version_message(where, raw.get("version")))
     try:
-        return State.model_validate(raw)
+        return State.model_validate_json(text, strict=True)
     except ValidationError as e:
         first = e.errors()[0]
         loc = ".".join(str(p) for p in first["loc"]) or "(top level)"
@@ -268,9 +296,11 @@ class StateStore:
         """
         path = self.path(tenant)
         try:
-            text = path.read_text(encoding="utf-8")
+            text = files.read_text(path)
         except FileNotFoundError:
             return None
+        except UnicodeDecodeError:
+            raise StateError(f"{path}: cannot read state file: not UTF-8 text") from None
         except OSError as e:
             raise StateError(f"{path}: cannot read state file: {e.strerror}") from None
         state = parse_state(text, str(path))
@@ -351,9 +381,9 @@ class StateStore:
     def holder(self, tenant: str) -> LockInfo | None:
         """The recorded holder of ``tenant``'s lock (possibly stale), if any."""
         try:
-            raw = self._info_path(tenant).read_text(encoding="utf-8")
-            return LockInfo.model_validate_json(raw)
-        except (FileNotFoundError, ValidationError, ValueError):
+            raw = files.read_text(self._info_path(tenant))
+            return LockInfo.model_validate_json(raw, strict=True)
+        except (OSError, ValidationError, ValueError):
             return None
 
     def _locked_message(self, tenant: str, unlock_hint: str) -> str:
@@ -378,19 +408,8 @@ class StateStore:
         seconds. ``unlock_hint`` is the path shown in the message's ``spsync unlock`` advice.
         """
         self.directory.mkdir(parents=True, exist_ok=True)
-        fh: IO[str] = open(self._lock_path(tenant), "a+")  # noqa: SIM115 - held across yield
+        fd = self._take(tenant, timeout, unlock_hint)
         try:
-            deadline = time.monotonic() + max(timeout, 0.0)
-            while True:
-                try:
-                    fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-                    break
-                except OSError as e:
-                    if e.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
-                        raise StateError(f"{self._lock_path(tenant)}: cannot lock: {e}") from None
-                    if time.monotonic() >= deadline:
-                        raise LockError(self._locked_message(tenant, unlock_hint)) from None
-                    time.sleep(0.05)
             info = LockInfo(
                 id=str(uuid.uuid4()),
                 tenant=tenant,
@@ -410,7 +429,57 @@ class StateStore:
                     if current is not None and current.id == info.id:
                         self._info_path(tenant).unlink()
         finally:
-            fh.close()  # closing the descriptor releases the flock
+            os.close(fd)  # closing the descriptor releases the flock
+
+    def _take(self, tenant: str, timeout: float, unlock_hint: str) -> int:
+        """A descriptor of the lock file holding its ``flock``.
+
+        After the lock is taken, the file at the path must still be the one locked (same
+        device and inode): one removed or replaced meanwhile is locked afresh. A holder
+        record naming a live process of this host means the lock file was removed while that
+        process held it: refused, as a lock held."""
+        path = self._lock_path(tenant)
+        deadline = time.monotonic() + max(timeout, 0.0)
+        for _ in range(100):
+            try:
+                fd = files.open_lock(path)
+            except OSError as e:
+                raise StateError(f"{path}: cannot open the lock file: {e.strerror}") from None
+            try:
+                self._flock(fd, tenant, deadline, unlock_hint)
+            except BaseException:
+                os.close(fd)
+                raise
+            if files.same_file(fd, path):
+                break
+            os.close(fd)
+        else:
+            raise StateError(f"{path}: the lock file keeps being replaced; cannot lock")
+        info = self.holder(tenant)
+        if (
+            info is not None
+            and info.host == socket.gethostname()
+            and info.pid != os.getpid()
+            and _pid_alive(info.pid)
+        ):
+            os.close(fd)
+            raise LockError(
+                self._locked_message(tenant, unlock_hint)
+                + " (its lock file was removed while held)"
+            )
+        return fd
+
+    def _flock(self, fd: int, tenant: str, deadline: float, unlock_hint: str) -> None:
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return
+            except OSError as e:
+                if e.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                    raise StateError(f"{self._lock_path(tenant)}: cannot lock: {e}") from None
+                if time.monotonic() >= deadline:
+                    raise LockError(self._locked_message(tenant, unlock_hint)) from None
+                time.sleep(0.05)
 
     def unlock(self, tenant: str, lock_id: str) -> None:
         """Release a stale lock whose holder is gone.

@@ -267,7 +267,7 @@ def asgi_client(
     return Client(
         "http://127.0.0.1",
         INSTALL,
-        Secret(token, "env:SPSYNC_TEST_TOKEN") if token is not None else None,
+        Secret(token, "env:SPSYNC_SCHOOL_TOKEN") if token is not None else None,
         transport=httpx.ASGITransport(app=app),
         on_call=on_call,
         **kw,
@@ -315,4 +315,4 @@ def http_client(srv: ThreadedServer, fake: FakeTime | None = None, **kw: Any) ->
     """A client talking to ``srv`` over real HTTP."""
     if fake is not None and "retry" not in kw:
         kw["retry"] = fast_policy(fake)
-    return Client(srv.url, INSTALL, Secret(TOKEN, "env:SPSYNC_TEST_TOKEN"), **kw)
+    return Client(srv.url, INSTALL, Secret(TOKEN, "env:SPSYNC_SCHOOL_TOKEN"), **kw)

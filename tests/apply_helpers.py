@@ -12,14 +12,23 @@ import pytest
 from spsync import manifest
 from spsync.model import Desired, kind_of
 from spsync.plan import Change
+from spsync.secrets import env_prefix
 
 TOKEN = "apply-test-token"
 INSTALL = "AI" + "a" * 32
 #: the environment the test manifests read their secrets from
-ENV = {"APPLY_TEST_TOKEN": TOKEN, "FINAL_PASSWORD": "final-secret-pw", "QUIZ_PASSWORD": "quiz-pw"}
+ENV = {
+    "SPSYNC_MINI_TOKEN": TOKEN,
+    "SPSYNC_MINI_FINAL_PASSWORD": "final-secret-pw",
+    "SPSYNC_MINI_QUIZ_PASSWORD": "quiz-pw",
+}
 REPO = Path(__file__).resolve().parents[1]
 #: the exam passwords the bundled acme tenant reads from the environment
-ACME_PASSWORDS = ("ACME_CERT_PASSWORD", "ACME_SAFETY_PASSWORD", "ACME_ORIENTATION_PASSWORD")
+SPSYNC_ACME_PASSWORDS = (
+    "SPSYNC_ACME_CERT_PASSWORD",
+    "SPSYNC_ACME_SAFETY_PASSWORD",
+    "SPSYNC_ACME_ORIENTATION_PASSWORD",
+)
 LOCATION = "PL" + "b" * 32
 OTHER_LOCATION = "PL" + "c" * 32
 
@@ -28,7 +37,7 @@ def tenant_yaml(url: str, name: str = "mini", install: str = INSTALL) -> str:
     return (
         f"tenant: {name}\n"
         f"install: {install}\n"
-        f"api: {{url: {url}, token: {{env: APPLY_TEST_TOKEN}}}}\n"
+        f"api: {{url: {url}, token: {{env: {env_prefix(name)}TOKEN}}}}\n"
         "defaults:\n"
         "  exam: {limitedScope: true}\n"
         f"  session: {{type: automated, proctorLocation: {LOCATION}}}\n"
@@ -48,7 +57,7 @@ exams:
       url: https://exams.example.com/final
       access: {open: "2027-01-01T00:00:00Z", close: "2028-12-31T23:59:59Z"}
       duration: 90
-      password: {env: FINAL_PASSWORD}
+      password: {env: SPSYNC_MINI_FINAL_PASSWORD}
       proctorTypes: {TS63dda27a6ba54c218449b934b7bb1ba8: {options: {recordScreen: {}}}}
   quiz:
     course: main
@@ -59,7 +68,7 @@ exams:
       url: https://exams.example.com/quiz
       access: {open: "2027-01-01T00:00:00Z", close: "2028-12-31T23:59:59Z"}
       duration: 20
-      password: {env: QUIZ_PASSWORD}
+      password: {env: SPSYNC_MINI_QUIZ_PASSWORD}
       proctorTypes: {TS63dda27a6ba54c218449b934b7bb1ba8: {}}
 """
 
@@ -133,7 +142,7 @@ def sandbox_acme(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, under: str) ->
     """The bundled acme tenant copied to ``tmp_path/under/acme`` with its exam passwords set,
     the working directory ``tmp_path``: ready for ``--sandbox`` commands."""
     monkeypatch.chdir(tmp_path)
-    for name in ACME_PASSWORDS:
+    for name in SPSYNC_ACME_PASSWORDS:
         monkeypatch.setenv(name, "pw-for-tests")
     dest = tmp_path / under / "acme"
     shutil.copytree(REPO / "manifests" / "acme", dest)

@@ -13,6 +13,7 @@ from plan_helpers import applied_state, observed_matching, world
 from spsync.model import Desired
 from spsync.observed import Observed
 from spsync.sandbox.server import ThreadedServer
+from spsync.secrets import forget_known
 from spsync.state import State
 
 #: The simulated "now" of sandbox fixtures: before the sample exams' windows.
@@ -21,6 +22,14 @@ SANDBOX_TOKEN = "test-token"
 SANDBOX_INSTALL = "AI" + "0123456789abcdef" * 2
 
 _install_numbers = itertools.count(1)
+
+
+@pytest.fixture(autouse=True)
+def _independent_secrets() -> Iterator[None]:
+    """Each test starts with no secret registered for masking: values read by an earlier
+    test in the same process must not mask this one's output."""
+    forget_known()
+    yield
 
 
 @pytest.fixture

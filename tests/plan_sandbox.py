@@ -15,7 +15,7 @@ from spsync.state import ResourceState, State, new_state
 
 INSTALL = "AI" + "5e" * 16
 TOKEN = "plan-token"
-ENV = {"SPSYNC_ACME_TOKEN": TOKEN, "CERT_PW": "hunter2-cert"}
+ENV = {"SPSYNC_ACME_TOKEN": TOKEN, "SPSYNC_ACME_CERT_PW": "hunter2-cert"}
 
 TENANT_YAML = """\
 tenant: acme
@@ -44,7 +44,7 @@ exams:
       url: https://exams.example.com/cert
       access: {open: "2027-01-01T00:00:00Z", close: "2027-12-31T23:59:59Z"}
       duration: 120
-      password: {env: CERT_PW}
+      password: {env: SPSYNC_ACME_CERT_PW}
       proctorTypes: {TS63dda27a6ba54c218449b934b7bb1ba8: {options: {recordScreen: {}}}}
       notes: {student: "Have your ID ready."}
 users:

@@ -30,9 +30,9 @@ REPO = Path(__file__).resolve().parents[1]
 TOKEN = "acme-test-token"
 ENV = {
     "SPSYNC_ACME_TOKEN": TOKEN,
-    "ACME_CERT_PASSWORD": "cert-pw-secret",
-    "ACME_SAFETY_PASSWORD": "safety-pw-secret",
-    "ACME_ORIENTATION_PASSWORD": "orientation-pw-secret",
+    "SPSYNC_ACME_CERT_PASSWORD": "cert-pw-secret",
+    "SPSYNC_ACME_SAFETY_PASSWORD": "safety-pw-secret",
+    "SPSYNC_ACME_ORIENTATION_PASSWORD": "orientation-pw-secret",
     "NO_COLOR": "1",
 }
 

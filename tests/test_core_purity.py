@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 PKG = Path(__file__).resolve().parents[1] / "spsync"
-CORE = ["model", "secrets", "errors", "planner", "plan", "render", "observed"]
+CORE = ["model", "secrets", "errors", "planner", "plan", "render", "observed", "sanitize"]
 FORBIDDEN = ("httpx", "click", "spsync.sandbox", "spsync.api", "spsync.cli", "os", "time")
 
 

@@ -88,12 +88,17 @@ def test_github_recipe_structure() -> None:
 
 
 def test_github_recipe_passes_every_secret_the_manifests_read() -> None:
-    env = _github()["env"]
-    secrets = {k for k, v in env.items() if str(v).startswith("${{ secrets.")}
-    assert secrets == example_env_names()
-    for name in secrets:
-        assert env[name] == f"${{{{ secrets.{name} }}}}"
-    assert env["NO_COLOR"] == "1"
+    doc = _github()
+    assert doc["env"]["NO_COLOR"] == "1"
+    assert not [v for v in doc["env"].values() if str(v).startswith("${{ secrets.")]
+    # secrets only in the jobs, each from its protected environment
+    for job, environment in (("plan", "spsync-plan"), ("apply", "spsync-apply")):
+        assert doc["jobs"][job]["environment"] == environment
+        env = doc["jobs"][job]["env"]
+        secrets = {k for k, v in env.items() if str(v).startswith("${{ secrets.")}
+        assert secrets == example_env_names()
+        for name in secrets:
+            assert env[name] == f"${{{{ secrets.{name} }}}}"
 
 
 def test_gitlab_recipe_structure() -> None:
@@ -281,7 +286,7 @@ def test_the_github_recipe_runs(pipeline: Pipeline) -> None:
     comment = (pr / "plans" / "acme.md").read_text()
     assert comment.startswith("### spsync plan\n")
     assert re.search(r"#### `acme` — Plan: 27 to create, 8 to assign, 7 to schedule;", comment)
-    assert SECRETS["ACME_CERT_PASSWORD"] not in comment
+    assert SECRETS["SPSYNC_ACME_CERT_PASSWORD"] not in comment
 
     # merged: apply the reviewed plans in a fresh checkout, commit and push the state
     merged = pipeline.clone("merged")

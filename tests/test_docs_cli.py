@@ -232,7 +232,7 @@ def test_validate_no_secrets_needs_no_variable(tmp_path: Path) -> None:
     env = _no_secrets_env()
     plain = runner.invoke(main, ["validate", str(MANIFESTS)], env=env)
     assert plain.exit_code == 1
-    assert "environment variable ACME_CERT_PASSWORD is not set" in plain.stderr
+    assert "environment variable SPSYNC_ACME_CERT_PASSWORD is not set" in plain.stderr
     assert "environment variable SPSYNC_ACME_TOKEN is not set" in plain.stderr
     r = runner.invoke(main, ["validate", str(MANIFESTS), "--no-secrets"], env=env)
     assert (r.exit_code, r.stderr) == (0, "")
@@ -247,9 +247,9 @@ def test_validate_no_secrets_still_checks_the_references(tmp_path: Path) -> None
     tenant = tmp_path / "t"
     shutil.copytree(MANIFESTS / "acme", tenant)
     text = (tenant / "exams.yaml").read_text()
-    text = text.replace("{env: ACME_CERT_PASSWORD}", "{env: 1BAD-NAME}")
-    text = text.replace("{env: ACME_SAFETY_PASSWORD}", "hunter2")  # a literal secret
-    text = text.replace("{env: ACME_ORIENTATION_PASSWORD}", "{file: not/there}")  # not read
+    text = text.replace("{env: SPSYNC_ACME_CERT_PASSWORD}", "{env: 1BAD-NAME}")
+    text = text.replace("{env: SPSYNC_ACME_SAFETY_PASSWORD}", "hunter2")  # a literal secret
+    text = text.replace("{env: SPSYNC_ACME_ORIENTATION_PASSWORD}", "{file: not/there}")  # not read
     (tenant / "exams.yaml").write_text(text)
     tyaml = (tenant / "tenant.yaml").read_text()
     (tenant / "tenant.yaml").write_text(tyaml.replace("  token: {env: SPSYNC_ACME_TOKEN}", ""))
@@ -276,7 +276,7 @@ def test_no_secrets_loads_unreadable_placeholders() -> None:
     password = acme.exams["exam.cert-456"].configuration.password
     assert isinstance(password, UnreadSecret)
     assert str(password) == "(sensitive)"
-    with pytest.raises(RuntimeError, match="env:ACME_CERT_PASSWORD was not read"):
+    with pytest.raises(RuntimeError, match="env:SPSYNC_ACME_CERT_PASSWORD was not read"):
         password.reveal()
     with pytest.raises(RuntimeError):
         password.fingerprint(b"k")

@@ -20,6 +20,7 @@ import spsync.api.client
 from spsync.api.retry import RetryPolicy
 from spsync.cli import main
 from spsync.sandbox.server import ThreadedServer
+from spsync.secrets import forget_known
 from spsync.state import StateStore
 
 DOC = DOCS / "troubleshooting.md"
@@ -132,6 +133,7 @@ class Scene:
         path.write_text(text.replace(old, new), encoding="utf-8")
 
     def cli(self, *args: str, code: int = 1, **env: str | None) -> str:
+        forget_known()  # each command is a process of its own: secrets of the last one go
         r = CliRunner().invoke(main, list(args), env={**self.env, **env})
         assert r.exit_code == code, (args, r.output)
         self.stderr += r.stderr.splitlines()
@@ -169,7 +171,7 @@ def test_the_documented_messages_are_the_printed_ones(
     s.edit("exams.yaml", "attempts: 2", "attempts: 0")
     s.cli("validate", "manifests/acme")
     s = scene("secret", "https://api.smarterproctoring.com")
-    s.cli("validate", "manifests/acme", ACME_CERT_PASSWORD=None)
+    s.cli("validate", "manifests/acme", SPSYNC_ACME_CERT_PASSWORD=None)
     s.edit("tenant.yaml", "{env: SPSYNC_ACME_TOKEN}", "sk-live-123")
     s.cli("validate", "manifests/acme")
     s = scene("http", "http://api.example.com")

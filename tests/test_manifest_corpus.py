@@ -19,7 +19,7 @@ from spsync.cli import main
 
 FIXTURES = Path(__file__).parent / "fixtures" / "manifests"
 BROKEN = FIXTURES / "broken"
-ENV = {"SPSYNC_TEST_TOKEN": "test-token", "SPSYNC_TEST_PASSWORD": "test-password"}
+ENV = {"SPSYNC_SCHOOL_TOKEN": "test-token", "SPSYNC_SCHOOL_PASSWORD": "test-password"}
 
 EXPECTED: dict[str, list[str]] = {
     "api-token-literal": [
@@ -136,7 +136,7 @@ EXPECTED: dict[str, list[str]] = {
         "main.yaml:17:17: exams.final.configuration.password: must be exactly one of {env: VARIABLE} or {file: path}",
     ],
     "secret-env-missing": [
-        "main.yaml:17:23: exams.final.configuration.password.env: environment variable SPSYNC_TEST_MISSING is not set",
+        "main.yaml:17:23: exams.final.configuration.password.env: environment variable SPSYNC_SCHOOL_MISSING is not set",
     ],
     "secret-env-name-invalid": [
         "main.yaml:17:23: exams.final.configuration.password.env: env must name an environment variable (letters, digits and _, not starting with a digit)",
@@ -257,7 +257,7 @@ EXPECTED: dict[str, list[str]] = {
 
 def _validate(where: Path, monkeypatch: pytest.MonkeyPatch, *args: str) -> tuple[int, str, str]:
     monkeypatch.chdir(where)
-    for name in ("SPSYNC_TEST_MISSING", "SPSYNC_TEST_TOKEN", "SPSYNC_TEST_PASSWORD"):
+    for name in ("SPSYNC_SCHOOL_MISSING", "SPSYNC_SCHOOL_TOKEN", "SPSYNC_SCHOOL_PASSWORD"):
         monkeypatch.delenv(name, raising=False)
     r = CliRunner(env=ENV).invoke(main, ["validate", ".", *args])
     return r.exit_code, r.stdout, r.stderr
@@ -325,8 +325,8 @@ def test_json_format_for_a_whole_directory_problem(monkeypatch: pytest.MonkeyPat
 
 def test_sandbox_does_not_need_the_token(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(BROKEN / "api-token-missing")
-    monkeypatch.delenv("SPSYNC_TEST_TOKEN", raising=False)
-    r = CliRunner(env={"SPSYNC_TEST_PASSWORD": "pw"}).invoke(main, ["--sandbox", "validate", "."])
+    monkeypatch.delenv("SPSYNC_SCHOOL_TOKEN", raising=False)
+    r = CliRunner(env={"SPSYNC_SCHOOL_PASSWORD": "pw"}).invoke(main, ["--sandbox", "validate", "."])
     assert (r.exit_code, r.stderr) == (0, "")
     assert r.stdout.startswith("school: ok (")
 
@@ -389,8 +389,8 @@ def test_summary_lines_for_a_directory_of_tenants(monkeypatch: pytest.MonkeyPatc
     env = {
         **ENV,
         "SPSYNC_ACME_TOKEN": "t",
-        "ACME_CERT_456_PASSWORD": "p1",
-        "ACME_PRACTICE_PASSWORD": "p2",
+        "SPSYNC_ACME_CERT_456_PASSWORD": "p1",
+        "SPSYNC_ACME_PRACTICE_PASSWORD": "p2",
     }
     r = CliRunner(env=env).invoke(
         main, ["validate", "valid", "--tenant", "globex", "--tenant", "acme"]

@@ -14,7 +14,7 @@ from spsync.cli import main
 
 SCHOOL = Path(__file__).parent / "fixtures" / "manifests" / "valid" / "school"
 FILES = {name: (SCHOOL / name).read_bytes() for name in ("tenant.yaml", "main.yaml")}
-ENV = {"SPSYNC_TEST_TOKEN": "t", "SPSYNC_TEST_PASSWORD": "p"}
+ENV = {"SPSYNC_SCHOOL_TOKEN": "t", "SPSYNC_SCHOOL_PASSWORD": "p"}
 
 # what YAML is made of, plus things that break it
 PIECES = st.sampled_from(

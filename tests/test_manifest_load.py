@@ -16,10 +16,10 @@ VALID = FIXTURES / "valid"
 SCHOOL = VALID / "school"
 ENV = {
     "SPSYNC_ACME_TOKEN": "acme-token",
-    "ACME_CERT_456_PASSWORD": "cert-pw",
-    "ACME_PRACTICE_PASSWORD": "practice-pw",
-    "SPSYNC_TEST_TOKEN": "school-token",
-    "SPSYNC_TEST_PASSWORD": "school-pw",
+    "SPSYNC_ACME_CERT_456_PASSWORD": "cert-pw",
+    "SPSYNC_ACME_PRACTICE_PASSWORD": "practice-pw",
+    "SPSYNC_SCHOOL_TOKEN": "school-token",
+    "SPSYNC_SCHOOL_PASSWORD": "school-pw",
 }
 
 
@@ -65,13 +65,19 @@ def test_a_single_tenant_directory_and_its_tenant_file() -> None:
 
 
 def test_tenants_are_ordered_by_name_not_directory(tmp_path: Path) -> None:
+    env = dict(ENV)
     for directory, name in (("a-dir", "zulu"), ("b-dir", "alpha")):
         d = tmp_path / directory
         d.mkdir()
-        (d / "tenant.yaml").write_text((SCHOOL / "tenant.yaml").read_text().replace("school", name))
-        (d / "main.yaml").write_text((SCHOOL / "main.yaml").read_text())
-    assert [d.tenant.tenant for d in load(tmp_path, env=ENV)] == ["alpha", "zulu"]
-    assert [d.tenant.tenant for d in load(tmp_path, env=ENV, tenants=["zulu"])] == ["zulu"]
+        own = f"SPSYNC_{name.upper()}_"  # each tenant reads its own variables only
+        tenant = (SCHOOL / "tenant.yaml").read_text().replace("school", name)
+        (d / "tenant.yaml").write_text(tenant.replace("SPSYNC_SCHOOL_", own))
+        (d / "main.yaml").write_text(
+            (SCHOOL / "main.yaml").read_text().replace("SPSYNC_SCHOOL_", own)
+        )
+        env.update({own + "TOKEN": "tok-" + name, own + "PASSWORD": "pw-" + name})
+    assert [d.tenant.tenant for d in load(tmp_path, env=env)] == ["alpha", "zulu"]
+    assert [d.tenant.tenant for d in load(tmp_path, env=env, tenants=["zulu"])] == ["zulu"]
 
 
 def test_narrowing_hides_other_tenants_problems(tmp_path: Path) -> None:
@@ -201,7 +207,7 @@ def test_env_defaults_to_the_process_environment(monkeypatch: pytest.MonkeyPatch
 
 
 def test_sandbox_reads_no_token_but_still_reads_passwords() -> None:
-    env = {"SPSYNC_TEST_PASSWORD": "pw"}
+    env = {"SPSYNC_SCHOOL_PASSWORD": "pw"}
     (school,) = load(SCHOOL, env=env, sandbox=True)
     assert school.tenant.api.token is None
     config = school.exams["exam.final"].configuration
@@ -222,12 +228,12 @@ def test_file_secret_problems(tmp_path: Path) -> None:
         ("{file: empty.txt}", 'secret file "empty.txt" is empty'),
         ("{file: nope.txt}", 'secret file "nope.txt" not found'),
     ):
-        (d / "main.yaml").write_text(main.replace("{env: SPSYNC_TEST_PASSWORD}", ref))
+        (d / "main.yaml").write_text(main.replace("{env: SPSYNC_SCHOOL_PASSWORD}", ref))
         assert _problems(d) == [
             f"{d}/main.yaml:17:24: exams.final.configuration.password.file: {message}"
         ]
     (d / "pw.bin").write_bytes(b"\xff\xfe secret bytes")
-    (d / "main.yaml").write_text(main.replace("{env: SPSYNC_TEST_PASSWORD}", "{file: pw.bin}"))
+    (d / "main.yaml").write_text(main.replace("{env: SPSYNC_SCHOOL_PASSWORD}", "{file: pw.bin}"))
     assert _problems(d) == [
         f'{d}/main.yaml:17:24: exams.final.configuration.password.file: secret file "pw.bin" '
         "is not UTF-8 text"
@@ -235,7 +241,7 @@ def test_file_secret_problems(tmp_path: Path) -> None:
     absolute = tmp_path / "abs-secret"
     absolute.write_text("s3cret\r\n")
     (d / "main.yaml").write_text(
-        main.replace("{env: SPSYNC_TEST_PASSWORD}", f"{{file: '{absolute}'}}")
+        main.replace("{env: SPSYNC_SCHOOL_PASSWORD}", f"{{file: '{absolute}'}}")
     )
     (school,) = load(d, env=ENV)
     config = school.exams["exam.final"].configuration
@@ -247,11 +253,11 @@ def test_secret_values_never_appear_in_problems(tmp_path: Path) -> None:
     literal = "sk-live-9f8e7d6c5b4a"
     d = _tenant(tmp_path, {})
     (d / "tenant.yaml").write_text(
-        (SCHOOL / "tenant.yaml").read_text().replace("{env: SPSYNC_TEST_TOKEN}", literal)
+        (SCHOOL / "tenant.yaml").read_text().replace("{env: SPSYNC_SCHOOL_TOKEN}", literal)
     )
     main = (SCHOOL / "main.yaml").read_text()
     (d / "main.yaml").write_text(
-        main.replace("{env: SPSYNC_TEST_PASSWORD}", f"{{file: pw.txt, env: {literal}}}")
+        main.replace("{env: SPSYNC_SCHOOL_PASSWORD}", f"{{file: pw.txt, env: {literal}}}")
     )
     (d / "pw.txt").write_text("password-in-file")
     with pytest.raises(ManifestError) as e:
@@ -358,7 +364,7 @@ def test_oversized_files_are_refused(tmp_path: Path, monkeypatch: pytest.MonkeyP
 
 def test_odd_secret_paths_are_problems_not_crashes(tmp_path: Path) -> None:
     main = (SCHOOL / "main.yaml").read_text()
-    d = _tenant(tmp_path, {}, main=main.replace("{env: SPSYNC_TEST_PASSWORD}", '{file: "a\\0b"}'))
+    d = _tenant(tmp_path, {}, main=main.replace("{env: SPSYNC_SCHOOL_PASSWORD}", '{file: "a\\0b"}'))
     problems = _problems(d)
     assert len(problems) == 1
     assert problems[0].startswith(f"{d}/main.yaml:17:24: exams.final.configuration.password.file:")

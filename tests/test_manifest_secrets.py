@@ -31,14 +31,41 @@ def test_env_reference() -> None:
         (VALUE, VALUE),
         (VALUE + "\n", VALUE),
         (VALUE + "\r\n", VALUE),
-        (VALUE + "\n\n", VALUE + "\n"),  # only one newline is the editor's
-        (" " + VALUE + " ", " " + VALUE + " "),
     ],
 )
 def test_file_reference_drops_one_trailing_newline(text: str, value: str) -> None:
     s = resolve(SecretRef("file", "pw.txt"), env={}, read_file=_files(**{"pw.txt": text}))
     assert s.reveal() == value
     assert s.source == "file:pw.txt"
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        # only one newline is the editor's: a second one is part of no password
+        (VALUE + "\n\n", "has leading or trailing whitespace (value not shown); remove it"),
+        (" " + VALUE + " ", "has leading or trailing whitespace (value not shown); remove it"),
+        (VALUE + "\t", "has leading or trailing whitespace (value not shown); remove it"),
+        ("a\x1b[31m" + VALUE, "holds a control or other unprintable character (value not shown)"),
+        (VALUE + "\u202e", "holds a control or other unprintable character (value not shown)"),
+    ],
+)
+def test_file_values_that_cannot_be_meant_are_refused_unshown(text: str, problem: str) -> None:
+    with pytest.raises(SecretRefError) as e:
+        resolve(SecretRef("file", "pw.txt"), env={}, read_file=_files(**{"pw.txt": text}))
+    assert str(e.value) == f'secret file "pw.txt" {problem}'
+
+
+def test_a_token_outside_ascii_is_refused_unshown() -> None:
+    ref = SecretRef("env", "SPSYNC_X_TOKEN")
+    with pytest.raises(SecretRefError) as e:
+        resolve(ref, env={"SPSYNC_X_TOKEN": "tök-" + VALUE}, read_file=_files(), header=True)
+    assert str(e.value) == (
+        "environment variable SPSYNC_X_TOKEN holds a character outside ASCII (value not "
+        "shown): an API token is sent as an HTTP header"
+    )
+    # the same value is a valid exam password (not a header)
+    assert resolve(ref, env={"SPSYNC_X_TOKEN": "tök-" + VALUE}, read_file=_files()).reveal()
 
 
 def _raises(read: object) -> object:

@@ -42,13 +42,13 @@ NOW = datetime(2027, 1, 15, 12, 0, 0, tzinfo=UTC)
 PL_A = "PL" + "a1" * 16
 PL_B = "PL" + "b2" * 16
 ENV = {
-    "TRUTH_TOKEN": TOKEN,
-    "FINAL_PW": "final-pw",
-    "QUIZ_PW": "quiz-pw",
+    "SPSYNC_MINI_TOKEN": TOKEN,
+    "SPSYNC_MINI_FINAL_PW": "final-pw",
+    "SPSYNC_MINI_QUIZ_PW": "quiz-pw",
     "SPSYNC_ACME_TOKEN": TOKEN,
-    "ACME_CERT_PASSWORD": "cert-pw",
-    "ACME_SAFETY_PASSWORD": "safety-pw",
-    "ACME_ORIENTATION_PASSWORD": "orientation-pw",
+    "SPSYNC_ACME_CERT_PASSWORD": "cert-pw",
+    "SPSYNC_ACME_SAFETY_PASSWORD": "safety-pw",
+    "SPSYNC_ACME_ORIENTATION_PASSWORD": "orientation-pw",
     "NO_COLOR": "1",
 }
 APPOINTMENTS = (
@@ -125,15 +125,15 @@ class Tenant:
 _TENANT = """\
 tenant: mini
 install: {install}
-api: {{url: {url}, token: {{env: TRUTH_TOKEN}}}}
+api: {{url: {url}, token: {{env: SPSYNC_MINI_TOKEN}}}}
 defaults:
   session: {{type: automated, proctorLocation: {location}}}
 policy: {{maxDestroy: 1000, maxDestroyPercent: 100}}
 """
 #: exam name -> (external id, title, duration, password variable)
 _EXAMS = {
-    "final": ("final-exam", "Final Exam", 90, "FINAL_PW"),
-    "quiz": ("quiz-exam", "Open Quiz", 20, "QUIZ_PW"),
+    "final": ("final-exam", "Final Exam", 90, "SPSYNC_MINI_FINAL_PW"),
+    "quiz": ("quiz-exam", "Open Quiz", 20, "SPSYNC_MINI_QUIZ_PW"),
 }
 
 

@@ -112,7 +112,7 @@ exams:
       access: {open: "2027-02-01T00:00:00Z", close: "2028-12-31T23:59:59Z"}
       scheduling: {open: "2027-01-01T00:00:00Z", close: "2028-12-20T00:00:00Z"}
       duration: 180
-      password: {env: GLOBEX_CLOUD_PASSWORD}
+      password: {env: SPSYNC_GLOBEX_CLOUD_PASSWORD}
       attempts: 2
       proctorTypes:
         TS4b894875d26194988853e490dfb9bc41:
@@ -134,7 +134,7 @@ exams:
       url: https://assess.globex.example/exams/security-101
       access: {open: "2027-01-15T00:00:00Z", close: "2028-12-31T23:59:59Z"}
       duration: 60
-      password: {env: GLOBEX_SECURITY_PASSWORD}
+      password: {env: SPSYNC_GLOBEX_SECURITY_PASSWORD}
       proctorTypes:
         TS63dda27a6ba54c218449b934b7bb1ba8:
           options: {recordScreen: {}, forceFullScreen: {}, disableNewTabs: {}, disableClipboard: {}}
@@ -150,7 +150,7 @@ exams:
       access: {open: "2027-03-01T00:00:00Z", close: "2028-11-30T23:59:59Z"}
       scheduling: {open: "2027-02-01T00:00:00Z", close: "2028-11-15T00:00:00Z"}
       duration: 120
-      password: {env: GLOBEX_FINANCE_PASSWORD}
+      password: {env: SPSYNC_GLOBEX_FINANCE_PASSWORD}
       attempts: 1
       proctorTypes:
         TSbff39e6956b84f6399ecaac991d9a529: {}
@@ -169,7 +169,7 @@ exams:
       access: {open: "2027-04-01T00:00:00Z", close: "2028-12-31T23:59:59Z"}
       scheduling: {open: "2027-03-15T00:00:00Z", close: "2028-12-01T00:00:00Z"}
       duration: 90
-      password: {env: GLOBEX_LEADERSHIP_PASSWORD}
+      password: {env: SPSYNC_GLOBEX_LEADERSHIP_PASSWORD}
       proctorTypes:
         TSc93c23e553ba4e2f9758e3f0649b667b: {}
         TS63dda27a6ba54c218449b934b7bb1ba8: {options: {recordAudio: {}, onlyOneScreen: {}}}
@@ -185,7 +185,7 @@ exams:
       url: https://assess.globex.example/exams/code-of-conduct
       access: {open: "2027-01-01T00:00:00Z", close: "2028-12-31T23:59:59Z"}
       duration: 30
-      password: {env: GLOBEX_CONDUCT_PASSWORD}
+      password: {env: SPSYNC_GLOBEX_CONDUCT_PASSWORD}
       proctorTypes:
         TS63dda27a6ba54c218449b934b7bb1ba8: {options: {disablePrinting: {}, disableRightClick: {}}}
 """

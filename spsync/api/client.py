@@ -45,20 +45,39 @@ from pydantic import BaseModel, ValidationError
 
 import spsync
 from spsync.api import wire
-from spsync.api.errormap import error_from_response, response_error, scrub
+from spsync.api.errormap import error_from_response, response_error
 from spsync.api.limiter import AdaptiveRateLimiter
 from spsync.api.retry import RETRYABLE_5XX, RetryPolicy, Safety, parse_retry_after
 from spsync.errors import ApiError, ResponseError, TransportError, UsageError
+from spsync.sanitize import is_clean
 from spsync.secrets import Secret
 
 log = logging.getLogger("spsync.api")
 
 T = TypeVar("T")
+A = TypeVar("A")
 M = TypeVar("M", bound=BaseModel)
 R = TypeVar("R", bound=wire.Response)
 
-#: page size asked for (the contract's maximum)
+#: page size asked for (the contract's maximum); a page with more items is refused
 PAGE_LIMIT = 100
+
+# Bounds on what one answer or one list may cost (docs/api-client.md#bounds). A server
+# that breaks one gets a one-line error naming the call, not our memory or our time.
+#: largest response body read, counted after decompression
+MAX_BODY_BYTES = 32 * 1024 * 1024
+#: most items read from one list (the largest tenants have tens of thousands)
+MAX_LIST_ITEMS = 1_000_000
+#: most pages read from one list
+MAX_LIST_PAGES = 20_000
+#: most pages read from a list that announces no ``total`` (the contract always gives one)
+MAX_PAGES_WITHOUT_TOTAL = 1_000
+#: pages read past those ``total`` announced (items added while reading) before paging is
+#: taken for endless
+PAGE_SLACK = 10
+#: default overall deadline of one HTTP exchange, from sending to the body's last byte
+#: (``SPSYNC_CALL_TIMEOUT``): a body trickling in a byte at a time never resets it
+CALL_TIMEOUT = 120.0
 
 # Route templates (also the keys of ``Client.calls`` and ``CallRecord.route``).
 R_PROVISION = "/v2/installs/{installSid}/provision"
@@ -111,6 +130,10 @@ class CallRecord:
 
 class _Unresolved(Exception):
     """An unknown outcome could not be settled by reading (the object is in another state)."""
+
+
+class DeadlineExceeded(Exception):
+    """One HTTP exchange did not complete within the call deadline."""
 
 
 def _is_loopback(host: str) -> bool:
@@ -215,6 +238,48 @@ def _tls_failure(exc: BaseException) -> str | None:
     return None
 
 
+#: the domain onboarding links are on, whatever the API host
+ONBOARDING_DOMAIN = "smarterproctoring.com"
+
+
+def _onboarding_domains(api_host: str) -> list[str]:
+    domains = [ONBOARDING_DOMAIN]
+    labels = api_host.lower().rstrip(".").split(".")
+    if not _is_loopback(api_host) and len(labels) >= 2:
+        own = ".".join(labels[-2:])  # another allowed API host: its own domain
+        if own not in domains:
+            domains.append(own)
+    return domains
+
+
+def onboarding_url_ok(url: str, api_host: str) -> bool:
+    """Whether ``url`` may be printed as an onboarding link: ``https://``, no control or
+    bidi character, on the service's domain (or the API host's own, for another install)."""
+    if not is_clean(url) or " " in url:
+        return False
+    try:
+        parsed = httpx.URL(url)
+    except (httpx.InvalidURL, ValueError):
+        return False
+    host = (parsed.host or "").lower()
+    if parsed.scheme != "https" or parsed.userinfo:
+        return False
+    return any(host == d or host.endswith("." + d) for d in _onboarding_domains(api_host))
+
+
+def _os_reason(exc: BaseException) -> str:
+    """The system's words for an OS error under ``exc`` (``Connection refused``), if any:
+    fixed text that cannot carry anything of the request."""
+    seen: BaseException | None = exc
+    for _ in range(8):
+        if seen is None:
+            break
+        if isinstance(seen, OSError) and seen.errno:
+            return os.strerror(seen.errno)
+        seen = seen.__cause__ or seen.__context__
+    return ""
+
+
 def _record_missing_sniffio() -> None:
     """Make httpcore's repeated ``import sniffio`` fail at once when sniffio is absent.
 
@@ -285,6 +350,8 @@ class Client:
         verify: str | bool | ssl.SSLContext = True,
         on_call: Callable[[CallRecord], None] | None = None,
         rate: float | None = None,
+        call_timeout: float = CALL_TIMEOUT,
+        max_body: int = MAX_BODY_BYTES,
     ) -> None:
         url = check_base_url(base_url)
         if not wire.is_sid(install, "AI"):
@@ -293,6 +360,10 @@ class Client:
             raise TypeError("token must be a Secret")
         if max_in_flight < 1:
             raise ValueError("max_in_flight must be at least 1")
+        if not call_timeout > 0:
+            raise UsageError(
+                f"the call timeout must be a positive number of seconds, got {call_timeout}"
+            )
         _record_missing_sniffio()
         self.base_url = str(url).rstrip("/")
         self.install = install
@@ -304,7 +375,10 @@ class Client:
         #: every CallRecord of this client, in order (cheap: no bodies)
         self.records: list[CallRecord] = []
         self._slots = asyncio.Semaphore(max_in_flight)
+        self._workers = max_in_flight
         self._timeout = timeout
+        self.call_timeout = call_timeout
+        self.max_body = max_body
         try:
             verify_with = _ssl_verify(verify)
             if verify_with is True and transport is None and max_in_flight > POOL_SIZE:
@@ -400,7 +474,10 @@ class Client:
 
     async def _send(
         self, method: str, route: str, path: str, query: Query, content: bytes | None
-    ) -> tuple[httpx.Response | None, httpx.TransportError | None, float]:
+    ) -> tuple[httpx.Response | None, bytes, httpx.TransportError | DeadlineExceeded | None, float]:
+        """One exchange: the answer and its body (read whole, at most ``max_body`` bytes
+        once decompressed, within ``call_timeout`` from sending to the last byte), or the
+        failure. A body over the limit raises ``ResponseError`` (not worth a retry)."""
         async with self._slots:
             # the rate limiter is passed with a slot in hand: callers queued for a slot have
             # not started yet, so a pause or a lower rate still holds them back
@@ -414,20 +491,66 @@ class Client:
             started = time.perf_counter()
             http = self._pools.take()
             try:
-                response = await http.request(
+                request = http.build_request(
                     method, path, params=query or None, content=content, headers=headers
                 )
+                async with asyncio.timeout(self.call_timeout):
+                    response = await http.send(request, stream=True)
+                    try:
+                        body = await self._read_body(response, method, path)
+                    finally:
+                        await response.aclose()
             except httpx.TransportError as exc:
-                return None, exc, time.perf_counter() - started
+                return None, b"", exc, time.perf_counter() - started
+            except httpx.DecodingError:
+                # a body its content-encoding does not describe (a broken or hostile gzip)
+                raise ResponseError(
+                    "response body could not be decoded (DecodingError)", method=method, path=path
+                ) from None
+            except TimeoutError:
+                return None, b"", DeadlineExceeded(), time.perf_counter() - started
             finally:
                 self._pools.give_back(http)
-            return response, None, time.perf_counter() - started
+            return response, body, None, time.perf_counter() - started
+
+    async def _read_body(self, response: httpx.Response, method: str, path: str) -> bytes:
+        """The decoded body, refused past ``max_body`` bytes (a compressed body is counted
+        as it expands, so a small gzip bomb stops at the limit too)."""
+        length = response.headers.get("content-length", "")
+        if length.isdigit() and int(length) > self.max_body:
+            raise self._too_large(method, path, response.status_code)
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in response.aiter_bytes():
+            size += len(chunk)
+            if size > self.max_body:
+                raise self._too_large(method, path, response.status_code)
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    def _too_large(self, method: str, path: str, status: int) -> ResponseError:
+        return ResponseError(
+            f"response body larger than {self.max_body} bytes (the limit): not read",
+            method=method,
+            path=path,
+            status=status,
+        )
 
     def _transport_error(
-        self, method: str, path: str, exc: httpx.TransportError
+        self, method: str, path: str, exc: httpx.TransportError | DeadlineExceeded
     ) -> tuple[TransportError, str]:
         """The error to raise, and whether the request may have reached the server:
-        ``unsent`` (safe to repeat), ``sent`` (outcome unknown) or ``fatal`` (do not retry)."""
+        ``unsent`` (safe to repeat), ``sent`` (outcome unknown) or ``fatal`` (do not retry).
+
+        The HTTP stack's own text is never shown: it can quote a header value (the token)
+        or a piece of the request. Only the failure's class name, and the system's
+        description of an underlying OS error, are."""
+        if isinstance(exc, DeadlineExceeded):
+            text = (
+                f"no complete answer within the call deadline of {self.call_timeout:g}s "
+                "(SPSYNC_CALL_TIMEOUT)"
+            )
+            return TransportError(text, method=method, path=path), "sent"
         name = type(exc).__name__
         tls = _tls_failure(exc)
         if tls is not None and isinstance(exc, httpx.ConnectError):
@@ -444,9 +567,9 @@ class Client:
             what = f"cannot connect to {self.base_url} ({name})"
         else:
             what = f"transport failure ({name})"
-        detail = scrub(str(exc), self._secrets())
-        if detail and detail not in what:
-            what = f"{what}: {' '.join(detail.split())[:200]}"
+        detail = _os_reason(exc)
+        if detail:
+            what = f"{what}: {detail}"
         error = TransportError(what, method=method, path=path)
         if isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout):
             return error, "unsent"
@@ -457,12 +580,18 @@ class Client:
         return error, "fatal"  # LocalProtocolError, UnsupportedProtocol: a bug, not luck
 
     def _parse(
-        self, method: str, path: str, response: httpx.Response, model: type[M], empty_ok: bool
+        self,
+        method: str,
+        path: str,
+        response: httpx.Response,
+        body: bytes,
+        model: type[M],
+        empty_ok: bool,
     ) -> M | None:
-        if empty_ok and not response.content.strip():
+        if empty_ok and not body.strip():
             return None
         try:
-            return model.model_validate_json(response.content)
+            return model.model_validate_json(body)
         except ValidationError as exc:
             raise response_error(
                 method=method, path=path, status=response.status_code, problem=exc
@@ -499,7 +628,7 @@ class Client:
             attempt += 1
             retry_after: float | None = None
             unknown = False
-            response, exc, duration = await self._send(method, route, path, query, content)
+            response, body, exc, duration = await self._send(method, route, path, query, content)
             if exc is not None:
                 error, reach = self._transport_error(method, path, exc)
                 self._record(
@@ -515,14 +644,14 @@ class Client:
                 if 200 <= status < 300:
                     self._record(CallRecord(method, route, path, status, duration, attempt))
                     self.limiter.on_success()
-                    return self._parse(method, path, response, model, empty_ok)
+                    return self._parse(method, path, response, body, model, empty_ok)
                 error = error_from_response(
                     method=method,
                     path=path,
                     status=status,
                     reason=response.reason_phrase,
                     content_type=response.headers.get("content-type", ""),
-                    body=response.content,
+                    body=body,
                     secrets=secrets,
                 )
                 self._record(
@@ -629,7 +758,29 @@ class Client:
         self, route: str, params: dict[str, str], item: type[R], query: Query, offset: int
     ) -> wire.Page[R]:
         q = _merge_query(query, [("offset", str(offset)), ("limit", str(PAGE_LIMIT))])
-        return await self._one("GET", route, params, wire.Page[item], safety="read", query=q)
+        return await self._list_page(route, params, item, q)
+
+    async def _list_page(
+        self, route: str, params: dict[str, str], item: type[R], query: Query
+    ) -> wire.Page[R]:
+        page = await self._one("GET", route, params, wire.Page[item], safety="read", query=query)
+        if len(page.results) > PAGE_LIMIT:
+            raise self._bound(
+                route, f"a page of {len(page.results)} items, more than the {PAGE_LIMIT} asked for"
+            )
+        if page.total is not None and page.total > MAX_LIST_ITEMS:
+            raise self._bound(
+                route,
+                f"the list announces {page.total} items, more than the "
+                f"{MAX_LIST_ITEMS} spsync reads from one list",
+            )
+        return page
+
+    def _bound(self, route: str, what: str) -> ResponseError:
+        """A list past one of the bounds: named by its route, refused whole."""
+        return ResponseError(
+            f"{what} (refused; see docs/api-client.md#bounds)", method="GET", path=route
+        )
 
     async def _rest(
         self,
@@ -642,29 +793,71 @@ class Client:
         items: list[R] = list(first.results)
         cursor = first.next
         step = len(first.results)
+        pages_read = 1
+        # how many pages the list may take: what ``total`` announces and a little more (items
+        # added while reading), or the overall cap when it announces nothing
+        most = MAX_PAGES_WITHOUT_TOTAL
+        if first.total is not None and step > 0:
+            most = min(MAX_LIST_PAGES, -(-first.total // step) + PAGE_SLACK)
         if cursor and first.total is not None and step > 0:
             nxt = dict(_next_query(cursor))
             if nxt.get("offset") == str(step):  # plain offset paging: pages are predictable
-                offsets = list(range(step, first.total, step))
-                pages = await gather_all(
-                    *(self._page(route, params, item, query, off) for off in offsets)
+                offsets = range(step, first.total, step)
+                if len(offsets) + 1 > MAX_LIST_PAGES:
+                    raise self._bound(
+                        route,
+                        f"the list announces {first.total} items in pages "
+                        f"of {step}: more than {MAX_LIST_PAGES} pages",
+                    )
+                pages = await self._pooled(
+                    lambda off: self._page(route, params, item, query, off), offsets
                 )
                 for page in pages:
                     items.extend(page.results)
+                pages_read += len(pages)
                 cursor = pages[-1].next if pages else first.next
         seen: set[tuple[tuple[str, str], ...]] = set()
         while cursor:
+            if pages_read >= most:
+                raise self._bound(route, f"paging did not end after {pages_read} pages")
             q = _merge_query(query, _next_query(cursor))
             key = tuple(sorted(q))
             if key in seen:
                 raise ResponseError(
-                    f"paging does not advance (next = {cursor})", method="GET", path=route
+                    "paging does not advance (a next link seen before)", method="GET", path=route
                 )
             seen.add(key)
-            page = await self._one("GET", route, params, wire.Page[item], safety="read", query=q)
+            page = await self._list_page(route, params, item, q)
+            pages_read += 1
             items.extend(page.results)
+            if len(items) > MAX_LIST_ITEMS:
+                raise self._bound(route, f"more than {MAX_LIST_ITEMS} items in one list")
             cursor = page.next
         return _dedupe(items)
+
+    async def _pooled(self, fetch: Callable[[A], Awaitable[T]], args: Iterable[A]) -> list[T]:
+        """``fetch(arg)`` for every arg, in order, by ``max_in_flight`` workers: as many
+        coroutines as workers, however many pages there are. The first failure stops the
+        workers taking more and is raised once they are done."""
+        todo = list(enumerate(args))
+        results: list[Any] = [None] * len(todo)
+        queue = iter(todo)
+        failed: list[BaseException] = []
+
+        async def worker() -> None:
+            for i, arg in queue:
+                if failed:
+                    return
+                try:
+                    results[i] = await fetch(arg)
+                except BaseException as exc:
+                    failed.append(exc)
+                    return
+
+        await asyncio.gather(*(worker() for _ in range(min(self._workers, len(todo)))))
+        if failed:
+            raise failed[0]
+        return results
 
     # --- writes ---------------------------------------------------------------------------
 
@@ -786,6 +979,14 @@ class Client:
             wire.OnboardUrl,
             safety="read",
         )
+        if not onboarding_url_ok(got.url, httpx.URL(self.base_url).host):
+            raise ResponseError(
+                "the onboarding URL is not an https:// URL on the service's domain "
+                f"({', '.join(_onboarding_domains(httpx.URL(self.base_url).host))}) or holds "
+                "control characters: refused, not shown",
+                method="GET",
+                path=R_ONBOARD,
+            )
         return got.url
 
     # --- reads ----------------------------------------------------------------------------
@@ -839,7 +1040,11 @@ class Client:
         lms_id: str | None = None,
         email: str | None = None,
     ) -> list[wire.User]:
-        """Users matching every given filter (with none: every user)."""
+        """Users matching every given filter (with none: every user).
+
+        What comes back is checked against the filters: a user that does not carry the id
+        asked for (a proxy or a server that ignored the query) is dropped, never taken for
+        the one that was meant."""
         query = [
             (k, v)
             for k, v in (
@@ -850,7 +1055,16 @@ class Client:
             )
             if v is not None
         ]
-        return await self._paged(R_USERS, {}, wire.User, query)
+        users = await self._paged(R_USERS, {}, wire.User, query)
+        wanted = {"externalId": external_id, "apiId": api_id, "lmsId": lms_id}
+        out = []
+        for user in users:
+            if any(v is not None and getattr(user, k) != v for k, v in wanted.items()):
+                continue
+            if email is not None and (user.email or "").lower() != email.lower():
+                continue
+            out.append(user)
+        return out
 
     async def list_users(self) -> list[wire.User]:
         """Every user of the install (paged)."""
@@ -871,7 +1085,7 @@ class Client:
         if pages_left <= len(wanted):
             users = await self._rest(R_USERS, {}, wire.User, [], first)
         else:
-            found = await gather_all(*(self.find_users(external_id=x) for x in wanted))
+            found = await self._pooled(lambda x: self.find_users(external_id=x), wanted)
             users = [u for group in found for u in group]
         out: dict[str, wire.User] = {}
         want = set(wanted)

@@ -6,7 +6,8 @@ Also handled: numeric or numeric-string codes (``5003``), an ``{"error": {...}}`
 a missing or empty message, and bodies that are not JSON at all (an HTML page from a proxy,
 a truncated body): the status and reason phrase then speak for themselves. Response bodies
 are never copied into the error, only the API's own ``code``/``message``/``details``, with
-any secret of the request scrubbed out.
+every form of every secret scrubbed out of each (``secrets.scrub``) and their control
+characters escaped (``sanitize.clean``, applied by ``ApiError`` itself).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from spsync.errors import (
     ResponseError,
     ServerError,
 )
-from spsync.secrets import MASK
+from spsync.secrets import scrub
 
 #: longest API message kept in an error (a misbehaving service could send megabytes)
 MAX_MESSAGE = 600
@@ -64,14 +65,6 @@ def error_class(status: int) -> type[ApiError]:
     return ApiError
 
 
-def scrub(text: str, secrets: Iterable[str]) -> str:
-    """``text`` with every occurrence of each secret replaced by the mask."""
-    for value in secrets:
-        if value:
-            text = text.replace(value, MASK)
-    return text
-
-
 def _clip(text: str, limit: int = MAX_MESSAGE) -> str:
     text = " ".join(text.split())  # one line: no control characters from the body
     return text if len(text) <= limit else text[: limit - 1] + "…"
@@ -90,7 +83,7 @@ def parse_error_body(body: bytes) -> tuple[str | None, str | None]:
     raw_code = data.get("code")
     code: str | None = None
     if isinstance(raw_code, str) and raw_code.strip():
-        code = _clip(raw_code.strip(), 64)
+        code = raw_code.strip()  # clipped once scrubbed: a cut would hide part of a secret
     elif isinstance(raw_code, int) and not isinstance(raw_code, bool):
         code = str(raw_code)
     raw_message = data.get("message")
@@ -134,7 +127,11 @@ def error_from_response(
             described = "no message"
         message = f"{reason} ({described})" if reason else described
     cls = error_class(status)
-    return cls(_clip(scrub(message, secrets)), method=method, path=path, status=status, code=code)
+    secrets = list(secrets)
+    if code is not None:
+        code = _clip(scrub(code, secrets), 64)
+    message = _clip(scrub(message, secrets))
+    return cls(message, method=method, path=path, status=status, code=code)
 
 
 def response_error(

@@ -136,12 +136,13 @@ def apply_cmd(
       spsync --sandbox apply manifests --auto-approve
       spsync plan manifests --out plan.json && spsync apply plan.json
     """
+    from spsync import files
     from spsync.plan import load_plan
 
     g = globals_of(ctx)
     saved = None
     if path.is_file():
-        saved = load_plan(path.read_text(encoding="utf-8"), str(path))
+        saved = load_plan(files.read_owned(path, "plan file", PlanError), str(path))
         if targets or tenant_names or replace or refresh_only:
             raise UsageError(
                 "--target, --tenant, --replace and --refresh-only cannot be used with a saved "

@@ -11,6 +11,9 @@ from typing import Any, TypeVar
 
 import click
 
+from spsync.sanitize import clean_lines
+from spsync.secrets import scrub
+
 F = TypeVar("F", bound=Callable[..., Any])
 
 SANDBOX_DIR = Path(".spsync") / "sandbox"
@@ -105,13 +108,16 @@ def global_options(f: F) -> F:
 
 
 def out(text: str = "", *, nl: bool = True) -> None:
-    """Write to stdout (the only place results go)."""
-    click.echo(text, nl=nl)
+    """Write to stdout (the only place results go), with every form of every secret read
+    in this run masked. What is shown there was made one safe line per field by whoever
+    formatted it (a rendered plan keeps its own colour codes)."""
+    click.echo(scrub(text), nl=nl)
 
 
 def err(text: str = "", *, nl: bool = True) -> None:
-    """Write to stderr (errors, warnings, progress)."""
-    click.echo(text, err=True, nl=nl)
+    """Write to stderr (errors, warnings, progress): secrets masked, and every control or
+    bidi character other than a line break escaped (spsync colours nothing here)."""
+    click.echo(clean_lines(scrub(text)), err=True, nl=nl)
 
 
 #: ``--replace`` and ``--refresh-only``, shared by plan and apply (a saved plan keeps them)

@@ -12,6 +12,7 @@ import click
 from spsync.cli.common import global_options, out
 from spsync.errors import UsageError
 from spsync.model import TENANT_PATTERN
+from spsync.secrets import env_prefix
 
 SCHEMA_DIR = ".schemas"
 INSTALL_PATTERN = r"^AI[a-f0-9]{32}$"
@@ -22,8 +23,9 @@ def _template(name: str) -> str:
 
 
 def env_name(tenant: str, what: str) -> str:
-    """``acme-corp`` -> ``SPSYNC_ACME_CORP_TOKEN``."""
-    return f"SPSYNC_{re.sub(r'[^A-Z0-9]', '_', tenant.upper())}_{what}"
+    """``acme-corp`` -> ``SPSYNC_ACME_CORP_TOKEN``: under the tenant's own prefix, the only
+    variables its manifests may read."""
+    return env_prefix(tenant) + what
 
 
 def scaffold(path: Path, tenant: str, install: str) -> list[Path]:

@@ -61,12 +61,13 @@ def onboard_cmd(ctx: click.Context, path: Path, address: str, tenant_names: tupl
 
 async def _fetch(desired: Any, sandbox: bool, address: str, exam_sid: str, sid: str) -> str:
     from spsync.planning import make_client
+    from spsync.sanitize import clean
 
     async with make_client(desired, sandbox) as client:
         session = await client.get_session(exam_sid, sid)
         if session.status != "Scheduled":
             raise UsageError(
-                f"{address} ({sid}) is {session.status}, not Scheduled: only a scheduled "
+                f"{address} ({sid}) is {clean(session.status)}, not Scheduled: only a scheduled "
                 "session has an onboarding URL"
             )
         return str(await client.onboard_url(exam_sid, sid))

@@ -30,15 +30,11 @@ def show(ctx: click.Context, planfile: Path, fmt: str) -> int:
     Example:
       spsync show plan.json --format markdown
     """
+    from spsync import files
     from spsync.plan import load_plan
     from spsync.render import render
 
-    try:
-        text = planfile.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise PlanError(f"{planfile}: no such plan file") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise PlanError(f"{planfile}: cannot read the plan file: {e}") from None
+    text = files.read_owned(planfile, "plan file", PlanError)
     out(render(load_plan(text, str(planfile)), fmt, color=globals_of(ctx).color), nl=False)
     return 0
 

@@ -36,13 +36,15 @@ from spsync.journal import journal_path, read_entries
 from spsync.model import Desired
 from spsync.sandbox.injection import Fault, FaultInjector
 from spsync.sandbox.server import ThreadedServer
+from spsync.secrets import env_prefix
 from spsync.state import StateStore
 
 #: the simulated "now": before every generated appointment and inside every exam window
 NOW = datetime(2027, 1, 15, 12, 0, 0, tzinfo=UTC)
-#: the API token of every generated tenant (read from REL_TOKEN); a value no output may hold
+#: the API token of every generated tenant (read from SPSYNC_<TENANT>_TOKEN); a value no
+#: output may hold
 TOKEN = "rel-tok-7Qx2Vb9LmK4pZ8wR"
-#: exam passwords of generated tenants (REL_PW_<n>); values no output may hold
+#: exam passwords of generated tenants (SPSYNC_<TENANT>_PW_<n>); values no output may hold
 PASSWORDS = ("pw-Zk38vQe1Ym", "pw-Hd72nWc5Tr", "pw-Ua90sLp4Gx", "pw-Ef61kJb8Nq")
 TS_AUTO = "TS63dda27a6ba54c218449b934b7bb1ba8"
 TS_LIVE = "TS4b894875d26194988853e490dfb9bc41"
@@ -85,7 +87,7 @@ tenant: {name}
 install: {install}
 api:
   url: {url}
-  token: {{env: REL_TOKEN}}
+  token: {{env: {env_prefix(name)}TOKEN}}
 defaults:
   user: {{timeZone: America/New_York, currencyCode: USD}}
   exam: {{type: online, limitedScope: true}}
@@ -124,7 +126,7 @@ exams:
       access: {{open: "2027-01-01T00:00:00Z", close: "2027-12-31T23:59:59Z"}}
       scheduling: {{open: "2026-12-01T00:00:00Z", close: "2027-12-30T00:00:00Z"}}
       duration: 120
-      password: {{env: REL_PW_0}}
+      password: {{env: {env_prefix(name)}PW_0}}
       attempts: 1
       proctorTypes:
         {TS_LIVE}: {{}}
@@ -139,7 +141,7 @@ exams:
       url: https://exams.example.com/{name}/safety
       access: {{open: "2027-02-01T00:00:00Z", close: "2027-11-30T23:59:59Z"}}
       duration: 45
-      password: {{env: REL_PW_1}}
+      password: {{env: {env_prefix(name)}PW_1}}
       proctorTypes: {{{TS_AUTO}: {{options: {{verifyId: {{}}}}}}}}
   orientation:
     course: compliance
@@ -150,7 +152,7 @@ exams:
       url: https://exams.example.com/{name}/orientation
       access: {{open: "2027-01-15T00:00:00Z", close: "2027-12-15T23:59:59Z"}}
       duration: 30
-      password: {{env: REL_PW_2}}
+      password: {{env: {env_prefix(name)}PW_2}}
       attempts: 2
       proctorTypes: {{{TS_AUTO}: {{}}}}
 """
@@ -226,11 +228,19 @@ def write_tenant(parent: Path, name: str, install: str, url: str, *, learners: i
     return tdir
 
 
-def secret_env() -> dict[str, str]:
-    """The variables the generated manifests read their secrets from."""
-    env = {"REL_TOKEN": TOKEN}
-    env.update({f"REL_PW_{i}": pw for i, pw in enumerate(PASSWORDS)})
+def secret_env(tenants: Sequence[str] = ("rel",)) -> dict[str, str]:
+    """The variables the generated manifests of ``tenants`` read their secrets from (each
+    tenant its own, under ``SPSYNC_<TENANT>_``)."""
+    env: dict[str, str] = {}
+    for tenant in tenants:
+        env.update(password_env(PASSWORDS, tenant))
+        env[env_prefix(tenant) + "TOKEN"] = TOKEN
     return env
+
+
+def password_env(passwords: Sequence[str], tenant: str = "rel") -> dict[str, str]:
+    """The variables giving ``tenant``'s exams ``passwords`` (in the exams' order)."""
+    return {f"{env_prefix(tenant)}PW_{i}": pw for i, pw in enumerate(passwords)}
 
 
 def base_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
@@ -291,7 +301,7 @@ class Workspace:
         self.installs = {t: install_sid(i + 1) for i, t in enumerate(self.tenants)}
         for t in self.tenants:
             write_tenant(self.manifests, t, self.installs[t], url, learners=learners)
-        self.secrets = secret_env()
+        self.secrets = secret_env(self.tenants)
         self.env = base_env({**self.secrets, "NO_COLOR": "1", **(env or {})})
 
     def tenant_dir(self, tenant: str | None = None) -> Path:

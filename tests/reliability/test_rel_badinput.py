@@ -289,7 +289,11 @@ def duplicate_key(draw: st.DrawFn, originals: dict[str, bytes]) -> Case:
 
 @st.composite
 def missing_secret(draw: st.DrawFn) -> Case:
-    var = draw(st.sampled_from(["REL_PW_0", "REL_PW_1", "REL_PW_2", "REL_TOKEN"]))
+    var = draw(
+        st.sampled_from(
+            ["SPSYNC_REL_PW_0", "SPSYNC_REL_PW_1", "SPSYNC_REL_PW_2", "SPSYNC_REL_TOKEN"]
+        )
+    )
     blank = draw(st.sampled_from([None, ""]))
     return Case((), f"{var} {'unset' if blank is None else 'empty'}", env=((var, blank),))
 

@@ -30,6 +30,7 @@ from rel_support import (
     control,
     kill_once_journaled,
     no_traceback,
+    password_env,
     tampered,
 )
 
@@ -118,7 +119,7 @@ def test_rel_no_secret_in_any_output_or_file(tmp_path: Path) -> None:
         assert spsync("plan", tdir, "--detailed-exitcode").code == 0
 
         # rotate every password through a saved plan: it says "(changed)", never the values
-        rotated = {f"REL_PW_{i}": pw for i, pw in enumerate(ROTATED)}
+        rotated = password_env(ROTATED)
         changed = spsync("plan", tdir, "--format", "json", "--out", "rotate.json", env=rotated)
         assert changed.code == 0
         doc = json.loads(changed.out)
@@ -132,7 +133,7 @@ def test_rel_no_secret_in_any_output_or_file(tmp_path: Path) -> None:
 
         # error paths, with a third generation of passwords pending: the API refuses the
         # update with a 400 (a proctor type disabled) ...
-        third = {f"REL_PW_{i}": pw for i, pw in enumerate(THIRD)}
+        third = password_env(THIRD)
         settings = f"/_sandbox/installs/{ws.installs['rel']}/settings"
         control(srv.url, "PUT", settings, {"proctorTypes": [TS_AUTO]})
         refused = spsync("-v", "apply", tdir, "--auto-approve", env=third)
@@ -145,7 +146,7 @@ def test_rel_no_secret_in_any_output_or_file(tmp_path: Path) -> None:
         assert echoed.code == 1 and echo.hits == 1, str(echoed)
         assert "too weak" in echoed.err
         # ... and a token the API does not know
-        denied = spsync("-v", "plan", tdir, env={"REL_TOKEN": WRONG_TOKEN, **third})
+        denied = spsync("-v", "plan", tdir, env={"SPSYNC_REL_TOKEN": WRONG_TOKEN, **third})
         assert denied.code == 1 and "AUTHENTICATIONFAILED" in denied.err, str(denied)
 
         # the third generation applied for good; state and onboarding

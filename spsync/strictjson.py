@@ -1,0 +1,48 @@
+"""Strict JSON for spsync's own files (state, plan, journal): pure, no I/O.
+
+Ordinary parsers settle a key given twice silently (the last one wins), so a state file
+edited by hand or by a pull request could say one thing to a reviewer reading its first
+``resources`` and another to spsync. Here a duplicate key is an error, and so are the
+``NaN``/``Infinity`` extensions.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+
+class DuplicateKeyError(ValueError):
+    """A JSON object names the same key twice."""
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out = dict(pairs)
+    if len(out) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise DuplicateKeyError(f"key {json.dumps(key)} appears twice in one object")
+            seen.add(key)
+    return out
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def strict_loads(text: str | bytes) -> Any:
+    """``json.loads``, refusing duplicate keys (``DuplicateKeyError``) and the NaN/Infinity
+    extensions (``ValueError``)."""
+    return json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_no_constant)
+
+
+def duplicate_key(text: str | bytes) -> str | None:
+    """The duplicate-key problem of a JSON text already known to parse, or ``None``."""
+    try:
+        strict_loads(text)
+    except DuplicateKeyError as e:
+        return str(e)
+    except ValueError:
+        return None
+    return None
