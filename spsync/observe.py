@@ -554,6 +554,10 @@ def _current(group: list[wire.Session]) -> wire.Session | None:
     return group[-1] if group else None
 
 
+#: public name of the rule, for the exporter (spsync.export) which reads sessions the same way
+current_session = _current
+
+
 def _session_obj(s: wire.Session, refs: dict[str, str]) -> LiveObject:
     return _live(sid=s.sid, refs=refs, fields=session_fields(s), status=s.status)
 
