@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 
 from spsync.api.client import Client
-from spsync.cli.common import SANDBOX_DIR
+from spsync.cli.common import SANDBOX_DIR, err
 from spsync.errors import PlanError, UsageError
 from spsync.model import Desired
 from spsync.observe import observe
@@ -77,14 +77,17 @@ def make_client(
         if "app" not in cache:
             cache["app"], _world = open_embedded(Path(SANDBOX_WORLD_DIR))
         # the simulator takes any non-empty token; the tenant's real one is never read here
-        return Client(
+        client = Client(
             "http://127.0.0.1",
             tenant.install,
             Secret(SANDBOX_TOKEN, "sandbox"),
             transport=httpx.ASGITransport(app=cache["app"]),
             **options,  # type: ignore[arg-type]
         )
-    return Client(tenant.api.url, tenant.install, tenant.api.token, **options)  # type: ignore[arg-type]
+    else:
+        client = Client(tenant.api.url, tenant.install, tenant.api.token, **options)  # type: ignore[arg-type]
+    client.on_notice = lambda text: err(f"{tenant.tenant}: {text}")
+    return client
 
 
 async def plan_tenant(

@@ -29,7 +29,12 @@ class SpsyncGroup(click.Group):
             rv = super().main(*args, **kwargs)
         except click.exceptions.Exit as e:
             sys.exit(e.exit_code)
-        except click.exceptions.Abort:
+        except click.exceptions.Abort as e:
+            # click turns Ctrl-C into Abort (the KeyboardInterrupt is its cause); EOF at a
+            # prompt is an Abort without one
+            if isinstance(e.__cause__, KeyboardInterrupt):
+                err("interrupted")
+                sys.exit(130)
             err("aborted")
             sys.exit(1)
         except click.ClickException as e:

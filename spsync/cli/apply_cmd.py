@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from spsync.audit import AUDIT_DIR, AuditLog, fan_out
-from spsync.cli.common import err, global_options, globals_of, out
+from spsync.cli.common import ask, err, global_options, globals_of, out
 from spsync.errors import ApplyError, PlanError, UsageError
 from spsync.journal import replay
 from spsync.model import Desired
@@ -295,12 +295,9 @@ async def _apply(
         if not fresh.has_changes:
             return 0
         if not auto_approve:
-            answer = click.prompt(
+            answer = ask(
                 "\nDo you want to perform these actions? Only 'yes' will be accepted to "
-                "approve.\n  Enter a value",
-                default="",
-                show_default=False,
-                err=True,
+                "approve.\n  Enter a value: "
             )
             if answer != "yes":
                 raise ApplyError("apply cancelled")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -112,3 +113,23 @@ def out(text: str = "", *, nl: bool = True) -> None:
 def err(text: str = "", *, nl: bool = True) -> None:
     """Write to stderr (errors, warnings, progress)."""
     click.echo(text, err=True, nl=nl)
+
+
+def ask(question: str) -> str:
+    """One line read from stdin after ``question`` (on stderr); ``""`` at end of input.
+
+    Ctrl-C raises ``KeyboardInterrupt`` at the first press (exit 130), also inside
+    ``asyncio.run``: its own SIGINT handler only cancels the main task, which a blocking
+    read never notices, so the first press would be lost.
+    """
+    try:
+        previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    except ValueError:  # not the main thread: the handler cannot be changed, nor needs to be
+        previous = None
+    try:
+        err(question, nl=False)
+        line = sys.stdin.readline()
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
+    return line.rstrip("\r\n")
