@@ -38,6 +38,11 @@ class SpsyncGroup(click.Group):
             err("aborted")
             sys.exit(1)
         except click.ClickException as e:
+            if type(e).__name__ == "NoArgsIsHelpError" and e.ctx is not None:  # plain `spsync`
+                click.echo(e.ctx.get_help())
+                sys.exit(0)
+            if isinstance(e, click.NoSuchOption):
+                _hint_two_dashes(e, _argv(args, kwargs))
             e.show()
             sys.exit(1)
         except SpsyncError as e:
@@ -53,6 +58,25 @@ class SpsyncGroup(click.Group):
             err(f"internal error: {type(e).__name__}: {e} (run with -v for the traceback)")
             sys.exit(1)
         sys.exit(rv if isinstance(rv, int) else 0)
+
+
+def _argv(args: tuple[Any, ...], kwargs: dict[str, Any]) -> list[str]:
+    """The command line ``main`` was given (its ``args``, else ``sys.argv``)."""
+    given = kwargs.get("args", args[0] if args else None)
+    return list(given) if given is not None else sys.argv[1:]
+
+
+def _hint_two_dashes(e: click.NoSuchOption, argv: list[str]) -> None:
+    """``-out=plan.json`` (a habit from other tools) names ``--out``: say so."""
+    if e.ctx is None:
+        return
+    known = {o for p in e.ctx.command.params for o in getattr(p, "opts", ())}
+    for word in argv:
+        name = word.split("=", 1)[0]
+        if name.startswith("-") and not name.startswith("--") and "-" + name in known:
+            e.message = f"No such option: {name} (options take two dashes: -{word})"
+            e.possibilities = []
+            return
 
 
 @click.group(cls=SpsyncGroup, context_settings={"help_option_names": ["-h", "--help"]})

@@ -43,6 +43,20 @@ class _Prepared:
     key: bytes
 
 
+def _check_sandbox(made_on_sandbox: bool, sandbox: bool, path: Path) -> None:
+    """A plan saved with ``--sandbox`` is applied only with it, and the reverse."""
+    if made_on_sandbox and not sandbox:
+        raise UsageError(
+            f"{path} was made with --sandbox (on the embedded simulator); it is never applied "
+            f"to the real API: spsync --sandbox apply {path}"
+        )
+    if sandbox and not made_on_sandbox:
+        raise UsageError(
+            f"{path} was made against the real API, not the sandbox: apply it without "
+            f"--sandbox (spsync apply {path}), or plan again with --sandbox"
+        )
+
+
 def _stdin_is_terminal() -> bool:
     return sys.stdin.isatty()
 
@@ -139,6 +153,7 @@ def apply_cmd(
     saved = None
     if path.is_file():
         saved = load_plan(path.read_text(encoding="utf-8"), str(path))
+        _check_sandbox(saved.sandbox, g.sandbox, path)
         if targets or tenant_names or replace or refresh_only:
             raise UsageError(
                 "--target, --tenant, --replace and --refresh-only cannot be used with a saved "
