@@ -397,3 +397,12 @@ def test_make_demo_shows_a_summary_per_tenant(tmp_path: Path) -> None:
     assert lines[9].startswith("globex: 1293 done (1293 changes, ")
     assert "No changes. globex matches its manifests" in r.stdout.split("--detailed-exitcode")[1]
     assert len((tmp_path / ".spsync" / "demo-apply.txt").read_text().splitlines()) > 6000
+
+
+def test_top_level_summaries_are_whole() -> None:
+    r = CliRunner().invoke(main, ["--help"], prog_name="spsync", catch_exceptions=False)
+    listing = r.stdout.split("Commands:\n", 1)[1]
+    assert "..." not in listing
+    assert "  plan      Show what apply would change: manifests vs state and the live API.\n" in (
+        listing
+    )
