@@ -425,11 +425,11 @@ def _users_yaml(
     return "\n".join(lines) + "\n"
 
 
-def _assigned(group: list[wire.Session]) -> bool:
-    """Whether an enrollment is assigned to an exam, from its sessions of it (oldest first):
-    as the observer reads it."""
-    return bool(group) and not (
-        group[-1].status == CANCELLED and group[-1].statusReason == REMOVED_BY_LIMITED_SCOPE
+def _assigned(current: wire.Session | None) -> bool:
+    """Whether an enrollment is assigned to an exam, from the session holding its place (as
+    the observer reads it): any, unless cancelled by unassignment."""
+    return current is not None and not (
+        current.status == CANCELLED and current.statusReason == REMOVED_BY_LIMITED_SCOPE
     )
 
 
@@ -467,10 +467,9 @@ def _pairs(
                 if en_sid not in enrollments:
                     continue
                 _c, user, role = enrollments[en_sid]
-                group.sort(key=lambda s: (s.createdDate or "", s.sid))
                 current = current_session(group)
                 limited = bool(e.limitedScope)
-                if role != "learner" or (limited and not _assigned(group)):
+                if role != "learner" or (limited and not _assigned(current)):
                     continue
                 refs = {"course": course_sid, "exam": e.sid, "enrollment": en_sid}
                 name = exam_name[e.sid]

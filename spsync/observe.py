@@ -13,9 +13,12 @@ one call per student:
   session of the exam, cancelled ones included.
 
 An exam session tells whether its enrollment is assigned: an enrollment is assigned while
-its newest session of the exam is anything but cancelled by unassignment
+its current session of the exam is anything but cancelled by unassignment
 (``removed-by-limited-scope``); when a scheduled session is cancelled the service opens a
-new ``Needs Proctor`` one for an enrollment that stays assigned.
+new ``Needs Proctor`` one for an enrollment that stays assigned. The current session is
+chosen by the sessions' own status first and by their times only to break ties (see
+``current_session``): timestamps have one-second precision, so a cancelled session and its
+successor often share both.
 """
 
 from __future__ import annotations
@@ -70,8 +73,17 @@ _LIVE_SESSION_FIELDS = set(LiveSession.model_fields)
 #: per user (a page holds 100)
 USER_LIST_THRESHOLD = 100
 
-#: session statuses that hold an enrollment's place in an exam
-_LIVE_STATUSES = frozenset({"Needs Proctor", "Scheduled", "Onboarding", "In Progress"})
+#: How strongly a session's status says "this session holds the enrollment's place in the
+#: exam now" (see ``current_session``). Active statuses rank above every ended one (0: Closed,
+#: Cancelled, or a status the contract does not name); among several active ones (the
+#: service keeps one, but an answer read mid-change may show two) a booked one wins.
+_STATUS_RANK = {
+    "Scheduled": 3,
+    "Onboarding": 2,
+    "In Progress": 2,
+    "Pending Approval": 1,
+    "Needs Proctor": 1,
+}
 
 
 async def _all(*aws: Awaitable[T]) -> list[T]:
@@ -471,7 +483,7 @@ class _Observer:
                         self.unreachable.add(address)
         exams = sorted({e for _a, _x, e, _n, _r in targets})
         await self.fetch_sessions(exams)
-        # enrollment -> its sessions of the exam, oldest first
+        # enrollment -> its sessions of the exam
         per: dict[tuple[str, str], list[wire.Session]] = defaultdict(list)
         by_sid: dict[str, wire.Session] = {}
         for exam_sid in exams:
@@ -479,13 +491,11 @@ class _Observer:
                 by_sid[s.sid] = s
                 if s.enrollmentSid:
                     per[(exam_sid, s.enrollmentSid)].append(s)
-        for group in per.values():
-            group.sort(key=lambda s: (s.createdDate or "", s.sid))
         # an assignment and a session address of one enrollment share one live session
         made: dict[str, LiveSession] = {}
         for address, exam_name, exam_sid, enrollment_sid, rec in targets:
             group = per.get((exam_sid, enrollment_sid), [])
-            current = _current(group)
+            current = current_session(group)
             refs = {"exam": exam_sid, "enrollment": enrollment_sid}
             course_sid = rec.refs.get("course") if rec is not None else None
             course_sid = course_sid or self.sid(f"course.{self.course_of(exam_name)}")
@@ -497,10 +507,7 @@ class _Observer:
                     live = made[current.sid] = live_session(current)
                 self.sessions[address] = live
             if kind_of(address) == "assignment":
-                assigned = bool(group) and not (
-                    group[-1].status == CANCELLED
-                    and group[-1].statusReason == REMOVED_BY_LIMITED_SCOPE
-                )
+                assigned = current is not None and not _unassigned_end(current)
                 if rec is not None:
                     self.found(address, _live(refs=rec.refs) if assigned else None)
                 elif assigned:
@@ -545,17 +552,40 @@ class _Observer:
         )
 
 
-def _current(group: list[wire.Session]) -> wire.Session | None:
-    """The session that holds the enrollment's place now: the newest live one, else the
-    newest of all."""
-    for s in reversed(group):
-        if s.status in _LIVE_STATUSES:
-            return s
-    return group[-1] if group else None
+def current_session(group: Iterable[wire.Session]) -> wire.Session | None:
+    """The session that holds an enrollment's place in an exam now, out of all its sessions
+    of that exam (``None`` when there are none). The same set gives the same pick in any
+    order. By rank, the first difference decides:
+
+    1. the session's own status: an active one (``Scheduled`` first, then ``Onboarding`` /
+       ``In Progress``, then ``Pending Approval`` / ``Needs Proctor``) over any that ended;
+    2. the latest ``editDate`` (when it last changed: its cancellation, for a cancelled one),
+       then the latest ``createdDate``;
+    3. for ended sessions of equal times, a cancellation by unassignment
+       (``removed-by-limited-scope``) over any other end: any other cancellation of an
+       enrollment still in scope is followed by a new session, so when none followed, the
+       unassignment came last;
+    4. the SID, only between sessions alike in all of the above.
+
+    Times have one-second precision, so a cancelled session and the one that replaced it
+    within the same second tie on both times; the status alone then decides.
+    """
+    return max(group, key=_current_rank, default=None)
 
 
-#: public name of the rule, for the exporter (spsync.export) which reads sessions the same way
-current_session = _current
+def _current_rank(s: wire.Session) -> tuple[int, str, str, bool, str]:
+    return (
+        _STATUS_RANK.get(s.status, 0),
+        s.editDate or "",
+        s.createdDate or "",
+        _unassigned_end(s),
+        s.sid,
+    )
+
+
+def _unassigned_end(s: wire.Session) -> bool:
+    """A session cancelled because its enrollment was unassigned."""
+    return s.status == CANCELLED and s.statusReason == REMOVED_BY_LIMITED_SCOPE
 
 
 def _session_obj(s: wire.Session, refs: dict[str, str]) -> LiveObject:

@@ -14,8 +14,9 @@ tenant's key and never shows it.
   assignment or scheduled session of a known enrollment). The planner adopts them instead of
   creating them again.
 - ``sessions``: for each session and assignment address whose enrollment and exam are known,
-  the live exam session of that enrollment (the one recorded in state if it is still there,
-  else the newest): apply uses it to find the session to schedule or reschedule.
+  the live exam session that holds that enrollment's place in the exam now (its active one,
+  else the last to end: ``observe.current_session``): apply uses it to find the session to
+  schedule or reschedule.
 - ``unreachable``: addresses whose live object could not be looked up (e.g. an exam whose
   course has no SID yet); the planner treats them as not observed.
 """

@@ -24,7 +24,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
@@ -57,31 +57,8 @@ Reason = Literal[
     "forced",
 ]
 
-ACTIONS: tuple[str, ...] = (
-    "create",
-    "update",
-    "assign",
-    "unassign",
-    "schedule",
-    "reschedule",
-    "cancel",
-    "replace",
-    "move",
-    "refresh",
-    "forget",
-    "noop",
-)
-REASONS: tuple[str, ...] = (
-    "new",
-    "manifest-changed",
-    "drift",
-    "removed",
-    "renamed",
-    "unassigned",
-    "scope-limited",
-    "role-changed",
-    "forced",
-)
+ACTIONS: tuple[str, ...] = get_args(Action)
+REASONS: tuple[str, ...] = get_args(Reason)
 DESTRUCTIVE: frozenset[str] = frozenset({"unassign", "cancel", "replace"})
 #: actions that send nothing to the API: only the state changes
 STATE_ONLY: frozenset[str] = frozenset({"move", "refresh", "forget", "noop"})
@@ -208,6 +185,9 @@ class Plan(PlanModel):
     replace: tuple[str, ...] = ()
     #: made with ``--refresh-only``: only what changed remotely is taken into state
     refresh_only: bool = False
+    #: made with ``--allow-destroy``: the reviewed file carries that approval, so applying
+    #: it needs no flag again (a plan the policy refused is never saved)
+    allow_destroy: bool = False
     #: the manifests path the plan was made from, as given to ``plan`` (``apply PLANFILE``
     #: re-loads the manifests from it for request payloads and secrets)
     manifests: str = ""
@@ -307,6 +287,7 @@ def make_plan(
     *,
     targets: Sequence[str] = (),
     refresh: bool = True,
+    allow_destroy: bool = False,
     manifests: str = "",
     replace: Sequence[str] = (),
     refresh_only: bool = False,
@@ -318,6 +299,7 @@ def make_plan(
         refresh=refresh,
         replace=tuple(replace),
         refresh_only=refresh_only,
+        allow_destroy=allow_destroy,
         manifests=manifests,
     )
     return plan.model_copy(update={"checksum": compute_checksum(plan)})

@@ -564,13 +564,13 @@ class _Planner:
                 return self._forget_twin(address, twin)
             return _Decision("unassign", "removed", {}, None)
         if not self.limited(exam_name):
-            # an unlimited exam gives every learner enrollment a session: nothing to assign
-            if rec is not None:
-                return _Decision("forget", "manifest-changed", {}, None)
-            return _Decision("noop", "new", {}, {})
-        if exam_name in self.scoping:
+            # an unlimited exam gives every learner enrollment a session: nothing to assign.
+            # One assigned while the exam was limited stays recorded: the API still holds it
+            # (a role change or a removal unassigns it, which the plan must then show)
+            return _Decision("noop", "manifest-changed" if rec is not None else "new", {}, {})
+        if exam_name in self.scoping and rec is None:
             # while the exam was unlimited, a session proved nothing about an assignment:
-            # the API may hold none, so assign (adding a held one changes nothing)
+            # only one recorded in state is known to be held; the others are sent
             return _Decision("assign", "scope-limited", None, {})
         if rec is None:
             found = self.o.adopted.get(address) if self.o else None
@@ -640,10 +640,11 @@ class _Planner:
         if dec is not None and dec.action == "update" and _role_leaves_learner(dec):
             return "role-changed", enrollment
         assignment = f"assignment.{exam_name}.{user}"
-        if exam_name in self.scoping and assignment not in self.d.assignments:
+        if exam_name in self.scoping and self.rec(assignment) is None:
             return "scope-limited", f"exam.{exam_name}"
         dec = self.decisions.get(assignment)
-        if dec is not None and dec.action == "unassign":
+        if dec is not None and dec.action == "unassign" and self.limited(exam_name):
+            # only a limited-scope exam withdraws the session of an unassigned enrollment
             return "unassigned", assignment
         return None
 
@@ -680,7 +681,7 @@ class _Planner:
         return _Decision("cancel", "removed", before, None)
 
     def session(self, address: str) -> _Decision:
-        exam_name, _user = self._split_pair(address, self.d.exams, "exam")
+        exam_name, user = self._split_pair(address, self.d.exams, "exam")
         rec = self.rec(address)
         res = self.d.sessions.get(address)
         live = self.live(address)
@@ -696,7 +697,8 @@ class _Planner:
                 address, exam_name, self._session_compare(address, want, None, found, new=True)
             )
         booked = live is None or live.status not in (CANCELLED, NEEDS_PROCTOR, *DONE_STATUSES)
-        if exam_name in self.scoping and booked and not self.is_missing(address):
+        withdrawn = self._withdrawn_by_scope(exam_name, user)
+        if withdrawn and booked and not self.is_missing(address):
             # the switch withdraws it, the plan books it again
             dec = self._session_compare(address, want, rec, live)
             return _Decision("replace", "scope-limited", dec.before, want)
@@ -717,10 +719,16 @@ class _Planner:
             return _Decision("schedule", "drift", None, want)
         return self._forced(address, exam_name, self._session_compare(address, want, rec, live))
 
+    def _withdrawn_by_scope(self, exam_name: str, user: str) -> bool:
+        """Whether this plan's switch of the exam to limited scope withdraws the user's
+        session: the API holds no assignment of it (none recorded in state)."""
+        return exam_name in self.scoping and self.rec(f"assignment.{exam_name}.{user}") is None
+
     def _forced(self, address: str, exam_name: str, dec: _Decision) -> _Decision:
         """A booked session that must be booked anew whatever its fields: its exam switches
         to limited scope (the switch withdraws it), or ``--replace`` names it."""
-        if exam_name in self.scoping:
+        _exam, user = self._split_pair(address, self.d.exams, "exam")
+        if self._withdrawn_by_scope(exam_name, user):
             return _Decision("replace", "scope-limited", dec.before, dec.after)
         if address in self.replace:
             return _Decision("replace", "forced", dec.before, dec.after)
@@ -757,6 +765,8 @@ class _Planner:
                 self._find_scoping()
             if kind == "session":
                 by_kind[kind].extend(self._booked_elsewhere())
+            if kind == "assignment":
+                self._warn_role_changes()
             for address in sorted(by_kind[kind]):
                 dec = self.decide(address)
                 if address in self.moves and dec.action == "noop":
@@ -783,6 +793,20 @@ class _Planner:
                     "the manifests hold"
                 )
 
+    def _warn_role_changes(self) -> None:
+        """An enrollment leaving the learner role loses its sessions and assignments in
+        every exam of its course: those of managed exams are changes of this plan; exams
+        spsync does not manage (never declared, or removed from the manifests) are not
+        observed, so the reviewer is told."""
+        for address, dec in self.decisions.items():
+            role_change = dec.action == "update" and _role_leaves_learner(dec)
+            if kind_of(address) == "enrollment" and role_change:
+                self.warnings.append(
+                    f"{address}: leaving the learner role withdraws the enrollment's "
+                    "sessions and assignments in every exam of its course; those of "
+                    "exams spsync does not manage are not shown as changes"
+                )
+
     def _booked_elsewhere(self) -> list[str]:
         """Session addresses neither the manifests nor the state hold whose live session is
         booked and will be cancelled by a change of this plan (an unassign, a scope switch):
@@ -793,8 +817,8 @@ class _Planner:
         for address, dec in self.decisions.items():
             if kind_of(address) != "assignment":
                 continue
-            exam_name, _user = self._split_pair(address, self.d.exams, "exam")
-            if dec.action != "unassign" and exam_name not in self.scoping:
+            exam_name, user = self._split_pair(address, self.d.exams, "exam")
+            if dec.action != "unassign" and not self._withdrawn_by_scope(exam_name, user):
                 continue
             session = "session." + address.split(".", 1)[1]
             if session in self.d.sessions or session in self.s.resources:

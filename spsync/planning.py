@@ -39,7 +39,7 @@ from spsync.planner import (
     unknown_targets,
 )
 from spsync.secrets import Secret
-from spsync.state import ResourceState, State, StateStore
+from spsync.state import AppliedPlan, ResourceState, State, StateStore
 
 #: the token sent to the embedded simulator (it accepts any non-empty one)
 SANDBOX_TOKEN = "spsync-sandbox"
@@ -226,6 +226,7 @@ async def plan_all(
         targets=targets,
         refresh=refresh,
         manifests=manifests,
+        allow_destroy=allow_destroy,
         replace=replace,
         refresh_only=refresh_only,
     )
@@ -278,6 +279,35 @@ async def check_fresh(
         # a tenant without state yet: its first state takes the lineage the plan showed
         state = state.model_copy(update={"lineage": saved.state_lineage})
     return state, observed
+
+
+def applied_before(saved: TenantPlan, checksum: str, state: State) -> str | None:
+    """Why a saved tenant plan must not run: this very plan already moved the state (the
+    state's ``applied_plan`` names it and no other write came since). ``None`` otherwise:
+    the usual staleness checks then say what changed."""
+    mark = state.applied_plan
+    if mark is None or mark.checksum != checksum or mark.serial != state.serial:
+        return None
+    how = "already applied" if mark.complete else "partly applied, then stopped"
+    after = "make a new plan" if mark.complete else "make a new plan for what is left"
+    return (
+        f"{saved.tenant}: this plan was {how} (state serial {mark.from_serial} -> {mark.serial} "
+        f"by plan {checksum}); {after}"
+    )
+
+
+def record_applied_plan(
+    store: StateStore, state: State, saved: TenantPlan, checksum: str, *, complete: bool
+) -> State:
+    """Save ``state`` (as the apply of ``saved`` left it) naming the plan that moved it,
+    for ``applied_before``; returns what was saved."""
+    mark = AppliedPlan(
+        checksum=checksum,
+        from_serial=saved.state_serial,
+        serial=state.serial + 1,  # the serial of the save below
+        complete=complete,
+    )
+    return store.save(state.model_copy(update={"applied_plan": mark}))
 
 
 # --- import ----------------------------------------------------------------------------------

@@ -216,7 +216,10 @@ def _sorted(value: Any) -> Any:
 
 
 def render_json(plan: Plan) -> str:
-    """The JSON of product-spec §4 (and nothing more)."""
+    """The JSON of product-spec §4, with everything apply will do: each change's
+    ``depends_on`` and ``previous_address`` (a ``move``'s old address, else null), and each
+    tenant's ``adopt`` (objects recorded in state as found) and ``warnings``. Keys are only
+    ever added; ``spsync schema --kind plan`` describes the document."""
     doc = {
         "format_version": plan.format_version,
         "tenants": [
@@ -234,9 +237,16 @@ def render_json(plan: Plan) -> str:
                         "destructive": c.destructive,
                         "before": _sorted(_masked(c.before)),
                         "after": _sorted(_masked(c.after)),
+                        "depends_on": list(c.depends_on),
+                        "previous_address": c.previous_address,
                     }
                     for c in tp.changes
                 ],
+                "adopt": {
+                    a: {"sid": tp.adopt[a].sid, "refs": _sorted(tp.adopt[a].refs)}
+                    for a in sorted(tp.adopt)
+                },
+                "warnings": list(tp.warnings),
             }
             for tp in plan.tenants
         ],

@@ -57,6 +57,26 @@ class ResourceState(BaseModel):
     applied: dict[str, Any] = {}
 
 
+class AppliedPlan(BaseModel):
+    """The saved plan (``spsync apply PLANFILE``) whose apply wrote the state last.
+
+    It speaks for the state only while the state's ``serial`` is still ``serial``: any later
+    write (another apply, ``state rm``, ``state mv``, ``import``) raises the serial past it.
+    While it does, applying the same plan file again is reported as already applied rather
+    than as a stale plan (``planning.applied_before``).
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    #: the plan file's checksum
+    checksum: str
+    #: the state serial the plan was made on, and the serial of the save recording this
+    from_serial: int
+    serial: int
+    #: every change of the plan was done (false: the apply failed or was interrupted)
+    complete: bool
+
+
 class State(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -67,6 +87,15 @@ class State(BaseModel):
     install: str
     api_url: str
     resources: dict[str, ResourceState] = {}
+    #: written by the apply of a saved plan; left out of the file when there is none
+    applied_plan: AppliedPlan | None = None
+
+
+def _head(state: State) -> dict[str, Any]:
+    """The file's fields but ``resources``; ``applied_plan`` only when set, so that states
+    written without a saved plan keep the format of product-spec §5."""
+    exclude = {"resources"} if state.applied_plan is not None else {"resources", "applied_plan"}
+    return state.model_dump(mode="json", exclude=exclude)
 
 
 class LockInfo(BaseModel):
@@ -95,7 +124,9 @@ def new_state(tenant: Tenant) -> State:
 
 def dump_state(state: State) -> str:
     """The file text of a state: sorted keys, indent 2, trailing newline (readable git diffs)."""
-    return json.dumps(state.model_dump(mode="json"), sort_keys=True, indent=2) + "\n"
+    head = _head(state)
+    head["resources"] = {a: r.model_dump(mode="json") for a, r in state.resources.items()}
+    return json.dumps(head, sort_keys=True, indent=2) + "\n"
 
 
 def write_state(state: State, fh: IO[str]) -> None:
@@ -105,7 +136,7 @@ def write_state(state: State, fh: IO[str]) -> None:
     indent collects every token in a list before joining them, some 3 million strings
     (230 MB) for 20,000 students, and a dump of 80,000 resources is another 80 MB.
     """
-    head = state.model_dump(mode="json", exclude={"resources"})
+    head = _head(state)
     fh.write("{")
     for i, key in enumerate(sorted([*head, "resources"])):
         fh.write(("," if i else "") + "\n  " + json.dumps(key) + ": ")

@@ -8,8 +8,12 @@ from datetime import UTC, datetime
 
 import httpx
 import pytest
+from plan_helpers import applied_state, observed_matching, world
 
+from spsync.model import Desired
+from spsync.observed import Observed
 from spsync.sandbox.server import ThreadedServer
+from spsync.state import State
 
 #: The simulated "now" of sandbox fixtures: before the sample exams' windows.
 SANDBOX_NOW = datetime(2027, 1, 15, 12, 0, 0, tzinfo=UTC)
@@ -57,3 +61,21 @@ def shared_client(shared_sandbox: ThreadedServer) -> Iterator[httpx.Client]:
         base_url=shared_sandbox.url, headers={"token": SANDBOX_TOKEN}, timeout=10
     ) as client:
         yield client
+
+
+# --- a small applied world for the planner's tests (plan_helpers.world) ---------------------
+
+
+@pytest.fixture
+def d() -> Desired:
+    return world()
+
+
+@pytest.fixture
+def st(d: Desired) -> State:
+    return applied_state(d)
+
+
+@pytest.fixture
+def live(st: State, d: Desired) -> Observed:
+    return observed_matching(st, d)

@@ -23,6 +23,7 @@ from spsync.model import (
     Window,
 )
 from spsync.observed import LiveObject, LiveSession, Observed
+from spsync.plan import TenantPlan
 from spsync.planner import canonical, resource_at
 from spsync.secrets import Secret
 from spsync.state import ResourceState, State
@@ -244,3 +245,11 @@ def observed_matching(state: State, desired: Desired) -> Observed:
                 externalAppointmentId=f.get("externalAppointmentId"),
             )
     return Observed(objects=objects, sessions=sessions)
+
+
+def acts(tp: TenantPlan) -> list[tuple[str, str, str]]:
+    return [(c.address, c.action, c.reason) for c in tp.changes]
+
+
+def change(tp: TenantPlan, address: str) -> Any:
+    return next(c for c in tp.changes if c.address == address)

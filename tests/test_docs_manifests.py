@@ -23,7 +23,8 @@ from docs_support import (
     example_files,
     secret_refs,
 )
-from test_manifest_schema import _errors, as_editors_read
+from schema_check import schema_errors
+from test_manifest_schema import as_editors_read
 
 from spsync import manifest, schema
 
@@ -204,7 +205,7 @@ def test_yaml_examples_of_the_docs_satisfy_the_schema(block: Any) -> None:
     data = as_editors_read(block.text)
     kind = "tenant" if "tenant" in data else "resources"
     doc = schema.json_schema(kind)
-    assert _errors(doc, data, doc) == []
+    assert schema_errors(doc, data, doc) == []
 
 
 def test_yaml_examples_were_found() -> None:

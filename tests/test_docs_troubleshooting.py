@@ -77,6 +77,7 @@ def test_every_api_error_and_common_error_has_a_section() -> None:
         "Missing secret",
         "Locked state",
         "Stale plan",
+        "Plan already applied",
         "Refused destroy",
         "Install mismatch",
         "No confirmation",
@@ -189,6 +190,10 @@ def test_the_documented_messages_are_the_printed_ones(
         s.edit("exams.yaml", "duration: 100", "duration: 90")
         s.cli("apply", "manifests/acme", "--auto-approve", code=0)
         s.cli("apply", "first.json")  # stale: the state moved since
+        s.edit("exams.yaml", "duration: 90", "duration: 120")
+        s.cli("plan", "manifests/acme", "--out", "second.json", code=0)
+        s.cli("apply", "second.json", code=0)
+        s.cli("apply", "second.json")  # already applied
         text = Path("first.json").read_text()
         Path("edited.json").write_text(text.replace('"acme"', '"acme "', 1))
         s.cli("show", "edited.json")

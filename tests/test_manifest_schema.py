@@ -12,6 +12,7 @@ import pytest
 import yaml
 from click.testing import CliRunner
 from pydantic import BaseModel
+from schema_check import schema_errors, schema_nodes
 
 from spsync import model, schema
 from spsync.cli import main
@@ -91,25 +92,13 @@ def test_defaults_only_offer_fields_of_their_kind() -> None:
 # --- the JSON Schema ----------------------------------------------------------------------
 
 
-def _walk(node: Any, path: str = "$") -> list[tuple[str, dict[str, Any]]]:
-    out: list[tuple[str, dict[str, Any]]] = []
-    if isinstance(node, dict):
-        out.append((path, node))
-        for k, v in node.items():
-            out.extend(_walk(v, f"{path}.{k}"))
-    elif isinstance(node, list):
-        for i, v in enumerate(node):
-            out.extend(_walk(v, f"{path}[{i}]"))
-    return out
-
-
 @pytest.mark.parametrize("kind", ["tenant", "resources", None])
 def test_json_schema_shape(kind: str | None) -> None:
     doc = schema.json_schema(kind)
     assert doc["$schema"] == "https://json-schema.org/draft/2020-12/schema"
     assert doc["$defs"]["SecretRef"]["properties"]["env"]["pattern"] == "^[A-Za-z_][A-Za-z0-9_]*$"
     json.dumps(doc)  # serialisable
-    for path, node in _walk(doc):
+    for path, node in schema_nodes(doc):
         if "properties" in node and not path.endswith(".properties"):
             assert node["additionalProperties"] is False, path
             for name, prop in node["properties"].items():
@@ -128,62 +117,6 @@ def test_schema_command_prints_the_schemas() -> None:
     r = CliRunner().invoke(main, ["schema", "--kind", "other"])
     assert r.exit_code == 1
     assert "Invalid value for '--kind'" in r.stderr
-
-
-_TYPES: dict[str, Any] = {
-    "object": dict,
-    "array": list,
-    "string": str,
-    "boolean": bool,
-    "integer": int,
-    "number": (int, float),
-}
-
-
-def _errors(s: dict[str, Any], v: Any, root: dict[str, Any], at: str = "$") -> list[str]:
-    """A small JSON Schema checker for the keywords spsync's schema uses."""
-    if "$ref" in s:
-        return _errors(root["$defs"][s["$ref"].split("/")[-1]], v, root, at)
-    if "anyOf" in s:
-        found = [_errors(sub, v, root, at) for sub in s["anyOf"]]
-        return [] if any(not f for f in found) else [e for f in found for e in f]
-    if "enum" in s:
-        return [] if v in s["enum"] else [f"{at}: {v!r} not in enum"]
-    t = s.get("type")
-    if t is not None:
-        if isinstance(v, bool) and t not in ("boolean",):
-            return [f"{at}: boolean is not {t}"]
-        if not isinstance(v, _TYPES[t]):
-            return [f"{at}: {type(v).__name__} is not {t}"]
-    errs: list[str] = []
-    if isinstance(v, str):
-        if "pattern" in s and not re.search(s["pattern"], v):
-            errs.append(f"{at}: pattern")
-        if len(v) < s.get("minLength", 0):
-            errs.append(f"{at}: minLength")
-    is_number = isinstance(v, int | float) and not isinstance(v, bool)
-    if is_number and not s.get("minimum", -1e300) <= v <= s.get("maximum", 1e300):
-        errs.append(f"{at}: range")
-    if isinstance(v, dict):
-        errs += [f"{at}: missing {k}" for k in s.get("required", []) if k not in v]
-        if not s.get("minProperties", 0) <= len(v) <= s.get("maxProperties", 1 << 30):
-            errs.append(f"{at}: property count")
-        names = s.get("propertyNames", {})
-        for k, item in v.items():
-            if "pattern" in names and not re.search(names["pattern"], k):
-                errs.append(f"{at}.{k}: name pattern")
-            if "enum" in names and k not in names["enum"]:
-                errs.append(f"{at}.{k}: name not in enum")
-            if k in s.get("properties", {}):
-                errs += _errors(s["properties"][k], item, root, f"{at}.{k}")
-            elif s.get("additionalProperties") is False:
-                errs.append(f"{at}.{k}: not allowed")
-            elif isinstance(s.get("additionalProperties"), dict):
-                errs += _errors(s["additionalProperties"], item, root, f"{at}.{k}")
-    if isinstance(v, list) and "items" in s:
-        for i, item in enumerate(v):
-            errs += _errors(s["items"], item, root, f"{at}[{i}]")
-    return errs
 
 
 def as_editors_read(text: str) -> Any:
@@ -215,9 +148,9 @@ VALID_FILES = sorted(p for p in (FIXTURES / "valid").rglob("*.y*ml"))
 def test_valid_manifests_satisfy_the_json_schema(path: Path) -> None:
     kind = "tenant" if path.name == "tenant.yaml" else "resources"
     doc = schema.json_schema(kind)
-    assert _errors(doc, _load(path), doc) == []
+    assert schema_errors(doc, _load(path), doc) == []
     combined = schema.json_schema()
-    assert _errors(combined, _load(path), combined) == []
+    assert schema_errors(combined, _load(path), combined) == []
 
 
 @pytest.mark.parametrize(
@@ -242,7 +175,7 @@ def test_valid_manifests_satisfy_the_json_schema(path: Path) -> None:
 )
 def test_broken_manifests_fail_the_json_schema(case: str, file: str, error: str) -> None:
     doc = schema.json_schema("tenant" if file == "tenant.yaml" else "resources")
-    assert error in _errors(doc, _load(FIXTURES / "broken" / case / file), doc)
+    assert error in schema_errors(doc, _load(FIXTURES / "broken" / case / file), doc)
 
 
 # --- the reference documentation ------------------------------------------------------------
@@ -279,7 +212,7 @@ def test_every_manifest_field_and_enum_value_is_documented() -> None:
     text = DOC.read_text()
     names: set[str] = set()
     for spec in (schema.TENANT, schema.RESOURCES):
-        for _path, node in _walk(spec.json()):
+        for _path, node in schema_nodes(spec.json()):
             names.update(node.get("properties", {}))
     values = {
         *schema.SESSION_TYPES,

@@ -10,7 +10,9 @@ from plan_helpers import (
     KEY,
     PL2,
     TOKEN,
+    acts,
     applied_state,
+    change,
     exam,
     observed_matching,
     session,
@@ -26,14 +28,6 @@ from spsync.observed import LiveObject, Observed
 from spsync.plan import TenantPlan
 from spsync.planner import build_plan, secret_key_for
 from spsync.state import ResourceState, State
-
-
-def acts(tp: TenantPlan) -> list[tuple[str, str, str]]:
-    return [(c.address, c.action, c.reason) for c in tp.changes]
-
-
-def change(tp: TenantPlan, address: str) -> Any:
-    return next(c for c in tp.changes if c.address == address)
 
 
 def with_users(d: Desired, **users: Any) -> Desired:
@@ -58,21 +52,6 @@ def live_status(o: Observed, address: str, status: str) -> Observed:
 def missing(o: Observed, *addresses: str) -> Observed:
     objects = {a: v for a, v in o.objects.items() if a not in addresses}
     return o.model_copy(update={"objects": objects, "missing": o.missing | set(addresses)})
-
-
-@pytest.fixture
-def d() -> Desired:
-    return world()
-
-
-@pytest.fixture
-def st(d: Desired) -> State:
-    return applied_state(d)
-
-
-@pytest.fixture
-def live(st: State, d: Desired) -> Observed:
-    return observed_matching(st, d)
 
 
 # --- create / noop ---------------------------------------------------------------------------
@@ -367,10 +346,16 @@ def test_unlimited_exam_has_no_assignments(st: State) -> None:
     assert [a for a, _x, _r in acts(tp) if a.startswith("assignment")] == []
     assert change(tp, "session.cert.jane").depends_on == ("enrollment.main.jane", "exam.cert")
     assert tp.summary["noop"] == 2  # the implied assignments
-    # an exam that became unlimited: its assignments leave state
+    # an exam that became unlimited: its assignments stay recorded (the API still holds
+    # them), nothing is sent for them
     tp = build_plan(d, st, None)
-    assert ("assignment.cert.jane", "forget", "manifest-changed") in acts(tp)
-    assert ("exam.cert", "update", "manifest-changed") in acts(tp)
+    assert acts(tp) == [("exam.cert", "update", "manifest-changed")]
+    # ... so that a later removal is an unassign the plan shows, and cancels no session
+    # (an unlimited exam keeps every learner's session)
+    gone = world(["jane"], exams=[exam(limited=False)])
+    tp = build_plan(gone, st, None)
+    assert ("assignment.cert.bob", "unassign", "removed") in acts(tp)
+    assert ("session.cert.bob", "cancel", "removed") in acts(tp)
 
 
 # --- sessions ---------------------------------------------------------------------------------

@@ -6,23 +6,14 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from plan_helpers import applied_state, exam, observed_matching, world
+from plan_helpers import acts, applied_state, change, exam, observed_matching, world
 
 from spsync.errors import PlanError
 from spsync.model import Desired, Enrollment, Ids
 from spsync.moves import moved_with
 from spsync.observed import Observed
-from spsync.plan import TenantPlan
 from spsync.planner import build_plan
 from spsync.state import State
-
-
-def acts(tp: TenantPlan) -> list[tuple[str, str, str]]:
-    return [(c.address, c.action, c.reason) for c in tp.changes]
-
-
-def change(tp: TenantPlan, address: str) -> Any:
-    return next(c for c in tp.changes if c.address == address)
 
 
 def renamed(d: Desired, old: str, new: str) -> Desired:
@@ -49,21 +40,6 @@ def renamed(d: Desired, old: str, new: str) -> Desired:
             "sessions": rekey(d.sessions),
         }
     )
-
-
-@pytest.fixture
-def d() -> Desired:
-    return world()
-
-
-@pytest.fixture
-def st(d: Desired) -> State:
-    return applied_state(d)
-
-
-@pytest.fixture
-def live(st: State, d: Desired) -> Observed:
-    return observed_matching(st, d)
 
 
 # --- side effects ------------------------------------------------------------------------------
@@ -169,6 +145,11 @@ def test_a_learner_made_instructor_loses_the_session(d: Desired, st: State, live
     assert change(tp, "session.cert.bob").depends_on == (
         "assignment.cert.bob",
         "enrollment.main.bob",
+    )
+    assert tp.warnings == (
+        "enrollment.main.bob: leaving the learner role withdraws the enrollment's sessions "
+        "and assignments in every exam of its course; those of exams spsync does not manage "
+        "are not shown as changes",
     )
 
 
@@ -341,3 +322,25 @@ def test_refresh_only_with_cancelled_session(d: Desired, st: State, live: Observ
     observed = live.model_copy(update={"objects": {**live.objects, "session.cert.bob": cancelled}})
     tp = build_plan(d, st, observed, refresh_only=True)
     assert acts(tp) == [("session.cert.bob", "forget", "drift")]
+
+
+def test_back_to_limited_scope_keeps_the_assignments_the_api_holds(
+    d: Desired, st: State, live: Observed
+) -> None:
+    # the exam went unlimited and back: the assignments recorded while it was limited are
+    # still held by the API, so the switch withdraws nothing and nothing is re-sent
+    unlimited = world(exams=[exam(limited=False)])
+    step = build_plan(unlimited, st, live)
+    assert acts(step) == [("exam.cert", "update", "manifest-changed")]
+    back = live.model_copy(
+        update={
+            "objects": {
+                **live.objects,
+                "exam.cert": live.objects["exam.cert"].model_copy(
+                    update={"fields": {**live.objects["exam.cert"].fields, "limitedScope": False}}
+                ),
+            }
+        }
+    )
+    tp = build_plan(d, st, back)
+    assert acts(tp) == [("exam.cert", "update", "drift")]

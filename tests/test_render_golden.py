@@ -135,7 +135,8 @@ def test_json_has_exactly_the_public_fields() -> None:
     assert doc["format_version"] == "1"
     t = doc["tenants"][0]
     assert list(t) == [
-        "tenant", "install", "state_serial", "state_lineage", "summary", "changes",
+        "tenant", "install", "state_serial", "state_lineage", "summary", "changes", "adopt",
+        "warnings",
     ]  # fmt: skip
     assert t["state_lineage"] == LINEAGE
     assert list(t["summary"]) == [
@@ -143,7 +144,14 @@ def test_json_has_exactly_the_public_fields() -> None:
         "replace", "move", "refresh", "forget", "noop",
     ]  # fmt: skip
     for c in t["changes"]:
-        assert list(c) == ["address", "action", "reason", "destructive", "before", "after"]
+        assert list(c) == [
+            "address", "action", "reason", "destructive", "before", "after", "depends_on",
+            "previous_address",
+        ]  # fmt: skip
+    assert t["adopt"] == {"user.lou": {"sid": "US" + "7" * 32, "refs": {}}}
+    assert t["warnings"] == [
+        "session.cert.kim: the session is Closed; its manifest changes can no longer be applied"
+    ]
     assert re.fullmatch(r"sha256:[0-9a-f]{64}", doc["checksum"])
 
 

@@ -20,7 +20,15 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from spsync.audit import AUDIT_DIR, AuditLog, fan_out
-from spsync.cli.common import ask, err, global_options, globals_of, out
+from spsync.cli.common import (
+    ask,
+    err,
+    global_options,
+    globals_of,
+    out,
+    refresh_only_option,
+    replace_option,
+)
 from spsync.errors import ApplyError, PlanError, UsageError
 from spsync.journal import replay
 from spsync.model import Desired
@@ -78,7 +86,11 @@ def _stderr_progress(no_color: bool) -> Any:
 )
 @click.option("--target", "targets", multiple=True, metavar="ADDR", help="Only these addresses.")
 @click.option("--tenant", "tenant_names", multiple=True, metavar="NAME", help="Only this tenant.")
-@click.option("--allow-destroy", is_flag=True, help="Allow more destructive changes than policy.")
+@click.option(
+    "--allow-destroy",
+    is_flag=True,
+    help="Allow more destructive changes than policy (a PLANFILE saved with it needs no flag).",
+)
 @click.option(
     "--continue-on-error",
     is_flag=True,
@@ -92,18 +104,8 @@ def _stderr_progress(no_color: bool) -> Any:
     help="Wait this long for a tenant's lock (default: fail at once).",
 )
 @click.option("--refresh/--no-refresh", default=True, help="Read live objects before planning.")
-@click.option(
-    "--replace",
-    "replace",
-    multiple=True,
-    metavar="ADDR",
-    help="Cancel this booked session and book it again, even if nothing changed (repeatable).",
-)
-@click.option(
-    "--refresh-only",
-    is_flag=True,
-    help="Only take what changed remotely into state; change nothing remotely.",
-)
+@replace_option
+@refresh_only_option
 @click.option(
     "--manifests",
     "manifests_opt",
@@ -133,7 +135,9 @@ def apply_cmd(
     \b
     With PATH, shows the plan and asks for confirmation ("yes") on a terminal;
     elsewhere --auto-approve is required. A PLANFILE (spsync plan --out FILE)
-    counts as approved; it is refused when anything it was made from changed.
+    counts as approved, with --allow-destroy if it was planned with it; it is
+    refused when anything it was made from changed, or when it was applied
+    already.
     Every completed change is recorded at once: an interrupted run loses
     nothing, and running it again continues where it stopped.
 
@@ -170,6 +174,8 @@ def apply_cmd(
         refresh = saved.refresh
         replace = tuple(saved.replace)
         refresh_only = saved.refresh_only
+        # the reviewed file carries the approval of its destructive changes
+        allow_destroy = allow_destroy or saved.allow_destroy
     else:
         manifests = path
         if not auto_approve and not _stdin_is_terminal():
@@ -219,6 +225,7 @@ async def _apply(
     from spsync.apply import plan_differences
     from spsync.plan import UnsafePlanError, make_plan
     from spsync.planning import (
+        applied_before,
         check_replace_known,
         make_client,
         plan_tenant,
@@ -288,8 +295,13 @@ async def _apply(
         )
         if saved is not None:
             problems = []
+            applied = []  # tenants this very plan already moved
             for p in prepared:
                 old_tp, fresh_tp = saved_by[p.plan.tenant], p.plan
+                done = p.state is not None and applied_before(old_tp, saved.checksum, p.state)
+                if done:
+                    applied.append(done)
+                    continue
                 # a plan made since an interruption saw its journal folded in memory; folding
                 # it into the file saved the state once (serial + 1), what the plan saw is
                 # the same
@@ -297,6 +309,9 @@ async def _apply(
                 if folded and fresh_tp.state_serial - 1 == old_tp.state_serial:
                     fresh_tp = fresh_tp.model_copy(update={"state_serial": old_tp.state_serial})
                 problems.extend(plan_differences(old_tp, fresh_tp))
+            if applied and not problems:
+                raise PlanError("\n".join(applied if len(applied) == 1 else _errors(applied)))
+            problems.extend(applied)
             if problems:
                 raise PlanError(
                     "the saved plan is stale; make a new one (spsync plan ... --out FILE):\n"
@@ -306,7 +321,7 @@ async def _apply(
         if len(refused) == 1:
             raise refused[0]
         if refused:
-            raise PlanError("\n".join(f"error: {e}" for e in refused))
+            raise PlanError("\n".join(_errors(refused)))
         if not fresh.has_changes:
             return 0
         if not auto_approve:
@@ -330,8 +345,14 @@ async def _apply(
             parallelism=parallelism,
             continue_on_error=continue_on_error,
             progress=_stderr_progress(g.no_color),
+            plan_checksum=saved.checksum if saved is not None else None,
         )
     return _report(results)
+
+
+def _errors(messages: list[Any]) -> list[str]:
+    """Several tenants' errors, one ``error:`` line each."""
+    return [f"error: {m}" for m in messages]
 
 
 class _Signals:
@@ -371,9 +392,13 @@ async def _execute_all(
     parallelism: int,
     continue_on_error: bool,
     progress: Any,
+    plan_checksum: str | None = None,
 ) -> list[ApplyResult]:
+    """Execute each tenant's plan in turn; with ``plan_checksum`` (a saved plan), record in
+    each state it moved that this plan did, so that applying it again says so."""
     from spsync.apply import Interrupted, execute_tenant, failure_report
     from spsync.planner import applied_fields
+    from spsync.planning import record_applied_plan
 
     loop = asyncio.get_running_loop()
     sig = _Signals()
@@ -408,6 +433,10 @@ async def _execute_all(
                 progress=progress,
                 on_executor=sig.attach,
             )
+            if plan_checksum is not None:
+                result.state = record_applied_plan(
+                    store, result.state, tp, plan_checksum, complete=result.ok
+                )
             results.append(result)
             if not result.ok and not continue_on_error:
                 break

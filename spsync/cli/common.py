@@ -189,3 +189,18 @@ def spsync_hint(rest: str) -> str:
     ctx = click.get_current_context(silent=True)
     sandbox = ctx is not None and globals_of(ctx).sandbox
     return f"spsync {'--sandbox ' if sandbox else ''}{rest}"
+
+
+#: ``--replace`` and ``--refresh-only``, shared by plan and apply (a saved plan keeps them)
+replace_option = click.option(
+    "--replace",
+    "replace",
+    multiple=True,
+    metavar="ADDR",
+    help="Cancel this booked session and book it again, even if nothing changed (repeatable).",
+)
+refresh_only_option = click.option(
+    "--refresh-only",
+    is_flag=True,
+    help="Only take what changed remotely into state; change nothing remotely.",
+)

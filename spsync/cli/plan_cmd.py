@@ -6,7 +6,15 @@ from pathlib import Path
 
 import click
 
-from spsync.cli.common import Globals, err, global_options, globals_of, out
+from spsync.cli.common import (
+    Globals,
+    err,
+    global_options,
+    globals_of,
+    out,
+    refresh_only_option,
+    replace_option,
+)
 from spsync.errors import PlanError
 from spsync.render import FORMATS
 
@@ -54,18 +62,8 @@ from spsync.render import FORMATS
     is_flag=True,
     help="Allow more destructive changes (unassign, cancel, replace) than the tenant policy.",
 )
-@click.option(
-    "--replace",
-    "replace",
-    multiple=True,
-    metavar="ADDR",
-    help="Cancel this booked session and book it again, even if nothing changed (repeatable).",
-)
-@click.option(
-    "--refresh-only",
-    is_flag=True,
-    help="Only take what changed remotely into state; plan no remote change.",
-)
+@replace_option
+@refresh_only_option
 @global_options
 @click.pass_context
 def plan(
