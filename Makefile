@@ -20,7 +20,8 @@ test: $(STAMP) lint
 	$(BIN)/pytest -q -p no:cacheprovider -m "not soak"
 
 # The README's first command: apply the bundled tenants on the embedded sandbox, then show
-# that a second plan has nothing to do. The example manifests read their exam passwords from
+# that a second plan has nothing to do. The apply's whole plan (thousands of lines for
+# globex) goes to .spsync/demo-apply.txt; the terminal shows each tenant's summary. The example manifests read their exam passwords from
 # the environment; these demo-only values are set for this target alone.
 # The sandbox clock is pinned so that the example appointments (2028) stay in its future.
 DEMO_ENV := SPSYNC_SANDBOX_NOW=2027-06-01T00:00:00Z SPSYNC_ACME_CERT_PASSWORD=demo-only SPSYNC_ACME_SAFETY_PASSWORD=demo-only \
@@ -31,8 +32,11 @@ DEMO_ENV := SPSYNC_SANDBOX_NOW=2027-06-01T00:00:00Z SPSYNC_ACME_CERT_PASSWORD=de
 demo: $(STAMP)
 	@echo '$$ spsync --sandbox validate manifests'
 	@$(DEMO_ENV) $(BIN)/spsync --sandbox validate manifests
-	@echo '$$ spsync --sandbox apply manifests --auto-approve'
-	@$(DEMO_ENV) $(BIN)/spsync --sandbox apply manifests --auto-approve
+	@echo '$$ spsync --sandbox apply manifests --auto-approve > .spsync/demo-apply.txt'
+	@mkdir -p .spsync
+	@$(DEMO_ENV) $(BIN)/spsync --sandbox apply manifests --auto-approve > .spsync/demo-apply.txt
+	@grep -E '^(Tenant |Plan: |No changes|[a-z0-9-]+: [0-9]+ done|Apply complete)' .spsync/demo-apply.txt
+	@echo '(the whole plan and report: .spsync/demo-apply.txt)'
 	@echo '$$ spsync --sandbox plan manifests --detailed-exitcode'
 	@$(DEMO_ENV) $(BIN)/spsync --sandbox plan manifests --detailed-exitcode
 

@@ -192,6 +192,9 @@ class Plan(PlanModel):
     #: the manifests path the plan was made from, as given to ``plan`` (``apply PLANFILE``
     #: re-loads the manifests from it for request payloads and secrets)
     manifests: str = ""
+    #: made with ``--sandbox`` (against the embedded simulator): applied only with it, so a
+    #: rehearsal never reaches the real API with the real token (nor the reverse)
+    sandbox: bool = False
     checksum: str = ""
 
     @property

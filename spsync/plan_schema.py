@@ -75,6 +75,10 @@ DESCRIPTIONS: dict[str, str] = {
         "review approved its destructive changes."
     ),
     "manifests": "The manifests path the plan was made from, as given to plan.",
+    "sandbox": (
+        "Made with --sandbox (on the embedded simulator): applied only with --sandbox, and a "
+        "plan made against the real API only without it."
+    ),
     "checksum": "sha256 over the canonical JSON of the plan file without this key.",
     # TenantPlan
     "tenant": "The tenant name.",

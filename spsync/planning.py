@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 
 from spsync.api.client import CALL_TIMEOUT, Client
-from spsync.cli.common import SANDBOX_DIR
+from spsync.cli.common import SANDBOX_DIR, err, globals_of, spsync_hint
 from spsync.errors import PlanError, UsageError
 from spsync.model import Desired
 from spsync.observe import observe
@@ -26,6 +26,7 @@ from spsync.plan import (
     TenantPlan,
     UnsafePlanError,
     check_safety,
+    compute_checksum,
     make_plan,
     staleness,
     summarize,
@@ -45,8 +46,19 @@ from spsync.state import AppliedPlan, ResourceState, State, StateStore
 #: the token sent to the embedded simulator (it accepts any non-empty one)
 SANDBOX_TOKEN = "spsync-sandbox"
 
-#: where the embedded simulator of ``--sandbox`` keeps its world
+#: where the embedded simulator of ``--sandbox`` keeps its world (outside a command)
 SANDBOX_WORLD_DIR = SANDBOX_DIR
+
+
+def sandbox_dir() -> Path:
+    """The embedded simulator's directory: the running command's (in its configuration
+    repository), else ``SANDBOX_WORLD_DIR``."""
+    import click
+
+    ctx = click.get_current_context(silent=True)
+    if ctx is None:
+        return Path(SANDBOX_WORLD_DIR)
+    return globals_of(ctx).sandbox_dir
 
 
 def secret_key(desired: Desired, sandbox: bool) -> bytes:
@@ -99,16 +111,19 @@ def make_client(
 
         cache = shared if shared is not None else {}
         if "app" not in cache:
-            cache["app"], _world = open_embedded(Path(SANDBOX_WORLD_DIR))
+            cache["app"], _world = open_embedded(sandbox_dir())
         # the simulator takes any non-empty token; the tenant's real one is never read here
-        return Client(
+        client = Client(
             "http://127.0.0.1",
             tenant.install,
             Secret(SANDBOX_TOKEN, "sandbox"),
             transport=httpx.ASGITransport(app=cache["app"]),
             **options,  # type: ignore[arg-type]
         )
-    return Client(tenant.api.url, tenant.install, tenant.api.token, **options)  # type: ignore[arg-type]
+    else:
+        client = Client(tenant.api.url, tenant.install, tenant.api.token, **options)  # type: ignore[arg-type]
+    client.on_notice = lambda text: err(f"{tenant.tenant}: {text}")
+    return client
 
 
 async def plan_tenant(
@@ -239,6 +254,9 @@ async def plan_all(
         replace=replace,
         refresh_only=refresh_only,
     )
+    if sandbox:
+        plan = plan.model_copy(update={"sandbox": True})
+        plan = plan.model_copy(update={"checksum": compute_checksum(plan)})
     return plan, refused
 
 
@@ -354,7 +372,7 @@ async def import_resource(
     if address in state.resources:
         raise PlanError(
             f"{address} is already in state as {state.resources[address].sid or 'assigned'}; "
-            f"forget it first (spsync state rm PATH {address})"
+            f"forget it first ({spsync_hint(f'state rm PATH {address}')})"
         )
 
     def need(parent: str) -> str:

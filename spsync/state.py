@@ -282,6 +282,15 @@ class StateStore:
 
     def __init__(self, directory: Path) -> None:
         self.directory = Path(directory)
+        #: the embedded sandbox's own state directory (``--state-dir`` does not apply to it)
+        self.sandbox = self.directory.parts[-3:] == (".spsync", "sandbox", "state")
+        self._flag = "--sandbox " if self.sandbox else ""
+
+    def _elsewhere(self) -> str:
+        """How to keep SIDs of another install or API apart: another state directory."""
+        if self.sandbox:
+            return f"start the sandbox afresh (rm -r {self.directory.parent})"
+        return "use another --state-dir"
 
     # --- files ---------------------------------------------------------------------------
 
@@ -330,13 +339,13 @@ class StateStore:
             raise StateError(
                 f"{path}: written for install {state.install}, but the manifests{where} say "
                 f"{tenant.install}; never mix SIDs of different installs (or of the sandbox "
-                "and the real service): use another --state-dir"
+                f"and the real service): {self._elsewhere()}"
             )
         if state.api_url.rstrip("/") != tenant.api.url.rstrip("/"):
             raise StateError(
                 f"{path}: written for API {state.api_url}, but the manifests{where} say "
                 f"{tenant.api.url}; never mix SIDs of the sandbox and the real service: "
-                "use another --state-dir"
+                f"{self._elsewhere()}"
             )
         return state
 
@@ -395,7 +404,8 @@ class StateStore:
             since = since.split("T", 1)[1]
         return (
             f"state of {tenant} is locked by pid {info.pid} on {info.host} since {since} "
-            f"({info.operation}); if that process is gone: spsync unlock {unlock_hint} {info.id}"
+            f"({info.operation}); if that process is gone: spsync {self._flag}unlock {unlock_hint} "
+            f"{info.id}"
         )
 
     @contextlib.contextmanager

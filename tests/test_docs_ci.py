@@ -13,11 +13,13 @@ API (``gh``, ``curl``, ``github-script``).
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
 import subprocess
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -38,6 +40,7 @@ from docs_support import (
 from spsync.sandbox.server import ThreadedServer
 
 GITHUB = DOCS / "ci" / "github-actions.yml"
+DRIFT = DOCS / "ci" / "github-drift.yml"
 GITLAB = DOCS / "ci" / "gitlab-ci.yml"
 SECRETS = {
     **{name: f"ci-secret-{name.lower()}" for name in sorted(example_env_names("tokens"))},
@@ -46,8 +49,8 @@ SECRETS = {
 TOKENS = {SECRETS[n] for n in example_env_names("tokens")}
 
 
-def _github() -> dict[Any, Any]:
-    doc = yaml.safe_load(GITHUB.read_text(encoding="utf-8"))
+def _github(path: Path = GITHUB) -> dict[Any, Any]:
+    doc = yaml.safe_load(path.read_text(encoding="utf-8"))
     doc["on"] = doc.pop(True)  # YAML 1.1 reads the key `on` as true
     return doc
 
@@ -62,7 +65,10 @@ def _gitlab() -> dict[str, Any]:
 def test_github_recipe_structure() -> None:
     doc = _github()
     pr = doc["on"]["pull_request"]
-    assert set(pr["types"]) == {"opened", "synchronize", "reopened", "closed"}
+    # labeled/unlabeled: adding the allow-destroy label plans again
+    assert set(pr["types"]) == {
+        "opened", "synchronize", "reopened", "closed", "labeled", "unlabeled",
+    }  # fmt: skip
     assert set(pr["paths"]) == {"manifests/**", "state/**"}
     assert doc["permissions"] == {
         "contents": "write",
@@ -70,14 +76,24 @@ def test_github_recipe_structure() -> None:
         "actions": "read",
     }
     assert doc["concurrency"]["cancel-in-progress"] is False
-    assert set(doc["jobs"]) == {"plan", "apply"}
+    assert set(doc["jobs"]) == {"plan", "tenants", "apply"}
     assert doc["jobs"]["plan"]["if"] == "github.event.action != 'closed'"
-    assert "github.event.pull_request.merged == true" in doc["jobs"]["apply"]["if"]
+    assert "github.event.pull_request.merged == true" in doc["jobs"]["tenants"]["if"]
     steps = {job: [s["id"] for s in doc["jobs"][job]["steps"]] for job in doc["jobs"]}
     assert steps == {
         "plan": ["checkout", "python", "install", "plan", "upload", "comment"],
+        "tenants": ["download", "list"],
         "apply": ["checkout", "python", "install", "download", "apply", "commit-state"],
     }
+    # one apply job per tenant, in parallel, none cancelled by another's failure
+    apply_job = doc["jobs"]["apply"]
+    assert apply_job["needs"] == "tenants"
+    assert apply_job["strategy"] == {
+        "fail-fast": False,
+        "matrix": {"tenant": "${{ fromJSON(needs.tenants.outputs.list) }}"},
+    }
+    assert apply_job["env"] == {"TENANT": "${{ matrix.tenant }}"}
+    assert doc["jobs"]["plan"]["steps"][0]["with"] == {"fetch-depth": 2}
     plan = {s["id"]: s for s in doc["jobs"]["plan"]["steps"]}
     assert plan["upload"]["with"] == {"name": "spsync-plans", "path": "plans/"}
     assert plan["comment"]["uses"].startswith("actions/github-script@")
@@ -85,14 +101,27 @@ def test_github_recipe_structure() -> None:
     apply = {s["id"]: s for s in doc["jobs"]["apply"]["steps"]}
     assert "--name spsync-plans --dir plans" in apply["download"]["run"]
     assert apply["commit-state"]["if"] == "${{ !cancelled() }}"
+    labels = "${{ join(github.event.pull_request.labels.*.name, ' ') }}"
+    assert plan["plan"]["env"] == {"LABELS": labels}
+    assert apply["apply"]["env"] == {"LABELS": labels}
 
 
-def test_github_recipe_passes_every_secret_the_manifests_read() -> None:
-    doc = _github()
+@pytest.mark.parametrize(
+    ("path", "jobs"),
+    [
+        (GITHUB, {"plan": "spsync-plan", "apply": "spsync-apply"}),
+        (DRIFT, {"drift": "spsync-plan"}),
+    ],
+    ids=["github", "drift"],
+)
+def test_github_recipe_passes_every_secret_the_manifests_read(
+    path: Path, jobs: dict[str, str]
+) -> None:
+    doc = _github(path)
     assert doc["env"]["NO_COLOR"] == "1"
     assert not [v for v in doc["env"].values() if str(v).startswith("${{ secrets.")]
     # secrets only in the jobs, each from its protected environment
-    for job, environment in (("plan", "spsync-plan"), ("apply", "spsync-apply")):
+    for job, environment in jobs.items():
         assert doc["jobs"][job]["environment"] == environment
         env = doc["jobs"][job]["env"]
         secrets = {k for k, v in env.items() if str(v).startswith("${{ secrets.")}
@@ -118,9 +147,24 @@ def test_gitlab_recipe_structure() -> None:
     assert doc["variables"]["NO_COLOR"] == "1"
 
 
+def test_drift_recipe_structure() -> None:
+    doc = _github(DRIFT)
+    assert doc["on"]["schedule"] == [{"cron": "17 5 * * *"}]
+    assert "workflow_dispatch" in doc["on"]
+    assert doc["permissions"] == {"contents": "read", "issues": "write"}
+    assert doc["concurrency"] == _github()["concurrency"]  # never during an apply
+    steps = [s["id"] for s in doc["jobs"]["drift"]["steps"]]
+    assert steps == ["checkout", "python", "install", "plan", "issues"]
+
+
 def test_both_recipes_plan_and_apply_with_the_same_commands() -> None:
     def spsync_lines(text: str) -> list[str]:
-        return [x.strip() for x in text.splitlines() if re.search(r"\bspsync (plan|apply)", x)]
+        # up to the tenant's own flags: GitLab sends each apply to the background
+        return [
+            x.strip().split(" $destroy")[0]
+            for x in text.splitlines()
+            if re.search(r"\bspsync (plan|apply)", x)
+        ]
 
     gh = {s["id"]: s for j in _github()["jobs"].values() for s in j["steps"]}
     gl = _gitlab()
@@ -147,6 +191,7 @@ class Pipeline:
         self, root: Path, server: ThreadedServer, secrets: dict[str, str], spsync: str
     ) -> None:
         self.root = root
+        self.server = server
         self.origin = root / "origin.git"
         bin_dir = root / "bin"
         bin_dir.mkdir()
@@ -239,45 +284,67 @@ def _summaries(log: str) -> dict[str, str]:
     return dict(re.findall(r"^(\w+): plan exit code (\d)", log, re.M))
 
 
-def test_the_github_recipe_runs(pipeline: Pipeline) -> None:
-    doc = _github()
-    context = {
-        "github.event.pull_request.base.ref": "main",
-        "github.event.pull_request.number": "42",
-        **{f"secrets.{k}": v for k, v in SECRETS.items()},
-    }
-    workflow_env = {k: _expand(str(v), context) for k, v in doc["env"].items()}
+class GithubJobs:
+    """The GitHub recipe's jobs run as the runner would: ``run`` steps in a clone, with the
+    workflow's and the step's env, the expressions the test knows expanded."""
 
-    def step_env(step: dict[str, Any]) -> dict[str, str]:
-        return {
-            **workflow_env,
-            **{k: _expand(str(v), context) for k, v in step.get("env", {}).items()},
+    def __init__(self, pipeline: Pipeline, labels: str = "", path: Path = GITHUB) -> None:
+        self.pipeline = pipeline
+        self.doc = _github(path)
+        self.context = {
+            "github.event.pull_request.base.ref": "main",
+            "github.event.pull_request.number": "42",
+            "join(github.event.pull_request.labels.*.name, ' ')": labels,
+            **{f"secrets.{k}": v for k, v in SECRETS.items()},
         }
 
-    def run_job(job: str, cwd: Path) -> dict[str, subprocess.CompletedProcess[str]]:
+    def env(self, *blocks: dict[str, Any], matrix: str = "") -> dict[str, str]:
+        context = {**self.context, "matrix.tenant": matrix}
+        out: dict[str, str] = {}
+        for block in (self.doc["env"], *blocks):
+            out.update({k: _expand(str(v), context) for k, v in block.items()})
+        return out
+
+    def run(
+        self, job: str, cwd: Path, *, matrix: str = "", extra: dict[str, str] | None = None
+    ) -> dict[str, subprocess.CompletedProcess[str]]:
         results = {}
         skipped, simulated = [], []
-        for step in doc["jobs"][job]["steps"]:
+        spec = self.doc["jobs"][job]
+        for step in spec["steps"]:
             if "uses" in step and not step["uses"].startswith("actions/github-script@"):
                 simulated.append(step["id"])  # checkout (the clone), setup-python, artifacts
                 continue
             if "uses" in step or step["id"] == "install" or re.search(r"\bgh ", step["run"]):
                 skipped.append(step["id"])
                 continue
-            results[step["id"]] = pipeline.run(step["run"], cwd, step_env(step))
-        assert (job, skipped) in (
-            ("plan", ["install", "comment"]),
-            ("apply", ["install", "download"]),
-        )
-        assert (job, simulated) in (
-            ("plan", ["checkout", "python", "upload"]),
-            ("apply", ["checkout", "python"]),
-        )
+            env = {**self.env(spec.get("env", {}), step.get("env", {}), matrix=matrix)}
+            results[step["id"]] = self.pipeline.run(step["run"], cwd, {**env, **(extra or {})})
+        assert (job, skipped, simulated) in (
+            ("plan", ["install", "comment"], ["checkout", "python", "upload"]),
+            ("tenants", ["download"], []),
+            ("apply", ["install", "download"], ["checkout", "python"]),
+            ("drift", ["install", "issues"], ["checkout", "python"]),  # issues: run apart
+        ), (job, skipped, simulated)
         return results
+
+    def apply_all(self, pr: Path, tenants: list[str]) -> dict[str, dict[str, Any]]:
+        """The matrix: one apply job per tenant, all at once, each in its own clone."""
+        clones = {t: self.pipeline.clone(f"apply-{t}-{len(list(self.pipeline.root.iterdir()))}")
+                  for t in tenants}  # fmt: skip
+        for clone in clones.values():
+            shutil.copytree(pr / "plans", clone / "plans")  # the artifact
+        with ThreadPoolExecutor(len(tenants)) as pool:
+            futures = {t: pool.submit(self.run, "apply", c, matrix=t) for t, c in clones.items()}
+            return {t: f.result() for t, f in futures.items()}
+
+
+def test_the_github_recipe_runs(pipeline: Pipeline) -> None:
+    jobs = GithubJobs(pipeline)
 
     # a pull request: plan every tenant, a markdown comment and a plan file each
     pr = pipeline.clone("pr")
-    planned = run_job("plan", pr)["plan"]
+    planned = jobs.run("plan", pr)["plan"]
     assert planned.returncode == 0, planned.stdout + planned.stderr
     assert _summaries(planned.stdout) == {"acme": "2", "globex": "2"}
     assert sorted(p.name for p in (pr / "plans").iterdir()) == [
@@ -287,27 +354,208 @@ def test_the_github_recipe_runs(pipeline: Pipeline) -> None:
     assert comment.startswith("### spsync plan\n")
     assert re.search(r"#### `acme` — Plan: 27 to create, 8 to assign, 7 to schedule;", comment)
     assert SECRETS["SPSYNC_ACME_CERT_PASSWORD"] not in comment
+    assert "Destruction allowed" not in comment
 
-    # merged: apply the reviewed plans in a fresh checkout, commit and push the state
-    merged = pipeline.clone("merged")
-    shutil.copytree(pr / "plans", merged / "plans")  # the artifact
+    # merged: which tenants to apply, from the plans reviewed
+    listed = pipeline.root / "tenants"
+    shutil.copytree(pr / "plans", listed / "plans")
+    output = pipeline.root / "github-output"
+    got = jobs.run("tenants", listed, extra={"GITHUB_OUTPUT": str(output)})
+    assert got["list"].returncode == 0, got["list"].stderr
+    assert output.read_text() == 'list=["acme","globex"]\n'
+
+    # the tenants apply at once, in fresh checkouts; each pushes its own state file
     pipeline.push_unrelated()
-    results = run_job("apply", merged)
-    assert results["apply"].returncode == 0, results["apply"].stdout + results["apply"].stderr
-    assert results["apply"].stdout.count("Apply complete.") == 2
-    assert results["commit-state"].returncode == 0, results["commit-state"].stderr
-    assert pipeline.committed_state() == (
-        "spsync: state after applying #42",
-        ["state/.gitignore", "state/acme.json", "state/globex.json"],
-    )
-    assert pipeline.history() == ["spsync: state after applying #42", "notes", "seed"]
+    applied = jobs.apply_all(pr, ["acme", "globex"])
+    for results in applied.values():
+        assert results["apply"].returncode == 0, results["apply"].stdout + results["apply"].stderr
+        assert results["apply"].stdout.count("Apply complete.") == 1
+        assert results["commit-state"].returncode == 0, results["commit-state"].stderr
+    history = pipeline.history()
+    assert sorted(history[:2]) == [
+        "spsync: state of acme after applying #42",
+        "spsync: state of globex after applying #42",
+    ]
+    assert history[2:] == ["notes", "seed"]
+    assert pipeline.committed_state()[1] == [
+        "state/.gitignore", "state/acme.json", "state/globex.json",
+    ]  # fmt: skip
 
-    # the next pull request starts from that state: nothing to do
+    # the next pull request (touching both tenants) starts from that state: nothing to do
     again = pipeline.clone("next")
-    replanned = run_job("plan", again)["plan"]
+    for tenant in ("acme", "globex"):
+        with (again / "manifests" / tenant / "tenant.yaml").open("a") as f:
+            f.write("# reviewed\n")
+    _commit(again, pipeline, "a comment in each tenant")
+    replanned = jobs.run("plan", again)["plan"]
     assert replanned.returncode == 0, replanned.stderr
     assert _summaries(replanned.stdout) == {"acme": "0", "globex": "0"}
     assert "No changes. acme matches its manifests" in (again / "plans" / "acme.md").read_text()
+
+
+def _commit(clone: Path, pipeline: Pipeline, message: str) -> None:
+    git(clone, "add", "-A", env=pipeline.env)
+    git(clone, "-c", "user.name=dev", "-c", "user.email=dev@x", "commit", "-qm", message,
+        env=pipeline.env)  # fmt: skip
+
+
+def test_a_pull_request_plans_only_the_tenants_it_touches(pipeline: Pipeline) -> None:
+    jobs = GithubJobs(pipeline)
+    pr = pipeline.clone("pr")
+    roster = pr / "manifests" / "acme" / "roster.yaml"
+    roster.write_text(roster.read_text().replace("lastName: Smith", "lastName: Smith-Jones"))
+    _commit(pr, pipeline, "acme: Jane's new name")
+    planned = jobs.run("plan", pr)["plan"]
+    assert planned.returncode == 0, planned.stdout + planned.stderr
+    assert _summaries(planned.stdout) == {"acme": "2"}
+    assert sorted(p.name for p in (pr / "plans").iterdir()) == ["acme.json", "acme.log", "acme.md"]
+
+    # a file shared by every tenant: all of them
+    (pr / "manifests" / "README.md").write_text("how we manage tenants\n")
+    _commit(pr, pipeline, "notes for all tenants")
+    planned = jobs.run("plan", pr)["plan"]
+    assert _summaries(planned.stdout) == {"acme": "2", "globex": "2"}
+
+    # nothing under manifests/ or state/: nothing to plan
+    (pr / "NOTES.md").write_text("x\n")
+    _commit(pr, pipeline, "notes")
+    shutil.rmtree(pr / "plans")
+    planned = jobs.run("plan", pr)["plan"]
+    assert planned.returncode == 0
+    assert "no tenant changed: nothing to plan" in planned.stdout
+    assert list((pr / "plans").iterdir()) == []
+
+
+def test_the_allow_destroy_label_is_for_its_tenant_only(pipeline: Pipeline) -> None:
+    first = pipeline.clone("first")
+    env = GithubJobs(pipeline).env()
+    r = pipeline.run("spsync apply manifests --auto-approve", first, env)
+    assert r.returncode == 0, r.stdout + r.stderr
+    git(first, "add", "state", env=pipeline.env)
+    git(first, "-c", "user.name=dev", "-c", "user.email=dev@x", "commit", "-qm", "state",
+        env=pipeline.env)  # fmt: skip
+    git(first, "push", "-q", "origin", "main", env=pipeline.env)
+
+    pr = pipeline.clone("pr")
+    # another test centre for the sessions that use the default one: each is booked again
+    # (a replace: destructive), more than the policy allows
+    tenant = pr / "manifests" / "acme" / "tenant.yaml"
+    text = tenant.read_text().replace("maxDestroy: 10", "maxDestroy: 1")
+    tenant.write_text(text.replace("PLa17b8c9d0e1f2a3b4c5d6e7f8a9b0c1d", "PL" + "0a" * 16))
+    _commit(pr, pipeline, "acme: the new test centre")
+    refused = GithubJobs(pipeline).run("plan", pr)["plan"]
+    assert refused.returncode == 1, refused.stdout + refused.stderr
+    assert _summaries(refused.stdout) == {"acme": "1"}, refused.stdout + refused.stderr
+    assert "refused" in (pr / "plans" / "acme.md").read_text()
+
+    # a reviewer adds the label for acme (another tenant's label allows nothing here)
+    jobs = GithubJobs(pipeline, labels="bug spsync:allow-destroy:globex spsync:allow-destroy:acme")
+    shutil.rmtree(pr / "plans")
+    allowed = jobs.run("plan", pr)["plan"]
+    assert allowed.returncode == 0, allowed.stdout + allowed.stderr
+    assert _summaries(allowed.stdout) == {"acme": "2"}
+    comment = (pr / "plans" / "acme.md").read_text()
+    assert comment.endswith(
+        "\n> **Destruction allowed** for `acme` by the label `spsync:allow-destroy:acme`.\n"
+    )
+    git(pr, "push", "-q", "origin", "HEAD:main", env=pipeline.env)  # merged
+    applied = jobs.apply_all(pr, ["acme"])["acme"]
+    assert applied["apply"].returncode == 0, applied["apply"].stdout + applied["apply"].stderr
+    assert applied["commit-state"].returncode == 0, applied["commit-state"].stderr
+    assert pipeline.history()[0] == "spsync: state of acme after applying #42"
+
+
+FAKE_GH = """#!/usr/bin/env python3
+# A stand-in for GitHub's `gh issue` commands, keeping issues in $GH_FAKE_ISSUES.
+import json, os, sys
+path = os.environ["GH_FAKE_ISSUES"]
+issues = json.load(open(path)) if os.path.exists(path) else []
+args = sys.argv[1:]
+def opt(name):
+    return args[args.index(name) + 1] if name in args else None
+assert args[0] == "issue", args
+if args[1] == "list":
+    assert opt("--label") == "spsync-drift" and opt("--state") == "open", args
+    print(json.dumps([{"number": i["number"], "title": i["title"]} for i in issues
+                      if i["state"] == "open" and opt("--label") in i["labels"]]))
+elif args[1] == "create":
+    issues.append({"number": len(issues) + 1, "title": opt("--title"), "state": "open",
+                   "labels": [opt("--label")], "body": open(opt("--body-file")).read()})
+elif args[1] == "edit":
+    issue = issues[int(args[2]) - 1]
+    issue["body"] = open(opt("--body-file")).read()
+    issue["edits"] = issue.get("edits", 0) + 1
+elif args[1] == "close":
+    issue = issues[int(args[2]) - 1]
+    issue["state"] = "closed"
+    issue["comment"] = opt("--comment")
+else:
+    sys.exit("unknown: " + " ".join(args))
+json.dump(issues, open(path, "w"))
+"""
+
+
+def edit_user(server: ThreadedServer, external: str, first_name: str) -> None:
+    """Someone edits a user in the SmarterProctoring UI (the simulator's world, directly)."""
+    with server.world._lock:
+        for install in server.world._installs.values():
+            for user in install.users.values():
+                if user.ids.get("external") == external:
+                    user.first_name = first_name
+                    return
+    raise AssertionError(f"no user {external}")
+
+
+def test_the_drift_job_keeps_one_issue_per_tenant(pipeline: Pipeline) -> None:
+    doc = _github(DRIFT)
+    write_exe(pipeline.root / "bin" / "gh", FAKE_GH)
+    db = pipeline.root / "issues.json"
+    jobs = GithubJobs(pipeline, path=DRIFT)
+    extra = {"GH_FAKE_ISSUES": str(db)}
+    issues_step = next(s for s in doc["jobs"]["drift"]["steps"] if s["id"] == "issues")
+    context = {
+        "github.token": "gh-token",
+        "github.repository": "example/config",
+        "github.server_url": "https://github.example",
+        "github.run_id": "7",
+    }
+    issues_env = {k: _expand(str(v), context) for k, v in issues_step["env"].items()}
+
+    def drift(clone: Path) -> list[dict[str, Any]]:
+        shutil.rmtree(clone / "drift", ignore_errors=True)
+        planned = jobs.run("drift", clone)["plan"]
+        assert planned.returncode == 0, planned.stdout + planned.stderr
+        r = pipeline.run(issues_step["run"], clone, {**jobs.env(), **issues_env, **extra})
+        assert r.returncode == 0, r.stdout + r.stderr
+        return json.loads(db.read_text())
+
+    # nothing applied yet: both tenants differ from their manifests
+    repo = pipeline.clone("repo")
+    issues = drift(repo)
+    assert [(i["title"], i["state"]) for i in issues] == [
+        ("spsync drift: acme", "open"), ("spsync drift: globex", "open"),
+    ]  # fmt: skip
+    assert "#### `acme` — Plan: 27 to create" in issues[0]["body"]
+    assert "_Planned by https://github.example/example/config/actions/runs/7." in issues[0]["body"]
+
+    # applied: no drift any more, both closed
+    r = pipeline.run("spsync apply manifests --auto-approve", repo, jobs.env())
+    assert r.returncode == 0, r.stdout + r.stderr
+    issues = drift(repo)
+    assert [i["state"] for i in issues] == ["closed", "closed"]
+    assert issues[0]["comment"].startswith("No drift any more: acme matches its manifests")
+
+    # someone edits a user in the SmarterProctoring UI: acme drifts, one new issue, kept
+    # up to date while the drift lasts
+    edit_user(pipeline.server, "user-789", "Janet")
+    issues = drift(repo)
+    assert [(i["title"], i["state"]) for i in issues[2:]] == [("spsync drift: acme", "open")]
+    assert "firstName" in issues[2]["body"]
+    issues = drift(repo)
+    assert len(issues) == 3 and issues[2].get("edits") == 1
+    edit_user(pipeline.server, "user-789", "Jane")
+    issues = drift(repo)
+    assert [i["state"] for i in issues] == ["closed", "closed", "closed"]
 
 
 def test_github_recipe_annotates_validation_problems(pipeline: Pipeline) -> None:
@@ -347,6 +595,10 @@ def test_the_gitlab_recipe_runs(pipeline: Pipeline) -> None:
     plan, apply = doc["spsync-plan"], doc["spsync-apply"]
 
     mr = pipeline.clone("mr")
+    for tenant in ("acme", "globex"):  # a merge request touching both tenants
+        with (mr / "manifests" / tenant / "tenant.yaml").open("a") as f:
+            f.write("# reviewed\n")
+    _commit(mr, pipeline, "a comment in each tenant")
     r = pipeline.run(plan["script"][0], mr, {**env, "CI_PIPELINE_SOURCE": "merge_request_event"})
     assert r.returncode == 0, r.stdout + r.stderr
     assert _summaries(r.stdout) == {"acme": "2", "globex": "2"}
@@ -367,7 +619,12 @@ def test_the_gitlab_recipe_runs(pipeline: Pipeline) -> None:
     assert r.returncode == 0, r.stdout + r.stderr
     assert r.stdout.count("Apply complete.") == 2
     assert pipeline.committed_state() == (
-        f"spsync: state after {sha[:8]} [skip ci]",
+        f"spsync: state of globex after {sha[:8]} [skip ci]",
         ["state/.gitignore", "state/acme.json", "state/globex.json"],
     )
-    assert pipeline.history() == [f"spsync: state after {sha[:8]} [skip ci]", "notes", "seed"]
+    assert pipeline.history() == [
+        f"spsync: state of globex after {sha[:8]} [skip ci]",
+        f"spsync: state of acme after {sha[:8]} [skip ci]",
+        "notes",
+        "seed",
+    ]

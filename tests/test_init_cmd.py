@@ -24,7 +24,15 @@ def test_init_then_validate(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
         "wrote manifests/acme-corp/resources.yaml",
         "wrote manifests/acme-corp/.schemas/tenant.schema.json",
         "wrote manifests/acme-corp/.schemas/resources.schema.json",
+        "wrote .gitignore",
         "next: export SPSYNC_ACME_CORP_TOKEN=... ; spsync validate manifests/acme-corp",
+    ]
+    assert Path(".gitignore").read_text().splitlines()[1:] == [
+        ".spsync/",
+        "state/*.lock",
+        "state/*.lock.json",
+        "state/*.journal.jsonl",
+        "state/.*.tmp",
     ]
     tenant = Path("manifests/acme-corp/tenant.yaml").read_text()
     assert tenant.startswith("# yaml-language-server: $schema=.schemas/tenant.schema.json\n")
@@ -73,3 +81,17 @@ def test_init_rejects_bad_names(tmp_path: Path, tenant: str, install: str, messa
     assert r.exit_code == 1
     assert r.stderr.strip() == message
     assert not (tmp_path / "x").exists()
+
+
+def test_init_keeps_what_a_gitignore_holds(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    Path(".gitignore").write_text("*.pyc\n.spsync/")
+    args = ["init", "manifests/a", "--tenant", "a", "--install", INSTALL]
+    assert "wrote .gitignore" in CliRunner().invoke(main, args).stdout
+    assert Path(".gitignore").read_text() == (
+        "*.pyc\n.spsync/\n# spsync's local files: never commit them (state/<tenant>.json is "
+        "committed)\nstate/*.lock\nstate/*.lock.json\nstate/*.journal.jsonl\nstate/.*.tmp\n"
+    )
+    args = ["init", "manifests/b", "--tenant", "b", "--install", INSTALL]
+    r = CliRunner().invoke(main, args)
+    assert r.exit_code == 0 and "gitignore" not in r.stdout  # nothing left to add

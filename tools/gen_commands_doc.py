@@ -40,6 +40,7 @@ ORDER: tuple[tuple[str, ...], ...] = (
     ("state", "mv"),
     ("state", "rm"),
     ("import",),
+    ("export",),
     ("unlock",),
     ("sandbox",),
     ("sandbox", "serve"),

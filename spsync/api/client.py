@@ -78,6 +78,8 @@ PAGE_SLACK = 10
 #: default overall deadline of one HTTP exchange, from sending to the body's last byte
 #: (``SPSYNC_CALL_TIMEOUT``): a body trickling in a byte at a time never resets it
 CALL_TIMEOUT = 120.0
+#: a call still unanswered after this many seconds is reported once through ``on_notice``
+SLOW_NOTICE_AFTER = 5.0
 
 # Route templates (also the keys of ``Client.calls`` and ``CallRecord.route``).
 R_PROVISION = "/v2/installs/{installSid}/provision"
@@ -371,6 +373,9 @@ class Client:
         self.retry = retry or RetryPolicy()
         self.limiter = AdaptiveRateLimiter(rate, clock=self.retry.clock, sleep=self.retry.sleep)
         self.on_call = on_call
+        #: told, in words, of a call that waits long or is retried (the CLI prints it on
+        #: stderr, so a slow API is never silence)
+        self.on_notice: Callable[[str], None] | None = None
         self.calls: collections.Counter[str] = collections.Counter()
         #: every CallRecord of this client, in order (cheap: no bodies)
         self.records: list[CallRecord] = []
@@ -490,6 +495,11 @@ class Client:
                 headers["token"] = self._token.reveal()
             started = time.perf_counter()
             http = self._pools.take()
+            slow = self._notice_later(
+                SLOW_NOTICE_AFTER,
+                f"{method} {path}: no answer after {SLOW_NOTICE_AFTER:g}s; "
+                f"waiting up to {self._timeout:g}s",
+            )
             try:
                 request = http.build_request(
                     method, path, params=query or None, content=content, headers=headers
@@ -511,6 +521,8 @@ class Client:
                 return None, b"", DeadlineExceeded(), time.perf_counter() - started
             finally:
                 self._pools.give_back(http)
+                if slow is not None:
+                    slow.cancel()
             return response, body, None, time.perf_counter() - started
 
     async def _read_body(self, response: httpx.Response, method: str, path: str) -> bytes:
@@ -535,6 +547,19 @@ class Client:
             path=path,
             status=status,
         )
+
+    def _notice_later(self, delay: float, text: str) -> asyncio.TimerHandle | None:
+        """Tell ``on_notice`` ``text`` after ``delay`` seconds, unless cancelled first."""
+        if self.on_notice is None:
+            return None
+        return asyncio.get_running_loop().call_later(delay, self._notice, text)
+
+    def _notice(self, text: str) -> None:
+        if self.on_notice is not None:
+            try:
+                self.on_notice(text)
+            except Exception:  # a broken hook must not break a call
+                log.warning("on_notice hook failed")
 
     def _transport_error(
         self, method: str, path: str, exc: httpx.TransportError | DeadlineExceeded
@@ -702,6 +727,9 @@ class Client:
                 raise _with_note(
                     error, f"(gave up after {attempt} attempts: retry budget exhausted)"
                 ) from None
+            self._notice(
+                f"{error}; retrying in {wait:.1f}s (attempt {attempt + 1} of {policy.max_attempts})"
+            )
             log.info(
                 "%s %s: %s; retrying in %.2fs (attempt %d of %d)",
                 method,

@@ -22,6 +22,18 @@ from spsync.errors import SpsyncError
 class SpsyncGroup(click.Group):
     """A group whose ``main`` maps every outcome to spsync's exit codes."""
 
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """Each command with the whole first sentence of its help (click cuts it to fit one
+        line, which left most summaries ending in "...")."""
+        rows = []
+        for name in self.list_commands(ctx):
+            cmd = self.get_command(ctx, name)
+            if cmd is not None and not cmd.hidden:
+                rows.append((name, cmd.get_short_help_str(limit=1000)))
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
+
     def main(self, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
         kwargs["standalone_mode"] = False
         verbose = "-v" in sys.argv or "--verbose" in sys.argv
@@ -29,10 +41,20 @@ class SpsyncGroup(click.Group):
             rv = super().main(*args, **kwargs)
         except click.exceptions.Exit as e:
             sys.exit(e.exit_code)
-        except click.exceptions.Abort:
+        except click.exceptions.Abort as e:
+            # click turns Ctrl-C into Abort (the KeyboardInterrupt is its cause); EOF at a
+            # prompt is an Abort without one
+            if isinstance(e.__cause__, KeyboardInterrupt):
+                err("interrupted")
+                sys.exit(130)
             err("aborted")
             sys.exit(1)
         except click.ClickException as e:
+            if type(e).__name__ == "NoArgsIsHelpError" and e.ctx is not None:  # plain `spsync`
+                click.echo(e.ctx.get_help())
+                sys.exit(0)
+            if isinstance(e, click.NoSuchOption):
+                _hint_two_dashes(e, _argv(args, kwargs))
             e.show()
             sys.exit(1)
         except SpsyncError as e:
@@ -48,6 +70,25 @@ class SpsyncGroup(click.Group):
             err(f"internal error: {type(e).__name__}: {e} (run with -v for the traceback)")
             sys.exit(1)
         sys.exit(rv if isinstance(rv, int) else 0)
+
+
+def _argv(args: tuple[Any, ...], kwargs: dict[str, Any]) -> list[str]:
+    """The command line ``main`` was given (its ``args``, else ``sys.argv``)."""
+    given = kwargs.get("args", args[0] if args else None)
+    return list(given) if given is not None else sys.argv[1:]
+
+
+def _hint_two_dashes(e: click.NoSuchOption, argv: list[str]) -> None:
+    """``-out=plan.json`` (a habit from other tools) names ``--out``: say so."""
+    if e.ctx is None:
+        return
+    known = {o for p in e.ctx.command.params for o in getattr(p, "opts", ())}
+    for word in argv:
+        name = word.split("=", 1)[0]
+        if name.startswith("-") and not name.startswith("--") and "-" + name in known:
+            e.message = f"No such option: {name} (options take two dashes: -{word})"
+            e.possibilities = []
+            return
 
 
 @click.group(cls=SpsyncGroup, context_settings={"help_option_names": ["-h", "--help"]})

@@ -21,6 +21,7 @@ import click
 
 from spsync.audit import AUDIT_DIR, AuditLog, fan_out
 from spsync.cli.common import (
+    ask,
     err,
     global_options,
     globals_of,
@@ -48,6 +49,20 @@ class _Prepared:
     client: Any
     audit: AuditLog
     key: bytes
+
+
+def _check_sandbox(made_on_sandbox: bool, sandbox: bool, path: Path) -> None:
+    """A plan saved with ``--sandbox`` is applied only with it, and the reverse."""
+    if made_on_sandbox and not sandbox:
+        raise UsageError(
+            f"{path} was made with --sandbox (on the embedded simulator); it is never applied "
+            f"to the real API: spsync --sandbox apply {path}"
+        )
+    if sandbox and not made_on_sandbox:
+        raise UsageError(
+            f"{path} was made against the real API, not the sandbox: apply it without "
+            f"--sandbox (spsync apply {path}), or plan again with --sandbox"
+        )
 
 
 def _stdin_is_terminal() -> bool:
@@ -143,6 +158,7 @@ def apply_cmd(
     saved = None
     if path.is_file():
         saved = load_plan(files.read_owned(path, "plan file", PlanError), str(path))
+        _check_sandbox(saved.sandbox, g.sandbox, path)
         if targets or tenant_names or replace or refresh_only:
             raise UsageError(
                 "--target, --tenant, --replace and --refresh-only cannot be used with a saved "
@@ -310,12 +326,9 @@ async def _apply(
         if not fresh.has_changes:
             return 0
         if not auto_approve:
-            answer = click.prompt(
+            answer = ask(
                 "\nDo you want to perform these actions? Only 'yes' will be accepted to "
-                "approve.\n  Enter a value",
-                default="",
-                show_default=False,
-                err=True,
+                "approve.\n  Enter a value: "
             )
             if answer != "yes":
                 raise ApplyError("apply cancelled")

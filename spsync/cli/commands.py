@@ -16,6 +16,7 @@ MODULES: tuple[str, ...] = (
     "apply_cmd",
     "state_cmd",
     "import_cmd",
+    "export_cmd",
     "onboard_cmd",
     "unlock_cmd",
     "sandbox_cmd",

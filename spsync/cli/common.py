@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -17,6 +18,30 @@ from spsync.secrets import scrub
 F = TypeVar("F", bound=Callable[..., Any])
 
 SANDBOX_DIR = Path(".spsync") / "sandbox"
+#: marks a configuration repository's root where it has no ``manifests/`` directory
+ROOT_MARKER = ".spsync-root"
+
+
+def config_root(start: Path | None = None) -> Path | None:
+    """The configuration repository holding ``start`` (default: the working directory): the
+    nearest directory from there upward that holds a ``manifests/`` directory or a
+    ``.spsync-root`` file; ``None`` when there is none."""
+    try:
+        here = (start if start is not None else Path.cwd()).resolve()
+    except OSError:
+        return None
+    for d in (here, *here.parents):
+        if (d / "manifests").is_dir() or (d / ROOT_MARKER).exists():
+            return d
+    return None
+
+
+def _command_path() -> Path | None:
+    """The PATH argument of the running command (manifests, a plan file, an export's
+    destination): where the configuration repository is looked for first."""
+    ctx = click.get_current_context(silent=True)
+    value = ctx.params.get("path") if ctx is not None else None
+    return Path(value) if isinstance(value, str | Path) and str(value) else None
 
 
 @dataclass
@@ -29,15 +54,38 @@ class Globals:
     verbose: int = 0
     tenants: list[str] = field(default_factory=list)
 
+    #: directories already announced on stderr (each once per run)
+    told: set[Path] = field(default_factory=set)
+
     @property
     def state_dir(self) -> Path:
-        """``--state-dir`` / ``SPSYNC_STATE_DIR`` / ``./state``; the sandbox has its own."""
+        """``--state-dir`` / ``SPSYNC_STATE_DIR`` / ``state/`` of the configuration repository;
+        the sandbox has its own."""
         if self.sandbox:
-            return SANDBOX_DIR / "state"
+            return self.sandbox_dir / "state"
         if self.state_dir_opt is not None:
             return self.state_dir_opt
         env = os.environ.get("SPSYNC_STATE_DIR")
-        return Path(env) if env else Path("state")
+        return Path(env) if env else self._located(Path("state"), "state")
+
+    @property
+    def sandbox_dir(self) -> Path:
+        """``.spsync/sandbox/`` of the configuration repository (the embedded simulator)."""
+        return self._located(SANDBOX_DIR, "sandbox")
+
+    def _located(self, relative: Path, what: str) -> Path:
+        """``relative`` in the configuration repository of the command's PATH (else of the
+        working directory); said on stderr when that is not the working directory, so a
+        run from elsewhere never silently reads another (empty) state."""
+        path = _command_path()
+        root = (config_root(path) if path is not None else None) or config_root()
+        if root is None or root == Path.cwd().resolve():
+            return relative
+        where = root / relative
+        if where not in self.told:
+            self.told.add(where)
+            err(f"{what}: {where} (configuration repository {root})")
+        return where
 
     @property
     def color(self) -> bool:
@@ -77,14 +125,15 @@ def global_options(f: F) -> F:
             default=None,
             expose_value=False,
             callback=_set("state_dir_opt"),
-            help="Where state files live (default ./state, or SPSYNC_STATE_DIR).",
+            help="Where state files live (default: state/ of the configuration repository, "
+            "or SPSYNC_STATE_DIR).",
         ),
         click.option(
             "--sandbox",
             is_flag=True,
             expose_value=False,
             callback=_set("sandbox"),
-            help="Use the embedded simulator under ./.spsync/sandbox/ (no credentials).",
+            help="Use the embedded simulator under .spsync/sandbox/ (no credentials).",
         ),
         click.option(
             "--no-color",
@@ -118,6 +167,34 @@ def err(text: str = "", *, nl: bool = True) -> None:
     """Write to stderr (errors, warnings, progress): secrets masked, and every control or
     bidi character other than a line break escaped (spsync colours nothing here)."""
     click.echo(clean_lines(scrub(text)), err=True, nl=nl)
+
+
+def ask(question: str) -> str:
+    """One line read from stdin after ``question`` (on stderr); ``""`` at end of input.
+
+    Ctrl-C raises ``KeyboardInterrupt`` at the first press (exit 130), also inside
+    ``asyncio.run``: its own SIGINT handler only cancels the main task, which a blocking
+    read never notices, so the first press would be lost.
+    """
+    try:
+        previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    except ValueError:  # not the main thread: the handler cannot be changed, nor needs to be
+        previous = None
+    try:
+        err(question, nl=False)
+        line = sys.stdin.readline()
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
+    return line.rstrip("\r\n")
+
+
+def spsync_hint(rest: str) -> str:
+    """``spsync REST`` as the user must type it to run it again: with ``--sandbox`` in a
+    sandbox run (a hint without it would reach for the real API)."""
+    ctx = click.get_current_context(silent=True)
+    sandbox = ctx is not None and globals_of(ctx).sandbox
+    return f"spsync {'--sandbox ' if sandbox else ''}{rest}"
 
 
 #: ``--replace`` and ``--refresh-only``, shared by plan and apply (a saved plan keeps them)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from spsync.cli.common import global_options, globals_of, out
+from spsync.cli.common import global_options, globals_of, out, spsync_hint
 from spsync.errors import PlanError, UsageError
 
 
@@ -71,7 +71,7 @@ def import_(
         resources[address] = rec
         saved = store.save(state.model_copy(update={"resources": dict(sorted(resources.items()))}))
     out(f"Imported {address} ({sid}) into the state of {name} (serial {saved.serial})")
-    out(f"Run `spsync plan {path}` to see how the manifests differ from it.")
+    out(f"Run `{spsync_hint(f'plan {path}')}` to see how the manifests differ from it.")
     return 0
 
 

@@ -15,6 +15,16 @@ from spsync.model import TENANT_PATTERN
 from spsync.secrets import env_prefix
 
 SCHEMA_DIR = ".schemas"
+#: what a configuration repository never commits: the sandbox and audit logs (.spsync/),
+#: the lock and its holder, and the journal of an interrupted apply (state/ is committed)
+GITIGNORE = (
+    "# spsync's local files: never commit them (state/<tenant>.json is committed)",
+    ".spsync/",
+    "state/*.lock",
+    "state/*.lock.json",
+    "state/*.journal.jsonl",
+    "state/.*.tmp",
+)
 INSTALL_PATTERN = r"^AI[a-f0-9]{32}$"
 
 
@@ -61,7 +71,29 @@ def scaffold(path: Path, tenant: str, install: str) -> list[Path]:
     (path / SCHEMA_DIR).mkdir(parents=True, exist_ok=True)
     for file, text in files.items():
         file.write_text(text, encoding="utf-8")
-    return list(files)
+    ignore = _gitignore(path)
+    return [*files, *([ignore] if ignore is not None else [])]
+
+
+def _gitignore(path: Path) -> Path | None:
+    """Add spsync's local files to the ``.gitignore`` of the configuration repository holding
+    ``path`` (lines already there are kept, none removed); ``None`` when there is no such
+    repository or nothing to add."""
+    from spsync.cli.common import config_root
+
+    root = config_root(path)
+    if root is None:
+        return None
+    here = Path.cwd().resolve()
+    target = Path(".gitignore") if root == here else root / ".gitignore"
+    old = target.read_text(encoding="utf-8") if target.exists() else ""
+    have = {line.strip() for line in old.splitlines()}
+    missing = [line for line in GITIGNORE if line not in have]
+    if missing == list(GITIGNORE[:1]) or not [m for m in missing if not m.startswith("#")]:
+        return None
+    sep = "" if not old or old.endswith("\n") else "\n"
+    target.write_text(old + sep + "\n".join(missing) + "\n", encoding="utf-8")
+    return target
 
 
 @click.command("init")

@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from spsync.cli.common import global_options, globals_of, out
+from spsync.cli.common import global_options, globals_of, out, spsync_hint
 from spsync.errors import UsageError
 from spsync.model import kind_of
 
@@ -45,8 +45,15 @@ def onboard_cmd(ctx: click.Context, path: Path, address: str, tenant_names: tupl
             found.append((desired, state.resources[address]))
     names = ", ".join(d.tenant.tenant for d in desireds)
     if not found:
+        from spsync.planner import did_you_mean
+
+        pool = [a for d in desireds for a in d.sessions]
+        hint = "" if _names_known(address, desireds) else did_you_mean(address, pool)
+        if hint:
+            raise UsageError(f"{address} is not a session of {names}{hint}")
         raise UsageError(
-            f"{address} is not in the state of {names}: apply it first (spsync apply {path})"
+            f"{address} is not in the state of {names}: apply it first "
+            f"({spsync_hint(f'apply {path}')})"
         )
     if len(found) > 1:
         raise UsageError(f"{address} is in the state of several tenants; pick one with --tenant")
@@ -71,6 +78,17 @@ async def _fetch(desired: Any, sandbox: bool, address: str, exam_sid: str, sid: 
                 "session has an onboarding URL"
             )
         return str(await client.onboard_url(exam_sid, sid))
+
+
+def _names_known(address: str, desireds: list[Any]) -> bool:
+    """Whether ``session.EXAM.USER`` names a declared exam and user (a typo does not)."""
+    for d in desireds:
+        users = {u.split(".", 1)[1] for u in d.users}
+        for exam in d.exams:
+            prefix = f"session.{exam.split('.', 1)[1]}."
+            if address.startswith(prefix) and address[len(prefix) :] in users:
+                return True
+    return False
 
 
 COMMANDS = [onboard_cmd]
