@@ -30,6 +30,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from spsync.errors import PlanError
 from spsync.model import KINDS, Policy, kind_of, share_fields_set
+from spsync.sanitize import json_text
 from spsync.strictjson import strict_loads
 
 Action = Literal[
@@ -308,7 +309,7 @@ def make_plan(
 
 def dump_plan(plan: Plan) -> str:
     """The plan file text (JSON, sorted keys, trailing newline)."""
-    return json.dumps(plan.model_dump(mode="json"), sort_keys=True, indent=1) + "\n"
+    return json_text(json.dumps(plan.model_dump(mode="json"), sort_keys=True, indent=1)) + "\n"
 
 
 def load_plan(text: str, where: str = "plan file") -> Plan:

@@ -40,7 +40,7 @@ from spsync.planner import (
     unknown_targets,
 )
 from spsync.sanitize import clean
-from spsync.secrets import Secret
+from spsync.secrets import Secret, has_known_secrets, scrub
 from spsync.state import AppliedPlan, ResourceState, State, StateStore
 
 #: the token sent to the embedded simulator (it accepts any non-empty one)
@@ -156,8 +156,37 @@ async def plan_tenant(
         replace=replace,
         refresh_only=refresh_only,
     )
+    tp = scrubbed(tp)
     check_safety(tp, desired.tenant.policy, len(state.resources), allow_destroy=allow_destroy)
     return tp, state, observed
+
+
+def scrubbed(tp: TenantPlan) -> TenantPlan:
+    """``tp`` with every form of every secret read in this process masked in the values it
+    shows: a server may echo a token or a password into any field, and a plan is printed,
+    posted and saved. (Exam passwords themselves never reach a plan: they are compared as
+    keyed fingerprints.) Costs nothing while no secret was read."""
+    if not has_known_secrets():
+        return tp
+
+    def walk(value: Any) -> Any:
+        if isinstance(value, str):
+            return scrub(value)
+        if isinstance(value, dict):
+            return {k: walk(v) for k, v in value.items()}
+        if isinstance(value, list | tuple):
+            return [walk(v) for v in value]
+        return value
+
+    changes = tuple(
+        c.model_copy(update={"before": walk(c.before), "after": walk(c.after)})
+        if c.before or c.after
+        else c
+        for c in tp.changes
+    )
+    return tp.model_copy(
+        update={"changes": changes, "warnings": tuple(scrub(w) for w in tp.warnings)}
+    )
 
 
 def split_targets(

@@ -24,7 +24,7 @@ from spsync.plan import (
     Plan,
     TenantPlan,
 )
-from spsync.sanitize import clean
+from spsync.sanitize import clean, json_text
 
 FORMATS: tuple[str, ...] = ("text", "markdown", "json")
 
@@ -289,7 +289,7 @@ def render_json(plan: Plan) -> str:
         ],
         "checksum": plan.checksum,
     }
-    return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
+    return json_text(json.dumps(doc, indent=2, ensure_ascii=False)) + "\n"
 
 
 # --- markdown ------------------------------------------------------------------------------

@@ -53,3 +53,14 @@ def clean_lines(text: object) -> str:
 def is_clean(text: str) -> bool:
     """Whether ``text`` holds no character :func:`clean` would escape."""
     return _UNSAFE_ONE_LINE.search(text) is None
+
+
+#: what JSON text may carry raw but a terminal or a review page would act on: DEL, the C1
+#: controls and the bidi controls (C0 controls are always escaped by the JSON encoder)
+_UNSAFE_IN_JSON = re.compile(f"[\x7f-\x9f{_BIDI}]")
+
+
+def json_text(text: str) -> str:
+    """JSON text with DEL, C1 and bidi characters written as ``\\uXXXX`` escapes: the same
+    document to a parser, inert on a terminal or in a pull-request page."""
+    return _UNSAFE_IN_JSON.sub(lambda m: f"\\u{ord(m.group()):04x}", text)

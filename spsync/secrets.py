@@ -250,6 +250,11 @@ def forget_known() -> None:
     _pattern = None
 
 
+def has_known_secrets() -> bool:
+    """Whether any value was registered for scrubbing."""
+    return bool(_KNOWN)
+
+
 def forms(value: str) -> set[str]:
     """The ways a value can appear in text: as is, in a ``bytes`` or ``str`` repr, JSON- or
     backslash-escaped, URL-encoded."""

@@ -4,6 +4,7 @@ annotation as themselves."""
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -108,3 +109,32 @@ def test_api_messages_reach_the_terminal_escaped(tmp_path: Path, verbose: list[s
         "\\u202e ::error file=a,line=1::PWNED\n"  # its whitespace is made single spaces
     )
     assert leaks(root, result) == []
+
+
+def test_json_plans_write_c1_and_bidi_characters_as_escapes() -> None:
+    from spsync.plan import Change, TenantPlan, make_plan, summarize
+    from spsync.render import render_json
+
+    hostile = "Smith\u009b31m\u202egnp.exe"
+    tp = TenantPlan(
+        tenant="t1",
+        install="AI" + "a" * 32,
+        api_url="https://api.smarterproctoring.com",
+        state_serial=1,
+        state_lineage="l",
+        summary=summarize(["update"]),
+        changes=(
+            Change(
+                address="user.jane",
+                action="update",
+                reason="drift",
+                destructive=False,
+                before={"lastName": hostile},
+                after={"lastName": "Smith"},
+            ),
+        ),
+    )
+    text = render_json(make_plan([tp]))
+    assert "\u009b" not in text and "\u202e" not in text
+    assert '"lastName": "Smith\\u009b31m\\u202egnp.exe"' in text
+    assert json.loads(text)["tenants"][0]["changes"][0]["before"]["lastName"] == hostile

@@ -7,10 +7,14 @@ every secret is looked for in stdout, stderr and every file spsync wrote.
 
 from __future__ import annotations
 
+import json
+from datetime import UTC, datetime
 from pathlib import Path
 
+import httpx
 import pytest
 from hostile import (
+    INSTALL,
     OTHER_PASSWORD,
     OTHER_TOKEN,
     PASSWORD,
@@ -25,7 +29,10 @@ from hostile import (
     spsync,
 )
 
+from spsync.sandbox.server import ThreadedServer
+
 _ALL = (TOKEN, OTHER_TOKEN, PASSWORD, OTHER_PASSWORD)
+SANDBOX_NOW = datetime(2027, 1, 15, 12, 0, 0, tzinfo=UTC)
 T1 = "manifests/t1/tenant.yaml"
 MAIN = "manifests/t1/main.yaml"
 
@@ -231,3 +238,37 @@ def test_transport_failures_show_no_text_of_the_http_stack(tmp_path: Path) -> No
     assert result.stderr.startswith("error: GET /v1/installs/")
     assert "Traceback" not in result.stderr
     assert leaks(root, result) == []
+
+
+def test_a_server_echoing_a_secret_into_a_field_leaks_nothing_into_plans(
+    tmp_path: Path,
+) -> None:
+    """A field value that holds a secret (a hostile or broken API wrote the token into a
+    user's name) is masked in every plan document: text, JSON and the --out file."""
+    with ThreadedServer(token=TOKEN, seed=5, now=SANDBOX_NOW) as srv:
+        root = repo(tmp_path, url=srv.url)
+        applied = spsync(root, "apply", "manifests", "--tenant", "t1", "--auto-approve")
+        assert applied.code == 0, applied.stderr
+        assert "user.jane" in json.loads((root / "state" / "t1.json").read_text())["resources"]
+        # the live user now carries the other tenant's token and this tenant's password
+        body = {
+            "course": {"ids": {"external": "course-1"}, "title": "Main course"},
+            "user": {
+                "ids": {"external": "user-1"},
+                "firstName": "Jane",
+                "lastName": f"Smith {OTHER_TOKEN} {PASSWORD}",
+                "email": "jane@example.com",
+            },
+        }
+        answer = httpx.post(
+            f"{srv.url}/v2/installs/{INSTALL}/provision", json=body, headers={"token": TOKEN}
+        )
+        assert answer.status_code == 200, answer.text
+        results = [
+            spsync(root, "plan", "manifests", "--tenant", "t1", "--format", fmt, "--out", "p.json")
+            for fmt in ("text", "json", "markdown")
+        ]
+    for result in results:
+        assert result.code == 0, result.stderr
+        assert "lastName" in result.stdout and "(sensitive)" in result.stdout
+        assert leaks(root, result) == []
