@@ -92,7 +92,7 @@ def test_github_recipe_structure() -> None:
         "fail-fast": False,
         "matrix": {"tenant": "${{ fromJSON(needs.tenants.outputs.list) }}"},
     }
-    assert apply_job["env"] == {"TENANT": "${{ matrix.tenant }}"}
+    assert apply_job["env"]["TENANT"] == "${{ matrix.tenant }}"
     assert doc["jobs"]["plan"]["steps"][0]["with"] == {"fetch-depth": 2}
     plan = {s["id"]: s for s in doc["jobs"]["plan"]["steps"]}
     assert plan["upload"]["with"] == {"name": "spsync-plans", "path": "plans/"}

@@ -180,7 +180,7 @@ def test_names_are_stable_and_collision_free() -> None:
     d = "US" + "d" * 32
     clash = unique_names({a: "x", b: "x", d: "x-aaaaaaaa"}, "user")
     assert len(set(clash.values())) == 3
-    assert env_name("acme", "cert-456") == "ACME_CERT_456_PASSWORD"
+    assert env_name("acme", "cert-456") == "SPSYNC_ACME_CERT_456_PASSWORD"
 
 
 TRICKY = [
@@ -239,7 +239,11 @@ def test_tricky_text_reads_back_the_same(tmp_path: Path) -> None:
         sessions={},
     )
     ex = build(
-        snap, tenant="t", install="AI" + "2" * 32, api_url="https://x.example", token_env="T"
+        snap,
+        tenant="t",
+        install="AI" + "2" * 32,
+        api_url="https://api.smarterproctoring.com",
+        token_env="SPSYNC_T_TOKEN",
     )
     tdir = tmp_path / "t"
     tdir.mkdir()

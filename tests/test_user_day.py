@@ -151,13 +151,19 @@ def two_tenants(root: Path) -> Path:
     manifests = root / "manifests"
     shutil.copytree(REPO / "manifests" / "acme", manifests / "acme")
     shutil.copytree(REPO / "manifests" / "acme", manifests / "beta")
+    # beta reads its own secrets: a tenant reads only variables under its own prefix
+    for path in (manifests / "beta").glob("*.yaml"):
+        path.write_text(path.read_text().replace("SPSYNC_ACME_", "SPSYNC_BETA_"))
     tenant = manifests / "beta" / "tenant.yaml"
     text = tenant.read_text().replace("tenant: acme", "tenant: beta")
     tenant.write_text(text.replace("AIa1b2c3d4e5f6a7b8c9d0e1f2a3b4c5d6", "AI" + "be" * 16))
     return manifests
 
 
-SANDBOX_ENV = {"SPSYNC_SANDBOX_NOW": "2027-06-01T00:00:00Z"}
+SANDBOX_ENV = {
+    "SPSYNC_SANDBOX_NOW": "2027-06-01T00:00:00Z",
+    **{k.replace("SPSYNC_ACME_", "SPSYNC_BETA_"): v for k, v in ENV.items() if "ACME" in k},
+}
 
 
 def test_two_sandbox_applies_at_once_lose_nothing(
