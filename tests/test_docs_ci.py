@@ -109,7 +109,7 @@ def test_github_recipe_structure() -> None:
 @pytest.mark.parametrize(
     ("path", "jobs"),
     [
-        (GITHUB, {"plan": "spsync-plan", "apply": "spsync-apply"}),
+        (GITHUB, {"plan": "spsync-plan", "apply": "spsync-apply-${{ matrix.tenant }}"}),
         (DRIFT, {"drift": "spsync-plan"}),
     ],
     ids=["github", "drift"],
