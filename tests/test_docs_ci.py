@@ -829,6 +829,15 @@ def test_the_gitlab_drift_job_keeps_one_issue_per_tenant(pipeline: Pipeline) -> 
         api.close()
 
 
+def test_the_gitlab_drift_job_fails_on_invalid_manifests(pipeline: Pipeline) -> None:
+    repo = pipeline.clone("repo")
+    exams = repo / "manifests" / "acme" / "exams.yaml"
+    exams.write_text(exams.read_text().replace("duration: 120", 'duration: "two hours"'))
+    r = pipeline.run(_gitlab()["spsync-drift"]["script"][0], repo, _gitlab_env())
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert list((repo / "drift").iterdir()) == []
+
+
 def test_the_gitlab_drift_job_fails_on_a_wrong_token(pipeline: Pipeline) -> None:
     job = _gitlab()["spsync-drift"]
     env = _gitlab_env()
