@@ -8,7 +8,8 @@ talking over HTTP to a simulator served by the test (the tenants' ``api.url`` po
 and it accepts only the tokens the recipe passes). State is committed and pushed to a bare
 repository standing in for GitHub or GitLab. Skipped, and asserted to be exactly these:
 installing spsync (this checkout is used), and the steps that call the GitHub or GitLab
-API (``gh``, ``curl``, ``github-script``).
+API (``gh``, ``curl``, ``github-script``), except the drift jobs' issue steps: they run
+against stand-ins (a ``gh`` script, a GitLab issues API served on 127.0.0.1).
 """
 
 from __future__ import annotations
@@ -18,11 +19,14 @@ import os
 import re
 import shutil
 import subprocess
+import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import yaml
@@ -136,7 +140,10 @@ def test_gitlab_recipe_structure() -> None:
     plan, apply = doc["spsync-plan"], doc["spsync-apply"]
     assert plan["stage"] == "plan" and apply["stage"] == "apply"
     assert plan["rules"][0]["if"] == '$CI_PIPELINE_SOURCE == "merge_request_event"'
-    assert apply["rules"][0]["if"] == "$CI_COMMIT_BRANCH == $CI_DEFAULT_BRANCH"
+    # pushes only: `changes` is true in every scheduled pipeline, the drift job's
+    assert apply["rules"][0]["if"] == (
+        '$CI_COMMIT_BRANCH == $CI_DEFAULT_BRANCH && $CI_PIPELINE_SOURCE == "push"'
+    )
     assert apply["resource_group"] == "spsync"
     assert plan["artifacts"]["paths"] == ["plans/"]
     assert len(plan["script"]) == 1 and len(plan["after_script"]) == 1
@@ -145,6 +152,25 @@ def test_gitlab_recipe_structure() -> None:
     assert "curl" in apply["script"][0] and "curl" not in apply["script"][1]
     assert "[skip ci]" in apply["script"][1]
     assert doc["variables"]["NO_COLOR"] == "1"
+
+
+def test_gitlab_drift_job_structure() -> None:
+    doc = _gitlab()
+    drift = doc["spsync-drift"]
+    assert drift["rules"] == [{"if": '$CI_PIPELINE_SOURCE == "schedule"'}]
+    # the plan job's secrets; never while an apply runs
+    assert drift["environment"] == doc["spsync-plan"]["environment"]
+    assert drift["environment"] == {"name": "spsync-plan", "action": "prepare"}
+    assert drift["resource_group"] == doc["spsync-apply"]["resource_group"]
+    assert len(drift["script"]) == 2
+    assert "curl" not in drift["script"][0] and "curl" in drift["script"][1]
+    assert "--refresh" in drift["script"][0] and "--detailed-exitcode" in drift["script"][0]
+    # in a scheduled pipeline only the drift job runs: every other job is for one source
+    others = [job for job, spec in doc.items() if isinstance(spec, dict) and "script" in spec]
+    assert sorted(others) == ["spsync-apply", "spsync-drift", "spsync-plan"]
+    for job in ("spsync-plan", "spsync-apply"):
+        for rule in doc[job]["rules"]:
+            assert re.search(r'\$CI_PIPELINE_SOURCE == "(merge_request_event|push)"', rule["if"])
 
 
 def test_drift_recipe_structure() -> None:
@@ -426,9 +452,10 @@ def test_a_pull_request_plans_only_the_tenants_it_touches(pipeline: Pipeline) ->
     assert list((pr / "plans").iterdir()) == []
 
 
-def test_the_allow_destroy_label_is_for_its_tenant_only(pipeline: Pipeline) -> None:
+def _destructive_change(pipeline: Pipeline, env: dict[str, str]) -> Path:
+    """Everything applied and its state on main, then a change (in a new clone) that
+    destroys more of acme than its policy allows."""
     first = pipeline.clone("first")
-    env = GithubJobs(pipeline).env()
     r = pipeline.run("spsync apply manifests --auto-approve", first, env)
     assert r.returncode == 0, r.stdout + r.stderr
     git(first, "add", "state", env=pipeline.env)
@@ -443,6 +470,11 @@ def test_the_allow_destroy_label_is_for_its_tenant_only(pipeline: Pipeline) -> N
     text = tenant.read_text().replace("maxDestroy: 10", "maxDestroy: 1")
     tenant.write_text(text.replace("PLa17b8c9d0e1f2a3b4c5d6e7f8a9b0c1d", "PL" + "0a" * 16))
     _commit(pr, pipeline, "acme: the new test centre")
+    return pr
+
+
+def test_the_allow_destroy_label_is_for_its_tenant_only(pipeline: Pipeline) -> None:
+    pr = _destructive_change(pipeline, GithubJobs(pipeline).env())
     refused = GithubJobs(pipeline).run("plan", pr)["plan"]
     assert refused.returncode == 1, refused.stdout + refused.stderr
     assert _summaries(refused.stdout) == {"acme": "1"}, refused.stdout + refused.stderr
@@ -577,21 +609,8 @@ def test_github_recipe_annotates_validation_problems(pipeline: Pipeline) -> None
 
 def test_the_gitlab_recipe_runs(pipeline: Pipeline) -> None:
     doc = _gitlab()
-    bot = "glpat-ci-bot-token"
-    host, project = "gitlab.example.com", "example/spsync-config"
-    # the push URL of the recipe, sent to the bare repository instead
-    remote = f"https://oauth2:{bot}@{host}/{project}.git"
-    git(pipeline.root, "config", "--global", f"url.{pipeline.origin}.insteadOf", remote,
-        env=pipeline.env)  # fmt: skip
-    env = {
-        **{k: str(v) for k, v in doc["variables"].items()},
-        "SPSYNC_BOT_TOKEN": bot,
-        "CI_SERVER_HOST": host,
-        "CI_PROJECT_PATH": project,
-        "CI_API_V4_URL": f"https://{host}/api/v4",
-        "CI_PROJECT_ID": "7",
-        "CI_DEFAULT_BRANCH": "main",
-    }
+    env = _gitlab_env()
+    _gitlab_remote(pipeline, env)
     plan, apply = doc["spsync-plan"], doc["spsync-apply"]
 
     mr = pipeline.clone("mr")
@@ -628,3 +647,246 @@ def test_the_gitlab_recipe_runs(pipeline: Pipeline) -> None:
         "notes",
         "seed",
     ]
+
+
+class FakeGitlabIssues:
+    """GitLab's issues API as the drift job calls it (list, create, edit or close, note),
+    served on 127.0.0.1 with the issues in memory; any other call is a 404, a wrong token
+    a 401, so curl -f fails the job."""
+
+    def __init__(self, token: str, project: str) -> None:
+        self.issues: list[dict[str, Any]] = []
+        self.calls: list[str] = []
+        fake = self
+        base = f"/api/v4/projects/{project}/issues"
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: Any) -> None:  # quiet test output
+                pass
+
+            def _answer(self, status: int, payload: Any) -> None:
+                data = json.dumps(payload).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def _route(self, method: str) -> None:
+                if self.headers.get("PRIVATE-TOKEN") != token:
+                    return self._answer(401, {"message": "401 Unauthorized"})
+                length = int(self.headers.get("Content-Length") or 0)
+                body = json.loads(self.rfile.read(length) or b"null")
+                url = urlsplit(self.path)
+                fake.calls.append(f"{method} {url.path.removeprefix(base) or '/'}")
+                status, payload = fake.handle(method, url.path, parse_qs(url.query), body, base)
+                self._answer(status, payload)
+
+            def do_GET(self) -> None:
+                self._route("GET")
+
+            def do_POST(self) -> None:
+                self._route("POST")
+
+            def do_PUT(self) -> None:
+                self._route("PUT")
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/api/v4"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def handle(
+        self, method: str, path: str, query: dict[str, list[str]], body: Any, base: str
+    ) -> tuple[int, Any]:
+        """One API call: (status, JSON answer)."""
+        m = re.fullmatch(re.escape(base) + r"(?:/(\d+)(/notes)?)?", path)
+        if m is None:
+            return 404, {"message": "404 Not Found"}
+        iid, notes = m.group(1), m.group(2)
+        if iid is None and method == "GET":
+            labels = set(query.get("labels", [""])[0].split(","))
+            state = query.get("state", ["all"])[0]
+            return 200, [
+                i for i in self.issues
+                if labels <= set(i["labels"]) and state in ("all", i["state"])
+            ]  # fmt: skip
+        if iid is None and method == "POST":
+            issue = {
+                "iid": len(self.issues) + 1,
+                "title": body["title"],
+                "labels": body["labels"].split(","),
+                "description": body["description"],
+                "state": "opened",
+                "notes": [],
+                "edits": 0,
+            }
+            self.issues.append(issue)
+            return 201, issue
+        if iid is None or not 1 <= int(iid) <= len(self.issues):
+            return 404, {"message": "404 Not Found"}
+        issue = self.issues[int(iid) - 1]
+        if notes and method == "POST":
+            issue["notes"].append(body["body"])
+            return 201, {"body": body["body"]}
+        if not notes and method == "PUT":
+            if body.get("state_event") == "close":
+                issue["state"] = "closed"
+            if "description" in body:
+                issue["description"] = body["description"]
+                issue["edits"] += 1
+            return 200, issue
+        return 404, {"message": "404 Not Found"}
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def _gitlab_env() -> dict[str, str]:
+    """The variables GitLab sets that the recipe's scripts read, and the recipe's own."""
+    host, project = "gitlab.example.com", "example/spsync-config"
+    return {
+        **{k: str(v) for k, v in _gitlab()["variables"].items()},
+        "SPSYNC_BOT_TOKEN": "glpat-ci-bot-token",
+        "CI_SERVER_HOST": host,
+        "CI_PROJECT_PATH": project,
+        "CI_API_V4_URL": f"https://{host}/api/v4",
+        "CI_PROJECT_ID": "7",
+        "CI_DEFAULT_BRANCH": "main",
+    }
+
+
+def _gitlab_remote(pipeline: Pipeline, env: dict[str, str]) -> None:
+    """The recipe's push URL, sent to the bare repository instead."""
+    remote = (
+        f"https://oauth2:{env['SPSYNC_BOT_TOKEN']}@{env['CI_SERVER_HOST']}/"
+        f"{env['CI_PROJECT_PATH']}.git"
+    )
+    git(pipeline.root, "config", "--global", f"url.{pipeline.origin}.insteadOf", remote,
+        env=pipeline.env)  # fmt: skip
+
+
+def test_the_gitlab_drift_job_keeps_one_issue_per_tenant(pipeline: Pipeline) -> None:
+    job = _gitlab()["spsync-drift"]
+    env = _gitlab_env()
+    api = FakeGitlabIssues(env["SPSYNC_BOT_TOKEN"], env["CI_PROJECT_ID"])
+    env.update({
+        "CI_API_V4_URL": api.url,
+        "CI_PIPELINE_SOURCE": "schedule",
+        "CI_PIPELINE_URL": "https://gitlab.example.com/example/spsync-config/-/pipelines/9",
+    })  # fmt: skip
+    repo = pipeline.clone("repo")
+
+    def drift() -> list[dict[str, Any]]:
+        shutil.rmtree(repo / "drift", ignore_errors=True)
+        planned = pipeline.run(job["script"][0], repo, env)
+        assert planned.returncode == 0, planned.stdout + planned.stderr
+        r = pipeline.run(job["script"][1], repo, env)
+        assert r.returncode == 0, r.stdout + r.stderr
+        return api.issues
+
+    try:
+        # nothing applied yet: both tenants differ from their manifests, an issue each
+        issues = drift()
+        assert [(i["title"], i["state"], i["labels"]) for i in issues] == [
+            ("spsync drift: acme", "opened", ["spsync-drift"]),
+            ("spsync drift: globex", "opened", ["spsync-drift"]),
+        ]
+        assert "#### `acme` — Plan: 27 to create" in issues[0]["description"]
+        assert issues[0]["description"].endswith(
+            "\n_Planned by https://gitlab.example.com/example/spsync-config/-/pipelines/9. "
+            "Apply the manifests (a merge request), or change them to what the install "
+            "holds._\n"
+        )
+        assert SECRETS["SPSYNC_ACME_CERT_PASSWORD"] not in issues[0]["description"]
+
+        # applied: no drift any more, both closed with a note
+        r = pipeline.run("spsync apply manifests --auto-approve", repo, env)
+        assert r.returncode == 0, r.stdout + r.stderr
+        issues = drift()
+        assert [i["state"] for i in issues] == ["closed", "closed"]
+        assert issues[0]["notes"] == [
+            "No drift any more: acme matches its manifests "
+            "(https://gitlab.example.com/example/spsync-config/-/pipelines/9)."
+        ]
+
+        # someone edits a user in the SmarterProctoring UI: acme drifts, one new issue,
+        # its description kept up to date while the drift lasts
+        edit_user(pipeline.server, "user-789", "Janet")
+        issues = drift()
+        assert [(i["title"], i["state"]) for i in issues[2:]] == [("spsync drift: acme", "opened")]
+        assert "firstName" in issues[2]["description"]
+        api.calls.clear()
+        issues = drift()
+        assert len(issues) == 3 and issues[2]["edits"] == 1
+        assert api.calls == ["GET /", "PUT /3"]
+        edit_user(pipeline.server, "user-789", "Jane")
+        issues = drift()
+        assert [i["state"] for i in issues] == ["closed", "closed", "closed"]
+        assert issues[2]["notes"][0].startswith("No drift any more: acme matches its manifests")
+    finally:
+        api.close()
+
+
+def test_the_gitlab_drift_job_fails_on_invalid_manifests(pipeline: Pipeline) -> None:
+    repo = pipeline.clone("repo")
+    exams = repo / "manifests" / "acme" / "exams.yaml"
+    exams.write_text(exams.read_text().replace("duration: 120", 'duration: "two hours"'))
+    r = pipeline.run(_gitlab()["spsync-drift"]["script"][0], repo, _gitlab_env())
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert list((repo / "drift").iterdir()) == []
+
+
+def test_the_gitlab_drift_job_fails_on_a_wrong_token(pipeline: Pipeline) -> None:
+    job = _gitlab()["spsync-drift"]
+    env = _gitlab_env()
+    api = FakeGitlabIssues("another-token", env["CI_PROJECT_ID"])
+    env["CI_API_V4_URL"] = api.url
+    env["CI_PIPELINE_URL"] = "https://gitlab.example.com/p/9"
+    repo = pipeline.clone("repo")
+    try:
+        assert pipeline.run(job["script"][0], repo, env).returncode == 0
+        r = pipeline.run(job["script"][1], repo, env)
+        assert r.returncode != 0
+        assert api.issues == []
+    finally:
+        api.close()
+
+
+def test_the_gitlab_allow_destroy_label_is_for_its_tenant_only(pipeline: Pipeline) -> None:
+    doc = _gitlab()
+    env = {**_gitlab_env(), "CI_PIPELINE_SOURCE": "merge_request_event"}
+    _gitlab_remote(pipeline, env)
+    mr = _destructive_change(pipeline, env)
+    plan = doc["spsync-plan"]["script"][0]
+    refused = pipeline.run(plan, mr, env)
+    assert refused.returncode == 1, refused.stdout + refused.stderr
+    assert _summaries(refused.stdout) == {"acme": "1"}
+    assert "refused" in (mr / "plans" / "acme.md").read_text()
+
+    # GitLab passes the labels comma-separated; another tenant's label allows nothing here
+    labels = "bug,spsync:allow-destroy:globex,spsync:allow-destroy:acme"
+    shutil.rmtree(mr / "plans")
+    allowed = pipeline.run(plan, mr, {**env, "CI_MERGE_REQUEST_LABELS": labels})
+    assert allowed.returncode == 0, allowed.stdout + allowed.stderr
+    assert _summaries(allowed.stdout) == {"acme": "2"}
+    note = (mr / "plans" / "acme.md").read_text()
+    assert note.endswith(
+        "\n> **Destruction allowed** for `acme` by the label `spsync:allow-destroy:acme`.\n"
+    )
+
+    # merged: the apply job reads the merge request's labels (labels.txt, from the API call
+    # skipped here) and applies the reviewed plan with --allow-destroy for acme
+    git(mr, "push", "-q", "origin", "HEAD:main", env=pipeline.env)
+    merged = pipeline.clone("merged")
+    git(merged, "checkout", "-q", "--detach", env=pipeline.env)
+    sha = git(merged, "rev-parse", "HEAD", env=pipeline.env).strip()
+    shutil.copytree(mr / "plans", merged / "plans")
+    (merged / "labels.txt").write_text(labels.replace(",", " ") + "\n")
+    job_env = {**env, "CI_PIPELINE_SOURCE": "push", "CI_COMMIT_BRANCH": "main",
+               "CI_COMMIT_SHA": sha, "CI_COMMIT_SHORT_SHA": sha[:8]}  # fmt: skip
+    r = pipeline.run(doc["spsync-apply"]["script"][1], merged, job_env)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert r.stdout.count("Apply complete.") == 1
+    assert pipeline.history()[0] == f"spsync: state of acme after {sha[:8]} [skip ci]"

@@ -41,7 +41,7 @@ def test_the_reference_covers_every_command_and_option() -> None:
         section = doc.split(f"### `{gen.title(path)}`\n", 1)[1].split("\n### ", 1)[0]
         assert section.startswith("\n```text\nUsage: " + gen.title(path)), path
         for param in ctx.command.get_params(ctx):
-            if isinstance(param, click.Option):
+            if isinstance(param, click.Option) and not param.hidden:  # hidden: does nothing
                 for opt in (*param.opts, *param.secondary_opts):
                     assert re.search(rf"(?<![\w-]){re.escape(opt)}(?![\w-])", section), (path, opt)
         assert "Example" in section, path

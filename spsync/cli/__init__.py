@@ -15,24 +15,12 @@ from typing import Any
 import click
 
 from spsync import __version__
-from spsync.cli.common import err, global_options, globals_of
+from spsync.cli.common import SummaryGroup, err, global_options, globals_of
 from spsync.errors import SpsyncError
 
 
-class SpsyncGroup(click.Group):
+class SpsyncGroup(SummaryGroup):
     """A group whose ``main`` maps every outcome to spsync's exit codes."""
-
-    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
-        """Each command with the whole first sentence of its help (click cuts it to fit one
-        line, which left most summaries ending in "...")."""
-        rows = []
-        for name in self.list_commands(ctx):
-            cmd = self.get_command(ctx, name)
-            if cmd is not None and not cmd.hidden:
-                rows.append((name, cmd.get_short_help_str(limit=1000)))
-        if rows:
-            with formatter.section("Commands"):
-                formatter.write_dl(rows)
 
     def main(self, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
         kwargs["standalone_mode"] = False

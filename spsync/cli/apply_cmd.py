@@ -28,6 +28,7 @@ from spsync.cli.common import (
     out,
     refresh_only_option,
     replace_option,
+    target_option,
 )
 from spsync.errors import ApplyError, PlanError, UsageError
 from spsync.journal import replay
@@ -84,8 +85,10 @@ def _stderr_progress(no_color: bool) -> Any:
     show_default=True,
     help="Independent changes run at once.",
 )
-@click.option("--target", "targets", multiple=True, metavar="ADDR", help="Only these addresses.")
-@click.option("--tenant", "tenant_names", multiple=True, metavar="NAME", help="Only this tenant.")
+@target_option
+@click.option(
+    "--tenant", "tenant_names", multiple=True, metavar="NAME", help="Only this tenant (repeatable)."
+)
 @click.option(
     "--allow-destroy",
     is_flag=True,
@@ -100,10 +103,16 @@ def _stderr_progress(no_color: bool) -> Any:
     "--lock-timeout",
     type=click.FloatRange(0),
     default=0.0,
+    show_default=True,
     metavar="SECONDS",
-    help="Wait this long for a tenant's lock (default: fail at once).",
+    help="Wait this long for a tenant's lock (0: fail at once).",
 )
-@click.option("--refresh/--no-refresh", default=True, help="Read live objects before planning.")
+@click.option(
+    "--refresh/--no-refresh",
+    default=True,
+    show_default=True,
+    help="Read live objects before planning.",
+)
 @replace_option
 @refresh_only_option
 @click.option(

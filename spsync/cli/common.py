@@ -116,14 +116,38 @@ def _set(attr: str) -> Callable[[click.Context, click.Parameter, Any], None]:
     return callback
 
 
-def global_options(f: F) -> F:
-    """Attach the global options to a command (they also work before the command name)."""
-    opts = [
+#: the global options, by name: what each does is in its help
+GLOBAL_OPTIONS = ("--state-dir", "--sandbox", "--no-color", "--verbose")
+
+
+def global_options(f: F | None = None, *, hide: tuple[str, ...] = ()) -> Any:
+    """Attach the global options to a command (they also work before the command name).
+
+    ``hide``: those that do nothing for this command (``--state-dir`` where no state is
+    read, ``--sandbox`` where no API is called, ``--no-color`` where nothing is coloured).
+    They are still accepted, so a script that passes them keeps working, but not offered in
+    its ``--help``. Use as ``@global_options`` or ``@global_options(hide=(...))``.
+    """
+    unknown = set(hide) - set(GLOBAL_OPTIONS)
+    if unknown:
+        raise ValueError(f"not global options: {sorted(unknown)}")
+
+    def attach(f: F) -> F:
+        for opt in reversed(_global_option_decorators(hide)):
+            f = opt(f)
+        return f
+
+    return attach if f is None else attach(f)
+
+
+def _global_option_decorators(hide: tuple[str, ...]) -> list[Callable[[F], F]]:
+    return [
         click.option(
             "--state-dir",
             type=click.Path(file_okay=False),
             default=None,
             expose_value=False,
+            hidden="--state-dir" in hide,
             callback=_set("state_dir_opt"),
             help="Where state files live (default: state/ of the configuration repository, "
             "or SPSYNC_STATE_DIR).",
@@ -132,6 +156,7 @@ def global_options(f: F) -> F:
             "--sandbox",
             is_flag=True,
             expose_value=False,
+            hidden="--sandbox" in hide,
             callback=_set("sandbox"),
             help="Use the embedded simulator under .spsync/sandbox/ (no credentials).",
         ),
@@ -139,6 +164,7 @@ def global_options(f: F) -> F:
             "--no-color",
             is_flag=True,
             expose_value=False,
+            hidden="--no-color" in hide,
             callback=_set("no_color"),
             help="No colour (NO_COLOR is honoured too).",
         ),
@@ -147,13 +173,27 @@ def global_options(f: F) -> F:
             "--verbose",
             count=True,
             expose_value=False,
+            hidden="--verbose" in hide,
             callback=_set("verbose"),
             help="More detail; tracebacks for internal errors.",
         ),
     ]
-    for opt in reversed(opts):
-        f = opt(f)
-    return f
+
+
+class SummaryGroup(click.Group):
+    """A group listing each command with the whole first sentence of its help (click cuts
+    it to fit one line, which left most summaries ending in "...")."""
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """The ``Commands`` section of ``--help``."""
+        rows = []
+        for name in self.list_commands(ctx):
+            cmd = self.get_command(ctx, name)
+            if cmd is not None and not cmd.hidden:
+                rows.append((name, cmd.get_short_help_str(limit=1000)))
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
 
 
 def out(text: str = "", *, nl: bool = True) -> None:
@@ -197,6 +237,14 @@ def spsync_hint(rest: str) -> str:
     return f"spsync {'--sandbox ' if sandbox else ''}{rest}"
 
 
+#: ``--target``, shared by plan and apply
+target_option = click.option(
+    "--target",
+    "targets",
+    multiple=True,
+    metavar="ADDR",
+    help="Only this address and what it depends on (repeatable).",
+)
 #: ``--replace`` and ``--refresh-only``, shared by plan and apply (a saved plan keeps them)
 replace_option = click.option(
     "--replace",

@@ -59,7 +59,7 @@ if TYPE_CHECKING:
     is_flag=True,
     help="Replace an existing tenant directory and state file.",
 )
-@global_options
+@global_options(hide=("--no-color",))
 @click.pass_context
 def export(
     ctx: click.Context,

@@ -14,8 +14,14 @@ from spsync.errors import PlanError, UsageError
 @click.argument("path", type=click.Path(path_type=Path))
 @click.argument("address")
 @click.argument("sid")
-@click.option("--tenant", "tenants", multiple=True, metavar="NAME", help="The tenant of ADDR.")
-@global_options
+@click.option(
+    "--tenant",
+    "tenants",
+    multiple=True,
+    metavar="NAME",
+    help="The tenant of ADDR, when several declare it (repeatable).",
+)
+@global_options(hide=("--no-color",))
 @click.pass_context
 def import_(
     ctx: click.Context, path: Path, address: str, sid: str, tenants: tuple[str, ...]

@@ -100,7 +100,7 @@ def _gitignore(path: Path) -> Path | None:
 @click.argument("path", type=click.Path(path_type=Path))
 @click.option("--tenant", "tenant", required=True, help="Tenant name: [a-z0-9][a-z0-9-]*.")
 @click.option("--install", "install", required=True, help="The install SID (AI + 32 hex).")
-@global_options
+@global_options(hide=("--state-dir", "--sandbox", "--no-color"))
 def init(path: Path, tenant: str, install: str) -> int:
     """Scaffold a tenant directory: a commented tenant.yaml and a resource file.
 

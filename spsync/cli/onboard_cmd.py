@@ -16,8 +16,10 @@ from spsync.model import kind_of
 @click.command("onboard")
 @click.argument("path", type=click.Path(exists=True, path_type=Path))
 @click.argument("address", metavar="session.EXAM.USER")
-@click.option("--tenant", "tenant_names", multiple=True, metavar="NAME", help="Only this tenant.")
-@global_options
+@click.option(
+    "--tenant", "tenant_names", multiple=True, metavar="NAME", help="Only this tenant (repeatable)."
+)
+@global_options(hide=("--no-color",))
 @click.pass_context
 def onboard_cmd(ctx: click.Context, path: Path, address: str, tenant_names: tuple[str, ...]) -> int:
     """Print a fresh onboarding URL for a scheduled session.

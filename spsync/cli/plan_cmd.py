@@ -14,6 +14,7 @@ from spsync.cli.common import (
     out,
     refresh_only_option,
     replace_option,
+    target_option,
 )
 from spsync.errors import PlanError
 from spsync.render import FORMATS
@@ -50,13 +51,7 @@ from spsync.render import FORMATS
     show_default=True,
     help="Read the live objects (--no-refresh: compare manifests with state only).",
 )
-@click.option(
-    "--target",
-    "targets",
-    multiple=True,
-    metavar="ADDR",
-    help="Only this address and what it depends on (repeatable).",
-)
+@target_option
 @click.option(
     "--allow-destroy",
     is_flag=True,

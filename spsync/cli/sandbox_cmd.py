@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from spsync.cli.common import err, out
+from spsync.cli.common import SummaryGroup, err, out
 from spsync.errors import UsageError
 
 
@@ -61,7 +61,7 @@ def _check(
         )
 
 
-@click.group()
+@click.group(cls=SummaryGroup)
 def sandbox() -> None:
     """The bundled SmarterProctoring simulator.
 
@@ -89,10 +89,13 @@ def sandbox() -> None:
     default=None,
     help="Keep the world in this JSON file: loaded at start, saved after every change.",
 )
-@click.option("--latency-ms", default=0.0, type=float, help="Delay added to every answer.")
+@click.option(
+    "--latency-ms", default=0.0, show_default=True, type=float, help="Delay added to every answer."
+)
 @click.option(
     "--fault-rate",
     default=0.0,
+    show_default=True,
     type=float,
     help="Fraction of API requests that fail (see --fault-kinds), before or after taking effect.",
 )

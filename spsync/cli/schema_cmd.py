@@ -24,7 +24,7 @@ PLAN_KINDS = ("plan", "plan-file")
         "schema accepting either manifest file."
     ),
 )
-@global_options
+@global_options(hide=("--state-dir", "--sandbox", "--no-color"))
 def schema(kind: str | None) -> None:
     """Print the JSON Schema (draft 2020-12) of manifest files, or of plans.
 

@@ -21,7 +21,7 @@ from spsync.render import FORMATS
     show_default=True,
     help="text, markdown or json (as `spsync plan`).",
 )
-@global_options
+@global_options(hide=("--state-dir", "--sandbox"))
 @click.pass_context
 def show(ctx: click.Context, planfile: Path, fmt: str) -> int:
     """Render a plan saved with `spsync plan --out FILE` (checksum verified).

@@ -13,7 +13,7 @@ from typing import Any
 
 import click
 
-from spsync.cli.common import global_options, globals_of, out
+from spsync.cli.common import SummaryGroup, global_options, globals_of, out
 from spsync.errors import StateError, UsageError
 
 
@@ -67,7 +67,7 @@ def _suggest(address: str, known: list[str]) -> str:
     return did_you_mean(address, known)
 
 
-@click.group("state")
+@click.group("state", cls=SummaryGroup)
 def state() -> None:
     """Inspect the state of tenants, move or forget entries of it.
 
@@ -91,7 +91,7 @@ _tenant_opt = click.option(
 @state.command("list")
 @click.argument("path", type=click.Path(path_type=Path))
 @_tenant_opt
-@global_options
+@global_options(hide=("--no-color",))
 @click.pass_context
 def state_list(ctx: click.Context, path: Path, tenants: tuple[str, ...]) -> int:
     """List every address in the state of each tenant under PATH, with its SID.
@@ -127,7 +127,7 @@ def state_list(ctx: click.Context, path: Path, tenants: tuple[str, ...]) -> int:
 @click.argument("path", type=click.Path(path_type=Path))
 @click.argument("address")
 @_tenant_opt
-@global_options
+@global_options(hide=("--no-color",))
 @click.pass_context
 def state_show(ctx: click.Context, path: Path, address: str, tenants: tuple[str, ...]) -> int:
     """Show one state entry as JSON: its SID, the SIDs it hangs off, its last applied fields.
@@ -162,7 +162,7 @@ def state_show(ctx: click.Context, path: Path, address: str, tenants: tuple[str,
 @click.argument("path", type=click.Path(path_type=Path))
 @click.argument("addresses", nargs=-1, required=True, metavar="ADDR...")
 @_tenant_opt
-@global_options
+@global_options(hide=("--no-color",))
 @click.pass_context
 def state_rm(
     ctx: click.Context, path: Path, addresses: tuple[str, ...], tenants: tuple[str, ...]
@@ -215,7 +215,7 @@ def state_rm(
 @click.argument("source", metavar="FROM")
 @click.argument("dest", metavar="TO")
 @_tenant_opt
-@global_options
+@global_options(hide=("--no-color",))
 @click.pass_context
 def state_mv(
     ctx: click.Context, path: Path, source: str, dest: str, tenants: tuple[str, ...]

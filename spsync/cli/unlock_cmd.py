@@ -35,7 +35,7 @@ def tenant_names(path: Path) -> list[str]:
 @click.command("unlock")
 @click.argument("path", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.argument("lock_id")
-@global_options
+@global_options(hide=("--no-color",))
 @click.pass_context
 def unlock_cmd(ctx: click.Context, path: Path, lock_id: str) -> int:
     """Release the lock LOCK_ID of a tenant under PATH whose holder is gone.

@@ -57,7 +57,7 @@ def summary(desired: Desired) -> str:
     is_flag=True,
     help="Check secret references' shape only; read no variable or file (pre-commit hooks).",
 )
-@global_options
+@global_options(hide=("--state-dir", "--no-color"))
 @click.pass_context
 def validate(
     ctx: click.Context, path: Path, tenants: tuple[str, ...], fmt: str, no_secrets: bool
