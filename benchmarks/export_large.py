@@ -85,7 +85,7 @@ def main() -> None:
              "--install", INSTALL, "--api-url", url, "--course", course],
             env, tmp / "peak-export",
         )  # fmt: skip
-        env["BIG_EXAM_CERT_PASSWORD"] = ENV["CERT_PW"]
+        env["SPSYNC_BIG_EXAM_CERT_PASSWORD"] = ENV["SPSYNC_ACME_CERT_PW"]
         timed_cli(
             "`spsync plan` of the export",
             [*state_dir, "plan", str(tmp / "exported" / "big"), "--detailed-exitcode"],
