@@ -838,6 +838,16 @@ def test_the_gitlab_drift_job_fails_on_invalid_manifests(pipeline: Pipeline) -> 
     assert list((repo / "drift").iterdir()) == []
 
 
+def test_the_github_drift_job_fails_on_invalid_manifests(pipeline: Pipeline) -> None:
+    repo = pipeline.clone("repo")
+    exams = repo / "manifests" / "acme" / "exams.yaml"
+    exams.write_text(exams.read_text().replace("duration: 120", 'duration: "two hours"'))
+    step = next(s for s in _github(DRIFT)["jobs"]["drift"]["steps"] if s["id"] == "plan")
+    r = pipeline.run(step["run"], repo, GithubJobs(pipeline, path=DRIFT).env())
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert list((repo / "drift").iterdir()) == []
+
+
 def test_the_gitlab_drift_job_fails_on_a_wrong_token(pipeline: Pipeline) -> None:
     job = _gitlab()["spsync-drift"]
     env = _gitlab_env()
