@@ -41,10 +41,11 @@ from spsync.observe import (
     course_fields,
     current_session,
     exam_fields,
+    is_assigned,
     session_fields,
     user_fields,
 )
-from spsync.observed import CANCELLED, REMOVED_BY_LIMITED_SCOPE, SCHEDULED
+from spsync.observed import SCHEDULED
 from spsync.planner import applied_fields
 from spsync.secrets import Secret, env_prefix
 from spsync.state import ResourceState
@@ -426,14 +427,6 @@ def _users_yaml(
     return "\n".join(lines) + "\n"
 
 
-def _assigned(current: wire.Session | None) -> bool:
-    """Whether an enrollment is assigned to an exam, from the session holding its place (as
-    the observer reads it): any, unless cancelled by unassignment."""
-    return current is not None and not (
-        current.status == CANCELLED and current.statusReason == REMOVED_BY_LIMITED_SCOPE
-    )
-
-
 def _pairs(
     p: _Parts,
     snap: Snapshot,
@@ -470,7 +463,7 @@ def _pairs(
                 _c, user, role = enrollments[en_sid]
                 current = current_session(group)
                 limited = bool(e.limitedScope)
-                if role != "learner" or (limited and not _assigned(current)):
+                if role != "learner" or (limited and not is_assigned(current)):
                     continue
                 refs = {"course": course_sid, "exam": e.sid, "enrollment": en_sid}
                 name = exam_name[e.sid]

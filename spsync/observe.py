@@ -507,7 +507,7 @@ class _Observer:
                     live = made[current.sid] = live_session(current)
                 self.sessions[address] = live
             if kind_of(address) == "assignment":
-                assigned = current is not None and not _unassigned_end(current)
+                assigned = is_assigned(current)
                 if rec is not None:
                     self.found(address, _live(refs=rec.refs) if assigned else None)
                 elif assigned:
@@ -581,6 +581,12 @@ def _current_rank(s: wire.Session) -> tuple[int, str, str, bool, str]:
         _unassigned_end(s),
         s.sid,
     )
+
+
+def is_assigned(current: wire.Session | None) -> bool:
+    """Whether an enrollment is assigned to an exam, from its current session (the one
+    ``current_session`` picks): any, unless cancelled by unassignment."""
+    return current is not None and not _unassigned_end(current)
 
 
 def _unassigned_end(s: wire.Session) -> bool:
