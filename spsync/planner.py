@@ -688,16 +688,16 @@ class _Planner:
         if res is None:
             return self.removed_session(address)
         want = canonical(res, self.key)
+        withdrawn = self._withdrawn_by_scope(exam_name, user)
         if rec is None:
             found = self.o.adopted.get(address) if self.o else None
             if found is None:
                 return _Decision("schedule", "new", None, want)
             self.adopt[address] = Adoption(sid=found.sid, refs=found.refs)
             return self._forced(
-                address, exam_name, self._session_compare(address, want, None, found, new=True)
+                address, withdrawn, self._session_compare(address, want, None, found, new=True)
             )
         booked = live is None or live.status not in (CANCELLED, NEEDS_PROCTOR, *DONE_STATUSES)
-        withdrawn = self._withdrawn_by_scope(exam_name, user)
         if withdrawn and booked and not self.is_missing(address):
             # the switch withdraws it, the plan books it again
             dec = self._session_compare(address, want, rec, live)
@@ -717,18 +717,17 @@ class _Planner:
             return _Decision("noop", dec.reason, dec.before, want)
         if live is not None and live.status in (CANCELLED, NEEDS_PROCTOR):
             return _Decision("schedule", "drift", None, want)
-        return self._forced(address, exam_name, self._session_compare(address, want, rec, live))
+        return self._forced(address, withdrawn, self._session_compare(address, want, rec, live))
 
     def _withdrawn_by_scope(self, exam_name: str, user: str) -> bool:
         """Whether this plan's switch of the exam to limited scope withdraws the user's
         session: the API holds no assignment of it (none recorded in state)."""
         return exam_name in self.scoping and self.rec(f"assignment.{exam_name}.{user}") is None
 
-    def _forced(self, address: str, exam_name: str, dec: _Decision) -> _Decision:
-        """A booked session that must be booked anew whatever its fields: its exam switches
-        to limited scope (the switch withdraws it), or ``--replace`` names it."""
-        _exam, user = self._split_pair(address, self.d.exams, "exam")
-        if self._withdrawn_by_scope(exam_name, user):
+    def _forced(self, address: str, withdrawn: bool, dec: _Decision) -> _Decision:
+        """A booked session that must be booked anew whatever its fields: its exam's switch
+        to limited scope withdraws it (``withdrawn``), or ``--replace`` names it."""
+        if withdrawn:
             return _Decision("replace", "scope-limited", dec.before, dec.after)
         if address in self.replace:
             return _Decision("replace", "forced", dec.before, dec.after)
