@@ -23,7 +23,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
-from plan_large import KEY, NOW, WorldClient, manifests
+from plan_large import KEY, NOW, WorldClient, manifests, serve_world
 from plan_sandbox import ENV, INSTALL, TOKEN, provision_all, write_manifests
 
 from spsync import manifest
@@ -69,14 +69,8 @@ def main() -> None:
     assert course is not None
     print(f"  {'(setup) fill the simulator':<36} {time.perf_counter() - t0:7.2f} s")
 
-    server = subprocess.Popen(
-        [sys.executable, "-m", "spsync", "sandbox", "serve", "--port", "0", "--token", TOKEN,
-         "--data", str(tmp / "world.json"), "--now", "2027-01-15T12:00:00Z"],
-        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-    )  # fmt: skip
+    server, url = serve_world(tmp / "world.json")
     try:
-        assert server.stdout is not None
-        url = server.stdout.readline().strip().rsplit(" ", 1)[-1]
         env = {"SPSYNC_BIG_TOKEN": TOKEN}
         state_dir = ["--state-dir", str(tmp / "state")]
         timed_cli(

@@ -147,6 +147,17 @@ def timed(label: str, fn: Callable[[], Awaitable[Any]], memory: bool = True) -> 
     return result
 
 
+def serve_world(world_file: Path) -> tuple[subprocess.Popen[str], str]:
+    """``spsync sandbox serve`` of ``world_file`` in another process, and its URL."""
+    server = subprocess.Popen(
+        [sys.executable, "-m", "spsync", "sandbox", "serve", "--port", "0", "--token", TOKEN,
+         "--data", str(world_file), "--now", "2027-01-15T12:00:00Z"],
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+    )  # fmt: skip
+    assert server.stdout is not None
+    return server, server.stdout.readline().strip().rsplit(" ", 1)[-1]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--users", type=int, default=20_000)
@@ -166,14 +177,8 @@ def main() -> None:
     (tmp / "world.json").write_bytes(dumps(world.to_json()))
     print(f"  {'(setup) fill the simulator and the state':<44} {time.perf_counter() - t0:7.2f} s")
 
-    server = subprocess.Popen(
-        [sys.executable, "-m", "spsync", "sandbox", "serve", "--port", "0", "--token", TOKEN,
-         "--data", str(tmp / "world.json"), "--now", "2027-01-15T12:00:00Z"],
-        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-    )  # fmt: skip
+    server, url = serve_world(tmp / "world.json")
     try:
-        assert server.stdout is not None
-        url = server.stdout.readline().strip().rsplit(" ", 1)[-1]
         write_manifests(tmp / "manifests", url, manifests(n))
         desired = manifest.load(tdir, env=ENV)[0]
         store = StateStore(tmp / "state")
