@@ -136,21 +136,22 @@ def sandbox() -> None:
 @click.option(
     "--dialect",
     default=None,
-    metavar="contract|vendor",
-    help="The API spoken: the project's contract (default), or the vendor's documents "
-    "(see docs/sandbox.md).",
+    metavar="NAME",
+    help="The API spoken: contract (the project's, default) or vendor (the vendor's "
+    "documents; see docs/sandbox.md).",
 )
 @click.option(
     "--assignment-form",
     default=None,
-    metavar="guide|exam|newest",
-    help="vendor: the one assignment endpoint that exists (default newest).",
+    metavar="FORM",
+    help="vendor: the one assignment endpoint that exists: guide, exam or newest (default).",
 )
 @click.option(
     "--after-cancel",
     default=None,
-    metavar="new|same|none",
-    help="vendor: after a cancel, a fresh session, the same one reopened, or none (default new).",
+    metavar="WHAT",
+    help="vendor: what follows a cancel: new (a fresh session, default), same (the session "
+    "reopened) or none.",
 )
 @click.option(
     "--page-max", default=None, metavar="N", help="vendor: the largest limit (default 100)."
@@ -158,8 +159,8 @@ def sandbox() -> None:
 @click.option(
     "--report-rows",
     default=None,
-    metavar="all|booked",
-    help="vendor: which sessions the appointments report lists (default all).",
+    metavar="ROWS",
+    help="vendor: the sessions the appointments report lists: all (default) or booked.",
 )
 def serve(
     host: str,
