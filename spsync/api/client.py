@@ -51,6 +51,7 @@ from spsync.api.limiter import AdaptiveRateLimiter
 from spsync.api.retry import RETRYABLE_5XX, RetryPolicy, Safety, parse_retry_after
 from spsync.errors import (
     ApiError,
+    InvalidInputError,
     NoSuchRouteError,
     NotFoundError,
     ResponseError,
@@ -69,6 +70,8 @@ R = TypeVar("R", bound=wire.Response)
 
 #: page size asked for (the contract's maximum); a page with more items is refused
 PAGE_LIMIT = 100
+#: page sizes tried, in turn, when the service refuses a page of ``PAGE_LIMIT``
+SMALLER_PAGES = (50, 25, 10)
 
 # Bounds on what one answer or one list may cost (docs/api-client.md#bounds). A server
 # that breaks one gets a one-line error naming the call, not our memory or our time.
@@ -398,6 +401,8 @@ class Client:
         self._timeout = timeout
         self.call_timeout = call_timeout
         self.max_body = max_body
+        #: the page size asked for (smaller once the service refused ``PAGE_LIMIT``)
+        self.page_limit = PAGE_LIMIT
         #: ``api.dialect.assignments``: a form, or ``auto``; ``found_form``: the form the
         #: service answered to in this run (``auto`` tries no other once one worked)
         self.assignment_form = assignment_form
@@ -809,10 +814,28 @@ class Client:
         return await self._rest(route, params, item, list(query), first)
 
     async def _page(
-        self, route: str, params: dict[str, str], item: type[R], query: Query, offset: int
+        self,
+        route: str,
+        params: dict[str, str],
+        item: type[R],
+        query: Query,
+        offset: int,
+        limit: int | None = None,
     ) -> wire.Page[R]:
-        q = _merge_query(query, [("offset", str(offset)), ("limit", str(PAGE_LIMIT))])
-        return await self._list_page(route, params, item, q)
+        """One page. Without ``limit``, the run's page size: ``PAGE_LIMIT``, made smaller
+        for good when the service refuses it (its largest page is not documented)."""
+        while True:
+            size = limit or self.page_limit
+            q = _merge_query(query, [("offset", str(offset)), ("limit", str(size))])
+            try:
+                return await self._list_page(route, params, item, q)
+            except InvalidInputError:
+                smaller = [n for n in SMALLER_PAGES if n < size]
+                if limit is not None or not smaller:
+                    raise
+                if self.page_limit == size:
+                    self._notice(f"the service refused pages of {size}; asking for {smaller[0]}")
+                    self.page_limit = smaller[0]
 
     async def _list_page(
         self, route: str, params: dict[str, str], item: type[R], query: Query
@@ -864,7 +887,7 @@ class Client:
                         f"of {step}: more than {MAX_LIST_PAGES} pages",
                     )
                 pages = await self._pooled(
-                    lambda off: self._page(route, params, item, query, off), offsets
+                    lambda off: self._page(route, params, item, query, off, step), offsets
                 )
                 for page in pages:
                     items.extend(page.results)
