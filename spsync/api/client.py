@@ -71,7 +71,7 @@ R = TypeVar("R", bound=wire.Response)
 #: page size asked for (the contract's maximum); a page with more items is refused
 PAGE_LIMIT = 100
 #: page sizes tried, in turn, when the service refuses a page of ``PAGE_LIMIT``
-SMALLER_PAGES = (50, 25, 10)
+SMALLER_PAGES = (50, 25, 10, 5)
 
 # Bounds on what one answer or one list may cost (docs/api-client.md#bounds). A server
 # that breaks one gets a one-line error naming the call, not our memory or our time.
