@@ -298,6 +298,27 @@ def test_the_vendors_sample_provision_request_is_accepted(vendor: Callable[..., 
         "",
     )
     assert api.provision(sample)["exam"]["result"] == "Found Existing"
+    # The second sample: a learner into an existing course, with a sign-on link.
+    enroll = {
+        "course": {"ids": {"sid": got["course"]["sid"]}},
+        "user": {
+            "ids": {"api": "learner-42"},
+            "firstName": "Ada",
+            "lastName": "Byron",
+            "email": "ada@example.org",
+            "currencyCode": "USD",
+            "timeZone": "Europe/London",
+        },
+        "enrollment": {"role": "learner"},
+        "signon": {"integrationSid": "II" + "ab12" * 8},
+    }
+    got = api.provision(enroll)
+    assert [got[k]["result"] for k in ("course", "user", "enrollment")] == [
+        "Found Existing",
+        "Created",
+        "Created",
+    ]
+    assert got["signon"]["redirect"].startswith("https://signon.smarterproctoring.com/sso/II")
 
 
 def test_pt_locations_are_refused_and_currency_code_is_no_alias(
