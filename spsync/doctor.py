@@ -186,37 +186,36 @@ def _sid(value: Any, prefix: str) -> str | None:
     return value if isinstance(value, str) and _SID.match(value) and value[:2] == prefix else None
 
 
+#: the SID prefix of each kind doctor reads
+_PREFIXES = {"course": "CU", "exam": "EX", "enrollment": "EN", "session": "ES", "user": "US"}
+
+
 def sids_from_state(
     resources: Mapping[str, tuple[str | None, Mapping[str, str]]],
 ) -> dict[str, str]:
-    """SIDs to read, from a tenant's state (``address -> (sid, refs)``): the first session
-    in address order and the objects it refers to, so they belong together; else the first
-    exam (and its course), enrollment and user."""
+    """SIDs to read, from a tenant's state (``address -> (sid, refs)``), so that they
+    belong together: the first session in address order and the objects it refers to;
+    else the first exam and its course; then the first course, enrollment (of that course)
+    and user still missing."""
     out: dict[str, str] = {}
+    by_kind: dict[str, list[tuple[str | None, Mapping[str, str]]]] = {}
     for address in sorted(resources):
-        sid, refs = resources[address]
-        kind = address.split(".", 1)[0]
-        if kind == "session" and sid and "session" not in out:
-            got = {"session": _sid(sid, "ES"), "exam": _sid(refs.get("exam"), "EX")}
-            got |= {"course": _sid(refs.get("course"), "CU")}
-            got |= {
-                "enrollment": _sid(refs.get("enrollment"), "EN"),
-                "user": _sid(refs.get("user"), "US"),
-            }
-            if all(got.values()):
-                out.update(got)  # type: ignore[arg-type]
-    for address in sorted(resources):
-        sid, refs = resources[address]
-        kind = address.split(".", 1)[0]
-        if kind == "exam" and "exam" not in out:
-            exam, course = _sid(sid, "EX"), _sid(refs.get("course"), "CU")
-            if exam and course and out.get("course", course) == course:
-                out.update(exam=exam, course=course)
-        prefix = {"course": "CU", "enrollment": "EN", "user": "US"}.get(kind)
-        if prefix and kind not in out:
-            found = _sid(sid, prefix)
+        by_kind.setdefault(address.split(".", 1)[0], []).append(resources[address])
+    for sid, refs in by_kind.get("session", []):
+        got = {k: _sid(refs.get(k), p) for k, p in _PREFIXES.items() if k != "session"}
+        got["session"] = _sid(sid, "ES")
+        if all(got.values()):
+            return {k: v for k, v in got.items() if v}
+    for sid, refs in by_kind.get("exam", []):
+        exam, course = _sid(sid, "EX"), _sid(refs.get("course"), "CU")
+        if exam and course:
+            out.update(exam=exam, course=course)
+            break
+    for kind in ("course", "enrollment", "user"):
+        for sid, refs in by_kind.get(kind, []):
+            found = _sid(sid, _PREFIXES[kind])
             same_course = kind != "enrollment" or out.get("course") in (None, refs.get("course"))
-            if found and same_course:
+            if found and same_course and kind not in out:
                 out[kind] = found
     return out
 
