@@ -57,13 +57,11 @@ def doctor(ctx: click.Context, path: Path, tenants: tuple[str, ...], fmt: str) -
     shared: dict[str, object] = {}
     reports = [_check(d, store, g.sandbox, shared) for d in desireds]
     out(render_json(reports) if fmt == "json" else render_text(reports), nl=False)
-    failed = [r for r in reports if not r.ok]
-    if failed:
-        raise SpsyncError(
-            "\n".join(
-                f"error: doctor: {r.tenant}: {problem}" for r in failed for problem in r.problems
-            )
-        )
+    problems = [f"doctor: {r.tenant}: {p}" for r in reports for p in r.problems]
+    if len(problems) == 1:
+        raise SpsyncError(problems[0])
+    if problems:  # several lines: each says it is an error (the CLI adds nothing to them)
+        raise SpsyncError("\n".join(f"error: {p}" for p in problems))
     return 0
 
 
