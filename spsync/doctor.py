@@ -736,7 +736,13 @@ def render_text(reports: Sequence[Report]) -> str:
             "",
             "Not observable (absent from the answers: the planner keeps the last applied value)",
         ]
-        lines.append("  " + (", ".join(r.unobservable) if r.unobservable else "nothing"))
+        lines += textwrap.wrap(
+            ", ".join(r.unobservable) if r.unobservable else "nothing",
+            width=WIDTH,
+            initial_indent="  ",
+            subsequent_indent="  ",
+            break_on_hyphens=False,
+        )
         lines += ["", "api.dialect"]
         for name, setting in r.dialect.items():
             value = "leave unset" if setting["value"] is None else setting["value"]

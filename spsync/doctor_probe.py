@@ -85,7 +85,8 @@ def _unreadable(model: type[BaseModel] | None, body: bytes, is_json: bool, path:
     try:
         model.model_validate_json(body)
     except ValidationError as exc:
-        return response_error(method="GET", path=path, status=200, problem=exc).api_message
+        text = response_error(method="GET", path=path, status=200, problem=exc).api_message
+        return text.removeprefix("unexpected response body: ")
     return None
 
 

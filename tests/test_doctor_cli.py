@@ -283,3 +283,83 @@ def test_the_read_only_client_refuses_every_write_before_sending(server: Threade
         "200",
     ]
     assert requests_seen(server) == {"GET /v1/installs/{installSid}/settings": 1}
+
+
+# --- the vendor dialect -----------------------------------------------------------------------
+
+VENDOR_FORMS = CONTRACT_FORMS | {
+    "exam.type": "capitalised",
+    "exam.scope": "isLimitedScope",
+    "exam.configuration": "v1",
+    "course.code": "courseCode",
+    "user.timeZone": "timeZoneSid",
+    "enrollment.sid": "enrollmentSid",
+    "report.status": "single",
+    "error.unknownRoute": "hapi",
+}
+
+
+@pytest.mark.parametrize("form", ["guide", "exam", "newest"])
+def test_doctor_on_the_vendor_dialect(form: str) -> None:
+    """Whichever assignment route the install serves, doctor sends it nothing and reports
+    the vendor's forms; the reads spsync cannot parse yet are its problems."""
+    from api_support import INSTALL, new_world, seed_course
+
+    from spsync.api import Client, run
+    from spsync.doctor_probe import probe_install, read_only
+    from spsync.sandbox.app import create_app
+    from spsync.sandbox.dialect import Dialect
+    from spsync.secrets import Secret
+
+    world = new_world()
+    seeded = seed_course(world, 3)
+    app = create_app(world, tokens={TOKEN}, dialect=Dialect.vendor(assignment_form=form))
+    transport = httpx.ASGITransport(app=app)
+
+    async def go() -> tuple[list[doctor.Answer], dict[str, tuple[str, str]], dict[str, int]]:
+        client = Client("http://127.0.0.1", INSTALL, Secret(TOKEN, "t"), transport=transport)
+        async with read_only(client) as c:
+            answers, sids = await probe_install(c, {})
+        async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as h:
+            seen = (await h.get("/_sandbox/requests", headers={"token": TOKEN})).json()
+        return answers, sids, seen["counts"]
+
+    answers, sids, seen = run(go())
+    report = doctor.analyse("acme", INSTALL, "http://127.0.0.1", answers, sids)
+    assert report.forms == VENDOR_FORMS
+    assert report.resembles == "vendor"
+    assert {k: s for k, (s, _src) in sids.items()} == {
+        "course": seeded.course,
+        "exam": seeded.exam,
+        "enrollment": seeded.enrollments[0],
+        "session": seeded.sessions[seeded.enrollments[0]],
+        "user": seeded.users[0],
+    }
+    assert report.unobservable == [
+        "report.createdDate",
+        "report.editDate",
+        "report.notes",
+        "report.proctorLocationSid",
+        "report.statusReason",
+        "course.ids",
+        "exams.ids",
+        "exam.ids",
+        "sessions.externalAppointmentId",
+        "session.proctorLocationSid",
+    ]
+    assert {c.answer.probe: c.outcome for c in report.checks} == ALL_OK | {
+        "report-status-repeated": "refused",
+        "exams": "unreadable",
+        "exam": "unreadable",
+        "enrollments": "unreadable",
+    }
+    assert [p.split(": ", 1)[1] for p in report.problems] == [
+        "spsync cannot read this answer: results.0.configuration.proctorTypes: "
+        "Input should be an object",
+        "spsync cannot read this answer: configuration.proctorTypes: Input should be an object",
+        "spsync cannot read this answer: results.0.sid: Field required; results.1.sid: Field "
+        "required; results.2.sid: Field required",
+    ]
+    assert sum(seen.values()) == len(doctor.PROBES)
+    assert sorted({k.split(" ", 1)[0] for k in seen}) == ["GET"]
+    assert not any("assignment" in k or "onboard" in k for k in seen)
