@@ -128,6 +128,8 @@ class Answer:
     error: str | None = None
     unreadable: str | None = None
     skipped: str | None = None
+    #: 429 answers waited out before this one
+    throttled: int = 0
 
     @property
     def call(self) -> str:
@@ -544,6 +546,8 @@ def check_of(answer: Answer, forms: Mapping[str, Any]) -> Check:
     if answer.status is None:
         check.notes.append(f"no answer: {answer.error}")
         return check
+    if answer.throttled:
+        check.notes.append(f"throttled: {answer.throttled} answer(s) 429 waited out first")
     obj = _object_of(answer)
     if obj is not None and answer.probe not in DELIBERATE and answer.probe != "users-paging":
         check.fields = _names(obj)
@@ -777,6 +781,7 @@ def report_json(r: Report) -> dict[str, Any]:
                 "path": c.answer.path,
                 "query": [list(q) for q in c.answer.query],
                 "status": c.answer.status,
+                "throttled": c.answer.throttled,
                 "outcome": c.outcome,
                 "fields": c.fields,
                 "notes": c.notes,

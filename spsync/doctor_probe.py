@@ -34,6 +34,7 @@ from spsync.api.client import (
     Client,
 )
 from spsync.api.errormap import error_from_response, response_error
+from spsync.api.retry import parse_retry_after
 from spsync.doctor import LIMIT_OVER, PROBES, Answer, sids_from_answer
 from spsync.errors import ApiError, SpsyncError
 
@@ -41,6 +42,9 @@ from spsync.errors import ApiError, SpsyncError
 R_NO_ROUTE = "/v1/installs/{installSid}/spsync-doctor-no-such-route"
 #: a well-formed course SID that no install holds
 UNKNOWN_COURSE = "CU" + "0" * 32
+
+#: 429 answers waited out per probe before its answer is taken as it is
+MAX_THROTTLED = 5
 
 #: headers kept from each answer: its type, and anything about rate limits
 _HEADER_WORDS = ("ratelimit", "rate-limit")
@@ -101,10 +105,20 @@ async def get_answer(
     """One probe's GET and what came back (never raises for an API's answer)."""
     path = route.format(installSid=client.install, **params)
     base: dict[str, Any] = {"probe": probe, "route": route, "path": path, "query": tuple(query)}
-    try:
-        status, headers, body = await client.get_raw(route, params, query)
-    except ApiError as exc:  # no answer, or one too large to read
-        return Answer(**base, status=exc.status, error=exc.api_message)
+    throttled = 0
+    seen_limits: tuple[tuple[str, str], ...] = ()
+    while True:
+        try:
+            status, headers, body = await client.get_raw(route, params, query)
+        except ApiError as exc:  # no answer, or one too large to read
+            return Answer(**base, status=exc.status, error=exc.api_message, throttled=throttled)
+        if status != 429 or throttled >= MAX_THROTTLED:
+            break
+        # a rate limit is an answer too (its headers are reported), not a reason to give up:
+        # the client's limiter waits out Retry-After, then the same GET is asked again
+        throttled += 1
+        seen_limits = _kept_headers(headers)
+        client.limiter.on_throttled(parse_retry_after(headers.get("retry-after")) or 1.0)
     try:
         parsed, is_json = json.loads(body), True
     except (ValueError, UnicodeDecodeError):
@@ -121,12 +135,16 @@ async def get_answer(
         )
         error = f"{status} {e.code}: {e.api_message}" if e.code else f"{status}: {e.api_message}"
     unreadable = _unreadable(model, body, is_json, path) if 200 <= status < 300 else None
+    kept = _kept_headers(headers)
+    if throttled:
+        kept = tuple(sorted(set(kept) | set(seen_limits)))
     return Answer(
         **base,
         status=status,
         body=parsed,
         is_json=is_json,
-        headers=_kept_headers(headers),
+        headers=kept,
+        throttled=throttled,
         error=error,
         unreadable=unreadable,
     )

@@ -366,6 +366,7 @@ def test_json_document_keys() -> None:
         "query",
         "route",
         "status",
+        "throttled",
     ]
     assert t["dialect"]["assignments"]["value"] is None
 

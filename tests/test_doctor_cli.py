@@ -238,6 +238,23 @@ def test_an_unreachable_api_exits_1_with_a_located_message(
     assert "spsync cannot work with this install as it answers (1 problem below)" in r.stdout
 
 
+def test_a_rate_limited_install_is_waited_out_and_its_headers_reported(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with ThreadedServer(token=TOKEN, seed=5, rate_limit=4) as srv:
+        r, (t,) = doctor_json(acme_at(tmp_path, monkeypatch, srv.url))
+        seen = requests_seen(srv)
+    assert r.exit_code == 0, r.stderr
+    assert t["forms"]["rateLimitHeaders"] == ["retry-after"]
+    throttled = [c for c in t["calls"] if c["throttled"]]
+    assert throttled and all(c["status"] != 429 for c in t["calls"])
+    assert throttled[0]["notes"][0].startswith("throttled: ")
+    assert throttled[0]["headers"]["retry-after"] == "1"
+    # each probe sent was answered once past its 429s: nine probes need no SID here
+    assert sum(seen.values()) == 9 + sum(c["throttled"] for c in t["calls"])
+    assert sorted({k.split(" ", 1)[0] for k in seen}) == ["GET"]
+
+
 def test_doctor_on_the_embedded_sandbox(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     sandbox_acme(tmp_path, monkeypatch, "manifests")
     assert cli("--sandbox", "apply", "manifests/acme", "--auto-approve").exit_code == 0
