@@ -706,7 +706,7 @@ def render_text(reports: Sequence[Report]) -> str:
         if lines:
             lines.append("")
         lines.append(f"Tenant {r.tenant}: install {r.install} at {clean(r.api_url)}")
-        sent = sum(1 for c in r.checks if c.answer.status is not None or c.outcome == "failed")
+        sent = sum(1 + c.answer.throttled for c in r.checks if c.outcome != "skipped")
         verdict = (
             "spsync can work with this install"
             if r.ok
