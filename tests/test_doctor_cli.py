@@ -380,3 +380,40 @@ def test_doctor_on_the_vendor_dialect(form: str) -> None:
     assert sum(seen.values()) == len(doctor.PROBES)
     assert sorted({k.split(" ", 1)[0] for k in seen}) == ["GET"]
     assert not any("assignment" in k or "onboard" in k for k in seen)
+
+
+@pytest.mark.parametrize("form", ["guide", "exam", "newest"])
+def test_doctor_cli_on_a_vendor_install_names_each_answer_spsync_cannot_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, form: str
+) -> None:
+    from api_support import INSTALL, new_world, seed_course
+
+    from spsync.sandbox.dialect import Dialect
+
+    world = new_world()
+    seeded = seed_course(world, 2)
+    vendor = Dialect.vendor(assignment_form=form)
+    with ThreadedServer(world, token=TOKEN, dialect=vendor) as srv:
+        dest = acme_at(tmp_path, monkeypatch, srv.url)
+        text = (dest / "tenant.yaml").read_text()
+        (dest / "tenant.yaml").write_text(
+            text.replace("AIa1b2c3d4e5f6a7b8c9d0e1f2a3b4c5d6", INSTALL)
+        )
+        r = cli("doctor", str(dest))
+        seen = requests_seen(srv)
+    assert r.exit_code == 1
+    courses = f"/v1/installs/{INSTALL}/courses/{seeded.course}"
+    assert r.stderr.splitlines() == [
+        f"error: doctor: acme: GET {courses}/exams: spsync cannot read this answer: "
+        "results.0.configuration.proctorTypes: Input should be an object",
+        f"error: doctor: acme: GET {courses}/exams/{seeded.exam}: spsync cannot read this "
+        "answer: configuration.proctorTypes: Input should be an object",
+        f"error: doctor: acme: GET {courses}/enrollments: spsync cannot read this answer: "
+        "results.0.sid: Field required; results.1.sid: Field required",
+    ]
+    assert "  The answers follow the vendor's documents (the simulator's vendor dialect).\n" in (
+        r.stdout
+    )
+    assert sum(seen.values()) == len(doctor.PROBES)
+    assert sorted({k.split(" ", 1)[0] for k in seen}) == ["GET"]
+    assert TOKEN not in r.stdout + r.stderr
