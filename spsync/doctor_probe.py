@@ -110,8 +110,15 @@ async def get_answer(
     while True:
         try:
             status, headers, body = await client.get_raw(route, params, query)
-        except ApiError as exc:  # no answer, or one too large to read
-            return Answer(**base, status=exc.status, error=exc.api_message, throttled=throttled)
+        except ApiError as exc:  # no answer, or one too large to read (then it has a status)
+            unread = exc.api_message if exc.status is not None else None
+            return Answer(
+                **base,
+                status=exc.status,
+                error=exc.api_message,
+                unreadable=unread,
+                throttled=throttled,
+            )
         if status != 429 or throttled >= MAX_THROTTLED:
             break
         # a rate limit is an answer too (its headers are reported), not a reason to give up:

@@ -302,6 +302,40 @@ def test_the_read_only_client_refuses_every_write_before_sending(server: Threade
     assert requests_seen(server) == {"GET /v1/installs/{installSid}/settings": 1}
 
 
+def _probe_in_process(app: Any, **client_options: Any) -> doctor.Report:
+    """doctor's probes and verdict against an ASGI app (no state: SIDs from the lists)."""
+    from api_support import INSTALL
+
+    from spsync.api import Client, run
+    from spsync.doctor_probe import probe_install, read_only
+    from spsync.secrets import Secret
+
+    async def go() -> tuple[list[doctor.Answer], dict[str, tuple[str, str]]]:
+        transport = httpx.ASGITransport(app=app)
+        client = Client(
+            "http://127.0.0.1", INSTALL, Secret(TOKEN, "t"), transport=transport, **client_options
+        )
+        async with read_only(client) as c:
+            return await probe_install(c, {})
+
+    answers, sids = run(go())
+    return doctor.analyse("acme", INSTALL, "http://127.0.0.1", answers, sids)
+
+
+def _requests_in_process(app: Any) -> dict[str, int]:
+    """The simulator's request counts, by method and route."""
+    from spsync.api import run
+
+    async def go() -> dict[str, int]:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as h:
+            return dict(
+                (await h.get("/_sandbox/requests", headers={"token": TOKEN})).json()["counts"]
+            )
+
+    return run(go())
+
+
 # --- the vendor dialect -----------------------------------------------------------------------
 
 VENDOR_FORMS = CONTRACT_FORMS | {
@@ -320,32 +354,19 @@ VENDOR_FORMS = CONTRACT_FORMS | {
 def test_doctor_on_the_vendor_dialect(form: str) -> None:
     """Whichever assignment route the install serves, doctor sends it nothing and reports
     the vendor's forms; the reads spsync cannot parse yet are its problems."""
-    from api_support import INSTALL, new_world, seed_course
+    from api_support import new_world, seed_course
 
-    from spsync.api import Client, run
-    from spsync.doctor_probe import probe_install, read_only
     from spsync.sandbox.app import create_app
     from spsync.sandbox.dialect import Dialect
-    from spsync.secrets import Secret
 
     world = new_world()
     seeded = seed_course(world, 3)
     app = create_app(world, tokens={TOKEN}, dialect=Dialect.vendor(assignment_form=form))
-    transport = httpx.ASGITransport(app=app)
-
-    async def go() -> tuple[list[doctor.Answer], dict[str, tuple[str, str]], dict[str, int]]:
-        client = Client("http://127.0.0.1", INSTALL, Secret(TOKEN, "t"), transport=transport)
-        async with read_only(client) as c:
-            answers, sids = await probe_install(c, {})
-        async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as h:
-            seen = (await h.get("/_sandbox/requests", headers={"token": TOKEN})).json()
-        return answers, sids, seen["counts"]
-
-    answers, sids, seen = run(go())
-    report = doctor.analyse("acme", INSTALL, "http://127.0.0.1", answers, sids)
+    report = _probe_in_process(app)
+    seen = _requests_in_process(app)
     assert report.forms == VENDOR_FORMS
     assert report.resembles == "vendor"
-    assert {k: s for k, (s, _src) in sids.items()} == {
+    assert {k: s for k, (s, _src) in report.sids.items()} == {
         "course": seeded.course,
         "exam": seeded.exam,
         "enrollment": seeded.enrollments[0],
@@ -417,3 +438,21 @@ def test_doctor_cli_on_a_vendor_install_names_each_answer_spsync_cannot_read(
     assert sum(seen.values()) == len(doctor.PROBES)
     assert sorted({k.split(" ", 1)[0] for k in seen}) == ["GET"]
     assert TOKEN not in r.stdout + r.stderr
+
+
+def test_a_body_that_is_not_json_or_too_large_is_a_located_problem() -> None:
+    from api_support import Rule, Tamper, new_world
+
+    from spsync.sandbox.app import create_app
+
+    html = Rule("GET", r"/settings$", "after", status=200, body=b"<html>proxy</html>")
+    report = _probe_in_process(Tamper(create_app(new_world(), tokens={TOKEN}), html))
+    assert report.problems[0].endswith(
+        "/settings: spsync cannot read this answer: the body is not JSON"
+    )
+    report = _probe_in_process(create_app(new_world(), tokens={TOKEN}), max_body=64)
+    assert report.checks[0].outcome == "unreadable"
+    assert report.problems[0].endswith(
+        "/settings: spsync cannot read this answer: response body larger than 64 bytes "
+        "(the limit): not read"
+    )
