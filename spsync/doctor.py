@@ -640,12 +640,15 @@ def analyse(
     api_url: str,
     answers: Sequence[Answer],
     sids: Mapping[str, tuple[str, str]],
+    notes: Sequence[str] = (),
 ) -> Report:
-    """The report of one install from the answers of its probes (in ``PROBES`` order)."""
+    """The report of one install from the answers of its probes (in ``PROBES`` order);
+    ``notes``: warnings of the caller's own (e.g. a state that was not used)."""
     by_probe = {a.probe: a for a in answers}
     forms = forms_of(by_probe)
     forms["rateLimitHeaders"] = _rate_headers(answers)
     problems, warnings = _problems(answers)
+    warnings = [*notes, *warnings]
     return Report(
         tenant=tenant,
         install=install,

@@ -202,6 +202,20 @@ def test_doctor_on_an_empty_install_says_what_it_could_not_check(
     assert t["read"] == {}
 
 
+def test_the_state_of_another_install_is_not_used(acme: Path, server: ThreadedServer) -> None:
+    assert cli("apply", str(acme), "--auto-approve").exit_code == 0
+    other = "AI" + "f" * 32
+    text = (acme / "tenant.yaml").read_text()
+    (acme / "tenant.yaml").write_text(text.replace("AIa1b2c3d4e5f6a7b8c9d0e1f2a3b4c5d6", other))
+    r, (t,) = doctor_json(acme)
+    assert r.exit_code == 0, r.stderr
+    assert t["warnings"] == [
+        "the state of acme is of install AIa1b2c3d4e5f6a7b8c9d0e1f2a3b4c5d6, not "
+        f"{other}: its SIDs were not used"
+    ]
+    assert t["read"] == {}  # the other install is empty: nothing to take SIDs from
+
+
 def test_a_refused_token_exits_1_after_one_call_and_is_never_shown(
     acme: Path, server: ThreadedServer
 ) -> None:

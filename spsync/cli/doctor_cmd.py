@@ -75,8 +75,14 @@ def _check(desired: Desired, store: StateStore, sandbox: bool, shared: dict[str,
     tenant = desired.tenant
     state = store.read_known(tenant.tenant)
     resources = {}
+    notes = []
     if state is not None and state.install == tenant.install:
         resources = {a: (rs.sid, rs.refs) for a, rs in state.resources.items()}
+    elif state is not None:
+        notes.append(
+            f"the state of {tenant.tenant} is of install {state.install}, not {tenant.install}: "
+            "its SIDs were not used"
+        )
     start = {k: (sid, "state") for k, sid in sids_from_state(resources).items()}
 
     async def go() -> tuple[list, dict]:  # type: ignore[type-arg]
@@ -85,7 +91,7 @@ def _check(desired: Desired, store: StateStore, sandbox: bool, shared: dict[str,
 
     answers, sids = run(go())
     url = "sandbox (embedded simulator)" if sandbox else tenant.api.url
-    return analyse(tenant.tenant, tenant.install, url, answers, sids)
+    return analyse(tenant.tenant, tenant.install, url, answers, sids, notes)
 
 
 COMMANDS = [doctor]
