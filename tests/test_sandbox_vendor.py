@@ -298,6 +298,27 @@ def test_the_vendors_sample_provision_request_is_accepted(vendor: Callable[..., 
         "",
     )
     assert api.provision(sample)["exam"]["result"] == "Found Existing"
+    # The second sample: a learner into an existing course, with a sign-on link.
+    enroll = {
+        "course": {"ids": {"sid": got["course"]["sid"]}},
+        "user": {
+            "ids": {"api": "learner-42"},
+            "firstName": "Ada",
+            "lastName": "Byron",
+            "email": "ada@example.org",
+            "currencyCode": "USD",
+            "timeZone": "Europe/London",
+        },
+        "enrollment": {"role": "learner"},
+        "signon": {"integrationSid": "II" + "ab12" * 8},
+    }
+    got = api.provision(enroll)
+    assert [got[k]["result"] for k in ("course", "user", "enrollment")] == [
+        "Found Existing",
+        "Created",
+        "Created",
+    ]
+    assert got["signon"]["redirect"].startswith("https://signon.smarterproctoring.com/sso/II")
 
 
 def test_pt_locations_are_refused_and_currency_code_is_no_alias(
@@ -516,6 +537,7 @@ def test_after_cancel_same_reopens_the_session(vendor: Callable[..., Api]) -> No
         "editDate": NOW,
     }
     assert api.world_session(first["sid"])["proctorLocationSid"] is None
+    assert api.server.world.check_invariants() == []
     # It can be booked again.
     assert api.schedule(ex, first["sid"])["status"] == "Scheduled"
 
@@ -531,9 +553,13 @@ def test_after_cancel_none_leaves_no_session_until_assigned_again(
     (first,) = api.active(en, ex)
     _ok(api.send("DELETE", api.session_path(ex, first["sid"]), json=MEMO))
     assert api.active(en, ex) == []
+    world = api.server.world
+    assert world.check_invariants(require_sessions=False) == []
+    assert world.check_invariants() == [f"{AI}: {en} lacks an active session of {ex}"]
     _ok(api.send("PUT", path, json=body))
     (again,) = api.active(en, ex)
     assert again["sid"] != first["sid"] and again["status"] == "Needs Proctor"
+    assert world.check_invariants() == []
 
 
 # ------------------------------------------------------------------ 10. v1 reads
@@ -826,7 +852,7 @@ def test_embedded_sandbox_follows_the_environment(
         ),
         (
             {"SPSYNC_SANDBOX_DIALECT": "vendor", "SPSYNC_SANDBOX_PAGE_MAX": "-5"},
-            "SPSYNC_SANDBOX_PAGE_MAX: must be an integer, got '-5'",
+            "SPSYNC_SANDBOX_PAGE_MAX: must be from 1 to 10000, got -5",
         ),
         (
             {"SPSYNC_SANDBOX_REPORT_ROWS": "booked"},

@@ -3,7 +3,8 @@
 Request pipeline (API paths; ``/_sandbox/…`` skips the first three steps)::
 
     count (method + route template) → TLS check → rate limit → injected fault?
-      → route (400 INVALIDURI / 405) → token (403) → path SIDs, query, JSON body (400)
+      → route (400 INVALIDURI / 405; the vendor dialect: hapi's 404) → token (403)
+      → path SIDs, query, JSON body (400)
       → World operation (400 / 404 / result) → persist if changed (500 if it cannot be)
       → latency → answer
 
@@ -44,7 +45,7 @@ from spsync.sandbox.jsonbody import parse_body
 from spsync.sandbox.persistence import Persister, load_world
 from spsync.sandbox.routes import Call, Op
 from spsync.sandbox.timefmt import SettableClock, format_utc, parse_utc
-from spsync.sandbox.vendor import hapi_not_found, routes
+from spsync.sandbox.vendor import hapi_not_found, route_table
 from spsync.sandbox.world import Page, World
 
 SANDBOX_PREFIX = "/_sandbox/"
@@ -611,7 +612,7 @@ def create_app(
         )
     api_routes = [
         Route(template, _api_endpoint(template, ops), methods=list(ops))
-        for template, ops in routes(dialect or Dialect.contract()).items()
+        for template, ops in route_table(dialect or Dialect.contract()).items()
     ]
     app = SandboxApp(
         routes=[*api_routes, *SANDBOX_ROUTES],

@@ -11,6 +11,7 @@ lists unbooked sessions. docs/sandbox.md has the table of differences.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, replace
 from typing import Any
@@ -46,6 +47,7 @@ _CHOICES: dict[str, tuple[str, ...]] = {
 }
 #: The switches' defaults, in field order (also the only values ``contract`` takes).
 _DEFAULT_SWITCHES = ("newest", "new", MAX_PAGE_LIMIT, "all")
+_INTEGER = re.compile(r"-?[0-9]{1,9}")
 #: The largest ``page_max`` accepted (a page is built in memory).
 PAGE_MAX_LIMIT = 10_000
 
@@ -111,7 +113,7 @@ class Dialect:
 def parse_page_max(raw: str) -> int:
     """``--page-max`` / ``SPSYNC_SANDBOX_PAGE_MAX`` text as an integer (``DialectError``)."""
     text = raw.strip()
-    if not text.isascii() or not text.isdigit():
+    if not _INTEGER.fullmatch(text):
         raise DialectError("page_max", f"must be an integer, got {raw!r}")
     return int(text)
 

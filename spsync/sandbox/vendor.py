@@ -252,6 +252,6 @@ def vendor_api(dialect: Dialect) -> dict[str, dict[str, Op]]:
     }
 
 
-def routes(dialect: Dialect) -> dict[str, dict[str, Op]]:
+def route_table(dialect: Dialect) -> dict[str, dict[str, Op]]:
     """The route table of ``dialect``: the contract's, or the vendor's."""
     return vendor_api(dialect) if dialect.is_vendor else API
