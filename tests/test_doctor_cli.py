@@ -470,3 +470,25 @@ def test_a_body_that_is_not_json_or_too_large_is_a_located_problem() -> None:
         "/settings: spsync cannot read this answer: response body larger than 64 bytes "
         "(the limit): not read"
     )
+
+
+def test_doctor_on_an_empty_embedded_vendor_sandbox(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The embedded sandbox speaks the vendor dialect when told by the environment; with
+    nothing in it, what doctor tells apart comes from the report and the error bodies."""
+    sandbox_acme(tmp_path, monkeypatch, "manifests")
+    env = ENV | {"SPSYNC_SANDBOX_DIALECT": "vendor", "SPSYNC_SANDBOX_ASSIGNMENT_FORM": "guide"}
+    r = cli("--sandbox", "doctor", "manifests", "--format", "json", env=env)
+    assert r.exit_code == 0, r.stderr
+    (t,) = json.loads(r.stdout)["tenants"]
+    assert t["resembles"] == "vendor"
+    assert {k: v for k, v in t["forms"].items() if v is not None} == {
+        "report.status": "single",
+        "page.limit100": "accepted",
+        "page.limitOver": "refused",
+        "error.unknownSid": "code-message-status",
+        "error.unknownRoute": "hapi",
+        "assignments": "not-probed",
+        "rateLimitHeaders": [],
+    }
