@@ -315,6 +315,14 @@ def _next_query(next_url: str) -> Query:
     return list(httpx.URL(next_url).params.multi_items())
 
 
+def _more_unlinked(first: wire.Page[Any], step: int, limit: int) -> bool:
+    """Whether a list whose first page has no ``next`` link still has more: its ``total``
+    says so, or it announces none and the page is full."""
+    if first.total is not None:
+        return first.total > step
+    return step >= limit
+
+
 def _dedupe(items: Iterable[R]) -> list[R]:
     """Drop repeats by SID (offset paging over a changing list can repeat an item)."""
     seen: set[str] = set()
@@ -911,6 +919,21 @@ class Client:
             if len(items) > MAX_LIST_ITEMS:
                 raise self._bound(route, f"more than {MAX_LIST_ITEMS} items in one list")
             cursor = page.next
+        if first.next is None and step > 0 and _more_unlinked(first, step, self.page_limit):
+            # no links, yet the first page was full (or the total says there is more): the
+            # vendor's advice is to raise the offset by the limit until a page comes back short
+            offset = step
+            while True:
+                if pages_read >= most:
+                    raise self._bound(route, f"paging did not end after {pages_read} pages")
+                page = await self._page(route, params, item, query, offset, step)
+                pages_read += 1
+                items.extend(page.results)
+                if len(items) > MAX_LIST_ITEMS:
+                    raise self._bound(route, f"more than {MAX_LIST_ITEMS} items in one list")
+                if len(page.results) < step:
+                    break
+                offset += step
         return _dedupe(items)
 
     async def _pooled(self, fetch: Callable[[A], Awaitable[T]], args: Iterable[A]) -> list[T]:
@@ -1351,11 +1374,16 @@ class Client:
 
 
 def _booked_as(s: wire.Session, when: str | None, external_id: str | None) -> bool:
-    """Whether ``s`` is booked for ``when`` (and, when given, under ``external_id``)."""
+    """Whether ``s`` is booked for ``when`` (and, when given and shown, under
+    ``external_id``: an answer that does not show the external id says nothing against)."""
     return (
         s.status in (wire.SCHEDULED, "Pending Approval")
         and s.appointmentDate == when
-        and (external_id is None or s.externalAppointmentId == external_id)
+        and (
+            external_id is None
+            or "externalAppointmentId" not in s.model_fields_set
+            or s.externalAppointmentId == external_id
+        )
     )
 
 
