@@ -41,7 +41,8 @@ from spsync.planner import (
 )
 from spsync.sanitize import clean
 from spsync.secrets import Secret, has_known_secrets, scrub
-from spsync.state import AppliedPlan, ResourceState, State, StateStore
+from spsync.state import AppliedPlan, ResourceState, State
+from spsync.store import StateStore
 
 #: the token sent to the embedded simulator (it accepts any non-empty one)
 SANDBOX_TOKEN = "spsync-sandbox"

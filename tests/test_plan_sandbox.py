@@ -24,7 +24,8 @@ from spsync.observe import observe
 from spsync.planner import build_plan
 from spsync.sandbox.server import ThreadedServer
 from spsync.secrets import Secret
-from spsync.state import State, StateStore
+from spsync.state import State
+from spsync.store import StateStore
 
 NOW = datetime(2027, 1, 15, 12, 0, 0, tzinfo=UTC)
 KEY = TOKEN.encode()

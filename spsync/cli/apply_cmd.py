@@ -244,7 +244,7 @@ async def _apply(
         split_targets,
     )
     from spsync.render import render_text
-    from spsync.state import StateStore
+    from spsync.store import StateStore
 
     desireds = manifest.load(manifests, tenants=tenant_names, sandbox=g.sandbox)
     saved_by = {t.tenant: t for t in saved.tenants} if saved is not None else {}

@@ -40,7 +40,8 @@ def import_(
     from spsync import manifest
     from spsync.api.client import run
     from spsync.planning import import_resource, make_client, secret_key
-    from spsync.state import ResourceState, StateStore
+    from spsync.state import ResourceState
+    from spsync.store import StateStore
 
     g = globals_of(ctx)
     desireds = manifest.load(path, tenants=tenants, sandbox=g.sandbox)

@@ -33,7 +33,7 @@ def onboard_cmd(ctx: click.Context, path: Path, address: str, tenant_names: tupl
       spsync onboard manifests/acme session.cert-456.jane
     """
     from spsync import manifest
-    from spsync.state import StateStore
+    from spsync.store import StateStore
 
     g = globals_of(ctx)
     if kind_of(address) != "session" or address.count(".") < 2:
