@@ -28,14 +28,11 @@ from spsync.plan import (
     check_safety,
     compute_checksum,
     make_plan,
-    staleness,
     summarize,
 )
 from spsync.planner import (
     SANDBOX_KEY,
     build_plan,
-    desired_digest_of,
-    fingerprint_of,
     replace_problems,
     unknown_targets,
 )
@@ -301,38 +298,6 @@ def check_replace_known(desireds: Sequence[Desired], replace: Sequence[str]) -> 
     problems = replace_problems(replace, {a for d in desireds for a in d.sessions})
     if problems:
         raise PlanError("; ".join(problems))
-
-
-async def check_fresh(
-    saved: TenantPlan,
-    desired: Desired,
-    store: StateStore,
-    client: Client | None,
-    *,
-    refresh: bool,
-    secret_key: bytes,
-) -> tuple[State, Observed | None]:
-    """Refuse a saved tenant plan that no longer applies (``PlanError`` listing why): the
-    state moved, a live object it touches changed, or the manifests changed. Returns the
-    state and the fresh observation, for apply to go on with."""
-    state = store.load(desired.tenant)
-    observed = None
-    if refresh and client is not None:
-        observed = await observe(desired, state, client)
-    touched = list(saved.fingerprints)
-    reasons = staleness(
-        saved,
-        state_lineage=state.lineage,
-        state_serial=state.serial,
-        fingerprints={a: fingerprint_of(a, state, observed, secret_key) for a in touched},
-        desired_digest=desired_digest_of(desired, touched, secret_key),
-    )
-    if reasons:
-        raise PlanError(f"the saved plan is stale: {'; '.join(reasons)}; make a new plan")
-    if state.serial == 0:
-        # a tenant without state yet: its first state takes the lineage the plan showed
-        state = state.model_copy(update={"lineage": saved.state_lineage})
-    return state, observed
 
 
 def applied_before(saved: TenantPlan, checksum: str, state: State) -> str | None:
