@@ -40,12 +40,11 @@ from spsync.schema import (
     USER,
     Ctx,
     Obj,
-    Suggester,
-    Vocab,
     name_spec,
     ref_spec,
 )
 from spsync.secrets import env_refusal
+from spsync.suggest import Suggester, Vocab
 from spsync.yamlload import (
     MAX_FILE_BYTES,
     Map,

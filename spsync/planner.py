@@ -38,7 +38,6 @@ import hashlib
 import hmac
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from difflib import get_close_matches
 from typing import Any
 
 from deepdiff import DeepDiff
@@ -80,6 +79,7 @@ from spsync.plan import (
 )
 from spsync.secrets import Secret
 from spsync.state import ResourceState, State
+from spsync.suggest import did_you_mean
 
 #: the key of secret fingerprints in sandbox mode (no token is read there)
 SANDBOX_KEY = b"spsync-sandbox"
@@ -902,16 +902,12 @@ def closure(targets: Iterable[str], parents: Any) -> set[str]:
     return seen
 
 
-def did_you_mean(word: str, pool: Iterable[str]) -> str:
-    """``"; did you mean X?"`` for the closest of ``pool``, or ``""``."""
-    close = get_close_matches(word, sorted(set(pool)), n=1, cutoff=0.6)
-    return f"; did you mean {close[0]}?" if close else ""
-
-
 def unknown_targets(targets: Iterable[str], known: Iterable[str]) -> list[str]:
     """Messages for targets that name no address of ``known``, with a did-you-mean."""
     pool = set(known)
-    return [f"unknown target {t}{did_you_mean(t, pool)}" for t in targets if t not in pool]
+    return [
+        f"unknown target {t}{did_you_mean(t, pool, quoted=False)}" for t in targets if t not in pool
+    ]
 
 
 def build_plan(
@@ -1024,7 +1020,7 @@ def replace_problems(replace: Iterable[str], sessions: Iterable[str]) -> list[st
         else:
             problems.append(
                 f"--replace {address}: not a session of the manifests"
-                + did_you_mean(address, known)
+                + did_you_mean(address, known, quoted=False)
             )
     return problems
 

@@ -349,12 +349,13 @@ async def import_resource(
     from spsync.api import wire
     from spsync.errors import NotFoundError
     from spsync.model import kind_of
-    from spsync.planner import canonical, did_you_mean, fingerprint_secrets, project, resource_at
+    from spsync.planner import canonical, fingerprint_secrets, project, resource_at
+    from spsync.suggest import did_you_mean
 
     kind = kind_of(address)
     res = resource_at(desired, address)
     if res is None:
-        hint = did_you_mean(address, desired.addresses())
+        hint = did_you_mean(address, desired.addresses(), quoted=False)
         raise PlanError(f"{address} is not in the manifests of {desired.tenant.tenant}{hint}")
     if kind == "assignment":
         raise PlanError(

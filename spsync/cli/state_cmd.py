@@ -62,9 +62,9 @@ def _mask(value: Any, key: str = "") -> Any:
 
 
 def _suggest(address: str, known: list[str]) -> str:
-    from spsync.planner import did_you_mean
+    from spsync.suggest import did_you_mean
 
-    return did_you_mean(address, known)
+    return did_you_mean(address, known, quoted=False)
 
 
 @click.group("state", cls=SummaryGroup)
