@@ -24,7 +24,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from typing import Any, Literal, get_args
+from typing import Any, Final, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
@@ -71,7 +71,7 @@ EFFECT_REASONS: frozenset[str] = frozenset({"unassigned", "scope-limited", "role
 SENSITIVE = "(sensitive)"
 SENSITIVE_CHANGED = "(changed)"
 
-PLAN_FORMAT_VERSION = "1"
+PLAN_FORMAT_VERSION: Final = "1"
 
 #: within one kind: removals first (a cancel frees the slot a schedule may take), then
 #: in-place changes, then additions

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
-from typing import Any, get_args
+from typing import Any, Literal, get_args
 from urllib.parse import urlsplit
 
 from spsync.errors import Problem
@@ -586,7 +586,8 @@ class SecretSpec(Spec):
                 cx.add(vnode, f"{where}.{key}", f"must be {kind}, got {describe(vnode)}")
                 ok = False
                 continue
-            refs.append(SecretRef(key, vnode.value.strip()))  # type: ignore[arg-type]
+            source: Literal["env", "file"] = "env" if key == "env" else "file"
+            refs.append(SecretRef(source, vnode.value.strip()))
         if not ok:
             return INVALID
         if len(refs) != 1:
