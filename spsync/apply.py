@@ -60,6 +60,7 @@ from spsync.model import (
     kind_of,
 )
 from spsync.plan import EFFECT_REASONS, SENSITIVE, SENSITIVE_CHANGED, Change
+from spsync.ports import StateSaver, WriteClient
 from spsync.progress import NullProgress, Progress
 from spsync.state import ResourceState, State
 
@@ -148,9 +149,9 @@ class Executor:
         changes: Sequence[Change],
         desired: Desired,
         state: State,
-        client: Any,
+        client: WriteClient,
         *,
-        store: Any,
+        store: StateSaver,
         journal: Journal,
         applied_of: Callable[[str], dict[str, Any]],
         adopt: Mapping[str, Any] | None = None,
@@ -1092,8 +1093,8 @@ async def execute_tenant(
     changes: Sequence[Change],
     desired: Desired,
     state: State,
-    client: Any,
-    store: Any,
+    client: WriteClient,
+    store: StateSaver,
     *,
     applied_of: Callable[[str], dict[str, Any]],
     adopt: Mapping[str, Any] | None = None,

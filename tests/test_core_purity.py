@@ -55,6 +55,7 @@ PURE = (
     "moves",
     "suggest",
     "observed",
+    "ports",
 )
 #: I/O, concurrency and shell modules the core must not reach through its own imports
 UNREACHABLE = ("fcntl", "getpass", "httpx", "asyncio", "click", "socket", "ssl", "subprocess")
