@@ -33,7 +33,7 @@ class WriteClient(Protocol):
         *,
         add: Sequence[str] = (),
         remove: Sequence[str] = (),
-    ) -> wire.AssignmentList: ...
+    ) -> wire.AssignmentList | None: ...
 
     async def schedule_session(
         self, exam_sid: str, session_sid: str, req: wire.ScheduleRequest, *, enrollment_sid: str
