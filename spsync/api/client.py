@@ -1336,6 +1336,24 @@ class Client:
     async def settings(self) -> wire.Settings:
         return await self._one("GET", R_SETTINGS, {}, wire.Settings, safety="read")
 
+    async def get_raw(
+        self, route: str, params: dict[str, str], query: Query = ()
+    ) -> tuple[int, httpx.Headers, bytes]:
+        """One GET of ``route``, answered as it came: status, headers and body, whatever
+        the status (``spsync doctor`` studies error answers too). Sent once, never
+        retried; a transport failure raises ``TransportError``."""
+        path = self._path("GET", route, params)
+        response, body, exc, duration = await self._send("GET", route, path, list(query), None)
+        if exc is not None:
+            error, _reach = self._transport_error("GET", path, exc)
+            self._record(CallRecord("GET", route, path, None, duration, 1, type(exc).__name__))
+            raise error from None
+        assert response is not None
+        status = response.status_code
+        failed = None if 200 <= status < 300 else f"HTTP {status}"
+        self._record(CallRecord("GET", route, path, status, duration, 1, failed))
+        return status, response.headers, body
+
 
 def _booked_as(s: wire.Session, when: str | None, external_id: str | None) -> bool:
     """Whether ``s`` is booked for ``when`` (and, when given, under ``external_id``)."""
