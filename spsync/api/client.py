@@ -1337,7 +1337,7 @@ class Client:
         return await self._one("GET", R_SETTINGS, {}, wire.Settings, safety="read")
 
     async def get_raw(
-        self, route: str, params: dict[str, str], query: Query = ()
+        self, route: str, params: dict[str, str], query: Sequence[tuple[str, str]] = ()
     ) -> tuple[int, httpx.Headers, bytes]:
         """One GET of ``route``, answered as it came: status, headers and body, whatever
         the status (``spsync doctor`` studies error answers too). Sent once, never
