@@ -56,6 +56,7 @@ PURE = (
     "suggest",
     "observed",
     "ports",
+    "doctor",
 )
 #: I/O, concurrency and shell modules the core must not reach through its own imports
 UNREACHABLE = ("fcntl", "getpass", "httpx", "asyncio", "click", "socket", "ssl", "subprocess")
