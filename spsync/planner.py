@@ -1021,6 +1021,13 @@ def build_plan(
         for c in ordered
     )
     touched = sorted(present | set(adopt))
+    unassigns = sum(c.action == "unassign" for c in ordered)
+    if unassigns and desired.tenant.api.dialect.assignments == "guide":
+        p.warnings.append(
+            f"api.dialect.assignments is guide, whose documented body has no removal: the "
+            f"{unassigns} unassign(s) fail unless the install honours it "
+            "(docs/api-dialects.md)"
+        )
     return TenantPlan(
         tenant=desired.tenant.tenant,
         install=desired.tenant.install,

@@ -13,7 +13,7 @@ from plan_helpers import KEY, PL2, acts, applied_state, observed_matching, sid
 from spsync.api import assignments, wire
 from spsync.api.errormap import error_from_response, route_missing
 from spsync.errors import NoSuchRouteError, NotFoundError
-from spsync.model import Desired
+from spsync.model import ApiDialect, Desired
 from spsync.observe import exam_fields, session_fields, unobserved_of, user_fields
 from spsync.observed import Observed
 from spsync.planner import build_plan
@@ -267,3 +267,22 @@ def test_a_visible_live_change_is_still_drift(d: Desired) -> None:
     )
     tp = build_plan(d, st, observed, secret_key=KEY)
     assert acts(tp) == [("session.cert.jane", "replace", "drift")]
+
+
+def test_unassigning_through_the_guide_form_is_warned_of(d: Desired) -> None:
+    st = applied_state(d)
+    guide = d.tenant.model_copy(
+        update={"api": d.tenant.api.model_copy(update={"dialect": ApiDialect(assignments="guide")})}
+    )
+    fewer = {a: v for a, v in d.assignments.items() if not a.endswith(".bob")}
+    sessions = {a: v for a, v in d.sessions.items() if not a.endswith(".bob")}
+    edited = d.model_copy(update={"tenant": guide, "assignments": fewer, "sessions": sessions})
+    tp = build_plan(edited, st, observed_matching(st, d), secret_key=KEY)
+    assert ("assignment.cert.bob", "unassign", "removed") in acts(tp)
+    assert tp.warnings == (
+        "api.dialect.assignments is guide, whose documented body has no removal: the 1 "
+        "unassign(s) fail unless the install honours it (docs/api-dialects.md)",
+    )
+    # with any other form, no such warning
+    tp = build_plan(edited.model_copy(update={"tenant": d.tenant}), st, None, secret_key=KEY)
+    assert tp.warnings == ()

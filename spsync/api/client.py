@@ -833,9 +833,10 @@ class Client:
             q = _merge_query(query, [("offset", str(offset)), ("limit", str(size))])
             try:
                 return await self._list_page(route, params, item, q)
-            except InvalidInputError:
+            except InvalidInputError as exc:
                 smaller = [n for n in SMALLER_PAGES if n < size]
-                if limit is not None or not smaller:
+                # only a refusal that names the page size (as validation messages do)
+                if limit is not None or not smaller or "limit" not in exc.api_message.lower():
                     raise
                 if self.page_limit == size:
                     self._notice(f"the service refused pages of {size}; asking for {smaller[0]}")
