@@ -12,9 +12,11 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
+# ruff, then mypy (its settings in pyproject.toml: strict on the pure core)
 lint: $(STAMP)
 	$(BIN)/ruff check spsync tests benchmarks
 	$(BIN)/ruff format --check spsync tests benchmarks
+	$(BIN)/mypy
 
 test: $(STAMP) lint
 	$(BIN)/pytest -q -p no:cacheprovider -m "not soak"

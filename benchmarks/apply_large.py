@@ -24,7 +24,7 @@ from spsync.model import Desired, kind_of
 from spsync.plan import Change
 from spsync.sandbox.server import ThreadedServer
 from spsync.secrets import Secret
-from spsync.state import StateStore
+from spsync.store import StateStore
 
 TOKEN = "bench-token"
 INSTALL = "AI" + "b" * 32

@@ -45,7 +45,7 @@ from spsync.sandbox.persistence import dumps
 from spsync.sandbox.server import build_world
 from spsync.sandbox.world import World
 from spsync.secrets import Secret
-from spsync.state import StateStore
+from spsync.store import StateStore
 
 NOW = datetime(2027, 1, 15, 12, 0, 0, tzinfo=UTC)
 KEY = TOKEN.encode()

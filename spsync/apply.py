@@ -60,8 +60,8 @@ from spsync.model import (
     kind_of,
 )
 from spsync.plan import EFFECT_REASONS, SENSITIVE, SENSITIVE_CHANGED, Change
+from spsync.ports import StateSaver, WriteClient
 from spsync.progress import NullProgress, Progress
-from spsync.secrets import Secret
 from spsync.state import ResourceState, State
 
 #: enrollments per assignments call
@@ -149,9 +149,9 @@ class Executor:
         changes: Sequence[Change],
         desired: Desired,
         state: State,
-        client: Any,
+        client: WriteClient,
         *,
-        store: Any,
+        store: StateSaver,
         journal: Journal,
         applied_of: Callable[[str], dict[str, Any]],
         adopt: Mapping[str, Any] | None = None,
@@ -1105,17 +1105,6 @@ def schedule_request(s: Session) -> wire.ScheduleRequest:
     )
 
 
-def secret_free(value: Any, key: bytes) -> Any:
-    """``value`` with every ``Secret`` replaced by its keyed fingerprint (for state)."""
-    if isinstance(value, Secret):
-        return value.fingerprint(key)
-    if isinstance(value, dict):
-        return {k: secret_free(v, key) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [secret_free(v, key) for v in value]
-    return value
-
-
 class Interrupted(ApplyError):
     """Apply stopped on SIGINT (exit 130) or SIGTERM (exit 1) after finishing calls in flight."""
 
@@ -1128,8 +1117,8 @@ async def execute_tenant(
     changes: Sequence[Change],
     desired: Desired,
     state: State,
-    client: Any,
-    store: Any,
+    client: WriteClient,
+    store: StateSaver,
     *,
     applied_of: Callable[[str], dict[str, Any]],
     adopt: Mapping[str, Any] | None = None,
@@ -1233,54 +1222,3 @@ def failure_report(results: Sequence[ApplyResult]) -> str:
         if len(not_done) > 20:
             lines.append(f"  ... and {len(not_done) - 20} more not done")
     return "\n".join(lines)
-
-
-def _shown(addresses: Sequence[str], limit: int = 5) -> str:
-    head = ", ".join(addresses[:limit])
-    return head + (f" and {len(addresses) - limit} more" if len(addresses) > limit else "")
-
-
-def plan_differences(saved: Any, fresh: Any) -> list[str]:
-    """Why a saved ``TenantPlan`` is stale against one made now (empty: apply it as is).
-
-    Covers the state (lineage, serial), the live objects the plan touches (fingerprints),
-    the manifests (desired digest), the connection, and the changes themselves: one added,
-    removed or different since the plan was made.
-    """
-    from spsync.plan import staleness
-
-    reasons: list[str] = []
-    if (saved.install, saved.api_url) != (fresh.install, fresh.api_url):
-        reasons.append(
-            f"{saved.tenant}: the plan was made for install {saved.install} at "
-            f"{saved.api_url}, the manifests now say {fresh.install} at {fresh.api_url}"
-        )
-    reasons.extend(
-        staleness(
-            saved,
-            state_lineage=fresh.state_lineage,
-            state_serial=fresh.state_serial,
-            fingerprints=fresh.fingerprints,
-            desired_digest=fresh.desired_digest,
-        )
-    )
-    old = {c.address: c for c in saved.changes}
-    new = {c.address: c for c in fresh.changes}
-    added = sorted(new.keys() - old.keys())
-    removed = sorted(old.keys() - new.keys())
-    different = sorted(a for a in old.keys() & new.keys() if old[a] != new[a])
-    if added:
-        reasons.append(f"{saved.tenant}: changes not in the plan: {_shown(added)}")
-    if removed:
-        reasons.append(f"{saved.tenant}: changes no longer needed: {_shown(removed)}")
-    if different:
-        detail = [f"{a} ({old[a].action} -> {new[a].action})" for a in different]
-        reasons.append(f"{saved.tenant}: changes that are now different: {_shown(detail)}")
-    if dict(saved.adopt) != dict(fresh.adopt):
-        moved = sorted(
-            a
-            for a in set(saved.adopt) | set(fresh.adopt)
-            if saved.adopt.get(a) != fresh.adopt.get(a)
-        )
-        reasons.append(f"{saved.tenant}: objects to adopt changed: {_shown(moved)}")
-    return reasons

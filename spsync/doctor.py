@@ -239,8 +239,9 @@ def sids_from_answer(answer: Answer, known: Mapping[str, str]) -> dict[str, str]
         user = _sid(item.get("sid"), "US")
         return {"user": user} if user else {}
     if answer.probe == "report":
-        exam_obj = item.get("exam") if isinstance(item.get("exam"), dict) else {}
-        enr_obj = item.get("enrollment") if isinstance(item.get("enrollment"), dict) else {}
+        exam, enr = item.get("exam"), item.get("enrollment")
+        exam_obj = exam if isinstance(exam, dict) else {}
+        enr_obj = enr if isinstance(enr, dict) else {}
         course = _sid(
             item.get("courseSid") or exam_obj.get("courseSid") or enr_obj.get("courseSid"), "CU"
         )
@@ -600,7 +601,7 @@ def _problems(answers: Sequence[Answer]) -> tuple[list[str], list[str]]:
 
 
 def _unobservable(answers: Mapping[str, Answer]) -> list[str]:
-    out = []
+    out: list[str] = []
     for probe, fields in WATCHED.items():
         obj = _object_of(answers[probe]) if probe in answers else None
         if obj is not None:

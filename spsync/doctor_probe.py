@@ -216,13 +216,12 @@ async def probe_install(
     item of the lists read before (a probe nothing gives a SID for is skipped, and says so).
     """
     run = _Run(client, sids)
-    page_of = wire.Page
     await run.get("settings", R_SETTINGS, (), [], wire.Settings)
-    await run.get("users", R_USERS, (), _page(), page_of[wire.User])
-    await run.get("users-paging", R_USERS, (), _page(1), page_of[wire.User])
+    await run.get("users", R_USERS, (), _page(), wire.Page[wire.User])
+    await run.get("users-paging", R_USERS, (), _page(1), wire.Page[wire.User])
     await run.get("user", R_USER, ("user",), [], wire.User)
     by_exam = [("examSid", run.sids["exam"][0])] if "exam" in run.sids else []
-    report = page_of[wire.Session]
+    report = wire.Page[wire.Session]
     await run.get("report", R_APPOINTMENTS, (), by_exam + _page(), report)
     one = [("status", wire.SCHEDULED)]
     await run.get("report-status-one", R_APPOINTMENTS, (), one + _page(1), report)
@@ -230,9 +229,9 @@ async def probe_install(
     await run.get("report-status-repeated", R_APPOINTMENTS, (), two + _page(1), report)
     await run.get("report-limit-over", R_APPOINTMENTS, (), _page(LIMIT_OVER), None)
     await run.get("course", R_COURSE, ("course",), [], wire.Course)
-    await run.get("exams", R_EXAMS, ("course",), _page(), page_of[wire.Exam])
+    await run.get("exams", R_EXAMS, ("course",), _page(), wire.Page[wire.Exam])
     await run.get("exam", R_EXAM, ("course", "exam"), [], wire.Exam)
-    await run.get("enrollments", R_ENROLLMENTS, ("course",), _page(), page_of[wire.Enrollment])
+    await run.get("enrollments", R_ENROLLMENTS, ("course",), _page(), wire.Page[wire.Enrollment])
     active = [("includeActive", "true"), *_page()]
     await run.get("sessions", R_ENROLLMENT_SESSIONS, ("enrollment", "exam"), active, report)
     await run.get("session", R_SESSION, ("exam", "session"), [], wire.Session)

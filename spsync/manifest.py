@@ -40,12 +40,11 @@ from spsync.schema import (
     USER,
     Ctx,
     Obj,
-    Suggester,
-    Vocab,
     name_spec,
     ref_spec,
 )
 from spsync.secrets import env_refusal
+from spsync.suggest import Suggester, Vocab
 from spsync.yamlload import (
     MAX_FILE_BYTES,
     Map,
@@ -315,9 +314,17 @@ def _check_token_owner(head: _Head, known: list[str]) -> None:
     refusal = env_refusal(source[4:], head.name, known)
     if refusal is None:
         return
-    node = head.root.items["api"][1].items["token"][1].items["env"][1]  # type: ignore[union-attr]
+    node = _node_at(head.root, "api", "token", "env")
     head.problems.append(Problem(head.file, node.line, node.col, "api.token.env", refusal))
     head.values["api"]["token"] = None
+
+
+def _node_at(node: Node, *keys: str) -> Node:
+    """The node at ``keys`` down nested mappings that were read already, so hold them."""
+    for key in keys:
+        assert isinstance(node, Map), key
+        node = node.items[key][1]
+    return node
 
 
 def _has(pair: tuple[Scalar, Node] | None, key: str) -> bool:

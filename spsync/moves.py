@@ -23,7 +23,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping
 
-from spsync.model import Desired, kind_of
+from spsync.model import Course, Desired, Exam, User, kind_of
 from spsync.observed import Observed
 from spsync.state import State
 
@@ -44,7 +44,11 @@ def _identity_moves(
 ) -> dict[str, str]:
     """new -> old for courses, users and exams whose identity is unchanged."""
     moves: dict[str, str] = {}
-    groups = {"course": desired.courses, "user": desired.users, "exam": desired.exams}
+    groups: dict[str, Mapping[str, Course | User | Exam]] = {
+        "course": desired.courses,
+        "user": desired.users,
+        "exam": desired.exams,
+    }
     for kind in ("course", "user", "exam"):
         claims: dict[str, list[str]] = {}
         olds = [a for a in old_only if kind_of(a) == kind]
@@ -57,7 +61,7 @@ def _identity_moves(
                 else:
                     applied = rec.applied.get("ids")
                     same = applied is not None and _ids_key(applied) == _ids_key(res.ids.wire())
-                if same and kind == "exam":
+                if same and isinstance(res, Exam):
                     same = _same_course(state, moves, res.course, rec.refs.get("course"))
                 if same:
                     claims.setdefault(new, []).append(old)

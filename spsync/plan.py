@@ -24,7 +24,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from typing import Any, Literal, get_args
+from typing import Any, Final, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
@@ -71,7 +71,7 @@ EFFECT_REASONS: frozenset[str] = frozenset({"unassigned", "scope-limited", "role
 SENSITIVE = "(sensitive)"
 SENSITIVE_CHANGED = "(changed)"
 
-PLAN_FORMAT_VERSION = "1"
+PLAN_FORMAT_VERSION: Final = "1"
 
 #: within one kind: removals first (a cancel frees the slot a schedule may take), then
 #: in-place changes, then additions
@@ -402,36 +402,61 @@ def check_safety(
 # --- staleness -------------------------------------------------------------------------------
 
 
-def staleness(
-    saved: TenantPlan,
-    *,
-    state_lineage: str,
-    state_serial: int,
-    fingerprints: dict[str, str],
-    desired_digest: str,
-) -> list[str]:
-    """Why a saved tenant plan no longer applies (empty: it is fresh).
+def staleness(saved: TenantPlan, fresh: TenantPlan) -> list[str]:
+    """Why a saved tenant plan no longer applies, against the one made now (empty: it is
+    fresh, apply it as is).
 
-    ``fingerprints`` and ``desired_digest`` come from planning again now (``planner``'s
-    ``fingerprint_of`` / ``desired_digest_of`` over the same addresses).
+    Covers the connection (install, API URL), the state (lineage, serial), the live objects
+    the plan touches (``fingerprints``: ``planner.fingerprint_of`` now), the manifests
+    (``desired_digest``), and the changes themselves: one added, removed or different since
+    the plan was made, and the objects to adopt.
     """
     reasons: list[str] = []
-    if saved.state_serial == 0 and state_serial == 0:
-        pass  # no state then, none now: a fresh lineage is drawn on every load until saved
-    elif state_lineage != saved.state_lineage:
+    if (saved.install, saved.api_url) != (fresh.install, fresh.api_url):
         reasons.append(
-            f"the state of {saved.tenant} is another lineage ({state_lineage}, plan was made "
-            f"for {saved.state_lineage})"
+            f"{saved.tenant}: the plan was made for install {saved.install} at "
+            f"{saved.api_url}, the manifests now say {fresh.install} at {fresh.api_url}"
         )
-    elif state_serial != saved.state_serial:
+    if saved.state_serial == 0 and fresh.state_serial == 0:
+        pass  # no state then, none now: a fresh lineage is drawn on every load until saved
+    elif fresh.state_lineage != saved.state_lineage:
+        reasons.append(
+            f"the state of {saved.tenant} is another lineage ({fresh.state_lineage}, plan was "
+            f"made for {saved.state_lineage})"
+        )
+    elif fresh.state_serial != saved.state_serial:
         reasons.append(
             f"the state of {saved.tenant} changed since planning (serial {saved.state_serial} "
-            f"-> {state_serial})"
+            f"-> {fresh.state_serial})"
         )
-    moved = sorted(a for a, fp in saved.fingerprints.items() if fingerprints.get(a) != fp)
+    moved = sorted(a for a, fp in saved.fingerprints.items() if fresh.fingerprints.get(a) != fp)
     if moved:
-        shown = ", ".join(moved[:5]) + (f" and {len(moved) - 5} more" if len(moved) > 5 else "")
-        reasons.append(f"live objects changed since planning: {shown}")
-    if desired_digest != saved.desired_digest:
+        reasons.append(f"live objects changed since planning: {_shown(moved)}")
+    if fresh.desired_digest != saved.desired_digest:
         reasons.append(f"the manifests of {saved.tenant} changed since planning")
+    old = {c.address: c for c in saved.changes}
+    new = {c.address: c for c in fresh.changes}
+    added = sorted(new.keys() - old.keys())
+    removed = sorted(old.keys() - new.keys())
+    different = sorted(a for a in old.keys() & new.keys() if old[a] != new[a])
+    if added:
+        reasons.append(f"{saved.tenant}: changes not in the plan: {_shown(added)}")
+    if removed:
+        reasons.append(f"{saved.tenant}: changes no longer needed: {_shown(removed)}")
+    if different:
+        detail = [f"{a} ({old[a].action} -> {new[a].action})" for a in different]
+        reasons.append(f"{saved.tenant}: changes that are now different: {_shown(detail)}")
+    if dict(saved.adopt) != dict(fresh.adopt):
+        adopt = sorted(
+            a
+            for a in set(saved.adopt) | set(fresh.adopt)
+            if saved.adopt.get(a) != fresh.adopt.get(a)
+        )
+        reasons.append(f"{saved.tenant}: objects to adopt changed: {_shown(adopt)}")
     return reasons
+
+
+def _shown(items: Sequence[str], limit: int = 5) -> str:
+    """The first ``limit`` items, and how many more there are."""
+    head = ", ".join(items[:limit])
+    return head + (f" and {len(items) - limit} more" if len(items) > limit else "")

@@ -38,7 +38,6 @@ import hashlib
 import hmac
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from difflib import get_close_matches
 from typing import Any
 
 from deepdiff import DeepDiff
@@ -51,6 +50,7 @@ from spsync.model import (
     Enrollment,
     Exam,
     Session,
+    Strict,
     Tenant,
     User,
     kind_of,
@@ -71,8 +71,10 @@ from spsync.plan import (
     EFFECT_REASONS,
     SENSITIVE,
     SENSITIVE_CHANGED,
+    Action,
     Adoption,
     Change,
+    Reason,
     TenantPlan,
     canonical_json,
     sort_changes,
@@ -80,6 +82,7 @@ from spsync.plan import (
 )
 from spsync.secrets import Secret
 from spsync.state import ResourceState, State
+from spsync.suggest import did_you_mean
 
 #: the key of secret fingerprints in sandbox mode (no token is read there)
 SANDBOX_KEY = b"spsync-sandbox"
@@ -140,7 +143,9 @@ def fingerprint_secrets(value: Any, key: bytes) -> Any:
     return value
 
 
-def canonical(resource: Course | Exam | User | Enrollment | Session | None, key: bytes) -> dict:
+def canonical(
+    resource: Course | Exam | User | Enrollment | Session | None, key: bytes
+) -> dict[str, Any]:
     """The managed fields of a desired resource in normal form, secrets fingerprinted.
 
     This is what state keeps as ``applied`` once the resource was applied. Assignments have
@@ -166,14 +171,15 @@ def canonical(resource: Course | Exam | User | Enrollment | Session | None, key:
 
 def resource_at(desired: Desired, address: str) -> Any:
     """The desired resource at ``address`` (``None`` when the manifests do not have it)."""
-    group = {
+    groups: dict[str, Mapping[str, Strict]] = {
         "course": desired.courses,
         "exam": desired.exams,
         "user": desired.users,
         "enrollment": desired.enrollments,
         "assignment": desired.assignments,
         "session": desired.sessions,
-    }.get(kind_of(address))
+    }
+    group = groups.get(kind_of(address))
     return None if group is None else group.get(address)
 
 
@@ -185,7 +191,9 @@ def applied_fields(desired: Desired, address: str, key: bytes) -> dict[str, Any]
     return {} if kind_of(address) == "assignment" else canonical(res, key)
 
 
-def mask(fields: dict[str, Any] | None, other: dict[str, Any] | None = None) -> dict | None:
+def mask(
+    fields: dict[str, Any] | None, other: dict[str, Any] | None = None
+) -> dict[str, Any] | None:
     """``fields`` with secrets masked: ``(sensitive)``, or ``(changed)`` where ``other`` (the
     before side) holds a different fingerprint."""
     if fields is None:
@@ -206,7 +214,7 @@ def mask(fields: dict[str, Any] | None, other: dict[str, Any] | None = None) -> 
 
 def project(
     source: Mapping[str, Any], shape: Mapping[str, Any], path: tuple[str, ...] = ()
-) -> dict:
+) -> dict[str, Any]:
     """The part of ``source`` that ``shape`` manages: its keys, recursively into fixed-field
     sub-objects; maps listed in ``MAP_PATHS`` are taken whole."""
     out: dict[str, Any] = {}
@@ -222,7 +230,9 @@ def project(
     return out
 
 
-def overlay(base: Mapping[str, Any], top: Mapping[str, Any], path: tuple[str, ...] = ()) -> dict:
+def overlay(
+    base: Mapping[str, Any], top: Mapping[str, Any], path: tuple[str, ...] = ()
+) -> dict[str, Any]:
     """``base`` with ``top``'s values laid over it (recursively, maps whole)."""
     out = dict(base)
     for k, v in top.items():
@@ -316,8 +326,8 @@ def _desired_body(desired: Desired, address: str, key: bytes) -> Any:
 
 @dataclass
 class _Decision:
-    action: str
-    reason: str
+    action: Action
+    reason: Reason
     before: dict[str, Any] | None = None
     after: dict[str, Any] | None = None
     #: before/after hold raw (unmasked) fields; masked when the Change is built
@@ -456,7 +466,7 @@ class _Planner:
                 return head, ".".join(parts[i:])
         return parts[0], ".".join(parts[1:])
 
-    def parent_remade(self, address: str) -> str | None:
+    def parent_remade(self, address: str) -> Reason | None:
         """When ``address`` is in state and an object it hangs off is made anew in this plan
         (created again, re-assigned), it must be made anew too: the parent's reason."""
         if self.rec(address) is None:
@@ -515,7 +525,7 @@ class _Planner:
         live: LiveObject | None,
         *,
         new: bool = False,
-        action: str = "update",
+        action: Action = "update",
     ) -> _Decision:
         """Compare managed fields: the manifest vs last applied, and vs the live object."""
         # fields a live object does not show (amount of a session, a password the API does
@@ -538,6 +548,7 @@ class _Planner:
                 # state must learn the new baseline
                 self.adopt[address] = Adoption(sid=rec.sid, refs=rec.refs)
             return _Decision("noop", "new" if new else "manifest-changed", before, want)
+        reason: Reason
         if new:
             reason = "new"
         elif project(applied, want) != want:
@@ -664,7 +675,7 @@ class _Planner:
 
     # --- sessions ---------------------------------------------------------------------
 
-    def _cancel_cause(self, exam_name: str, user: str) -> tuple[str, str] | None:
+    def _cancel_cause(self, exam_name: str, user: str) -> tuple[Reason, str] | None:
         """``(reason, address)`` of the change in this plan whose call cancels the session
         of ``user`` in ``exam_name`` as a side effect, if any."""
         course = self.course_of_exam(exam_name)
@@ -912,8 +923,8 @@ class _Planner:
         after = mask(dec.after, dec.before)
         return Change(
             address=address,
-            action=dec.action,  # type: ignore[arg-type]
-            reason=dec.reason,  # type: ignore[arg-type]
+            action=dec.action,
+            reason=dec.reason,
             destructive=dec.action in DESTRUCTIVE,
             before=mask(dec.before),
             after=after,
@@ -935,16 +946,12 @@ def closure(targets: Iterable[str], parents: Any) -> set[str]:
     return seen
 
 
-def did_you_mean(word: str, pool: Iterable[str]) -> str:
-    """``"; did you mean X?"`` for the closest of ``pool``, or ``""``."""
-    close = get_close_matches(word, sorted(set(pool)), n=1, cutoff=0.6)
-    return f"; did you mean {close[0]}?" if close else ""
-
-
 def unknown_targets(targets: Iterable[str], known: Iterable[str]) -> list[str]:
     """Messages for targets that name no address of ``known``, with a did-you-mean."""
     pool = set(known)
-    return [f"unknown target {t}{did_you_mean(t, pool)}" for t in targets if t not in pool]
+    return [
+        f"unknown target {t}{did_you_mean(t, pool, quoted=False)}" for t in targets if t not in pool
+    ]
 
 
 def build_plan(
@@ -1064,7 +1071,7 @@ def replace_problems(replace: Iterable[str], sessions: Iterable[str]) -> list[st
         else:
             problems.append(
                 f"--replace {address}: not a session of the manifests"
-                + did_you_mean(address, known)
+                + did_you_mean(address, known, quoted=False)
             )
     return problems
 
@@ -1072,8 +1079,9 @@ def replace_problems(replace: Iterable[str], sessions: Iterable[str]) -> list[st
 def _role_leaves_learner(dec: _Decision) -> bool:
     """An enrollment update that makes a learner something else: the service withdraws the
     enrollment's sessions."""
-    before = (dec.before or {}).get("role", "learner")
-    return before == "learner" and (dec.after or {}).get("role", "learner") != "learner"
+    before: object = (dec.before or {}).get("role", "learner")
+    after: object = (dec.after or {}).get("role", "learner")
+    return before == "learner" and after != "learner"
 
 
 def _session_fields(live: LiveSession | None) -> dict[str, Any]:

@@ -28,20 +28,18 @@ from spsync.plan import (
     check_safety,
     compute_checksum,
     make_plan,
-    staleness,
     summarize,
 )
 from spsync.planner import (
     SANDBOX_KEY,
     build_plan,
-    desired_digest_of,
-    fingerprint_of,
     replace_problems,
     unknown_targets,
 )
 from spsync.sanitize import clean
 from spsync.secrets import Secret, has_known_secrets, scrub
-from spsync.state import AppliedPlan, ResourceState, State, StateStore
+from spsync.state import AppliedPlan, ResourceState, State
+from spsync.store import StateStore
 
 #: the token sent to the embedded simulator (it accepts any non-empty one)
 SANDBOX_TOKEN = "spsync-sandbox"
@@ -303,38 +301,6 @@ def check_replace_known(desireds: Sequence[Desired], replace: Sequence[str]) -> 
         raise PlanError("; ".join(problems))
 
 
-async def check_fresh(
-    saved: TenantPlan,
-    desired: Desired,
-    store: StateStore,
-    client: Client | None,
-    *,
-    refresh: bool,
-    secret_key: bytes,
-) -> tuple[State, Observed | None]:
-    """Refuse a saved tenant plan that no longer applies (``PlanError`` listing why): the
-    state moved, a live object it touches changed, or the manifests changed. Returns the
-    state and the fresh observation, for apply to go on with."""
-    state = store.load(desired.tenant)
-    observed = None
-    if refresh and client is not None:
-        observed = await observe(desired, state, client)
-    touched = list(saved.fingerprints)
-    reasons = staleness(
-        saved,
-        state_lineage=state.lineage,
-        state_serial=state.serial,
-        fingerprints={a: fingerprint_of(a, state, observed, secret_key) for a in touched},
-        desired_digest=desired_digest_of(desired, touched, secret_key),
-    )
-    if reasons:
-        raise PlanError(f"the saved plan is stale: {'; '.join(reasons)}; make a new plan")
-    if state.serial == 0:
-        # a tenant without state yet: its first state takes the lineage the plan showed
-        state = state.model_copy(update={"lineage": saved.state_lineage})
-    return state, observed
-
-
 def applied_before(saved: TenantPlan, checksum: str, state: State) -> str | None:
     """Why a saved tenant plan must not run: this very plan already moved the state (the
     state's ``applied_plan`` names it and no other write came since). ``None`` otherwise:
@@ -399,17 +365,17 @@ async def import_resource(
     from spsync.planner import (
         SECRET_FIELDS,
         canonical,
-        did_you_mean,
         fingerprint_secrets,
         overlay,
         project,
         resource_at,
     )
+    from spsync.suggest import did_you_mean
 
     kind = kind_of(address)
     res = resource_at(desired, address)
     if res is None:
-        hint = did_you_mean(address, desired.addresses())
+        hint = did_you_mean(address, desired.addresses(), quoted=False)
         raise PlanError(f"{address} is not in the manifests of {desired.tenant.tenant}{hint}")
     if kind == "assignment":
         raise PlanError(

@@ -15,19 +15,18 @@ numbers and booleans must be written as such (``duration: "120"`` is an error).
 
 from __future__ import annotations
 
-import difflib
 import ipaddress
 import math
 import os
 import re
 import stat
 import zoneinfo
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
-from typing import Any, get_args
+from typing import Any, Literal, get_args
 from urllib.parse import urlsplit
 
 from spsync.errors import Problem
@@ -49,6 +48,7 @@ from spsync.secrets import (
     env_refusal,
     resolve,
 )
+from spsync.suggest import Suggester, Vocab
 from spsync.yamlload import INT_RE, Map, Node, Scalar, Seq, describe, plain_value
 
 # --- enumerations: the model's, so the two cannot drift ---------------------------------
@@ -74,87 +74,6 @@ MAX_DURATION = 525_600  # minutes: a year
 
 INVALID: Any = object()
 """Returned by ``check`` for a value that is wrong (the problem is already reported)."""
-
-
-# --- did-you-mean ----------------------------------------------------------------------
-
-
-class Vocab:
-    """Words a did-you-mean may offer, prepared once: a case-insensitive index, a cache of
-    answers (a roster repeats the same typo many times) and, for large vocabularies, an
-    index of one-character deletions so that a lookup does not compare against every word.
-    """
-
-    __slots__ = ("_deletions", "cache", "lower", "words")
-
-    #: above this many words, candidates come from the deletion index, not a full scan
-    SCAN_LIMIT = 1000
-    #: words kept per deletion key (short names share keys heavily)
-    BUCKET = 32
-
-    def __init__(self, words: Iterable[str]) -> None:
-        self.words = list(words)
-        self.lower = {w.lower(): w for w in self.words}
-        self.cache: dict[str, str | None] = {}
-        self._deletions: dict[str, list[str]] | None = None
-
-    def candidates(self, word: str) -> list[str]:
-        """Words worth comparing with ``word``: all of them, or for a large vocabulary
-        those within about two edits (sharing a one-character deletion)."""
-        if len(self.words) <= self.SCAN_LIMIT:
-            return self.words
-        if self._deletions is None:
-            index: dict[str, list[str]] = {}
-            for w in self.words:
-                for d in _deletions(w):
-                    bucket = index.setdefault(d, [])
-                    if len(bucket) < self.BUCKET:
-                        bucket.append(w)
-            self._deletions = index
-        found: set[str] = set()
-        for d in _deletions(word):
-            found.update(self._deletions.get(d, ()))
-        return sorted(found)
-
-
-def _deletions(word: str) -> set[str]:
-    return {word, *(word[:i] + word[i + 1 :] for i in range(len(word)))}
-
-
-class Suggester:
-    """``; did you mean "x"?`` suffixes, within a budget of string comparisons.
-
-    A roster with thousands of dangling references must not spend minutes in difflib:
-    large vocabularies are narrowed first (``Vocab.candidates``), answers are cached, and
-    once the budget is spent messages simply carry no suggestion (case slips are still
-    found: that is a dictionary lookup). All of it is deterministic."""
-
-    def __init__(self, budget: int = 500_000) -> None:
-        self.budget = budget
-
-    def __call__(self, word: str, vocab: Vocab | Iterable[str]) -> str:
-        best = self.best(word, vocab)
-        return f'; did you mean "{best}"?' if best is not None else ""
-
-    def best(self, word: str, vocab: Vocab | Iterable[str]) -> str | None:
-        """The closest word, if one is close enough."""
-        if not isinstance(vocab, Vocab):
-            vocab = Vocab(vocab)
-        if not word or not vocab.words:
-            return None
-        if word in vocab.cache:
-            return vocab.cache[word]
-        found = vocab.lower.get(word.lower())
-        if found is None:
-            pool = vocab.candidates(word)
-            if pool and self.budget >= len(pool):
-                self.budget -= len(pool)
-                close = difflib.get_close_matches(word, pool, n=1, cutoff=0.6)
-                found = close[0] if close else None
-        if found == word:
-            found = None
-        vocab.cache[word] = found
-        return found
 
 
 # --- reading context -------------------------------------------------------------------
@@ -667,7 +586,8 @@ class SecretSpec(Spec):
                 cx.add(vnode, f"{where}.{key}", f"must be {kind}, got {describe(vnode)}")
                 ok = False
                 continue
-            refs.append(SecretRef(key, vnode.value.strip()))  # type: ignore[arg-type]
+            source: Literal["env", "file"] = "env" if key == "env" else "file"
+            refs.append(SecretRef(source, vnode.value.strip()))
         if not ok:
             return INVALID
         if len(refs) != 1:

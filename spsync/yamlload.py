@@ -27,7 +27,7 @@ import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NoReturn
 
 import yaml
 
@@ -381,7 +381,7 @@ class _Composer:
                 target = anchors.get(ev.anchor)
                 if target is None:
                     self._stop(mark, f"unknown alias *{ev.anchor}")
-                node, size = target  # type: ignore[misc]
+                node, size = target
                 count += size
                 self.alias_nodes += size
                 if self.alias_nodes > MAX_ALIAS_NODES:
@@ -401,18 +401,18 @@ class _Composer:
                 root = node
                 continue
             parent = nodes[-1]
-            if type(parent) is Seq_:
+            if isinstance(parent, Seq_):
                 parent.items.append(node)
                 continue
             key = keys[-1]
             if key is None:
-                if type(node) is not Scalar_:
+                if not isinstance(node, Scalar_):
                     self._stop_at(node, "a mapping key must be a scalar, not a collection")
-                keys[-1] = node  # type: ignore[assignment]
+                keys[-1] = node
                 continue
             keys[-1] = None
             text = key.value
-            items = parent.items  # type: ignore[union-attr]
+            items = parent.items
             if text in items:
                 k0 = items[text][0]
                 self.problems.append(
@@ -437,7 +437,7 @@ class _Composer:
             for item in value.items if isinstance(value, Seq) else [value]:
                 if not isinstance(item, Map):
                     self._stop_at(key, "a merge key (<<) takes a mapping or a list of mappings")
-                sources.append(item)  # type: ignore[arg-type]
+                sources.append(item)
         added = 0
         for src in sources:
             for text, pair in src.items.items():
@@ -449,10 +449,10 @@ class _Composer:
             self._stop_at(merges[0][0], _TOO_MANY_ALIASES)
         return added
 
-    def _stop(self, mark: Any, message: str) -> None:
+    def _stop(self, mark: Any, message: str) -> NoReturn:
         raise _Stop(YamlProblem(mark.line + 1, mark.column + 1, "", message))
 
-    def _stop_at(self, node: Node, message: str) -> None:
+    def _stop_at(self, node: Node, message: str) -> NoReturn:
         raise _Stop(YamlProblem(node.line, node.col, "", message))
 
 

@@ -33,6 +33,7 @@ PRELOAD = (
     "spsync.apply",
     "spsync.render",
     "spsync.state",
+    "spsync.store",
     "spsync.api.client",
     "spsync.sandbox.embedded",
     "spsync.sandbox.app",

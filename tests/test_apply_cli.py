@@ -24,7 +24,7 @@ from click.testing import CliRunner, Result
 from spsync import manifest
 from spsync.cli import main
 from spsync.sandbox.server import ThreadedServer
-from spsync.state import StateStore
+from spsync.store import StateStore
 
 REPO = Path(__file__).resolve().parents[1]
 TOKEN = "acme-test-token"
@@ -187,7 +187,7 @@ def test_a_second_apply_fails_at_once_naming_the_holder(acme: Path) -> None:
 
 def test_unlock_releases_the_lock_record_of_a_dead_holder(acme: Path) -> None:
     code = (
-        "import os, sys; from pathlib import Path; from spsync.state import StateStore\n"
+        "import os, sys; from pathlib import Path; from spsync.store import StateStore\n"
         "with StateStore(Path('state')).lock('acme', 'apply') as info:\n"
         "    print(info.id, flush=True); os._exit(0)\n"
     )

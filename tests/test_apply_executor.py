@@ -37,7 +37,8 @@ from spsync.plan import Change
 from spsync.progress import LineProgress
 from spsync.sandbox.server import ThreadedServer
 from spsync.secrets import Secret
-from spsync.state import State, StateStore
+from spsync.state import State
+from spsync.store import StateStore
 
 NOW = datetime(2026, 6, 1, tzinfo=UTC)
 PROVISION = "POST /v2/installs/{installSid}/provision"

@@ -147,7 +147,7 @@ def test_missing_journal_reads_as_empty(tmp_path: Path) -> None:
 def test_replay_folds_a_leftover_journal_into_the_state_file(tmp_path: Path) -> None:
     from spsync.journal import replay
     from spsync.model import Tenant
-    from spsync.state import StateStore
+    from spsync.store import StateStore
 
     store = StateStore(tmp_path)
     tenant = Tenant(tenant="acme", install="AI" + "a" * 32)

@@ -45,7 +45,7 @@ from apply_helpers import (
 from spsync.api.client import Client
 from spsync.planning import plan_tenant, secret_key
 from spsync.sandbox.server import ThreadedServer
-from spsync.state import StateStore
+from spsync.store import StateStore
 
 
 def _tenant_files(n_users: int) -> dict[str, str]:

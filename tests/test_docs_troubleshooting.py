@@ -21,7 +21,7 @@ from spsync.api.retry import RetryPolicy
 from spsync.cli import main
 from spsync.sandbox.server import ThreadedServer
 from spsync.secrets import forget_known
-from spsync.state import StateStore
+from spsync.store import StateStore
 
 DOC = DOCS / "troubleshooting.md"
 TOKEN = "troubleshooting-token"

@@ -223,39 +223,3 @@ def test_every_manifest_field_and_enum_value_is_documented() -> None:
     }
     missing = sorted(n for n in names | values if not _documented(n, text))
     assert missing == []
-
-
-# --- did-you-mean ------------------------------------------------------------------------
-
-
-def test_suggestions() -> None:
-    s = schema.Suggester()
-    fields = schema.Vocab(["firstName", "lastName", "email", "timeZone"])
-    assert s("frstName", fields) == '; did you mean "firstName"?'
-    assert s("timezone", fields) == '; did you mean "timeZone"?'  # a case slip
-    assert s("colour", fields) == ""
-    assert s("email", fields) == ""  # the word itself is no suggestion
-    assert fields.cache == {
-        "frstName": "firstName",
-        "timezone": "timeZone",
-        "colour": None,
-        "email": None,
-    }
-
-
-def test_large_vocabularies_use_the_deletion_index() -> None:
-    users = schema.Vocab(f"user-{i:05d}" for i in range(20_000))
-    s = schema.Suggester()
-    assert s.best("usr-01234", users) == "user-01234"  # a missing letter
-    assert s.best("user-10234", users) is None  # the name itself
-    assert s.best("uesr-01234", users) == "user-01234"  # a transposition
-    assert s.best("someone-else", users) is None
-    assert len(users.candidates("usr-01234")) <= 2 * schema.Vocab.BUCKET * 10
-
-
-def test_budget_bounds_comparisons_but_not_case_slips() -> None:
-    s = schema.Suggester(budget=5)
-    words = schema.Vocab(["alpha", "beta", "gamma", "delta"])
-    assert s.best("alpah", words) == "alpha"  # 4 comparisons
-    assert s.best("gama", words) is None  # budget left (1) is below the pool size
-    assert s.best("BETA", words) == "beta"

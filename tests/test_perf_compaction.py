@@ -11,7 +11,8 @@ from plan_helpers import tenant, world
 
 from spsync.apply import Executor
 from spsync.journal import Journal, journal_path
-from spsync.state import ResourceState, State, StateStore, new_state
+from spsync.state import ResourceState, State, new_state
+from spsync.store import StateStore
 
 
 class _Clock:

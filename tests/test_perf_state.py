@@ -8,7 +8,8 @@ from pathlib import Path
 
 from plan_helpers import tenant
 
-from spsync.state import ResourceState, State, StateStore, dump_state, new_state
+from spsync.state import ResourceState, State, dump_state, new_state
+from spsync.store import StateStore
 
 
 def _big_state(n: int) -> State:

@@ -10,6 +10,7 @@ from plan_helpers import applied_state, observed_matching, user, world
 
 from spsync.errors import PlanError
 from spsync.model import Desired, Policy
+from spsync.observed import Observed
 from spsync.plan import (
     Change,
     TenantPlan,
@@ -117,15 +118,18 @@ def test_empty_manifests_against_state_are_refused() -> None:
     check_safety(_tp(0, 0, desired=0), Policy(), 0, allow_destroy=False)
 
 
-def _fresh(d: Desired, st: State, tp: TenantPlan, live: object = None) -> list[str]:
+def _fresh(d: Desired, st: State, tp: TenantPlan, live: Observed) -> list[str]:
+    """Why ``tp`` is stale against a plan made now on ``st`` and ``live`` (same changes)."""
     key = b"tok-acme"
-    return staleness(
-        tp,
-        state_lineage=st.lineage,
-        state_serial=st.serial,
-        fingerprints={a: fingerprint_of(a, st, live, key) for a in tp.fingerprints},  # type: ignore[arg-type]
-        desired_digest=desired_digest_of(d, tp.fingerprints, key),
+    now = tp.model_copy(
+        update={
+            "state_lineage": st.lineage,
+            "state_serial": st.serial,
+            "fingerprints": {a: fingerprint_of(a, st, live, key) for a in tp.fingerprints},
+            "desired_digest": desired_digest_of(d, tp.fingerprints, key),
+        }
     )
+    return staleness(tp, now)
 
 
 def test_staleness_reasons() -> None:

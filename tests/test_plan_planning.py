@@ -10,7 +10,7 @@ from plan_helpers import applied_state, tenant, world
 
 from spsync.errors import PlanError
 from spsync.planning import plan_all, secret_key
-from spsync.state import StateStore
+from spsync.store import StateStore
 
 
 def test_targets_go_to_the_tenants_that_know_them(tmp_path: Path) -> None:

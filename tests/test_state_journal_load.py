@@ -10,7 +10,8 @@ from click.testing import CliRunner
 
 from spsync.cli import main
 from spsync.journal import Journal, journal_path
-from spsync.state import State, dump_state, write_atomic
+from spsync.state import State, dump_state
+from spsync.store import write_atomic
 
 ADDRESS = "session.cert-456.jane"
 
@@ -57,7 +58,7 @@ def test_plan_and_state_commands_see_the_journal(
 
 
 def test_taking_the_lock_removes_temp_files_of_a_killed_writer(tmp_path: Path) -> None:
-    from spsync.state import StateStore
+    from spsync.store import StateStore
 
     store = StateStore(tmp_path)
     tmp_path.mkdir(exist_ok=True)

@@ -18,7 +18,8 @@ from plan_helpers import INSTALL, tenant
 
 from spsync.errors import LockError, StateError
 from spsync.model import Api
-from spsync.state import ResourceState, State, StateStore
+from spsync.state import ResourceState, State
+from spsync.store import StateStore
 
 
 def test_absent_state_is_fresh(tmp_path: Path) -> None:
@@ -137,7 +138,7 @@ _HOLDER = textwrap.dedent(
     """
     import sys, time
     from pathlib import Path
-    from spsync.state import StateStore
+    from spsync.store import StateStore
     with StateStore(Path(sys.argv[1])).lock("acme", "apply"):
         print("locked", flush=True)
         time.sleep(float(sys.argv[2]))

@@ -357,7 +357,7 @@ def test_sandbox_hints_say_sandbox(tmp_path: Path, monkeypatch: pytest.MonkeyPat
         f"(spsync --sandbox apply {acme})\n"
     )
     # a lock left by a process that is gone: the way out names the sandbox
-    from spsync.state import StateStore
+    from spsync.store import StateStore
 
     store = StateStore(tmp_path / ".spsync" / "sandbox" / "state")
     with store.lock("acme", "apply", unlock_hint=acme) as info:

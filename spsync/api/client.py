@@ -533,7 +533,7 @@ class Client:
             )
             try:
                 request = http.build_request(
-                    method, path, params=query or None, content=content, headers=headers
+                    method, path, params=tuple(query) or None, content=content, headers=headers
                 )
                 async with asyncio.timeout(self.call_timeout):
                     response = await http.send(request, stream=True)
@@ -810,7 +810,11 @@ class Client:
     # --- paging ---------------------------------------------------------------------------
 
     async def _paged(
-        self, route: str, params: dict[str, str], item: type[R], query: Query = ()
+        self,
+        route: str,
+        params: dict[str, str],
+        item: type[R],
+        query: Sequence[tuple[str, str]] = (),
     ) -> list[R]:
         """Every item of a paged list: ~total/100 calls.
 
@@ -849,7 +853,9 @@ class Client:
     async def _list_page(
         self, route: str, params: dict[str, str], item: type[R], query: Query
     ) -> wire.Page[R]:
-        page = await self._one("GET", route, params, wire.Page[item], safety="read", query=query)
+        # a generic model parametrised at run time, which a static checker cannot follow
+        page_model: type[wire.Page[R]] = wire.Page[item]  # type: ignore[valid-type]
+        page = await self._one("GET", route, params, page_model, safety="read", query=query)
         if len(page.results) > PAGE_LIMIT:
             raise self._bound(
                 route, f"a page of {len(page.results)} items, more than the {PAGE_LIMIT} asked for"
@@ -1355,7 +1361,7 @@ class Client:
         return await self._one("GET", R_SETTINGS, {}, wire.Settings, safety="read")
 
     async def get_raw(
-        self, route: str, params: dict[str, str], query: Query = ()
+        self, route: str, params: dict[str, str], query: Sequence[tuple[str, str]] = ()
     ) -> tuple[int, httpx.Headers, bytes]:
         """One GET of ``route``, answered as it came: status, headers and body, whatever
         the status (``spsync doctor`` studies error answers too). Sent once, never

@@ -52,25 +52,27 @@ def is_sid(value: object, *prefixes: str) -> bool:
     return isinstance(value, str) and re.fullmatch(sid_pattern(*prefixes), value) is not None
 
 
-def _sid(*prefixes: str) -> Any:
-    return Annotated[str, StringConstraints(pattern=sid_pattern(*prefixes))]
+def _sid(*prefixes: str) -> StringConstraints:
+    """The constraint of a SID field (written out as ``Annotated[str, _sid(...)]`` at each
+    alias, so that type checkers see a type)."""
+    return StringConstraints(pattern=sid_pattern(*prefixes))
 
 
-InstallSid = _sid("AI")
-IntegrationSid = _sid("II")
-CourseSid = _sid("CU")
-UserSid = _sid("US")
-EnrollmentSid = _sid("EN")
-ExamSid = _sid("EX")
-ConfigurationSid = _sid("EC")
-SessionSid = _sid("ES")
-ProctorTypeSid = _sid("TS")
+InstallSid = Annotated[str, _sid("AI")]
+IntegrationSid = Annotated[str, _sid("II")]
+CourseSid = Annotated[str, _sid("CU")]
+UserSid = Annotated[str, _sid("US")]
+EnrollmentSid = Annotated[str, _sid("EN")]
+ExamSid = Annotated[str, _sid("EX")]
+ConfigurationSid = Annotated[str, _sid("EC")]
+SessionSid = Annotated[str, _sid("ES")]
+ProctorTypeSid = Annotated[str, _sid("TS")]
 #: proctor locations: ``PL`` only, as the vendor's schedule schema requires (its guide's
 #: ``PT…`` example is refused there; manifests refuse it at validate)
-ProctorLocationSid = _sid("PL")
+ProctorLocationSid = Annotated[str, _sid("PL")]
 #: what a read may carry: also ``PT`` (a session booked the guide's way elsewhere is still
 #: read, never refused whole)
-ReadProctorLocationSid = _sid("PL", "PT")
+ReadProctorLocationSid = Annotated[str, _sid("PL", "PT")]
 
 #: the prefix of each entity's SID, for path parameters and provision results
 PREFIX = {

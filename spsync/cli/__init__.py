@@ -22,7 +22,7 @@ from spsync.errors import SpsyncError
 class SpsyncGroup(SummaryGroup):
     """A group whose ``main`` maps every outcome to spsync's exit codes."""
 
-    def main(self, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
+    def main(self, *args: Any, **kwargs: Any) -> Any:
         kwargs["standalone_mode"] = False
         verbose = "-v" in sys.argv or "--verbose" in sys.argv
         try:
@@ -38,11 +38,16 @@ class SpsyncGroup(SummaryGroup):
             err("aborted")
             sys.exit(1)
         except click.ClickException as e:
-            if type(e).__name__ == "NoArgsIsHelpError" and e.ctx is not None:  # plain `spsync`
+            # plain `spsync` (NoArgsIsHelpError: click 8.2 and later)
+            if (
+                type(e).__name__ == "NoArgsIsHelpError"
+                and isinstance(e, click.UsageError)
+                and e.ctx is not None
+            ):
                 click.echo(e.ctx.get_help())
                 sys.exit(0)
             if isinstance(e, click.NoSuchOption):
-                _hint_two_dashes(e, _argv(args, kwargs))
+                e = _hint_two_dashes(e, _argv(args, kwargs))
             e.show()
             sys.exit(1)
         except SpsyncError as e:
@@ -66,17 +71,18 @@ def _argv(args: tuple[Any, ...], kwargs: dict[str, Any]) -> list[str]:
     return list(given) if given is not None else sys.argv[1:]
 
 
-def _hint_two_dashes(e: click.NoSuchOption, argv: list[str]) -> None:
-    """``-out=plan.json`` (a habit from other tools) names ``--out``: say so."""
+def _hint_two_dashes(e: click.NoSuchOption, argv: list[str]) -> click.NoSuchOption:
+    """``-out=plan.json`` (a habit from other tools) names ``--out``: say so (the error to
+    show instead of ``e``)."""
     if e.ctx is None:
-        return
+        return e
     known = {o for p in e.ctx.command.params for o in getattr(p, "opts", ())}
     for word in argv:
         name = word.split("=", 1)[0]
         if name.startswith("-") and not name.startswith("--") and "-" + name in known:
-            e.message = f"No such option: {name} (options take two dashes: -{word})"
-            e.possibilities = []
-            return
+            message = f"No such option: {name} (options take two dashes: -{word})"
+            return click.NoSuchOption(name, message, possibilities=[], ctx=e.ctx)
+    return e
 
 
 @click.group(cls=SpsyncGroup, context_settings={"help_option_names": ["-h", "--help"]})

@@ -232,8 +232,7 @@ async def _apply(
     refresh_only: bool = False,
 ) -> int:
     from spsync import manifest
-    from spsync.apply import plan_differences
-    from spsync.plan import UnsafePlanError, make_plan
+    from spsync.plan import UnsafePlanError, make_plan, staleness
     from spsync.planning import (
         applied_before,
         check_replace_known,
@@ -244,7 +243,7 @@ async def _apply(
         split_targets,
     )
     from spsync.render import render_text
-    from spsync.state import StateStore
+    from spsync.store import StateStore
 
     desireds = manifest.load(manifests, tenants=tenant_names, sandbox=g.sandbox)
     saved_by = {t.tenant: t for t in saved.tenants} if saved is not None else {}
@@ -318,7 +317,7 @@ async def _apply(
                 folded = fresh_tp.tenant in replayed
                 if folded and fresh_tp.state_serial - 1 == old_tp.state_serial:
                     fresh_tp = fresh_tp.model_copy(update={"state_serial": old_tp.state_serial})
-                problems.extend(plan_differences(old_tp, fresh_tp))
+                problems.extend(staleness(old_tp, fresh_tp))
             if applied and not problems:
                 raise PlanError("\n".join(applied if len(applied) == 1 else _errors(applied)))
             problems.extend(applied)

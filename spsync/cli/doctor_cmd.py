@@ -13,7 +13,7 @@ from spsync.errors import SpsyncError
 if TYPE_CHECKING:
     from spsync.doctor import Report
     from spsync.model import Desired
-    from spsync.state import StateStore
+    from spsync.store import StateStore
 
 
 @click.command("doctor")
@@ -49,7 +49,7 @@ def doctor(ctx: click.Context, path: Path, tenants: tuple[str, ...], fmt: str) -
     """
     from spsync import manifest
     from spsync.doctor import render_json, render_text
-    from spsync.state import StateStore
+    from spsync.store import StateStore
 
     g = globals_of(ctx)
     desireds = manifest.load(path, tenants=tenants, sandbox=g.sandbox)
@@ -85,7 +85,7 @@ def _check(desired: Desired, store: StateStore, sandbox: bool, shared: dict[str,
         )
     start = {k: (sid, "state") for k, sid in sids_from_state(resources).items()}
 
-    async def go() -> tuple[list, dict]:  # type: ignore[type-arg]
+    async def go() -> tuple[list, dict]:
         async with read_only(make_client(desired, sandbox, shared=shared, max_in_flight=1)) as c:
             return await probe_install(c, start)
 

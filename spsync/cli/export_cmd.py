@@ -17,7 +17,8 @@ from spsync.errors import UsageError
 if TYPE_CHECKING:
     from spsync.export import Export, Snapshot
     from spsync.model import Desired
-    from spsync.state import State, StateStore
+    from spsync.state import State
+    from spsync.store import StateStore
 
 
 @click.command("export")
@@ -91,7 +92,7 @@ def export(
     from spsync.model import DEFAULT_API_URL, TENANT_PATTERN, Api, Desired, Tenant
     from spsync.planning import make_client
     from spsync.secrets import Secret
-    from spsync.state import StateStore
+    from spsync.store import StateStore
 
     g = globals_of(ctx)
     if not re.fullmatch(TENANT_PATTERN, tenant):

@@ -40,18 +40,18 @@ def import_(
     from spsync import manifest
     from spsync.api.client import run
     from spsync.planning import import_resource, make_client, secret_key
-    from spsync.state import ResourceState, StateStore
+    from spsync.state import ResourceState
+    from spsync.store import StateStore
 
     g = globals_of(ctx)
     desireds = manifest.load(path, tenants=tenants, sandbox=g.sandbox)
     owners = [d for d in desireds if address in set(d.addresses())]
     if not owners:
-        from spsync.planner import did_you_mean
+        from spsync.suggest import did_you_mean
 
         pool = [a for d in desireds for a in d.addresses()]
-        raise PlanError(
-            f"{address} is not in the manifests under {path}{did_you_mean(address, pool)}"
-        )
+        hint = did_you_mean(address, pool, quoted=False)
+        raise PlanError(f"{address} is not in the manifests under {path}{hint}")
     if len(owners) > 1:
         names = ", ".join(d.tenant.tenant for d in owners)
         raise UsageError(f"{address} is declared by tenants {names}; choose one with --tenant")

@@ -33,7 +33,7 @@ def onboard_cmd(ctx: click.Context, path: Path, address: str, tenant_names: tupl
       spsync onboard manifests/acme session.cert-456.jane
     """
     from spsync import manifest
-    from spsync.state import StateStore
+    from spsync.store import StateStore
 
     g = globals_of(ctx)
     if kind_of(address) != "session" or address.count(".") < 2:
@@ -47,10 +47,10 @@ def onboard_cmd(ctx: click.Context, path: Path, address: str, tenant_names: tupl
             found.append((desired, state.resources[address]))
     names = ", ".join(d.tenant.tenant for d in desireds)
     if not found:
-        from spsync.planner import did_you_mean
+        from spsync.suggest import did_you_mean
 
         pool = [a for d in desireds for a in d.sessions]
-        hint = "" if _names_known(address, desireds) else did_you_mean(address, pool)
+        hint = "" if _names_known(address, desireds) else did_you_mean(address, pool, quoted=False)
         if hint:
             raise UsageError(f"{address} is not a session of {names}{hint}")
         raise UsageError(

@@ -93,7 +93,7 @@ def plan(
     from spsync.plan import dump_plan
     from spsync.planning import plan_all
     from spsync.render import render
-    from spsync.state import StateStore, write_atomic
+    from spsync.store import StateStore, write_atomic
 
     g = globals_of(ctx)
     desireds = manifest.load(path, tenants=tenants, sandbox=g.sandbox)

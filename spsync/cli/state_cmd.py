@@ -62,9 +62,9 @@ def _mask(value: Any, key: str = "") -> Any:
 
 
 def _suggest(address: str, known: list[str]) -> str:
-    from spsync.planner import did_you_mean
+    from spsync.suggest import did_you_mean
 
-    return did_you_mean(address, known)
+    return did_you_mean(address, known, quoted=False)
 
 
 @click.group("state", cls=SummaryGroup)
@@ -101,7 +101,7 @@ def state_list(ctx: click.Context, path: Path, tenants: tuple[str, ...]) -> int:
       spsync state list manifests --tenant acme
     """
     from spsync.model import kind_rank
-    from spsync.state import StateStore
+    from spsync.store import StateStore
 
     store = StateStore(globals_of(ctx).state_dir)
     for i, name in enumerate(tenant_names(path, tenants)):
@@ -138,7 +138,7 @@ def state_show(ctx: click.Context, path: Path, address: str, tenants: tuple[str,
     Example:
       spsync state show manifests/acme course.acme-main
     """
-    from spsync.state import StateStore
+    from spsync.store import StateStore
 
     store = StateStore(globals_of(ctx).state_dir)
     found = []
@@ -176,7 +176,7 @@ def state_rm(
     Example:
       spsync state rm manifests/acme session.cert-456.jane
     """
-    from spsync.state import StateStore
+    from spsync.store import StateStore
 
     g = globals_of(ctx)
     store = StateStore(g.state_dir)
@@ -233,7 +233,7 @@ def state_mv(
       spsync state mv manifests/acme user.jane user.jane-smith
     """
     from spsync.moves import moved_with
-    from spsync.state import StateStore
+    from spsync.store import StateStore
 
     g = globals_of(ctx)
     store = StateStore(g.state_dir)

@@ -49,7 +49,7 @@ def unlock_cmd(ctx: click.Context, path: Path, lock_id: str) -> int:
     Example:
       spsync unlock manifests/acme 7f3c9a2e-5b1d-4c8e-9f0a-1b2c3d4e5f6a
     """
-    from spsync.state import StateStore
+    from spsync.store import StateStore
 
     g = globals_of(ctx)
     store = StateStore(g.state_dir)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypedDict
 
 from starlette.datastructures import QueryParams
 from starlette.responses import Response
@@ -56,7 +56,14 @@ def query_multi(q: QueryParams, name: str) -> list[str]:
     return out
 
 
-def query_paging(q: QueryParams) -> dict[str, int]:
+class Paging(TypedDict):
+    """The paging parameters of a list's query."""
+
+    offset: int
+    limit: int
+
+
+def query_paging(q: QueryParams) -> Paging:
     return {"offset": query_int(q, "offset", 0), "limit": query_int(q, "limit", DEFAULT_PAGE_LIMIT)}
 
 

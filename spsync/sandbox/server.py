@@ -155,16 +155,16 @@ class ThreadedServer:
         """Start serving; returns once the server accepts connections."""
         if self._thread is not None:
             raise RuntimeError("already started")
-        self._sock = bind(self.host, self._port)
-        port = self._sock.getsockname()[1]
+        sock = self._sock = bind(self.host, self._port)
+        port = sock.getsockname()[1]
         host = f"[{self.host}]" if ":" in self.host else self.host
         self.url = f"http://{host}:{port}"
-        self._server = uvicorn.Server(_config(self.app))
+        server = self._server = uvicorn.Server(_config(self.app))
         failure: list[BaseException] = []
 
         def run() -> None:
             try:
-                asyncio.run(self._server.serve(sockets=[self._sock]))  # type: ignore[union-attr]
+                asyncio.run(server.serve(sockets=[sock]))
             except BaseException as e:  # surfaced by start()
                 failure.append(e)
 

@@ -5,11 +5,12 @@ from __future__ import annotations
 import random
 import re
 import secrets
+from typing import TypeGuard
 
 _SID = re.compile(r"([A-Z]{2})[a-f0-9]{32}")
 
 
-def is_sid(value: object, prefix: str | tuple[str, ...]) -> bool:
+def is_sid(value: object, prefix: str | tuple[str, ...]) -> TypeGuard[str]:
     """True if ``value`` is a well-formed SID with (one of) the given prefix(es)."""
     if not isinstance(value, str):
         return False

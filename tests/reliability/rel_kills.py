@@ -15,14 +15,16 @@ from pathlib import Path
 from rel_support import RUN_TIMEOUT
 
 from spsync.journal import fold, journal_path, read_entries
-from spsync.state import State, StateStore
+from spsync.state import State
+from spsync.store import StateStore
 
 #: a child saving the state of tenant "acme" again and again: the content of serial N is a
 #: pure function of N (every resource says N), so a torn or mixed file cannot pass for one
 STATE_WRITER = """
 import sys
 from pathlib import Path
-from spsync.state import ResourceState, State, StateStore
+from spsync.state import ResourceState, State
+from spsync.store import StateStore
 
 store = StateStore(Path(sys.argv[1]))
 size = int(sys.argv[2])

@@ -38,7 +38,7 @@ from spsync.sandbox.dialect import Dialect
 from spsync.sandbox.injection import Fault, FaultInjector
 from spsync.sandbox.server import ThreadedServer
 from spsync.secrets import env_prefix
-from spsync.state import StateStore
+from spsync.store import StateStore
 
 #: the simulated "now": before every generated appointment and inside every exam window
 NOW = datetime(2027, 1, 15, 12, 0, 0, tzinfo=UTC)

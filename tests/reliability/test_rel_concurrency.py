@@ -28,7 +28,7 @@ from rel_support import (
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from spsync.sandbox.server import ThreadedServer
-from spsync.state import StateStore
+from spsync.store import StateStore
 
 
 def test_rel_second_apply_of_a_tenant_is_refused_at_once(tmp_path: Path) -> None:

@@ -17,7 +17,8 @@ from spsync.audit import AuditLog
 from spsync.errors import LockError, PlanError, StateError
 from spsync.journal import read_entries
 from spsync.plan import load_plan
-from spsync.state import StateStore, parse_state
+from spsync.state import parse_state
+from spsync.store import StateStore
 
 SID = "US" + "0" * 32
 
@@ -169,7 +170,7 @@ def test_an_apply_refuses_an_audit_log_that_is_a_symlink(tmp_path: Path) -> None
 HOLD = """
 import sys, time
 from pathlib import Path
-from spsync.state import StateStore
+from spsync.store import StateStore
 with StateStore(Path(sys.argv[1])).lock("t1", "apply"):
     print("held", flush=True)
     time.sleep(60)
