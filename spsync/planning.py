@@ -18,6 +18,7 @@ import httpx
 from spsync.api.client import CALL_TIMEOUT, Client
 from spsync.cli.common import SANDBOX_DIR, err, globals_of, spsync_hint
 from spsync.errors import PlanError, UsageError
+from spsync.fields import SANDBOX_KEY
 from spsync.model import Desired
 from spsync.observe import observe
 from spsync.observed import Observed
@@ -30,12 +31,7 @@ from spsync.plan import (
     make_plan,
     summarize,
 )
-from spsync.planner import (
-    SANDBOX_KEY,
-    build_plan,
-    replace_problems,
-    unknown_targets,
-)
+from spsync.planner import build_plan, replace_problems, unknown_targets
 from spsync.sanitize import clean
 from spsync.secrets import Secret, has_known_secrets, scrub
 from spsync.state import AppliedPlan, ResourceState, State
@@ -361,8 +357,7 @@ async def import_resource(
     from spsync import observe as obs
     from spsync.api import wire
     from spsync.errors import NotFoundError
-    from spsync.model import kind_of
-    from spsync.planner import (
+    from spsync.fields import (
         SECRET_FIELDS,
         canonical,
         fingerprint_secrets,
@@ -370,6 +365,7 @@ async def import_resource(
         project,
         resource_at,
     )
+    from spsync.model import kind_of
     from spsync.suggest import did_you_mean
 
     kind = kind_of(address)

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 PKG = Path(__file__).resolve().parents[1] / "spsync"
-CORE = ["model", "secrets", "errors", "planner", "plan", "render", "observed", "sanitize"]
+CORE = ["model", "secrets", "errors", "planner", "fields", "plan", "render", "observed", "sanitize"]
 FORBIDDEN = ("httpx", "click", "spsync.sandbox", "spsync.api", "spsync.cli", "os", "time")
 
 
@@ -48,6 +48,7 @@ PURE = (
     "model",
     "plan",
     "planner",
+    "fields",
     "render",
     "manifest",
     "schema",

@@ -406,7 +406,7 @@ async def _execute_all(
     """Execute each tenant's plan in turn; with ``plan_checksum`` (a saved plan), record in
     each state it moved that this plan did, so that applying it again says so."""
     from spsync.apply import Interrupted, execute_tenant, failure_report
-    from spsync.planner import applied_fields
+    from spsync.fields import applied_fields
     from spsync.planning import record_applied_plan
 
     loop = asyncio.get_running_loop()
