@@ -97,6 +97,8 @@ class ApplyResult:
     state: State
     #: live objects the plan adopted, recorded in state without an API change
     recorded: int = 0
+    #: the client's window of calls in flight (``spsync.api.window.Window``), if it has one
+    window: Any = None
 
     def count(self, status: Status) -> int:
         return sum(1 for o in self.outcomes if o.status == status)
@@ -506,6 +508,7 @@ class Executor:
             interrupted=self._interrupted,
             state=self.state,
             recorded=self._recorded,
+            window=getattr(self.client, "window", None),
         )
 
     def _start_ready(self, pending: list[_Op]) -> None:

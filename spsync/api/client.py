@@ -4,7 +4,8 @@ Every HTTP exchange goes through ``Client._call``, which
 
 - builds the URL from a route template and validated SIDs (a malformed SID never leaves),
 - adds the ``token`` header (the only place the token is revealed),
-- waits for the adaptive rate limiter and a slot among ``max_in_flight``,
+- waits for a place in the adaptive window of calls in flight (``window.Window``: AIMD,
+  at most ``max_in_flight``) and for the adaptive rate limiter,
 - maps answers to typed ``ApiError``s and parses bodies into ``wire`` models,
 - retries what is safe to retry, with full-jitter exponential backoff, and
 - resolves writes whose outcome is unknown by reading before any retry.
@@ -48,6 +49,7 @@ from spsync.api import wire
 from spsync.api.errormap import error_from_response, response_error
 from spsync.api.limiter import AdaptiveRateLimiter
 from spsync.api.retry import RETRYABLE_5XX, RetryPolicy, Safety, parse_retry_after
+from spsync.api.window import CEILING, START, Gate, Window
 from spsync.errors import ApiError, ResponseError, TransportError, UsageError
 from spsync.sanitize import is_clean
 from spsync.secrets import Secret
@@ -336,6 +338,8 @@ class Client:
     (system/``SSL_CERT_FILE`` CAs), ``False``, a CA bundle path or an ``ssl.SSLContext``.
     ``transport`` replaces the network (tests: ``httpx.ASGITransport``); ``rate`` caps the
     initial request rate (``None``: unlimited until the server first answers 429).
+    ``max_in_flight`` is the ceiling of the window of calls in flight, which starts at
+    ``start_in_flight`` and adapts (``spsync.api.window``); reads and writes share it.
     Use as ``async with Client(...) as api:``.
     """
 
@@ -345,7 +349,8 @@ class Client:
         install: str,
         token: Secret | None,
         *,
-        max_in_flight: int = 8,
+        max_in_flight: int = CEILING,
+        start_in_flight: int = START,
         timeout: float = 30.0,
         retry: RetryPolicy | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
@@ -371,7 +376,11 @@ class Client:
         self.install = install
         self._token = token
         self.retry = retry or RetryPolicy()
-        self.limiter = AdaptiveRateLimiter(rate, clock=self.retry.clock, sleep=self.retry.sleep)
+        # the window makes the main cut on a 429; the limiter keeps a rate cap just under
+        # what got through, and the pause a Retry-After asks for
+        self.limiter = AdaptiveRateLimiter(
+            rate, decrease=0.9, clock=self.retry.clock, sleep=self.retry.sleep
+        )
         self.on_call = on_call
         #: told, in words, of a call that waits long or is retried (the CLI prints it on
         #: stderr, so a slow API is never silence)
@@ -379,7 +388,9 @@ class Client:
         self.calls: collections.Counter[str] = collections.Counter()
         #: every CallRecord of this client, in order (cheap: no bodies)
         self.records: list[CallRecord] = []
-        self._slots = asyncio.Semaphore(max_in_flight)
+        #: the adaptive window of calls in flight (``window.peak``: the largest reached)
+        self.window = Window(ceiling=max_in_flight, start=start_in_flight)
+        self._gate = Gate(self.window, time.perf_counter)
         self._workers = max_in_flight
         self._timeout = timeout
         self.call_timeout = call_timeout
@@ -483,9 +494,14 @@ class Client:
         """One exchange: the answer and its body (read whole, at most ``max_body`` bytes
         once decompressed, within ``call_timeout`` from sending to the last byte), or the
         failure. A body over the limit raises ``ResponseError`` (not worth a retry)."""
-        async with self._slots:
-            # the rate limiter is passed with a slot in hand: callers queued for a slot have
-            # not started yet, so a pause or a lower rate still holds them back
+        await self._gate.enter()
+        sent = time.perf_counter()
+        answered = throttled = False
+        try:
+            # the rate limiter is passed with a place in hand: callers queued for a place
+            # have not started yet, so a pause or a lower rate still holds them back. Its
+            # wait counts in the call's latency as the window sees it: a window wider than
+            # the rate allows only queues calls here, and the rising latency shrinks it.
             await self.limiter.acquire()
             self.calls[f"{method} {route}"] += 1
             headers = {}
@@ -523,7 +539,12 @@ class Client:
                 self._pools.give_back(http)
                 if slow is not None:
                     slow.cancel()
+            # 429 and 503 say the server is overrun; other 5xx say nothing of the window
+            throttled = response.status_code in (429, 503)
+            answered = response.status_code < 500
             return response, body, None, time.perf_counter() - started
+        finally:
+            self._gate.leave(sent, answered=answered, throttled=throttled)
 
     async def _read_body(self, response: httpx.Response, method: str, path: str) -> bytes:
         """The decoded body, refused past ``max_body`` bytes (a compressed body is counted
