@@ -1133,7 +1133,13 @@ async def execute_tenant(
         journal_path(store.directory, state.tenant),
         lineage=state.lineage,
         base_serial=state.serial,
+        deferred=True,
     )
+    # entries are written in batches, each before the client sends its next request: no
+    # call (dependent or not) leaves while a change already answered is unrecorded
+    flushers = getattr(client, "before_send", None)
+    if flushers is not None:
+        flushers.append(journal.flush)
     ex = Executor(
         changes,
         desired,
@@ -1154,6 +1160,8 @@ async def execute_tenant(
     try:
         result = await ex.run()
     finally:
+        if flushers is not None:
+            flushers.remove(journal.flush)
         # whatever happened, what was recorded reaches the state file before we return
         if journal.count:
             ex.compact()

@@ -417,6 +417,10 @@ class Client:
         #: stderr, so a slow API is never silence)
         self.on_notice: Callable[[str], None] | None = None
         self.calls: collections.Counter[str] = collections.Counter()
+        #: called before each request is sent: apply writes what it recorded since the last
+        #: request (journal, audit log) here, so nothing answered is unrecorded when the next
+        #: request leaves, and records are written in batches, not one by one
+        self.before_send: list[Callable[[], None]] = []
         #: every CallRecord of this client, in order (cheap: no bodies)
         self.records: list[CallRecord] = []
         #: the adaptive window of calls in flight (``window.peak``: the largest reached)
@@ -552,6 +556,8 @@ class Client:
                 headers["content-type"] = "application/json"
             if self._token is not None:
                 headers["token"] = self._token.reveal()
+            for flush in self.before_send:
+                flush()
             started = time.perf_counter()
             http = self._pools.take()
             slow = self._notice_later(

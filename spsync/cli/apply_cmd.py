@@ -278,6 +278,7 @@ async def _apply(
                 make_client(desired, g.sandbox, shared=embedded, max_in_flight=max(8, parallelism))
             )
             client.on_call = fan_out(client.on_call, audit.record)
+            client.before_send.append(audit.flush)  # its lines go out in batches
             key = secret_key(desired, g.sandbox)
             try:
                 tp, state, observed = await plan_tenant(
