@@ -116,13 +116,18 @@ def test_after_a_cut_it_grows_by_one_per_round_trip_then_probes_slowly() -> None
     assert sizes == [15, 16, 17, 18, 19, 20, 20, 20, 20, 21]
 
 
-def test_rising_latency_cuts_the_window() -> None:
+def test_two_round_trips_of_rising_latency_cut_the_window() -> None:
     w = Window(start=16, latency_rise=2.0)
     t = round_trip(w, 0.0, 0.1)  # baseline 0.1 s; slow start: 16 -> 32
     assert w.limit == 32
     t = round_trip(w, t, 0.19)  # under twice the baseline: still growing
     assert w.limit == 64
-    t = round_trip(w, t, 0.25)  # past twice the baseline: queued somewhere
+    t = round_trip(w, t, 0.25)  # past twice the baseline once: a pause? held, not cut
+    assert (w.limit, w.cuts_latency, w.slow_start) == (64, 0, True)
+    t = round_trip(w, t, 0.1)  # back to normal: the slow one is forgotten
+    t = round_trip(w, t, 0.25)
+    assert (w.limit, w.cuts_latency) == (64, 0)
+    t = round_trip(w, t, 0.3)  # twice in a row: queued somewhere
     assert (w.limit, w.cuts_latency, w.slow_start) == (44, 1, False)
     assert w.baseline == pytest.approx(0.1)
 

@@ -13,9 +13,11 @@ finds the number by itself, from what each answer tells it:
   and only by one per ``probe_rounds`` round trips once it is past the size at which it
   last met congestion: near a known limit it probes slowly, so an overrun is small.
 - **Multiplicative decrease.** A 429 or a 503 multiplies the window by ``decrease``; so
-  does a round trip whose mean latency rose past ``latency_rise`` times the lowest seen
-  (the server, or the client's event loop, queues calls instead of answering them). One
-  burst of refusals is one signal: answers to calls sent before the last cut are ignored.
+  do two round trips in a row whose mean latency rose past ``latency_rise`` times the
+  lowest seen (the server, or the client's event loop, queues calls instead of answering
+  them; one slow round trip alone is more often a pause: a state compaction, a collection
+  of the garbage collector). One burst of refusals is one signal: answers to calls sent
+  before the last cut are ignored.
 - **Bounds.** Never below ``floor`` (1) nor above ``ceiling`` (``--parallelism``).
 
 The window only grows while it is the limit: a round trip in which fewer calls than the
@@ -69,6 +71,7 @@ class Window:
     _best_rate: float = field(init=False, default=0.0)
     _flat_rounds: int = field(init=False, default=0)
     _since_probe: int = field(init=False, default=0)
+    _slow_rounds: int = field(init=False, default=0)
     _last_cut: float = field(init=False, default=-math.inf)
 
     def __post_init__(self) -> None:
@@ -113,11 +116,14 @@ class Window:
         self._round_started = now
         baseline = self.baseline
         self._rounds.append(mean)
-        if mean > self.latency_rise * baseline and self._last_cut < now - 2 * mean:
-            # calls wait in a queue somewhere instead of being answered: back off
-            self.cuts_latency += 1
-            self._cut(now)
+        if mean > self.latency_rise * baseline:
+            self._slow_rounds += 1
+            if self._slow_rounds >= 2 and self._last_cut < now - 2 * mean:
+                # calls wait in a queue somewhere instead of being answered: back off
+                self.cuts_latency += 1
+                self._cut(now)
             return
+        self._slow_rounds = 0
         if not full:
             return  # the window was not the limit: growing it would say nothing
         rate = answers / span
@@ -151,6 +157,7 @@ class Window:
         self.last_congested = self.size
         self.slow_start = False
         self._since_probe = 0
+        self._slow_rounds = 0
         self._last_cut = now
         self._set(self.size * self.decrease)
         # the round trip in progress was measured with the old window: start afresh
