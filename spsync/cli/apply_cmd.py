@@ -80,10 +80,10 @@ def _stderr_progress(no_color: bool) -> Any:
 @click.option("--auto-approve", is_flag=True, help="Do not ask for confirmation.")
 @click.option(
     "--parallelism",
-    type=click.IntRange(1, 64),
-    default=8,
+    type=click.IntRange(1, 256),
+    default=64,
     show_default=True,
-    help="Independent changes run at once.",
+    help="Most API calls in flight (the adaptive window's ceiling).",
 )
 @target_option
 @click.option(
@@ -277,6 +277,7 @@ async def _apply(
                 make_client(desired, g.sandbox, shared=embedded, max_in_flight=max(8, parallelism))
             )
             client.on_call = fan_out(client.on_call, audit.record)
+            client.before_send.append(audit.flush)  # its lines go out in batches
             key = secret_key(desired, g.sandbox)
             try:
                 tp, state, observed = await plan_tenant(
@@ -356,7 +357,7 @@ async def _apply(
             progress=_stderr_progress(g.no_color),
             plan_checksum=saved.checksum if saved is not None else None,
         )
-    return _report(results)
+    return _report(results, verbose=g.verbose > 0)
 
 
 def _errors(messages: list[Any]) -> list[str]:
@@ -463,12 +464,14 @@ async def _execute_all(
     return results
 
 
-def _report(results: list[ApplyResult]) -> int:
+def _report(results: list[ApplyResult], *, verbose: bool = False) -> int:
     from spsync.apply import done_by_action, failure_report, summary_line
 
     if all(r.ok for r in results):
         for r in results:
             out(f"{summary_line(r)}: {done_by_action(r)}")
+            if verbose and r.window is not None:
+                out(f"{r.tenant}: {r.window.describe()}")
         out("Apply complete.")
         return 0
     raise ApplyError("apply did not finish:\n" + failure_report(results))
