@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import importlib.util
 import ipaddress
 import logging
@@ -336,6 +337,8 @@ class Client:
     (system/``SSL_CERT_FILE`` CAs), ``False``, a CA bundle path or an ``ssl.SSLContext``.
     ``transport`` replaces the network (tests: ``httpx.ASGITransport``); ``rate`` caps the
     initial request rate (``None``: unlimited until the server first answers 429).
+    ``budget``: a limit on calls in flight shared with other clients (an
+    ``asyncio.Semaphore`` held by every tenant of one run), on top of ``max_in_flight``.
     Use as ``async with Client(...) as api:``.
     """
 
@@ -354,6 +357,7 @@ class Client:
         rate: float | None = None,
         call_timeout: float = CALL_TIMEOUT,
         max_body: int = MAX_BODY_BYTES,
+        budget: contextlib.AbstractAsyncContextManager[Any] | None = None,
     ) -> None:
         url = check_base_url(base_url)
         if not wire.is_sid(install, "AI"):
@@ -380,6 +384,9 @@ class Client:
         #: every CallRecord of this client, in order (cheap: no bodies)
         self.records: list[CallRecord] = []
         self._slots = asyncio.Semaphore(max_in_flight)
+        # taken after one of this client's own slots, so that a client never holds a shared
+        # place while it waits for one of its own
+        self._budget = budget if budget is not None else contextlib.nullcontext()
         self._workers = max_in_flight
         self._timeout = timeout
         self.call_timeout = call_timeout
@@ -483,7 +490,7 @@ class Client:
         """One exchange: the answer and its body (read whole, at most ``max_body`` bytes
         once decompressed, within ``call_timeout`` from sending to the last byte), or the
         failure. A body over the limit raises ``ResponseError`` (not worth a retry)."""
-        async with self._slots:
+        async with self._slots, self._budget:
             # the rate limiter is passed with a slot in hand: callers queued for a slot have
             # not started yet, so a pause or a lower rate still holds them back
             await self.limiter.acquire()
