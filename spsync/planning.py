@@ -166,28 +166,42 @@ def scrubbed(tp: TenantPlan) -> TenantPlan:
     """``tp`` with every form of every secret read in this process masked in the values it
     shows: a server may echo a token or a password into any field, and a plan is printed,
     posted and saved. (Exam passwords themselves never reach a plan: they are compared as
-    keyed fingerprints.) Costs nothing while no secret was read."""
+    keyed fingerprints.) Costs nothing while no secret was read.
+
+    Only a change that holds a secret is copied: a first apply of 100,000 students plans
+    400,000 changes, and a copy of each would be a second plan in memory."""
     if not has_known_secrets():
         return tp
+    changes = tuple(_scrubbed_change(c) for c in tp.changes)
+    warnings = tuple(scrub(w) for w in tp.warnings)
+    same = all(a is b for a, b in zip(changes, tp.changes, strict=True))
+    if same and all(a is b for a, b in zip(warnings, tp.warnings, strict=True)):
+        return tp
+    return tp.model_copy(update={"changes": changes, "warnings": warnings})
 
-    def walk(value: Any) -> Any:
-        if isinstance(value, str):
-            return scrub(value)
-        if isinstance(value, dict):
-            return {k: walk(v) for k, v in value.items()}
-        if isinstance(value, list | tuple):
-            return [walk(v) for v in value]
-        return value
 
-    changes = tuple(
-        c.model_copy(update={"before": walk(c.before), "after": walk(c.after)})
-        if c.before or c.after
-        else c
-        for c in tp.changes
-    )
-    return tp.model_copy(
-        update={"changes": changes, "warnings": tuple(scrub(w) for w in tp.warnings)}
-    )
+def _scrubbed_change(change: Any) -> Any:
+    """``change`` itself when none of its values holds a secret, else a masked copy."""
+    if not change.before and not change.after:
+        return change
+    before, after = _scrubbed(change.before), _scrubbed(change.after)
+    if before is change.before and after is change.after:
+        return change
+    return change.model_copy(update={"before": before, "after": after})
+
+
+def _scrubbed(value: Any) -> Any:
+    """``value`` with secrets masked in its strings; the very same object when it held none
+    (``scrub`` gives back the string it was given when nothing matched)."""
+    if isinstance(value, str):
+        return scrub(value)
+    if isinstance(value, dict):
+        items = {k: _scrubbed(v) for k, v in value.items()}
+        return value if all(items[k] is v for k, v in value.items()) else items
+    if isinstance(value, list | tuple):
+        seq = [_scrubbed(v) for v in value]
+        return value if all(a is b for a, b in zip(seq, value, strict=True)) else seq
+    return value
 
 
 def split_targets(
