@@ -88,32 +88,34 @@ def manifests(n: int) -> str:
 
 
 class WorldClient:
-    """What ``provision_all`` needs of a client, served by a World in this process."""
+    """What ``provision_all`` needs of a client, served by a World in this process (one
+    install of it)."""
 
-    def __init__(self, world: World) -> None:
+    def __init__(self, world: World, install: str = INSTALL) -> None:
         self.w = world
+        self.install = install
 
     async def provision(self, req: wire.ProvisionRequest) -> wire.ProvisionResponse:
         body = json.loads(wire.request_json(req)[0])
-        return wire.ProvisionResponse.model_validate(self.w.provision(INSTALL, body))
+        return wire.ProvisionResponse.model_validate(self.w.provision(self.install, body))
 
     async def update_assignments(
         self, course: str, exam: str, *, add: list[str] = (), remove: list[str] = ()
     ) -> wire.AssignmentList:
         body = {"add": [{"enrollmentSid": s} for s in add]}
         return wire.AssignmentList.model_validate(
-            self.w.update_assignments(INSTALL, course, exam, body)
+            self.w.update_assignments(self.install, course, exam, body)
         )
 
     async def list_enrollment_sessions(self, en: str, exam: str) -> list[wire.Session]:
-        page = self.w.list_enrollment_sessions(INSTALL, en, exam, include_active=True)
+        page = self.w.list_enrollment_sessions(self.install, en, exam, include_active=True)
         return [wire.Session.model_validate(x) for x in page.items]
 
     async def schedule_session(
         self, exam: str, sid: str, req: wire.ScheduleRequest, *, enrollment_sid: str
     ) -> wire.Session:
         body = json.loads(wire.request_json(req)[0])
-        return wire.Session.model_validate(self.w.schedule_session(INSTALL, exam, sid, body))
+        return wire.Session.model_validate(self.w.schedule_session(self.install, exam, sid, body))
 
 
 def changed(desired: Desired, share: float = 0.10) -> Desired:
@@ -242,8 +244,9 @@ def in_process(desired: Desired, store: StateStore, url: str) -> None:
           f"({len(text):,} chars)")  # fmt: skip
 
 
-def end_to_end(command: list[str], tmp: Path, url: str) -> None:
-    """``spsync COMMAND`` in its own process: wall time, CPU, peak RSS, API calls."""
+def end_to_end(command: list[str], tmp: Path, url: str, env: dict[str, str] | None = None) -> None:
+    """``spsync COMMAND`` in its own process: wall time, CPU, peak RSS, API calls.
+    ``env``: variables the manifests read (default: plan_sandbox's acme tenant's)."""
     peak = tmp / "peak-rss"
     before = requests_served(url)
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -252,7 +255,7 @@ def end_to_end(command: list[str], tmp: Path, url: str) -> None:
         [sys.executable, str(Path(__file__).with_name("peak_rss.py")),
          "--state-dir", str(tmp / "state"), *command],
         capture_output=True, text=True, check=False,
-        env={**os.environ, **ENV, "PEAK_RSS_FILE": str(peak)},
+        env={**os.environ, **(ENV if env is None else env), "PEAK_RSS_FILE": str(peak)},
     )  # fmt: skip
     elapsed = time.perf_counter() - t0
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -261,7 +264,7 @@ def end_to_end(command: list[str], tmp: Path, url: str) -> None:
     last = r.stdout.strip().splitlines()[-1] if r.stdout.strip() else r.stderr.strip()
     rss = int(peak.read_text()) / 1024
     flags = " ".join(a for a in command[2:] if a != "--detailed-exitcode")
-    label = f"`spsync {command[0]} {flags}` end to end"
+    label = f"`spsync {command[0]} {flags}`".replace(" `", "`") + " end to end"
     per_call = f", {1000 * cpu / calls:.1f} ms CPU/call" if calls else ""
     print(f"  {label:<44} {elapsed:7.2f} s   RSS {rss:7.1f} MiB  CPU {cpu:5.1f} s  "
           f"{calls} calls{per_call}  exit {r.returncode}: {last}", flush=True)  # fmt: skip
