@@ -798,7 +798,7 @@ class Executor:
         if c.action == "reschedule":
             _, sid = self._known_session(c.address)
             result = await self.client.reschedule_session(
-                exam_sid, sid, s.appointment, notes=s.notes
+                exam_sid, sid, s.appointment, notes=_text(s.notes)
             )
             self._record_session(ctx, result.sid)
         elif c.action == "replace":
@@ -897,6 +897,18 @@ class Executor:
 
     async def _schedule(self, ctx: _SessionCtx, *, fresh: bool) -> None:
         current = await self._active_session(ctx, fresh=fresh)
+        assignment = f"assignment.{ctx.desired.exam}.{ctx.desired.user}"
+        if (
+            current is None
+            and self._exam(ctx.desired.exam).limited
+            and (assignment in self.desired.assignments or assignment in self.state.resources)
+        ):
+            # Some installs open no new session after a cancel (the vendor leaves it open):
+            # assigning the enrollment again, which it is already, opens one to book.
+            await self.client.update_assignments(
+                ctx.course_sid, ctx.exam_sid, add=[ctx.enrollment_sid]
+            )
+            current = await self._active_session(ctx, fresh=True)
         if current is None:
             raise ApplyError(
                 f"{ctx.address}: the enrollment has no active session of the exam to schedule "
@@ -935,12 +947,18 @@ class Executor:
         if current.sessionType is None or current.proctorLocationSid is None:
             full = await self.client.get_session(ctx.exam_sid, current.sid)
         want = ctx.desired
-        if full.sessionType == want.type and full.proctorLocationSid == want.proctorLocation:
+        # a location the service does not show is unknown, not different (the vendor's
+        # session reads carry none): the type alone then says whether it is the booking
+        place_ok = (
+            "proctorLocationSid" not in full.model_fields_set
+            or full.proctorLocationSid == want.proctorLocation
+        )
+        if full.sessionType == want.type and place_ok:
             if full.appointmentDate != want.appointment or (
                 want.notes is not None and full.notes != want.notes
             ):
                 await self.client.reschedule_session(
-                    ctx.exam_sid, full.sid, want.appointment, notes=want.notes
+                    ctx.exam_sid, full.sid, want.appointment, notes=_text(want.notes)
                 )
             self._record_session(ctx, full.sid)
             return
@@ -1002,6 +1020,12 @@ def _clean(d: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in d.items() if v is not None}
 
 
+def _text(value: str | None) -> str | None:
+    """An optional text field as sent: empty text is left out like ``None`` (the service's
+    validation refuses ``""`` for optional strings such as ``description`` and ``notes``)."""
+    return value or None
+
+
 def course_payload(course: Course) -> dict[str, Any]:
     """The ``course`` object of a provision request creating or updating ``course``."""
     return _clean({"ids": course.ids.wire(), "title": course.title, "code": course.code})
@@ -1039,7 +1063,7 @@ def exam_payload(exam: Exam) -> dict[str, Any]:
         {
             "ids": exam.ids.wire(),
             "title": exam.title,
-            "description": exam.description,
+            "description": _text(exam.description),
             "type": exam.type,
             "limitedScope": exam.limitedScope,
             "configuration": (
@@ -1074,7 +1098,7 @@ def schedule_request(s: Session) -> wire.ScheduleRequest:
                 "amount": None if s.amount is None else float(s.amount),
                 "currency": s.currency,
                 "externalAppointmentId": s.externalAppointmentId,
-                "notes": s.notes,
+                "notes": _text(s.notes),
                 "proctorTypeSubCategorySid": s.proctorTypeSubCategory,
             }
         )

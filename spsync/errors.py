@@ -136,7 +136,14 @@ class AuthError(ApiError):
 
 
 class NotFoundError(ApiError):
-    """404 RESOURCENOTFOUND."""
+    """404 RESOURCENOTFOUND: the object asked for does not exist."""
+
+
+class NoSuchRouteError(ApiError):
+    """The service has no such endpoint (or not for this method): a 404 in the web
+    framework's own shape (``{"statusCode": 404, "error": "Not Found", ...}``, no API
+    ``code``), a 404 ``INVALIDURI`` or a 405. Never read as "the object is gone": it says
+    the install speaks another form of the API (see docs/api-dialects.md)."""
 
 
 class InvalidInputError(ApiError):

@@ -152,10 +152,18 @@ class Location(NamedTuple):
 # --- tenant ------------------------------------------------------------------------------
 
 
+class ApiDialect(Strict):
+    """Which documented form of the API the install speaks, where the vendor documents
+    several (docs/api-dialects.md). ``auto``: found on the first call."""
+
+    assignments: Literal["auto", "guide", "exam", "newest"] = "auto"
+
+
 class Api(Strict):
     url: str = DEFAULT_API_URL
     #: None only in sandbox mode, where the token is not read
     token: Secret | None = None
+    dialect: ApiDialect = ApiDialect()
 
 
 class Signon(Strict):

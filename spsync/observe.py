@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import defaultdict
-from collections.abc import Awaitable, Iterable
+from collections.abc import Awaitable, Iterable, Mapping
 from typing import Any, TypeVar
 
 from spsync.api import wire
@@ -115,48 +115,90 @@ def _name(address: str) -> str:
 # --- normal forms of live objects ------------------------------------------------------------
 
 
+#: the normal-form fields each kind's read may show; what a read leaves out is unobserved
+OBSERVABLE: dict[str, tuple[str, ...]] = {
+    "course": ("title", "code"),
+    "exam": ("title", "description", "type", "limitedScope", "configuration"),
+    "configuration": (
+        "url",
+        "access",
+        "scheduling",
+        "duration",
+        "attempts",
+        "proctorTypes",
+        "notes",
+        "permittedItems",
+    ),
+    "user": ("firstName", "lastName", "email", "timeZone", "currencyCode"),
+    "session": ("appointment", "type", "proctorLocation", "externalAppointmentId", "notes"),
+}
+
+
+def _sent(model: wire.Response, pairs: Iterable[tuple[str, str]]) -> dict[str, Any]:
+    """``{normal name: value}`` for each ``(normal name, wire name)`` the service sent
+    (``null`` included): a field it left out is unknown, not ``None``."""
+    present = model.model_fields_set
+    return {name: getattr(model, attr) for name, attr in pairs if attr in present}
+
+
 def course_fields(c: wire.Course) -> dict[str, Any]:
-    return {"title": c.title, "code": c.code}
+    return _sent(c, (("title", "title"), ("code", "code")))
 
 
-def exam_fields(e: wire.Exam) -> dict[str, Any]:
-    """A live exam in the manifests' normal form (the password stays a ``Secret``)."""
-    out: dict[str, Any] = {
-        "title": e.title,
-        "description": e.description,
-        "type": e.type,
-        "limitedScope": e.limitedScope,
-    }
+def exam_fields(e: wire.Exam, known: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """A live exam in the manifests' normal form (the password stays a ``Secret``).
+
+    ``known``: the exam's last applied fields, for what a v1-shaped read leaves out (the
+    proctor types' options: a read that lists only the types' SIDs keeps the recorded
+    options of each type it lists)."""
+    out = _sent(
+        e,
+        (
+            ("title", "title"),
+            ("description", "description"),
+            ("type", "type"),
+            ("limitedScope", "limitedScope"),
+        ),
+    )
     conf = e.configuration
     if conf is not None:
-        c: dict[str, Any] = {
-            "url": conf.url,
-            "access": _window(conf.access),
-            "scheduling": _window(conf.scheduling),
-            "duration": conf.duration,
-            "attempts": conf.attempts,
-            "proctorTypes": (
+        c = _sent(
+            conf,
+            (("url", "url"), ("duration", "duration"), ("attempts", "attempts")),
+        )
+        present = conf.model_fields_set
+        for name in ("access", "scheduling"):
+            if name in present:
+                c[name] = _window(getattr(conf, name))
+        if "notes" in present:
+            n = conf.notes
+            c["notes"] = (
+                None if n is None else _sent(n, (("student", "student"), ("proctor", "proctor")))
+            )
+        if "proctorTypes" in present:
+            c["proctorTypes"] = (
                 None
                 if conf.proctorTypes is None
                 else {
                     ts: ({"options": v.options} if v is not None and v.options else {})
                     for ts, v in conf.proctorTypes.items()
                 }
-            ),
-            "notes": (
-                None
-                if conf.notes is None
-                else {"student": conf.notes.student, "proctor": conf.notes.proctor}
-            ),
-            "permittedItems": (
+            )
+        elif conf.proctorTypeSids is not None:
+            recorded = _dig(known, "configuration", "proctorTypes")
+            c["proctorTypes"] = {
+                ts: (recorded.get(ts) if isinstance(recorded.get(ts), dict) else {})
+                for ts in conf.proctorTypeSids
+            }
+        if "permittedItems" in present:
+            c["permittedItems"] = (
                 None
                 if conf.permittedItems is None
                 else {
                     k: ({"notes": v.notes} if v is not None and v.notes else {})
                     for k, v in conf.permittedItems.items()
                 }
-            ),
-        }
+            )
         # a password the API does not return is not observable: keep the recorded one
         if conf.password is not None:
             c["password"] = conf.password
@@ -164,28 +206,55 @@ def exam_fields(e: wire.Exam) -> dict[str, Any]:
     return normalise_exam_fields(out)
 
 
+def _dig(fields: Mapping[str, Any] | None, *path: str) -> dict[str, Any]:
+    for key in path:
+        if not isinstance(fields, Mapping):
+            return {}
+        fields = fields.get(key)
+    return dict(fields) if isinstance(fields, Mapping) else {}
+
+
 def _window(w: wire.ResponseWindow | None) -> dict[str, Any] | None:
-    return None if w is None else {"open": w.open, "close": w.close}
+    return None if w is None else _sent(w, (("open", "open"), ("close", "close")))
 
 
 def user_fields(u: wire.User) -> dict[str, Any]:
-    return {
-        "firstName": u.firstName,
-        "lastName": u.lastName,
-        "email": u.email.strip().lower() if u.email else u.email,
-        "timeZone": u.timeZone,
-        "currencyCode": u.currencyCode,
-    }
+    out = _sent(
+        u,
+        (
+            ("firstName", "firstName"),
+            ("lastName", "lastName"),
+            ("email", "email"),
+            ("timeZone", "timeZone"),
+            ("currencyCode", "currencyCode"),
+        ),
+    )
+    if out.get("email"):
+        out["email"] = out["email"].strip().lower()
+    return out
 
 
 def session_fields(s: wire.Session) -> dict[str, Any]:
-    return {
-        "appointment": s.appointmentDate,
-        "type": s.sessionType,
-        "proctorLocation": s.proctorLocationSid,
-        "externalAppointmentId": s.externalAppointmentId,
-        "notes": s.notes,
-    }
+    return _sent(
+        s,
+        (
+            ("appointment", "appointmentDate"),
+            ("type", "sessionType"),
+            ("proctorLocation", "proctorLocationSid"),
+            ("externalAppointmentId", "externalAppointmentId"),
+            ("notes", "notes"),
+        ),
+    )
+
+
+def unobserved_of(kind: str, fields: Mapping[str, Any]) -> list[str]:
+    """The fields of ``kind`` a live object's normal form lacks (dotted for an exam's
+    configuration)."""
+    out = [f for f in OBSERVABLE[kind] if f not in fields]
+    conf = fields.get("configuration") if kind == "exam" else None
+    if isinstance(conf, Mapping):
+        out += [f"configuration.{f}" for f in OBSERVABLE["configuration"] if f not in conf]
+    return out
 
 
 def live_session(s: wire.Session) -> LiveSession:
@@ -220,6 +289,7 @@ class _Observer:
         self.adopted: dict[str, LiveObject] = {}
         self.sessions: dict[str, LiveSession] = {}
         self.unreachable: set[str] = set()
+        self.unobserved: dict[str, set[str]] = defaultdict(set)
         self._by_kind: dict[str, dict[str, Any]] = defaultdict(dict)
         for a, r in state.resources.items():
             self._by_kind[kind_of(a)][a] = r
@@ -227,6 +297,12 @@ class _Observer:
         #: course SID -> its enrollments; exam SID -> its sessions (None: not found)
         self._enrollment_lists: dict[str, list[wire.Enrollment] | None] = {}
         self._session_lists: dict[str, list[wire.Session] | None] = {}
+
+    def note(self, kind: str, fields: dict[str, Any]) -> dict[str, Any]:
+        """``fields``, after noting which of its kind's fields the read left out."""
+        if kind == "exam" or len(fields) < len(OBSERVABLE[kind]):
+            self.unobserved[kind].update(unobserved_of(kind, fields))
+        return fields
 
     def in_state(self, kind: str) -> dict[str, Any]:
         return self._by_kind.get(kind, {})
@@ -271,7 +347,11 @@ class _Observer:
                 reads.append((address, course.ids.value, False))
         got = await _all(*(_maybe(self.c.get_course(sid)) for _a, sid, _s in reads))
         for (address, _sid, known), c in zip(reads, got, strict=True):
-            obj = None if c is None else _live(sid=c.sid, fields=course_fields(c))
+            obj = (
+                None
+                if c is None
+                else _live(sid=c.sid, fields=self.note("course", course_fields(c)))
+            )
             if known:
                 self.found(address, obj)
             elif obj is not None:
@@ -327,7 +407,12 @@ class _Observer:
                 refs = {"course": e.courseSid or course_sid}
                 if e.configuration is not None and e.configuration.sid:
                     refs["configuration"] = e.configuration.sid
-                obj = _live(sid=e.sid, refs=refs, fields=exam_fields(e))
+                rec = self.s.resources.get(address)
+                fields = exam_fields(e, rec.applied if rec is not None else None)
+                conf = e.configuration
+                if conf is not None and "proctorTypes" not in conf.model_fields_set:
+                    self.unobserved["exam"].add("configuration.proctorTypes.options")
+                obj = _live(sid=e.sid, refs=refs, fields=self.note("exam", fields))
             if known:
                 self.found(address, obj)
             elif obj is not None:
@@ -364,12 +449,15 @@ class _Observer:
             by_id = {key: u for key, u in zip(lookups, found, strict=True) if u is not None}
         for address, sid in known.items():
             u = by_sid.get(sid)
-            self.found(address, None if u is None else _live(sid=u.sid, fields=user_fields(u)))
+            self.found(
+                address,
+                None if u is None else _live(sid=u.sid, fields=self.note("user", user_fields(u))),
+            )
         for address, desired_user in new.items():
             ids = desired_user.ids
             u = by_sid.get(ids.value) if ids.kind == "sid" else by_id.get((ids.kind, ids.value))
             if u is not None:
-                self.adopted[address] = _live(sid=u.sid, fields=user_fields(u))
+                self.adopted[address] = _live(sid=u.sid, fields=self.note("user", user_fields(u)))
 
     async def _find_user(self, kind: str, value: str) -> wire.User | None:
         arg = {"external": "external_id", "api": "api_id", "lms": "lms_id"}[kind]
@@ -491,6 +579,7 @@ class _Observer:
                 by_sid[s.sid] = s
                 if s.enrollmentSid:
                     per[(exam_sid, s.enrollmentSid)].append(s)
+        await self._ask_again(targets, per, by_sid)
         # an assignment and a session address of one enrollment share one live session
         made: dict[str, LiveSession] = {}
         for address, exam_name, exam_sid, enrollment_sid, rec in targets:
@@ -515,9 +604,43 @@ class _Observer:
                 continue
             if rec is not None and rec.sid:
                 mine = by_sid.get(rec.sid)
-                self.found(address, None if mine is None else _session_obj(mine, refs))
+                self.found(address, None if mine is None else self._session_obj(mine, refs))
             elif rec is None and current is not None and current.status == SCHEDULED:
-                self.adopted[address] = _session_obj(current, refs)
+                self.adopted[address] = self._session_obj(current, refs)
+
+    async def _ask_again(
+        self,
+        targets: list[tuple[str, str, str, str, Any]],
+        per: dict[tuple[str, str], list[wire.Session]],
+        by_sid: dict[str, wire.Session],
+    ) -> None:
+        """Where the exam's report says nothing of an enrollment spsync manages (no row, or
+        not the session recorded), read the enrollment's own session list rather than take
+        the silence for "unassigned" or "gone": a report the vendor describes as one of
+        scheduled appointments may leave waiting sessions out."""
+        pairs: set[tuple[str, str]] = set()
+        for address, _x, exam_sid, enrollment_sid, rec in targets:
+            if rec is None or self._session_lists.get(exam_sid) is None:
+                continue
+            if (exam_sid, enrollment_sid) not in per or (
+                rec.sid and kind_of(address) == "session" and rec.sid not in by_sid
+            ):
+                pairs.add((exam_sid, enrollment_sid))
+        if not pairs:
+            return
+        ordered = sorted(pairs)
+        lists = await _all(*(_maybe(self.c.list_enrollment_sessions(en, ex)) for ex, en in ordered))
+        for (exam_sid, enrollment_sid), listed in zip(ordered, lists, strict=True):
+            for s in listed or ():
+                if s.sid in by_sid:
+                    continue
+                s = s.model_copy(update={"enrollmentSid": enrollment_sid, "examSid": exam_sid})
+                by_sid[s.sid] = s
+                per[(exam_sid, enrollment_sid)].append(s)
+
+    def _session_obj(self, s: wire.Session, refs: dict[str, str]) -> LiveObject:
+        fields = self.note("session", session_fields(s))
+        return _live(sid=s.sid, refs=refs, fields=fields, status=s.status)
 
     async def run(self) -> Observed:
         before = sum(self.c.calls.values())
@@ -548,6 +671,7 @@ class _Observer:
             adopted=self.adopted,
             sessions=self.sessions,
             unreachable=frozenset(self.unreachable),
+            unobserved={k: tuple(sorted(v)) for k, v in sorted(self.unobserved.items()) if v},
             calls=sum(self.c.calls.values()) - before,
         )
 
@@ -592,10 +716,6 @@ def is_assigned(current: wire.Session | None) -> bool:
 def _unassigned_end(s: wire.Session) -> bool:
     """A session cancelled because its enrollment was unassigned."""
     return s.status == CANCELLED and s.statusReason == REMOVED_BY_LIMITED_SCOPE
-
-
-def _session_obj(s: wire.Session, refs: dict[str, str]) -> LiveObject:
-    return _live(sid=s.sid, refs=refs, fields=session_fields(s), status=s.status)
 
 
 async def observe(desired: Desired, state: State, client: Client) -> Observed:

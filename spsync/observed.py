@@ -19,6 +19,9 @@ tenant's key and never shows it.
   schedule or reschedule.
 - ``unreachable``: addresses whose live object could not be looked up (e.g. an exam whose
   course has no SID yet); the planner treats them as not observed.
+- ``unobserved``: fields the service's reads do not return (docs/api-dialects.md). A live
+  object's ``fields`` hold only what was read, so a field absent there is *unknown*, never
+  "changed": the planner keeps its last applied value.
 """
 
 from __future__ import annotations
@@ -73,5 +76,8 @@ class Observed(Strict):
     adopted: dict[str, LiveObject] = Field(default_factory=dict)
     sessions: dict[str, LiveSession] = Field(default_factory=dict)
     unreachable: frozenset[str] = Field(default_factory=frozenset)
+    #: per kind, the normal-form fields some read of it did not return (the service does not
+    #: show them): the planner keeps their last applied values and says so once
+    unobserved: dict[str, tuple[str, ...]] = Field(default_factory=dict)
     #: API calls made to observe (for -v and benchmarks)
     calls: int = 0

@@ -353,6 +353,8 @@ class _Planner:
         self.decisions: dict[str, _Decision] = {}
         self.adopt: dict[str, Adoption] = {}
         self.warnings: list[str] = []
+        #: kind -> managed fields some live object of that kind did not show
+        self.unseen: dict[str, set[str]] = {}
         # local course name of each exam, from the manifests or (for removed exams) state
         self.exam_course: dict[str, str] = {}
         for addr, exam in desired.exams.items():
@@ -524,6 +526,7 @@ class _Planner:
             fields = live.fields
             if address.startswith("exam."):  # the only kind with secrets
                 fields = fingerprint_secrets(fields, self.key)
+            self._note_unseen(address, want, fields)
             current = overlay(base, fields)
         # identity fields are checked apart (identity_changed), never as an update
         current = {**current, **{k: want[k] for k in NOT_COMPARED_LIVE if k in want}}
@@ -542,6 +545,36 @@ class _Planner:
         else:
             reason = "drift"
         return _Decision(action, reason, before, want)
+
+    def _note_unseen(
+        self, address: str, want: Mapping[str, Any], fields: Mapping[str, Any]
+    ) -> None:
+        """Remember which managed fields the live object lacks that reads of its kind may
+        show (``Observed.unobserved``; said once per kind). Fields no read shows (a
+        session's amount) are not news on every plan."""
+        kind = kind_of(address)
+        readable = self.o.unobserved.get(kind) if self.o is not None else None
+        if not readable:
+            return
+        missing = [k for k in want if k not in fields and k in readable]
+        conf, live_conf = want.get("configuration"), fields.get("configuration")
+        if isinstance(conf, dict) and isinstance(live_conf, dict):
+            missing += [
+                f"configuration.{k}"
+                for k in conf
+                if k not in live_conf and f"configuration.{k}" in readable
+            ]
+        if missing:
+            self.unseen.setdefault(kind, set()).update(missing)
+
+    def unseen_warnings(self) -> list[str]:
+        """One line per kind whose live objects lack fields the manifests manage."""
+        return [
+            f"{kind}s: the API's reads do not return {', '.join(sorted(fields))}: spsync keeps "
+            "their last applied values and cannot see a change made to them outside spsync "
+            "(docs/api-dialects.md)"
+            for kind, fields in sorted(self.unseen.items())
+        ]
 
     def forget(self, address: str) -> _Decision:
         rec = self.rec(address)
@@ -981,6 +1014,13 @@ def build_plan(
         for c in ordered
     )
     touched = sorted(present | set(adopt))
+    unassigns = sum(c.action == "unassign" for c in ordered)
+    if unassigns and desired.tenant.api.dialect.assignments == "guide":
+        p.warnings.append(
+            f"api.dialect.assignments is guide, whose documented body has no removal: the "
+            f"{unassigns} unassign(s) fail unless the install honours it "
+            "(docs/api-dialects.md)"
+        )
     return TenantPlan(
         tenant=desired.tenant.tenant,
         install=desired.tenant.install,
@@ -994,7 +1034,7 @@ def build_plan(
         desired_digest=desired_digest_of(desired, touched, key),
         desired_count=len(desired.addresses()),
         managed_count=len(state.resources),
-        warnings=tuple(sorted(p.warnings)),
+        warnings=tuple(sorted(p.warnings + p.unseen_warnings())),
     )
 
 

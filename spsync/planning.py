@@ -107,6 +107,7 @@ def make_client(
     """
     tenant = desired.tenant
     options.setdefault("call_timeout", call_timeout(os.environ))
+    options.setdefault("assignment_form", tenant.api.dialect.assignments)
     if sandbox:
         from spsync.sandbox.embedded import open_embedded
 
@@ -463,12 +464,24 @@ IMPORT_PREFIX = {"course": "CU", "exam": "EX", "user": "US", "enrollment": "EN",
 
 
 async def import_resource(
-    desired: Desired, state: State, client: Client, address: str, sid: str, *, secret_key: bytes
+    desired: Desired,
+    state: State,
+    client: Client,
+    address: str,
+    sid: str,
+    *,
+    secret_key: bytes,
+    unverified: list[str] | None = None,
 ) -> ResourceState:
     """Read the remote object ``sid`` and return the state entry that adopts it as ``address``.
 
     ``applied`` is the live object's managed fields (so the next plan shows how the manifest
-    differs from it, as manifest-changed updates). The objects it hangs off must be in state
+    differs from it, as manifest-changed updates). A managed field the read does not return
+    (a session's amount or currency, a location the service does not show) is recorded as
+    the manifest has it, since nothing says otherwise and a change of it would cancel and
+    book again; its name is added to ``unverified``. A secret the read does not return is
+    left out instead: the next apply sends it (an update, never destructive), because spsync
+    cannot tell what the install holds. The objects it hangs off must be in state
     already (import or apply the course before its exams, ...). ``PlanError`` for an address
     the manifests lack, a wrong SID prefix, an object not found or belonging elsewhere.
     """
@@ -476,7 +489,15 @@ async def import_resource(
     from spsync.api import wire
     from spsync.errors import NotFoundError
     from spsync.model import kind_of
-    from spsync.planner import canonical, did_you_mean, fingerprint_secrets, project, resource_at
+    from spsync.planner import (
+        SECRET_FIELDS,
+        canonical,
+        did_you_mean,
+        fingerprint_secrets,
+        overlay,
+        project,
+        resource_at,
+    )
 
     kind = kind_of(address)
     res = resource_at(desired, address)
@@ -549,7 +570,17 @@ async def import_resource(
     except NotFoundError:
         raise PlanError(f"{address}: {sid} not found remotely in {where}") from None
     want = canonical(res, secret_key)
-    applied = fingerprint_secrets(project(live, want), secret_key)
+    seen = project(live, want)
+    assumed = {k: v for k, v in want.items() if k not in seen and k not in SECRET_FIELDS}
+    conf, seen_conf = want.get("configuration"), seen.get("configuration")
+    if isinstance(conf, dict) and isinstance(seen_conf, dict):
+        assumed["configuration"] = {
+            k: v for k, v in conf.items() if k not in seen_conf and k not in SECRET_FIELDS
+        }
+    if unverified is not None:
+        unverified += [k for k in assumed if k not in ("ids", "configuration")]
+        unverified += [f"configuration.{k}" for k in assumed.get("configuration", {})]
+    applied = fingerprint_secrets(overlay(assumed, seen), secret_key)
     if "ids" in want:
         applied["ids"] = want["ids"]
     return ResourceState(sid=sid, refs=refs, applied=applied)

@@ -1118,7 +1118,9 @@ ENROLLMENT = Obj(
 )
 
 SESSION_TYPE = Enum("How the session is proctored.", SESSION_TYPES)
-PROCTOR_LOCATION = sid_spec("Proctor location SID (PL…, or PT…).", "PL", "PT")
+PROCTOR_LOCATION = sid_spec(
+    "Proctor location SID (PL…; the API's schedule schema accepts no other prefix).", "PL"
+)
 AMOUNT = Number("Price charged for the session (>= 0).")
 CURRENCY = Currency("ISO 4217 currency of amount.")
 
@@ -1217,6 +1219,21 @@ TENANT = Obj(
                     "token": Field(
                         SecretSpec("API token, as a secret reference.", token=True),
                         note="required unless --sandbox",
+                    ),
+                    "dialect": Field(
+                        Obj(
+                            "Which documented form of the API the install speaks "
+                            "(docs/api-dialects.md; `spsync doctor` tells).",
+                            {
+                                "assignments": Field(
+                                    Enum(
+                                        "Assignment endpoint: auto (default: found on the "
+                                        "first call), guide, exam or newest.",
+                                        ("auto", "guide", "exam", "newest"),
+                                    )
+                                )
+                            },
+                        )
                     ),
                 },
             )

@@ -94,14 +94,14 @@ def test_requests_are_strict(patch: dict[str, object], where: str) -> None:
 def test_schedule_request_checks_types_and_times() -> None:
     ok = wire.ScheduleRequest(
         type="automated",
-        proctorLocationSid="PTa17b8c9d0e1f2a3b4c5d6e7f8a9b0c1d",
+        proctorLocationSid="PLc38d9e0f1a2b3c4d5e6f7a8b9c0d1e2f",
         appointmentDateTime="2027-03-01T14:00:00Z",
         amount=0,
         currency="USD",
     )
     assert json.loads(wire.request_json(ok)[0]) == {
         "type": "automated",
-        "proctorLocationSid": "PTa17b8c9d0e1f2a3b4c5d6e7f8a9b0c1d",
+        "proctorLocationSid": "PLc38d9e0f1a2b3c4d5e6f7a8b9c0d1e2f",
         "appointmentDateTime": "2027-03-01T14:00:00Z",
         "amount": 0,
         "currency": "USD",

@@ -107,6 +107,7 @@ GLOBALS = {
     ("export",): ("--state-dir", "--sandbox", "--verbose"),
     ("import",): ("--state-dir", "--sandbox", "--verbose"),
     ("onboard",): ("--state-dir", "--sandbox", "--verbose"),
+    ("doctor",): ("--state-dir", "--sandbox", "--verbose"),
     ("unlock",): ("--state-dir", "--sandbox", "--verbose"),
     ("state", "list"): ("--state-dir", "--sandbox", "--verbose"),
     ("state", "show"): ("--state-dir", "--sandbox", "--verbose"),

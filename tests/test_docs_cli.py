@@ -37,6 +37,7 @@ def test_the_tree_is_what_the_docs_describe() -> None:
     assert [" ".join(p) for p in COMMAND_PATHS] == [
         "spsync",
         "spsync apply",
+        "spsync doctor",
         "spsync export",
         "spsync import",
         "spsync init",

@@ -169,7 +169,7 @@ EXPECTED: dict[str, list[str]] = {
         'main.yaml:34:5: sessions[0]: missing required field "type" (or set defaults.session.type in tenant.yaml)',
     ],
     "session-proctor-location": [
-        'main.yaml:38:22: sessions[0].proctorLocation: must be a proctor location SID ("PL" or "PT" + 32 lowercase hex characters), got "PTa17h8i9j0k1l2m3n4o5b2c3d4e5f6g"',
+        'main.yaml:38:22: sessions[0].proctorLocation: must be a proctor location SID ("PL" + 32 lowercase hex characters), got "PTa17h8i9j0k1l2m3n4o5b2c3d4e5f6g"',
     ],
     "session-subcategory-not-in-exam": [
         'main.yaml:38:29: sessions[0].proctorTypeSubCategory: TS4b894875d26194988853e490dfb9bc41 is not one of the proctorTypes of exam "final"',

@@ -322,7 +322,7 @@ def test_defaults_fill_sessions_and_users(tmp_path: Path) -> None:
         (SCHOOL / "tenant.yaml").read_text() + "defaults:\n"
         "  user: {timeZone: Europe/Paris, currencyCode: EUR}\n"
         "  exam: {type: written, limitedScope: false}\n"
-        "  session: {type: vtc, proctorLocation: PT0123456789abcdef0123456789abcdef,"
+        "  session: {type: vtc, proctorLocation: PL0123456789abcdef0123456789abcdef,"
         " amount: 12.5, currency: EUR}\n"
     )
     main = (SCHOOL / "main.yaml").read_text()
@@ -334,7 +334,7 @@ def test_defaults_fill_sessions_and_users(tmp_path: Path) -> None:
     s = school.sessions["session.final.jane"]
     assert (s.type, s.proctorLocation, s.amount, s.currency) == (
         "vtc",
-        "PT0123456789abcdef0123456789abcdef",
+        "PL0123456789abcdef0123456789abcdef",
         12.5,
         "EUR",
     )

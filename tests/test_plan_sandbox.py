@@ -351,6 +351,35 @@ def test_import(tmp_path: Path, srv: ThreadedServer) -> None:
     assert acts(doc) == []
 
 
+def test_an_imported_session_is_not_booked_again_for_fields_no_read_returns(
+    tmp_path: Path, srv: ThreadedServer
+) -> None:
+    """A session's amount and currency are never read back: after importing it, the next
+    plan must not replace it (cancel and book again) for them."""
+    env = Env(tmp_path, srv)
+    full = env.provision(save=False)
+    for address in (
+        "course.main",
+        "exam.cert",
+        "user.jane",
+        "enrollment.main.jane",
+        "session.cert.jane",
+    ):
+        r = env.cli("import", str(env.tdir), address, str(full.resources[address].sid))
+        assert r.exit_code == 0, r.stderr
+    assert r.stdout.splitlines()[1] == (
+        "The API does not return amount, currency: recorded as the manifests have them "
+        "(not verified)."
+    )
+    state = env.store.read("acme")
+    assert state is not None
+    assert (
+        state.resources["session.cert.jane"].applied == full.resources["session.cert.jane"].applied
+    )
+    _code, doc = env.plan_json()
+    assert acts(doc) == []
+
+
 def test_saved_plan_goes_stale(tmp_path: Path, srv: ThreadedServer) -> None:
     from spsync.errors import PlanError
     from spsync.plan import load_plan

@@ -29,6 +29,7 @@ ORDER: tuple[tuple[str, ...], ...] = (
     (),
     ("init",),
     ("validate",),
+    ("doctor",),
     ("schema",),
     ("plan",),
     ("show",),

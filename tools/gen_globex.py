@@ -36,7 +36,7 @@ LOCATIONS = (
     "PLa17b8c9d0e1f2a3b4c5d6e7f8a9b0c1d",
     "PLb27c8d9e0f1a2b3c4d5e6f7a8b9c0d1e",
     "PLe57f8a9b0c1d2e3f4a5b6c7d8e9f0a1b",
-    "PTa17b8c9d0e1f2a3b4c5d6e7f8a9b0c1d",  # the guide's PT prefix, accepted as a location
+    "PLc38d9e0f1a2b3c4d5e6f7a8b9c0d1e2f",
 )
 SESSION_TYPES = ("automated", "automated", "automated", "b-virtual", "vtc", "ad-hoc")
 # the rarer session types, each given to one session (the 10th, 20th, ... 50th: chosen by
@@ -70,6 +70,7 @@ install: AIb2c3d4e5f6a7b8c9d0e1f2a3b4c5d6e7
 api:
   url: https://api.smarterproctoring.com
   token: {env: SPSYNC_GLOBEX_TOKEN}   # not read with --sandbox
+  dialect: {assignments: auto}       # or guide, exam, newest (docs/api-dialects.md)
 signon: {integrationSid: IIf5a8dc0813f749128504e251fad9e4a3}
 defaults:
   user: {timeZone: America/Chicago, currencyCode: USD}

@@ -45,11 +45,19 @@ import httpx
 from pydantic import BaseModel, ValidationError
 
 import spsync
-from spsync.api import wire
+from spsync.api import assignments, wire
 from spsync.api.errormap import error_from_response, response_error
 from spsync.api.limiter import AdaptiveRateLimiter
 from spsync.api.retry import RETRYABLE_5XX, RetryPolicy, Safety, parse_retry_after
-from spsync.errors import ApiError, ResponseError, TransportError, UsageError
+from spsync.errors import (
+    ApiError,
+    InvalidInputError,
+    NoSuchRouteError,
+    NotFoundError,
+    ResponseError,
+    TransportError,
+    UsageError,
+)
 from spsync.sanitize import is_clean
 from spsync.secrets import Secret
 
@@ -62,6 +70,8 @@ R = TypeVar("R", bound=wire.Response)
 
 #: page size asked for (the contract's maximum); a page with more items is refused
 PAGE_LIMIT = 100
+#: page sizes tried, in turn, when the service refuses a page of ``PAGE_LIMIT``
+SMALLER_PAGES = (50, 25, 10, 5)
 
 # Bounds on what one answer or one list may cost (docs/api-client.md#bounds). A server
 # that breaks one gets a one-line error naming the call, not our memory or our time.
@@ -357,9 +367,15 @@ class Client:
         rate: float | None = None,
         call_timeout: float = CALL_TIMEOUT,
         max_body: int = MAX_BODY_BYTES,
+        assignment_form: str = "auto",
         budget: contextlib.AbstractAsyncContextManager[Any] | None = None,
     ) -> None:
         url = check_base_url(base_url)
+        if assignment_form not in assignments.SETTINGS:
+            raise UsageError(
+                f"unknown assignment form {assignment_form!r}: expected one of "
+                + ", ".join(assignments.SETTINGS)
+            )
         if not wire.is_sid(install, "AI"):
             raise UsageError(f"malformed install SID {install!r}: expected AI + 32 lowercase hex")
         if token is not None and not isinstance(token, Secret):
@@ -391,6 +407,12 @@ class Client:
         self._timeout = timeout
         self.call_timeout = call_timeout
         self.max_body = max_body
+        #: the page size asked for (smaller once the service refused ``PAGE_LIMIT``)
+        self.page_limit = PAGE_LIMIT
+        #: ``api.dialect.assignments``: a form, or ``auto``; ``found_form``: the form the
+        #: service answered to in this run (``auto`` tries no other once one worked)
+        self.assignment_form = assignment_form
+        self.found_form: str | None = None
         try:
             verify_with = _ssl_verify(verify)
             if verify_with is True and transport is None and max_in_flight > POOL_SIZE:
@@ -619,12 +641,17 @@ class Client:
         body: bytes,
         model: type[M],
         empty_ok: bool,
+        any_body: bool = False,
     ) -> M | None:
         if empty_ok and not body.strip():
             return None
         try:
             return model.model_validate_json(body)
         except ValidationError as exc:
+            if any_body:
+                # a write's answer that is not the object (``OK``, a JSON string): the
+                # caller reads the object back to learn whether the write did what it asked
+                return None
             raise response_error(
                 method=method, path=path, status=response.status_code, problem=exc
             ) from None
@@ -641,12 +668,15 @@ class Client:
         body: wire.Request | None = None,
         resolve: Callable[[], Awaitable[M | None]] | None = None,
         empty_ok: bool = False,
+        any_body: bool = False,
     ) -> M | None:
         """Send one API call until it succeeds or may not be retried; see the module table.
 
         ``resolve`` (unsafe writes): reads whether the write happened; returns the result if
         it did, ``None`` if it did not (so it may be sent again), or raises ``_Unresolved``.
         ``empty_ok``: an empty 2xx body gives ``None`` instead of a ``ResponseError``.
+        ``any_body``: so does any 2xx body that is not ``model`` (the vendor documents
+        write answers as "a string"): the caller then reads the result back.
         """
         path = self._path(method, route, params)
         query = list(query or [])
@@ -676,7 +706,7 @@ class Client:
                 if 200 <= status < 300:
                     self._record(CallRecord(method, route, path, status, duration, attempt))
                     self.limiter.on_success()
-                    return self._parse(method, path, response, body, model, empty_ok)
+                    return self._parse(method, path, response, body, model, empty_ok, any_body)
                 error = error_from_response(
                     method=method,
                     path=path,
@@ -790,10 +820,29 @@ class Client:
         return await self._rest(route, params, item, list(query), first)
 
     async def _page(
-        self, route: str, params: dict[str, str], item: type[R], query: Query, offset: int
+        self,
+        route: str,
+        params: dict[str, str],
+        item: type[R],
+        query: Query,
+        offset: int,
+        limit: int | None = None,
     ) -> wire.Page[R]:
-        q = _merge_query(query, [("offset", str(offset)), ("limit", str(PAGE_LIMIT))])
-        return await self._list_page(route, params, item, q)
+        """One page. Without ``limit``, the run's page size: ``PAGE_LIMIT``, made smaller
+        for good when the service refuses it (its largest page is not documented)."""
+        while True:
+            size = limit or self.page_limit
+            q = _merge_query(query, [("offset", str(offset)), ("limit", str(size))])
+            try:
+                return await self._list_page(route, params, item, q)
+            except InvalidInputError as exc:
+                smaller = [n for n in SMALLER_PAGES if n < size]
+                # only a refusal that names the page size (as validation messages do)
+                if limit is not None or not smaller or "limit" not in exc.api_message.lower():
+                    raise
+                if self.page_limit == size:
+                    self._notice(f"the service refused pages of {size}; asking for {smaller[0]}")
+                    self.page_limit = smaller[0]
 
     async def _list_page(
         self, route: str, params: dict[str, str], item: type[R], query: Query
@@ -845,7 +894,7 @@ class Client:
                         f"of {step}: more than {MAX_LIST_PAGES} pages",
                     )
                 pages = await self._pooled(
-                    lambda off: self._page(route, params, item, query, off), offsets
+                    lambda off: self._page(route, params, item, query, off, step), offsets
                 )
                 for page in pages:
                     items.extend(page.results)
@@ -910,19 +959,102 @@ class Client:
         *,
         add: Sequence[str] = (),
         remove: Sequence[str] = (),
-    ) -> wire.AssignmentList:
-        """Assign/unassign enrollments (idempotent); returns the exam's full assignment list."""
-        body = wire.AssignmentsRequest(
-            add=[wire.EnrollmentRef(enrollmentSid=s) for s in add] or None,
-            remove=[wire.EnrollmentRef(enrollmentSid=s) for s in remove] or None,
-        )
-        return await self._one(
-            "PUT",
-            R_ASSIGNMENTS,
-            {"courseSid": course_sid, "examSid": exam_sid},
-            wire.AssignmentList,
-            safety="idempotent",
-            body=body,
+    ) -> wire.AssignmentList | None:
+        """Assign/unassign enrollments (idempotent), in the tenant's assignment form
+        (``spsync.api.assignments``). Returns once the change is confirmed: by the answer
+        when it lists the exam's assignments (returned), else by reading each enrollment's
+        sessions back (``None``). ``ResponseError`` when the read-back shows the service did
+        not do it.
+
+        With ``auto``, a removal the guide form ignored (it documents only ``add``) is sent
+        again in the forms that document one, when the service serves them."""
+        forms = assignments.candidates(self.assignment_form, self.found_form)
+        form, answer = await self._send_assignments(forms, course_sid, exam_sid, add, remove)
+        if (
+            answer is not None
+            and answer.examSid == exam_sid
+            and assignments.confirmed_by_answer(answer, add, remove)
+        ):
+            return answer
+        not_added, not_removed = await self._read_back(exam_sid, add, remove)
+        if not_removed and form not in assignments.REMOVES and self.assignment_form == "auto":
+            others = [f for f in assignments.AUTO_ORDER if f in assignments.REMOVES]
+            with contextlib.suppress(NoSuchRouteError, NotFoundError):
+                await self._send_assignments(others, course_sid, exam_sid, (), not_removed)
+                _, not_removed = await self._read_back(exam_sid, (), not_removed)
+        if not_added or not_removed:
+            raise self._not_confirmed(form, not_added, not_removed)
+        return None
+
+    async def _send_assignments(
+        self,
+        forms: Sequence[str],
+        course_sid: str,
+        exam_sid: str,
+        add: Sequence[str],
+        remove: Sequence[str],
+    ) -> tuple[str, wire.AssignmentList | None]:
+        """Send the change in the first of ``forms`` whose endpoint exists: ``(form, the
+        answer when it is the assignment list)``; remembers the form for the run."""
+        first_error: ApiError | None = None
+        for form in forms:
+            route, params, body = assignments.request(form, course_sid, exam_sid, add, remove)
+            try:
+                answer = await self._call(
+                    "PUT", route, params, wire.AssignmentList, safety="idempotent", body=body,
+                    empty_ok=True, any_body=True,
+                )  # fmt: skip
+            except (NoSuchRouteError, NotFoundError) as exc:
+                if len(forms) == 1:
+                    raise
+                # while the form is not known, a missing endpoint means: try the next form
+                first_error = first_error or exc
+                continue
+            self.found_form = form
+            return form, answer
+        assert first_error is not None
+        raise _with_note(
+            first_error,
+            f"(tried the {', '.join(forms)} assignment forms, each answered "
+            f"{first_error.status}: the install serves none of them, or the exam or an "
+            "enrollment does not exist; set api.dialect.assignments in tenant.yaml, see "
+            "docs/api-dialects.md)",
+        ) from None
+
+    async def _read_back(
+        self, exam_sid: str, add: Sequence[str], remove: Sequence[str]
+    ) -> tuple[list[str], list[str]]:
+        """``(not assigned, still assigned)`` among ``add``/``remove``, read from each
+        enrollment's sessions of the exam: an assigned one has an active session."""
+
+        async def active(enrollment_sid: str) -> bool:
+            listed = await self.list_enrollment_sessions(enrollment_sid, exam_sid)
+            return any(x.status in wire.ACTIVE_STATUSES for x in listed)
+
+        wanted = [(e, True) for e in add] + [(e, False) for e in remove]
+        seen = await self._pooled(lambda pair: active(pair[0]), wanted)
+        wrong = [(e, want) for (e, want), got in zip(wanted, seen, strict=True) if want != got]
+        return [e for e, want in wrong if want], [e for e, want in wrong if not want]
+
+    def _not_confirmed(
+        self, form: str, not_added: Sequence[str], not_removed: Sequence[str]
+    ) -> ResponseError:
+        parts = []
+        if not_added:
+            parts.append(f"{len(not_added)} not assigned ({', '.join(not_added[:3])})")
+        if not_removed:
+            parts.append(f"{len(not_removed)} still assigned ({', '.join(not_removed[:3])})")
+        hint = ""
+        if not_removed and form not in assignments.REMOVES:
+            hint = (
+                f"; the {form} form documents no removal: set api.dialect.assignments to "
+                "exam or newest if the install serves one (docs/api-dialects.md)"
+            )
+        return ResponseError(
+            "the service accepted the assignment change, but reading it back shows "
+            f"{' and '.join(parts)}{hint}",
+            method="PUT",
+            path=assignments.ROUTES[form],
         )
 
     async def schedule_session(
@@ -939,12 +1071,12 @@ class Client:
                 raise _Unresolved(f"session {session_sid} is not among the enrollment's sessions")
             if found.status == wire.NEEDS_PROCTOR:
                 return None
-            same_time = found.appointmentDate == want_time
-            same_ext = (
-                req.externalAppointmentId is None
-                or found.externalAppointmentId == req.externalAppointmentId
-            )
-            if found.status == wire.SCHEDULED and same_time and same_ext:
+            if req.externalAppointmentId is not None and (
+                "externalAppointmentId" not in found.model_fields_set
+            ):
+                # list items the vendor documents carry no external id: the details do
+                found = await self.get_session(exam_sid, session_sid)
+            if _booked_as(found, want_time, req.externalAppointmentId):
                 try:
                     return await self.get_session(exam_sid, session_sid)
                 except ApiError:
@@ -954,15 +1086,23 @@ class Client:
                 "not as requested"
             )
 
-        return await self._one(
-            "POST",
-            R_SESSION,
-            {"examSid": exam_sid, "sessionSid": session_sid},
-            wire.Session,
-            safety="unsafe",
-            body=req,
-            resolve=outcome,
-        )
+        params = {"examSid": exam_sid, "sessionSid": session_sid}
+        result = await self._call(
+            "POST", R_SESSION, params, wire.Session, safety="unsafe", body=req,
+            resolve=outcome, empty_ok=True, any_body=True,
+        )  # fmt: skip
+        if result is not None and result.sid == session_sid:
+            return result
+        # the answer is not the session: read it back, and it must be booked as asked
+        current = await self.get_session(exam_sid, session_sid)
+        if not _booked_as(current, want_time, req.externalAppointmentId):
+            raise ResponseError(
+                f"the service accepted the booking of session {session_sid}, but reading it "
+                f"back shows it {current.status} for {current.appointmentDate}",
+                method="POST",
+                path=R_SESSION,
+            )
+        return current
 
     async def reschedule_session(
         self, exam_sid: str, session_sid: str, appointment: str, *, notes: str | None = None
@@ -980,9 +1120,19 @@ class Client:
 
         result = await self._call(
             "PUT", R_SESSION, params, wire.Session, safety="unsafe", body=body,
-            resolve=outcome, empty_ok=True,
+            resolve=outcome, empty_ok=True, any_body=True,
         )  # fmt: skip
-        return result if result is not None else await self.get_session(exam_sid, session_sid)
+        if result is not None and result.sid == session_sid:
+            return result
+        current = await self.get_session(exam_sid, session_sid)
+        if current.status != wire.SCHEDULED or current.appointmentDate != want_time:
+            raise ResponseError(
+                f"the service accepted the move of session {session_sid}, but reading it back "
+                f"shows it {current.status} for {current.appointmentDate}",
+                method="PUT",
+                path=R_SESSION,
+            )
+        return current
 
     async def cancel_session(
         self, exam_sid: str, session_sid: str, *, memo: str, reason: str = "other-reason"
@@ -993,17 +1143,27 @@ class Client:
 
         async def outcome() -> wire.Session | None:
             current = await self.get_session(exam_sid, session_sid)
-            if current.status == wire.CANCELLED:
+            if _unbooked(current):
                 return current
-            if current.status in wire.ACTIVE_STATUSES:
+            if current.status == wire.SCHEDULED:
                 return None
             raise _Unresolved(f"session {session_sid} is {current.status}")
 
         result = await self._call(
             "DELETE", R_SESSION, params, wire.Session, safety="unsafe", body=body,
-            resolve=outcome, empty_ok=True,
+            resolve=outcome, empty_ok=True, any_body=True,
         )  # fmt: skip
-        return result if result is not None else await self.get_session(exam_sid, session_sid)
+        if result is not None and result.sid == session_sid:
+            return result
+        current = await self.get_session(exam_sid, session_sid)
+        if not _unbooked(current):
+            raise ResponseError(
+                f"the service accepted the cancellation of session {session_sid}, but reading "
+                f"it back shows it {current.status}",
+                method="DELETE",
+                path=R_SESSION,
+            )
+        return current
 
     async def onboard_url(self, exam_sid: str, session_sid: str) -> str:
         """A fresh, single-use onboarding URL of a ``Scheduled`` session (never store it)."""
@@ -1176,6 +1336,39 @@ class Client:
 
     async def settings(self) -> wire.Settings:
         return await self._one("GET", R_SETTINGS, {}, wire.Settings, safety="read")
+
+    async def get_raw(
+        self, route: str, params: dict[str, str], query: Query = ()
+    ) -> tuple[int, httpx.Headers, bytes]:
+        """One GET of ``route``, answered as it came: status, headers and body, whatever
+        the status (``spsync doctor`` studies error answers too). Sent once, never
+        retried; a transport failure raises ``TransportError``."""
+        path = self._path("GET", route, params)
+        response, body, exc, duration = await self._send("GET", route, path, list(query), None)
+        if exc is not None:
+            error, _reach = self._transport_error("GET", path, exc)
+            self._record(CallRecord("GET", route, path, None, duration, 1, type(exc).__name__))
+            raise error from None
+        assert response is not None
+        status = response.status_code
+        failed = None if 200 <= status < 300 else f"HTTP {status}"
+        self._record(CallRecord("GET", route, path, status, duration, 1, failed))
+        return status, response.headers, body
+
+
+def _booked_as(s: wire.Session, when: str | None, external_id: str | None) -> bool:
+    """Whether ``s`` is booked for ``when`` (and, when given, under ``external_id``)."""
+    return (
+        s.status in (wire.SCHEDULED, "Pending Approval")
+        and s.appointmentDate == when
+        and (external_id is None or s.externalAppointmentId == external_id)
+    )
+
+
+def _unbooked(s: wire.Session) -> bool:
+    """A session a cancel has done with: cancelled, or (where the service reopens the same
+    session after a cancel) waiting for a proctor again."""
+    return s.status in (wire.CANCELLED, wire.NEEDS_PROCTOR)
 
 
 async def gather_all(*coros: Awaitable[T]) -> list[T]:

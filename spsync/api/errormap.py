@@ -22,6 +22,7 @@ from spsync.errors import (
     ApiError,
     AuthError,
     InvalidInputError,
+    NoSuchRouteError,
     NotFoundError,
     RateLimitedError,
     ResponseError,
@@ -63,6 +64,29 @@ def error_class(status: int) -> type[ApiError]:
     if status < 400:
         return ResponseError  # a redirect or informational answer where JSON was expected
     return ApiError
+
+
+#: codes that say the endpoint, not an object, is missing
+_ROUTE_CODES = frozenset({"INVALIDURI", "UNSUPPORTEDHTTPVERB"})
+
+
+def route_missing(status: int, body: bytes) -> bool:
+    """Whether a 404/405 says there is no such endpoint rather than no such object: a 405,
+    a route code, or a body in the web framework's shape (``statusCode`` and ``error``,
+    no API ``code``). A bare 404 (no body, or one not JSON) stays "not found"."""
+    if status == 405:
+        return True
+    if status != 404:
+        return False
+    try:
+        data: Any = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        return False
+    if not isinstance(data, dict):
+        return False
+    if data.get("code") in _ROUTE_CODES:
+        return True
+    return "code" not in data and "statusCode" in data and "error" in data
 
 
 def _clip(text: str, limit: int = MAX_MESSAGE) -> str:
@@ -126,7 +150,7 @@ def error_from_response(
         else:
             described = "no message"
         message = f"{reason} ({described})" if reason else described
-    cls = error_class(status)
+    cls = NoSuchRouteError if route_missing(status, body) else error_class(status)
     secrets = list(secrets)
     if code is not None:
         code = _clip(scrub(code, secrets), 64)

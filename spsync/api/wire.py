@@ -34,6 +34,7 @@ from pydantic import (
     model_validator,
 )
 
+from spsync.api import aliases
 from spsync.model import share_fields_set
 from spsync.secrets import MASK, Secret
 
@@ -65,8 +66,12 @@ ExamSid = _sid("EX")
 ConfigurationSid = _sid("EC")
 SessionSid = _sid("ES")
 ProctorTypeSid = _sid("TS")
-#: proctor locations: ``PL``, and ``PT`` which the vendor's guide uses (contract §2)
-ProctorLocationSid = _sid("PL", "PT")
+#: proctor locations: ``PL`` only, as the vendor's schedule schema requires (its guide's
+#: ``PT…`` example is refused there; manifests refuse it at validate)
+ProctorLocationSid = _sid("PL")
+#: what a read may carry: also ``PT`` (a session booked the guide's way elsewhere is still
+#: read, never refused whole)
+ReadProctorLocationSid = _sid("PL", "PT")
 
 #: the prefix of each entity's SID, for path parameters and provision results
 PREFIX = {
@@ -79,7 +84,7 @@ PREFIX = {
     "configuration": ("EC",),
     "session": ("ES",),
     "proctorType": ("TS",),
-    "proctorLocation": ("PL", "PT"),
+    "proctorLocation": ("PL",),
 }
 
 # --- times ---------------------------------------------------------------------------------
@@ -449,7 +454,7 @@ class Session(Response):
     courseSid: CourseSid | None = None
     statusReason: str | None = None
     sessionType: str | None = None
-    proctorLocationSid: ProctorLocationSid | None = None
+    proctorLocationSid: ReadProctorLocationSid | None = None
     proctorTypeSid: ProctorTypeSid | None = None
     appointmentDate: ResponseTime | None = None
     appointmentEndDate: ResponseTime | None = None
@@ -481,6 +486,8 @@ class ResponseIds(Response):
 
 
 class Course(Response):
+    _aliases = model_validator(mode="before")(aliases.course)
+
     sid: CourseSid
     title: str | None = None
     code: str | None = None
@@ -508,7 +515,10 @@ class ResponseProctorType(Response):
 
 
 class ExamConfiguration(Response):
-    """An exam's primary configuration as read; the password (if returned) stays a Secret."""
+    """An exam's primary configuration as read; the password (if returned) stays a Secret.
+
+    ``proctorTypeSids``: the proctor types of a v1-shaped read, which names them without
+    their options (``proctorTypes`` is then absent)."""
 
     sid: ConfigurationSid | None = None
     url: str | None = None
@@ -518,11 +528,14 @@ class ExamConfiguration(Response):
     password: ReadSecret | None = None
     attempts: int | None = None
     proctorTypes: dict[ProctorTypeSid, ResponseProctorType | None] | None = None
+    proctorTypeSids: list[ProctorTypeSid] | None = None
     notes: ResponseNotes | None = None
     permittedItems: dict[str, ResponsePermittedItem | None] | None = None
 
 
 class Exam(Response):
+    _aliases = model_validator(mode="before")(aliases.exam)
+
     sid: ExamSid
     courseSid: CourseSid | None = None
     title: str | None = None
@@ -548,6 +561,8 @@ class User(Response):
 
 
 class Enrollment(Response):
+    _aliases = model_validator(mode="before")(aliases.enrollment)
+
     sid: EnrollmentSid
     userSid: UserSid
     courseSid: CourseSid | None = None

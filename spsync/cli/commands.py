@@ -18,6 +18,7 @@ MODULES: tuple[str, ...] = (
     "import_cmd",
     "export_cmd",
     "onboard_cmd",
+    "doctor_cmd",
     "unlock_cmd",
     "sandbox_cmd",
 )

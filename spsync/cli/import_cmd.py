@@ -58,6 +58,7 @@ def import_(
     desired = owners[0]
     store = StateStore(g.state_dir)
     name = desired.tenant.tenant
+    unverified: list[str] = []
     with store.lock(name, "import", unlock_hint=str(path)):
         state = store.load(desired.tenant)
 
@@ -70,6 +71,7 @@ def import_(
                     address,
                     sid,
                     secret_key=secret_key(desired, g.sandbox),
+                    unverified=unverified,
                 )
 
         rec = run(read())
@@ -77,6 +79,11 @@ def import_(
         resources[address] = rec
         saved = store.save(state.model_copy(update={"resources": dict(sorted(resources.items()))}))
     out(f"Imported {address} ({sid}) into the state of {name} (serial {saved.serial})")
+    if unverified:
+        out(
+            f"The API does not return {', '.join(sorted(unverified))}: recorded as the "
+            "manifests have them (not verified)."
+        )
     out(f"Run `{spsync_hint(f'plan {path}')}` to see how the manifests differ from it.")
     return 0
 

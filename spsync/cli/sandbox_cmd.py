@@ -5,11 +5,15 @@ from __future__ import annotations
 import math
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from spsync.cli.common import SummaryGroup, err, out
 from spsync.errors import UsageError
+
+if TYPE_CHECKING:
+    from spsync.sandbox.dialect import Dialect
 
 
 def _parse_now(value: str | None) -> datetime | None:
@@ -59,6 +63,16 @@ def _check(
             "warning: --require-tls without --tls-cert: every plain-HTTP request will be "
             "answered 400 INVALIDPROTOCOL (fine behind a TLS-terminating proxy)"
         )
+
+
+def _dialect(settings: dict[str, str | None]) -> Dialect:
+    """The ``Dialect`` of the options; a bad value is a ``UsageError`` naming its option."""
+    from spsync.sandbox.dialect import OPTIONS, DialectError, build
+
+    try:
+        return build(settings)
+    except DialectError as e:
+        raise UsageError(f"{OPTIONS[e.field]}: {e}") from None
 
 
 @click.group(cls=SummaryGroup)
@@ -119,6 +133,35 @@ def sandbox() -> None:
 )
 @click.option("--tls-key", type=click.Path(path_type=Path), default=None, help="Serve HTTPS: key.")
 @click.option("--seed", type=int, default=None, help="Reproducible SIDs and injected faults.")
+@click.option(
+    "--dialect",
+    default=None,
+    metavar="NAME",
+    help="The API spoken: contract (the project's, default) or vendor (the vendor's "
+    "documents; see docs/sandbox.md).",
+)
+@click.option(
+    "--assignment-form",
+    default=None,
+    metavar="FORM",
+    help="vendor: the one assignment endpoint that exists: guide, exam or newest (default).",
+)
+@click.option(
+    "--after-cancel",
+    default=None,
+    metavar="WHAT",
+    help="vendor: what follows a cancel: new (a fresh session, default), same (the session "
+    "reopened) or none.",
+)
+@click.option(
+    "--page-max", default=None, metavar="N", help="vendor: the largest limit (default 100)."
+)
+@click.option(
+    "--report-rows",
+    default=None,
+    metavar="ROWS",
+    help="vendor: the sessions the appointments report lists: all (default) or booked.",
+)
 def serve(
     host: str,
     port: int,
@@ -133,15 +176,30 @@ def serve(
     tls_cert: Path | None,
     tls_key: Path | None,
     seed: int | None,
+    dialect: str | None,
+    assignment_form: str | None,
+    after_cancel: str | None,
+    page_max: str | None,
+    report_rows: str | None,
 ) -> None:
     """Run the SmarterProctoring simulator as an HTTP server (Ctrl-C stops it).
 
     \b
     Example:
       spsync sandbox serve --port 8765 --token t
+      spsync sandbox serve --dialect vendor --assignment-form exam --after-cancel same
       curl -H 'token: t' http://127.0.0.1:8765/v1/installs/AI$(printf 'a%.0s' {1..32})/settings
     """
     _check(port, tokens, latency_ms, fault_rate, rate_limit, tls_cert, tls_key, require_tls)
+    spoken = _dialect(
+        {
+            "name": dialect,
+            "assignment_form": assignment_form,
+            "after_cancel": after_cancel,
+            "page_max": page_max,
+            "report_rows": report_rows,
+        }
+    )
     fixed = _parse_now(now)
     from spsync.sandbox.injection import parse_fault_kinds
 
@@ -169,6 +227,7 @@ def serve(
         require_tls=require_tls,
         data_path=data,
         seed=seed,
+        dialect=spoken,
     )
     if app.controls.persister is not None:
         # Find out now, not at the first change, that the file cannot be written.

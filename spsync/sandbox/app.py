@@ -3,7 +3,8 @@
 Request pipeline (API paths; ``/_sandbox/…`` skips the first three steps)::
 
     count (method + route template) → TLS check → rate limit → injected fault?
-      → route (400 INVALIDURI / 405) → token (403) → path SIDs, query, JSON body (400)
+      → route (400 INVALIDURI / 405; the vendor dialect: hapi's 404) → token (403)
+      → path SIDs, query, JSON body (400)
       → World operation (400 / 404 / result) → persist if changed (500 if it cannot be)
       → latency → answer
 
@@ -18,22 +19,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import re
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
 from starlette.applications import Starlette
-from starlette.datastructures import URL, QueryParams
+from starlette.datastructures import URL
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Match, Route
 from starlette.types import Message, Receive, Scope, Send
 
-from spsync.sandbox.constants import DEFAULT_PAGE_LIMIT
+from spsync.sandbox.dialect import Dialect
 from spsync.sandbox.errors import ApiFault, invalid
 from spsync.sandbox.injection import (
     ALL_FAULT_KINDS,
@@ -44,7 +43,9 @@ from spsync.sandbox.injection import (
 )
 from spsync.sandbox.jsonbody import parse_body
 from spsync.sandbox.persistence import Persister, load_world
+from spsync.sandbox.routes import Call, Op
 from spsync.sandbox.timefmt import SettableClock, format_utc, parse_utc
+from spsync.sandbox.vendor import hapi_not_found, route_table
 from spsync.sandbox.world import Page, World
 
 SANDBOX_PREFIX = "/_sandbox/"
@@ -56,8 +57,14 @@ def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -
     return JSONResponse(body, status_code=status, headers=headers)
 
 
-def fault_response(fault: ApiFault, headers: dict[str, str] | None = None) -> Response:
-    return _json(fault.body(), fault.status, headers)
+def fault_response(
+    fault: ApiFault, headers: dict[str, str] | None = None, *, bare: bool = False
+) -> Response:
+    """The error answer; ``bare`` leaves out ``details`` (the vendor dialect's shape)."""
+    body = fault.body()
+    if bare:
+        body.pop("details", None)
+    return _json(body, fault.status, headers)
 
 
 def envelope(page: Page, url: URL) -> dict[str, Any]:
@@ -80,202 +87,6 @@ def envelope(page: Page, url: URL) -> dict[str, Any]:
     }
 
 
-# ====================================================================== query parsing
-_DECIMAL = re.compile(r"-?[0-9]{1,100}")
-
-
-def _int(q: QueryParams, name: str, default: int) -> int:
-    """A plain decimal integer (``int()`` alone would also take ``1_0``, ``+5``, `` 5`` and
-    non-ASCII digits)."""
-    raw = q.get(name)
-    if raw is None or raw == "":
-        return default
-    if not _DECIMAL.fullmatch(raw):
-        shown = raw if len(raw) <= 40 else raw[:40] + "…"
-        raise invalid(f"must be an integer, got {shown!r}", name)
-    return int(raw)
-
-
-def _bool(q: QueryParams, name: str, default: bool) -> bool:
-    raw = q.get(name)
-    if raw is None or raw == "":
-        return default
-    low = raw.strip().lower()
-    if low in ("true", "1", "yes"):
-        return True
-    if low in ("false", "0", "no"):
-        return False
-    raise invalid(f"must be true or false, got {raw!r}", name)
-
-
-def _multi(q: QueryParams, name: str) -> list[str]:
-    """A repeatable parameter; comma-separated values are split too."""
-    out: list[str] = []
-    for raw in q.getlist(name):
-        out.extend(v for v in raw.split(",") if v.strip())
-    return out
-
-
-def _paging(q: QueryParams) -> dict[str, int]:
-    return {"offset": _int(q, "offset", 0), "limit": _int(q, "limit", DEFAULT_PAGE_LIMIT)}
-
-
-# ====================================================================== operations
-@dataclass(frozen=True, slots=True)
-class Call:
-    """What an operation gets: the world, path parameters, query and parsed JSON body."""
-
-    world: World
-    path: dict[str, str]
-    query: QueryParams
-    body: Any
-
-
-@dataclass(frozen=True, slots=True)
-class Op:
-    fn: Callable[[Call], dict[str, Any] | Page]
-    mutating: bool = False
-    body: bool = False
-
-
-def _op_provision(c: Call) -> dict[str, Any]:
-    return c.world.provision(c.path["installSid"], c.body)
-
-
-def _op_assignments(c: Call) -> dict[str, Any]:
-    p = c.path
-    return c.world.update_assignments(p["installSid"], p["courseSid"], p["examSid"], c.body)
-
-
-def _op_assignment(c: Call) -> dict[str, Any]:
-    return c.world.update_assignment(c.path["installSid"], c.path["examSid"], c.body)
-
-
-def _op_enrollment_sessions(c: Call) -> Page:
-    q = c.query
-    return c.world.list_enrollment_sessions(
-        c.path["installSid"],
-        c.path["enrollmentSid"],
-        c.path["examSid"],
-        **_paging(q),
-        status=_multi(q, "status"),
-        include_active=_bool(q, "includeActive", False),
-        sort_key=q.get("sortKeys") or "createdDate",
-        sort_order=q.get("sortOrder") or "ASC",
-    )
-
-
-def _session_args(c: Call) -> tuple[str, str, str]:
-    return c.path["installSid"], c.path["examSid"], c.path["sessionSid"]
-
-
-def _op_get_session(c: Call) -> dict[str, Any]:
-    return c.world.get_session(*_session_args(c))
-
-
-def _op_schedule(c: Call) -> dict[str, Any]:
-    return c.world.schedule_session(*_session_args(c), c.body)
-
-
-def _op_reschedule(c: Call) -> dict[str, Any]:
-    return c.world.reschedule_session(*_session_args(c), c.body)
-
-
-def _op_cancel(c: Call) -> dict[str, Any]:
-    body = c.body
-    if body is None and "cancellationMemo" in c.query:
-        # Some HTTP stacks cannot send a DELETE body: accept the fields as query parameters.
-        body = {k: c.query[k] for k in ("cancellationMemo", "reason") if k in c.query}
-    return c.world.cancel_session(*_session_args(c), body)
-
-
-def _op_onboard(c: Call) -> dict[str, Any]:
-    return c.world.onboard(*_session_args(c))
-
-
-def _op_report(c: Call) -> Page:
-    q = c.query
-    return c.world.appointments_report(
-        c.path["installSid"],
-        **_paging(q),
-        course_sid=q.get("courseSid"),
-        exam_sid=q.get("examSid"),
-        status=_multi(q, "status"),
-        learner_sid=q.get("learnerSid"),
-        appointment_after=q.get("appointmentAfter"),
-        appointment_before=q.get("appointmentBefore"),
-    )
-
-
-def _op_course(c: Call) -> dict[str, Any]:
-    return c.world.get_course(c.path["installSid"], c.path["courseSid"])
-
-
-def _op_course_exams(c: Call) -> Page:
-    return c.world.list_course_exams(c.path["installSid"], c.path["courseSid"], **_paging(c.query))
-
-
-def _op_exam(c: Call) -> dict[str, Any]:
-    p = c.path
-    return c.world.get_exam(p["installSid"], p["courseSid"], p["examSid"])
-
-
-def _op_users(c: Call) -> Page:
-    q = c.query
-    return c.world.list_users(
-        c.path["installSid"],
-        **_paging(q),
-        external_id=q.get("externalId"),
-        api_id=q.get("apiId"),
-        lms_id=q.get("lmsId"),
-        email=q.get("email"),
-    )
-
-
-def _op_profile(c: Call) -> dict[str, Any]:
-    return c.world.get_user_profile(c.path["installSid"], c.path["userSid"])
-
-
-def _op_enrollments(c: Call) -> Page:
-    return c.world.list_course_enrollments(
-        c.path["installSid"], c.path["courseSid"], **_paging(c.query)
-    )
-
-
-def _op_settings(c: Call) -> dict[str, Any]:
-    return c.world.get_settings(c.path["installSid"])
-
-
-_I = "/v1/installs/{installSid}"
-_SESSION = _I + "/exams/{examSid}/sessions/{sessionSid}"
-#: Every endpoint of api-contract §4–§8: route template → method → operation.
-API: dict[str, dict[str, Op]] = {
-    "/v2/installs/{installSid}/provision": {"POST": Op(_op_provision, mutating=True, body=True)},
-    _I + "/courses/{courseSid}/exams/{examSid}/assignments": {
-        "PUT": Op(_op_assignments, mutating=True, body=True)
-    },
-    _I + "/exams/{examSid}/assignment": {"PUT": Op(_op_assignment, mutating=True, body=True)},
-    _I + "/enrollments/{enrollmentSid}/exams/{examSid}/sessions": {
-        "GET": Op(_op_enrollment_sessions)
-    },
-    _SESSION: {
-        "GET": Op(_op_get_session),
-        "POST": Op(_op_schedule, mutating=True, body=True),
-        "PUT": Op(_op_reschedule, mutating=True, body=True),
-        "DELETE": Op(_op_cancel, mutating=True, body=True),
-    },
-    _SESSION + "/onboard": {"GET": Op(_op_onboard)},
-    _I + "/reports/appointments": {"GET": Op(_op_report)},
-    _I + "/courses/{courseSid}": {"GET": Op(_op_course)},
-    _I + "/courses/{courseSid}/exams": {"GET": Op(_op_course_exams)},
-    _I + "/courses/{courseSid}/exams/{examSid}": {"GET": Op(_op_exam)},
-    _I + "/courses/{courseSid}/enrollments": {"GET": Op(_op_enrollments)},
-    _I + "/users": {"GET": Op(_op_users)},
-    _I + "/users/{userSid}/profile": {"GET": Op(_op_profile)},
-    _I + "/settings": {"GET": Op(_op_settings)},
-}
-
-
 # ====================================================================== the app
 class Controls:
     """The simulator's run-time knobs and counters, shared by every request."""
@@ -292,6 +103,7 @@ class Controls:
         data_path: Path | None,
         seed: int | None,
         fault_kinds: tuple[str, ...] | None = None,
+        dialect: Dialect | None = None,
     ) -> None:
         if latency_ms < 0:
             raise ValueError("latency must be >= 0")
@@ -301,10 +113,15 @@ class Controls:
         self.faults = FaultInjector(fault_rate, seed=seed, kinds=fault_kinds or FAULT_KINDS)
         self.limiter = RateLimiter(rate_limit) if rate_limit is not None else None
         self.require_tls = require_tls
+        self.dialect = dialect or Dialect.contract()
         self.persister = Persister(world, data_path) if data_path is not None else None
         self.counts: dict[str, int] = {}
         self.statuses: dict[str, int] = {}
         self.total = 0
+
+    def fault(self, fault: ApiFault, headers: dict[str, str] | None = None) -> Response:
+        """An API error answer in the dialect's shape."""
+        return fault_response(fault, headers, bare=self.dialect.is_vendor)
 
     def authorised(self, request: Request) -> bool:
         token = request.headers.get("token")
@@ -368,14 +185,15 @@ def _api_endpoint(template: str, ops: dict[str, Op]) -> Callable[[Request], Awai
     async def endpoint(request: Request) -> Response:
         ctl: Controls = request.app.state.controls
         if not ctl.authorised(request):
-            return fault_response(_AUTH_FAILED)
+            return ctl.fault(_AUTH_FAILED)
         op = ops["GET" if request.method == "HEAD" else request.method]
         try:
             body = await _read_json(request) if op.body else None
-            call = Call(ctl.world, dict(request.path_params), request.query_params, body)
+            params = dict(request.path_params)
+            call = Call(ctl.world, params, request.query_params, body, ctl.dialect)
             result = op.fn(call)
         except ApiFault as fault:
-            return fault_response(fault)
+            return ctl.fault(fault)
         except ClientDisconnect:
             return _client_gone(request)
         except Exception:
@@ -384,10 +202,12 @@ def _api_endpoint(template: str, ops: dict[str, Op]) -> Callable[[Request], Awai
             if op.mutating:
                 await ctl.persist()
         except ApiFault as fault:
-            return fault_response(fault)
+            return ctl.fault(fault)
         try:
             # Rendered here, not by Starlette after we return, so that an answer that cannot
             # be rendered is still an error in the API's shape.
+            if isinstance(result, Response):
+                return result
             if isinstance(result, Page):
                 return _json(envelope(result, request.url))
             return _json(result)
@@ -477,13 +297,17 @@ def _put_clock(ctl: Controls, _r: Request, body: Any) -> dict[str, Any]:
 
 
 def _config_view(ctl: Controls) -> dict[str, Any]:
-    return {
+    view = {
         "faultRate": ctl.faults.rate,
         "faultKinds": list(ctl.faults.kinds),
         "latencyMs": ctl.latency * 1000.0,
         "rateLimit": ctl.limiter.rate if ctl.limiter else None,
         "requireTls": ctl.require_tls,
     }
+    if ctl.dialect.is_vendor:
+        # Only then: the contract dialect's view stays as it always was.
+        view["dialect"] = ctl.dialect.view()
+    return view
 
 
 def _get_config(ctl: Controls, _r: Request, _b: Any) -> dict[str, Any]:
@@ -594,23 +418,21 @@ class SandboxApp(Starlette):
         fault: Fault | None = None
         early: Response | None = None
         if ctl.require_tls and scope.get("scheme") != "https":
-            early = fault_response(
-                ApiFault(400, "INVALIDPROTOCOL", "requests must be made over HTTPS")
-            )
+            early = ctl.fault(ApiFault(400, "INVALIDPROTOCOL", "requests must be made over HTTPS"))
         elif ctl.limiter is not None and (wait := ctl.limiter.take()):
-            early = fault_response(
+            early = ctl.fault(
                 ApiFault(429, "TOOMANYREQUESTS", f"rate limit exceeded; retry in {wait} s"),
                 {"Retry-After": str(wait)},
             )
+        elif ctl.dialect.is_vendor and (template is None or allowed is not None):
+            early = hapi_not_found()
         elif template is None:
             # Not 404 RESOURCENOTFOUND: a client with a wrong path must not conclude that an
             # entity is gone (a planner would recreate it). The contract's 400 INVALIDURI
             # says what happened.
-            early = fault_response(
-                ApiFault(400, "INVALIDURI", f"no such endpoint: {scope['path']}")
-            )
+            early = ctl.fault(ApiFault(400, "INVALIDURI", f"no such endpoint: {scope['path']}"))
         elif allowed is not None:
-            early = fault_response(
+            early = ctl.fault(
                 ApiFault(
                     405,
                     "UNSUPPORTEDHTTPVERB",
@@ -698,7 +520,7 @@ class SandboxApp(Starlette):
         )
         headers = {"Retry-After": "1"} if status == 503 else None
         ctl.count_status(status)
-        await fault_response(api_fault, headers)(scope, receive, send)
+        await ctl.fault(api_fault, headers)(scope, receive, send)
 
 
 #: How long an injected ``timeout`` fault holds a request unanswered (unless the client
@@ -768,6 +590,7 @@ def create_app(
     data_path: Path | None = None,
     seed: int | None = None,
     fault_kinds: tuple[str, ...] | None = None,
+    dialect: Dialect | None = None,
 ) -> SandboxApp:
     """The simulator as an ASGI app.
 
@@ -779,6 +602,7 @@ def create_app(
     INVALIDPROTOCOL. ``data_path``: the world is loaded from this file if it exists (when no
     ``world`` is given) and saved to it, atomically, before answering any request that
     changed it. ``seed``: makes injected faults (and a new world's SIDs) reproducible.
+    ``dialect``: the API spoken (default ``Dialect.contract()``; see ``dialect.py``).
     """
     if world is None:
         world = (
@@ -788,7 +612,7 @@ def create_app(
         )
     api_routes = [
         Route(template, _api_endpoint(template, ops), methods=list(ops))
-        for template, ops in API.items()
+        for template, ops in route_table(dialect or Dialect.contract()).items()
     ]
     app = SandboxApp(
         routes=[*api_routes, *SANDBOX_ROUTES],
@@ -805,6 +629,7 @@ def create_app(
         data_path=data_path,
         seed=seed,
         fault_kinds=fault_kinds,
+        dialect=dialect,
     )
     app.state.controls = app.controls
     app.state.world = world

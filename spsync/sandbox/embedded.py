@@ -19,6 +19,10 @@ context closes) or the process dies (the kernel releases it).
 The simulated clock is real UTC time unless ``SPSYNC_SANDBOX_NOW`` (``2027-06-01T00:00:00Z``)
 fixes it: the CLI's counterpart of ``sandbox serve --now``, so that a demo or a test whose
 appointments lie at fixed dates keeps working as time passes.
+
+The dialect comes from ``SPSYNC_SANDBOX_DIALECT`` (``contract`` or ``vendor``) and its
+switches from ``SPSYNC_SANDBOX_ASSIGNMENT_FORM``, ``…_AFTER_CANCEL``, ``…_PAGE_MAX`` and
+``…_REPORT_ROWS`` (``sandbox serve``'s options), read on every run.
 """
 
 from __future__ import annotations
@@ -38,6 +42,7 @@ from starlette.applications import Starlette
 
 from spsync.errors import LockError, UsageError
 from spsync.sandbox.app import create_app
+from spsync.sandbox.dialect import ENV, Dialect, DialectError, from_env
 from spsync.sandbox.server import build_world
 from spsync.sandbox.timefmt import parse_utc
 from spsync.sandbox.world import World
@@ -67,18 +72,32 @@ def fixed_now(environ: Mapping[str, str] | None = None) -> datetime | None:
     return parsed
 
 
-def open_embedded(directory: Path, *, now: datetime | None = None) -> tuple[Starlette, World]:
+def env_dialect(environ: Mapping[str, str] | None = None) -> Dialect:
+    """The dialect set by ``SPSYNC_SANDBOX_*``; a bad value is a ``UsageError`` naming the
+    variable."""
+    try:
+        return from_env(environ)
+    except DialectError as e:
+        raise UsageError(f"{ENV[e.field]}: {e}") from None
+
+
+def open_embedded(
+    directory: Path, *, now: datetime | None = None, dialect: Dialect | None = None
+) -> tuple[Starlette, World]:
     """The app and world of the embedded sandbox kept in ``directory`` (created if needed).
 
-    ``now`` fixes the simulated clock (default: ``SPSYNC_SANDBOX_NOW``, else real UTC time).
+    ``now`` fixes the simulated clock (default: ``SPSYNC_SANDBOX_NOW``, else real UTC time);
+    ``dialect`` the API spoken (default: from ``SPSYNC_SANDBOX_DIALECT`` and its switches).
     """
     if now is None:
         now = fixed_now()
+    if dialect is None:
+        dialect = env_dialect()
     directory.mkdir(parents=True, exist_ok=True)
     hold(directory)
     path = directory / WORLD_FILE
     world = build_world(now=now, data_path=path)
-    app = create_app(world, tokens=None, data_path=path)
+    app = create_app(world, tokens=None, data_path=path, dialect=dialect)
     return app, world
 
 

@@ -13,6 +13,7 @@ from spsync.sandbox.constants import (
     ACTIVE_STATUSES,
     DEFAULT_CURRENCY,
     DEFAULT_TIMEZONE,
+    NEEDS_PROCTOR,
     PROCTOR_TYPES,
 )
 from spsync.sandbox.timefmt import add_minutes, format_opt, format_utc, parse_utc
@@ -422,6 +423,19 @@ class Install:
         self.sessions_by_pair.setdefault(pair, []).append(s.sid)
         if s.status in ACTIVE_STATUSES:
             self.active[pair] = s.sid
+
+    def reopen(self, s: Session, duration: int | None, now: datetime) -> None:
+        """Put a cancelled session back to ``Needs Proctor`` under its own SID, as unbooked
+        as a new one (its cancellation memo stays on record)."""
+        s.status = NEEDS_PROCTOR
+        s.status_reason = None
+        s.session_type = s.proctor_location_sid = s.proctor_type_sid = None
+        s.appointment = s.date_scheduled = None
+        s.external_appointment_id = s.notes = s.currency = None
+        s.amount = None
+        s.duration = duration
+        s.edited = now
+        self.active[(s.enrollment_sid, s.exam_sid)] = s.sid
 
     # -- persistence ----------------------------------------------------------------------
     def settings_dump(self) -> dict[str, Any]:

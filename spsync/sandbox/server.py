@@ -16,6 +16,7 @@ from types import FrameType, TracebackType
 import uvicorn
 
 from spsync.sandbox.app import SandboxApp, create_app
+from spsync.sandbox.dialect import Dialect
 from spsync.sandbox.persistence import load_world
 from spsync.sandbox.timefmt import SettableClock
 from spsync.sandbox.world import World
@@ -78,9 +79,17 @@ def _config(
 
 
 def build_world(
-    *, now: datetime | None = None, seed: int | None = None, data_path: Path | None = None
+    *,
+    now: datetime | None = None,
+    seed: int | None = None,
+    data_path: Path | None = None,
+    dialect: Dialect | None = None,
 ) -> World:
-    """A world with a settable clock (fixed at ``now`` if given), loaded from ``data_path``."""
+    """A world with a settable clock (fixed at ``now`` if given), loaded from ``data_path``.
+
+    ``dialect`` is accepted for symmetry with ``create_app``: a world is the same in every
+    dialect (only the answers differ), so it does not change the world.
+    """
     clock = SettableClock(now)
     if data_path is not None:
         return load_world(data_path, clock=clock, seed=seed)
@@ -97,7 +106,7 @@ class ThreadedServer:
 
     Takes ``create_app``'s options, plus ``world`` (default: a new one with a settable clock,
     fixed at ``now`` if given), ``token`` (shorthand for ``tokens={token}``), ``host`` and
-    ``port``.
+    ``port``. ``dialect``: ``Dialect.vendor(after_cancel="same")`` speaks the vendor's API.
     """
 
     def __init__(
@@ -116,6 +125,7 @@ class ThreadedServer:
         now: datetime | None = None,
         host: str = "127.0.0.1",
         port: int = 0,
+        dialect: Dialect | None = None,
     ) -> None:
         if token is not None:
             tokens = {*(tokens or set()), token}
@@ -132,6 +142,7 @@ class ThreadedServer:
             require_tls=require_tls,
             data_path=data_path,
             seed=seed,
+            dialect=dialect,
         )
         self.host = host
         self._port = port

@@ -34,6 +34,7 @@ from spsync import manifest
 from spsync.cli import main
 from spsync.journal import journal_path, read_entries
 from spsync.model import Desired
+from spsync.sandbox.dialect import Dialect
 from spsync.sandbox.injection import Fault, FaultInjector
 from spsync.sandbox.server import ThreadedServer
 from spsync.secrets import env_prefix
@@ -637,14 +638,20 @@ def fault_trial(
     latency_ms: float = 0,
     kills: int = 0,
     max_calls: int = 60,
+    dialect: Dialect | None = None,
 ) -> Trial:
-    """One trial: a fresh simulator misbehaving at ``fault_rate`` (errors and lost answers,
-    before and after the effect) under ``rate_limit``; ``kills`` applies SIGKILLed at random
-    points; then apply re-run until it succeeds; then the final checks."""
+    """One trial: a fresh simulator (speaking ``dialect``) misbehaving at ``fault_rate``
+    (errors and lost answers, before and after the effect) under ``rate_limit``; ``kills``
+    applies SIGKILLed at random points; then apply re-run until it succeeds; then the final
+    checks."""
     trial = Trial(seed)
     rng = random.Random(seed)
     with simulator(
-        seed=seed, fault_rate=fault_rate, rate_limit=rate_limit, latency_ms=latency_ms
+        seed=seed,
+        fault_rate=fault_rate,
+        rate_limit=rate_limit,
+        latency_ms=latency_ms,
+        dialect=dialect,
     ) as srv:
         ws = Workspace(root, srv.url, learners=learners)
         for i in range(kills):
