@@ -392,6 +392,8 @@ class Client:
     initial request rate (``None``: unlimited until the server first answers 429).
     ``max_in_flight`` is the ceiling of the window of calls in flight, which starts at
     ``start_in_flight`` and adapts (``spsync.api.window``); reads and writes share it.
+    ``budget``: a limit on calls in flight shared with other clients (an
+    ``asyncio.Semaphore`` held by every tenant of one run), on top of the window.
     Use as ``async with Client(...) as api:``.
     """
 
@@ -412,6 +414,7 @@ class Client:
         call_timeout: float = CALL_TIMEOUT,
         max_body: int = MAX_BODY_BYTES,
         assignment_form: str = "auto",
+        budget: contextlib.AbstractAsyncContextManager[Any] | None = None,
     ) -> None:
         url = check_base_url(base_url)
         if assignment_form not in assignments.SETTINGS:
@@ -453,6 +456,9 @@ class Client:
         #: the adaptive window of calls in flight (``window.peak``: the largest reached)
         self.window = Window(ceiling=max_in_flight, start=start_in_flight)
         self._gate = Gate(self.window, time.perf_counter)
+        # taken once in the window, so that a client never holds a shared place while it
+        # waits for one of its own
+        self._budget = budget if budget is not None else contextlib.nullcontext()
         self._workers = max_in_flight
         self._timeout = timeout
         self.call_timeout = call_timeout
@@ -582,54 +588,58 @@ class Client:
             # have not started yet, so a pause or a lower rate still holds them back. Its
             # wait counts in the call's latency as the window sees it: a window wider than
             # the rate allows only queues calls here, and the rising latency shrinks it.
-            await self.limiter.acquire()
-            self.calls[f"{method} {route}"] += 1
-            headers = dict(self._headers)
-            if content is not None:
-                headers["content-type"] = "application/json"
-            if self._token is not None:
-                headers["token"] = self._token.reveal()
-            for flush in self.before_send:
-                flush()
-            started = time.perf_counter()
-            http = self._pools.take()
-            slow = self._notice_later(
-                SLOW_NOTICE_AFTER,
-                f"{method} {path}: no answer after {SLOW_NOTICE_AFTER:g}s; "
-                f"waiting up to {self._timeout:g}s",
-            )
-            try:
-                request = httpx.Request(
-                    method,
-                    self._url(path, query),
-                    headers=headers,
-                    content=content,
-                    extensions=self._extensions,
+            # The budget shared with other tenants' clients is taken after the window.
+            async with self._budget:
+                await self.limiter.acquire()
+                self.calls[f"{method} {route}"] += 1
+                headers = dict(self._headers)
+                if content is not None:
+                    headers["content-type"] = "application/json"
+                if self._token is not None:
+                    headers["token"] = self._token.reveal()
+                for flush in self.before_send:
+                    flush()
+                started = time.perf_counter()
+                http = self._pools.take()
+                slow = self._notice_later(
+                    SLOW_NOTICE_AFTER,
+                    f"{method} {path}: no answer after {SLOW_NOTICE_AFTER:g}s; "
+                    f"waiting up to {self._timeout:g}s",
                 )
-                async with asyncio.timeout(self.call_timeout):
-                    response = await http.handle_async_request(request)
-                    response.request = request
-                    try:
-                        body = await self._read_body(response, method, path)
-                    finally:
-                        await response.aclose()
-            except httpx.TransportError as exc:
-                return None, b"", exc, time.perf_counter() - started
-            except httpx.DecodingError:
-                # a body its content-encoding does not describe (a broken or hostile gzip)
-                raise ResponseError(
-                    "response body could not be decoded (DecodingError)", method=method, path=path
-                ) from None
-            except TimeoutError:
-                return None, b"", DeadlineExceeded(), time.perf_counter() - started
-            finally:
-                self._pools.give_back(http)
-                if slow is not None:
-                    slow.cancel()
-            # 429 and 503 say the server is overrun; other 5xx say nothing of the window
-            throttled = response.status_code in (429, 503)
-            answered = response.status_code < 500
-            return response, body, None, time.perf_counter() - started
+                try:
+                    request = httpx.Request(
+                        method,
+                        self._url(path, query),
+                        headers=headers,
+                        content=content,
+                        extensions=self._extensions,
+                    )
+                    async with asyncio.timeout(self.call_timeout):
+                        response = await http.handle_async_request(request)
+                        response.request = request
+                        try:
+                            body = await self._read_body(response, method, path)
+                        finally:
+                            await response.aclose()
+                except httpx.TransportError as exc:
+                    return None, b"", exc, time.perf_counter() - started
+                except httpx.DecodingError:
+                    # a body its content-encoding does not describe (a broken or hostile gzip)
+                    raise ResponseError(
+                        "response body could not be decoded (DecodingError)",
+                        method=method,
+                        path=path,
+                    ) from None
+                except TimeoutError:
+                    return None, b"", DeadlineExceeded(), time.perf_counter() - started
+                finally:
+                    self._pools.give_back(http)
+                    if slow is not None:
+                        slow.cancel()
+                # 429 and 503 say the server is overrun; other 5xx say nothing of the window
+                throttled = response.status_code in (429, 503)
+                answered = response.status_code < 500
+                return response, body, None, time.perf_counter() - started
         finally:
             self._gate.leave(sent, answered=answered, throttled=throttled)
 
