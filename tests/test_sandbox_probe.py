@@ -21,7 +21,7 @@ from typing import Any
 
 import httpx
 import pytest
-from test_sandbox_probe_support import (
+from support.sandbox_probe import (
     COURSE_KEYS,
     ENROLLMENT_KEYS,
     HEX32,

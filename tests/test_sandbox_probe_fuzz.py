@@ -18,7 +18,7 @@ import httpx
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from test_sandbox_probe_support import (
+from support.sandbox_probe import (
     HEX32,
     NOW,
     SESSION_TYPES,

@@ -1,14 +1,76 @@
-"""Saving and loading a world: atomic whole-file snapshots (temp + fsync + rename)."""
+"""Saving and loading a world: its JSON form, and atomic whole-file snapshots (temp + fsync
++ rename).
+
+``World`` mixes ``Persistent`` in (its JSON form, read under its lock), so this module needs
+nothing of ``world.py`` at import time; ``load_world`` alone builds a ``World`` and imports it
+when called.
+"""
 
 from __future__ import annotations
 
 import json
 import os
 import threading
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
-from spsync.sandbox.world import Clock, World
+from spsync.sandbox.entities import Install
+from spsync.sandbox.timefmt import Clock
+
+if TYPE_CHECKING:
+    from spsync.sandbox.world import World
+
+
+class _Held(Protocol):
+    """What the JSON form reads of a world (``World`` provides it)."""
+
+    version: int
+    _seq: int
+    _installs: dict[str, Install]
+
+    @property
+    def _lock(self) -> AbstractContextManager[Any]: ...
+
+
+class Persistent:
+    """A world's JSON form, read under its lock; mixed into ``World``."""
+
+    def to_json(self: _Held) -> dict[str, Any]:
+        """The whole world as JSON-ready data (``World.from_json`` reads it back)."""
+        with self._lock:
+            return {
+                "version": 1,
+                "seq": self._seq,
+                "installs": [inst.dump() for inst in self._installs.values()],
+            }
+
+    @contextmanager
+    def frozen(self: _Held) -> Iterator[tuple[int, int, list[Install]]]:
+        """Hold the lock; yields ``(version, seq, installs)`` for a consistent read.
+
+        For persistence only: the installs must not be changed, nor kept after the block.
+        """
+        with self._lock:
+            yield self.version, self._seq, list(self._installs.values())
+
+    def snapshot(self: _Held) -> tuple[int, dict[str, Any]]:
+        """``(version, to_json())`` taken atomically."""
+        with self._lock:
+            return self.version, Persistent.to_json(self)
+
+
+def parse_world(data: dict[str, Any]) -> tuple[int, dict[str, Install]]:
+    """``(seq, installs by SID)`` from ``to_json()`` output; ``ValueError`` if not one."""
+    if not isinstance(data, dict) or data.get("version") != 1:
+        raise ValueError("not a sandbox world (expected version 1)")
+    seq = int(data.get("seq", 0))
+    installs: dict[str, Install] = {}
+    for d in data["installs"]:
+        inst = Install.load(d)
+        installs[inst.sid] = inst
+    return seq, installs
 
 
 def write_atomic(path: Path, data: bytes) -> None:
@@ -46,6 +108,9 @@ def _j(value: Any) -> str:
 
 def load_world(path: Path, *, clock: Clock | None = None, seed: int | None = None) -> World:
     """The world saved at ``path``, or a new empty one if there is no file yet."""
+    # world.py imports this module (World mixes Persistent in): import World when called.
+    from spsync.sandbox.world import World
+
     if not path.exists():
         return World(clock=clock, seed=seed)
     try:

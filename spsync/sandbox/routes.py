@@ -2,23 +2,35 @@
 §4–§8, turning a request's path parameters, query and JSON body into a ``World`` call.
 
 Also the pieces other dialects build their routes from: ``Call``, ``Op`` and the query
-parsers.
+parsers; and ``api_endpoint``, which runs a route's operations over HTTP.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, TypedDict
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from starlette.datastructures import QueryParams
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
 from spsync.sandbox.constants import DEFAULT_PAGE_LIMIT
 from spsync.sandbox.dialect import Dialect
-from spsync.sandbox.errors import invalid
+from spsync.sandbox.errors import ApiFault, invalid
+from spsync.sandbox.responses import (
+    AUTH_FAILED,
+    client_gone,
+    envelope,
+    internal_error,
+    json_response,
+    read_json,
+)
 from spsync.sandbox.world import Page, World
+
+if TYPE_CHECKING:
+    from spsync.sandbox.controls import Controls
 
 # ====================================================================== query parsing
 _DECIMAL = re.compile(r"-?[0-9]{1,100}")
@@ -228,3 +240,43 @@ API: dict[str, dict[str, Op]] = {
     _I + "/users/{userSid}/profile": {"GET": Op(_op_profile)},
     _I + "/settings": {"GET": Op(_op_settings)},
 }
+
+
+# ====================================================================== over HTTP
+def api_endpoint(template: str, ops: dict[str, Op]) -> Callable[[Request], Awaitable[Response]]:
+    """The HTTP endpoint of one route template: token, body, the operation, persisting, answer."""
+
+    async def endpoint(request: Request) -> Response:
+        ctl: Controls = request.app.state.controls
+        if not ctl.authorised(request):
+            return ctl.fault(AUTH_FAILED)
+        op = ops["GET" if request.method == "HEAD" else request.method]
+        try:
+            body = await read_json(request) if op.body else None
+            params = dict(request.path_params)
+            call = Call(ctl.world, params, request.query_params, body, ctl.dialect)
+            result = op.fn(call)
+        except ApiFault as fault:
+            return ctl.fault(fault)
+        except ClientDisconnect:
+            return client_gone(request)
+        except Exception:
+            return internal_error(request, template)
+        try:
+            if op.mutating:
+                await ctl.persist()
+        except ApiFault as fault:
+            return ctl.fault(fault)
+        try:
+            # Rendered here, not by Starlette after we return, so that an answer that cannot
+            # be rendered is still an error in the API's shape.
+            if isinstance(result, Response):
+                return result
+            if isinstance(result, Page):
+                return json_response(envelope(result, request.url))
+            return json_response(result)
+        except Exception:
+            return internal_error(request, template)
+
+    endpoint.__name__ = f"api {template}"
+    return endpoint

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 _UTC_Z = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?Z", re.ASCII)
+
+#: The simulator's clock: returns the current aware UTC datetime (tests inject a fixed one).
+Clock = Callable[[], datetime]
 
 
 def parse_utc(value: object) -> datetime | None:
