@@ -51,6 +51,8 @@ PURE = (
     "render",
     "manifest",
     "schema",
+    "schema_spec",
+    "schema_formats",
     "state",
     "moves",
     "suggest",
