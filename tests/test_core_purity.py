@@ -18,7 +18,18 @@ from pathlib import Path
 import pytest
 
 PKG = Path(__file__).resolve().parents[1] / "spsync"
-CORE = ["model", "secrets", "errors", "planner", "plan", "render", "observed", "sanitize"]
+CORE = [
+    "model",
+    "secrets",
+    "errors",
+    "planner",
+    "plan",
+    "render",
+    "render_parts",
+    "render_markdown",
+    "observed",
+    "sanitize",
+]
 FORBIDDEN = ("httpx", "click", "spsync.sandbox", "spsync.api", "spsync.cli", "os", "time")
 
 
@@ -49,6 +60,8 @@ PURE = (
     "plan",
     "planner",
     "render",
+    "render_parts",
+    "render_markdown",
     "manifest",
     "schema",
     "schema_spec",
