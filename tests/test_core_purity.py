@@ -29,6 +29,9 @@ CORE = [
     "render_markdown",
     "observed",
     "sanitize",
+    "schema",
+    "schema_spec",
+    "schema_formats",
 ]
 FORBIDDEN = ("httpx", "click", "spsync.sandbox", "spsync.api", "spsync.cli", "os", "time")
 
