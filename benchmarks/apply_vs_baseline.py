@@ -13,9 +13,12 @@ For each roster size it starts the simulator as a real ``spsync sandbox serve`` 
   first ``--baseline-max`` students only and its time is extrapolated linearly (printed as
   such): its cost is the same for every student, so the line is exact up to noise.
 
-HTTP calls are counted by the simulator (``GET /_sandbox/requests``), by method and route.
-Wall time, CPU (``wait4``) and peak RSS (``peak_rss.py``) are of the whole child process,
-start-up included.
+HTTP calls are counted by the simulator (``GET /_sandbox/requests``), by method and route,
+and so are its answers by status (429: refused by its rate limit). Wall time, CPU
+(``wait4``) and peak RSS (``peak_rss.py``) are of the whole child process, start-up
+included. For each spsync run it also prints the server's floor (calls ÷ the rate limit:
+no client can be faster), the run's ratio to it, CPU per call, and the window of calls in
+flight the first apply reached (its ``-v`` summary).
 Prints figures; asserts nothing (a failed run is reported and ends the script with exit 1).
 
 The tenant: one course, ``--exams`` limited-scope exams (10), N students; student i is
@@ -27,6 +30,8 @@ session).
     .venv/bin/python benchmarks/apply_vs_baseline.py --full          # 500, 2,000, 10,000
     .venv/bin/python benchmarks/apply_vs_baseline.py --sizes 20000 --baseline-max 0
     .venv/bin/python benchmarks/apply_vs_baseline.py --sizes 2000 --profile /tmp/apply.prof
+    .venv/bin/python benchmarks/apply_vs_baseline.py --sizes 2000 --latency-ms 100 \
+        --rate-limit 200 --baseline-max 0
 """
 
 from __future__ import annotations
@@ -199,9 +204,12 @@ class Sandbox:
             r.raise_for_status()
             return dict(r.json()["counts"])
 
-    def statuses(self) -> dict[str, int]:
+    def counts_and_statuses(self) -> tuple[dict[str, int], dict[str, int]]:
         with self._http() as h:
-            return dict(h.get("/_sandbox/requests").json()["statuses"])
+            r = h.get("/_sandbox/requests")
+            r.raise_for_status()
+            data = r.json()
+            return dict(data["counts"]), dict(data["statuses"])
 
 
 @contextlib.contextmanager
@@ -238,6 +246,9 @@ class Run:
     rss_mb: float = 0.0
     note: str = ""
     extrapolated: bool = False
+    statuses: dict[str, int] = field(default_factory=dict)
+    #: the ``-v`` summary's window line (``up to N calls in flight ...``)
+    window: str = ""
 
     @property
     def total(self) -> int:
@@ -250,6 +261,10 @@ class Run:
     @property
     def reads(self) -> int:
         return self.total - self.writes
+
+    @property
+    def refused(self) -> int:
+        return self.statuses.get("429", 0)
 
 
 def spsync_cli(
@@ -278,14 +293,19 @@ def spsync_cli(
     if proc.returncode not in ok:
         tail = "\n".join(log.read_text().splitlines()[-15:])
         raise SystemExit(f"{label}: exit {proc.returncode}\n{tail}")
-    summary = [x for x in log.read_text().splitlines() if x.startswith("bench: ")]
+    lines = log.read_text().splitlines()
+    summary = [x for x in lines if x.startswith("bench: ") and " done" in x]
+    window = [x for x in lines if x.startswith("bench: up to ")]
+    calls, statuses = sb.counts_and_statuses()
     return Run(
         label,
         seconds,
-        sb.counts(),
+        calls,
         cpu_s=usage.ru_utime + usage.ru_stime,
         rss_mb=int(peak.read_text()) / 1024,
         note=summary[-1] if summary else "",
+        statuses=statuses,
+        window=window[-1].removeprefix("bench: ") if window else "",
     )
 
 
@@ -328,10 +348,14 @@ def table(rows: list[list[str]]) -> str:
     return "\n".join(out)
 
 
-def report(n: int, exams: int, runs: list[Run]) -> None:
+def report(n: int, exams: int, runs: list[Run], rate_limit: float | None = None) -> None:
     objects = 4 * n + 1 + exams
-    rows = [["run", "wall s", "calls", "writes", "reads", "calls/student", "CPU s", "RSS MB"]]
+    head = ["run", "wall s", "calls", "writes", "reads", "calls/student", "CPU s", "RSS MB"]
+    head += ["CPU ms/call", "429", "429 %", "floor s", "x floor"]
+    rows = [head]
     for r in runs:
+        # what the server accepted: its refusals are not work a client had to do
+        floor = (r.total - r.refused) / rate_limit if rate_limit else 0.0
         rows.append(
             [
                 r.label + (" (extrapolated)" if r.extrapolated else ""),
@@ -342,6 +366,11 @@ def report(n: int, exams: int, runs: list[Run]) -> None:
                 f"{r.total / n:.3f}",
                 f"{r.cpu_s:.1f}" if r.cpu_s else "-",
                 f"{r.rss_mb:.0f}" if r.rss_mb else "-",
+                f"{1000 * r.cpu_s / r.total:.2f}" if r.cpu_s and r.total else "-",
+                str(r.refused) if not r.extrapolated else "-",
+                f"{100 * r.refused / r.total:.1f}" if r.total and not r.extrapolated else "-",
+                f"{floor:.2f}" if floor else "-",
+                f"{r.seconds / floor:.2f}" if floor else "-",
             ]
         )
     print(table(rows))
@@ -363,6 +392,8 @@ def report(n: int, exams: int, runs: list[Run]) -> None:
             f"= {base.seconds / first.seconds:.1f}x faster"
             + (" (baseline extrapolated)" if base.extrapolated else "")
         )
+    if first and first.window:
+        print(f"  first apply: {first.window}")
     noop = by.get("spsync no-op re-apply")
     if noop:
         per = f"1 read per {objects / noop.reads:.0f} objects" if noop.reads else "no reads"
@@ -374,16 +405,17 @@ def report(n: int, exams: int, runs: list[Run]) -> None:
 def measure_size(args: argparse.Namespace, n: int) -> None:
     print(
         f"\n=== {n:,} students, {args.exams} exams (latency {args.latency_ms:g} ms, "
-        f"rate limit {args.rate_limit or 'none'} req/s, parallelism {args.parallelism}) ==="
+        f"rate limit {args.rate_limit or 'none'} req/s, "
+        f"parallelism {args.parallelism or 'default'}) ==="
     )
     runs: list[Run] = []
-    par = ["--parallelism", str(args.parallelism)]
+    par = ["--parallelism", str(args.parallelism)] if args.parallelism else []
     with tempfile.TemporaryDirectory() as tmp, sandbox(args.latency_ms, args.rate_limit) as sb:
         root = Path(tmp)
         tenant = write_tenant(root, sb.url, n, args.exams)
         rel = str(tenant.relative_to(root))
         profile = Path(args.profile).resolve() if args.profile else None
-        first = ("apply", rel, "--auto-approve", *par)
+        first = ("-v", "apply", rel, "--auto-approve", *par)
         runs.append(spsync_cli(root, sb, "spsync first apply", *first, profile=profile))
         runs.append(
             spsync_cli(root, sb, "spsync no-op re-apply", "apply", rel, "--auto-approve", *par)
@@ -391,15 +423,11 @@ def measure_size(args: argparse.Namespace, n: int) -> None:
         runs.append(spsync_cli(root, sb, "spsync plan (no-op)", "plan", rel, "--detailed-exitcode"))
         write_tenant(root, sb.url, n, args.exams, share=100)
         runs.append(spsync_cli(root, sb, "spsync 1% changed", "apply", rel, "--auto-approve", *par))
-        statuses = sb.statuses()
     run_n = min(n, args.baseline_max)
     if run_n > 0:
         with sandbox(args.latency_ms, args.rate_limit) as sb:
             runs.append(baseline(sb, n, run_n, args.exams))
-    report(n, args.exams, runs)
-    refused = statuses.get("429", 0)
-    if refused:
-        print(f"  the simulator answered 429 to spsync {refused} times over the size's runs")
+    report(n, args.exams, runs, args.rate_limit or None)
 
 
 def main() -> None:
@@ -409,7 +437,9 @@ def main() -> None:
     ap.add_argument("--exams", type=int, default=10)
     ap.add_argument("--latency-ms", type=float, default=20)
     ap.add_argument("--rate-limit", type=float, default=500, help="req/s; 0: none")
-    ap.add_argument("--parallelism", type=int, default=8)
+    ap.add_argument(
+        "--parallelism", type=int, default=0, help="the CLI's --parallelism (0: its default)"
+    )
     ap.add_argument(
         "--baseline-max",
         type=int,

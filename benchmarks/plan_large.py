@@ -10,9 +10,11 @@ so the plan's figures are the client's own. Scenarios:
   to another appointment);
 
 each with --no-refresh (manifests vs state) and with refresh (observation over HTTP), then
-the whole `spsync plan` command end to end.
+the whole `spsync plan` command end to end (wall, CPU, peak RSS, API calls). With
+``--cli-only``, only the commands end to end, and a no-op ``spsync apply`` too (at 100,000
+students the in-process runs under tracemalloc take long).
 
-Run: ``.venv/bin/python benchmarks/plan_large.py [--users N]``
+Run: ``.venv/bin/python benchmarks/plan_large.py [--users N] [--cli-only]``
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import argparse
 import asyncio
 import json
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -85,32 +88,34 @@ def manifests(n: int) -> str:
 
 
 class WorldClient:
-    """What ``provision_all`` needs of a client, served by a World in this process."""
+    """What ``provision_all`` needs of a client, served by a World in this process (one
+    install of it)."""
 
-    def __init__(self, world: World) -> None:
+    def __init__(self, world: World, install: str = INSTALL) -> None:
         self.w = world
+        self.install = install
 
     async def provision(self, req: wire.ProvisionRequest) -> wire.ProvisionResponse:
         body = json.loads(wire.request_json(req)[0])
-        return wire.ProvisionResponse.model_validate(self.w.provision(INSTALL, body))
+        return wire.ProvisionResponse.model_validate(self.w.provision(self.install, body))
 
     async def update_assignments(
         self, course: str, exam: str, *, add: list[str] = (), remove: list[str] = ()
     ) -> wire.AssignmentList:
         body = {"add": [{"enrollmentSid": s} for s in add]}
         return wire.AssignmentList.model_validate(
-            self.w.update_assignments(INSTALL, course, exam, body)
+            self.w.update_assignments(self.install, course, exam, body)
         )
 
     async def list_enrollment_sessions(self, en: str, exam: str) -> list[wire.Session]:
-        page = self.w.list_enrollment_sessions(INSTALL, en, exam, include_active=True)
+        page = self.w.list_enrollment_sessions(self.install, en, exam, include_active=True)
         return [wire.Session.model_validate(x) for x in page.items]
 
     async def schedule_session(
         self, exam: str, sid: str, req: wire.ScheduleRequest, *, enrollment_sid: str
     ) -> wire.Session:
         body = json.loads(wire.request_json(req)[0])
-        return wire.Session.model_validate(self.w.schedule_session(INSTALL, exam, sid, body))
+        return wire.Session.model_validate(self.w.schedule_session(self.install, exam, sid, body))
 
 
 def changed(desired: Desired, share: float = 0.10) -> Desired:
@@ -161,6 +166,11 @@ def serve_world(world_file: Path) -> tuple[subprocess.Popen[str], str]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--users", type=int, default=20_000)
+    ap.add_argument(
+        "--cli-only",
+        action="store_true",
+        help="only the commands end to end (plan, plan --no-refresh, a no-op apply)",
+    )
     args = ap.parse_args()
     n = args.users
     tmp = Path(tempfile.mkdtemp(prefix="spsync-bench-"))
@@ -183,58 +193,89 @@ def main() -> None:
         desired = manifest.load(tdir, env=ENV)[0]
         store = StateStore(tmp / "state")
         store.save(state.model_copy(update={"api_url": url}))
-        calls: dict[str, int] = {}
-
-        def plan(d: Desired, refresh: bool) -> Callable[[], Awaitable[Any]]:
-            async def go() -> Any:
-                if not refresh:
-                    return (await plan_tenant(d, store, None, refresh=False, secret_key=KEY))[0]
-                async with Client(url, INSTALL, Secret(TOKEN)) as client:
-                    tp = (await plan_tenant(d, store, client, secret_key=KEY))[0]
-                    calls["n"] = sum(client.calls.values())
-                    calls.update({k: v for k, v in client.calls.items()})
-                    return tp
-
-            return go
-
-        for label, d in (("no-op", desired), ("10% changed", changed(desired))):
-            for refresh in (False, True):
-                name = f"plan {label}, {'refresh' if refresh else '--no-refresh'}"
-                tp = timed(name, plan(d, refresh))
-                extra = f", {calls['n']} API calls" if refresh else ""
-                print(f"      {len(tp.changes):,} changes, {tp.summary['noop']:,} unchanged{extra}")
-        print("  API calls of one refreshed plan, by route:")
-        for route, k in sorted(calls.items()):
-            if route != "n":
-                print(f"      {k:5d}  {route}")
-        tp = asyncio.run(plan(changed(desired), False)())
-        from spsync.plan import make_plan
-
-        t0 = time.perf_counter()
-        text = render_text(make_plan([tp]))
-        print(f"  {'render text of the 10% plan':<44} {time.perf_counter() - t0:7.2f} s "
-              f"({len(text):,} chars)")  # fmt: skip
-        for extra in ([], ["--no-refresh"]):
-            t0 = time.perf_counter()
-            peak = tmp / "peak-rss"
-            r = subprocess.run(
-                [sys.executable, str(Path(__file__).with_name("peak_rss.py")),
-                 "--state-dir", str(tmp / "state"), "plan", str(tdir), "--detailed-exitcode",
-                 *extra],
-                capture_output=True, text=True, check=False,
-                env={**os.environ, **ENV, "PEAK_RSS_FILE": str(peak)},
-            )  # fmt: skip
-            elapsed = time.perf_counter() - t0
-            last = r.stdout.strip().splitlines()[-1] if r.stdout.strip() else r.stderr.strip()
-            rss = int(peak.read_text()) / 1024
-            label = f"`spsync plan {' '.join(extra)}` end to end (no-op)"
-            print(f"  {label:<44} {elapsed:7.2f} s   RSS {rss:7.1f} MiB"
-                  f"  exit {r.returncode}: {last}")  # fmt: skip
+        del state, world  # the CLI runs below are not to share the machine with them
+        if not args.cli_only:
+            in_process(desired, store, url)
+        commands = [["plan", str(tdir), "--detailed-exitcode"]]
+        commands.append(["plan", str(tdir), "--detailed-exitcode", "--no-refresh"])
+        if args.cli_only:
+            commands.append(["apply", str(tdir), "--auto-approve"])
+        for command in commands:
+            end_to_end(command, tmp, url)
     finally:
         server.terminate()
         server.wait()
         if server.stdout is not None:
             server.stdout.close()
+
+
+def in_process(desired: Desired, store: StateStore, url: str) -> None:
+    """The plan's phases in this process: with and without refresh, no-op and 10% changed."""
+    calls: dict[str, int] = {}
+
+    def plan(d: Desired, refresh: bool) -> Callable[[], Awaitable[Any]]:
+        async def go() -> Any:
+            if not refresh:
+                return (await plan_tenant(d, store, None, refresh=False, secret_key=KEY))[0]
+            async with Client(url, INSTALL, Secret(TOKEN)) as client:
+                tp = (await plan_tenant(d, store, client, secret_key=KEY))[0]
+                calls["n"] = sum(client.calls.values())
+                calls.update({k: v for k, v in client.calls.items()})
+                return tp
+
+        return go
+
+    for label, d in (("no-op", desired), ("10% changed", changed(desired))):
+        for refresh in (False, True):
+            name = f"plan {label}, {'refresh' if refresh else '--no-refresh'}"
+            tp = timed(name, plan(d, refresh))
+            extra = f", {calls['n']} API calls" if refresh else ""
+            print(f"      {len(tp.changes):,} changes, {tp.summary['noop']:,} unchanged{extra}")
+    print("  API calls of one refreshed plan, by route:")
+    for route, k in sorted(calls.items()):
+        if route != "n":
+            print(f"      {k:5d}  {route}")
+    tp = asyncio.run(plan(changed(desired), False)())
+    from spsync.plan import make_plan
+
+    t0 = time.perf_counter()
+    text = render_text(make_plan([tp]))
+    print(f"  {'render text of the 10% plan':<44} {time.perf_counter() - t0:7.2f} s "
+          f"({len(text):,} chars)")  # fmt: skip
+
+
+def end_to_end(command: list[str], tmp: Path, url: str, env: dict[str, str] | None = None) -> None:
+    """``spsync COMMAND`` in its own process: wall time, CPU, peak RSS, API calls.
+    ``env``: variables the manifests read (default: plan_sandbox's acme tenant's)."""
+    peak = tmp / "peak-rss"
+    before = requests_served(url)
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t0 = time.perf_counter()
+    r = subprocess.run(
+        [sys.executable, str(Path(__file__).with_name("peak_rss.py")),
+         "--state-dir", str(tmp / "state"), *command],
+        capture_output=True, text=True, check=False,
+        env={**os.environ, **(ENV if env is None else env), "PEAK_RSS_FILE": str(peak)},
+    )  # fmt: skip
+    elapsed = time.perf_counter() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - usage.ru_utime) + (after.ru_stime - usage.ru_stime)
+    calls = requests_served(url) - before
+    last = r.stdout.strip().splitlines()[-1] if r.stdout.strip() else r.stderr.strip()
+    rss = int(peak.read_text()) / 1024
+    flags = " ".join(a for a in command[2:] if a != "--detailed-exitcode")
+    label = f"`spsync {command[0]} {flags}`".replace(" `", "`") + " end to end"
+    per_call = f", {1000 * cpu / calls:.1f} ms CPU/call" if calls else ""
+    print(f"  {label:<44} {elapsed:7.2f} s   RSS {rss:7.1f} MiB  CPU {cpu:5.1f} s  "
+          f"{calls} calls{per_call}  exit {r.returncode}: {last}", flush=True)  # fmt: skip
+
+
+def requests_served(url: str) -> int:
+    """API calls the simulator has answered so far."""
+    import httpx
+
+    r = httpx.get(url + "/_sandbox/requests", headers={"token": TOKEN}, timeout=60)
+    return int(r.json()["total"])
 
 
 if __name__ == "__main__":

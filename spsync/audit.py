@@ -8,6 +8,10 @@ reads) and ``code`` (the API's error code, if any). Never a body, header or secr
 
 The address comes from a context variable the executor sets around each change, so the
 client's ``on_call`` hook needs no parameter for it: asyncio tasks inherit the context.
+
+Lines are gathered and written together by ``flush``, which apply has the API client call
+before each request it sends (so the log is never more than the answers of one moment
+behind), and which runs by itself every ``FLUSH_LINES`` lines and on close.
 """
 
 from __future__ import annotations
@@ -29,6 +33,8 @@ from spsync.sanitize import clean
 CURRENT_ADDRESS: ContextVar[str | None] = ContextVar("spsync_current_address", default=None)
 
 AUDIT_DIR = Path(".spsync") / "audit"
+#: lines held at most before they are written without being asked
+FLUSH_LINES = 64
 
 
 def _utc_now() -> datetime:
@@ -52,7 +58,8 @@ class AuditLog:
         self.run = run or uuid.uuid4().hex[:12]
         self._clock = clock
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._fh: IO[str] | None = os.fdopen(self._open(), "a", encoding="utf-8", buffering=1)
+        self._fh: IO[str] | None = os.fdopen(self._open(), "a", encoding="utf-8")
+        self._pending: list[str] = []
         self.lines = 0
 
     def _open(self) -> int:
@@ -93,11 +100,23 @@ class AuditLog:
         }
         if isinstance(line["code"], str):
             line["code"] = clean(line["code"])  # the API's own text: one safe line
-        self._fh.write(json.dumps(line, sort_keys=True) + "\n")
+        self._pending.append(json.dumps(line, sort_keys=True))
         self.lines += 1
+        if len(self._pending) >= FLUSH_LINES:
+            self.flush()
+
+    def flush(self) -> None:
+        """Write the lines recorded since the last flush (one ``write(2)``)."""
+        if not self._pending or self._fh is None:
+            return
+        self._pending.append("")
+        self._fh.write("\n".join(self._pending))
+        self._pending.clear()
+        self._fh.flush()
 
     def close(self) -> None:
         if self._fh is not None:
+            self.flush()
             self._fh.close()
             self._fh = None
 

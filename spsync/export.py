@@ -35,6 +35,7 @@ from typing import Any
 from spsync.api import wire
 from spsync.api.client import Client, gather_all
 from spsync.errors import NotFoundError, UsageError
+from spsync.fields import applied_fields
 from spsync.model import Desired
 from spsync.observe import (
     USER_LIST_THRESHOLD,
@@ -46,7 +47,6 @@ from spsync.observe import (
     user_fields,
 )
 from spsync.observed import SCHEDULED
-from spsync.planner import applied_fields
 from spsync.secrets import Secret, env_prefix
 from spsync.state import ResourceState
 

@@ -4,12 +4,17 @@ Rewriting the whole state file after each of thousands of changes costs O(N²) b
 apply appends each completed change to ``state/<tenant>.journal.jsonl`` instead and folds
 the journal into the state file (one atomic save) now and then and at the end.
 
-Durability. Each entry is handed to the kernel with one ``write(2)`` on an ``O_APPEND``
-descriptor as soon as the remote side answered, so a process killed at any instant
-(SIGKILL included) loses at most the change whose response had not been written yet; the
-next plan finds such objects again (provision matches by ids, sessions are adopted from
-the appointments report). ``fsync`` — which protects against power loss, not against a
-killed process — is group-committed: at most every ``sync_interval`` seconds, and always
+Durability. Entries are handed to the kernel with ``write(2)`` on an ``O_APPEND``
+descriptor: each at once, or, in a journal opened ``deferred`` (apply's), together with
+the others recorded since the last ``flush``, which the API client calls before it sends
+any request. So no request leaves while a change already answered is unrecorded, and a
+process killed at any instant (SIGKILL included) loses at most the changes whose responses
+came in since its last request; the next plan finds such objects again (provision matches
+by ids, sessions are adopted from the appointments report). One line per entry, encoded
+without building a model of it: its resource is serialised once, by pydantic.
+
+``fsync`` — which protects against power loss, not against a killed process — is
+group-committed: at most every ``sync_interval`` seconds, and always
 before a compaction and on close. The periodic fsync runs on a helper thread, so the event
 loop that drives the API calls never stops for the disk (an fsync takes milliseconds, tens
 of them on a busy disk, and there are dozens per second of a large apply).
@@ -197,16 +202,25 @@ def _fsync_dir(directory: Path) -> None:
 class Journal:
     """An open journal for one apply of one tenant.
 
-    ``put``/``drop`` write one line each at once; ``sync`` forces an fsync (otherwise done
+    ``put``/``drop`` write one line each, at once or, ``deferred``, at the next ``flush``
+    (``sync``, ``rebase`` and ``close`` flush first); ``sync`` forces an fsync (otherwise done
     at most every ``sync_interval`` seconds, on a helper thread); ``rebase`` empties the
     file after the state was saved with a new serial; ``close`` syncs and closes (the file
     stays until removed with ``discard`` once its content is in a saved state).
     """
 
     def __init__(
-        self, path: Path, *, lineage: str, base_serial: int, sync_interval: float = 0.05
+        self,
+        path: Path,
+        *,
+        lineage: str,
+        base_serial: int,
+        sync_interval: float = 0.05,
+        deferred: bool = False,
     ) -> None:
         self.path = Path(path)
+        self.deferred = deferred
+        self._pending: list[bytes] = []
         self.lineage = lineage
         self.base_serial = base_serial
         self.sync_interval = sync_interval
@@ -228,31 +242,38 @@ class Journal:
         self._syncing: Future[None] | None = None
 
     def put(self, address: str, resource: ResourceState) -> None:
-        self._write(Entry(**self._head(address), op="put", resource=resource))
+        self._append(address, "put", resource.model_dump_json())
 
     def drop(self, address: str) -> None:
-        self._write(Entry(**self._head(address), op="drop"))
+        self._append(address, "drop", "null")
 
-    def _head(self, address: str) -> dict[str, Any]:
-        self._seq += 1
-        return {
-            "lineage": self.lineage,
-            "base_serial": self.base_serial,
-            "seq": self._seq,
-            "address": address,
-        }
-
-    def _write(self, entry: Entry) -> None:
+    def _append(self, address: str, op: str, resource: str) -> None:
+        """One ``Entry`` as a JSON line, written now or at the next ``flush``."""
         if self._fd is None:
             raise StateError(f"{self.path}: journal is closed")
-        line = json.dumps(entry.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
-        data = (line + "\n").encode()
-        # One write(2) per entry: O_APPEND makes it land whole at the end of the file, and
-        # once it returns the bytes survive the death of this process.
+        self._seq += 1
+        # the fields of Entry, in key order; the resource came from its own serialiser
+        line = (
+            f'{{"address":{json.dumps(address)},"base_serial":{self.base_serial},'
+            f'"lineage":{json.dumps(self.lineage)},"op":"{op}","resource":{resource},'
+            f'"seq":{self._seq},"v":{JOURNAL_VERSION}}}\n'
+        )
+        self._pending.append(line.encode())
+        self.count += 1
+        if not self.deferred:
+            self.flush()
+
+    def flush(self) -> None:
+        """Write the entries recorded since the last flush, with one ``write(2)``."""
+        if not self._pending or self._fd is None:
+            return
+        data = b"".join(self._pending)
+        self._pending.clear()
+        # O_APPEND makes the write land whole at the end of the file, and once it returns
+        # the bytes survive the death of this process
         written = os.write(self._fd, data)
         if written != len(data):  # pragma: no cover - regular files do not short-write
             raise StateError(f"{self.path}: short write to the journal")
-        self.count += 1
         self._dirty = True
         if time.monotonic() - self._last_sync >= self.sync_interval:
             self._sync_in_background(self._fd)
@@ -282,6 +303,7 @@ class Journal:
 
     def sync(self) -> None:
         """fsync pending entries now (after the background one, if it runs)."""
+        self.flush()
         self._collect()
         if self._fd is not None and self._dirty:
             os.fsync(self._fd)
@@ -292,6 +314,7 @@ class Journal:
         """The state was saved as ``serial`` holding every entry so far: start afresh."""
         if self._fd is None:
             raise StateError(f"{self.path}: journal is closed")
+        self.flush()
         self._collect()
         os.ftruncate(self._fd, 0)
         os.fsync(self._fd)

@@ -352,6 +352,9 @@ def _check_unique(heads: list[_Head], selected: list[_Head]) -> None:
 
 # --- resources ---------------------------------------------------------------------------
 
+#: what an entry's node is once the trees are let go (``_TenantLoader._forget_nodes``)
+_NO_NODE = Scalar(0, 0, "", False, None)
+
 
 @dataclass(slots=True)
 class _Named:
@@ -800,43 +803,73 @@ class _TenantLoader:
         """Every resource as plain data, validated into ``Desired`` in one pydantic call.
 
         One ``model_validate`` over nested dicts runs in pydantic-core; building a model
-        object per entry costs several times more on a 20,000-user roster."""
-        locations: dict[str, tuple[str, int, int]] = {}
-
-        def locate(address: str, cx: Ctx, node: Node) -> None:
-            locations[address] = (cx.file, node.line, node.col)
-
+        object per entry costs several times more on a 20,000-user roster. The YAML nodes
+        are let go first (each address keeps its position), and each entry's checked values
+        are the dict validated, not a copy: the models are built with only those in memory
+        (at 100,000 students the node tree alone is 300 MB)."""
+        locations = self._locations()
+        self._forget_nodes()
         groups: dict[str, dict[str, dict[str, Any]]] = {}
         for kind, registry in self.named.items():
             group = groups[SECTION_OF[kind]] = {}
             for name, e in registry.items():
-                address = f"{kind}.{name}"
-                group[address] = {"name": name, **(e.values or {})}
-                locate(address, e.cx, e.key)
+                values = e.values if e.values is not None else {}
+                values.setdefault("name", name)
+                group[f"{kind}.{name}"] = values
         enrollments = groups["enrollments"] = {}
-        for (course, user), (item, role) in self.enrolled.items():
+        for (course, user), (_item, role) in self.enrolled.items():
             address = f"enrollment.{course}.{user}"
             enrollments[address] = {"user": user, "course": course, "role": role}
-            locate(address, item.cx, item.node)
-        for (course, user), pending in self.implied_enrollments.items():
+        for course, user in self.implied_enrollments:
             address = f"enrollment.{course}.{user}"
             enrollments[address] = {"user": user, "course": course, "implied": True}
-            locate(address, pending.cx, pending.node)
         assignments = groups["assignments"] = {}
         for (exam, user), pending in self.assigned.items():
             address = f"assignment.{exam}.{user}"
             assignments[address] = {"exam": exam, "user": user, "implied": pending.implied}
-            locate(address, pending.cx, pending.node)
         sessions = groups["sessions"] = {}
         for (exam, user), item in self.scheduled.items():
-            address = f"session.{exam}.{user}"
-            sessions[address] = {"exam": exam, "user": user, **item.values}
-            locate(address, item.cx, item.node)
+            values = item.values
+            values.setdefault("exam", exam)
+            values.setdefault("user", user)
+            sessions[f"session.{exam}.{user}"] = values
         # canonical order: by address, whichever file declared what
         ordered = {k: dict(sorted(g.items())) for k, g in groups.items()}
         return Desired.model_validate(
             {"tenant": self._tenant(), **ordered, "locations": dict(sorted(locations.items()))}
         )
+
+    def _locations(self) -> dict[str, tuple[str, int, int]]:
+        """Where each address was declared (or implied): file, line, column."""
+        locations: dict[str, tuple[str, int, int]] = {}
+
+        def locate(address: str, cx: Ctx, node: Node) -> None:
+            locations[address] = (cx.file, node.line, node.col)
+
+        for kind, registry in self.named.items():
+            for name, e in registry.items():
+                locate(f"{kind}.{name}", e.cx, e.key)
+        for (course, user), (item, _role) in self.enrolled.items():
+            locate(f"enrollment.{course}.{user}", item.cx, item.node)
+        for (course, user), pending in self.implied_enrollments.items():
+            locate(f"enrollment.{course}.{user}", pending.cx, pending.node)
+        for (exam, user), pending in self.assigned.items():
+            locate(f"assignment.{exam}.{user}", pending.cx, pending.node)
+        for (exam, user), item in self.scheduled.items():
+            locate(f"session.{exam}.{user}", item.cx, item.node)
+        return locations
+
+    def _forget_nodes(self) -> None:
+        """Let the YAML node trees go: every check that points at a position has run."""
+        for registry in self.named.values():
+            for e in registry.values():
+                e.node = e.key = _NO_NODE
+        for items in (self.enrollments, self.assignments, self.sessions):
+            for item in items:
+                item.node = _NO_NODE
+        for pending in (*self.assigned.values(), *self.implied_enrollments.values()):
+            pending.node = _NO_NODE
+        self.assignment_exams.clear()
 
     def _tenant(self) -> dict[str, Any]:
         values = {k: v for k, v in self.head.values.items() if k != "defaults"}

@@ -31,6 +31,7 @@ from typing import Any, TypeVar
 from spsync.api import wire
 from spsync.api.client import Client
 from spsync.errors import NotFoundError
+from spsync.fields import normalise_exam_fields
 from spsync.model import Desired, Exam, kind_of, trusted
 from spsync.observed import (
     CANCELLED,
@@ -40,7 +41,6 @@ from spsync.observed import (
     LiveSession,
     Observed,
 )
-from spsync.planner import normalise_exam_fields
 from spsync.state import State
 
 T = TypeVar("T")

@@ -407,7 +407,7 @@ def staleness(saved: TenantPlan, fresh: TenantPlan) -> list[str]:
     fresh, apply it as is).
 
     Covers the connection (install, API URL), the state (lineage, serial), the live objects
-    the plan touches (``fingerprints``: ``planner.fingerprint_of`` now), the manifests
+    the plan touches (``fingerprints``: ``fields.fingerprint_of`` now), the manifests
     (``desired_digest``), and the changes themselves: one added, removed or different since
     the plan was made, and the objects to adopt.
     """

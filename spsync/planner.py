@@ -34,25 +34,27 @@ fingerprints (state keeps only those) and shown as ``(sensitive)`` / ``(changed)
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from deepdiff import DeepDiff
-
 from spsync.errors import PlanError
+from spsync.fields import (
+    canonical,
+    changed_paths,
+    desired_digest_of,
+    fingerprint_of,
+    fingerprint_secrets,
+    mask,
+    overlay,
+    project,
+    resource_at,
+    secret_key_for,
+)
 from spsync.model import (
     KINDS,
-    Course,
     Desired,
-    Enrollment,
     Exam,
-    Session,
-    Strict,
-    Tenant,
-    User,
     kind_of,
 )
 from spsync.moves import detect_moves, renamed_observed, renamed_state
@@ -69,259 +71,26 @@ from spsync.observed import (
 from spsync.plan import (
     DESTRUCTIVE,
     EFFECT_REASONS,
-    SENSITIVE,
-    SENSITIVE_CHANGED,
     Action,
     Adoption,
     Change,
     Reason,
     TenantPlan,
-    canonical_json,
     sort_changes,
     summarize,
 )
-from spsync.secrets import Secret
 from spsync.state import ResourceState, State
 from spsync.suggest import did_you_mean
 
-#: the key of secret fingerprints in sandbox mode (no token is read there)
-SANDBOX_KEY = b"spsync-sandbox"
-
-#: fields whose values are secrets, wherever they appear
-SECRET_FIELDS: frozenset[str] = frozenset({"password"})
-
 #: session fields the reschedule endpoint can change; any other change is a replace
 RESCHEDULABLE: frozenset[str] = frozenset({"appointment", "notes"})
-
-#: nested maps compared as a whole (their keys are data, not a fixed set of fields)
-MAP_PATHS: frozenset[tuple[str, ...]] = frozenset(
-    {("ids",), ("configuration", "proctorTypes"), ("configuration", "permittedItems")}
-)
 
 #: fields of a live object never compared with the manifest: identity is checked apart
 NOT_COMPARED_LIVE: frozenset[str] = frozenset({"ids"})
 
 
-def secret_key_for(tenant: Tenant) -> bytes:
-    """The key of secret fingerprints: the tenant's token, or ``SANDBOX_KEY`` without one."""
-    if tenant.api.token is None:
-        return SANDBOX_KEY
-    return tenant.api.token.reveal().encode()
-
-
-# --- normal forms --------------------------------------------------------------------------
-
-
-def normalise_exam_fields(fields: dict[str, Any]) -> dict[str, Any]:
-    """Drop empty option/notes maps inside ``proctorTypes``/``permittedItems`` (no options and
-    ``options: {}`` mean the same), in place; returns ``fields``."""
-    conf = fields.get("configuration")
-    if isinstance(conf, dict):
-        pts = conf.get("proctorTypes")
-        if isinstance(pts, dict):
-            conf["proctorTypes"] = {
-                ts: ({"options": v["options"]} if isinstance(v, dict) and v.get("options") else {})
-                for ts, v in pts.items()
-            }
-        items = conf.get("permittedItems")
-        if isinstance(items, dict):
-            conf["permittedItems"] = {
-                k: ({"notes": v["notes"]} if isinstance(v, dict) and v.get("notes") else {})
-                for k, v in items.items()
-            }
-    return fields
-
-
-def fingerprint_secrets(value: Any, key: bytes) -> Any:
-    """A copy of ``value`` with every ``Secret`` replaced by its keyed fingerprint."""
-    if isinstance(value, Secret):
-        return value.fingerprint(key)
-    if isinstance(value, dict):
-        return {k: fingerprint_secrets(v, key) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [fingerprint_secrets(v, key) for v in value]
-    return value
-
-
-def canonical(
-    resource: Course | Exam | User | Enrollment | Session | None, key: bytes
-) -> dict[str, Any]:
-    """The managed fields of a desired resource in normal form, secrets fingerprinted.
-
-    This is what state keeps as ``applied`` once the resource was applied. Assignments have
-    no fields (``{}``); pass ``None`` for one.
-    """
-    if resource is None:
-        return {}
-    if isinstance(resource, Course | User):
-        return resource.model_dump(exclude_none=True, exclude={"name"})
-    if isinstance(resource, Exam):
-        out = resource.model_dump(
-            exclude_none=True, exclude={"name": True, "course": True, "configuration": {"password"}}
-        )
-        if resource.configuration is not None:
-            out["configuration"]["password"] = resource.configuration.password.fingerprint(key)
-        return normalise_exam_fields(out)
-    if isinstance(resource, Enrollment):
-        return {"role": resource.role}
-    if isinstance(resource, Session):
-        return resource.model_dump(exclude_none=True, exclude={"exam", "user"})
-    raise TypeError(f"not a desired resource: {type(resource).__name__}")
-
-
-def resource_at(desired: Desired, address: str) -> Any:
-    """The desired resource at ``address`` (``None`` when the manifests do not have it)."""
-    groups: dict[str, Mapping[str, Strict]] = {
-        "course": desired.courses,
-        "exam": desired.exams,
-        "user": desired.users,
-        "enrollment": desired.enrollments,
-        "assignment": desired.assignments,
-        "session": desired.sessions,
-    }
-    group = groups.get(kind_of(address))
-    return None if group is None else group.get(address)
-
-
-def applied_fields(desired: Desired, address: str, key: bytes) -> dict[str, Any]:
-    """What apply records as ``applied`` in state after applying ``address``."""
-    res = resource_at(desired, address)
-    if res is None:
-        raise KeyError(address)
-    return {} if kind_of(address) == "assignment" else canonical(res, key)
-
-
-def mask(
-    fields: dict[str, Any] | None, other: dict[str, Any] | None = None
-) -> dict[str, Any] | None:
-    """``fields`` with secrets masked: ``(sensitive)``, or ``(changed)`` where ``other`` (the
-    before side) holds a different fingerprint."""
-    if fields is None:
-        return None
-    out: dict[str, Any] = {}
-    for k, v in fields.items():
-        o = other.get(k) if isinstance(other, dict) else None
-        if k in SECRET_FIELDS:
-            out[k] = (
-                SENSITIVE_CHANGED if other is not None and o is not None and o != v else SENSITIVE
-            )
-        elif isinstance(v, dict):
-            out[k] = mask(v, o if isinstance(o, dict) else ({} if other is not None else None))
-        else:
-            out[k] = v
-    return out
-
-
-def project(
-    source: Mapping[str, Any], shape: Mapping[str, Any], path: tuple[str, ...] = ()
-) -> dict[str, Any]:
-    """The part of ``source`` that ``shape`` manages: its keys, recursively into fixed-field
-    sub-objects; maps listed in ``MAP_PATHS`` are taken whole."""
-    out: dict[str, Any] = {}
-    for k, v in shape.items():
-        if k not in source:
-            continue
-        sv = source[k]
-        sub = (*path, k)
-        if isinstance(v, dict) and isinstance(sv, dict) and sub not in MAP_PATHS:
-            out[k] = project(sv, v, sub)
-        else:
-            out[k] = sv
-    return out
-
-
-def overlay(
-    base: Mapping[str, Any], top: Mapping[str, Any], path: tuple[str, ...] = ()
-) -> dict[str, Any]:
-    """``base`` with ``top``'s values laid over it (recursively, maps whole)."""
-    out = dict(base)
-    for k, v in top.items():
-        sub = (*path, k)
-        if isinstance(v, dict) and isinstance(out.get(k), dict) and sub not in MAP_PATHS:
-            out[k] = overlay(out[k], v, sub)
-        else:
-            out[k] = v
-    return out
-
-
-def changed_paths(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
-    """Dotted paths of fields that differ (numbers compare by value: 0 == 0.0)."""
-    if old == new:
-        return []
-    diff = DeepDiff(dict(old), dict(new), ignore_numeric_type_changes=True, view="tree")
-    paths: set[str] = set()
-    for items in diff.values():
-        for item in items:
-            parts = [str(p) for p in item.path(output_format="list")]
-            paths.add(".".join(parts))
-    return sorted(paths)
-
-
 def _top_fields(paths: Iterable[str]) -> set[str]:
     return {p.split(".", 1)[0] for p in paths}
-
-
-# --- fingerprints and digests --------------------------------------------------------------
-
-
-def fingerprint_of(address: str, state: State, observed: Observed | None, key: bytes) -> str:
-    """A digest of what is known of ``address`` now: its state record and, when observed,
-    its live object / session. A saved plan stores it; apply recomputes it to spot objects
-    that moved since planning."""
-    rec = state.resources.get(address)
-    payload: dict[str, Any] = {"state": rec.model_dump(mode="json") if rec else None}
-    if observed is not None:
-        live: Any = None
-        if address in observed.missing:
-            live = "missing"
-        elif address in observed.objects:
-            live = _live_payload(observed.objects[address], key)
-        elif address in observed.adopted:
-            live = {"adopted": _live_payload(observed.adopted[address], key)}
-        payload["live"] = live
-        session = observed.sessions.get(address)
-        payload["session"] = session.model_dump(mode="json") if session else None
-    return "sha256:" + hashlib.sha256(canonical_json(payload).encode()).hexdigest()
-
-
-def _live_payload(obj: LiveObject, key: bytes) -> dict[str, Any]:
-    return {
-        "sid": obj.sid,
-        "refs": obj.refs,
-        "status": obj.status,
-        "fields": fingerprint_secrets(obj.fields, key),
-    }
-
-
-def desired_digest_of(desired: Desired, addresses: Iterable[str], key: bytes) -> str:
-    """Keyed HMAC over the tenant's connection and the manifests' version of ``addresses``."""
-    t = desired.tenant
-    body = {
-        "tenant": {
-            "tenant": t.tenant,
-            "install": t.install,
-            "api_url": t.api.url,
-            "signon": t.signon.integrationSid if t.signon else None,
-        },
-        "resources": {a: _desired_body(desired, a, key) for a in sorted(set(addresses))},
-    }
-    mac = hmac.new(key, canonical_json(body).encode(), hashlib.sha256).hexdigest()
-    return "hmac-sha256:" + mac
-
-
-def _desired_body(desired: Desired, address: str, key: bytes) -> Any:
-    res = resource_at(desired, address)
-    if res is None:
-        return None
-    if kind_of(address) == "assignment":
-        return {"exam": res.exam, "user": res.user}
-    body = canonical(res, key)
-    if isinstance(res, Exam):
-        body["course"] = res.course
-    return body
-
-
-# --- the planner ---------------------------------------------------------------------------
 
 
 @dataclass

@@ -7,17 +7,19 @@ client, and hands both to ``planner.build_plan``.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 
 from spsync.api.client import CALL_TIMEOUT, Client
 from spsync.cli.common import SANDBOX_DIR, err, globals_of, spsync_hint
-from spsync.errors import PlanError, UsageError
+from spsync.errors import PlanError, SpsyncError, UsageError
+from spsync.fields import SANDBOX_KEY
 from spsync.model import Desired
 from spsync.observe import observe
 from spsync.observed import Observed
@@ -30,12 +32,7 @@ from spsync.plan import (
     make_plan,
     summarize,
 )
-from spsync.planner import (
-    SANDBOX_KEY,
-    build_plan,
-    replace_problems,
-    unknown_targets,
-)
+from spsync.planner import build_plan, replace_problems, unknown_targets
 from spsync.sanitize import clean
 from spsync.secrets import Secret, has_known_secrets, scrub
 from spsync.state import AppliedPlan, ResourceState, State
@@ -164,28 +161,42 @@ def scrubbed(tp: TenantPlan) -> TenantPlan:
     """``tp`` with every form of every secret read in this process masked in the values it
     shows: a server may echo a token or a password into any field, and a plan is printed,
     posted and saved. (Exam passwords themselves never reach a plan: they are compared as
-    keyed fingerprints.) Costs nothing while no secret was read."""
+    keyed fingerprints.) Costs nothing while no secret was read.
+
+    Only a change that holds a secret is copied: a first apply of 100,000 students plans
+    400,000 changes, and a copy of each would be a second plan in memory."""
     if not has_known_secrets():
         return tp
+    changes = tuple(_scrubbed_change(c) for c in tp.changes)
+    warnings = tuple(scrub(w) for w in tp.warnings)
+    same = all(a is b for a, b in zip(changes, tp.changes, strict=True))
+    if same and all(a is b for a, b in zip(warnings, tp.warnings, strict=True)):
+        return tp
+    return tp.model_copy(update={"changes": changes, "warnings": warnings})
 
-    def walk(value: Any) -> Any:
-        if isinstance(value, str):
-            return scrub(value)
-        if isinstance(value, dict):
-            return {k: walk(v) for k, v in value.items()}
-        if isinstance(value, list | tuple):
-            return [walk(v) for v in value]
-        return value
 
-    changes = tuple(
-        c.model_copy(update={"before": walk(c.before), "after": walk(c.after)})
-        if c.before or c.after
-        else c
-        for c in tp.changes
-    )
-    return tp.model_copy(
-        update={"changes": changes, "warnings": tuple(scrub(w) for w in tp.warnings)}
-    )
+def _scrubbed_change(change: Any) -> Any:
+    """``change`` itself when none of its values holds a secret, else a masked copy."""
+    if not change.before and not change.after:
+        return change
+    before, after = _scrubbed(change.before), _scrubbed(change.after)
+    if before is change.before and after is change.after:
+        return change
+    return change.model_copy(update={"before": before, "after": after})
+
+
+def _scrubbed(value: Any) -> Any:
+    """``value`` with secrets masked in its strings; the very same object when it held none
+    (``scrub`` gives back the string it was given when nothing matched)."""
+    if isinstance(value, str):
+        return scrub(value)
+    if isinstance(value, dict):
+        items = {k: _scrubbed(v) for k, v in value.items()}
+        return value if all(items[k] is v for k, v in value.items()) else items
+    if isinstance(value, list | tuple):
+        seq = [_scrubbed(v) for v in value]
+        return value if all(a is b for a, b in zip(seq, value, strict=True)) else seq
+    return value
 
 
 def split_targets(
@@ -218,14 +229,78 @@ def empty_tenant_plan(desired: Desired, state: State) -> TenantPlan:
     )
 
 
+#: tenants worked on at once by a run over several tenants (planned, or applied). Each holds
+#: its live objects while it is planned, so this also bounds the memory of a large run.
+TENANTS_AT_ONCE = 4
+#: API calls in flight across every tenant of one plan run (one tenant alone takes as many)
+CALLS_IN_FLIGHT = 8
+
+T = TypeVar("T")
+
+
+def tenant_name(desired: Desired) -> str:
+    """The key tenants are sorted by: their name."""
+    return desired.tenant.tenant
+
+
+async def each_tenant(
+    desireds: Sequence[Desired],
+    work: Callable[[Desired], Awaitable[T]],
+    *,
+    at_once: int | None = None,
+) -> list[tuple[Desired, T | SpsyncError]]:
+    """``work(desired)`` for every tenant, at most ``at_once`` (``TENANTS_AT_ONCE``) at a
+    time, started in name order; the results in name order.
+
+    A tenant whose work raises a ``SpsyncError`` (an API failure, a damaged state file, a
+    missing token) has that error as its result, and the other tenants go on; anything
+    else (a bug) is raised once every tenant has finished. With ``at_once=1`` the tenants
+    run one after another, with the same results.
+    """
+    limit = asyncio.Semaphore(at_once or TENANTS_AT_ONCE)
+
+    async def one(desired: Desired) -> T:
+        async with limit:
+            return await work(desired)
+
+    ordered = sorted(desireds, key=tenant_name)
+    results = await asyncio.gather(*(one(d) for d in ordered), return_exceptions=True)
+    for result in results:
+        if isinstance(result, BaseException) and not isinstance(result, SpsyncError):
+            raise result
+    return list(zip(ordered, results, strict=True))  # type: ignore[arg-type]
+
+
+def tenant_errors(
+    failures: Mapping[str, SpsyncError],
+    refused: Sequence[UnsafePlanError] = (),
+    *,
+    tenants: int,
+) -> SpsyncError | None:
+    """The error a command over ``tenants`` tenants ends with when some failed or had their
+    plan refused (``None`` when none did): a single error as it is when it names its tenant
+    already (a refusal) or the run had one tenant, else one ``error: TENANT: …`` line per
+    tenant, in name order, so that no tenant's failure hides another's."""
+    lines = {name: f"{name}: {e}" for name, e in failures.items()}
+    lines.update({e.tenant_plan.tenant: str(e) for e in refused})
+    if not lines:
+        return None
+    if len(lines) == 1:
+        if refused:
+            return refused[0]
+        ((name, error),) = failures.items()
+        return error if tenants == 1 else PlanError(lines[name])
+    return PlanError("\n".join(f"error: {lines[name]}" for name in sorted(lines)))
+
+
 @contextlib.asynccontextmanager
 async def _client_or_none(
-    desired: Desired, sandbox: bool, enabled: bool, shared: dict[str, Any]
+    desired: Desired, sandbox: bool, enabled: bool, shared: dict[str, Any], budget: Any
 ) -> AsyncIterator[Client | None]:
     if not enabled:
         yield None
         return
-    async with make_client(desired, sandbox, shared=shared) as client:
+    async with make_client(desired, sandbox, shared=shared, budget=budget) as client:
         yield client
 
 
@@ -240,39 +315,53 @@ async def plan_all(
     manifests: str = "",
     replace: Sequence[str] = (),
     refresh_only: bool = False,
+    failures: dict[str, SpsyncError] | None = None,
 ) -> tuple[Plan, list[UnsafePlanError]]:
-    """Plan every tenant (in name order) into one checksummed ``Plan``.
+    """Plan every tenant into one checksummed ``Plan`` (tenants in name order).
 
+    Up to ``TENANTS_AT_ONCE`` tenants are planned at once, sharing ``CALLS_IN_FLIGHT``
+    calls in flight; the plan is the same as planning them one after another.
     Unsafe tenant plans are kept in the plan (so they can be shown) and their refusals
-    returned; the caller decides to fail.
+    returned; the caller decides to fail. ``failures``: when given, a tenant that cannot be
+    planned (``SpsyncError``) is recorded there and left out of the plan while the others
+    are planned; when not, the first such error (in name order) is raised.
     """
     shares = split_targets(desireds, store, targets) if targets else {}
     check_replace_known(desireds, replace)
-    plans: list[TenantPlan] = []
-    refused: list[UnsafePlanError] = []
     shared: dict[str, Any] = {}
-    for desired in sorted(desireds, key=lambda d: d.tenant.tenant):
+    budget = asyncio.Semaphore(CALLS_IN_FLIGHT)
+
+    async def plan_one(desired: Desired) -> TenantPlan:
+        # an unsafe plan is raised (UnsafePlanError, carrying the plan) and sorted out below
         name = desired.tenant.tenant
         if targets and not shares.get(name):
-            plans.append(empty_tenant_plan(desired, store.load(desired.tenant)))
-            continue
-        async with _client_or_none(desired, sandbox, refresh, shared) as client:
-            try:
-                tp, _state, _obs = await plan_tenant(
-                    desired,
-                    store,
-                    client,
-                    refresh=refresh,
-                    targets=shares.get(name, ()),
-                    allow_destroy=allow_destroy,
-                    secret_key=secret_key(desired, sandbox),
-                    replace=shares_of(replace, desired),
-                    refresh_only=refresh_only,
-                )
-            except UnsafePlanError as e:
-                tp = e.tenant_plan
-                refused.append(e)
-        plans.append(tp)
+            return empty_tenant_plan(desired, store.load(desired.tenant))
+        async with _client_or_none(desired, sandbox, refresh, shared, budget) as client:
+            tp, _state, _obs = await plan_tenant(
+                desired,
+                store,
+                client,
+                refresh=refresh,
+                targets=shares.get(name, ()),
+                allow_destroy=allow_destroy,
+                secret_key=secret_key(desired, sandbox),
+                replace=shares_of(replace, desired),
+                refresh_only=refresh_only,
+            )
+        return tp
+
+    plans: list[TenantPlan] = []
+    refused: list[UnsafePlanError] = []
+    for desired, result in await each_tenant(desireds, plan_one):
+        if isinstance(result, UnsafePlanError):
+            refused.append(result)
+            plans.append(result.tenant_plan)
+        elif isinstance(result, SpsyncError):
+            if failures is None:
+                raise result
+            failures[desired.tenant.tenant] = result
+        else:
+            plans.append(result)
     plan = make_plan(
         plans,
         targets=targets,
@@ -361,8 +450,7 @@ async def import_resource(
     from spsync import observe as obs
     from spsync.api import wire
     from spsync.errors import NotFoundError
-    from spsync.model import kind_of
-    from spsync.planner import (
+    from spsync.fields import (
         SECRET_FIELDS,
         canonical,
         fingerprint_secrets,
@@ -370,6 +458,7 @@ async def import_resource(
         project,
         resource_at,
     )
+    from spsync.model import kind_of
     from spsync.suggest import did_you_mean
 
     kind = kind_of(address)

@@ -152,11 +152,20 @@ def parse_state(text: str, where: str) -> State:
         raise StateError(f"{where}: not a valid state file: {problem}")
     if state.version != STATE_VERSION:
         raise StateError(_version_message(where, state.version))
+    whole = _ALL_GIVEN
     for address, resource in state.resources.items():
         if address.split(".", 1)[0] not in KINDS or "." not in address:
             raise StateError(f"{where}: not a valid state file: unknown address {address!r}")
         check_sids(address, resource, where)
+        if resource.__pydantic_fields_set__ == whole:
+            # one shared "fields set" (216 bytes an entry, 86 MB at 100,000 students);
+            # it names every field, so a later assignment adds nothing to it
+            object.__setattr__(resource, "__pydantic_fields_set__", whole)
     return state
+
+
+#: the "fields set" of a state entry that gives every field (as every saved file does)
+_ALL_GIVEN = set(ResourceState.model_fields)
 
 
 def check_sids(address: str, resource: ResourceState, where: str) -> None:

@@ -37,10 +37,18 @@ def strict_loads(text: str | bytes) -> Any:
     return json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_no_constant)
 
 
+def _keys_only(pairs: list[tuple[str, Any]]) -> None:
+    """Check one object's keys and keep nothing of it: the parse builds no tree."""
+    _no_duplicates(pairs)
+
+
 def duplicate_key(text: str | bytes) -> str | None:
-    """The duplicate-key problem of a JSON text already known to parse, or ``None``."""
+    """The duplicate-key problem of a JSON text already known to parse, or ``None``.
+
+    Every object is dropped as soon as its keys are checked, so that checking a large state
+    file costs no second copy of it in memory (80 MB at 20,000 students)."""
     try:
-        strict_loads(text)
+        json.loads(text, object_pairs_hook=_keys_only)
     except DuplicateKeyError as e:
         return str(e)
     except ValueError:

@@ -325,6 +325,12 @@ class _Composer:
         Map_ = Map
         Seq_ = Seq
         Scalar_ = Scalar
+        # Memory of a large roster (20,000 students: 400,000 scalars): one string object per
+        # distinct text (keys and values repeat: "firstName", an exam's name, a location)
+        # and one int per line number (a flow mapping puts ten scalars on one line).
+        texts: dict[str, str] = {}
+        seen_line = -1
+        line = 0
         while True:
             ev = get()
             cls = type(ev)
@@ -342,10 +348,14 @@ class _Composer:
                         if short is None:
                             self._stop(mark, _bad_tag(tag))
                 style = ev.style
+                if mark.line != seen_line:
+                    seen_line = mark.line
+                    line = seen_line + 1
+                value = ev.value
                 node = Scalar_(
-                    mark.line + 1,
+                    line,
                     mark.column + 1,
-                    ev.value,
+                    texts.setdefault(value, value),
                     (style is None or style == "") and tag is None,
                     short,
                 )

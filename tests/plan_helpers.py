@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
+from spsync.fields import canonical, resource_at
 from spsync.model import (
     Api,
     Assignment,
@@ -24,7 +25,6 @@ from spsync.model import (
 )
 from spsync.observed import LiveObject, LiveSession, Observed
 from spsync.plan import DESTRUCTIVE, Change, TenantPlan, sort_changes, summarize
-from spsync.planner import canonical, resource_at
 from spsync.secrets import Secret
 from spsync.state import ResourceState, State
 

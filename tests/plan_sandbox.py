@@ -9,8 +9,8 @@ from typing import Any
 
 from spsync.api import wire
 from spsync.api.client import Client
+from spsync.fields import canonical
 from spsync.model import Desired, Exam, kind_of
-from spsync.planner import canonical
 from spsync.state import ResourceState, State, new_state
 
 INSTALL = "AI" + "5e" * 16
@@ -178,6 +178,6 @@ async def provision_all(desired: Desired, client: Client, key: bytes) -> State:
 
 
 def canonical_of(desired: Desired, address: str, key: bytes) -> dict[str, Any]:
-    from spsync.planner import resource_at
+    from spsync.fields import resource_at
 
     return canonical(resource_at(desired, address), key)

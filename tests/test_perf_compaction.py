@@ -11,6 +11,7 @@ from plan_helpers import tenant, world
 
 from spsync.apply import Executor
 from spsync.journal import Journal, journal_path
+from spsync.plan import Change
 from spsync.state import ResourceState, State, new_state
 from spsync.store import StateStore
 
@@ -96,3 +97,24 @@ def test_a_costly_compaction_spaces_out_the_timed_ones(
     assert store.saved_at[0] == pytest.approx(19.0)
     gaps = [b - a for a, b in zip(store.saved_at, store.saved_at[1:], strict=False)]
     assert gaps and all(g == pytest.approx(42.0) for g in gaps)
+
+
+def test_no_compaction_by_count_when_the_end_is_near(tmp_path: Path) -> None:
+    store = _Store(tmp_path / "state")
+    ex = _executor(tmp_path, store, compact_every=10, compact_interval_s=3600.0)
+    ex.changes = [
+        Change(address=f"user.u{i}", action="create", reason="new", destructive=False)
+        for i in range(640)
+    ]
+    store.sizes.clear()
+    for i, c in enumerate(ex.changes):
+        ex._put(c.address, _rs(i))
+        ex._done(c)
+        # past the threshold only by what is left to do: at most a quarter more
+        assert ex.journal.count <= 1.25 * max(10, len(ex.state.resources) // 2) + 1
+    # 609 would have been saved after 609 of 640 changes: the final save comes soon after
+    assert store.sizes == [10, 20, 39, 77, 153, 305]
+    assert ex.journal.count == 640 - 305
+    ex.compact()
+    ex.journal.discard()
+    assert len(store.load(tenant()).resources) == 640

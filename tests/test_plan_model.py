@@ -9,6 +9,7 @@ import pytest
 from plan_helpers import applied_state, observed_matching, user, world
 
 from spsync.errors import PlanError
+from spsync.fields import desired_digest_of, fingerprint_of
 from spsync.model import Desired, Policy
 from spsync.observed import Observed
 from spsync.plan import (
@@ -23,7 +24,7 @@ from spsync.plan import (
     staleness,
     summarize,
 )
-from spsync.planner import build_plan, desired_digest_of, fingerprint_of
+from spsync.planner import build_plan
 from spsync.state import State
 
 

@@ -23,10 +23,11 @@ from plan_helpers import (
 )
 
 from spsync.errors import PlanError
+from spsync.fields import secret_key_for
 from spsync.model import Desired, Enrollment
 from spsync.observed import LiveObject, Observed
 from spsync.plan import TenantPlan
-from spsync.planner import build_plan, secret_key_for
+from spsync.planner import build_plan
 from spsync.state import ResourceState, State
 
 

@@ -6,10 +6,11 @@ import asyncio
 from pathlib import Path
 
 import pytest
-from plan_helpers import applied_state, tenant, world
+from plan_helpers import applied_state, hand_change, hand_plan, tenant, world
 
 from spsync.errors import PlanError
-from spsync.planning import plan_all, secret_key
+from spsync.planning import plan_all, scrubbed, secret_key
+from spsync.secrets import Secret, _known
 from spsync.store import StateStore
 
 
@@ -54,3 +55,24 @@ def test_secret_key_is_the_token_or_the_sandbox_key() -> None:
     d = world()
     assert secret_key(d, False) == b"tok-acme"
     assert secret_key(d, True) == b"spsync-sandbox"
+
+
+def test_scrubbing_masks_echoed_secrets_and_copies_only_those_changes() -> None:
+    _known(Secret("echoed-secret-value"))
+    plain = hand_change("user.bob", "update", "drift", before={"title": "a"}, after={"title": "b"})
+    echoed = hand_change(
+        "user.jane",
+        "update",
+        "drift",
+        before={"notes": ["x", "said echoed-secret-value"]},
+        after={"notes": ["x"]},
+    )
+    tp = hand_plan("acme", [plain, echoed], warnings=("plain warning",))
+    out = scrubbed(tp)
+    bob, jane = out.changes
+    assert bob is tp.changes[0]  # nothing secret in it: not copied
+    assert jane.before == {"notes": ["x", "said (sensitive)"]}
+    assert jane.after == {"notes": ["x"]}
+    assert out.warnings == ("plain warning",)
+    untouched = hand_plan("acme", [plain], warnings=("plain warning",))
+    assert scrubbed(untouched) is untouched

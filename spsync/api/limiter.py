@@ -6,7 +6,13 @@ server's limit instead of alternating between bursts and back-offs. A ``Retry-Af
 pauses every caller, not only the one that was refused: they would all be refused too.
 
 Started without a rate, the limiter lets everything through until the first 429, then sets
-its rate from the throughput it measured just before (times the decrease factor).
+its rate from the throughput it measured just before (times the decrease factor): the
+calls the server accepted, when it accepted any in the last ``window`` seconds (what it
+refused is not throughput), else the calls started.
+
+The API client also keeps a window of calls in flight (``spsync.api.window``), which makes
+the main cut on a 429; its limiter is built with a gentle decrease, as a cap just under
+what got through and as the keeper of ``Retry-After`` pauses.
 """
 
 from __future__ import annotations
@@ -25,7 +31,8 @@ class AdaptiveRateLimiter:
     ``decrease``: factor applied to the rate on a 429 (at most once per ``cooldown``
     seconds, so one burst of refusals counts as one signal).
     ``increase``: requests/second gained per second of successful calls (each success adds
-    ``increase / rate``).
+    ``increase / rate``), or ``growth`` times the rate when that is more (at hundreds of
+    requests a second, one more a second would take minutes to recover from a cut).
     ``burst``: seconds' worth of tokens the bucket holds (at least one token).
     """
 
@@ -37,6 +44,7 @@ class AdaptiveRateLimiter:
         max_rate: float | None = None,
         decrease: float = 0.5,
         increase: float = 1.0,
+        growth: float = 0.02,
         cooldown: float = 1.0,
         burst: float = 0.25,
         window: float = 2.0,
@@ -50,6 +58,7 @@ class AdaptiveRateLimiter:
         self.max_rate = max_rate
         self.decrease = decrease
         self.increase = increase
+        self.growth = growth
         self.cooldown = cooldown
         self.burst = burst
         self.window = window
@@ -60,6 +69,7 @@ class AdaptiveRateLimiter:
         self._paused_until = -math.inf
         self._last_decrease = -math.inf
         self._recent: deque[float] = deque()
+        self._accepted: deque[float] = deque()
         self._lock = asyncio.Lock()
         #: counters, for tests and benchmarks
         self.throttled = 0
@@ -110,15 +120,17 @@ class AdaptiveRateLimiter:
             self._recent.popleft()
 
     def _measured_rate(self, now: float) -> float:
-        while self._recent and self._recent[0] < now - self.window:
-            self._recent.popleft()
-        if not self._recent:
+        for stamps in (self._recent, self._accepted):
+            while stamps and stamps[0] < now - self.window:
+                stamps.popleft()
+        stamps = self._accepted or self._recent
+        if not stamps:
             return self.min_rate
         # over the span actually observed (a short run has not filled the window), but not
         # less than half a second, so a handful of simultaneous starts is not read as a
         # huge rate
-        span = max(now - self._recent[0], 0.5)
-        return len(self._recent) / span
+        span = max(now - stamps[0], 0.5)
+        return len(stamps) / span
 
     def pause(self, seconds: float) -> None:
         """Hold every caller for ``seconds`` (a 503 with ``Retry-After``), rate unchanged."""
@@ -140,12 +152,15 @@ class AdaptiveRateLimiter:
         self._tokens = min(self._tokens, self._capacity())
 
     def on_success(self) -> None:
-        """A call went through: grow the rate by ``increase / rate``."""
+        """A call went through: grow the rate by ``max(increase, growth * rate) / rate``."""
+        now = self._clock()
+        self._accepted.append(now)
+        while self._accepted[0] < now - self.window:
+            self._accepted.popleft()
         if math.isinf(self._rate):
             return
-        now = self._clock()
         self._refill(now)
-        self._rate += self.increase / self._rate
+        self._rate += max(self.increase, self.growth * self._rate) / self._rate
         if self.max_rate is not None and self._rate > self.max_rate:
             self._rate = self.max_rate
 

@@ -30,7 +30,7 @@ from spsync.cli.common import (
     replace_option,
     target_option,
 )
-from spsync.errors import ApplyError, PlanError, UsageError
+from spsync.errors import ApplyError, PlanError, SpsyncError, UsageError
 from spsync.journal import replay
 from spsync.model import Desired
 
@@ -50,6 +50,8 @@ class _Prepared:
     client: Any
     audit: AuditLog
     key: bytes
+    #: why the tenant policy refused the plan, if it did
+    refused: Any = None  # UnsafePlanError | None
 
 
 def _check_sandbox(made_on_sandbox: bool, sandbox: bool, path: Path) -> None:
@@ -80,10 +82,10 @@ def _stderr_progress(no_color: bool) -> Any:
 @click.option("--auto-approve", is_flag=True, help="Do not ask for confirmation.")
 @click.option(
     "--parallelism",
-    type=click.IntRange(1, 64),
-    default=8,
+    type=click.IntRange(1, 256),
+    default=64,
     show_default=True,
-    help="Independent changes run at once.",
+    help="Most API calls in flight (the adaptive window's ceiling).",
 )
 @target_option
 @click.option(
@@ -236,11 +238,14 @@ async def _apply(
     from spsync.planning import (
         applied_before,
         check_replace_known,
+        each_tenant,
         make_client,
         plan_tenant,
         secret_key,
         shares_of,
         split_targets,
+        tenant_errors,
+        tenant_name,
     )
     from spsync.render import render_text
     from spsync.store import StateStore
@@ -256,27 +261,38 @@ async def _apply(
     shares = split_targets(desireds, store, targets) if targets else {}
     check_replace_known(desireds, replace)
     embedded: dict[str, Any] = {}
-    prepared: list[_Prepared] = []
-    refused: list[UnsafePlanError] = []
+    # one budget of calls in flight for every tenant of the run (as many as one tenant
+    # alone takes: --parallelism, at least the default 8 for the plan's paged reads)
+    in_flight = max(8, parallelism)
+    budget = asyncio.Semaphore(in_flight)
     replayed: set[str] = set()  # tenants whose leftover journal was folded into their file
     async with contextlib.AsyncExitStack() as stack:
-        for desired in sorted(desireds, key=lambda d: d.tenant.tenant):
+        selected = [
+            d
+            for d in sorted(desireds, key=tenant_name)
+            if not targets or shares.get(d.tenant.tenant)
+        ]  # a tenant none of the targets is in is not touched, not locked
+        audits: dict[str, AuditLog] = {}
+        for desired in selected:  # locks in name order, as every run takes them
             name = desired.tenant.tenant
-            if targets and not shares.get(name):
-                continue  # none of the targets is in this tenant: not touched, not locked
             stack.enter_context(
                 store.lock(name, "apply", timeout=lock_timeout, unlock_hint=unlock_hint)
             )
             if replay(store, desired.tenant):
                 replayed.add(name)
-            audit = stack.enter_context(AuditLog(AUDIT_DIR, name))
+            audits[name] = stack.enter_context(AuditLog(AUDIT_DIR, name))
+
+        async def prepare(desired: Desired) -> _Prepared:
+            name = desired.tenant.tenant
+            audit = audits[name]
             # every tenant of a --sandbox run shares one embedded simulator (``embedded``)
             client = await stack.enter_async_context(
-                # as many requests in flight as changes run at once (at least the default 8,
-                # for the plan's paged reads)
-                make_client(desired, g.sandbox, shared=embedded, max_in_flight=max(8, parallelism))
+                make_client(
+                    desired, g.sandbox, shared=embedded, max_in_flight=in_flight, budget=budget
+                )
             )
             client.on_call = fan_out(client.on_call, audit.record)
+            client.before_send.append(audit.flush)  # its lines go out in batches
             key = secret_key(desired, g.sandbox)
             try:
                 tp, state, observed = await plan_tenant(
@@ -291,9 +307,22 @@ async def _apply(
                     refresh_only=refresh_only,
                 )
             except UnsafePlanError as e:
-                refused.append(e)
-                tp, state, observed = e.tenant_plan, None, None
-            prepared.append(_Prepared(desired, tp, state, observed, client, audit, key))
+                return _Prepared(desired, e.tenant_plan, None, None, client, audit, key, e)
+            return _Prepared(desired, tp, state, observed, client, audit, key)
+
+        prepared: list[_Prepared] = []
+        failures: dict[str, SpsyncError] = {}
+        for desired, result in await each_tenant(selected, prepare):
+            if isinstance(result, SpsyncError):
+                failures[desired.tenant.tenant] = result
+            else:
+                prepared.append(result)
+        if failures:
+            # nothing is applied unless every tenant could be planned
+            error = tenant_errors(failures, tenants=len(selected))
+            assert error is not None
+            raise error
+        refused = [p.refused for p in prepared if p.refused is not None]
 
         fresh = make_plan(
             [p.plan for p in prepared],
@@ -327,10 +356,9 @@ async def _apply(
                     + "\n".join(f"  - {p}" for p in problems)
                 )
         out(render_text(fresh, color=g.color), nl=False)
-        if len(refused) == 1:
-            raise refused[0]
-        if refused:
-            raise PlanError("\n".join(_errors(refused)))
+        error = tenant_errors({}, refused, tenants=len(selected))
+        if error is not None:
+            raise error
         if not fresh.has_changes:
             return 0
         if not auto_approve:
@@ -356,7 +384,7 @@ async def _apply(
             progress=_stderr_progress(g.no_color),
             plan_checksum=saved.checksum if saved is not None else None,
         )
-    return _report(results)
+    return _report(results, verbose=g.verbose > 0)
 
 
 def _errors(messages: list[Any]) -> list[str]:
@@ -366,10 +394,10 @@ def _errors(messages: list[Any]) -> list[str]:
 
 class _Signals:
     """SIGINT/SIGTERM during execution: the first stops new work, the second also cuts off
-    calls in flight."""
+    calls in flight (of every tenant being applied)."""
 
     def __init__(self) -> None:
-        self.executor: Executor | None = None
+        self.executors: list[Executor] = []
         self.received: int | None = None
         self.count = 0
 
@@ -377,21 +405,47 @@ class _Signals:
         self.count += 1
         if self.received is None:
             self.received = signum
-        if self.executor is None:
+        if not self.executors:
             return
         if self.count == 1:
             err(
                 f"\n{signal.Signals(signum).name}: stopping; finishing the calls in flight "
                 "(send it again to abandon them)"
             )
-            self.executor.request_stop()
+            for ex in self.executors:
+                ex.request_stop()
         else:
-            self.executor.cancel_in_flight()
+            for ex in self.executors:
+                ex.cancel_in_flight()
 
     def attach(self, ex: Executor) -> None:
-        self.executor = ex
+        self.executors.append(ex)
         if self.received is not None:
             ex.request_stop()
+
+
+class _InOrder:
+    """Each tenant's progress lines, kept until the tenant is done and then written whole, in
+    the tenants' name order: tenants applied at once never interleave their lines."""
+
+    def __init__(self, names: list[str], write: Any) -> None:
+        self._write = write
+        self._waiting = list(names)
+        self._lines: dict[str, list[str]] = {n: [] for n in names}
+        self._done: set[str] = set()
+
+    def progress(self, name: str) -> Any:
+        from spsync.progress import LineProgress
+
+        return LineProgress(self._lines[name].append)
+
+    def done(self, name: str) -> None:
+        """``name`` will write nothing more: write what every finished tenant at the head
+        of the order has kept."""
+        self._done.add(name)
+        while self._waiting and self._waiting[0] in self._done:
+            for line in self._lines.pop(self._waiting.pop(0)):
+                self._write(line)
 
 
 async def _execute_all(
@@ -403,11 +457,12 @@ async def _execute_all(
     progress: Any,
     plan_checksum: str | None = None,
 ) -> list[ApplyResult]:
-    """Execute each tenant's plan in turn; with ``plan_checksum`` (a saved plan), record in
-    each state it moved that this plan did, so that applying it again says so."""
-    from spsync.apply import Interrupted, execute_tenant, failure_report
-    from spsync.planner import applied_fields
-    from spsync.planning import record_applied_plan
+    """Execute the tenants' plans, up to ``TENANTS_AT_ONCE`` tenants at once (tenants are
+    independent: a failure stops only its own tenant's work); the results in name order.
+    With ``plan_checksum`` (a saved plan), record in each state it moved that this plan
+    did, so that applying it again says so."""
+    from spsync.apply import Interrupted, failure_report
+    from spsync.planning import each_tenant
 
     loop = asyncio.get_running_loop()
     sig = _Signals()
@@ -416,42 +471,41 @@ async def _execute_all(
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(s, sig.handle, s)
             installed.append(s)
-    results: list[ApplyResult] = []
-    try:
-        for p in prepared:
+    todo = [p for p in prepared if p.plan.has_changes]
+    # several tenants at once: each one's progress lines are kept and written whole
+    in_order = _InOrder([p.plan.tenant for p in todo], err) if len(todo) > 1 else None
+    by_tenant = {p.plan.tenant: p for p in todo}
+
+    async def run_one(desired: Desired) -> ApplyResult | None:
+        p = by_tenant[desired.tenant.tenant]
+        try:
             if sig.received is not None:
-                break
-            tp = p.plan
-            if not tp.has_changes:
-                continue
-
-            def applied_of(address: str, d: Desired = p.desired, key: bytes = p.key) -> Any:
-                return applied_fields(d, address, key)
-
-            result = await execute_tenant(
-                tp.changes,
-                p.desired,
-                p.state,
-                p.client,
+                return None  # stopped before this tenant started
+            shown = in_order.progress(p.plan.tenant) if in_order is not None else progress
+            return await _execute_one(
+                p,
                 store,
-                applied_of=applied_of,
-                adopt=tp.adopt,
-                live_sessions=p.observed.sessions if p.observed is not None else {},
                 parallelism=parallelism,
                 continue_on_error=continue_on_error,
-                progress=progress,
-                on_executor=sig.attach,
+                progress=shown,
+                sig=sig,
+                plan_checksum=plan_checksum,
             )
-            if plan_checksum is not None:
-                result.state = record_applied_plan(
-                    store, result.state, tp, plan_checksum, complete=result.ok
-                )
-            results.append(result)
-            if not result.ok and not continue_on_error:
-                break
+        finally:
+            if in_order is not None:
+                in_order.done(p.plan.tenant)
+
+    try:
+        outcomes = await each_tenant([p.desired for p in todo], run_one)
     finally:
         for s in installed:
             loop.remove_signal_handler(s)
+    results: list[ApplyResult] = []
+    for _desired, outcome in outcomes:
+        if isinstance(outcome, SpsyncError):
+            raise outcome  # e.g. a state file that could not be written
+        if outcome is not None:
+            results.append(outcome)
     if sig.received is not None:
         code = 130 if sig.received == signal.SIGINT else 1
         name = signal.Signals(sig.received).name
@@ -463,12 +517,55 @@ async def _execute_all(
     return results
 
 
-def _report(results: list[ApplyResult]) -> int:
+async def _execute_one(
+    p: _Prepared,
+    store: Any,
+    *,
+    parallelism: int,
+    continue_on_error: bool,
+    progress: Any,
+    sig: _Signals,
+    plan_checksum: str | None,
+) -> ApplyResult:
+    """Execute one tenant's plan (its lock held by the caller)."""
+    from spsync.apply import execute_tenant
+    from spsync.fields import applied_fields
+    from spsync.planning import record_applied_plan
+
+    tp = p.plan
+
+    def applied_of(address: str, d: Desired = p.desired, key: bytes = p.key) -> Any:
+        return applied_fields(d, address, key)
+
+    result = await execute_tenant(
+        tp.changes,
+        p.desired,
+        p.state,
+        p.client,
+        store,
+        applied_of=applied_of,
+        adopt=tp.adopt,
+        live_sessions=p.observed.sessions if p.observed is not None else {},
+        parallelism=parallelism,
+        continue_on_error=continue_on_error,
+        progress=progress,
+        on_executor=sig.attach,
+    )
+    if plan_checksum is not None:
+        result.state = record_applied_plan(
+            store, result.state, tp, plan_checksum, complete=result.ok
+        )
+    return result
+
+
+def _report(results: list[ApplyResult], *, verbose: bool = False) -> int:
     from spsync.apply import done_by_action, failure_report, summary_line
 
     if all(r.ok for r in results):
         for r in results:
             out(f"{summary_line(r)}: {done_by_action(r)}")
+            if verbose and r.window is not None:
+                out(f"{r.tenant}: {r.window.describe()}")
         out("Apply complete.")
         return 0
     raise ApplyError("apply did not finish:\n" + failure_report(results))

@@ -16,7 +16,7 @@ from spsync.cli.common import (
     replace_option,
     target_option,
 )
-from spsync.errors import PlanError
+from spsync.errors import SpsyncError
 from spsync.render import FORMATS
 
 
@@ -91,13 +91,14 @@ def plan(
     from spsync import manifest
     from spsync.api.client import run
     from spsync.plan import dump_plan
-    from spsync.planning import plan_all
+    from spsync.planning import plan_all, tenant_errors
     from spsync.render import render
     from spsync.store import StateStore, write_atomic
 
     g = globals_of(ctx)
     desireds = manifest.load(path, tenants=tenants, sandbox=g.sandbox)
     store = StateStore(g.state_dir)
+    failures: dict[str, SpsyncError] = {}
     result, refused = run(
         plan_all(
             desireds,
@@ -109,14 +110,16 @@ def plan(
             manifests=path.as_posix(),
             replace=replace,
             refresh_only=refresh_only,
+            failures=failures,
         )
     )
     refusals = {e.tenant_plan.tenant: str(e) for e in refused}
-    out(render(result, fmt, color=g.color, refused=refusals), nl=False)
-    if len(refused) == 1:
-        raise refused[0]
-    if refused:
-        raise PlanError("\n".join(f"error: {e}" for e in refused))
+    if result.tenants:
+        # the tenants that could be planned are shown even when another one failed
+        out(render(result, fmt, color=g.color, refused=refusals), nl=False)
+    error = tenant_errors(failures, refused, tenants=len(desireds))
+    if error is not None:
+        raise error
     if out_file is not None:
         write_atomic(out_file, dump_plan(result))
         err(f"Saved the plan to {out_file}; apply it with: {_apply_hint(out_file, g)}")
