@@ -32,17 +32,15 @@ from spsync.schema import (
     COURSE,
     ENROLLMENT,
     EXAM,
-    INVALID,
     RESOURCES,
     SECTIONS,
     SESSION,
     TENANT,
     USER,
-    Ctx,
-    Obj,
-    name_spec,
     ref_spec,
 )
+from spsync.schema_formats import name_spec
+from spsync.schema_spec import INVALID, Ctx, Obj
 from spsync.secrets import env_refusal
 from spsync.suggest import Suggester, Vocab
 from spsync.yamlload import (

@@ -18,7 +18,22 @@ from pathlib import Path
 import pytest
 
 PKG = Path(__file__).resolve().parents[1] / "spsync"
-CORE = ["model", "secrets", "errors", "planner", "fields", "plan", "render", "observed", "sanitize"]
+CORE = [
+    "model",
+    "secrets",
+    "errors",
+    "planner",
+    "fields",
+    "plan",
+    "render",
+    "render_parts",
+    "render_markdown",
+    "observed",
+    "sanitize",
+    "schema",
+    "schema_spec",
+    "schema_formats",
+]
 FORBIDDEN = ("httpx", "click", "spsync.sandbox", "spsync.api", "spsync.cli", "os", "time")
 
 
@@ -50,8 +65,12 @@ PURE = (
     "planner",
     "fields",
     "render",
+    "render_parts",
+    "render_markdown",
     "manifest",
     "schema",
+    "schema_spec",
+    "schema_formats",
     "state",
     "moves",
     "suggest",
