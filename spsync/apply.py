@@ -51,15 +51,21 @@ from spsync.audit import CURRENT_ADDRESS
 from spsync.errors import ApiError, ApplyError, InvalidInputError, NotFoundError, SpsyncError
 from spsync.journal import Journal
 from spsync.model import (
-    Course,
     Desired,
     Exam,
-    ExamConfiguration,
     Session,
     User,
     kind_of,
 )
-from spsync.plan import EFFECT_REASONS, SENSITIVE, SENSITIVE_CHANGED, Change
+from spsync.payloads import (
+    course_payload,
+    exam_payload,
+    optional_text,
+    schedule_request,
+    unmasked,
+    user_payload,
+)
+from spsync.plan import EFFECT_REASONS, Change
 from spsync.ports import StateSaver, WriteClient
 from spsync.progress import NullProgress, Progress
 from spsync.state import ResourceState, State
@@ -661,7 +667,7 @@ class Executor:
         rec = self.state.resources.get(c.address)
         if rec is None:
             raise ApplyError(f"{c.address}: not in state any more; make the plan again")
-        applied = _unmasked(c.after or {}, rec.applied)
+        applied = unmasked(c.after or {}, rec.applied)
         self._put(c.address, rec.model_copy(update={"applied": applied}))
         self._done(c)
 
@@ -805,7 +811,7 @@ class Executor:
         if c.action == "reschedule":
             _, sid = self._known_session(c.address)
             result = await self.client.reschedule_session(
-                exam_sid, sid, s.appointment, notes=_text(s.notes)
+                exam_sid, sid, s.appointment, notes=optional_text(s.notes)
             )
             self._record_session(ctx, result.sid)
         elif c.action == "replace":
@@ -965,7 +971,7 @@ class Executor:
                 want.notes is not None and full.notes != want.notes
             ):
                 await self.client.reschedule_session(
-                    ctx.exam_sid, full.sid, want.appointment, notes=_text(want.notes)
+                    ctx.exam_sid, full.sid, want.appointment, notes=optional_text(want.notes)
                 )
             self._record_session(ctx, full.sid)
             return
@@ -1002,114 +1008,6 @@ class _SessionCtx:
     enrollment_sid: str
     course_sid: str
     user_sid: str
-
-
-# --- payloads ----------------------------------------------------------------------------------
-
-
-def _unmasked(shown: Mapping[str, Any], applied: Mapping[str, Any]) -> dict[str, Any]:
-    """``shown`` (a plan's fields, secrets masked) with each masked value taken back from
-    ``applied`` (the state's, where secrets are keyed fingerprints)."""
-    out: dict[str, Any] = {}
-    for k, v in shown.items():
-        old = applied.get(k)
-        if v in (SENSITIVE, SENSITIVE_CHANGED):
-            if old is not None:
-                out[k] = old
-        elif isinstance(v, dict):
-            out[k] = _unmasked(v, old if isinstance(old, dict) else {})
-        else:
-            out[k] = v
-    return out
-
-
-def _clean(d: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in d.items() if v is not None}
-
-
-def _text(value: str | None) -> str | None:
-    """An optional text field as sent: empty text is left out like ``None`` (the service's
-    validation refuses ``""`` for optional strings such as ``description`` and ``notes``)."""
-    return value or None
-
-
-def course_payload(course: Course) -> dict[str, Any]:
-    """The ``course`` object of a provision request creating or updating ``course``."""
-    return _clean({"ids": course.ids.wire(), "title": course.title, "code": course.code})
-
-
-def configuration_payload(cfg: ExamConfiguration) -> dict[str, Any]:
-    """An exam configuration as sent (the password stays a ``Secret`` until the client
-    serialises the body)."""
-    out: dict[str, Any] = {
-        "url": cfg.url,
-        "access": {"open": cfg.access.open, "close": cfg.access.close},
-        "duration": cfg.duration,
-        "password": cfg.password,
-        "proctorTypes": {
-            ts: ({} if p.options is None else {"options": dict(p.options)})
-            for ts, p in cfg.proctorTypes.items()
-        },
-    }
-    if cfg.scheduling is not None:
-        out["scheduling"] = {"open": cfg.scheduling.open, "close": cfg.scheduling.close}
-    if cfg.attempts is not None:
-        out["attempts"] = cfg.attempts
-    if cfg.notes is not None:
-        out["notes"] = _clean({"student": cfg.notes.student, "proctor": cfg.notes.proctor})
-    if cfg.permittedItems is not None:
-        out["permittedItems"] = {
-            k: _clean({"notes": v.notes}) for k, v in cfg.permittedItems.items()
-        }
-    return out
-
-
-def exam_payload(exam: Exam) -> dict[str, Any]:
-    """The ``exam`` object of a provision request creating or updating ``exam``."""
-    return _clean(
-        {
-            "ids": exam.ids.wire(),
-            "title": exam.title,
-            "description": _text(exam.description),
-            "type": exam.type,
-            "limitedScope": exam.limitedScope,
-            "configuration": (
-                None if exam.configuration is None else configuration_payload(exam.configuration)
-            ),
-        }
-    )
-
-
-def user_payload(user: User) -> dict[str, Any]:
-    """The ``user`` object of a provision request creating or updating ``user``."""
-    return _clean(
-        {
-            "ids": user.ids.wire(),
-            "firstName": user.firstName,
-            "lastName": user.lastName,
-            "email": user.email,
-            "timeZone": user.timeZone,
-            "currencyCode": user.currencyCode,
-        }
-    )
-
-
-def schedule_request(s: Session) -> wire.ScheduleRequest:
-    """The schedule body of a desired session."""
-    return wire.ScheduleRequest.model_validate(
-        _clean(
-            {
-                "type": s.type,
-                "proctorLocationSid": s.proctorLocation,
-                "appointmentDateTime": s.appointment,
-                "amount": None if s.amount is None else float(s.amount),
-                "currency": s.currency,
-                "externalAppointmentId": s.externalAppointmentId,
-                "notes": _text(s.notes),
-                "proctorTypeSubCategorySid": s.proctorTypeSubCategory,
-            }
-        )
-    )
 
 
 class Interrupted(ApplyError):
