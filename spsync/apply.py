@@ -48,20 +48,18 @@ from typing import Any, Literal
 
 from spsync.api import wire
 from spsync.audit import CURRENT_ADDRESS
-from spsync.errors import ApiError, ApplyError, InvalidInputError, NotFoundError, SpsyncError
+from spsync.booking import SessionBooking
+from spsync.errors import ApiError, ApplyError, SpsyncError
 from spsync.journal import Journal
 from spsync.model import (
     Desired,
     Exam,
-    Session,
     User,
     kind_of,
 )
 from spsync.payloads import (
     course_payload,
     exam_payload,
-    optional_text,
-    schedule_request,
     unmasked,
     user_payload,
 )
@@ -73,7 +71,6 @@ from spsync.state import ResourceState, State
 #: enrollments per assignments call
 BATCH = 100
 #: the memo of sessions spsync cancels
-CANCEL_MEMO = "removed by spsync"
 
 Status = Literal["done", "failed", "skipped", "not-started", "interrupted"]
 
@@ -143,7 +140,7 @@ def _error_text(e: BaseException) -> str:
     return f"internal error: {type(e).__name__}: {e}"
 
 
-class Executor:
+class Executor(SessionBooking):
     """Runs ``changes`` (one tenant's plan, in plan order) against ``client``.
 
     ``desired`` supplies request payloads (secrets included: a plan never holds them);
@@ -786,228 +783,6 @@ class Executor:
             if sess in self.state.resources and sess not in self.desired.sessions:
                 self._drop(sess)
         self._done(c)
-
-    # --- work: sessions --------------------------------------------------------------------
-
-    async def _session(self, op: _Op) -> None:
-        (c,) = op.changes
-        if c.action == "cancel":
-            await self._cancel_session(c)
-            self._done(c)
-            return
-        s = self.desired.sessions[c.address]
-        exam = self._exam(s.exam)
-        exam_sid = self._sid(f"exam.{s.exam}", c.address)
-        enr_address = f"enrollment.{exam.course}.{s.user}"
-        enr_sid = self._sid(enr_address, c.address)
-        ctx = _SessionCtx(
-            address=c.address,
-            desired=s,
-            exam_sid=exam_sid,
-            enrollment_sid=enr_sid,
-            course_sid=self._sid(f"course.{exam.course}", c.address),
-            user_sid=self._sid(f"user.{s.user}", c.address),
-        )
-        if c.action == "reschedule":
-            _, sid = self._known_session(c.address)
-            result = await self.client.reschedule_session(
-                exam_sid, sid, s.appointment, notes=optional_text(s.notes)
-            )
-            self._record_session(ctx, result.sid)
-        elif c.action == "replace":
-            await self._cancel_recorded(c.address)
-            await self._schedule(ctx, fresh=True)
-        else:  # schedule
-            await self._schedule(ctx, fresh=False)
-        self._done(c)
-
-    async def _cancel_session(self, c: Change) -> None:
-        """A plain cancel is one call. A cancel that is the effect of another change (in its
-        depends_on, done by now) needs none when an unassign caused it (the service cancels
-        the session of an unassigned enrollment); after a scope switch or a role change the
-        session is cancelled all the same when it is known, so that what the plan showed
-        holds even where the service kept it (cancelling a cancelled one changes nothing)."""
-        known = c.address in self.state.resources or c.address in self.adopt
-        if c.reason == "unassigned" or (c.reason in EFFECT_REASONS and not known):
-            self._drop(c.address)
-            return
-        await self._cancel_recorded(c.address)
-
-    def _known_session(self, address: str) -> tuple[str, str]:
-        """(exam SID, session SID) of the session at ``address``: as recorded in state, or
-        as adopted by the plan."""
-        rs = self.state.resources.get(address)
-        found = self.adopt.get(address)
-        sid = rs.sid if rs is not None and rs.sid else (found.sid if found is not None else None)
-        refs = rs.refs if rs is not None else (found.refs if found is not None else {})
-        exam_sid = refs.get("exam")
-        if not exam_sid:
-            s = self.desired.sessions.get(address)
-            if s is not None:
-                exam_sid = self._sid(f"exam.{s.exam}", address)
-        if not sid or not exam_sid:
-            raise ApplyError(f"{address}: no session SID recorded in state")
-        return exam_sid, sid
-
-    async def _cancel_recorded(self, address: str) -> None:
-        """Cancel the session known at ``address`` and forget it. A session that is
-        already cancelled or closed (e.g. by an unassignment) counts as cancelled."""
-        exam_sid, sid = self._known_session(address)
-        await self._cancel(exam_sid, sid)
-        self._drop(address)
-
-    async def _cancel(self, exam_sid: str, session_sid: str) -> None:
-        try:
-            await self.client.cancel_session(exam_sid, session_sid, memo=CANCEL_MEMO)
-        except NotFoundError:
-            return  # gone already
-        except InvalidInputError:
-            current = await self.client.get_session(exam_sid, session_sid)
-            if current.status in wire.ACTIVE_STATUSES:
-                raise
-            # Cancelled / Closed already: nothing left to cancel
-
-    async def _report(self, exam_sid: str) -> dict[str, wire.Session]:
-        """The exam's Needs Proctor sessions by enrollment (one paged report read per exam)."""
-        lock = self._report_locks.setdefault(exam_sid, asyncio.Lock())
-        async with lock:
-            if exam_sid not in self._needs_proctor or exam_sid in self._report_dirty:
-                self._report_dirty.discard(exam_sid)
-                found = await self.client.appointments(
-                    exam_sid=exam_sid, status=[wire.NEEDS_PROCTOR]
-                )
-                self._needs_proctor[exam_sid] = {
-                    s.enrollmentSid: s
-                    for s in found
-                    if s.enrollmentSid and s.status == wire.NEEDS_PROCTOR
-                }
-        return self._needs_proctor[exam_sid]
-
-    async def _active_session(self, ctx: _SessionCtx, *, fresh: bool) -> wire.Session | None:
-        """The enrollment's active session of the exam: what observation saw when it was
-        Needs Proctor, else the per-exam report when it lists one, else (and always when
-        ``fresh``) the enrollment's own list."""
-        if not fresh:
-            seen = self.live_sessions.pop(ctx.address, None)
-            if (
-                seen is not None
-                and seen.status == wire.NEEDS_PROCTOR
-                and seen.enrollment == ctx.enrollment_sid
-            ):
-                return wire.Session(sid=seen.sid, status=seen.status)
-            cached = (await self._report(ctx.exam_sid)).pop(ctx.enrollment_sid, None)
-            if cached is not None:
-                return cached
-        listed = await self.client.list_enrollment_sessions(
-            ctx.enrollment_sid, ctx.exam_sid, include_active=True
-        )
-        active = [s for s in listed if s.status in wire.ACTIVE_STATUSES]
-        if not active:
-            return None
-        # a Scheduled one wins: it is what must never be booked twice
-        active.sort(key=lambda s: (s.status != wire.SCHEDULED, s.createdDate or "", s.sid))
-        return active[0]
-
-    async def _schedule(self, ctx: _SessionCtx, *, fresh: bool) -> None:
-        current = await self._active_session(ctx, fresh=fresh)
-        assignment = f"assignment.{ctx.desired.exam}.{ctx.desired.user}"
-        if (
-            current is None
-            and self._exam(ctx.desired.exam).limited
-            and (assignment in self.desired.assignments or assignment in self.state.resources)
-        ):
-            # Some installs open no new session after a cancel (the vendor leaves it open):
-            # assigning the enrollment again, which it is already, opens one to book.
-            await self.client.update_assignments(
-                ctx.course_sid, ctx.exam_sid, add=[ctx.enrollment_sid]
-            )
-            current = await self._active_session(ctx, fresh=True)
-        if current is None:
-            raise ApplyError(
-                f"{ctx.address}: the enrollment has no active session of the exam to schedule "
-                "(is it assigned?)"
-            )
-        if current.status == wire.SCHEDULED:
-            await self._adopt(ctx, current)
-            return
-        try:
-            result = await self.client.schedule_session(
-                ctx.exam_sid,
-                current.sid,
-                schedule_request(ctx.desired),
-                enrollment_sid=ctx.enrollment_sid,
-            )
-        except InvalidInputError:
-            # What we read may be out of date (scheduled or cancelled since, by another run
-            # or a person): look again; adopt a Scheduled one rather than book a second.
-            again = await self._active_session(ctx, fresh=True)
-            if again is None or (again.sid == current.sid and again.status != wire.SCHEDULED):
-                raise
-            if again.status == wire.SCHEDULED:
-                await self._adopt(ctx, again)
-                return
-            result = await self.client.schedule_session(
-                ctx.exam_sid,
-                again.sid,
-                schedule_request(ctx.desired),
-                enrollment_sid=ctx.enrollment_sid,
-            )
-        self._record_session(ctx, result.sid)
-
-    async def _adopt(self, ctx: _SessionCtx, current: wire.Session) -> None:
-        """Take over an already scheduled session instead of booking another."""
-        full = current
-        if current.sessionType is None or current.proctorLocationSid is None:
-            full = await self.client.get_session(ctx.exam_sid, current.sid)
-        want = ctx.desired
-        # a location the service does not show is unknown, not different (the vendor's
-        # session reads carry none): the type alone then says whether it is the booking
-        place_ok = (
-            "proctorLocationSid" not in full.model_fields_set
-            or full.proctorLocationSid == want.proctorLocation
-        )
-        if full.sessionType == want.type and place_ok:
-            if full.appointmentDate != want.appointment or (
-                want.notes is not None and full.notes != want.notes
-            ):
-                await self.client.reschedule_session(
-                    ctx.exam_sid, full.sid, want.appointment, notes=optional_text(want.notes)
-                )
-            self._record_session(ctx, full.sid)
-            return
-        # type or location differ: those only change by cancelling and booking again, which
-        # the plan did not show (it planned a booking): never cancel what was not reviewed
-        raise ApplyError(
-            f"{ctx.address}: the enrollment already has booked session {full.sid} of another "
-            f"type or location ({full.sessionType}, {full.proctorLocationSid}); the plan did "
-            "not show cancelling it: run `spsync plan` again (with refresh) and review the "
-            "replace it shows"
-        )
-
-    def _record_session(self, ctx: _SessionCtx, session_sid: str) -> None:
-        self._put(
-            ctx.address,
-            ResourceState(
-                sid=session_sid,
-                refs={
-                    "course": ctx.course_sid,
-                    "exam": ctx.exam_sid,
-                    "enrollment": ctx.enrollment_sid,
-                    "user": ctx.user_sid,
-                },
-                applied=self.applied_of(ctx.address),
-            ),
-        )
-
-
-@dataclass
-class _SessionCtx:
-    address: str
-    desired: Session
-    exam_sid: str
-    enrollment_sid: str
-    course_sid: str
-    user_sid: str
 
 
 class Interrupted(ApplyError):
