@@ -10,18 +10,8 @@ Every HTTP exchange goes through ``Client._call``, which
 - retries what is safe to retry, with full-jitter exponential backoff, and
 - resolves writes whose outcome is unknown by reading before any retry.
 
-Retry rules by the call's safety (see ``retry.Safety`` and docs/api-client.md):
-
-=====================  =======================  ==========================================
-failure                read / idempotent write  unsafe write (schedule, reschedule, cancel)
-=====================  =======================  ==========================================
-connect error/timeout  retry                    retry (nothing was sent)
-429 (+ Retry-After)    retry                    retry (refused before any effect)
-500 / 502 / 503 / 504  retry                    read the outcome; retry only if not applied
-read timeout, dropped  retry                    read the outcome; retry only if not applied
-other 4xx              raise                    raise (a 400 after an unknown outcome is
-                                                checked first: it may be our own success)
-=====================  =======================  ==========================================
+Which failures are retried, and which are read back first, is decided by the pure
+``retry_decision.decide`` (its module holds the table of rules by the call's safety).
 """
 
 from __future__ import annotations
@@ -29,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import dataclasses
 import importlib.util
 import ipaddress
 import logging
@@ -49,7 +40,15 @@ import spsync
 from spsync.api import assignments, wire
 from spsync.api.errormap import error_from_response, response_error
 from spsync.api.limiter import AdaptiveRateLimiter
-from spsync.api.retry import RETRYABLE_5XX, RetryPolicy, Safety, parse_retry_after
+from spsync.api.retry import RetryPolicy, parse_retry_after
+from spsync.api.retry_decision import (
+    Decision,
+    Failure,
+    Reach,
+    Safety,
+    decide,
+    out_of_time,
+)
 from spsync.api.window import CEILING, START, Gate, Window
 from spsync.errors import (
     ApiError,
@@ -681,7 +680,7 @@ class Client:
 
     def _transport_error(
         self, method: str, path: str, exc: httpx.TransportError | DeadlineExceeded
-    ) -> tuple[TransportError, str]:
+    ) -> tuple[TransportError, Reach]:
         """The error to raise, and whether the request may have reached the server:
         ``unsent`` (safe to repeat), ``sent`` (outcome unknown) or ``fatal`` (do not retry).
 
@@ -777,18 +776,15 @@ class Client:
         maybe_applied = False  # an earlier attempt of an unsafe write may have taken effect
         while True:
             attempt += 1
-            retry_after: float | None = None
-            unknown = False
             response, body, exc, duration = await self._send(method, route, path, query, content)
             if exc is not None:
                 error, reach = self._transport_error(method, path, exc)
                 self._record(
                     CallRecord(method, route, path, None, duration, attempt, type(exc).__name__)
                 )
-                if reach == "fatal":
-                    raise error from None
-                retryable = True
-                unknown = reach == "sent" and safety == "unsafe"
+                failure = Failure(
+                    safety, attempt, policy.max_attempts, reach=reach, maybe_applied=maybe_applied
+                )
             else:
                 assert response is not None
                 status = response.status_code
@@ -796,60 +792,35 @@ class Client:
                     self._record(CallRecord(method, route, path, status, duration, attempt))
                     self.limiter.on_success()
                     return self._parse(method, path, response, body, model, empty_ok, any_body)
-                error = error_from_response(
-                    method=method,
-                    path=path,
-                    status=status,
-                    reason=response.reason_phrase,
-                    content_type=response.headers.get("content-type", ""),
-                    body=body,
-                    secrets=secrets,
-                )
+                error = self._answer_error(method, path, response, body, secrets)
                 self._record(
                     CallRecord(
-                        method,
-                        route,
-                        path,
-                        status,
-                        duration,
-                        attempt,
+                        method, route, path, status, duration, attempt,
                         error.code or f"HTTP {status}",
                     )
+                )  # fmt: skip
+                failure = Failure(
+                    safety,
+                    attempt,
+                    policy.max_attempts,
+                    status=status,
+                    retry_after=parse_retry_after(response.headers.get("retry-after")),
+                    maybe_applied=maybe_applied,
                 )
-                retry_after = parse_retry_after(response.headers.get("retry-after"))
-                if status == 429:
-                    self.limiter.on_throttled(retry_after)
-                    retryable = True
-                else:
-                    self.limiter.on_success()
-                    if retry_after and status == 503:
-                        # unavailable for everyone, not only this call: hold them all
-                        self.limiter.pause(retry_after)
-                    if status in RETRYABLE_5XX:
-                        # an unsafe write is re-sent only once a read shows it did not land
-                        retryable = True
-                        unknown = safety == "unsafe"
-                    elif status == 400 and maybe_applied:
-                        # e.g. "already scheduled": possibly our own earlier attempt
-                        retryable = False
-                        unknown = True
-                    else:
-                        raise error from None
-            if unknown:
+            decision = decide(failure)
+            self._tell_limiter(decision, failure.retry_after)
+            if decision.step == "check":
                 maybe_applied = True
-                if resolve is None:
-                    raise _with_note(error, "(the outcome is unknown; re-run plan to check)")
-                outcome = await self._resolve(resolve, error)
+                outcome = await self._check(method, path, resolve, error)
                 if outcome is not None:
-                    log.info("%s %s: outcome checked by reading: it took effect", method, path)
                     return outcome
-                log.info("%s %s: outcome checked by reading: it did not take effect", method, path)
-            if not retryable:
+                decision = decide(dataclasses.replace(failure, checked=True))
+            if decision.step == "raise":
                 raise error from None
-            if attempt >= policy.max_attempts:
+            if decision.step == "give-up":
                 raise _with_note(error, f"(gave up after {attempt} attempts)") from None
-            wait = policy.delay(attempt, retry_after)
-            if policy.clock() - started + wait > policy.max_elapsed:
+            wait = policy.delay(attempt, failure.retry_after)
+            if out_of_time(policy.clock() - started, wait, policy.max_elapsed):
                 raise _with_note(
                     error, f"(gave up after {attempt} attempts: retry budget exhausted)"
                 ) from None
@@ -866,6 +837,52 @@ class Client:
                 policy.max_attempts,
             )
             await policy.sleep(wait)
+
+    def _answer_error(
+        self,
+        method: str,
+        path: str,
+        response: httpx.Response,
+        body: bytes,
+        secrets: list[str],
+    ) -> ApiError:
+        """The typed error of an answer that is not a success."""
+        return error_from_response(
+            method=method,
+            path=path,
+            status=response.status_code,
+            reason=response.reason_phrase,
+            content_type=response.headers.get("content-type", ""),
+            body=body,
+            secrets=secrets,
+        )
+
+    def _tell_limiter(self, decision: Decision, retry_after: float | None) -> None:
+        """What the rate limiter learns from a failed attempt (``retry_decision``)."""
+        if decision.signal == "throttled":
+            self.limiter.on_throttled(retry_after)
+        elif decision.signal == "answered":
+            self.limiter.on_success()
+        if decision.pause is not None:
+            self.limiter.pause(decision.pause)
+
+    async def _check(
+        self,
+        method: str,
+        path: str,
+        resolve: Callable[[], Awaitable[M | None]] | None,
+        error: ApiError,
+    ) -> M | None:
+        """Read whether a write whose outcome is unknown took effect: its result if it did,
+        ``None`` if it did not (it may be sent again); raises when it cannot be told."""
+        if resolve is None:
+            raise _with_note(error, "(the outcome is unknown; re-run plan to check)")
+        outcome = await self._resolve(resolve, error)
+        if outcome is not None:
+            log.info("%s %s: outcome checked by reading: it took effect", method, path)
+            return outcome
+        log.info("%s %s: outcome checked by reading: it did not take effect", method, path)
+        return None
 
     async def _resolve(
         self, resolve: Callable[[], Awaitable[M | None]], error: ApiError
