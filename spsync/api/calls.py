@@ -317,7 +317,7 @@ class Caller:
         empty_ok: bool = False,
         any_body: bool = False,
     ) -> M | None:
-        """Send one API call until it succeeds or may not be retried; see the module table.
+        """Send one API call until it succeeds or may not be retried (``retry_decision``).
 
         ``resolve`` (unsafe writes): reads whether the write happened; returns the result if
         it did, ``None`` if it did not (so it may be sent again), or raises ``Unresolved``.
@@ -374,28 +374,46 @@ class Caller:
                 if outcome is not None:
                     return outcome
                 decision = decide(dataclasses.replace(failure, checked=True))
-            if decision.step == "raise":
-                raise error from None
-            if decision.step == "give-up":
-                raise with_note(error, f"(gave up after {attempt} attempts)") from None
-            wait = policy.delay(attempt, failure.retry_after)
-            if out_of_time(policy.clock() - started, wait, policy.max_elapsed):
-                raise with_note(
-                    error, f"(gave up after {attempt} attempts: retry budget exhausted)"
-                ) from None
-            self._notice(
-                f"{error}; retrying in {wait:.1f}s (attempt {attempt + 1} of {policy.max_attempts})"
-            )
-            log.info(
-                "%s %s: %s; retrying in %.2fs (attempt %d of %d)",
-                method,
-                path,
-                error.code or error.status or "transport failure",
-                wait,
-                attempt + 1,
-                policy.max_attempts,
-            )
+            # the call ends here (raising) unless the decision and the time left allow a retry
+            wait = self._wait_before_retry(method, path, error, decision, failure, started)
             await policy.sleep(wait)
+
+    def _wait_before_retry(
+        self,
+        method: str,
+        path: str,
+        error: ApiError,
+        decision: Decision,
+        failure: Failure,
+        started: float,
+    ) -> float:
+        """The wait before the next attempt, told to ``on_notice`` and the log; raises
+        ``error`` instead when the decision is final, no attempt is left, or the wait would
+        end past the call's budget of time."""
+        policy = self.retry
+        attempt = failure.attempt
+        if decision.step == "raise":
+            raise error from None
+        if decision.step == "give-up":
+            raise with_note(error, f"(gave up after {attempt} attempts)") from None
+        wait = policy.delay(attempt, failure.retry_after)
+        if out_of_time(policy.clock() - started, wait, policy.max_elapsed):
+            raise with_note(
+                error, f"(gave up after {attempt} attempts: retry budget exhausted)"
+            ) from None
+        self._notice(
+            f"{error}; retrying in {wait:.1f}s (attempt {attempt + 1} of {policy.max_attempts})"
+        )
+        log.info(
+            "%s %s: %s; retrying in %.2fs (attempt %d of %d)",
+            method,
+            path,
+            error.code or error.status or "transport failure",
+            wait,
+            attempt + 1,
+            policy.max_attempts,
+        )
+        return wait
 
     def _answer_error(
         self,
