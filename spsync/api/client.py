@@ -1,9 +1,10 @@
-"""The SmarterProctoring API client: ``Client``, built of one room per job.
+"""The SmarterProctoring API client: ``Client``, built of one module per job.
 
 =============  ========================================================================
 module         job
 =============  ========================================================================
 ``transport``  base URL check, TLS, connection pools, transport failures in words
+``routes``     the route templates and the SID each path parameter takes
 ``calls``      the request choke point (``Caller._call``): one call, its attempts,
                records, the window and the rate limiter; retries as ``retry_decision``
                decides
@@ -14,9 +15,9 @@ module         job
                ``run`` / ``gather_all`` for the callers
 =============  ========================================================================
 
-Each room is a class the next one extends (``Caller`` < ``Pager`` < ``Reader`` <
-``Writer`` < ``Client``); the names callers import (routes, bounds, ``CallRecord``...) stay
-importable from here.
+Each class extends the one below it (``Client`` < ``Writer`` < ``Reader`` < ``Pager`` <
+``Caller``) and uses only what is below it. The names callers import (routes, bounds,
+``CallRecord``...) stay importable from here.
 """
 
 from __future__ import annotations
