@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import pytest
 from pydantic import ValidationError
@@ -196,3 +198,24 @@ def test_page_envelope() -> None:
     assert page.results[0].userSid == SID["US"]
     with pytest.raises(ValidationError):
         wire.Page[wire.Enrollment].model_validate({"total": 1})
+
+
+def test_the_wire_models_load_without_the_http_stack() -> None:
+    """``spsync.api`` imports nothing on its own: the wire models come without httpx or
+    asyncio (a fresh interpreter), and the client is still importable from the package."""
+    probe = (
+        "import sys; import spsync.api.wire; "
+        "print(sorted(m for m in ('httpx', 'httpcore', 'asyncio') if m in sys.modules)); "
+        "from spsync.api import Client; print(Client.__module__, 'httpx' in sys.modules)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True
+    ).stdout
+    assert out.splitlines() == ["[]", "spsync.api.client True"]
+
+
+def test_the_package_names_only_what_it_exports() -> None:
+    import spsync.api
+
+    with pytest.raises(AttributeError, match="no attribute 'Nope'"):
+        spsync.api.Nope  # noqa: B018

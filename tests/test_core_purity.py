@@ -33,6 +33,7 @@ CORE = [
     "schema",
     "schema_spec",
     "schema_formats",
+    "api/retry_decision",
 ]
 FORBIDDEN = ("httpx", "click", "spsync.sandbox", "spsync.api", "spsync.cli", "os", "time")
 
@@ -77,6 +78,7 @@ PURE = (
     "observed",
     "ports",
     "doctor",
+    "api.retry_decision",
 )
 #: I/O, concurrency and shell modules the core must not reach through its own imports
 UNREACHABLE = ("fcntl", "getpass", "httpx", "asyncio", "click", "socket", "ssl", "subprocess")
