@@ -234,12 +234,12 @@ async def _apply(
     refresh_only: bool = False,
 ) -> int:
     from spsync import manifest
+    from spsync.cli.clients import client_factory
     from spsync.plan import UnsafePlanError, make_plan, staleness
     from spsync.planning import (
         applied_before,
         check_replace_known,
         each_tenant,
-        make_client,
         plan_tenant,
         secret_key,
         shares_of,
@@ -260,7 +260,8 @@ async def _apply(
     store = StateStore(g.state_dir)
     shares = split_targets(desireds, store, targets) if targets else {}
     check_replace_known(desireds, replace)
-    embedded: dict[str, Any] = {}
+    # every tenant of a --sandbox run shares one embedded simulator (one factory)
+    clients = client_factory(g)
     # one budget of calls in flight for every tenant of the run (as many as one tenant
     # alone takes: --parallelism, at least the default 8 for the plan's paged reads)
     in_flight = max(8, parallelism)
@@ -285,11 +286,8 @@ async def _apply(
         async def prepare(desired: Desired) -> _Prepared:
             name = desired.tenant.tenant
             audit = audits[name]
-            # every tenant of a --sandbox run shares one embedded simulator (``embedded``)
             client = await stack.enter_async_context(
-                make_client(
-                    desired, g.sandbox, shared=embedded, max_in_flight=in_flight, budget=budget
-                )
+                clients(desired, max_in_flight=in_flight, budget=budget)
             )
             client.on_call = fan_out(client.on_call, audit.record)
             client.before_send.append(audit.flush)  # its lines go out in batches
