@@ -33,6 +33,10 @@ CORE = [
     "schema",
     "schema_spec",
     "schema_formats",
+    "doctor_values",
+    "doctor_forms",
+    "doctor_calls",
+    "doctor_render",
 ]
 FORBIDDEN = ("httpx", "click", "spsync.sandbox", "spsync.api", "spsync.cli", "os", "time")
 
@@ -77,6 +81,10 @@ PURE = (
     "observed",
     "ports",
     "doctor",
+    "doctor_values",
+    "doctor_forms",
+    "doctor_calls",
+    "doctor_render",
 )
 #: I/O, concurrency and shell modules the core must not reach through its own imports
 UNREACHABLE = ("fcntl", "getpass", "httpx", "asyncio", "click", "socket", "ssl", "subprocess")
