@@ -75,7 +75,7 @@ def test_no_module_outside_the_cli_names_it() -> None:
 
 def test_no_module_outside_the_cli_loads_it_in_a_fresh_interpreter() -> None:
     modules = _outside_cli()
-    assert "spsync.planning" in modules
+    assert "spsync.planning" in modules and "spsync.workflow" in modules
     assert "spsync.sandbox.embedded" in modules
     assert not any(_reaches_cli(m) for m in modules)
     found = _probe(modules)
