@@ -2,7 +2,9 @@
 tenant, the key of secret fingerprints, and planning one tenant or many.
 
 This is the imperative shell around the pure planner: it reads state, observes through the
-client, and hands both to ``planner.build_plan``.
+client, and hands both to ``planner.build_plan``. Which API a client reaches is not its
+business: the caller hands it a ``ClientFactory`` (the CLI's wiring makes the embedded
+simulator's clients for ``--sandbox``); by default, the tenant's API (``api_client``).
 """
 
 from __future__ import annotations
@@ -11,13 +13,9 @@ import asyncio
 import contextlib
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
-from pathlib import Path
-from typing import Any, TypeVar
-
-import httpx
+from typing import Any, Protocol, TypeVar
 
 from spsync.api.client import CALL_TIMEOUT, Client
-from spsync.cli.common import SANDBOX_DIR, err, globals_of, spsync_hint
 from spsync.errors import PlanError, SpsyncError, UsageError
 from spsync.fields import SANDBOX_KEY
 from spsync.model import Desired
@@ -34,26 +32,19 @@ from spsync.plan import (
 )
 from spsync.planner import build_plan, replace_problems, unknown_targets
 from spsync.sanitize import clean
-from spsync.secrets import Secret, has_known_secrets, scrub
+from spsync.secrets import has_known_secrets, scrub
 from spsync.state import AppliedPlan, ResourceState, State
 from spsync.store import StateStore
 
-#: the token sent to the embedded simulator (it accepts any non-empty one)
-SANDBOX_TOKEN = "spsync-sandbox"
 
-#: where the embedded simulator of ``--sandbox`` keeps its world (outside a command)
-SANDBOX_WORLD_DIR = SANDBOX_DIR
+class ClientFactory(Protocol):
+    """Makes the API client of a tenant; ``options`` go to ``Client`` (``max_in_flight``,
+    ``budget``, ...). One factory serves one run: the CLI's sandbox factory keeps the one
+    embedded simulator every tenant of the run talks to."""
 
-
-def sandbox_dir() -> Path:
-    """The embedded simulator's directory: the running command's (in its configuration
-    repository), else ``SANDBOX_WORLD_DIR``."""
-    import click
-
-    ctx = click.get_current_context(silent=True)
-    if ctx is None:
-        return Path(SANDBOX_WORLD_DIR)
-    return globals_of(ctx).sandbox_dir
+    def __call__(self, desired: Desired, /, **options: Any) -> Client:
+        """A new client of ``desired``'s tenant (entered with ``async with``)."""
+        ...
 
 
 def secret_key(desired: Desired, sandbox: bool) -> bytes:
@@ -89,37 +80,21 @@ def call_timeout(env: Mapping[str, str]) -> float:
     return value
 
 
-def make_client(
-    desired: Desired, sandbox: bool, *, shared: dict[str, Any] | None = None, **options: object
-) -> Client:
-    """The API client of a tenant: the embedded simulator under ``.spsync/sandbox/`` with
-    ``sandbox``, else the tenant's API URL with its token. ``options`` go to ``Client``.
+def client_options(desired: Desired, options: Mapping[str, Any]) -> dict[str, Any]:
+    """``options`` for the ``Client`` of ``desired``'s tenant, with the call deadline
+    (``SPSYNC_CALL_TIMEOUT``) and the tenant's assignment form unless given."""
+    made = dict(options)
+    made.setdefault("call_timeout", call_timeout(os.environ))
+    made.setdefault("assignment_form", desired.tenant.api.dialect.assignments)
+    return made
 
-    ``shared``: a dict kept across calls so that every tenant of one run talks to the same
-    embedded simulator (it is loaded once; two instances in one process would each write
-    the world back whole).
-    """
+
+def api_client(desired: Desired, /, **options: Any) -> Client:
+    """The client of a tenant's API: its URL with its token (a ``ClientFactory``)."""
     tenant = desired.tenant
-    options.setdefault("call_timeout", call_timeout(os.environ))
-    options.setdefault("assignment_form", tenant.api.dialect.assignments)
-    if sandbox:
-        from spsync.sandbox.embedded import open_embedded
-
-        cache = shared if shared is not None else {}
-        if "app" not in cache:
-            cache["app"], _world = open_embedded(sandbox_dir())
-        # the simulator takes any non-empty token; the tenant's real one is never read here
-        client = Client(
-            "http://127.0.0.1",
-            tenant.install,
-            Secret(SANDBOX_TOKEN, "sandbox"),
-            transport=httpx.ASGITransport(app=cache["app"]),
-            **options,  # type: ignore[arg-type]
-        )
-    else:
-        client = Client(tenant.api.url, tenant.install, tenant.api.token, **options)  # type: ignore[arg-type]
-    client.on_notice = lambda text: err(f"{tenant.tenant}: {text}")
-    return client
+    return Client(
+        tenant.api.url, tenant.install, tenant.api.token, **client_options(desired, options)
+    )
 
 
 async def plan_tenant(
@@ -295,12 +270,12 @@ def tenant_errors(
 
 @contextlib.asynccontextmanager
 async def _client_or_none(
-    desired: Desired, sandbox: bool, enabled: bool, shared: dict[str, Any], budget: Any
+    desired: Desired, clients: ClientFactory, enabled: bool, budget: Any
 ) -> AsyncIterator[Client | None]:
     if not enabled:
         yield None
         return
-    async with make_client(desired, sandbox, shared=shared, budget=budget) as client:
+    async with clients(desired, budget=budget) as client:
         yield client
 
 
@@ -309,6 +284,7 @@ async def plan_all(
     store: StateStore,
     *,
     sandbox: bool,
+    clients: ClientFactory = api_client,
     refresh: bool = True,
     targets: Sequence[str] = (),
     allow_destroy: bool = False,
@@ -324,11 +300,12 @@ async def plan_all(
     Unsafe tenant plans are kept in the plan (so they can be shown) and their refusals
     returned; the caller decides to fail. ``failures``: when given, a tenant that cannot be
     planned (``SpsyncError``) is recorded there and left out of the plan while the others
-    are planned; when not, the first such error (in name order) is raised.
+    are planned; when not, the first such error (in name order) is raised. ``sandbox``: a
+    plan of the sandbox (its fixed secret key, marked so in the plan); ``clients`` makes the
+    clients of the live reads (the embedded simulator's, for a sandbox plan).
     """
     shares = split_targets(desireds, store, targets) if targets else {}
     check_replace_known(desireds, replace)
-    shared: dict[str, Any] = {}
     budget = asyncio.Semaphore(CALLS_IN_FLIGHT)
 
     async def plan_one(desired: Desired) -> TenantPlan:
@@ -336,7 +313,7 @@ async def plan_all(
         name = desired.tenant.tenant
         if targets and not shares.get(name):
             return empty_tenant_plan(desired, store.load(desired.tenant))
-        async with _client_or_none(desired, sandbox, refresh, shared, budget) as client:
+        async with _client_or_none(desired, clients, refresh, budget) as client:
             tp, _state, _obs = await plan_tenant(
                 desired,
                 store,
@@ -434,6 +411,7 @@ async def import_resource(
     *,
     secret_key: bytes,
     unverified: list[str] | None = None,
+    sandbox: bool = False,
 ) -> ResourceState:
     """Read the remote object ``sid`` and return the state entry that adopts it as ``address``.
 
@@ -443,9 +421,10 @@ async def import_resource(
     the manifest has it, since nothing says otherwise and a change of it would cancel and
     book again; its name is added to ``unverified``. A secret the read does not return is
     left out instead: the next apply sends it (an update, never destructive), because spsync
-    cannot tell what the install holds. The objects it hangs off must be in state
-    already (import or apply the course before its exams, ...). ``PlanError`` for an address
-    the manifests lack, a wrong SID prefix, an object not found or belonging elsewhere.
+    cannot tell what the install holds. The objects it hangs off must be in state already
+    (import or apply the course before its exams, ...). ``PlanError`` for an address the
+    manifests lack, a wrong SID prefix, an object not found or belonging elsewhere (its
+    hints say ``spsync --sandbox`` with ``sandbox``).
     """
     from spsync import observe as obs
     from spsync.api import wire
@@ -477,7 +456,7 @@ async def import_resource(
     if address in state.resources:
         raise PlanError(
             f"{address} is already in state as {state.resources[address].sid or 'assigned'}; "
-            f"forget it first ({spsync_hint(f'state rm PATH {address}')})"
+            f"forget it first (spsync {'--sandbox ' if sandbox else ''}state rm PATH {address})"
         )
 
     def need(parent: str) -> str:

@@ -34,6 +34,10 @@ CORE = [
     "schema_spec",
     "schema_formats",
     "api/retry_decision",
+    "doctor_values",
+    "doctor_forms",
+    "doctor_calls",
+    "doctor_render",
 ]
 FORBIDDEN = ("httpx", "click", "spsync.sandbox", "spsync.api", "spsync.cli", "os", "time")
 
@@ -79,6 +83,10 @@ PURE = (
     "ports",
     "doctor",
     "api.retry_decision",
+    "doctor_values",
+    "doctor_forms",
+    "doctor_calls",
+    "doctor_render",
 )
 #: I/O, concurrency and shell modules the core must not reach through its own imports
 UNREACHABLE = ("fcntl", "getpass", "httpx", "asyncio", "click", "socket", "ssl", "subprocess")

@@ -1,26 +1,24 @@
 """``spsync apply PATH|PLANFILE``: plan, confirm, execute, report.
 
 The command holds the lock of every selected tenant from planning to the end of execution,
-so the plan it shows (or the saved plan it checks) is the plan it runs. Exit codes: 0 when
-every change was done; 1 when anything failed, was refused or cancelled, or on SIGTERM;
-130 on SIGINT (after in-flight calls finished and state was saved).
+so the plan it shows (or the saved plan it checks) is the plan it runs (``spsync.workflow``
+does the work; this module reads the options, asks, prints). Exit codes: 0 when every
+change was done; 1 when anything failed, was refused or cancelled, or on SIGTERM; 130 on
+SIGINT (after in-flight calls finished and state was saved).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
-import signal
 import sys
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import click
 
-from spsync.audit import AUDIT_DIR, AuditLog, fan_out
 from spsync.cli.common import (
+    Globals,
     ask,
     err,
     global_options,
@@ -30,28 +28,13 @@ from spsync.cli.common import (
     replace_option,
     target_option,
 )
-from spsync.errors import ApplyError, PlanError, SpsyncError, UsageError
-from spsync.journal import replay
-from spsync.model import Desired
+from spsync.errors import ApplyError, PlanError, UsageError
 
 if TYPE_CHECKING:
-    from spsync.apply import ApplyResult, Executor
-from spsync.progress import make_progress
-
-
-@dataclass
-class _Prepared:
-    """One tenant, locked and planned."""
-
-    desired: Desired
-    plan: Any  # TenantPlan
-    state: Any  # State
-    observed: Any  # Observed | None
-    client: Any
-    audit: AuditLog
-    key: bytes
-    #: why the tenant policy refused the plan, if it did
-    refused: Any = None  # UnsafePlanError | None
+    from spsync.apply import ApplyResult
+    from spsync.plan import Plan
+    from spsync.workflow import ApplyOptions
+from spsync.progress import Progress, make_progress
 
 
 def _check_sandbox(made_on_sandbox: bool, sandbox: bool, path: Path) -> None:
@@ -72,7 +55,7 @@ def _stdin_is_terminal() -> bool:
     return sys.stdin.isatty()
 
 
-def _stderr_progress(no_color: bool) -> Any:
+def _stderr_progress(no_color: bool) -> Progress:
     color = not no_color and os.environ.get("NO_COLOR", "") == ""
     return make_progress(tty=sys.stderr.isatty(), color=color, write=err)
 
@@ -164,6 +147,7 @@ def apply_cmd(
     """
     from spsync import files
     from spsync.plan import load_plan
+    from spsync.workflow import ApplyOptions
 
     g = globals_of(ctx)
     saved = None
@@ -196,170 +180,56 @@ def apply_cmd(
                 "--auto-approve, or review a saved plan (spsync plan PATH --out FILE) and "
                 "apply that (spsync apply FILE)"
             )
+    options = ApplyOptions(
+        targets=targets,
+        allow_destroy=allow_destroy,
+        continue_on_error=continue_on_error,
+        lock_timeout=lock_timeout,
+        refresh=refresh,
+        replace=replace,
+        refresh_only=refresh_only,
+        parallelism=parallelism,
+        sandbox=g.sandbox,
+        unlock_hint=str(manifests),
+    )
     return asyncio.run(
         _apply(
             g,
             manifests,
+            tenant_names,
+            options,
             saved=saved,
             auto_approve=auto_approve or saved is not None,
-            parallelism=parallelism,
-            targets=targets,
-            tenant_names=tenant_names,
-            allow_destroy=allow_destroy,
-            continue_on_error=continue_on_error,
-            lock_timeout=lock_timeout,
-            refresh=refresh,
-            unlock_hint=str(manifests),
-            replace=replace,
-            refresh_only=refresh_only,
         )
     )
 
 
 async def _apply(
-    g: Any,
+    g: Globals,
     manifests: Path,
-    *,
-    saved: Any,
-    auto_approve: bool,
-    parallelism: int,
-    targets: tuple[str, ...],
     tenant_names: tuple[str, ...],
-    allow_destroy: bool,
-    continue_on_error: bool,
-    lock_timeout: float,
-    refresh: bool,
-    unlock_hint: str,
-    replace: tuple[str, ...] = (),
-    refresh_only: bool = False,
+    options: ApplyOptions,
+    *,
+    saved: Plan | None,
+    auto_approve: bool,
 ) -> int:
+    """Plan under the locks, show the plan, ask, execute; the report's exit code."""
     from spsync import manifest
-    from spsync.plan import UnsafePlanError, make_plan, staleness
-    from spsync.planning import (
-        applied_before,
-        check_replace_known,
-        each_tenant,
-        make_client,
-        plan_tenant,
-        secret_key,
-        shares_of,
-        split_targets,
-        tenant_errors,
-        tenant_name,
-    )
+    from spsync.cli.clients import client_factory
     from spsync.render import render_text
     from spsync.store import StateStore
+    from spsync.workflow import applying, check_saved_tenants
 
     desireds = manifest.load(manifests, tenants=tenant_names, sandbox=g.sandbox)
-    saved_by = {t.tenant: t for t in saved.tenants} if saved is not None else {}
     if saved is not None:
-        have = {d.tenant.tenant for d in desireds}
-        missing = [t for t in saved_by if t not in have]
-        if missing:
-            raise PlanError(f"the plan is for tenant(s) {', '.join(missing)}, not in {manifests}")
+        check_saved_tenants(saved, desireds, manifests)
     store = StateStore(g.state_dir)
-    shares = split_targets(desireds, store, targets) if targets else {}
-    check_replace_known(desireds, replace)
-    embedded: dict[str, Any] = {}
-    # one budget of calls in flight for every tenant of the run (as many as one tenant
-    # alone takes: --parallelism, at least the default 8 for the plan's paged reads)
-    in_flight = max(8, parallelism)
-    budget = asyncio.Semaphore(in_flight)
-    replayed: set[str] = set()  # tenants whose leftover journal was folded into their file
-    async with contextlib.AsyncExitStack() as stack:
-        selected = [
-            d
-            for d in sorted(desireds, key=tenant_name)
-            if not targets or shares.get(d.tenant.tenant)
-        ]  # a tenant none of the targets is in is not touched, not locked
-        audits: dict[str, AuditLog] = {}
-        for desired in selected:  # locks in name order, as every run takes them
-            name = desired.tenant.tenant
-            stack.enter_context(
-                store.lock(name, "apply", timeout=lock_timeout, unlock_hint=unlock_hint)
-            )
-            if replay(store, desired.tenant):
-                replayed.add(name)
-            audits[name] = stack.enter_context(AuditLog(AUDIT_DIR, name))
-
-        async def prepare(desired: Desired) -> _Prepared:
-            name = desired.tenant.tenant
-            audit = audits[name]
-            # every tenant of a --sandbox run shares one embedded simulator (``embedded``)
-            client = await stack.enter_async_context(
-                make_client(
-                    desired, g.sandbox, shared=embedded, max_in_flight=in_flight, budget=budget
-                )
-            )
-            client.on_call = fan_out(client.on_call, audit.record)
-            client.before_send.append(audit.flush)  # its lines go out in batches
-            key = secret_key(desired, g.sandbox)
-            try:
-                tp, state, observed = await plan_tenant(
-                    desired,
-                    store,
-                    client,
-                    refresh=refresh,
-                    targets=shares.get(name, ()),
-                    allow_destroy=allow_destroy,
-                    secret_key=key,
-                    replace=shares_of(replace, desired),
-                    refresh_only=refresh_only,
-                )
-            except UnsafePlanError as e:
-                return _Prepared(desired, e.tenant_plan, None, None, client, audit, key, e)
-            return _Prepared(desired, tp, state, observed, client, audit, key)
-
-        prepared: list[_Prepared] = []
-        failures: dict[str, SpsyncError] = {}
-        for desired, result in await each_tenant(selected, prepare):
-            if isinstance(result, SpsyncError):
-                failures[desired.tenant.tenant] = result
-            else:
-                prepared.append(result)
-        if failures:
-            # nothing is applied unless every tenant could be planned
-            error = tenant_errors(failures, tenants=len(selected))
-            assert error is not None
-            raise error
-        refused = [p.refused for p in prepared if p.refused is not None]
-
-        fresh = make_plan(
-            [p.plan for p in prepared],
-            targets=targets,
-            refresh=refresh,
-            replace=replace,
-            refresh_only=refresh_only,
-        )
-        if saved is not None:
-            problems = []
-            applied = []  # tenants this very plan already moved
-            for p in prepared:
-                old_tp, fresh_tp = saved_by[p.plan.tenant], p.plan
-                done = p.state is not None and applied_before(old_tp, saved.checksum, p.state)
-                if done:
-                    applied.append(done)
-                    continue
-                # a plan made since an interruption saw its journal folded in memory; folding
-                # it into the file saved the state once (serial + 1), what the plan saw is
-                # the same
-                folded = fresh_tp.tenant in replayed
-                if folded and fresh_tp.state_serial - 1 == old_tp.state_serial:
-                    fresh_tp = fresh_tp.model_copy(update={"state_serial": old_tp.state_serial})
-                problems.extend(staleness(old_tp, fresh_tp))
-            if applied and not problems:
-                raise PlanError("\n".join(applied if len(applied) == 1 else _errors(applied)))
-            problems.extend(applied)
-            if problems:
-                raise PlanError(
-                    "the saved plan is stale; make a new one (spsync plan ... --out FILE):\n"
-                    + "\n".join(f"  - {p}" for p in problems)
-                )
-        out(render_text(fresh, color=g.color), nl=False)
-        error = tenant_errors({}, refused, tenants=len(selected))
+    async with applying(desireds, store, client_factory(g), options, saved=saved) as run:
+        out(render_text(run.plan, color=g.color), nl=False)
+        error = run.refusal()
         if error is not None:
             raise error
-        if not fresh.has_changes:
+        if not run.plan.has_changes:
             return 0
         if not auto_approve:
             answer = ask(
@@ -368,194 +238,8 @@ async def _apply(
             )
             if answer != "yes":
                 raise ApplyError("apply cancelled")
-        for p in prepared:
-            old = saved_by.get(p.plan.tenant)
-            if old is not None:
-                # execute exactly the reviewed changes (equal to the fresh ones, checked above)
-                p.plan = old
-                if p.state is not None and p.state.serial == 0:
-                    # no state yet: the first one takes the lineage the reviewed plan showed
-                    p.state = p.state.model_copy(update={"lineage": old.state_lineage})
-        results = await _execute_all(
-            prepared,
-            store,
-            parallelism=parallelism,
-            continue_on_error=continue_on_error,
-            progress=_stderr_progress(g.no_color),
-            plan_checksum=saved.checksum if saved is not None else None,
-        )
+        results = await run.execute(progress=_stderr_progress(g.no_color), say=err)
     return _report(results, verbose=g.verbose > 0)
-
-
-def _errors(messages: list[Any]) -> list[str]:
-    """Several tenants' errors, one ``error:`` line each."""
-    return [f"error: {m}" for m in messages]
-
-
-class _Signals:
-    """SIGINT/SIGTERM during execution: the first stops new work, the second also cuts off
-    calls in flight (of every tenant being applied)."""
-
-    def __init__(self) -> None:
-        self.executors: list[Executor] = []
-        self.received: int | None = None
-        self.count = 0
-
-    def handle(self, signum: int) -> None:
-        self.count += 1
-        if self.received is None:
-            self.received = signum
-        if not self.executors:
-            return
-        if self.count == 1:
-            err(
-                f"\n{signal.Signals(signum).name}: stopping; finishing the calls in flight "
-                "(send it again to abandon them)"
-            )
-            for ex in self.executors:
-                ex.request_stop()
-        else:
-            for ex in self.executors:
-                ex.cancel_in_flight()
-
-    def attach(self, ex: Executor) -> None:
-        self.executors.append(ex)
-        if self.received is not None:
-            ex.request_stop()
-
-
-class _InOrder:
-    """Each tenant's progress lines, kept until the tenant is done and then written whole, in
-    the tenants' name order: tenants applied at once never interleave their lines."""
-
-    def __init__(self, names: list[str], write: Any) -> None:
-        self._write = write
-        self._waiting = list(names)
-        self._lines: dict[str, list[str]] = {n: [] for n in names}
-        self._done: set[str] = set()
-
-    def progress(self, name: str) -> Any:
-        from spsync.progress import LineProgress
-
-        return LineProgress(self._lines[name].append)
-
-    def done(self, name: str) -> None:
-        """``name`` will write nothing more: write what every finished tenant at the head
-        of the order has kept."""
-        self._done.add(name)
-        while self._waiting and self._waiting[0] in self._done:
-            for line in self._lines.pop(self._waiting.pop(0)):
-                self._write(line)
-
-
-async def _execute_all(
-    prepared: list[_Prepared],
-    store: Any,
-    *,
-    parallelism: int,
-    continue_on_error: bool,
-    progress: Any,
-    plan_checksum: str | None = None,
-) -> list[ApplyResult]:
-    """Execute the tenants' plans, up to ``TENANTS_AT_ONCE`` tenants at once (tenants are
-    independent: a failure stops only its own tenant's work); the results in name order.
-    With ``plan_checksum`` (a saved plan), record in each state it moved that this plan
-    did, so that applying it again says so."""
-    from spsync.apply import Interrupted, failure_report
-    from spsync.planning import each_tenant
-
-    loop = asyncio.get_running_loop()
-    sig = _Signals()
-    installed = []
-    for s in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError, RuntimeError):
-            loop.add_signal_handler(s, sig.handle, s)
-            installed.append(s)
-    todo = [p for p in prepared if p.plan.has_changes]
-    # several tenants at once: each one's progress lines are kept and written whole
-    in_order = _InOrder([p.plan.tenant for p in todo], err) if len(todo) > 1 else None
-    by_tenant = {p.plan.tenant: p for p in todo}
-
-    async def run_one(desired: Desired) -> ApplyResult | None:
-        p = by_tenant[desired.tenant.tenant]
-        try:
-            if sig.received is not None:
-                return None  # stopped before this tenant started
-            shown = in_order.progress(p.plan.tenant) if in_order is not None else progress
-            return await _execute_one(
-                p,
-                store,
-                parallelism=parallelism,
-                continue_on_error=continue_on_error,
-                progress=shown,
-                sig=sig,
-                plan_checksum=plan_checksum,
-            )
-        finally:
-            if in_order is not None:
-                in_order.done(p.plan.tenant)
-
-    try:
-        outcomes = await each_tenant([p.desired for p in todo], run_one)
-    finally:
-        for s in installed:
-            loop.remove_signal_handler(s)
-    results: list[ApplyResult] = []
-    for _desired, outcome in outcomes:
-        if isinstance(outcome, SpsyncError):
-            raise outcome  # e.g. a state file that could not be written
-        if outcome is not None:
-            results.append(outcome)
-    if sig.received is not None:
-        code = 130 if sig.received == signal.SIGINT else 1
-        name = signal.Signals(sig.received).name
-        raise Interrupted(
-            f"interrupted by {name}; state saved, a re-run continues where this stopped\n"
-            + failure_report(results),
-            exit_code=code,
-        )
-    return results
-
-
-async def _execute_one(
-    p: _Prepared,
-    store: Any,
-    *,
-    parallelism: int,
-    continue_on_error: bool,
-    progress: Any,
-    sig: _Signals,
-    plan_checksum: str | None,
-) -> ApplyResult:
-    """Execute one tenant's plan (its lock held by the caller)."""
-    from spsync.apply import execute_tenant
-    from spsync.fields import applied_fields
-    from spsync.planning import record_applied_plan
-
-    tp = p.plan
-
-    def applied_of(address: str, d: Desired = p.desired, key: bytes = p.key) -> Any:
-        return applied_fields(d, address, key)
-
-    result = await execute_tenant(
-        tp.changes,
-        p.desired,
-        p.state,
-        p.client,
-        store,
-        applied_of=applied_of,
-        adopt=tp.adopt,
-        live_sessions=p.observed.sessions if p.observed is not None else {},
-        parallelism=parallelism,
-        continue_on_error=continue_on_error,
-        progress=progress,
-        on_executor=sig.attach,
-    )
-    if plan_checksum is not None:
-        result.state = record_applied_plan(
-            store, result.state, tp, plan_checksum, complete=result.ok
-        )
-    return result
 
 
 def _report(results: list[ApplyResult], *, verbose: bool = False) -> int:

@@ -13,6 +13,7 @@ from spsync.errors import SpsyncError
 if TYPE_CHECKING:
     from spsync.doctor import Report
     from spsync.model import Desired
+    from spsync.planning import ClientFactory
     from spsync.store import StateStore
 
 
@@ -48,14 +49,15 @@ def doctor(ctx: click.Context, path: Path, tenants: tuple[str, ...], fmt: str) -
       spsync doctor manifests --tenant acme --format json
     """
     from spsync import manifest
+    from spsync.cli.clients import client_factory
     from spsync.doctor import render_json, render_text
     from spsync.store import StateStore
 
     g = globals_of(ctx)
     desireds = manifest.load(path, tenants=tenants, sandbox=g.sandbox)
     store = StateStore(g.state_dir)
-    shared: dict[str, object] = {}
-    reports = [_check(d, store, g.sandbox, shared) for d in desireds]
+    clients = client_factory(g)  # one embedded simulator for every tenant of a --sandbox run
+    reports = [_check(d, store, g.sandbox, clients) for d in desireds]
     out(render_json(reports) if fmt == "json" else render_text(reports), nl=False)
     problems = [f"doctor: {r.tenant}: {p}" for r in reports for p in r.problems]
     if len(problems) == 1:
@@ -65,12 +67,11 @@ def doctor(ctx: click.Context, path: Path, tenants: tuple[str, ...], fmt: str) -
     return 0
 
 
-def _check(desired: Desired, store: StateStore, sandbox: bool, shared: dict[str, object]) -> Report:
+def _check(desired: Desired, store: StateStore, sandbox: bool, clients: ClientFactory) -> Report:
     """Probe one tenant's install and judge the answers."""
     from spsync.api.client import run
     from spsync.doctor import analyse, sids_from_state
     from spsync.doctor_probe import probe_install, read_only
-    from spsync.planning import make_client
 
     tenant = desired.tenant
     state = store.read_known(tenant.tenant)
@@ -86,7 +87,7 @@ def _check(desired: Desired, store: StateStore, sandbox: bool, shared: dict[str,
     start = {k: (sid, "state") for k, sid in sids_from_state(resources).items()}
 
     async def go() -> tuple[list, dict]:
-        async with read_only(make_client(desired, sandbox, shared=shared, max_in_flight=1)) as c:
+        async with read_only(clients(desired, max_in_flight=1)) as c:
             return await probe_install(c, start)
 
     answers, sids = run(go())

@@ -89,8 +89,8 @@ def export(
       spsync --sandbox export manifests --tenant acme --force
     """
     from spsync.api.client import run
+    from spsync.cli.clients import client_factory
     from spsync.model import DEFAULT_API_URL, TENANT_PATTERN, Api, Desired, Tenant
-    from spsync.planning import make_client
     from spsync.secrets import Secret
     from spsync.store import StateStore
 
@@ -129,7 +129,7 @@ def export(
     async def read() -> Snapshot:
         from spsync.export import read_install
 
-        async with make_client(head, g.sandbox) as client:
+        async with client_factory(g)(head) as client:
             return await read_install(client, course_sids, user_sids=user_sids)
 
     snapshot = run(read())

@@ -39,7 +39,8 @@ def import_(
     """
     from spsync import manifest
     from spsync.api.client import run
-    from spsync.planning import import_resource, make_client, secret_key
+    from spsync.cli.clients import client_factory
+    from spsync.planning import import_resource, secret_key
     from spsync.state import ResourceState
     from spsync.store import StateStore
 
@@ -63,7 +64,7 @@ def import_(
         state = store.load(desired.tenant)
 
         async def read() -> ResourceState:
-            async with make_client(desired, g.sandbox) as client:
+            async with client_factory(g)(desired) as client:
                 return await import_resource(
                     desired,
                     state,
@@ -72,6 +73,7 @@ def import_(
                     sid,
                     secret_key=secret_key(desired, g.sandbox),
                     unverified=unverified,
+                    sandbox=g.sandbox,
                 )
 
         rec = run(read())

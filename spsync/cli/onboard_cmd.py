@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from spsync.cli.common import global_options, globals_of, out, spsync_hint
+from spsync.cli.common import Globals, global_options, globals_of, out, spsync_hint
 from spsync.errors import UsageError
 from spsync.model import kind_of
 
@@ -63,16 +63,16 @@ def onboard_cmd(ctx: click.Context, path: Path, address: str, tenant_names: tupl
     exam_sid = rs.refs.get("exam")
     if not rs.sid or not exam_sid:
         raise UsageError(f"{address}: its state entry has no session or exam SID")
-    url = asyncio.run(_fetch(desired, g.sandbox, address, exam_sid, rs.sid))
+    url = asyncio.run(_fetch(desired, g, address, exam_sid, rs.sid))
     out(url)
     return 0
 
 
-async def _fetch(desired: Any, sandbox: bool, address: str, exam_sid: str, sid: str) -> str:
-    from spsync.planning import make_client
+async def _fetch(desired: Any, g: Globals, address: str, exam_sid: str, sid: str) -> str:
+    from spsync.cli.clients import client_factory
     from spsync.sanitize import clean
 
-    async with make_client(desired, sandbox) as client:
+    async with client_factory(g)(desired) as client:
         session = await client.get_session(exam_sid, sid)
         if session.status != "Scheduled":
             raise UsageError(

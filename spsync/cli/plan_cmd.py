@@ -90,6 +90,7 @@ def plan(
     """
     from spsync import manifest
     from spsync.api.client import run
+    from spsync.cli.clients import client_factory
     from spsync.plan import dump_plan
     from spsync.planning import plan_all, tenant_errors
     from spsync.render import render
@@ -104,6 +105,7 @@ def plan(
             desireds,
             store,
             sandbox=g.sandbox,
+            clients=client_factory(g),
             refresh=refresh,
             targets=targets,
             allow_destroy=allow_destroy,
