@@ -25,13 +25,12 @@ from __future__ import annotations
 
 import asyncio
 from collections import defaultdict
-from collections.abc import Awaitable, Iterable, Mapping
+from collections.abc import Awaitable, Iterable
 from typing import Any, TypeVar
 
 from spsync.api import wire
 from spsync.api.client import Client
 from spsync.errors import NotFoundError
-from spsync.fields import normalise_exam_fields
 from spsync.model import Desired, Exam, kind_of, trusted
 from spsync.observed import (
     CANCELLED,
@@ -42,6 +41,15 @@ from spsync.observed import (
     Observed,
 )
 from spsync.state import State
+from spsync.translate import (
+    OBSERVABLE,
+    course_fields,
+    exam_fields,
+    live_session,
+    session_fields,
+    unobserved_of,
+    user_fields,
+)
 
 T = TypeVar("T")
 
@@ -66,7 +74,6 @@ def _live(
 # set instead of one per object (216 bytes each, and a tenant of 20,000
 # students has 120,000 live objects). The models are frozen: nothing ever adds to it.
 _LIVE_OBJECT_FIELDS = set(LiveObject.model_fields)
-_LIVE_SESSION_FIELDS = set(LiveSession.model_fields)
 
 
 #: above this many users to read, page through the install's user list instead of one GET
@@ -110,170 +117,6 @@ async def _maybe(aw: Awaitable[T]) -> T | None:
 
 def _name(address: str) -> str:
     return address.split(".", 1)[1]
-
-
-# --- normal forms of live objects ------------------------------------------------------------
-
-
-#: the normal-form fields each kind's read may show; what a read leaves out is unobserved
-OBSERVABLE: dict[str, tuple[str, ...]] = {
-    "course": ("title", "code"),
-    "exam": ("title", "description", "type", "limitedScope", "configuration"),
-    "configuration": (
-        "url",
-        "access",
-        "scheduling",
-        "duration",
-        "attempts",
-        "proctorTypes",
-        "notes",
-        "permittedItems",
-    ),
-    "user": ("firstName", "lastName", "email", "timeZone", "currencyCode"),
-    "session": ("appointment", "type", "proctorLocation", "externalAppointmentId", "notes"),
-}
-
-
-def _sent(model: wire.Response, pairs: Iterable[tuple[str, str]]) -> dict[str, Any]:
-    """``{normal name: value}`` for each ``(normal name, wire name)`` the service sent
-    (``null`` included): a field it left out is unknown, not ``None``."""
-    present = model.model_fields_set
-    return {name: getattr(model, attr) for name, attr in pairs if attr in present}
-
-
-def course_fields(c: wire.Course) -> dict[str, Any]:
-    return _sent(c, (("title", "title"), ("code", "code")))
-
-
-def exam_fields(e: wire.Exam, known: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """A live exam in the manifests' normal form (the password stays a ``Secret``).
-
-    ``known``: the exam's last applied fields, for what a v1-shaped read leaves out (the
-    proctor types' options: a read that lists only the types' SIDs keeps the recorded
-    options of each type it lists)."""
-    out = _sent(
-        e,
-        (
-            ("title", "title"),
-            ("description", "description"),
-            ("type", "type"),
-            ("limitedScope", "limitedScope"),
-        ),
-    )
-    conf = e.configuration
-    if conf is not None:
-        c = _sent(
-            conf,
-            (("url", "url"), ("duration", "duration"), ("attempts", "attempts")),
-        )
-        present = conf.model_fields_set
-        for name in ("access", "scheduling"):
-            if name in present:
-                c[name] = _window(getattr(conf, name))
-        if "notes" in present:
-            n = conf.notes
-            c["notes"] = (
-                None if n is None else _sent(n, (("student", "student"), ("proctor", "proctor")))
-            )
-        if "proctorTypes" in present:
-            c["proctorTypes"] = (
-                None
-                if conf.proctorTypes is None
-                else {
-                    ts: ({"options": v.options} if v is not None and v.options else {})
-                    for ts, v in conf.proctorTypes.items()
-                }
-            )
-        elif conf.proctorTypeSids is not None:
-            recorded = _dig(known, "configuration", "proctorTypes")
-            c["proctorTypes"] = {
-                ts: (recorded.get(ts) if isinstance(recorded.get(ts), dict) else {})
-                for ts in conf.proctorTypeSids
-            }
-        if "permittedItems" in present:
-            c["permittedItems"] = (
-                None
-                if conf.permittedItems is None
-                else {
-                    k: ({"notes": v.notes} if v is not None and v.notes else {})
-                    for k, v in conf.permittedItems.items()
-                }
-            )
-        # a password the API does not return is not observable: keep the recorded one
-        if conf.password is not None:
-            c["password"] = conf.password
-        out["configuration"] = c
-    return normalise_exam_fields(out)
-
-
-def _dig(fields: Mapping[str, Any] | None, *path: str) -> dict[str, Any]:
-    for key in path:
-        if not isinstance(fields, Mapping):
-            return {}
-        fields = fields.get(key)
-    return dict(fields) if isinstance(fields, Mapping) else {}
-
-
-def _window(w: wire.ResponseWindow | None) -> dict[str, Any] | None:
-    return None if w is None else _sent(w, (("open", "open"), ("close", "close")))
-
-
-def user_fields(u: wire.User) -> dict[str, Any]:
-    out = _sent(
-        u,
-        (
-            ("firstName", "firstName"),
-            ("lastName", "lastName"),
-            ("email", "email"),
-            ("timeZone", "timeZone"),
-            ("currencyCode", "currencyCode"),
-        ),
-    )
-    if out.get("email"):
-        out["email"] = out["email"].strip().lower()
-    return out
-
-
-def session_fields(s: wire.Session) -> dict[str, Any]:
-    return _sent(
-        s,
-        (
-            ("appointment", "appointmentDate"),
-            ("type", "sessionType"),
-            ("proctorLocation", "proctorLocationSid"),
-            ("externalAppointmentId", "externalAppointmentId"),
-            ("notes", "notes"),
-        ),
-    )
-
-
-def unobserved_of(kind: str, fields: Mapping[str, Any]) -> list[str]:
-    """The fields of ``kind`` a live object's normal form lacks (dotted for an exam's
-    configuration)."""
-    out = [f for f in OBSERVABLE[kind] if f not in fields]
-    conf = fields.get("configuration") if kind == "exam" else None
-    if isinstance(conf, Mapping):
-        out += [f"configuration.{f}" for f in OBSERVABLE["configuration"] if f not in conf]
-    return out
-
-
-def live_session(s: wire.Session) -> LiveSession:
-    return trusted(
-        LiveSession,
-        _LIVE_SESSION_FIELDS,
-        {
-            "sid": s.sid,
-            "status": s.status,
-            "statusReason": s.statusReason,
-            "enrollment": s.enrollmentSid or "",
-            "appointment": s.appointmentDate,
-            "type": s.sessionType,
-            "proctorLocation": s.proctorLocationSid,
-            "externalAppointmentId": s.externalAppointmentId,
-            "notes": s.notes,
-            "created": s.createdDate,
-        },
-    )
 
 
 # --- the observer ----------------------------------------------------------------------------

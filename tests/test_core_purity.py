@@ -77,6 +77,7 @@ PURE = (
     "observed",
     "ports",
     "doctor",
+    "translate",
 )
 #: I/O, concurrency and shell modules the core must not reach through its own imports
 UNREACHABLE = ("fcntl", "getpass", "httpx", "asyncio", "click", "socket", "ssl", "subprocess")
