@@ -37,7 +37,8 @@ from spsync.api.client import Client, gather_all
 from spsync.errors import NotFoundError, UsageError
 from spsync.fields import applied_fields
 from spsync.model import Desired
-from spsync.observe import USER_LIST_THRESHOLD, current_session, is_assigned
+from spsync.observe import USER_LIST_THRESHOLD
+from spsync.observe_sessions import current_session, is_assigned
 from spsync.observed import SCHEDULED
 from spsync.secrets import Secret, env_prefix
 from spsync.state import ResourceState
