@@ -33,6 +33,7 @@ CORE = [
     "schema",
     "schema_spec",
     "schema_formats",
+    "manifest_relate",
 ]
 FORBIDDEN = ("httpx", "click", "spsync.sandbox", "spsync.api", "spsync.cli", "os", "time")
 
@@ -68,6 +69,8 @@ PURE = (
     "render_parts",
     "render_markdown",
     "manifest",
+    "manifest_relate",
+    "manifest_tenant",
     "schema",
     "schema_spec",
     "schema_formats",
