@@ -63,10 +63,10 @@ from spsync.ports import StateSaver, WriteClient
 from spsync.progress import NullProgress, Progress
 from spsync.state import ResourceState, State
 from spsync.translate import (
-    provision_course,
-    provision_enrollment,
-    provision_exam,
-    provision_user,
+    course_request,
+    enrollment_request,
+    exam_request,
+    user_request,
 )
 
 #: enrollments per assignments call
@@ -570,7 +570,7 @@ class Executor(SessionBooking):
     async def _provision_course(self, op: _Op) -> None:
         (c,) = op.changes
         course = self.desired.courses[c.address]
-        resp = await self._provision(provision_course(course))
+        resp = await self._provision(course_request(course))
         self._put(c.address, ResourceState(sid=resp.course.sid, applied=self.applied_of(c.address)))
         self._done(c)
 
@@ -578,7 +578,7 @@ class Executor(SessionBooking):
         (c,) = op.changes
         exam = self.desired.exams[c.address]
         course_sid = self._sid(f"course.{exam.course}", c.address)
-        resp = await self._provision(provision_exam(exam, course_sid))
+        resp = await self._provision(exam_request(exam, course_sid))
         if resp.exam is None:
             raise ApplyError(f"{c.address}: the provision response has no exam")
         refs = {"course": course_sid}
@@ -602,7 +602,7 @@ class Executor(SessionBooking):
             course_address = self._user_course_address(user)
         course_sid = self._sid(course_address, user_change.address)
         resp = await self._provision(
-            provision_user(user, course_sid, None if enr is None else enr.role)
+            user_request(user, course_sid, None if enr is None else enr.role)
         )
         if resp.user is None:
             raise ApplyError(f"{user_change.address}: the provision response has no user")
@@ -631,7 +631,7 @@ class Executor(SessionBooking):
         enr = self.desired.enrollments[c.address]
         course_sid = self._sid(f"course.{enr.course}", c.address)
         user_sid = self._sid(f"user.{enr.user}", c.address)
-        resp = await self._provision(provision_enrollment(course_sid, user_sid, enr.role))
+        resp = await self._provision(enrollment_request(course_sid, user_sid, enr.role))
         if resp.enrollment is None:
             raise ApplyError(f"{c.address}: the provision response has no enrollment")
         self._put(

@@ -47,7 +47,7 @@ def _window(w: Window) -> wire.Window:
     return wire.Window(open=w.open, close=w.close)
 
 
-def configuration_request(cfg: ExamConfiguration) -> wire.ExamConfigurationRequest:
+def _configuration_request(cfg: ExamConfiguration) -> wire.ExamConfigurationRequest:
     """An exam configuration as sent (the password stays a ``Secret``)."""
     # the manifest schema checked the permitted items' names and the options' values: the
     # wire models check them again as they are built, under their own (narrower) types
@@ -87,14 +87,14 @@ def _ids(ids: Ids) -> dict[str, str | None]:
     return {"sid": ids.sid, "api": ids.api, "external": ids.external, "lms": ids.lms}
 
 
-def course_object(course: Course) -> wire.ProvisionCourse:
+def _course_object(course: Course) -> wire.ProvisionCourse:
     """The ``course`` object of a provision request creating or updating ``course``."""
     return wire.ProvisionCourse(
         ids=wire.CourseIds(**_ids(course.ids)), title=course.title, code=course.code
     )
 
 
-def exam_object(exam: Exam) -> wire.ProvisionExam:
+def _exam_object(exam: Exam) -> wire.ProvisionExam:
     """The ``exam`` object of a provision request creating or updating ``exam``."""
     return wire.ProvisionExam(
         ids=wire.ExamIds(**_ids(exam.ids)),
@@ -103,12 +103,12 @@ def exam_object(exam: Exam) -> wire.ProvisionExam:
         type=exam.type,
         limitedScope=exam.limitedScope,
         configuration=(
-            None if exam.configuration is None else configuration_request(exam.configuration)
+            None if exam.configuration is None else _configuration_request(exam.configuration)
         ),
     )
 
 
-def user_object(user: User) -> wire.ProvisionUser:
+def _user_object(user: User) -> wire.ProvisionUser:
     """The ``user`` object of a provision request creating or updating ``user``."""
     return wire.ProvisionUser(
         ids=wire.UserIds(**_ids(user.ids)),
@@ -124,27 +124,27 @@ def _course_ref(course_sid: str) -> wire.ProvisionCourse:
     return wire.ProvisionCourse(ids=wire.CourseIds(sid=course_sid))
 
 
-def provision_course(course: Course) -> wire.ProvisionRequest:
+def course_request(course: Course) -> wire.ProvisionRequest:
     """The provision request that creates or updates ``course``."""
-    return wire.ProvisionRequest(course=course_object(course))
+    return wire.ProvisionRequest(course=_course_object(course))
 
 
-def provision_exam(exam: Exam, course_sid: str) -> wire.ProvisionRequest:
+def exam_request(exam: Exam, course_sid: str) -> wire.ProvisionRequest:
     """The provision request that creates or updates ``exam`` in the course ``course_sid``."""
-    return wire.ProvisionRequest(course=_course_ref(course_sid), exam=exam_object(exam))
+    return wire.ProvisionRequest(course=_course_ref(course_sid), exam=_exam_object(exam))
 
 
-def provision_user(user: User, course_sid: str, role: Role | None = None) -> wire.ProvisionRequest:
+def user_request(user: User, course_sid: str, role: Role | None = None) -> wire.ProvisionRequest:
     """The provision request that creates or updates ``user`` (provisioned with a course),
     enrolling them in it with ``role`` when given."""
     return wire.ProvisionRequest(
         course=_course_ref(course_sid),
-        user=user_object(user),
+        user=_user_object(user),
         enrollment=None if role is None else wire.ProvisionEnrollment(role=role),
     )
 
 
-def provision_enrollment(course_sid: str, user_sid: str, role: Role) -> wire.ProvisionRequest:
+def enrollment_request(course_sid: str, user_sid: str, role: Role) -> wire.ProvisionRequest:
     """The provision request that enrolls the user ``user_sid`` in the course ``course_sid``."""
     return wire.ProvisionRequest(
         course=_course_ref(course_sid),
