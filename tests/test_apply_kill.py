@@ -182,13 +182,13 @@ def _run_trials(root: Path, seeds: range, **kw: Any) -> list[Trial]:
 
 
 def test_apply_killed_at_random_points_converges(tmp_path: Path) -> None:
-    trials = _run_trials(tmp_path, range(20), n_users=8, latency_ms=3, fault_rate=0.05)
+    trials = _run_trials(tmp_path, range(10), n_users=8, latency_ms=3, fault_rate=0.05)
     failed = [t for t in trials if t.problems]
     assert failed == [], "\n".join(
         f"seed {t.seed} (killed after {t.killed_after}): {t.problems}" for t in failed
     )
     # the kills must land inside runs, not after them, for the test to mean anything
-    assert sum(t.killed for t in trials) >= 15
+    assert sum(t.killed for t in trials) >= 7
 
 
 @pytest.mark.soak

@@ -34,6 +34,7 @@ CORE = [
     "schema_spec",
     "schema_formats",
     "manifest_relate",
+    "api/retry_decision",
 ]
 FORBIDDEN = ("httpx", "click", "spsync.sandbox", "spsync.api", "spsync.cli", "os", "time")
 
@@ -81,6 +82,7 @@ PURE = (
     "ports",
     "doctor",
     "translate",
+    "api.retry_decision",
 )
 #: I/O, concurrency and shell modules the core must not reach through its own imports
 UNREACHABLE = ("fcntl", "getpass", "httpx", "asyncio", "click", "socket", "ssl", "subprocess")

@@ -1,4 +1,6 @@
-"""Retry policy: which failures are retried, and how long to wait before the next attempt.
+"""Retry policy: how often, and how long to wait before the next attempt.
+
+Which failures are retried is decided in ``retry_decision`` (pure, table-tested).
 
 Backoff is exponential with *full jitter* (a uniformly random wait between 0 and the
 exponential cap), which spreads the retries of many concurrent callers instead of letting
@@ -17,20 +19,10 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from typing import Literal
 
-#: how safe it is to send a request again when its outcome is unknown
-#: - ``read``: no effect; always safe
-#: - ``idempotent``: repeating it gives the same result (provision, assignments)
-#: - ``unsafe``: repeating it may act twice (schedule) or fail confusingly (reschedule,
-#:   cancel); its outcome is checked by a read before any retry
-Safety = Literal["read", "idempotent", "unsafe"]
+from spsync.api.retry_decision import RETRYABLE_5XX, Safety
 
-#: server errors worth another attempt. 500 INTERNALERROR is included: it is as often a
-#: passing fault as a bug, and a bounded number of attempts costs little. A write that is
-#: not idempotent is re-sent after a 5xx only once a read has shown it did not take effect
-#: (a 5xx can come after the effect); reads and idempotent writes are simply re-sent.
-RETRYABLE_5XX = frozenset({500, 502, 503, 504})
+__all__ = ["RETRYABLE_5XX", "RetryPolicy", "Safety", "parse_retry_after"]
 
 
 @dataclass(frozen=True)

@@ -59,8 +59,25 @@ FLOWS = {
 }
 
 
+#: the flows `make test` runs; the others run in `make soak`. The vendor's defaults run
+#: every flow and each switch the flow it matters most to; the contract dialect's flows
+#: are the ones the rest of the suite already runs against it (tests/reliability/*).
+IN_SUITE = {
+    "vendor": ("first", "edits", "drift", "kill"),
+    "vendor-same": ("edits",),
+    "vendor-none": ("kill",),
+    "vendor-exam-booked": ("edits",),
+    "vendor-guide-pages": ("first",),
+}
+
+
 def dialects_for(flow: str) -> Any:
-    return pytest.mark.parametrize("dialect", [d for d, f in FLOWS.items() if flow in f])
+    params = [
+        pytest.param(d, marks=() if flow in IN_SUITE.get(d, ()) else pytest.mark.soak)
+        for d, f in FLOWS.items()
+        if flow in f
+    ]
+    return pytest.mark.parametrize("dialect", params)
 
 
 def _sessions(w: dict[str, Any]) -> dict[str, dict[str, Any]]:
