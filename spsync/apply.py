@@ -50,6 +50,7 @@ from spsync.api import wire
 from spsync.audit import CURRENT_ADDRESS
 from spsync.booking import SessionBooking
 from spsync.errors import ApiError, ApplyError, SpsyncError
+from spsync.fields import unmasked
 from spsync.journal import Journal
 from spsync.model import (
     Desired,
@@ -57,16 +58,16 @@ from spsync.model import (
     User,
     kind_of,
 )
-from spsync.payloads import (
-    course_payload,
-    exam_payload,
-    unmasked,
-    user_payload,
-)
 from spsync.plan import EFFECT_REASONS, Change
 from spsync.ports import StateSaver, WriteClient
 from spsync.progress import NullProgress, Progress
 from spsync.state import ResourceState, State
+from spsync.translate import (
+    course_request,
+    enrollment_request,
+    exam_request,
+    user_request,
+)
 
 #: enrollments per assignments call
 BATCH = 100
@@ -563,13 +564,13 @@ class Executor(SessionBooking):
 
     # --- work: provision -------------------------------------------------------------------
 
-    async def _provision(self, body: dict[str, Any]) -> wire.ProvisionResponse:
-        return await self.client.provision(wire.ProvisionRequest.model_validate(body))
+    async def _provision(self, body: wire.ProvisionRequest) -> wire.ProvisionResponse:
+        return await self.client.provision(body)
 
     async def _provision_course(self, op: _Op) -> None:
         (c,) = op.changes
         course = self.desired.courses[c.address]
-        resp = await self._provision({"course": course_payload(course)})
+        resp = await self._provision(course_request(course))
         self._put(c.address, ResourceState(sid=resp.course.sid, applied=self.applied_of(c.address)))
         self._done(c)
 
@@ -577,9 +578,7 @@ class Executor(SessionBooking):
         (c,) = op.changes
         exam = self.desired.exams[c.address]
         course_sid = self._sid(f"course.{exam.course}", c.address)
-        resp = await self._provision(
-            {"course": {"ids": {"sid": course_sid}}, "exam": exam_payload(exam)}
-        )
+        resp = await self._provision(exam_request(exam, course_sid))
         if resp.exam is None:
             raise ApplyError(f"{c.address}: the provision response has no exam")
         refs = {"course": course_sid}
@@ -602,10 +601,9 @@ class Executor(SessionBooking):
             enr = None
             course_address = self._user_course_address(user)
         course_sid = self._sid(course_address, user_change.address)
-        body: dict[str, Any] = {"course": {"ids": {"sid": course_sid}}, "user": user_payload(user)}
-        if enr is not None:
-            body["enrollment"] = {"role": enr.role}
-        resp = await self._provision(body)
+        resp = await self._provision(
+            user_request(user, course_sid, None if enr is None else enr.role)
+        )
         if resp.user is None:
             raise ApplyError(f"{user_change.address}: the provision response has no user")
         self._put(
@@ -633,13 +631,7 @@ class Executor(SessionBooking):
         enr = self.desired.enrollments[c.address]
         course_sid = self._sid(f"course.{enr.course}", c.address)
         user_sid = self._sid(f"user.{enr.user}", c.address)
-        resp = await self._provision(
-            {
-                "course": {"ids": {"sid": course_sid}},
-                "user": {"ids": {"sid": user_sid}},
-                "enrollment": {"role": enr.role},
-            }
-        )
+        resp = await self._provision(enrollment_request(course_sid, user_sid, enr.role))
         if resp.enrollment is None:
             raise ApplyError(f"{c.address}: the provision response has no enrollment")
         self._put(

@@ -18,10 +18,10 @@ from spsync.api import wire
 from spsync.errors import ApplyError, InvalidInputError, NotFoundError
 from spsync.model import Desired, Exam, Session
 from spsync.observed import LiveSession
-from spsync.payloads import optional_text, schedule_request
 from spsync.plan import EFFECT_REASONS, Adoption, Change
 from spsync.ports import WriteClient
 from spsync.state import ResourceState, State
+from spsync.translate import optional_text, schedule_request
 
 #: the memo of every cancellation spsync sends
 CANCEL_MEMO = "removed by spsync"

@@ -37,18 +37,12 @@ from spsync.api.client import Client, gather_all
 from spsync.errors import NotFoundError, UsageError
 from spsync.fields import applied_fields
 from spsync.model import Desired
-from spsync.observe import (
-    USER_LIST_THRESHOLD,
-    course_fields,
-    current_session,
-    exam_fields,
-    is_assigned,
-    session_fields,
-    user_fields,
-)
+from spsync.observe import USER_LIST_THRESHOLD
+from spsync.observe_sessions import current_session, is_assigned
 from spsync.observed import SCHEDULED
 from spsync.secrets import Secret, env_prefix
 from spsync.state import ResourceState
+from spsync.translate import course_fields, exam_fields, session_fields, user_fields
 
 #: the files of an exported tenant, in the order they are written (as manifests/globex)
 FILES: tuple[str, ...] = (

@@ -155,6 +155,22 @@ def mask(
     return out
 
 
+def unmasked(shown: Mapping[str, Any], applied: Mapping[str, Any]) -> dict[str, Any]:
+    """What ``mask`` hid, taken back: ``shown`` (a plan's fields, secrets masked) with each
+    masked value taken from ``applied`` (the state's, where secrets are keyed fingerprints)."""
+    out: dict[str, Any] = {}
+    for k, v in shown.items():
+        old = applied.get(k)
+        if v in (SENSITIVE, SENSITIVE_CHANGED):
+            if old is not None:
+                out[k] = old
+        elif isinstance(v, dict):
+            out[k] = unmasked(v, old if isinstance(old, dict) else {})
+        else:
+            out[k] = v
+    return out
+
+
 def project(
     source: Mapping[str, Any], shape: Mapping[str, Any], path: tuple[str, ...] = ()
 ) -> dict[str, Any]:

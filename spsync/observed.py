@@ -15,8 +15,8 @@ tenant's key and never shows it.
   creating them again.
 - ``sessions``: for each session and assignment address whose enrollment and exam are known,
   the live exam session that holds that enrollment's place in the exam now (its active one,
-  else the last to end: ``observe.current_session``): apply uses it to find the session to
-  schedule or reschedule.
+  else the last to end: ``observe_sessions.current_session``): apply uses it to find the
+  session to schedule or reschedule.
 - ``unreachable``: addresses whose live object could not be looked up (e.g. an exam whose
   course has no SID yet); the planner treats them as not observed.
 - ``unobserved``: fields the service's reads do not return (docs/api-dialects.md). A live

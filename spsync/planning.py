@@ -426,7 +426,7 @@ async def import_resource(
     manifests lack, a wrong SID prefix, an object not found or belonging elsewhere (its
     hints say ``spsync --sandbox`` with ``sandbox``).
     """
-    from spsync import observe as obs
+    from spsync import translate
     from spsync.api import wire
     from spsync.errors import NotFoundError
     from spsync.fields import (
@@ -469,16 +469,16 @@ async def import_resource(
     refs: dict[str, str] = {}
     try:
         if kind == "course":
-            live = obs.course_fields(await client.get_course(sid))
+            live = translate.course_fields(await client.get_course(sid))
         elif kind == "exam":
             course_sid = need(f"course.{res.course}")
             e = await client.get_exam(course_sid, sid)
-            live = obs.exam_fields(e)
+            live = translate.exam_fields(e)
             refs = {"course": course_sid}
             if e.configuration is not None and e.configuration.sid:
                 refs["configuration"] = e.configuration.sid
         elif kind == "user":
-            live = obs.user_fields(await client.get_user(sid))
+            live = translate.user_fields(await client.get_user(sid))
         elif kind == "enrollment":
             course_sid = need(f"course.{res.course}")
             user_sid = need(f"user.{res.user}")
@@ -502,7 +502,7 @@ async def import_resource(
                     f"{address}: session {sid} belongs to enrollment {s.enrollmentSid}, not "
                     f"enrollment.{exam.course}.{res.user} ({enrollment_sid})"
                 )
-            live = obs.session_fields(s)
+            live = translate.session_fields(s)
             refs = {
                 "course": need(f"course.{exam.course}"),
                 "exam": exam_sid,

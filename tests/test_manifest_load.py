@@ -355,10 +355,10 @@ def test_loading_twice_gives_equal_results() -> None:
 
 
 def test_oversized_files_are_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from spsync import manifest
+    from spsync import manifest_tenant
 
     d = _tenant(tmp_path, {"big.yaml": "users:\n" + "# padding\n" * 200})
-    monkeypatch.setattr(manifest, "MAX_FILE_BYTES", 1100)  # main.yaml is about 1,000 bytes
+    monkeypatch.setattr(manifest_tenant, "MAX_FILE_BYTES", 1100)  # main.yaml is about 1,000 bytes
     assert _problems(d) == [f"{d}/big.yaml: file too large (2,007 bytes; at most 1,100)"]
 
 

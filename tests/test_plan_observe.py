@@ -1,6 +1,6 @@
 """Which of an enrollment's sessions of an exam observation takes as the current one
-(``observe.current_session``): decided by status, times only break ties, and the same set of
-sessions gives the same pick whatever their order."""
+(``observe_sessions.current_session``): decided by status, times only break ties, and the
+same set of sessions gives the same pick whatever their order."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import itertools
 import pytest
 
 from spsync.api import wire
-from spsync.observe import current_session
+from spsync.observe_sessions import current_session
 
 T0 = "2027-01-15T12:00:00Z"
 T1 = "2027-01-15T12:00:01Z"

@@ -14,9 +14,9 @@ from spsync.api import assignments, wire
 from spsync.api.errormap import error_from_response, route_missing
 from spsync.errors import NoSuchRouteError, NotFoundError
 from spsync.model import ApiDialect, Desired
-from spsync.observe import exam_fields, session_fields, unobserved_of, user_fields
 from spsync.observed import Observed
 from spsync.planner import build_plan
+from spsync.translate import exam_fields, session_fields, unobserved_of, user_fields
 
 EX, CU, EN, EN2 = sid("EX", "x"), sid("CU", "c"), sid("EN", "a"), sid("EN", "b")
 TS1, TS2 = "TS4b894875d26194988853e490dfb9bc41", "TS63dda27a6ba54c218449b934b7bb1ba8"

@@ -1,0 +1,228 @@
+"""Assignments and sessions, observed through each exam's appointments report (paged), which
+lists every session of the exam, cancelled ones included; where the report says nothing of
+an enrollment spsync manages, that enrollment's own session list is read instead.
+
+An exam session tells whether its enrollment is assigned: an enrollment is assigned while
+its current session of the exam is anything but cancelled by unassignment
+(``removed-by-limited-scope``); when a scheduled session is cancelled the service opens a
+new ``Needs Proctor`` one for an enrollment that stays assigned. The current session is
+chosen by the sessions' own status first and by their times only to break ties (see
+``current_session``): timestamps have one-second precision, so a cancelled session and its
+successor often share both.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from typing import Any
+
+from spsync.api import wire
+from spsync.api.client import Client
+from spsync.model import Desired, kind_of
+from spsync.observe_reads import Reads, live_object, maybe_missing, read_all
+from spsync.observed import CANCELLED, REMOVED_BY_LIMITED_SCOPE, SCHEDULED, LiveObject, LiveSession
+from spsync.state import State
+from spsync.translate import live_session, session_fields
+
+#: How strongly a session's status says "this session holds the enrollment's place in the
+#: exam now" (see ``current_session``). Active statuses rank above every ended one (0: Closed,
+#: Cancelled, or a status the contract does not name); among several active ones (the
+#: service keeps one, but an answer read mid-change may show two) a booked one wins.
+_STATUS_RANK = {
+    "Scheduled": 3,
+    "Onboarding": 2,
+    "In Progress": 2,
+    "Pending Approval": 1,
+    "Needs Proctor": 1,
+}
+
+
+class SessionLookups(Reads):
+    """The assignment and session lookups of the observer."""
+
+    def __init__(self, desired: Desired, state: State, client: Client) -> None:
+        super().__init__(desired, state, client)
+        self._exam_names = {a.split(".", 1)[1] for a in (*desired.exams, *self.in_state("exam"))}
+
+    def exam_sid(self, exam_name: str, rec: Any) -> str | None:
+        """The SID of an assignment's or session's exam: from its state record, else the
+        exam's own."""
+        if rec is not None and rec.refs.get("exam"):
+            return rec.refs["exam"]
+        return self.sid(f"exam.{exam_name}")
+
+    def course_of(self, exam_name: str) -> str | None:
+        """The name of the course of a desired exam (``None`` for an exam the manifests
+        dropped)."""
+        exam = self.d.exams.get(f"exam.{exam_name}")
+        return exam.course if exam is not None else None
+
+    def enrollment_sid(self, exam_name: str, user: str, rec: Any) -> str | None:
+        """The SID of the enrollment an assignment or session is about: from its state
+        record, else the enrollment of ``user`` in the exam's course."""
+        if rec is not None and rec.refs.get("enrollment"):
+            return rec.refs["enrollment"]
+        course = self.course_of(exam_name)
+        return self.sid(f"enrollment.{course}.{user}") if course else None
+
+    def _pairs(self, kind: str) -> Iterable[tuple[str, str, str, Any]]:
+        """(address, exam name, user name, state record) of every ``kind`` address."""
+        group = self.d.assignments if kind == "assignment" else self.d.sessions
+        for address in sorted(set(self.in_state(kind)) | set(group)):
+            res = group.get(address)
+            rec = self.s.resources.get(address)
+            if res is not None:
+                yield address, res.exam, res.user, rec
+            else:
+                exam_name = self._exam_name(address)
+                yield address, exam_name, address.split(".", 1)[1][len(exam_name) + 1 :], rec
+
+    def _exam_name(self, address: str) -> str:
+        """The exam name in an address no longer in the manifests (names may hold dots: the
+        shortest prefix that names a known exam)."""
+        rest = address.split(".", 1)[1]
+        names = self._exam_names
+        parts = rest.split(".")
+        for i in range(1, len(parts)):
+            if ".".join(parts[:i]) in names:
+                return ".".join(parts[:i])
+        return parts[0]
+
+    async def sessions_and_assignments(self) -> None:
+        """Each assignment and session address of an enrollment and exam whose SIDs are
+        known: its current live session, and whether it is assigned, from the exam's
+        report (and the enrollment's own list where the report is silent)."""
+        # which enrollment and exam each address is about
+        # (address, exam name, exam SID, enrollment SID, state record)
+        targets: list[tuple[str, str, str, str, Any]] = []
+        for kind in ("assignment", "session"):
+            for address, exam_name, user, rec in self._pairs(kind):
+                exam_sid = self.exam_sid(exam_name, rec)
+                enrollment_sid = self.enrollment_sid(exam_name, user, rec)
+                if exam_sid and enrollment_sid:
+                    targets.append((address, exam_name, exam_sid, enrollment_sid, rec))
+                elif rec is not None:
+                    if (
+                        exam_sid
+                        and f"enrollment.{self.course_of(exam_name)}.{user}" in self.missing
+                    ):
+                        self.missing.add(address)
+                    else:
+                        self.unreachable.add(address)
+        exams = sorted({e for _a, _x, e, _n, _r in targets})
+        await self.fetch_sessions(exams)
+        # enrollment -> its sessions of the exam
+        per: dict[tuple[str, str], list[wire.Session]] = defaultdict(list)
+        by_sid: dict[str, wire.Session] = {}
+        for exam_sid in exams:
+            for s in self._session_lists[exam_sid] or ():
+                by_sid[s.sid] = s
+                if s.enrollmentSid:
+                    per[(exam_sid, s.enrollmentSid)].append(s)
+        await self._ask_again(targets, per, by_sid)
+        # an assignment and a session address of one enrollment share one live session
+        made: dict[str, LiveSession] = {}
+        for address, exam_name, exam_sid, enrollment_sid, rec in targets:
+            group = per.get((exam_sid, enrollment_sid), [])
+            current = current_session(group)
+            refs = {"exam": exam_sid, "enrollment": enrollment_sid}
+            course_sid = rec.refs.get("course") if rec is not None else None
+            course_sid = course_sid or self.sid(f"course.{self.course_of(exam_name)}")
+            if course_sid:
+                refs["course"] = course_sid
+            if current is not None:
+                live = made.get(current.sid)
+                if live is None:
+                    live = made[current.sid] = live_session(current)
+                self.sessions[address] = live
+            if kind_of(address) == "assignment":
+                assigned = is_assigned(current)
+                if rec is not None:
+                    self.found(address, live_object(refs=rec.refs) if assigned else None)
+                elif assigned:
+                    self.adopted[address] = live_object(refs=refs)
+                continue
+            if rec is not None and rec.sid:
+                mine = by_sid.get(rec.sid)
+                self.found(address, None if mine is None else self._session_obj(mine, refs))
+            elif rec is None and current is not None and current.status == SCHEDULED:
+                self.adopted[address] = self._session_obj(current, refs)
+
+    async def _ask_again(
+        self,
+        targets: list[tuple[str, str, str, str, Any]],
+        per: dict[tuple[str, str], list[wire.Session]],
+        by_sid: dict[str, wire.Session],
+    ) -> None:
+        """Where the exam's report says nothing of an enrollment spsync manages (no row, or
+        not the session recorded), read the enrollment's own session list rather than take
+        the silence for "unassigned" or "gone": a report the vendor describes as one of
+        scheduled appointments may leave waiting sessions out."""
+        pairs: set[tuple[str, str]] = set()
+        for address, _x, exam_sid, enrollment_sid, rec in targets:
+            if rec is None or self._session_lists.get(exam_sid) is None:
+                continue
+            if (exam_sid, enrollment_sid) not in per or (
+                rec.sid and kind_of(address) == "session" and rec.sid not in by_sid
+            ):
+                pairs.add((exam_sid, enrollment_sid))
+        if not pairs:
+            return
+        ordered = sorted(pairs)
+        lists = await read_all(
+            *(maybe_missing(self.c.list_enrollment_sessions(en, ex)) for ex, en in ordered)
+        )
+        for (exam_sid, enrollment_sid), listed in zip(ordered, lists, strict=True):
+            for s in listed or ():
+                if s.sid in by_sid:
+                    continue
+                s = s.model_copy(update={"enrollmentSid": enrollment_sid, "examSid": exam_sid})
+                by_sid[s.sid] = s
+                per[(exam_sid, enrollment_sid)].append(s)
+
+    def _session_obj(self, s: wire.Session, refs: dict[str, str]) -> LiveObject:
+        fields = self.note("session", session_fields(s))
+        return live_object(sid=s.sid, refs=refs, fields=fields, status=s.status)
+
+
+def current_session(group: Iterable[wire.Session]) -> wire.Session | None:
+    """The session that holds an enrollment's place in an exam now, out of all its sessions
+    of that exam (``None`` when there are none). The same set gives the same pick in any
+    order. By rank, the first difference decides:
+
+    1. the session's own status: an active one (``Scheduled`` first, then ``Onboarding`` /
+       ``In Progress``, then ``Pending Approval`` / ``Needs Proctor``) over any that ended;
+    2. the latest ``editDate`` (when it last changed: its cancellation, for a cancelled one),
+       then the latest ``createdDate``;
+    3. for ended sessions of equal times, a cancellation by unassignment
+       (``removed-by-limited-scope``) over any other end: any other cancellation of an
+       enrollment still in scope is followed by a new session, so when none followed, the
+       unassignment came last;
+    4. the SID, only between sessions alike in all of the above.
+
+    Times have one-second precision, so a cancelled session and the one that replaced it
+    within the same second tie on both times; the status alone then decides.
+    """
+    return max(group, key=_current_rank, default=None)
+
+
+def _current_rank(s: wire.Session) -> tuple[int, str, str, bool, str]:
+    return (
+        _STATUS_RANK.get(s.status, 0),
+        s.editDate or "",
+        s.createdDate or "",
+        _unassigned_end(s),
+        s.sid,
+    )
+
+
+def is_assigned(current: wire.Session | None) -> bool:
+    """Whether an enrollment is assigned to an exam, from its current session (the one
+    ``current_session`` picks): any, unless cancelled by unassignment."""
+    return current is not None and not _unassigned_end(current)
+
+
+def _unassigned_end(s: wire.Session) -> bool:
+    """A session cancelled because its enrollment was unassigned."""
+    return s.status == CANCELLED and s.statusReason == REMOVED_BY_LIMITED_SCOPE

@@ -1,0 +1,343 @@
+"""Translation between the manifests' models and the API's wire models. PURE: no I/O.
+
+Two directions, each in one place:
+
+- **manifest -> wire**: the request bodies an apply sends, built as the strict wire models
+  directly from ``spsync.model`` (the provision objects of courses, exams, users and
+  enrollments; a session's schedule body). An exam's password stays a ``Secret`` until the
+  client serialises the body.
+- **wire -> normal form**: a live object's fields as observation, import and export keep
+  them (the field names and normalisation of ``spsync.model``; see ``spsync.observed``).
+  Only what the service sent is kept: a field a read leaves out is unknown, not ``None``
+  (``unobserved_of`` names them).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any, cast
+
+from pydantic import JsonValue
+
+from spsync.api import wire
+from spsync.fields import normalise_exam_fields
+from spsync.model import (
+    Course,
+    Exam,
+    ExamConfiguration,
+    Ids,
+    Role,
+    Session,
+    User,
+    Window,
+    trusted,
+)
+from spsync.observed import LiveSession
+
+# --- manifest -> wire --------------------------------------------------------------------
+
+
+def optional_text(value: str | None) -> str | None:
+    """An optional text field as sent: empty text is left out like ``None`` (the service's
+    validation refuses ``""`` for optional strings such as ``description`` and ``notes``)."""
+    return value or None
+
+
+def _window(w: Window) -> wire.Window:
+    return wire.Window(open=w.open, close=w.close)
+
+
+def _configuration_request(cfg: ExamConfiguration) -> wire.ExamConfigurationRequest:
+    """An exam configuration as sent (the password stays a ``Secret``)."""
+    # the manifest schema checked the permitted items' names and the options' values: the
+    # wire models check them again as they are built, under their own (narrower) types
+    permitted = cast(
+        "dict[wire.PermittedItemName, wire.PermittedItemSetting] | None",
+        None
+        if cfg.permittedItems is None
+        else {k: wire.PermittedItemSetting(notes=v.notes) for k, v in cfg.permittedItems.items()},
+    )
+    return wire.ExamConfigurationRequest(
+        url=cfg.url,
+        access=_window(cfg.access),
+        scheduling=None if cfg.scheduling is None else _window(cfg.scheduling),
+        duration=cfg.duration,
+        password=cfg.password,
+        attempts=cfg.attempts,
+        proctorTypes={
+            ts: wire.ProctorTypeSetting(
+                options=(
+                    None
+                    if p.options is None
+                    else cast("dict[str, dict[str, JsonValue]]", dict(p.options))
+                )
+            )
+            for ts, p in cfg.proctorTypes.items()
+        },
+        notes=(
+            None
+            if cfg.notes is None
+            else wire.ExamNotes(student=cfg.notes.student, proctor=cfg.notes.proctor)
+        ),
+        permittedItems=permitted,
+    )
+
+
+def _ids(ids: Ids) -> dict[str, str | None]:
+    return {"sid": ids.sid, "api": ids.api, "external": ids.external, "lms": ids.lms}
+
+
+def _course_object(course: Course) -> wire.ProvisionCourse:
+    """The ``course`` object of a provision request creating or updating ``course``."""
+    return wire.ProvisionCourse(
+        ids=wire.CourseIds(**_ids(course.ids)), title=course.title, code=course.code
+    )
+
+
+def _exam_object(exam: Exam) -> wire.ProvisionExam:
+    """The ``exam`` object of a provision request creating or updating ``exam``."""
+    return wire.ProvisionExam(
+        ids=wire.ExamIds(**_ids(exam.ids)),
+        title=exam.title,
+        description=optional_text(exam.description),
+        type=exam.type,
+        limitedScope=exam.limitedScope,
+        configuration=(
+            None if exam.configuration is None else _configuration_request(exam.configuration)
+        ),
+    )
+
+
+def _user_object(user: User) -> wire.ProvisionUser:
+    """The ``user`` object of a provision request creating or updating ``user``."""
+    return wire.ProvisionUser(
+        ids=wire.UserIds(**_ids(user.ids)),
+        firstName=user.firstName,
+        lastName=user.lastName,
+        email=user.email,
+        timeZone=user.timeZone,
+        currencyCode=user.currencyCode,
+    )
+
+
+def _course_ref(course_sid: str) -> wire.ProvisionCourse:
+    return wire.ProvisionCourse(ids=wire.CourseIds(sid=course_sid))
+
+
+def course_request(course: Course) -> wire.ProvisionRequest:
+    """The provision request that creates or updates ``course``."""
+    return wire.ProvisionRequest(course=_course_object(course))
+
+
+def exam_request(exam: Exam, course_sid: str) -> wire.ProvisionRequest:
+    """The provision request that creates or updates ``exam`` in the course ``course_sid``."""
+    return wire.ProvisionRequest(course=_course_ref(course_sid), exam=_exam_object(exam))
+
+
+def user_request(user: User, course_sid: str, role: Role | None = None) -> wire.ProvisionRequest:
+    """The provision request that creates or updates ``user`` (provisioned with a course),
+    enrolling them in it with ``role`` when given."""
+    return wire.ProvisionRequest(
+        course=_course_ref(course_sid),
+        user=_user_object(user),
+        enrollment=None if role is None else wire.ProvisionEnrollment(role=role),
+    )
+
+
+def enrollment_request(course_sid: str, user_sid: str, role: Role) -> wire.ProvisionRequest:
+    """The provision request that enrolls the user ``user_sid`` in the course ``course_sid``."""
+    return wire.ProvisionRequest(
+        course=_course_ref(course_sid),
+        user=wire.ProvisionUser(ids=wire.UserIds(sid=user_sid)),
+        enrollment=wire.ProvisionEnrollment(role=role),
+    )
+
+
+def schedule_request(s: Session) -> wire.ScheduleRequest:
+    """The schedule body of a desired session."""
+    return wire.ScheduleRequest(
+        type=s.type,
+        proctorLocationSid=s.proctorLocation,
+        appointmentDateTime=s.appointment,
+        amount=None if s.amount is None else float(s.amount),
+        currency=s.currency,
+        externalAppointmentId=s.externalAppointmentId,
+        notes=optional_text(s.notes),
+        proctorTypeSubCategorySid=s.proctorTypeSubCategory,
+    )
+
+
+# --- wire -> normal form -----------------------------------------------------------------
+
+#: the normal-form fields each kind's read may show; what a read leaves out is unobserved
+OBSERVABLE: dict[str, tuple[str, ...]] = {
+    "course": ("title", "code"),
+    "exam": ("title", "description", "type", "limitedScope", "configuration"),
+    "configuration": (
+        "url",
+        "access",
+        "scheduling",
+        "duration",
+        "attempts",
+        "proctorTypes",
+        "notes",
+        "permittedItems",
+    ),
+    "user": ("firstName", "lastName", "email", "timeZone", "currencyCode"),
+    "session": ("appointment", "type", "proctorLocation", "externalAppointmentId", "notes"),
+}
+
+
+def _sent(model: wire.Response, pairs: Iterable[tuple[str, str]]) -> dict[str, Any]:
+    """``{normal name: value}`` for each ``(normal name, wire name)`` the service sent
+    (``null`` included): a field it left out is unknown, not ``None``."""
+    present = model.model_fields_set
+    return {name: getattr(model, attr) for name, attr in pairs if attr in present}
+
+
+def course_fields(c: wire.Course) -> dict[str, Any]:
+    """A live course in the manifests' normal form."""
+    return _sent(c, (("title", "title"), ("code", "code")))
+
+
+def exam_fields(e: wire.Exam, known: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """A live exam in the manifests' normal form (the password stays a ``Secret``).
+
+    ``known``: the exam's last applied fields, for what a v1-shaped read leaves out (the
+    proctor types' options: a read that lists only the types' SIDs keeps the recorded
+    options of each type it lists)."""
+    out = _sent(
+        e,
+        (
+            ("title", "title"),
+            ("description", "description"),
+            ("type", "type"),
+            ("limitedScope", "limitedScope"),
+        ),
+    )
+    if e.configuration is not None:
+        out["configuration"] = _configuration_fields(e.configuration, known)
+    return normalise_exam_fields(out)
+
+
+def _configuration_fields(
+    conf: wire.ExamConfiguration, known: Mapping[str, Any] | None
+) -> dict[str, Any]:
+    c = _sent(conf, (("url", "url"), ("duration", "duration"), ("attempts", "attempts")))
+    present = conf.model_fields_set
+    for name in ("access", "scheduling"):
+        if name in present:
+            c[name] = _read_window(getattr(conf, name))
+    if "notes" in present:
+        n = conf.notes
+        c["notes"] = (
+            None if n is None else _sent(n, (("student", "student"), ("proctor", "proctor")))
+        )
+    if "proctorTypes" in present:
+        c["proctorTypes"] = (
+            None
+            if conf.proctorTypes is None
+            else {
+                ts: ({"options": v.options} if v is not None and v.options else {})
+                for ts, v in conf.proctorTypes.items()
+            }
+        )
+    elif conf.proctorTypeSids is not None:
+        recorded = _dig(known, "configuration", "proctorTypes")
+        c["proctorTypes"] = {
+            ts: (recorded.get(ts) if isinstance(recorded.get(ts), dict) else {})
+            for ts in conf.proctorTypeSids
+        }
+    if "permittedItems" in present:
+        c["permittedItems"] = (
+            None
+            if conf.permittedItems is None
+            else {
+                k: ({"notes": v.notes} if v is not None and v.notes else {})
+                for k, v in conf.permittedItems.items()
+            }
+        )
+    # a password the API does not return is not observable: keep the recorded one
+    if conf.password is not None:
+        c["password"] = conf.password
+    return c
+
+
+def _dig(fields: Mapping[str, Any] | None, *path: str) -> dict[str, Any]:
+    found: Any = fields
+    for key in path:
+        if not isinstance(found, Mapping):
+            return {}
+        found = found.get(key)
+    return dict(found) if isinstance(found, Mapping) else {}
+
+
+def _read_window(w: wire.ResponseWindow | None) -> dict[str, Any] | None:
+    return None if w is None else _sent(w, (("open", "open"), ("close", "close")))
+
+
+def user_fields(u: wire.User) -> dict[str, Any]:
+    """A live user in the manifests' normal form (the e-mail trimmed and lower-cased)."""
+    out = _sent(
+        u,
+        (
+            ("firstName", "firstName"),
+            ("lastName", "lastName"),
+            ("email", "email"),
+            ("timeZone", "timeZone"),
+            ("currencyCode", "currencyCode"),
+        ),
+    )
+    if out.get("email"):
+        out["email"] = out["email"].strip().lower()
+    return out
+
+
+def session_fields(s: wire.Session) -> dict[str, Any]:
+    """A live session's managed fields in the manifests' normal form."""
+    return _sent(
+        s,
+        (
+            ("appointment", "appointmentDate"),
+            ("type", "sessionType"),
+            ("proctorLocation", "proctorLocationSid"),
+            ("externalAppointmentId", "externalAppointmentId"),
+            ("notes", "notes"),
+        ),
+    )
+
+
+def unobserved_of(kind: str, fields: Mapping[str, Any]) -> list[str]:
+    """The fields of ``kind`` a live object's normal form lacks (dotted for an exam's
+    configuration)."""
+    out = [f for f in OBSERVABLE[kind] if f not in fields]
+    conf = fields.get("configuration") if kind == "exam" else None
+    if isinstance(conf, Mapping):
+        out += [f"configuration.{f}" for f in OBSERVABLE["configuration"] if f not in conf]
+    return out
+
+
+# every field is given, so each instance's "fields set" would be the same full set: one
+# shared set (the models are frozen: nothing ever adds to it)
+_LIVE_SESSION_FIELDS = set(LiveSession.model_fields)
+
+
+def live_session(s: wire.Session) -> LiveSession:
+    """The live session of one enrollment in one exam, as the planner and apply see it
+    (built without re-validation: a large tenant has tens of thousands)."""
+    return trusted(
+        LiveSession,
+        _LIVE_SESSION_FIELDS,
+        {
+            "sid": s.sid,
+            "status": s.status,
+            "statusReason": s.statusReason,
+            "enrollment": s.enrollmentSid or "",
+            "appointment": s.appointmentDate,
+            "type": s.sessionType,
+            "proctorLocation": s.proctorLocationSid,
+            "externalAppointmentId": s.externalAppointmentId,
+            "notes": s.notes,
+            "created": s.createdDate,
+        },
+    )
