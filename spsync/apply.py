@@ -16,11 +16,11 @@ completes one or more changes:
   ``Needs Proctor`` session the service creates);
 - ``forget``: only drops the address from state.
 
-Operations start as soon as everything they depend on is done (``Change.depends_on`` plus
-the references the executor itself needs, e.g. an exam's course), at most ``parallelism``
-at a time. The first failure stops new work (``continue_on_error`` instead skips only the
-changes that depend on the failed one); work in flight is always finished, never abandoned
-half-recorded.
+Operations start as soon as every change in their ``Change.depends_on`` is done (the
+planner lists there all that the requests need: an exam's course, a session's enrollment,
+the cancel an unassign waits for), at most ``parallelism`` at a time. The first failure
+stops new work (``continue_on_error`` instead skips only the changes that depend on the
+failed one); work in flight is always finished, never abandoned half-recorded.
 
 Recording
 ---------
@@ -63,7 +63,8 @@ from spsync.payloads import (
     unmasked,
     user_payload,
 )
-from spsync.plan import EFFECT_REASONS, Change
+from spsync.plan import Change
+from spsync.planner import courses_of_users, provision_course
 from spsync.ports import StateSaver, WriteClient
 from spsync.progress import NullProgress, Progress
 from spsync.state import ResourceState, State
@@ -294,51 +295,13 @@ class Executor(SessionBooking):
 
     # --- building operations ---------------------------------------------------------------
 
-    def _needs(self, change: Change) -> set[str]:
-        """Addresses whose SIDs this change's requests use (beyond Change.depends_on)."""
-        d, a = self.desired, change.address
-        out: set[str] = set()
-        if change.action in ("forget", "cancel", "unassign", "move", "refresh"):
-            if change.action == "unassign" and a in self._assignment_session_addr:
-                out.add(self._assignment_session_addr[a])
-            return out
-        if a in d.exams:
-            out.add(f"course.{d.exams[a].course}")
-        elif a in d.enrollments:
-            e = d.enrollments[a]
-            out |= {f"course.{e.course}", f"user.{e.user}"}
-        elif a in d.assignments:
-            asg = d.assignments[a]
-            exam = self._exam(asg.exam)
-            out |= {f"exam.{asg.exam}", f"enrollment.{exam.course}.{asg.user}"}
-        elif a in d.sessions:
-            s = d.sessions[a]
-            exam = self._exam(s.exam)
-            out |= {f"exam.{s.exam}", f"enrollment.{exam.course}.{s.user}"}
-            if exam.limited:
-                out.add(f"assignment.{s.exam}.{s.user}")
-        return out
-
     def _deps(self, change: Change) -> set[str]:
-        wanted = set(change.depends_on) | self._needs(change)
-        return {x for x in wanted if x in self._in_plan and x != change.address}
+        """The changes of this run that must be done first: the plan's ``depends_on``."""
+        return {x for x in change.depends_on if x in self._in_plan and x != change.address}
 
     def _build(self) -> list[_Op]:
         d = self.desired
         order = {c.address: i for i, c in enumerate(self.changes)}
-        # unassign A.U waits for the cancel of session A.U, so that our memo is the one kept
-        self._assignment_session_addr: dict[str, str] = {}
-        for c in self.changes:
-            if c.action == "unassign":
-                sess = "session." + c.address.split(".", 1)[1]
-                other = self._in_plan.get(sess)
-                if (
-                    other is not None
-                    and other.action in ("cancel", "replace")
-                    and other.reason not in EFFECT_REASONS
-                ):
-                    self._assignment_session_addr[c.address] = sess
-
         ops: list[_Op] = []
         taken: set[str] = set()
 
@@ -364,8 +327,6 @@ class Executor(SessionBooking):
             taken.update(m.address for m in members)
             addresses = {m.address for m in members}
             deps = set().union(*(self._deps(m) for m in members)) - addresses
-            if partner is None:
-                deps |= self._user_course_dep(user) - addresses
             ops.append(
                 _Op(
                     label=c.address,
@@ -432,25 +393,14 @@ class Executor(SessionBooking):
         ops.sort(key=lambda o: o.order)
         return ops
 
-    def _user_course_dep(self, user: User) -> set[str]:
-        course = self._user_course_address(user)
-        return {course} if course in self._in_plan else set()
-
     def _user_course_address(self, user: User) -> str:
-        """The course a user-only provision names (the call requires one): a course the
-        user is enrolled in, else the tenant's first course."""
+        """The course a user-only provision names (the planner made the user's change
+        depend on it when it is a change of the plan too)."""
         if self._courses_of_user is None:
-            # indexed once: one scan of every enrollment per user would be O(users x enrollments)
-            self._courses_of_user = {}
-            for e in self.desired.enrollments.values():
-                self._courses_of_user.setdefault(e.user, []).append(e.course)
-        mine = sorted(self._courses_of_user.get(user.name, ()))
-        for name in mine:
-            if f"course.{name}" in self.state.resources:
-                return f"course.{name}"
-        if mine:
-            return f"course.{mine[0]}"
-        return min(self.desired.courses, default="course.?")
+            self._courses_of_user = courses_of_users(self.desired)
+        return provision_course(
+            user.name, self._courses_of_user, self.state.resources, self.desired.courses
+        )
 
     def _assignment_exam_key(self, c: Change) -> str:
         asg = self.desired.assignments.get(c.address)

@@ -34,7 +34,7 @@ fingerprints (state keeps only those) and shown as ``(sensitive)`` / ``(changed)
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Container, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -144,6 +144,9 @@ class _Planner:
             if k in self._names:
                 self._names[k].add(name)
         self._parents: dict[str, list[str]] = {}
+        self._courses_of_user: dict[str, list[str]] | None = None
+        #: address -> what its calls need beyond what it hangs off (``call_deps``)
+        self.call_needs: dict[str, set[str]] = {}
         self._course_by_sid = {
             r.sid: a.split(".", 1)[1]
             for a, r in state.resources.items()
@@ -245,6 +248,45 @@ class _Planner:
             if dec is not None and dec.action in _REMAKES:
                 return dec.reason
         return None
+
+    def call_deps(self, address: str, dec: _Decision) -> set[str]:
+        """What apply must have done before this change's own calls, beyond what it hangs
+        off: the objects whose SIDs its requests name (from the manifests), and for an
+        unassign the cancel of the same session (so that spsync's memo is the one kept)."""
+        if dec.action in ("create", "update", "assign", "schedule", "reschedule", "replace"):
+            return self._sids_used(address)
+        if dec.action == "unassign":
+            session = "session." + address.split(".", 1)[1]
+            other = self.decisions.get(session)
+            if (
+                other is not None
+                and other.action in ("cancel", "replace")
+                and other.reason not in EFFECT_REASONS
+            ):
+                return {session}
+        return set()
+
+    def _sids_used(self, address: str) -> set[str]:
+        """The addresses whose SIDs the request of a change at ``address`` names."""
+        d = self.d
+        if address in d.exams:
+            return {f"course.{d.exams[address].course}"}
+        if address in d.users:
+            if self._courses_of_user is None:
+                self._courses_of_user = courses_of_users(d)
+            name = d.users[address].name
+            return {provision_course(name, self._courses_of_user, self.s.resources, d.courses)}
+        if address in d.enrollments:
+            e = d.enrollments[address]
+            return {f"course.{e.course}", f"user.{e.user}"}
+        if address in d.assignments or address in d.sessions:
+            res = d.assignments.get(address) or d.sessions[address]
+            exam = d.exams[f"exam.{res.exam}"]
+            out = {f"exam.{res.exam}", f"enrollment.{exam.course}.{res.user}"}
+            if address in d.sessions and exam.limited:
+                out.add(f"assignment.{res.exam}.{res.user}")
+            return out
+        return set()
 
     # --- provisioned kinds ----------------------------------------------------------------
 
@@ -689,6 +731,10 @@ class _Planner:
             if p in self.decisions and self.decisions[p].action not in ("noop", "forget")
         }
         deps.update(dec.depends_extra)
+        calls = self.call_deps(address, dec) - deps - {address}
+        if calls:
+            self.call_needs[address] = calls
+            deps |= calls
         after = mask(dec.after, dec.before)
         return Change(
             address=address,
@@ -700,6 +746,32 @@ class _Planner:
             depends_on=tuple(sorted(deps)),
             previous_address=self.moves.get(address),
         )
+
+
+def courses_of_users(desired: Desired) -> dict[str, list[str]]:
+    """User name -> the courses the user is enrolled in (indexed once: a scan of every
+    enrollment per user would be O(users x enrollments))."""
+    out: dict[str, list[str]] = {}
+    for e in desired.enrollments.values():
+        out.setdefault(e.user, []).append(e.course)
+    return out
+
+
+def provision_course(
+    user: str,
+    courses_of_user: Mapping[str, Sequence[str]],
+    recorded: Container[str],
+    courses: Iterable[str],
+) -> str:
+    """The course a user-only provision names (the call requires one): a course the user
+    is enrolled in, one ``recorded`` in state first, else the tenant's first course."""
+    mine = sorted(courses_of_user.get(user, ()))
+    for name in mine:
+        if f"course.{name}" in recorded:
+            return f"course.{name}"
+    if mine:
+        return f"course.{mine[0]}"
+    return min(courses, default="course.?")
 
 
 def closure(targets: Iterable[str], parents: Any) -> set[str]:
@@ -782,13 +854,8 @@ def build_plan(
         if dec.action != "noop":
             changes.append(p.change(address, dec))
     adopt = {a: v for a, v in sorted(p.adopt.items()) if selected is None or a in selected}
-    ordered = sort_changes(changes)
+    ordered = linked(sort_changes(changes), p.call_needs)
     present = {c.address for c in ordered}
-    # depends_on names only changes that are in this (possibly targeted) plan
-    ordered = tuple(
-        c.model_copy(update={"depends_on": tuple(x for x in c.depends_on if x in present)})
-        for c in ordered
-    )
     touched = sorted(present | set(adopt))
     unassigns = sum(c.action == "unassign" for c in ordered)
     if unassigns and desired.tenant.api.dialect.assignments == "guide":
@@ -812,6 +879,25 @@ def build_plan(
         managed_count=len(state.resources),
         warnings=tuple(sorted(p.warnings + p.unseen_warnings())),
     )
+
+
+def linked(changes: Sequence[Change], call_needs: Mapping[str, set[str]]) -> tuple[Change, ...]:
+    """``changes`` with ``depends_on`` naming only changes of this (possibly targeted) plan;
+    of what a change's calls need (``call_needs``), only what it does not already wait for
+    through another of its dependencies (a session waits for its enrollment through its
+    assignment)."""
+    present = {c.address for c in changes}
+    deps = {c.address: {x for x in c.depends_on if x in present} for c in changes}
+    out = []
+    for c in changes:
+        mine, extra = deps[c.address], call_needs.get(c.address, set())
+        kept = tuple(
+            x
+            for x in c.depends_on
+            if x in mine and (x not in extra or not any(x in deps[y] for y in mine if y != x))
+        )
+        out.append(c if kept == c.depends_on else c.model_copy(update={"depends_on": kept}))
+    return tuple(out)
 
 
 def _check_replace(
