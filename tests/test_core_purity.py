@@ -33,6 +33,8 @@ CORE = [
     "schema",
     "schema_spec",
     "schema_formats",
+    "apply_ops",
+    "apply_report",
 ]
 FORBIDDEN = ("httpx", "click", "spsync.sandbox", "spsync.api", "spsync.cli", "os", "time")
 
@@ -77,6 +79,8 @@ PURE = (
     "observed",
     "ports",
     "doctor",
+    "apply_ops",
+    "apply_report",
 )
 #: I/O, concurrency and shell modules the core must not reach through its own imports
 UNREACHABLE = ("fcntl", "getpass", "httpx", "asyncio", "click", "socket", "ssl", "subprocess")
