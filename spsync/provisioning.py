@@ -17,7 +17,7 @@ from spsync.errors import ApplyError
 from spsync.model import User
 from spsync.payloads import course_payload, exam_payload, user_payload
 from spsync.plan import Change
-from spsync.planner import courses_of_users, provision_course
+from spsync.planner_base import courses_of_users, provision_course
 from spsync.ports import WorkContext
 from spsync.state import ResourceState
 

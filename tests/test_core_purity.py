@@ -35,6 +35,9 @@ CORE = [
     "schema_formats",
     "apply_ops",
     "apply_report",
+    "planner_base",
+    "planner_provision",
+    "planner_sessions",
 ]
 FORBIDDEN = ("httpx", "click", "spsync.sandbox", "spsync.api", "spsync.cli", "os", "time")
 
@@ -81,6 +84,9 @@ PURE = (
     "doctor",
     "apply_ops",
     "apply_report",
+    "planner_base",
+    "planner_provision",
+    "planner_sessions",
 )
 #: I/O, concurrency and shell modules the core must not reach through its own imports
 UNREACHABLE = ("fcntl", "getpass", "httpx", "asyncio", "click", "socket", "ssl", "subprocess")

@@ -28,7 +28,8 @@ from spsync.fields import secret_key_for
 from spsync.model import Desired, Enrollment
 from spsync.observed import LiveObject, Observed
 from spsync.plan import TenantPlan, staleness
-from spsync.planner import build_plan, linked
+from spsync.planner import build_plan
+from spsync.planner_base import linked
 from spsync.state import ResourceState, State
 
 
