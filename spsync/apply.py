@@ -2,25 +2,20 @@
 
 Execution model
 ---------------
-The plan's changes are grouped into *operations*, each one API round (or a few) that
-completes one or more changes:
+The plan's changes are grouped into *operations* (``spsync.apply_ops``), each one API round
+(or a few) completing one or more changes, and each run by the work its dispatch table
+names: provision calls (``spsync.provisioning``: a user shares its call with one of its
+enrollments), session booking (``spsync.booking``: schedule, reschedule, cancel, replace,
+never twice), the assignments of one exam (here: at most ``BATCH`` enrollments per call,
+never one call per user; unlimited-scope exams have no assignment step), and the work of
+``forget`` and ``refresh``, which only change the state. ``move`` changes are recorded
+before any work starts.
 
-- ``course.*`` create/update: one provision call (course);
-- ``exam.*`` create/update: one provision call (course by SID + exam with configuration);
-- ``user.*`` create/update: one provision call; when the plan also creates (or updates) an
-  enrollment of that user, the two share the call (course by SID + user + enrollment);
-- ``enrollment.*`` alone: provision with course ``{sid}`` + user ``{sid}`` + ``{role}``;
-- ``assignment.*``: one operation per exam, sending at most ``BATCH`` enrollments per call
-  (never one call per user); unlimited-scope exams have no assignment step;
-- ``session.*``: schedule / reschedule / cancel / replace (cancel, then schedule the fresh
-  ``Needs Proctor`` session the service creates);
-- ``forget``: only drops the address from state.
-
-Operations start as soon as everything they depend on is done (``Change.depends_on`` plus
-the references the executor itself needs, e.g. an exam's course), at most ``parallelism``
-at a time. The first failure stops new work (``continue_on_error`` instead skips only the
-changes that depend on the failed one); work in flight is always finished, never abandoned
-half-recorded.
+Operations start as soon as every change in their ``Change.depends_on`` is done (the
+planner lists there all that the requests need: an exam's course, a session's enrollment,
+the cancel an unassign waits for), at most ``parallelism`` at a time. The first failure
+stops new work (``continue_on_error`` instead skips only the changes that depend on the
+failed one); work in flight is always finished, never abandoned half-recorded.
 
 Recording
 ---------
@@ -43,92 +38,28 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from spsync.api import wire
+from spsync.apply_ops import Op, build_ops
+from spsync.apply_report import ApplyResult, Outcome, Status
+from spsync.apply_report import done_by_action as done_by_action
+from spsync.apply_report import failure_report as failure_report
+from spsync.apply_report import summary_line as summary_line
 from spsync.audit import CURRENT_ADDRESS
 from spsync.booking import SessionBooking
 from spsync.errors import ApiError, ApplyError, SpsyncError
 from spsync.fields import unmasked
 from spsync.journal import Journal
-from spsync.model import (
-    Desired,
-    Exam,
-    User,
-    kind_of,
-)
-from spsync.plan import EFFECT_REASONS, Change
+from spsync.model import Desired, Exam
+from spsync.observed import LiveSession
+from spsync.plan import Adoption, Change
 from spsync.ports import StateSaver, WriteClient
 from spsync.progress import NullProgress, Progress
+from spsync.provisioning import Provisioning
 from spsync.state import ResourceState, State
-from spsync.translate import (
-    course_request,
-    enrollment_request,
-    exam_request,
-    user_request,
-)
 
 #: enrollments per assignments call
 BATCH = 100
-#: the memo of sessions spsync cancels
-
-Status = Literal["done", "failed", "skipped", "not-started", "interrupted"]
-
-
-@dataclass
-class Outcome:
-    """What became of one change. ``skipped``: a change it depends on failed;
-    ``not-started``: apply stopped first; ``interrupted``: cut off in flight (outcome
-    unknown until the next plan looks)."""
-
-    address: str
-    action: str
-    status: Status
-    message: str = ""
-    code: str | None = None
-
-
-@dataclass
-class ApplyResult:
-    """The outcome of one tenant's apply."""
-
-    tenant: str
-    outcomes: list[Outcome]
-    calls: int
-    duration_s: float
-    interrupted: bool
-    state: State
-    #: live objects the plan adopted, recorded in state without an API change
-    recorded: int = 0
-    #: the client's window of calls in flight (``spsync.api.window.Window``), if it has one
-    window: Any = None
-
-    def count(self, status: Status) -> int:
-        return sum(1 for o in self.outcomes if o.status == status)
-
-    @property
-    def ok(self) -> bool:
-        return all(o.status == "done" for o in self.outcomes)
-
-    @property
-    def failures(self) -> list[Outcome]:
-        return [o for o in self.outcomes if o.status == "failed"]
-
-
-@dataclass(eq=False)
-class _Op:
-    """One unit of work completing ``changes``."""
-
-    label: str
-    changes: list[Change]
-    work: Callable[[_Op], Awaitable[None]]
-    deps: set[str]
-    order: int
-    #: group operations run the members whose dependencies succeeded, skip the others
-    group: bool = False
-    #: member address -> its own dependencies (group operations only)
-    member_deps: dict[str, set[str]] = field(default_factory=dict)
 
 
 def _error_code(e: BaseException) -> str | None:
@@ -141,7 +72,7 @@ def _error_text(e: BaseException) -> str:
     return f"internal error: {type(e).__name__}: {e}"
 
 
-class Executor(SessionBooking):
+class Executor:
     """Runs ``changes`` (one tenant's plan, in plan order) against ``client``.
 
     ``desired`` supplies request payloads (secrets included: a plan never holds them);
@@ -160,8 +91,8 @@ class Executor(SessionBooking):
         store: StateSaver,
         journal: Journal,
         applied_of: Callable[[str], dict[str, Any]],
-        adopt: Mapping[str, Any] | None = None,
-        live_sessions: Mapping[str, Any] | None = None,
+        adopt: Mapping[str, Adoption] | None = None,
+        live_sessions: Mapping[str, LiveSession] | None = None,
         parallelism: int = 8,
         continue_on_error: bool = False,
         progress: Progress | None = None,
@@ -189,17 +120,24 @@ class Executor(SessionBooking):
         self.outcomes: dict[str, Outcome] = {}
         self._stopping = False
         self._interrupted = False
-        self._tasks: dict[asyncio.Task[None], _Op] = {}
+        self._tasks: dict[asyncio.Task[None], Op] = {}
         self._last_compact = time.monotonic()
         self._compact_cost = 0.0
-        # exam SID -> enrollment SID -> its Needs Proctor session (one report read per exam)
-        self._needs_proctor: dict[str, dict[str, wire.Session]] = {}
-        # exams given new assignments since their report was read: read it again on a miss
-        self._report_dirty: set[str] = set()
-        self._report_locks: dict[str, asyncio.Lock] = {}
         self._in_plan = {c.address: c for c in self.changes}
-        self._courses_of_user: dict[str, list[str]] | None = None
         self._recorded = 0
+        self.booking = SessionBooking(self)
+        self.provisioning = Provisioning(self)
+        #: the dispatch table: an operation's ``work`` -> what runs it
+        self._work: dict[str, Callable[[Op], Awaitable[None]]] = {
+            "forget": self._forget,
+            "refresh": self._refresh,
+            "course": self.provisioning.course,
+            "exam": self.provisioning.exam,
+            "user": self.provisioning.user,
+            "enrollment": self.provisioning.enrollment,
+            "session": self.booking.session,
+            "assignments": self._assignments,
+        }
 
     # --- control ---------------------------------------------------------------------------
 
@@ -216,12 +154,12 @@ class Executor(SessionBooking):
 
     # --- state recording -------------------------------------------------------------------
 
-    def _put(self, address: str, resource: ResourceState) -> None:
+    def put(self, address: str, resource: ResourceState) -> None:
         self.state.resources[address] = resource
         self.journal.put(address, resource)
         self._maybe_compact()
 
-    def _drop(self, address: str) -> None:
+    def drop(self, address: str) -> None:
         self.state.resources.pop(address, None)
         self.journal.drop(address)
         self._maybe_compact()
@@ -258,14 +196,14 @@ class Executor(SessionBooking):
             if address in self._in_plan:
                 continue
             self._recorded += 1
-            self._put(
+            self.put(
                 address,
                 ResourceState(
                     sid=found.sid, refs=dict(found.refs), applied=self.applied_of(address)
                 ),
             )
 
-    def _done(self, change: Change) -> None:
+    def done(self, change: Change) -> None:
         self.outcomes[change.address] = Outcome(change.address, change.action, "done")
         self.progress.advance(change.address, True)
 
@@ -281,7 +219,7 @@ class Executor(SessionBooking):
 
     # --- lookups ---------------------------------------------------------------------------
 
-    def _sid(self, address: str, needed_by: str) -> str:
+    def sid(self, address: str, needed_by: str) -> str:
         rs = self.state.resources.get(address)
         if rs is None or rs.sid is None:
             raise ApplyError(
@@ -292,177 +230,6 @@ class Executor(SessionBooking):
 
     def _exam(self, name: str) -> Exam:
         return self.desired.exams[f"exam.{name}"]
-
-    # --- building operations ---------------------------------------------------------------
-
-    def _needs(self, change: Change) -> set[str]:
-        """Addresses whose SIDs this change's requests use (beyond Change.depends_on)."""
-        d, a = self.desired, change.address
-        out: set[str] = set()
-        if change.action in ("forget", "cancel", "unassign", "move", "refresh"):
-            if change.action == "unassign" and a in self._assignment_session_addr:
-                out.add(self._assignment_session_addr[a])
-            return out
-        if a in d.exams:
-            out.add(f"course.{d.exams[a].course}")
-        elif a in d.enrollments:
-            e = d.enrollments[a]
-            out |= {f"course.{e.course}", f"user.{e.user}"}
-        elif a in d.assignments:
-            asg = d.assignments[a]
-            exam = self._exam(asg.exam)
-            out |= {f"exam.{asg.exam}", f"enrollment.{exam.course}.{asg.user}"}
-        elif a in d.sessions:
-            s = d.sessions[a]
-            exam = self._exam(s.exam)
-            out |= {f"exam.{s.exam}", f"enrollment.{exam.course}.{s.user}"}
-            if exam.limited:
-                out.add(f"assignment.{s.exam}.{s.user}")
-        return out
-
-    def _deps(self, change: Change) -> set[str]:
-        wanted = set(change.depends_on) | self._needs(change)
-        return {x for x in wanted if x in self._in_plan and x != change.address}
-
-    def _build(self) -> list[_Op]:
-        d = self.desired
-        order = {c.address: i for i, c in enumerate(self.changes)}
-        # unassign A.U waits for the cancel of session A.U, so that our memo is the one kept
-        self._assignment_session_addr: dict[str, str] = {}
-        for c in self.changes:
-            if c.action == "unassign":
-                sess = "session." + c.address.split(".", 1)[1]
-                other = self._in_plan.get(sess)
-                if (
-                    other is not None
-                    and other.action in ("cancel", "replace")
-                    and other.reason not in EFFECT_REASONS
-                ):
-                    self._assignment_session_addr[c.address] = sess
-
-        ops: list[_Op] = []
-        taken: set[str] = set()
-
-        # users, each sharing its call with one enrollment of its own when there is one;
-        # the candidates are indexed by user once (a scan of every change per user would
-        # cost O(users x changes))
-        partners: dict[str, list[Change]] = {}
-        for e in self.changes:
-            if (
-                e.action in ("create", "update")
-                and e.address in d.enrollments
-                and kind_of(e.address) == "enrollment"
-            ):
-                partners.setdefault(d.enrollments[e.address].user, []).append(e)
-        for c in self.changes:
-            if kind_of(c.address) != "user" or c.action not in ("create", "update"):
-                continue
-            user = d.users.get(c.address)
-            if user is None:
-                continue
-            partner = next((e for e in partners.get(user.name, ()) if e.address not in taken), None)
-            members = [c] if partner is None else [c, partner]
-            taken.update(m.address for m in members)
-            addresses = {m.address for m in members}
-            deps = set().union(*(self._deps(m) for m in members)) - addresses
-            if partner is None:
-                deps |= self._user_course_dep(user) - addresses
-            ops.append(
-                _Op(
-                    label=c.address,
-                    changes=members,
-                    work=self._provision_user,
-                    deps=deps,
-                    order=order[c.address],
-                )
-            )
-
-        # assignments, one group per exam
-        groups: dict[str, list[Change]] = {}
-        for c in self.changes:
-            if kind_of(c.address) == "assignment" and c.action in ("assign", "unassign"):
-                groups.setdefault(self._assignment_exam_key(c), []).append(c)
-                taken.add(c.address)
-        for key, members in groups.items():
-            member_deps = {m.address: self._deps(m) for m in members}
-            inside = {m.address for m in members}
-            ops.append(
-                _Op(
-                    label=f"assignment.{key}.*",
-                    changes=members,
-                    work=self._assignments,
-                    deps=set().union(*member_deps.values()) - inside,
-                    order=min(order[m.address] for m in members),
-                    group=True,
-                    member_deps={a: ds - inside for a, ds in member_deps.items()},
-                )
-            )
-
-        for c in self.changes:
-            if c.address in taken or c.action == "move":
-                continue  # moves are recorded before any work starts
-            kind = kind_of(c.address)
-            work: Callable[[_Op], Awaitable[None]]
-            if c.action == "forget":
-                work = self._forget
-            elif c.action == "refresh":
-                work = self._refresh
-            elif kind == "course":
-                work = self._provision_course
-            elif kind == "exam":
-                work = self._provision_exam
-            elif kind == "user":
-                work = self._provision_user
-            elif kind == "enrollment":
-                work = self._provision_enrollment
-            elif kind == "session":
-                work = self._session
-            elif kind == "assignment":
-                work = self._forget  # an assignment "forget" only drops state
-            else:  # pragma: no cover - the address grammar has no other kinds
-                raise ApplyError(f"{c.address}: cannot apply {c.action} to a {kind}")
-            ops.append(
-                _Op(
-                    label=c.address,
-                    changes=[c],
-                    work=work,
-                    deps=self._deps(c),
-                    order=order[c.address],
-                )
-            )
-        ops.sort(key=lambda o: o.order)
-        return ops
-
-    def _user_course_dep(self, user: User) -> set[str]:
-        course = self._user_course_address(user)
-        return {course} if course in self._in_plan else set()
-
-    def _user_course_address(self, user: User) -> str:
-        """The course a user-only provision names (the call requires one): a course the
-        user is enrolled in, else the tenant's first course."""
-        if self._courses_of_user is None:
-            # indexed once: one scan of every enrollment per user would be O(users x enrollments)
-            self._courses_of_user = {}
-            for e in self.desired.enrollments.values():
-                self._courses_of_user.setdefault(e.user, []).append(e.course)
-        mine = sorted(self._courses_of_user.get(user.name, ()))
-        for name in mine:
-            if f"course.{name}" in self.state.resources:
-                return f"course.{name}"
-        if mine:
-            return f"course.{mine[0]}"
-        return min(self.desired.courses, default="course.?")
-
-    def _assignment_exam_key(self, c: Change) -> str:
-        asg = self.desired.assignments.get(c.address)
-        if asg is not None:
-            return asg.exam
-        rs = self.state.resources.get(c.address)
-        exam_sid = rs.refs.get("exam") if rs else None
-        for addr, res in self.state.resources.items():
-            if kind_of(addr) == "exam" and res.sid == exam_sid and exam_sid:
-                return addr.split(".", 1)[1]
-        return exam_sid or "?"
 
     # --- scheduling ------------------------------------------------------------------------
 
@@ -476,7 +243,7 @@ class Executor(SessionBooking):
                 return "blocked"
         return "wait" if waiting else "ready"
 
-    def _group_state(self, op: _Op) -> Literal["ready", "wait", "blocked"]:
+    def _group_state(self, op: Op) -> Literal["ready", "wait", "blocked"]:
         states = [self._dep_state(ds) for ds in op.member_deps.values()]
         if "wait" in states:
             return "wait"
@@ -486,7 +253,7 @@ class Executor(SessionBooking):
         """Execute every change; never raises for a failed change (see the outcomes)."""
         t0 = time.monotonic()
         calls0 = sum(getattr(self.client, "calls", {}).values())
-        ops = self._build()
+        ops = build_ops(self.changes, self.desired, self.state)
         self._record_moves()
         self._record_adoptions()
         self.progress.start(self.state.tenant, len(self.changes))
@@ -519,7 +286,7 @@ class Executor(SessionBooking):
             window=getattr(self.client, "window", None),
         )
 
-    def _start_ready(self, pending: list[_Op]) -> None:
+    def _start_ready(self, pending: list[Op]) -> None:
         progressed = True
         while progressed and not self._stopping:
             progressed = False
@@ -539,14 +306,14 @@ class Executor(SessionBooking):
                 task = asyncio.ensure_future(self._guarded(op))
                 self._tasks[task] = op
 
-    async def _guarded(self, op: _Op) -> None:
+    async def _guarded(self, op: Op) -> None:
         token = CURRENT_ADDRESS.set(op.label)
         try:
-            await op.work(op)
+            await self._work[op.work](op)
         finally:
             CURRENT_ADDRESS.reset(token)
 
-    def _settle(self, op: _Op, task: asyncio.Task[None]) -> None:
+    def _settle(self, op: Op, task: asyncio.Task[None]) -> None:
         if task.cancelled():
             for c in op.changes:
                 self._mark(c, "interrupted", "cut off in flight; the next plan will look")
@@ -562,94 +329,14 @@ class Executor(SessionBooking):
         if failed and not self.continue_on_error:
             self._stopping = True
 
-    # --- work: provision -------------------------------------------------------------------
+    # --- work: state only ----------------------------------------------------------------
 
-    async def _provision(self, body: wire.ProvisionRequest) -> wire.ProvisionResponse:
-        return await self.client.provision(body)
-
-    async def _provision_course(self, op: _Op) -> None:
+    async def _forget(self, op: Op) -> None:
         (c,) = op.changes
-        course = self.desired.courses[c.address]
-        resp = await self._provision(course_request(course))
-        self._put(c.address, ResourceState(sid=resp.course.sid, applied=self.applied_of(c.address)))
-        self._done(c)
+        self.drop(c.address)
+        self.done(c)
 
-    async def _provision_exam(self, op: _Op) -> None:
-        (c,) = op.changes
-        exam = self.desired.exams[c.address]
-        course_sid = self._sid(f"course.{exam.course}", c.address)
-        resp = await self._provision(exam_request(exam, course_sid))
-        if resp.exam is None:
-            raise ApplyError(f"{c.address}: the provision response has no exam")
-        refs = {"course": course_sid}
-        if resp.configuration is not None:
-            refs["configuration"] = resp.configuration.sid
-        self._put(
-            c.address,
-            ResourceState(sid=resp.exam.sid, refs=refs, applied=self.applied_of(c.address)),
-        )
-        self._done(c)
-
-    async def _provision_user(self, op: _Op) -> None:
-        user_change = op.changes[0]
-        user = self.desired.users[user_change.address]
-        enrollment_change = op.changes[1] if len(op.changes) > 1 else None
-        if enrollment_change is not None:
-            enr = self.desired.enrollments[enrollment_change.address]
-            course_address = f"course.{enr.course}"
-        else:
-            enr = None
-            course_address = self._user_course_address(user)
-        course_sid = self._sid(course_address, user_change.address)
-        resp = await self._provision(
-            user_request(user, course_sid, None if enr is None else enr.role)
-        )
-        if resp.user is None:
-            raise ApplyError(f"{user_change.address}: the provision response has no user")
-        self._put(
-            user_change.address,
-            ResourceState(sid=resp.user.sid, applied=self.applied_of(user_change.address)),
-        )
-        self._done(user_change)
-        if enrollment_change is not None:
-            if resp.enrollment is None:
-                raise ApplyError(
-                    f"{enrollment_change.address}: the provision response has no enrollment"
-                )
-            self._put(
-                enrollment_change.address,
-                ResourceState(
-                    sid=resp.enrollment.sid,
-                    refs={"course": course_sid, "user": resp.user.sid},
-                    applied=self.applied_of(enrollment_change.address),
-                ),
-            )
-            self._done(enrollment_change)
-
-    async def _provision_enrollment(self, op: _Op) -> None:
-        (c,) = op.changes
-        enr = self.desired.enrollments[c.address]
-        course_sid = self._sid(f"course.{enr.course}", c.address)
-        user_sid = self._sid(f"user.{enr.user}", c.address)
-        resp = await self._provision(enrollment_request(course_sid, user_sid, enr.role))
-        if resp.enrollment is None:
-            raise ApplyError(f"{c.address}: the provision response has no enrollment")
-        self._put(
-            c.address,
-            ResourceState(
-                sid=resp.enrollment.sid,
-                refs={"course": course_sid, "user": user_sid},
-                applied=self.applied_of(c.address),
-            ),
-        )
-        self._done(c)
-
-    async def _forget(self, op: _Op) -> None:
-        (c,) = op.changes
-        self._drop(c.address)
-        self._done(c)
-
-    async def _refresh(self, op: _Op) -> None:
+    async def _refresh(self, op: Op) -> None:
         """State takes the live fields the plan showed (secrets keep their fingerprints:
         a plan never holds them)."""
         (c,) = op.changes
@@ -657,8 +344,8 @@ class Executor(SessionBooking):
         if rec is None:
             raise ApplyError(f"{c.address}: not in state any more; make the plan again")
         applied = unmasked(c.after or {}, rec.applied)
-        self._put(c.address, rec.model_copy(update={"applied": applied}))
-        self._done(c)
+        self.put(c.address, rec.model_copy(update={"applied": applied}))
+        self.done(c)
 
     def _record_moves(self) -> None:
         """Give every moved entry its new address before any work starts: the old entry is
@@ -671,17 +358,17 @@ class Executor(SessionBooking):
             if rec is None:
                 rec = self.state.resources.get(c.address)
             else:
-                self._drop(c.previous_address)
+                self.drop(c.previous_address)
             if rec is not None and c.action == "move":
                 rec = rec.model_copy(update={"applied": self.applied_of(c.address)})
             if rec is not None:
-                self._put(c.address, rec)
+                self.put(c.address, rec)
             if c.action == "move":
-                self._done(c)
+                self.done(c)
 
     # --- work: assignments -----------------------------------------------------------------
 
-    async def _assignments(self, op: _Op) -> None:
+    async def _assignments(self, op: Op) -> None:
         runnable: list[Change] = []
         for c in op.changes:
             if self._dep_state(op.member_deps.get(c.address, set())) == "ready":
@@ -696,8 +383,8 @@ class Executor(SessionBooking):
         asg = self.desired.assignments.get(first.address)
         if asg is not None:
             exam = self._exam(asg.exam)
-            exam_sid = self._sid(f"exam.{asg.exam}", op.label)
-            course_sid = self._sid(f"course.{exam.course}", op.label)
+            exam_sid = self.sid(f"exam.{asg.exam}", op.label)
+            course_sid = self.sid(f"course.{exam.course}", op.label)
             limited = exam.limited
         else:
             rs = self.state.resources.get(first.address)
@@ -742,7 +429,7 @@ class Executor(SessionBooking):
                     self._stopping = True
                 return
             if add:
-                self._report_dirty.add(exam_sid)
+                self.booking.assigned(exam_sid)
             for c, how, enr_sid in chunk:
                 self._record_assignment(c, how, course_sid, exam_sid, enr_sid)
 
@@ -750,7 +437,7 @@ class Executor(SessionBooking):
         if c.action == "assign":
             asg = self.desired.assignments[c.address]
             exam = self._exam(asg.exam)
-            return "add", self._sid(f"enrollment.{exam.course}.{asg.user}", c.address)
+            return "add", self.sid(f"enrollment.{exam.course}.{asg.user}", c.address)
         rs = self.state.resources.get(c.address)
         enr_sid = rs.refs.get("enrollment") if rs else None
         if not enr_sid:
@@ -761,7 +448,7 @@ class Executor(SessionBooking):
         self, c: Change, how: str, course_sid: str, exam_sid: str, enr_sid: str
     ) -> None:
         if how == "add":
-            self._put(
+            self.put(
                 c.address,
                 ResourceState(
                     refs={"course": course_sid, "exam": exam_sid, "enrollment": enr_sid},
@@ -769,12 +456,12 @@ class Executor(SessionBooking):
                 ),
             )
         else:
-            self._drop(c.address)
+            self.drop(c.address)
             # the service cancelled the session with the assignment: forget it too
             sess = "session." + c.address.split(".", 1)[1]
             if sess in self.state.resources and sess not in self.desired.sessions:
-                self._drop(sess)
-        self._done(c)
+                self.drop(sess)
+        self.done(c)
 
 
 class Interrupted(ApplyError):
@@ -850,55 +537,3 @@ async def execute_tenant(
         journal.discard()
     result.state = ex.state
     return result
-
-
-def summary_line(result: ApplyResult) -> str:
-    """``acme: 12 done, 1 failed, 3 not started (16 changes, 41 API calls, 2.3s)``."""
-    parts = [f"{result.count('done')} done"]
-    if result.recorded:
-        parts.append(f"{result.recorded} recorded")
-    for status, label in (
-        ("failed", "failed"),
-        ("skipped", "skipped"),
-        ("not-started", "not started"),
-        ("interrupted", "interrupted"),
-    ):
-        n = result.count(status)  # type: ignore[arg-type]
-        if n:
-            parts.append(f"{n} {label}")
-    total = len(result.outcomes)
-    return (
-        f"{result.tenant}: {', '.join(parts)} ({total} change{'s' if total != 1 else ''}, "
-        f"{result.calls} API call{'s' if result.calls != 1 else ''}, {result.duration_s:.1f}s)"
-    )
-
-
-def done_by_action(result: ApplyResult) -> str:
-    """``3 create, 2 assign, 4 schedule`` over the changes that were done, in plan action order."""
-    from spsync.plan import ACTIONS
-
-    counts: dict[str, int] = {}
-    for o in result.outcomes:
-        if o.status == "done":
-            counts[o.action] = counts.get(o.action, 0) + 1
-    text = ", ".join(f"{counts[a]} {a}" for a in ACTIONS if a in counts)
-    if result.recorded:
-        text += (", " if text else "") + f"{result.recorded} found remotely and recorded"
-    return text or "nothing"
-
-
-def failure_report(results: Sequence[ApplyResult]) -> str:
-    """What was done and what was not, each failure with its address, API code and message."""
-    lines: list[str] = []
-    for r in results:
-        lines.append(summary_line(r))
-        for o in r.outcomes:
-            if o.status == "failed":
-                # the message of an API error names the call, its status and code
-                lines.append(f"  failed: {o.address} ({o.action}): {o.message}")
-        not_done = [o for o in r.outcomes if o.status in ("not-started", "skipped", "interrupted")]
-        for o in not_done[:20]:
-            lines.append(f"  {o.status}: {o.address} ({o.action})")
-        if len(not_done) > 20:
-            lines.append(f"  ... and {len(not_done) - 20} more not done")
-    return "\n".join(lines)

@@ -1,5 +1,6 @@
 """The executor's session work: booking, moving and cancelling exam sessions, so that
-nothing is ever booked twice (``Executor`` inherits it; docs/apply.md).
+nothing is ever booked twice (``Executor`` runs it, given itself as the ``WorkContext``;
+docs/apply.md).
 
 A booking starts from the enrollment's active session of the exam: the one observation saw
 waiting for a proctor, else the exam's report, else the enrollment's own list. A session
@@ -12,15 +13,14 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
-from typing import Any
 
 from spsync.api import wire
+from spsync.apply_ops import Op
 from spsync.errors import ApplyError, InvalidInputError, NotFoundError
-from spsync.model import Desired, Exam, Session
-from spsync.observed import LiveSession
-from spsync.plan import EFFECT_REASONS, Adoption, Change
-from spsync.ports import WriteClient
-from spsync.state import ResourceState, State
+from spsync.model import Exam, Session
+from spsync.plan import EFFECT_REASONS, Change
+from spsync.ports import WorkContext
+from spsync.state import ResourceState
 from spsync.translate import optional_text, schedule_request
 
 #: the memo of every cancellation spsync sends
@@ -28,55 +28,46 @@ CANCEL_MEMO = "removed by spsync"
 
 
 class SessionBooking:
-    """Session work of the executor. What it uses of the executor is declared here."""
+    """Session work for the operations of ``run`` (the executor)."""
 
-    desired: Desired
-    state: State
-    client: WriteClient
-    adopt: dict[str, Adoption]
-    live_sessions: dict[str, LiveSession]
-    applied_of: Any
-    _needs_proctor: dict[str, dict[str, wire.Session]]
-    _report_dirty: set[str]
-    _report_locks: dict[str, asyncio.Lock]
+    def __init__(self, run: WorkContext) -> None:
+        self.run = run
+        # exam SID -> enrollment SID -> its Needs Proctor session (one report read per exam)
+        self._needs_proctor: dict[str, dict[str, wire.Session]] = {}
+        # exams given new assignments since their report was read: read it again on a miss
+        self._report_dirty: set[str] = set()
+        self._report_locks: dict[str, asyncio.Lock] = {}
 
-    def _put(self, address: str, resource: ResourceState) -> None:
-        raise NotImplementedError
-
-    def _drop(self, address: str) -> None:
-        raise NotImplementedError
-
-    def _done(self, change: Change) -> None:
-        raise NotImplementedError
-
-    def _sid(self, address: str, needed_by: str) -> str:
-        raise NotImplementedError
+    def assigned(self, exam_sid: str) -> None:
+        """The exam was given new assignments: its report is read again on a miss."""
+        self._report_dirty.add(exam_sid)
 
     def _exam(self, name: str) -> Exam:
-        raise NotImplementedError
+        return self.run.desired.exams[f"exam.{name}"]
 
-    async def _session(self, op: Any) -> None:
+    async def session(self, op: Op) -> None:
+        """Schedule, reschedule, replace or cancel one session."""
         (c,) = op.changes
         if c.action == "cancel":
             await self._cancel_session(c)
-            self._done(c)
+            self.run.done(c)
             return
-        s = self.desired.sessions[c.address]
+        s = self.run.desired.sessions[c.address]
         exam = self._exam(s.exam)
-        exam_sid = self._sid(f"exam.{s.exam}", c.address)
+        exam_sid = self.run.sid(f"exam.{s.exam}", c.address)
         enr_address = f"enrollment.{exam.course}.{s.user}"
-        enr_sid = self._sid(enr_address, c.address)
+        enr_sid = self.run.sid(enr_address, c.address)
         ctx = _SessionCtx(
             address=c.address,
             desired=s,
             exam_sid=exam_sid,
             enrollment_sid=enr_sid,
-            course_sid=self._sid(f"course.{exam.course}", c.address),
-            user_sid=self._sid(f"user.{s.user}", c.address),
+            course_sid=self.run.sid(f"course.{exam.course}", c.address),
+            user_sid=self.run.sid(f"user.{s.user}", c.address),
         )
         if c.action == "reschedule":
             _, sid = self._known_session(c.address)
-            result = await self.client.reschedule_session(
+            result = await self.run.client.reschedule_session(
                 exam_sid, sid, s.appointment, notes=optional_text(s.notes)
             )
             self._record_session(ctx, result.sid)
@@ -85,7 +76,7 @@ class SessionBooking:
             await self._schedule(ctx, fresh=True)
         else:  # schedule
             await self._schedule(ctx, fresh=False)
-        self._done(c)
+        self.run.done(c)
 
     async def _cancel_session(self, c: Change) -> None:
         """A plain cancel is one call. A cancel that is the effect of another change (in its
@@ -93,24 +84,24 @@ class SessionBooking:
         the session of an unassigned enrollment); after a scope switch or a role change the
         session is cancelled all the same when it is known, so that what the plan showed
         holds even where the service kept it (cancelling a cancelled one changes nothing)."""
-        known = c.address in self.state.resources or c.address in self.adopt
+        known = c.address in self.run.state.resources or c.address in self.run.adopt
         if c.reason == "unassigned" or (c.reason in EFFECT_REASONS and not known):
-            self._drop(c.address)
+            self.run.drop(c.address)
             return
         await self._cancel_recorded(c.address)
 
     def _known_session(self, address: str) -> tuple[str, str]:
         """(exam SID, session SID) of the session at ``address``: as recorded in state, or
         as adopted by the plan."""
-        rs = self.state.resources.get(address)
-        found = self.adopt.get(address)
+        rs = self.run.state.resources.get(address)
+        found = self.run.adopt.get(address)
         sid = rs.sid if rs is not None and rs.sid else (found.sid if found is not None else None)
         refs = rs.refs if rs is not None else (found.refs if found is not None else {})
         exam_sid = refs.get("exam")
         if not exam_sid:
-            s = self.desired.sessions.get(address)
+            s = self.run.desired.sessions.get(address)
             if s is not None:
-                exam_sid = self._sid(f"exam.{s.exam}", address)
+                exam_sid = self.run.sid(f"exam.{s.exam}", address)
         if not sid or not exam_sid:
             raise ApplyError(f"{address}: no session SID recorded in state")
         return exam_sid, sid
@@ -120,15 +111,15 @@ class SessionBooking:
         already cancelled or closed (e.g. by an unassignment) counts as cancelled."""
         exam_sid, sid = self._known_session(address)
         await self._cancel(exam_sid, sid)
-        self._drop(address)
+        self.run.drop(address)
 
     async def _cancel(self, exam_sid: str, session_sid: str) -> None:
         try:
-            await self.client.cancel_session(exam_sid, session_sid, memo=CANCEL_MEMO)
+            await self.run.client.cancel_session(exam_sid, session_sid, memo=CANCEL_MEMO)
         except NotFoundError:
             return  # gone already
         except InvalidInputError:
-            current = await self.client.get_session(exam_sid, session_sid)
+            current = await self.run.client.get_session(exam_sid, session_sid)
             if current.status in wire.ACTIVE_STATUSES:
                 raise
             # Cancelled / Closed already: nothing left to cancel
@@ -139,7 +130,7 @@ class SessionBooking:
         async with lock:
             if exam_sid not in self._needs_proctor or exam_sid in self._report_dirty:
                 self._report_dirty.discard(exam_sid)
-                found = await self.client.appointments(
+                found = await self.run.client.appointments(
                     exam_sid=exam_sid, status=[wire.NEEDS_PROCTOR]
                 )
                 self._needs_proctor[exam_sid] = {
@@ -154,7 +145,7 @@ class SessionBooking:
         Needs Proctor, else the per-exam report when it lists one, else (and always when
         ``fresh``) the enrollment's own list."""
         if not fresh:
-            seen = self.live_sessions.pop(ctx.address, None)
+            seen = self.run.live_sessions.pop(ctx.address, None)
             if (
                 seen is not None
                 and seen.status == wire.NEEDS_PROCTOR
@@ -164,7 +155,7 @@ class SessionBooking:
             cached = (await self._report(ctx.exam_sid)).pop(ctx.enrollment_sid, None)
             if cached is not None:
                 return cached
-        listed = await self.client.list_enrollment_sessions(
+        listed = await self.run.client.list_enrollment_sessions(
             ctx.enrollment_sid, ctx.exam_sid, include_active=True
         )
         active = [s for s in listed if s.status in wire.ACTIVE_STATUSES]
@@ -180,11 +171,13 @@ class SessionBooking:
         if (
             current is None
             and self._exam(ctx.desired.exam).limited
-            and (assignment in self.desired.assignments or assignment in self.state.resources)
+            and (
+                assignment in self.run.desired.assignments or assignment in self.run.state.resources
+            )
         ):
             # Some installs open no new session after a cancel (the vendor leaves it open):
             # assigning the enrollment again, which it is already, opens one to book.
-            await self.client.update_assignments(
+            await self.run.client.update_assignments(
                 ctx.course_sid, ctx.exam_sid, add=[ctx.enrollment_sid]
             )
             current = await self._active_session(ctx, fresh=True)
@@ -197,7 +190,7 @@ class SessionBooking:
             await self._adopt(ctx, current)
             return
         try:
-            result = await self.client.schedule_session(
+            result = await self.run.client.schedule_session(
                 ctx.exam_sid,
                 current.sid,
                 schedule_request(ctx.desired),
@@ -212,7 +205,7 @@ class SessionBooking:
             if again.status == wire.SCHEDULED:
                 await self._adopt(ctx, again)
                 return
-            result = await self.client.schedule_session(
+            result = await self.run.client.schedule_session(
                 ctx.exam_sid,
                 again.sid,
                 schedule_request(ctx.desired),
@@ -224,7 +217,7 @@ class SessionBooking:
         """Take over an already scheduled session instead of booking another."""
         full = current
         if current.sessionType is None or current.proctorLocationSid is None:
-            full = await self.client.get_session(ctx.exam_sid, current.sid)
+            full = await self.run.client.get_session(ctx.exam_sid, current.sid)
         want = ctx.desired
         # a location the service does not show is unknown, not different (the vendor's
         # session reads carry none): the type alone then says whether it is the booking
@@ -236,7 +229,7 @@ class SessionBooking:
             if full.appointmentDate != want.appointment or (
                 want.notes is not None and full.notes != want.notes
             ):
-                await self.client.reschedule_session(
+                await self.run.client.reschedule_session(
                     ctx.exam_sid, full.sid, want.appointment, notes=optional_text(want.notes)
                 )
             self._record_session(ctx, full.sid)
@@ -251,7 +244,7 @@ class SessionBooking:
         )
 
     def _record_session(self, ctx: _SessionCtx, session_sid: str) -> None:
-        self._put(
+        self.run.put(
             ctx.address,
             ResourceState(
                 sid=session_sid,
@@ -261,7 +254,7 @@ class SessionBooking:
                     "enrollment": ctx.enrollment_sid,
                     "user": ctx.user_sid,
                 },
-                applied=self.applied_of(ctx.address),
+                applied=self.run.applied_of(ctx.address),
             ),
         )
 

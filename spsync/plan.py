@@ -439,6 +439,10 @@ def staleness(saved: TenantPlan, fresh: TenantPlan) -> list[str]:
     added = sorted(new.keys() - old.keys())
     removed = sorted(old.keys() - new.keys())
     different = sorted(a for a in old.keys() & new.keys() if old[a] != new[a])
+    # the same change waiting for other changes: a plan made by another version of spsync
+    # (dependencies follow from the manifests, state and live objects, checked above)
+    rewired = [a for a in different if _rewired(old[a], new[a])]
+    different = [a for a in different if a not in rewired]
     if added:
         reasons.append(f"{saved.tenant}: changes not in the plan: {_shown(added)}")
     if removed:
@@ -446,6 +450,11 @@ def staleness(saved: TenantPlan, fresh: TenantPlan) -> list[str]:
     if different:
         detail = [f"{a} ({old[a].action} -> {new[a].action})" for a in different]
         reasons.append(f"{saved.tenant}: changes that are now different: {_shown(detail)}")
+    if rewired:
+        reasons.append(
+            f"{saved.tenant}: changes whose dependencies are now different (was the plan "
+            f"made by another version of spsync?): {_shown(rewired)}"
+        )
     if dict(saved.adopt) != dict(fresh.adopt):
         adopt = sorted(
             a
@@ -454,6 +463,13 @@ def staleness(saved: TenantPlan, fresh: TenantPlan) -> list[str]:
         )
         reasons.append(f"{saved.tenant}: objects to adopt changed: {_shown(adopt)}")
     return reasons
+
+
+def _rewired(old: Change, new: Change) -> bool:
+    """Whether two changes differ in their ``depends_on`` only."""
+    return old.depends_on != new.depends_on and old == new.model_copy(
+        update={"depends_on": old.depends_on}
+    )
 
 
 def _shown(items: Sequence[str], limit: int = 5) -> str:

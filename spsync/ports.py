@@ -4,6 +4,8 @@
 Client``, which tests run against the simulator) and the state store (``spsync.store.
 StateStore``). These Protocols name the part of each that it uses, so that a type
 checker holds both sides to it and a reader sees the executor's whole reach in one place.
+``WorkContext`` is the other way round: what the executor's work (provision calls, session
+booking) uses of the executor.
 Types only: nothing here runs.
 """
 
@@ -11,13 +13,17 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     # annotations only: importing spsync.api at run time would load the client itself
     from spsync.api import wire
     from spsync.api.client import Client
-    from spsync.state import State
+    from spsync.apply import Executor
+    from spsync.model import Desired
+    from spsync.observed import LiveSession
+    from spsync.plan import Adoption, Change
+    from spsync.state import ResourceState, State
     from spsync.store import StateStore
 
 
@@ -74,8 +80,52 @@ class StateSaver(Protocol):
     def save(self, state: State) -> State: ...
 
 
+class WorkContext(Protocol):
+    """What the executor's work (``provisioning``, ``booking``) uses of the run it is part
+    of: the manifests, the state as it is now, the client, what the plan adopted and saw,
+    and the recording of each success."""
+
+    @property
+    def desired(self) -> Desired: ...
+
+    @property
+    def state(self) -> State: ...
+
+    @property
+    def client(self) -> WriteClient: ...
+
+    @property
+    def adopt(self) -> dict[str, Adoption]: ...
+
+    @property
+    def live_sessions(self) -> dict[str, LiveSession]: ...
+
+    def applied_of(self, address: str) -> dict[str, Any]:
+        """The drift baseline to record for ``address``."""
+        ...
+
+    def put(self, address: str, resource: ResourceState) -> None:
+        """Record ``resource`` at ``address`` (journal first)."""
+        ...
+
+    def drop(self, address: str) -> None:
+        """Forget ``address`` (journal first)."""
+        ...
+
+    def done(self, change: Change) -> None:
+        """Count ``change`` as done."""
+        ...
+
+    def sid(self, address: str, needed_by: str) -> str:
+        """The SID recorded for ``address``; ``ApplyError`` naming ``needed_by`` without."""
+        ...
+
+
 if TYPE_CHECKING:
 
-    def _implemented(client: Client, store: StateStore) -> tuple[WriteClient, StateSaver]:
-        """The real client and store fit the seams (checked by mypy, never called)."""
-        return client, store
+    def _implemented(
+        client: Client, store: StateStore, executor: Executor
+    ) -> tuple[WriteClient, StateSaver, WorkContext]:
+        """The real client, store and executor fit the seams (checked by mypy, never
+        called)."""
+        return client, store, executor

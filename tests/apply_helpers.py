@@ -110,20 +110,43 @@ def load(path: Path) -> Desired:
 
 
 def all_new(desired: Desired) -> list[Change]:
-    """The plan of a first apply on an empty world: everything created, assigned, scheduled
-    (for the executor's own tests, independent of the planner)."""
-    out = []
+    """The plan of a first apply on an empty world: everything created, assigned, scheduled,
+    each change depending on what its requests name (for the executor's own tests,
+    independent of the planner)."""
+    actions: dict[str, str] = {}
     for a in desired.addresses():
         kind = kind_of(a)
         if kind == "assignment":
             if not desired.exams[f"exam.{desired.assignments[a].exam}"].limited:
                 continue
-            action = "assign"
-        elif kind == "session":
-            action = "schedule"
+            actions[a] = "assign"
         else:
-            action = "create"
-        out.append(Change(address=a, action=action, reason="new", destructive=False))  # type: ignore[arg-type]
+            actions[a] = "schedule" if kind == "session" else "create"
+    return [
+        Change(address=a, action=act, reason="new", destructive=False,  # type: ignore[arg-type]
+               depends_on=tuple(sorted(x for x in _uses(desired, a) if x in actions)))
+        for a, act in actions.items()
+    ]  # fmt: skip
+
+
+def _uses(desired: Desired, address: str) -> set[str]:
+    """The addresses whose SIDs the request of a new object at ``address`` names."""
+    if address in desired.exams:
+        return {f"course.{desired.exams[address].course}"}
+    if address in desired.users:
+        name = desired.users[address].name
+        mine = sorted(e.course for e in desired.enrollments.values() if e.user == name)
+        return {f"course.{mine[0]}" if mine else min(desired.courses)}
+    if address in desired.enrollments:
+        e = desired.enrollments[address]
+        return {f"course.{e.course}", f"user.{e.user}"}
+    res = desired.assignments.get(address) or desired.sessions.get(address)
+    if res is None:
+        return set()
+    exam = desired.exams[f"exam.{res.exam}"]
+    out = {f"exam.{res.exam}", f"enrollment.{exam.course}.{res.user}"}
+    if address in desired.sessions and exam.limited:
+        out.add(f"assignment.{res.exam}.{res.user}")
     return out
 
 

@@ -39,6 +39,11 @@ CORE = [
     "doctor_forms",
     "doctor_calls",
     "doctor_render",
+    "apply_ops",
+    "apply_report",
+    "planner_base",
+    "planner_provision",
+    "planner_sessions",
 ]
 FORBIDDEN = ("httpx", "click", "spsync.sandbox", "spsync.api", "spsync.cli", "os", "time")
 
@@ -91,6 +96,11 @@ PURE = (
     "doctor_forms",
     "doctor_calls",
     "doctor_render",
+    "apply_ops",
+    "apply_report",
+    "planner_base",
+    "planner_provision",
+    "planner_sessions",
 )
 #: I/O, concurrency and shell modules the core must not reach through its own imports
 UNREACHABLE = ("fcntl", "getpass", "httpx", "asyncio", "click", "socket", "ssl", "subprocess")

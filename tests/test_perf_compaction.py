@@ -69,7 +69,7 @@ def test_compactions_grow_with_the_state(tmp_path: Path) -> None:
     ex = _executor(tmp_path, store, compact_every=10, compact_interval_s=3600.0)
     store.sizes.clear()
     for i in range(1000):
-        ex._put(f"user.u{i}", _rs(i))
+        ex.put(f"user.u{i}", _rs(i))
         # the journal never grows past the larger of compact_every and half the state
         assert ex.journal.count < max(10, len(ex.state.resources) // 2) + 1
     # each save holds about twice as much as the last, so 1,000 changes cost 7 saves (a
@@ -90,7 +90,7 @@ def test_a_costly_compaction_spaces_out_the_timed_ones(
     store.saved_at.clear()
     for i in range(200):
         clock.now += 1.0
-        ex._put(f"user.u{i}", _rs(i))
+        ex.put(f"user.u{i}", _rs(i))
     ex.journal.discard()
     # the executor starts at t=2 (after the initial save): the first compaction comes 15 s
     # later and takes 2 s, so the next waits 20 x 2 = 40 s, not 15
@@ -108,8 +108,8 @@ def test_no_compaction_by_count_when_the_end_is_near(tmp_path: Path) -> None:
     ]
     store.sizes.clear()
     for i, c in enumerate(ex.changes):
-        ex._put(c.address, _rs(i))
-        ex._done(c)
+        ex.put(c.address, _rs(i))
+        ex.done(c)
         # past the threshold only by what is left to do: at most a quarter more
         assert ex.journal.count <= 1.25 * max(10, len(ex.state.resources) // 2) + 1
     # 609 would have been saved after 609 of 640 changes: the final save comes soon after

@@ -14,6 +14,7 @@ from plan_helpers import (
     applied_state,
     change,
     exam,
+    hand_change,
     observed_matching,
     session,
     sid,
@@ -26,8 +27,9 @@ from spsync.errors import PlanError
 from spsync.fields import secret_key_for
 from spsync.model import Desired, Enrollment
 from spsync.observed import LiveObject, Observed
-from spsync.plan import TenantPlan
+from spsync.plan import TenantPlan, staleness
 from spsync.planner import build_plan
+from spsync.planner_base import linked
 from spsync.state import ResourceState, State
 
 
@@ -77,6 +79,8 @@ def test_empty_state_creates_everything_in_dependency_order(d: Desired) -> None:
     assert change(tp, "enrollment.main.jane").depends_on == ("course.main", "user.jane")
     assert change(tp, "assignment.cert.jane").depends_on == ("enrollment.main.jane", "exam.cert")
     assert change(tp, "session.cert.jane").depends_on == ("assignment.cert.jane", "exam.cert")
+    # a user's provision names a course: the one it is enrolled in, made by this plan too
+    assert change(tp, "user.jane").depends_on == ("course.main",)
     assert change(tp, "user.jane").before is None
     assert change(tp, "user.jane").after == {
         "ids": {"external": "u-jane"},
@@ -357,6 +361,10 @@ def test_unlimited_exam_has_no_assignments(st: State) -> None:
     tp = build_plan(gone, st, None)
     assert ("assignment.cert.bob", "unassign", "removed") in acts(tp)
     assert ("session.cert.bob", "cancel", "removed") in acts(tp)
+    # the cancel goes first, so that the session keeps spsync's memo rather than the one
+    # the unassignment would leave
+    assert change(tp, "assignment.cert.bob").depends_on == ("exam.cert", "session.cert.bob")
+    assert change(tp, "session.cert.bob").depends_on == ("exam.cert",)
 
 
 # --- sessions ---------------------------------------------------------------------------------
@@ -475,6 +483,55 @@ def test_forgotten_exam_takes_its_assignments_and_sessions_along(st: State) -> N
         ("session.cert.jane", "forget", "removed"),
     ]
     assert tp.destructive == ()
+
+
+# --- dependencies ---------------------------------------------------------------------------
+
+
+def test_a_user_without_enrollments_waits_for_the_first_course() -> None:
+    d = world(["jane"], scheduled=[])
+    d = with_users(d, **{"user.solo": user("solo")})
+    empty = State(lineage="l", tenant="acme", install=d.tenant.install, api_url="u")
+    tp = build_plan(d, empty, None)
+    assert change(tp, "user.solo").depends_on == ("course.main",)
+    # a targeted user brings no course: its provision uses the one in state
+    tp = build_plan(d, empty, None, targets=["user.solo"])
+    assert [(c.address, c.depends_on) for c in tp.changes] == [("user.solo", ())]
+
+
+def test_what_a_change_waits_for_through_another_is_not_listed_again() -> None:
+    enrollment = hand_change("enrollment.main.jane", "update", "manifest-changed")
+    assignment = hand_change("assignment.cert.jane", "assign", depends_on=(enrollment.address,))
+    sess = hand_change(
+        "session.cert.jane",
+        "schedule",
+        depends_on=(assignment.address, enrollment.address, "exam.cert"),
+    )
+    needs = {sess.address: {enrollment.address, "exam.cert"}}
+    # the session waits for its enrollment through its assignment; the exam is no change
+    linked_all = linked([enrollment, assignment, sess], needs)
+    assert linked_all[2].depends_on == (assignment.address,)
+    # without the assignment in the plan, the session waits for the enrollment itself
+    assert linked([enrollment, sess], needs)[1].depends_on == (enrollment.address,)
+    # a structural dependency is kept even where it is also reached through another
+    structural = sess.model_copy(update={"depends_on": (assignment.address, enrollment.address)})
+    assert linked([enrollment, assignment, structural], {})[2] == structural
+
+
+def test_a_plan_whose_dependencies_moved_is_stale_and_says_why(d: Desired) -> None:
+    empty = State(lineage="l", tenant="acme", install=d.tenant.install, api_url="u")
+    fresh = build_plan(d, empty, None)
+    # as a plan file of an earlier spsync: the user's change did not list its course
+    old = tuple(
+        c.model_copy(update={"depends_on": ()}) if c.address == "user.jane" else c
+        for c in fresh.changes
+    )
+    saved = fresh.model_copy(update={"changes": old})
+    assert staleness(saved, fresh) == [
+        "acme: changes whose dependencies are now different (was the plan made by another "
+        "version of spsync?): user.jane"
+    ]
+    assert staleness(fresh, fresh) == []
 
 
 # --- targets ------------------------------------------------------------------------------------

@@ -1,0 +1,311 @@
+"""The planner's rules for assignments and sessions: assign and unassign, schedule,
+reschedule, replace and cancel, and what a change of another object does to them (a scope
+switch, a role change, an unassignment) (the table in ``spsync.planner``). PURE."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from spsync.fields import canonical, changed_paths
+from spsync.model import kind_of
+from spsync.observed import (
+    ACTIVE_STATUSES,
+    CANCELLED,
+    DONE_STATUSES,
+    NEEDS_PROCTOR,
+    SCHEDULED,
+    LiveObject,
+    LiveSession,
+)
+from spsync.plan import Adoption, Reason
+from spsync.planner_base import Decision
+from spsync.planner_provision import ProvisionRules
+from spsync.state import ResourceState
+
+#: session fields the reschedule endpoint can change; any other change is a replace
+RESCHEDULABLE: frozenset[str] = frozenset({"appointment", "notes"})
+
+
+class SessionRules(ProvisionRules):
+    """Decisions for assignments and sessions."""
+
+    # --- assignments ------------------------------------------------------------------
+
+    def assignment(self, address: str) -> Decision:
+        exam_name, _user = self.split_pair(address, self.d.exams, "exam")
+        rec = self.rec(address)
+        res = self.d.assignments.get(address)
+        if res is None:
+            if f"exam.{exam_name}" not in self.d.exams:
+                return self.forget(address)  # its exam left management: left as it is
+            if self.is_missing(address):
+                return self.forget(address)  # already unassigned remotely
+            twin = self._twin(address)
+            if twin is not None:
+                return self._forget_twin(address, twin)
+            return Decision("unassign", "removed", {}, None)
+        if not self.limited(exam_name):
+            # an unlimited exam gives every learner enrollment a session: nothing to assign.
+            # One assigned while the exam was limited stays recorded: the API still holds it
+            # (a role change or a removal unassigns it, which the plan must then show)
+            return Decision("noop", "manifest-changed" if rec is not None else "new", {}, {})
+        if exam_name in self.scoping and rec is None:
+            # while the exam was unlimited, a session proved nothing about an assignment:
+            # only one recorded in state is known to be held; the others are sent
+            return Decision("assign", "scope-limited", None, {})
+        if rec is None:
+            found = self.o.adopted.get(address) if self.o else None
+            if found is not None:
+                self.adopt[address] = Adoption(sid=None, refs=found.refs)
+                return Decision("noop", "new", {}, {})
+            return Decision("assign", "new", None, {})
+        remade = self.parent_remade(address)
+        if remade is not None:
+            return Decision("assign", remade, None, {})
+        if self.is_missing(address):
+            return Decision("assign", "drift", None, {})
+        return Decision("noop", "manifest-changed", {}, {})
+
+    def _twin(self, address: str) -> str | None:
+        """Another address of the same kind kept by this plan whose state entry (or adopted
+        object) is this address's remote object: the same session SID, or the same exam and
+        enrollment for an assignment. Removing this one would remove that one too."""
+        rec = self.rec(address)
+        if rec is None:
+            return None
+        mine = self._identity(rec.sid, rec.refs, kind_of(address))
+        if mine is None:
+            return None
+        for other in self._kept_by_identity.get(mine, ()):
+            if other != address:
+                return other
+        return None
+
+    @staticmethod
+    def _identity(sid: str | None, refs: Mapping[str, str], kind: str) -> tuple[str, ...] | None:
+        if kind == "session":
+            return (kind, sid) if sid else None
+        if kind == "assignment" and refs.get("exam") and refs.get("enrollment"):
+            return (kind, refs["exam"], refs["enrollment"])
+        return None
+
+    def _index_kept(self) -> None:
+        """Identities of the assignments and sessions the manifests keep (in state or found)."""
+        self._kept_by_identity: dict[tuple[str, ...], list[str]] = {}
+        for group in (self.d.assignments, self.d.sessions):
+            for address in group:
+                rec = self.rec(address)
+                found = self.o.adopted.get(address) if self.o is not None else None
+                obj = rec if rec is not None else found
+                if obj is None:
+                    continue
+                ident = self._identity(obj.sid, obj.refs, kind_of(address))
+                if ident is not None:
+                    self._kept_by_identity.setdefault(ident, []).append(address)
+
+    def _forget_twin(self, address: str, twin: str) -> Decision:
+        self.warnings.append(
+            f"{address}: its remote object is also {twin}, which the manifests keep; only "
+            f"dropped from state (use `spsync state mv {address} {twin}` to say it moved)"
+        )
+        return self.forget(address)
+
+    # --- sessions ---------------------------------------------------------------------
+
+    def _cancel_cause(self, exam_name: str, user: str) -> tuple[Reason, str] | None:
+        """``(reason, address)`` of the change in this plan whose call cancels the session
+        of ``user`` in ``exam_name`` as a side effect, if any."""
+        course = self.course_of_exam(exam_name)
+        enrollment = f"enrollment.{course}.{user}"
+        dec = self.decisions.get(enrollment)
+        if dec is not None and dec.action == "update" and _role_leaves_learner(dec):
+            return "role-changed", enrollment
+        assignment = f"assignment.{exam_name}.{user}"
+        if exam_name in self.scoping and self.rec(assignment) is None:
+            return "scope-limited", f"exam.{exam_name}"
+        dec = self.decisions.get(assignment)
+        if dec is not None and dec.action == "unassign" and self.limited(exam_name):
+            # only a limited-scope exam withdraws the session of an unassigned enrollment
+            return "unassigned", assignment
+        return None
+
+    def removed_session(self, address: str) -> Decision:
+        """A session in state (or booked live) that the manifests no longer hold."""
+        exam_name, user = self.split_pair(address, self.d.exams, "exam")
+        rec = self.rec(address)
+        if f"exam.{exam_name}" not in self.d.exams:
+            return self.forget(address)  # its exam left management: left as it is
+        twin = self._twin(address)
+        if twin is not None:
+            return self._forget_twin(address, twin)
+        live = self.live(address)
+        extra = self._extra_sessions.get(address)
+        if self.o is None:
+            gone = False
+        elif extra is not None:
+            gone = extra.status not in ACTIVE_STATUSES
+        else:
+            gone = self.is_missing(address) or (
+                live is not None and live.status not in ACTIVE_STATUSES
+            )
+        before = rec.applied if rec is not None else _session_fields(extra)
+        cause = self._cancel_cause(exam_name, user)
+        if gone:
+            d = self.forget(address)  # nothing left to cancel
+            if cause is not None:
+                d.depends_extra = (cause[1],)
+            return d
+        if cause is not None:
+            return Decision("cancel", cause[0], before, None, depends_extra=(cause[1],))
+        if live is not None and live.status != SCHEDULED:
+            return self.forget(address)
+        return Decision("cancel", "removed", before, None)
+
+    def session(self, address: str) -> Decision:
+        exam_name, user = self.split_pair(address, self.d.exams, "exam")
+        rec = self.rec(address)
+        res = self.d.sessions.get(address)
+        live = self.live(address)
+        if res is None:
+            return self.removed_session(address)
+        want = canonical(res, self.key)
+        withdrawn = self._withdrawn_by_scope(exam_name, user)
+        if rec is None:
+            found = self.o.adopted.get(address) if self.o else None
+            if found is None:
+                return Decision("schedule", "new", None, want)
+            self.adopt[address] = Adoption(sid=found.sid, refs=found.refs)
+            return self._forced(
+                address, withdrawn, self._session_compare(address, want, None, found, new=True)
+            )
+        booked = live is None or live.status not in (CANCELLED, NEEDS_PROCTOR, *DONE_STATUSES)
+        if withdrawn and booked and not self.is_missing(address):
+            # the switch withdraws it, the plan books it again
+            dec = self._session_compare(address, want, rec, live)
+            return Decision("replace", "scope-limited", dec.before, want)
+        remade = self.parent_remade(address)
+        if remade is not None:
+            return Decision("schedule", remade, None, want)
+        if self.is_missing(address):
+            return Decision("schedule", "drift", None, want)
+        if live is not None and live.status in DONE_STATUSES:
+            dec = self._session_compare(address, want, rec, live)
+            if dec.action != "noop" or address in self.replace:
+                self.warnings.append(
+                    f"{address}: the session is {live.status}; its manifest changes can no "
+                    "longer be applied"
+                )
+            return Decision("noop", dec.reason, dec.before, want)
+        if live is not None and live.status in (CANCELLED, NEEDS_PROCTOR):
+            return Decision("schedule", "drift", None, want)
+        return self._forced(address, withdrawn, self._session_compare(address, want, rec, live))
+
+    def _withdrawn_by_scope(self, exam_name: str, user: str) -> bool:
+        """Whether this plan's switch of the exam to limited scope withdraws the user's
+        session: the API holds no assignment of it (none recorded in state)."""
+        return exam_name in self.scoping and self.rec(f"assignment.{exam_name}.{user}") is None
+
+    def _forced(self, address: str, withdrawn: bool, dec: Decision) -> Decision:
+        """A booked session that must be booked anew whatever its fields: its exam's switch
+        to limited scope withdraws it (``withdrawn``), or ``--replace`` names it."""
+        if withdrawn:
+            return Decision("replace", "scope-limited", dec.before, dec.after)
+        if address in self.replace:
+            return Decision("replace", "forced", dec.before, dec.after)
+        return dec
+
+    def _session_compare(
+        self,
+        address: str,
+        want: dict[str, Any],
+        rec: ResourceState | None,
+        live: LiveObject | None,
+        *,
+        new: bool = False,
+    ) -> Decision:
+        dec = self.compare(address, want, rec, live, new=new, action="reschedule")
+        if dec.action == "noop":
+            return dec
+        changed = _top_fields(changed_paths(dec.before or {}, want))
+        if changed - RESCHEDULABLE:
+            dec.action = "replace"
+        return dec
+
+    def _find_scoping(self) -> None:
+        """Exams this plan switches from unlimited to limited scope: the switch withdraws
+        every session of an enrollment the API has not assigned (api-contract §5)."""
+        for address, dec in self.decisions.items():
+            if kind_of(address) != "exam" or dec.action != "update":
+                continue
+            if (dec.after or {}).get("limitedScope") is True and (dec.before or {}).get(
+                "limitedScope"
+            ) is not True:
+                self.scoping.add(address.split(".", 1)[1])
+                self.warnings.append(
+                    f"{address}: switching to limited scope withdraws the session of every "
+                    "learner the API has not assigned; the plan assigns and books again those "
+                    "the manifests hold"
+                )
+
+    def _warn_role_changes(self) -> None:
+        """An enrollment leaving the learner role loses its sessions and assignments in
+        every exam of its course: those of managed exams are changes of this plan; exams
+        spsync does not manage (never declared, or removed from the manifests) are not
+        observed, so the reviewer is told."""
+        for address, dec in self.decisions.items():
+            role_change = dec.action == "update" and _role_leaves_learner(dec)
+            if kind_of(address) == "enrollment" and role_change:
+                self.warnings.append(
+                    f"{address}: leaving the learner role withdraws the enrollment's "
+                    "sessions and assignments in every exam of its course; those of "
+                    "exams spsync does not manage are not shown as changes"
+                )
+
+    def _booked_elsewhere(self) -> list[str]:
+        """Session addresses neither the manifests nor the state hold whose live session is
+        booked and will be cancelled by a change of this plan (an unassign, a scope switch):
+        they are shown as cancels of their own."""
+        if self.o is None:
+            return []
+        out: list[str] = []
+        for address, dec in self.decisions.items():
+            if kind_of(address) != "assignment":
+                continue
+            exam_name, user = self.split_pair(address, self.d.exams, "exam")
+            if dec.action != "unassign" and not self._withdrawn_by_scope(exam_name, user):
+                continue
+            session = "session." + address.split(".", 1)[1]
+            if session in self.d.sessions or session in self.s.resources:
+                continue
+            live = self.o.sessions.get(address)
+            if live is not None and live.status == SCHEDULED:
+                self._extra_sessions[session] = live
+                out.append(session)
+        return out
+
+
+def _role_leaves_learner(dec: Decision) -> bool:
+    """An enrollment update that makes a learner something else: the service withdraws the
+    enrollment's sessions."""
+    before: object = (dec.before or {}).get("role", "learner")
+    after: object = (dec.after or {}).get("role", "learner")
+    return before == "learner" and after != "learner"
+
+
+def _session_fields(live: LiveSession | None) -> dict[str, Any]:
+    """The manifest-shaped fields of a live session not in state (what a cancel removes)."""
+    if live is None:
+        return {}
+    fields = {
+        "appointment": live.appointment,
+        "type": live.type,
+        "proctorLocation": live.proctorLocation,
+        "notes": live.notes,
+        "externalAppointmentId": live.externalAppointmentId,
+    }
+    return {k: v for k, v in fields.items() if v is not None}
+
+
+def _top_fields(paths: Iterable[str]) -> set[str]:
+    return {p.split(".", 1)[0] for p in paths}
