@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 from spsync.api import wire
 from spsync.api.client import Client
 from spsync.errors import NotFoundError
+from spsync.memory import give_back
 from spsync.model import Desired, kind_of, trusted
 from spsync.observed import LiveObject, LiveSession
 from spsync.state import State
@@ -50,7 +51,9 @@ async def read_all(*aws: Awaitable[T]) -> list[T]:
     the caller has closed the client."""
     tasks = [asyncio.ensure_future(a) for a in aws]
     try:
-        return list(await asyncio.gather(*tasks))
+        got = list(await asyncio.gather(*tasks))
+        give_back()  # the pages' parse trees, freed in C memory Python does not reuse
+        return got
     except BaseException:
         for t in tasks:
             t.cancel()

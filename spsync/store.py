@@ -30,6 +30,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from spsync import files
 from spsync.errors import LockError, StateError
 from spsync.journal import fold, journal_path, read_entries
+from spsync.memory import give_back
 from spsync.model import Tenant
 from spsync.state import State, new_state, parse_state, write_state
 
@@ -130,6 +131,8 @@ class StateStore:
         except OSError as e:
             raise StateError(f"{path}: cannot read state file: {e.strerror}") from None
         state = parse_state(text, str(path))
+        del text
+        give_back()
         if state.tenant != tenant:
             raise StateError(f"{path}: holds the state of tenant {state.tenant!r}, not {tenant!r}")
         return state
