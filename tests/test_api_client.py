@@ -8,7 +8,7 @@ from typing import Any
 
 import httpx
 import pytest
-from api_support import (
+from support.api import (
     APPOINTMENT,
     INSTALL,
     PASSWORD,
@@ -319,7 +319,7 @@ def _garbage_client(status: int, body: bytes, content_type: str = "application/j
 
 
 def asgi_client_mock(handler: Any, fake: FakeTime) -> Client:
-    from api_support import fast_policy
+    from support.api import fast_policy
 
     return Client(
         "http://127.0.0.1",

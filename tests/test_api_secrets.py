@@ -8,7 +8,7 @@ import logging
 import traceback
 
 import pytest
-from api_support import (
+from support.api import (
     PASSWORD,
     TOKEN,
     TS_AUTO,

@@ -11,8 +11,8 @@ from typing import Any
 
 import httpx
 import pytest
-from apply_helpers import sandbox_acme
 from click.testing import CliRunner, Result
+from support.apply import sandbox_acme
 
 from spsync import doctor
 from spsync.cli import main
@@ -318,7 +318,7 @@ def test_the_read_only_client_refuses_every_write_before_sending(server: Threade
 
 def _probe_in_process(app: Any, **client_options: Any) -> doctor.Report:
     """doctor's probes and verdict against an ASGI app (no state: SIDs from the lists)."""
-    from api_support import INSTALL
+    from support.api import INSTALL
 
     from spsync.api import Client, run
     from spsync.doctor_probe import probe_install, read_only
@@ -368,7 +368,7 @@ VENDOR_FORMS = CONTRACT_FORMS | {
 def test_doctor_on_the_vendor_dialect(form: str) -> None:
     """Whichever assignment route the install serves, doctor sends it nothing and reports
     the vendor's forms, every one of which spsync reads."""
-    from api_support import new_world, seed_course
+    from support.api import new_world, seed_course
 
     from spsync.sandbox.app import create_app
     from spsync.sandbox.dialect import Dialect
@@ -414,7 +414,7 @@ def test_doctor_on_the_vendor_dialect(form: str) -> None:
 def test_doctor_cli_on_a_vendor_install_reads_every_answer(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, form: str
 ) -> None:
-    from api_support import INSTALL, new_world, seed_course
+    from support.api import INSTALL, new_world, seed_course
 
     from spsync.sandbox.dialect import Dialect
 
@@ -439,7 +439,7 @@ def test_doctor_cli_on_a_vendor_install_reads_every_answer(
 
 
 def test_a_body_that_is_not_json_or_too_large_is_a_located_problem() -> None:
-    from api_support import Rule, Tamper, new_world
+    from support.api import Rule, Tamper, new_world
 
     from spsync.sandbox.app import create_app
 

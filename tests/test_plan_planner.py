@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 import pytest
-from plan_helpers import (
+from support.plan import (
     KEY,
     PL2,
     TOKEN,

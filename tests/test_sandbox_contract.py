@@ -9,8 +9,8 @@ from typing import Any
 
 import httpx
 import pytest
-import sandbox_payloads as pl
-from sandbox_flow import Flow
+import support.sandbox_payloads as pl
+from support.sandbox_flow import Flow
 
 SESSION_KEYS = {
     "sid",

@@ -21,11 +21,11 @@ from typing import Any
 
 import httpx
 import pytest
-import sandbox_payloads as pl
-from apply_helpers import sandbox_acme
+import support.sandbox_payloads as pl
 from click.testing import CliRunner
-from conftest import SANDBOX_INSTALL as AI
-from conftest import SANDBOX_NOW, SANDBOX_TOKEN
+from support.apply import sandbox_acme
+from support.sandbox_flow import SANDBOX_INSTALL as AI
+from support.sandbox_flow import SANDBOX_NOW, SANDBOX_TOKEN
 
 from spsync.cli import main
 from spsync.sandbox.dialect import Dialect

@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-import sandbox_payloads as pl
+import support.sandbox_payloads as pl
 
 from spsync.sandbox.errors import ApiFault
 from spsync.sandbox.injection import FaultInjector, RateLimiter

@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
-import sandbox_payloads as pl
+
+import support.sandbox_payloads as pl
 
 ACTIVE = ("Needs Proctor", "Scheduled")
+
+#: The simulated "now" of the sandbox fixtures (tests/conftest.py): before the sample
+#: exams' windows.
+SANDBOX_NOW = datetime(2027, 1, 15, 12, 0, 0, tzinfo=UTC)
+SANDBOX_TOKEN = "test-token"
+SANDBOX_INSTALL = "AI" + "0123456789abcdef" * 2
 
 
 class Flow:
