@@ -13,6 +13,7 @@ import httpx
 import pytest
 from click.testing import CliRunner, Result
 from support.apply import sandbox_acme
+from support.doctor import CONTRACT_FORMS, VENDOR_FORMS
 
 from spsync import doctor
 from spsync.cli import main
@@ -26,23 +27,6 @@ ENV = {
     "SPSYNC_ACME_ORIENTATION_PASSWORD": "orientation-pw-secret",
     "SPSYNC_SANDBOX_NOW": "2027-06-01T00:00:00Z",
     "NO_COLOR": "1",
-}
-#: the forms of the contract dialect, as doctor reports them
-CONTRACT_FORMS = {
-    "exam.type": "lower-case",
-    "exam.scope": "limitedScope",
-    "exam.configuration": "provision",
-    "course.code": "code",
-    "user.timeZone": "timeZone",
-    "enrollment.sid": "sid",
-    "report.status": "repeated",
-    "page.limit100": "accepted",
-    "page.limitOver": "refused",
-    "page.links": "absolute",
-    "error.unknownSid": "code-message-status",
-    "error.unknownRoute": "code-message-status",
-    "assignments": "not-probed",
-    "rateLimitHeaders": [],
 }
 #: what each probe's call comes to against a world where every kind exists
 ALL_OK = {p: "ok" for p in doctor.PROBES} | {
@@ -351,17 +335,6 @@ def _requests_in_process(app: Any) -> dict[str, int]:
 
 
 # --- the vendor dialect -----------------------------------------------------------------------
-
-VENDOR_FORMS = CONTRACT_FORMS | {
-    "exam.type": "capitalised",
-    "exam.scope": "isLimitedScope",
-    "exam.configuration": "v1",
-    "course.code": "courseCode",
-    "user.timeZone": "timeZoneSid",
-    "enrollment.sid": "enrollmentSid",
-    "report.status": "single",
-    "error.unknownRoute": "hapi",
-}
 
 
 @pytest.mark.parametrize("form", ["guide", "exam", "newest"])

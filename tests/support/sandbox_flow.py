@@ -71,5 +71,5 @@ class Flow:
 
     def add_learner(self, course: str, ext: str) -> str:
         """Provision a user enrolled as learner in ``course``; returns the enrollment SID."""
-        body = {"course": {"ids": {"sid": course}}, "user": pl.user(ext), "enrollment": {}}
+        body = pl.in_course(course, user=pl.user(ext), enrollment={})
         return self.provision(body)["enrollment"]["sid"]
