@@ -432,6 +432,11 @@ def schedule_body(when: str = "2026-07-01T14:00:00Z", **over: Any) -> dict[str, 
     return body
 
 
+def detail_paths(error: dict[str, Any]) -> list[str]:
+    """The ``path`` of every detail of an error body (§3)."""
+    return [d["path"] for d in error.get("details", [])]
+
+
 def assert_error(r: httpx.Response, status: int, code: str | None = None) -> dict[str, Any]:
     """``r`` is an error with ``status`` in the §3 body shape (and ``code`` if given)."""
     assert r.status_code == status, (r.status_code, r.text)
