@@ -12,6 +12,7 @@ exam ``cert``, users ``jane`` and ``bob`` assigned and booked.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 from support.plan import (
@@ -50,14 +51,14 @@ def applied() -> Inputs:
     return d, st, observed_matching(st, d)
 
 
-def _with(d: Desired, group: str, *resources: object) -> Desired:
+def _with(d: Desired, group: str, *resources: Any) -> Desired:
     """``d`` with ``resources`` added to (or replacing theirs in) ``group``."""
     current = getattr(d, group)
-    added = {r.address: r for r in resources}  # type: ignore[attr-defined]
-    return d.model_copy(update={group: {**current, **added}})
+    return d.model_copy(update={group: {**current, **{r.address: r for r in resources}}})
 
 
 def _without(d: Desired, group: str, *addresses: str) -> Desired:
+    """``d`` without ``addresses`` in ``group``."""
     current = getattr(d, group)
     return d.model_copy(update={group: {a: v for a, v in current.items() if a not in addresses}})
 
