@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 from plan_large import KEY, NOW, WorldClient, manifests, serve_world
-from plan_sandbox import ENV, INSTALL, TOKEN, provision_all, write_manifests
+from support.plan_sandbox import ENV, INSTALL, TOKEN, provision_all, write_manifests
 
 from spsync import manifest
 from spsync.sandbox.persistence import dumps

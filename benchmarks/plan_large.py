@@ -36,7 +36,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
-from plan_sandbox import ENV, INSTALL, TOKEN, provision_all, write_manifests
+from support.plan_sandbox import ENV, INSTALL, TOKEN, provision_all, write_manifests
 
 from spsync import manifest
 from spsync.api import wire
@@ -246,7 +246,7 @@ def in_process(desired: Desired, store: StateStore, url: str) -> None:
 
 def end_to_end(command: list[str], tmp: Path, url: str, env: dict[str, str] | None = None) -> None:
     """``spsync COMMAND`` in its own process: wall time, CPU, peak RSS, API calls.
-    ``env``: variables the manifests read (default: plan_sandbox's acme tenant's)."""
+    ``env``: variables the manifests read (default: support.plan_sandbox's acme tenant's)."""
     peak = tmp / "peak-rss"
     before = requests_served(url)
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)

@@ -34,7 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from plan_large import manifests
-from plan_sandbox import ENV, TOKEN, write_manifests
+from support.plan_sandbox import ENV, TOKEN, write_manifests
 
 HERE = Path(__file__).resolve().parent
 

@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from plan_large import KEY, NOW, WorldClient, end_to_end, manifests, serve_world
-from plan_sandbox import ENV, TOKEN, provision_all
+from support.plan_sandbox import ENV, TOKEN, provision_all
 
 from spsync import manifest
 from spsync.sandbox.persistence import dumps

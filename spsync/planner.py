@@ -24,8 +24,10 @@ session
   - appointment or notes changed: ``reschedule``; anything the reschedule endpoint cannot
     change (type, proctorLocation, amount, currency, externalAppointmentId,
     proctorTypeSubCategory): ``replace`` (cancel + schedule).
-  - removed while its assignment stays: ``cancel``/removed; when its assignment is unassigned
-    in the same plan, the unassign cancels it and the session is only forgotten.
+  - removed while its assignment stays: ``cancel``/removed. When its assignment is
+    unassigned in the same plan, the unassign's call cancels it: ``cancel``/unassigned, the
+    effect of that call (its ``depends_on`` names the unassign); ``forget``/removed when it
+    is already gone remotely.
 
 Only fields the manifest manages (non-``None``) are compared, normalised on both sides, so
 an apply followed by a plan is always empty. Secret fields are compared through keyed

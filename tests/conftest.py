@@ -4,22 +4,17 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterator
-from datetime import UTC, datetime
 
 import httpx
 import pytest
-from plan_helpers import applied_state, observed_matching, world
+from support.plan import applied_state, observed_matching, world
+from support.sandbox_flow import SANDBOX_NOW, SANDBOX_TOKEN
 
 from spsync.model import Desired
 from spsync.observed import Observed
 from spsync.sandbox.server import ThreadedServer
 from spsync.secrets import forget_known
 from spsync.state import State
-
-#: The simulated "now" of sandbox fixtures: before the sample exams' windows.
-SANDBOX_NOW = datetime(2027, 1, 15, 12, 0, 0, tzinfo=UTC)
-SANDBOX_TOKEN = "test-token"
-SANDBOX_INSTALL = "AI" + "0123456789abcdef" * 2
 
 _install_numbers = itertools.count(1)
 
@@ -72,7 +67,7 @@ def shared_client(shared_sandbox: ThreadedServer) -> Iterator[httpx.Client]:
         yield client
 
 
-# --- a small applied world for the planner's tests (plan_helpers.world) ---------------------
+# --- a small applied world for the planner's tests (support.plan.world) ---------------------
 
 
 @pytest.fixture

@@ -8,7 +8,8 @@ from typing import Any
 
 import httpx
 import pytest
-from api_support import (
+import support.sandbox_payloads as pl
+from support.api import (
     APPOINTMENT,
     INSTALL,
     PASSWORD,
@@ -41,30 +42,19 @@ from spsync.secrets import Secret
 
 
 def provision_body(**over: Any) -> wire.ProvisionRequest:
-    body: dict[str, Any] = {
-        "course": {"ids": {"external": "acct-1"}, "title": "Acme", "code": "ACME-1"},
-        "exam": {
-            "ids": {"external": "exam-1"},
-            "title": "Final",
-            "limitedScope": True,
-            "configuration": {
-                "url": "https://exams.example.com/1",
-                "access": {"open": "2027-02-01T00:00:00Z", "close": "2027-12-31T23:59:59Z"},
-                "duration": 90,
-                "password": Secret(PASSWORD, "env:PW"),
-                "proctorTypes": {TS_AUTO: {"options": {"recordScreen": {}}}},
-            },
-        },
-        "user": {
-            "ids": {"external": "u-1"},
-            "firstName": "Jane",
-            "lastName": "Smith",
-            "email": "jane@example.com",
-            "timeZone": "America/New_York",
-        },
-        "enrollment": {"role": "learner"},
-    }
-    body.update(over)
+    conf = pl.configuration(
+        minimal=True,
+        url="https://exams.example.com/1",
+        duration=90,
+        password=Secret(PASSWORD, "env:PW"),
+        proctorTypes={TS_AUTO: {"options": {"recordScreen": {}}}},
+    )
+    body = pl.full(
+        course=pl.course("acct-1", title="Acme", code="ACME-1"),
+        exam=pl.exam("exam-1", title="Final", type=None, configuration=conf),
+        user=pl.user("u-1", email="jane@example.com"),
+        **over,
+    )
     return wire.ProvisionRequest.model_validate(body)
 
 
@@ -319,7 +309,7 @@ def _garbage_client(status: int, body: bytes, content_type: str = "application/j
 
 
 def asgi_client_mock(handler: Any, fake: FakeTime) -> Client:
-    from api_support import fast_policy
+    from support.api import fast_policy
 
     return Client(
         "http://127.0.0.1",

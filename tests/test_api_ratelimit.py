@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import math
 
-from api_support import http_client, new_world, served
+from support.api import http_client, new_world, served
 
 from spsync.api import Client
 

@@ -2,7 +2,7 @@
 
 Faults come from the simulator itself (seeded ``fault_rate``: 500, 503, dropped connection,
 before or after the effect) and, for what it does not emit (502/504, timeouts at a chosen
-request), from the ``Tamper`` front in api_support.
+request), from the ``Tamper`` front in support.api.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import socket
 
 import httpx
 import pytest
-from api_support import (
+from support.api import (
     APPOINTMENT,
     INSTALL,
     TOKEN,

@@ -8,14 +8,15 @@ import logging
 import traceback
 
 import pytest
-from api_support import (
+import support.sandbox_payloads as pl
+from support.api import (
     PASSWORD,
     TOKEN,
-    TS_AUTO,
     FakeTime,
     Rule,
     Tamper,
     asgi_client,
+    configuration,
     fast_policy,
     http_client,
     new_world,
@@ -31,23 +32,12 @@ from spsync.secrets import MASK, Secret
 
 
 def _provision() -> wire.ProvisionRequest:
-    return wire.ProvisionRequest.model_validate(
-        {
-            "course": {"ids": {"external": "s-1"}, "title": "S", "code": "S1"},
-            "exam": {
-                "ids": {"external": "s-exam"},
-                "title": "Exam",
-                "limitedScope": True,
-                "configuration": {
-                    "url": "https://exams.example.com/s",
-                    "access": {"open": "2027-02-01T00:00:00Z", "close": "2027-12-31T23:59:59Z"},
-                    "duration": 60,
-                    "password": Secret(PASSWORD, "env:PW"),
-                    "proctorTypes": {TS_AUTO: {}},
-                },
-            },
-        }
+    conf = configuration(url="https://exams.example.com/s", password=Secret(PASSWORD, "env:PW"))
+    body = pl.provision(
+        course=pl.course("s-1", title="S", code="S1"),
+        exam=pl.exam("s-exam", title="Exam", type=None, configuration=conf),
     )
+    return wire.ProvisionRequest.model_validate(body)
 
 
 def _all_text(api: Client, errors: list[BaseException]) -> str:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 import uvicorn
-from api_support import TOKEN, FakeTime, fast_policy, http_client, new_world, sandbox_app, served
+from support.api import TOKEN, FakeTime, fast_policy, http_client, new_world, sandbox_app, served
 
 from spsync.api import Client
 from spsync.api.client import R_SETTINGS

@@ -7,8 +7,7 @@ import asyncio
 from pathlib import Path
 
 import pytest
-from apply_checker import world_mismatches
-from apply_helpers import (
+from support.apply import (
     EXAMS,
     INSTALL,
     TOKEN,
@@ -18,7 +17,8 @@ from apply_helpers import (
     users_yaml,
     write_tenant,
 )
-from apply_helpers import world as world_json
+from support.apply import world as world_json
+from support.apply_checker import world_mismatches
 
 from spsync.api.client import Client
 from spsync.api.window import CEILING, START, Gate, Window

@@ -17,9 +17,9 @@ from typing import Any
 
 import httpx
 import pytest
-from apply_checker import world_mismatches
-from apply_helpers import world
 from click.testing import CliRunner, Result
+from support.apply import world
+from support.apply_checker import world_mismatches
 
 from spsync import manifest
 from spsync.cli import main

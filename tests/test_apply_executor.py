@@ -12,8 +12,7 @@ from typing import Any
 
 import httpx
 import pytest
-from apply_checker import world_mismatches
-from apply_helpers import (
+from support.apply import (
     EXAMS,
     INSTALL,
     OTHER_LOCATION,
@@ -26,6 +25,7 @@ from apply_helpers import (
     world,
     write_tenant,
 )
+from support.apply_checker import world_mismatches
 
 from spsync.api import wire
 from spsync.api.client import Client

@@ -29,8 +29,7 @@ from typing import Any
 
 import httpx
 import pytest
-from apply_checker import world_mismatches
-from apply_helpers import (
+from support.apply import (
     ENV,
     EXAMS,
     INSTALL,
@@ -41,6 +40,7 @@ from apply_helpers import (
     world,
     write_tenant,
 )
+from support.apply_checker import world_mismatches
 
 from spsync.api.client import Client
 from spsync.planning import plan_tenant, secret_key

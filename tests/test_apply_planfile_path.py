@@ -7,8 +7,8 @@ import shutil
 from pathlib import Path
 
 import pytest
-from apply_helpers import sandbox_acme
 from click.testing import CliRunner
+from support.apply import sandbox_acme
 
 from spsync.cli import main
 

@@ -9,8 +9,8 @@ import re
 from pathlib import Path
 
 import pytest
-from apply_helpers import sandbox_acme
 from click.testing import CliRunner, Result
+from support.apply import sandbox_acme
 
 from spsync.cli import main
 

@@ -30,8 +30,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import yaml
-from docs_forkserver import ForkServer
-from docs_support import (
+from support.docs import (
     DOCS,
     MANIFESTS,
     PINNED_NOW,
@@ -40,6 +39,7 @@ from docs_support import (
     example_env_names,
     write_exe,
 )
+from support.docs_forkserver import ForkServer
 
 from spsync.sandbox.server import ThreadedServer
 
@@ -282,7 +282,7 @@ class Pipeline:
 
 @pytest.fixture(scope="module")
 def forkserver(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ForkServer]:
-    """spsync commands without the import cost of a new interpreter (docs_forkserver.py)."""
+    """spsync commands without the import cost of a new interpreter (support/docs_forkserver.py)."""
     server = ForkServer.start(tmp_path_factory.mktemp("forkserver"))
     yield server
     server.stop()

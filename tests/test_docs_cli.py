@@ -16,7 +16,7 @@ import click
 import pytest
 import yaml
 from click.testing import CliRunner
-from docs_support import MANIFESTS, PINNED_NOW, REPO, example_env, write_exe
+from support.docs import MANIFESTS, PINNED_NOW, REPO, example_env, write_exe
 
 from spsync.cli import main
 from spsync.secrets import UnreadSecret

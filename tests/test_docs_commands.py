@@ -11,7 +11,7 @@ from types import ModuleType
 
 import click
 import pytest
-from docs_support import DOCS, REPO, doc_files
+from support.docs import DOCS, REPO, doc_files
 
 from spsync.cli import main
 

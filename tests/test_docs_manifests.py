@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 import yaml
-from docs_support import (
+from support.docs import (
     MANIFESTS,
     PINNED_NOW,
     REPO,
@@ -23,7 +23,7 @@ from docs_support import (
     example_files,
     secret_refs,
 )
-from schema_check import schema_errors
+from support.schema_check import schema_errors
 from test_manifest_schema import as_editors_read
 
 from spsync import manifest, schema

@@ -4,7 +4,7 @@ Each page runs as one shell session, block after block, in a temporary directory
 copy of manifests/, as a user following the page would: the exam passwords of the example
 tenants are set, ``spsync`` is this checkout on the embedded sandbox (a shim that adds
 ``--sandbox``, so commands written for the real service run too; each command is a process
-forked from a server that has spsync imported already, see docs_forkserver.py), its clock
+forked from a server that has spsync imported already, see support/docs_forkserver.py), its clock
 is pinned, and stdin is a terminal that answers ``yes`` to apply's question. A ```yaml
 block whose info string says ``file=PATH`` is written to PATH when the session reaches it
 (the page tells the reader to save it there).
@@ -24,8 +24,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from docs_forkserver import ForkServer
-from docs_support import REPO, Block, blocks, doc_files, sandbox_workdir
+from support.docs import REPO, Block, blocks, doc_files, sandbox_workdir
+from support.docs_forkserver import ForkServer
 
 #: commands that are not run, and why (asserted: nothing else is skipped)
 SKIPPED = {"README.md": ["make test"]}  # the suite these tests belong to

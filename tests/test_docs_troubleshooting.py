@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 from click.testing import CliRunner
-from docs_support import DOCS, MANIFESTS, PINNED_NOW, blocks, example_env
+from support.docs import DOCS, MANIFESTS, PINNED_NOW, blocks, example_env
 
 import spsync.api.client
 from spsync.api.retry import RetryPolicy

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from support.doctor import VENDOR_FORMS
 
 from spsync import doctor
 from spsync.doctor import Answer, analyse, error_shape, object_forms, sids_from_answer
@@ -233,20 +234,7 @@ def vendor_answers() -> list[Answer]:
 
 def test_vendor_answers_give_the_vendor_forms_and_what_is_unobservable() -> None:
     report = analyse("acme", AI, "https://api.example.com", vendor_answers(), {})
-    assert report.forms == {
-        "exam.type": "capitalised",
-        "exam.scope": "isLimitedScope",
-        "exam.configuration": "v1",
-        "course.code": "courseCode",
-        "user.timeZone": "timeZoneSid",
-        "enrollment.sid": "enrollmentSid",
-        "report.status": "single",
-        "error.unknownRoute": "hapi",
-        "page.limit100": "accepted",
-        "page.limitOver": "refused",
-        "page.links": "absolute",
-        "error.unknownSid": "code-message-status",
-        "assignments": "not-probed",
+    assert report.forms == VENDOR_FORMS | {
         "rateLimitHeaders": ["retry-after", "x-ratelimit-remaining"],
     }
     assert report.resembles == "vendor"

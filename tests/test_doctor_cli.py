@@ -11,8 +11,9 @@ from typing import Any
 
 import httpx
 import pytest
-from apply_helpers import sandbox_acme
 from click.testing import CliRunner, Result
+from support.apply import sandbox_acme
+from support.doctor import CONTRACT_FORMS, VENDOR_FORMS
 
 from spsync import doctor
 from spsync.cli import main
@@ -26,23 +27,6 @@ ENV = {
     "SPSYNC_ACME_ORIENTATION_PASSWORD": "orientation-pw-secret",
     "SPSYNC_SANDBOX_NOW": "2027-06-01T00:00:00Z",
     "NO_COLOR": "1",
-}
-#: the forms of the contract dialect, as doctor reports them
-CONTRACT_FORMS = {
-    "exam.type": "lower-case",
-    "exam.scope": "limitedScope",
-    "exam.configuration": "provision",
-    "course.code": "code",
-    "user.timeZone": "timeZone",
-    "enrollment.sid": "sid",
-    "report.status": "repeated",
-    "page.limit100": "accepted",
-    "page.limitOver": "refused",
-    "page.links": "absolute",
-    "error.unknownSid": "code-message-status",
-    "error.unknownRoute": "code-message-status",
-    "assignments": "not-probed",
-    "rateLimitHeaders": [],
 }
 #: what each probe's call comes to against a world where every kind exists
 ALL_OK = {p: "ok" for p in doctor.PROBES} | {
@@ -318,7 +302,7 @@ def test_the_read_only_client_refuses_every_write_before_sending(server: Threade
 
 def _probe_in_process(app: Any, **client_options: Any) -> doctor.Report:
     """doctor's probes and verdict against an ASGI app (no state: SIDs from the lists)."""
-    from api_support import INSTALL
+    from support.api import INSTALL
 
     from spsync.api import Client, run
     from spsync.doctor_probe import probe_install, read_only
@@ -352,23 +336,12 @@ def _requests_in_process(app: Any) -> dict[str, int]:
 
 # --- the vendor dialect -----------------------------------------------------------------------
 
-VENDOR_FORMS = CONTRACT_FORMS | {
-    "exam.type": "capitalised",
-    "exam.scope": "isLimitedScope",
-    "exam.configuration": "v1",
-    "course.code": "courseCode",
-    "user.timeZone": "timeZoneSid",
-    "enrollment.sid": "enrollmentSid",
-    "report.status": "single",
-    "error.unknownRoute": "hapi",
-}
-
 
 @pytest.mark.parametrize("form", ["guide", "exam", "newest"])
 def test_doctor_on_the_vendor_dialect(form: str) -> None:
     """Whichever assignment route the install serves, doctor sends it nothing and reports
     the vendor's forms, every one of which spsync reads."""
-    from api_support import new_world, seed_course
+    from support.api import new_world, seed_course
 
     from spsync.sandbox.app import create_app
     from spsync.sandbox.dialect import Dialect
@@ -414,7 +387,7 @@ def test_doctor_on_the_vendor_dialect(form: str) -> None:
 def test_doctor_cli_on_a_vendor_install_reads_every_answer(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, form: str
 ) -> None:
-    from api_support import INSTALL, new_world, seed_course
+    from support.api import INSTALL, new_world, seed_course
 
     from spsync.sandbox.dialect import Dialect
 
@@ -439,7 +412,7 @@ def test_doctor_cli_on_a_vendor_install_reads_every_answer(
 
 
 def test_a_body_that_is_not_json_or_too_large_is_a_located_problem() -> None:
-    from api_support import Rule, Tamper, new_world
+    from support.api import Rule, Tamper, new_world
 
     from spsync.sandbox.app import create_app
 

@@ -9,8 +9,8 @@ import shutil
 from pathlib import Path
 
 import pytest
-from apply_helpers import REPO, sandbox_acme
 from click.testing import CliRunner, Result
+from support.apply import REPO, sandbox_acme
 
 from spsync import manifest
 from spsync.api import wire

@@ -12,7 +12,7 @@ import pytest
 import yaml
 from click.testing import CliRunner
 from pydantic import BaseModel
-from schema_check import schema_errors, schema_nodes
+from support.schema_check import schema_errors, schema_nodes
 
 from spsync import model, schema
 from spsync.cli import main

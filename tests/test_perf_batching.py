@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from apply_helpers import (
+from support.apply import (
     EXAMS,
     INSTALL,
     TOKEN,

@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from plan_helpers import tenant, world
+from support.plan import tenant, world
 
 from spsync.apply import Executor
 from spsync.journal import Journal, journal_path

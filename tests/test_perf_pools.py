@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from conftest import SANDBOX_TOKEN
+from support.sandbox_flow import SANDBOX_TOKEN
 
 from spsync.api.client import POOL_SIZE, Client, run
 from spsync.sandbox.server import ThreadedServer

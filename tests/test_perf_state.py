@@ -6,7 +6,7 @@ import json
 import tracemalloc
 from pathlib import Path
 
-from plan_helpers import tenant
+from support.plan import tenant
 
 from spsync.state import ResourceState, State, dump_state, new_state
 from spsync.store import StateStore

@@ -12,8 +12,8 @@ from typing import Any
 
 import httpx
 import pytest
-from apply_helpers import EXAMS, sessions_yaml, tenant_yaml, users_yaml
 from click.testing import CliRunner, Result
+from support.apply import EXAMS, sessions_yaml, tenant_yaml, users_yaml
 
 from spsync import planning
 from spsync.api.client import Client
@@ -52,7 +52,7 @@ def _write(root: Path, url: str, name: str, users: int, when: str = "2027-03-01T
 
 @pytest.fixture
 def server() -> Iterator[ThreadedServer]:
-    from conftest import SANDBOX_NOW
+    from support.sandbox_flow import SANDBOX_NOW
 
     with ThreadedServer(token=TOKEN, seed=5, now=SANDBOX_NOW) as srv:
         yield srv
@@ -211,7 +211,7 @@ def test_a_tenant_failing_during_apply_does_not_stop_the_others(
 
 
 def test_clients_share_one_budget_of_calls_in_flight() -> None:
-    from conftest import SANDBOX_NOW
+    from support.sandbox_flow import SANDBOX_NOW
 
     from spsync.sandbox.server import build_world
 

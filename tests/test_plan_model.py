@@ -6,7 +6,7 @@ import hashlib
 import json
 
 import pytest
-from plan_helpers import applied_state, observed_matching, user, world
+from support.plan import applied_state, observed_matching, user, world
 
 from spsync.errors import PlanError
 from spsync.fields import desired_digest_of, fingerprint_of

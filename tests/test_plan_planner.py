@@ -6,15 +6,18 @@ import json
 from typing import Any
 
 import pytest
-from plan_helpers import (
+from support.plan import (
     KEY,
     PL2,
     TOKEN,
     acts,
     applied_state,
     change,
+    edit_live,
     exam,
     hand_change,
+    live_status,
+    missing,
     observed_matching,
     session,
     sid,
@@ -39,22 +42,6 @@ def with_users(d: Desired, **users: Any) -> Desired:
 
 def with_sessions(d: Desired, *sessions: Any) -> Desired:
     return d.model_copy(update={"sessions": {**d.sessions, **{s.address: s for s in sessions}}})
-
-
-def edit_live(o: Observed, address: str, **fields: Any) -> Observed:
-    obj = o.objects[address]
-    new = obj.model_copy(update={"fields": {**obj.fields, **fields}})
-    return o.model_copy(update={"objects": {**o.objects, address: new}})
-
-
-def live_status(o: Observed, address: str, status: str) -> Observed:
-    obj = o.objects[address].model_copy(update={"status": status})
-    return o.model_copy(update={"objects": {**o.objects, address: obj}})
-
-
-def missing(o: Observed, *addresses: str) -> Observed:
-    objects = {a: v for a, v in o.objects.items() if a not in addresses}
-    return o.model_copy(update={"objects": objects, "missing": o.missing | set(addresses)})
 
 
 # --- create / noop ---------------------------------------------------------------------------

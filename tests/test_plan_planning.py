@@ -6,7 +6,7 @@ import asyncio
 from pathlib import Path
 
 import pytest
-from plan_helpers import applied_state, hand_change, hand_plan, tenant, world
+from support.plan import applied_state, hand_change, hand_plan, tenant, world
 
 from spsync.errors import PlanError
 from spsync.planning import plan_all, scrubbed, secret_key

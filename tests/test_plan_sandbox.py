@@ -13,7 +13,15 @@ from typing import Any
 import httpx
 import pytest
 from click.testing import CliRunner, Result
-from plan_sandbox import ENV, INSTALL, MAIN_YAML, TOKEN, exam_req, provision_all, write_manifests
+from support.plan_sandbox import (
+    ENV,
+    INSTALL,
+    MAIN_YAML,
+    TOKEN,
+    exam_req,
+    provision_all,
+    write_manifests,
+)
 
 from spsync import manifest
 from spsync.api import wire

@@ -10,9 +10,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from apply_helpers import sandbox_acme
 from click.testing import CliRunner
-from schema_check import schema_errors, schema_nodes
+from support.apply import sandbox_acme
+from support.schema_check import schema_errors, schema_nodes
 from test_render_golden import large_plan, small_plan
 
 from spsync import plan_schema

@@ -5,7 +5,7 @@ Each example starts from a small tenant already applied (six learners and an ins
 one course; exam ``final`` limited to its assigned learners, exam ``quiz`` open to every
 learner; four sessions booked) and runs 2 to 4 edits drawn at random. After each edit:
 plan with refresh (saved), apply the saved plan, compare the world's diff with the plan
-(``truth_support.check_step``), and plan again: it must be empty.
+(``support.truth.check_step``), and plan again: it must be empty.
 
 ``make test`` runs 5 examples, always the same ones, and one edit of each kind alone;
 ``make soak`` many more (``SPSYNC_TRUTH_EXAMPLES=N``, default 200; ``SPSYNC_TRUTH_SEED=N``
@@ -27,10 +27,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from apply_helpers import REPO
 from hypothesis import HealthCheck, Phase, given, seed, settings
 from hypothesis import strategies as st
-from truth_support import Applied, Cli, check_step, discrepancies, plan_and_apply
+from support.apply import REPO
+from support.truth import Applied, Cli, check_step, discrepancies, plan_and_apply
 
 from spsync.sandbox.server import ThreadedServer
 from spsync.sandbox.timefmt import SettableClock

@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from apply_helpers import sandbox_acme
 from click.testing import CliRunner, Result
+from support.apply import sandbox_acme
 
 from spsync.cli import main
 

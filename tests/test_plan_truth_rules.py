@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from plan_helpers import acts, applied_state, change, exam, observed_matching, world
+from support.plan import acts, applied_state, change, exam, observed_matching, world
 
 from spsync.errors import PlanError
 from spsync.model import Desired, Enrollment, Ids

@@ -11,7 +11,7 @@ import re
 from pathlib import Path
 
 import pytest
-from plan_helpers import (
+from support.plan import (
     LINEAGE,
     applied_state,
     exam,

@@ -1,7 +1,7 @@
 """The markdown comment at any size: per-tenant fair shares within MARKDOWN_LIMIT, what is
 shown first within a tenant, every cut counted exactly per kind, the refusal notice at the
 top; and the text of the state-only actions (move, refresh, forget) and of cancels that are
-the effect of another change. Plans are built as data (plan_helpers.hand_plan)."""
+the effect of another change. Plans are built as data (support.plan.hand_plan)."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from apply_helpers import sandbox_acme
 from click.testing import CliRunner
-from plan_helpers import hand_change, hand_plan
+from support.apply import sandbox_acme
+from support.plan import hand_change, hand_plan
 
 from spsync.cli import main
 from spsync.plan import Change, TenantPlan, make_plan

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+import support.sandbox_payloads as pl
 from click.testing import CliRunner
 
 from spsync.cli import main
@@ -81,7 +82,7 @@ def test_serve_end_to_end(tmp_path: Path) -> None:
                 r = c.post(
                     f"/v2/installs/{AI}/provision",
                     headers={"token": "t"},
-                    json={"course": {"ids": {"external": "c"}, "title": "T", "code": "C"}},
+                    json=pl.provision(course=pl.course("c", title="T", code="C")),
                 )
                 assert r.status_code == 200
                 clock = c.get("/_sandbox/clock", headers={"token": "t"}).json()

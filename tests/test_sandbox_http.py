@@ -16,10 +16,9 @@ from typing import Any
 
 import httpx
 import pytest
-import sandbox_payloads as pl
-from conftest import SANDBOX_INSTALL as AI
-from conftest import SANDBOX_NOW, SANDBOX_TOKEN
-from sandbox_flow import Flow
+import support.sandbox_payloads as pl
+from support.sandbox_flow import SANDBOX_INSTALL as AI
+from support.sandbox_flow import SANDBOX_NOW, SANDBOX_TOKEN, Flow
 
 from spsync.sandbox.app import DroppedConnection, create_app
 from spsync.sandbox.embedded import open_embedded

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import copy
-import hashlib
 import os
 import signal
 import subprocess
@@ -21,16 +20,17 @@ from typing import Any
 
 import httpx
 import pytest
-import sandbox_payloads as pl
-from apply_helpers import sandbox_acme
+import support.sandbox_payloads as pl
 from click.testing import CliRunner
-from conftest import SANDBOX_INSTALL as AI
-from conftest import SANDBOX_NOW, SANDBOX_TOKEN
+from support.apply import sandbox_acme
+from support.sandbox_flow import SANDBOX_INSTALL as AI
+from support.sandbox_flow import SANDBOX_NOW, SANDBOX_TOKEN
 
 from spsync.cli import main
 from spsync.sandbox.dialect import Dialect
 from spsync.sandbox.embedded import open_embedded
 from spsync.sandbox.server import ThreadedServer
+from spsync.sandbox.vendor_views import timezone_sid
 
 V1 = f"/v1/installs/{AI}"
 PROVISION = f"/v2/installs/{AI}/provision"
@@ -490,9 +490,7 @@ def test_report_status_takes_one_value(vendor: Callable[..., Api]) -> None:
 def test_report_rows_switch(vendor: Callable[..., Api], rows: str, expect: int) -> None:
     api = vendor(report_rows=rows)
     cu, ex, en = api.setup()
-    en2 = api.provision({"course": {"ids": {"sid": cu}}, "user": pl.user("u-2"), "enrollment": {}})[
-        "enrollment"
-    ]["sid"]
+    en2 = api.provision(pl.in_course(cu, user=pl.user("u-2"), enrollment={}))["enrollment"]["sid"]
     (booked,) = api.active(en, ex)
     api.schedule(ex, booked["sid"])
     (unbooked,) = api.active(en2, ex)
@@ -630,7 +628,7 @@ def test_v1_exam_shape_and_permitted_items(vendor: Callable[..., Api]) -> None:
     listed = api.json("GET", f"{V1}/courses/{cu}/exams")["results"]
     assert listed == [exam]
     written = pl.exam("written-1", type="written")
-    api.provision({"course": {"ids": {"sid": cu}}, "exam": written})
+    api.provision(pl.in_course(cu, exam=written))
     types = [e["type"] for e in api.json("GET", f"{V1}/courses/{cu}/exams")["results"]]
     assert types == ["Online", "Written"]
 
@@ -639,7 +637,7 @@ def test_v1_user_enrollment_and_course_shapes(vendor: Callable[..., Api]) -> Non
     api = vendor()
     cu, _, en = api.setup()
     (user,) = api.json("GET", f"{V1}/users")["results"]
-    tz = "TZ" + hashlib.md5(b"America/New_York", usedforsecurity=False).hexdigest()
+    tz = timezone_sid("America/New_York")
     assert user == {
         "sid": user["sid"],
         "firstName": "Jane",
@@ -689,9 +687,7 @@ def test_page_max(vendor: Callable[..., Api]) -> None:
     small = vendor(page_max=2)
     cu, _, _ = small.setup()
     for i in range(2):
-        small.provision(
-            {"course": {"ids": {"sid": cu}}, "user": pl.user(f"u{i}"), "enrollment": {}}
-        )
+        small.provision(pl.in_course(cu, user=pl.user(f"u{i}"), enrollment={}))
     got = small.json("GET", f"{V1}/courses/{cu}/enrollments")
     assert (got["total"], got["count"]) == (3, 2)
     assert got["next"].endswith("offset=2&limit=2")

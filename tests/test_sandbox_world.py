@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-import sandbox_payloads as pl
+import support.sandbox_payloads as pl
 
 from spsync.sandbox.errors import ApiFault
 from spsync.sandbox.injection import FaultInjector, RateLimiter
@@ -135,9 +135,9 @@ def test_concurrent_clients_keep_the_world_consistent() -> None:
     w = World(clock=clock, seed=3)
     base = w.provision(AI, {"course": pl.course(), "exam": pl.exam("limited")})
     cu, limited = base["course"]["sid"], base["exam"]["sid"]
-    unlimited = w.provision(
-        AI, {"course": {"ids": {"sid": cu}}, "exam": pl.exam("open", limited=False)}
-    )["exam"]["sid"]
+    unlimited = w.provision(AI, pl.in_course(cu, exam=pl.exam("open", limited=False)))["exam"][
+        "sid"
+    ]
     errors: list[BaseException] = []
     faults: list[int] = []
 
@@ -149,7 +149,7 @@ def test_concurrent_clients_keep_the_world_consistent() -> None:
                 try:
                     r = w.provision(
                         AI,
-                        {"course": {"ids": {"sid": cu}}, "user": pl.user(ext), "enrollment": {}},
+                        pl.in_course(cu, user=pl.user(ext), enrollment={}),
                     )
                     en = r["enrollment"]["sid"]
                     op = rng.randrange(5)

@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from apply_helpers import sandbox_acme
 from click.testing import CliRunner
+from support.apply import sandbox_acme
 
 from spsync.cli import main
 from spsync.journal import Journal, journal_path

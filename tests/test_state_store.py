@@ -14,7 +14,7 @@ import uuid
 from pathlib import Path
 
 import pytest
-from plan_helpers import INSTALL, tenant
+from support.plan import INSTALL, tenant
 
 from spsync.errors import LockError, StateError
 from spsync.model import Api

@@ -4,8 +4,8 @@
 from __future__ import annotations
 
 import pytest
-from plan_helpers import PL, TS_AUTO, course, exam, session, sid, user
 from pydantic import ValidationError
+from support.plan import PL, TS_AUTO, course, exam, session, sid, user
 
 from spsync.api.wire import Request, request_json
 from spsync.model import Ids, PermittedItemConfig, Window

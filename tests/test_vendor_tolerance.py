@@ -8,7 +8,7 @@ import json
 from typing import Any
 
 import pytest
-from plan_helpers import KEY, PL2, acts, applied_state, observed_matching, sid
+from support.plan import KEY, PL2, acts, applied_state, observed_matching, sid
 
 from spsync.api import assignments, wire
 from spsync.api.errormap import error_from_response, route_missing

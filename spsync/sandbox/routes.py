@@ -1,8 +1,9 @@
 """The API's routes for the contract dialect: one operation per endpoint of api-contract
 §4–§8, turning a request's path parameters, query and JSON body into a ``World`` call.
 
-Also the pieces other dialects build their routes from: ``Call``, ``Op`` and the query
-parsers; and ``api_endpoint``, which runs a route's operations over HTTP.
+Also the pieces other dialects build their routes from: ``Call``, ``Op``, the query
+parsers, the reads (a list read takes the paging its dialect parsed from the query), and
+``api_endpoint``, which runs a route's operations over HTTP.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, TypedDict
+from typing import TYPE_CHECKING, Any, NotRequired, TypedDict
 
 from starlette.datastructures import QueryParams
 from starlette.requests import ClientDisconnect, Request
@@ -69,10 +70,12 @@ def query_multi(q: QueryParams, name: str) -> list[str]:
 
 
 class Paging(TypedDict):
-    """The paging parameters of a list's query."""
+    """The paging parameters of a list's query (``max_limit``: the dialect's largest page,
+    when it is not the contract's)."""
 
     offset: int
     limit: int
+    max_limit: NotRequired[int]
 
 
 def query_paging(q: QueryParams) -> Paging:
@@ -115,13 +118,14 @@ def _op_assignment(c: Call) -> dict[str, Any]:
     return c.world.update_assignment(c.path["installSid"], c.path["examSid"], c.body)
 
 
-def _op_enrollment_sessions(c: Call) -> Page:
+def enrollment_sessions(c: Call, paging: Paging) -> Page:
+    """An enrollment's sessions of one exam (§6.1)."""
     q = c.query
     return c.world.list_enrollment_sessions(
         c.path["installSid"],
         c.path["enrollmentSid"],
         c.path["examSid"],
-        **query_paging(q),
+        **paging,
         status=query_multi(q, "status"),
         include_active=query_bool(q, "includeActive", False),
         sort_key=q.get("sortKeys") or "createdDate",
@@ -133,7 +137,8 @@ def _session_args(c: Call) -> tuple[str, str, str]:
     return c.path["installSid"], c.path["examSid"], c.path["sessionSid"]
 
 
-def _op_get_session(c: Call) -> dict[str, Any]:
+def get_session(c: Call) -> dict[str, Any]:
+    """One session's details (§6.2)."""
     return c.world.get_session(*_session_args(c))
 
 
@@ -171,26 +176,28 @@ def _op_report(c: Call) -> Page:
     )
 
 
-def _op_course(c: Call) -> dict[str, Any]:
+def course(c: Call) -> dict[str, Any]:
+    """A course (§7)."""
     return c.world.get_course(c.path["installSid"], c.path["courseSid"])
 
 
-def _op_course_exams(c: Call) -> Page:
-    return c.world.list_course_exams(
-        c.path["installSid"], c.path["courseSid"], **query_paging(c.query)
-    )
+def course_exams(c: Call, paging: Paging) -> Page:
+    """A course's exams (§7)."""
+    return c.world.list_course_exams(c.path["installSid"], c.path["courseSid"], **paging)
 
 
-def _op_exam(c: Call) -> dict[str, Any]:
+def exam(c: Call) -> dict[str, Any]:
+    """An exam of a course (§7)."""
     p = c.path
     return c.world.get_exam(p["installSid"], p["courseSid"], p["examSid"])
 
 
-def _op_users(c: Call) -> Page:
+def users(c: Call, paging: Paging) -> Page:
+    """The install's users, filtered by one of their ids or e-mail (§7)."""
     q = c.query
     return c.world.list_users(
         c.path["installSid"],
-        **query_paging(q),
+        **paging,
         external_id=q.get("externalId"),
         api_id=q.get("apiId"),
         lms_id=q.get("lmsId"),
@@ -198,18 +205,28 @@ def _op_users(c: Call) -> Page:
     )
 
 
-def _op_profile(c: Call) -> dict[str, Any]:
+def profile(c: Call) -> dict[str, Any]:
+    """A user's profile (§7)."""
     return c.world.get_user_profile(c.path["installSid"], c.path["userSid"])
 
 
-def _op_enrollments(c: Call) -> Page:
-    return c.world.list_course_enrollments(
-        c.path["installSid"], c.path["courseSid"], **query_paging(c.query)
-    )
+def enrollments(c: Call, paging: Paging) -> Page:
+    """A course's enrollments (§7)."""
+    return c.world.list_course_enrollments(c.path["installSid"], c.path["courseSid"], **paging)
 
 
-def _op_settings(c: Call) -> dict[str, Any]:
+def settings(c: Call) -> dict[str, Any]:
+    """The install's settings (§7)."""
     return c.world.get_settings(c.path["installSid"])
+
+
+def _query_paged(read: Callable[[Call, Paging], Page]) -> Callable[[Call], Page]:
+    """``read`` with the contract's paging: ``offset`` and ``limit`` of the query."""
+
+    def op(c: Call) -> Page:
+        return read(c, query_paging(c.query))
+
+    return op
 
 
 _I = "/v1/installs/{installSid}"
@@ -222,23 +239,23 @@ API: dict[str, dict[str, Op]] = {
     },
     _I + "/exams/{examSid}/assignment": {"PUT": Op(_op_assignment, mutating=True, body=True)},
     _I + "/enrollments/{enrollmentSid}/exams/{examSid}/sessions": {
-        "GET": Op(_op_enrollment_sessions)
+        "GET": Op(_query_paged(enrollment_sessions))
     },
     _SESSION: {
-        "GET": Op(_op_get_session),
+        "GET": Op(get_session),
         "POST": Op(_op_schedule, mutating=True, body=True),
         "PUT": Op(_op_reschedule, mutating=True, body=True),
         "DELETE": Op(_op_cancel, mutating=True, body=True),
     },
     _SESSION + "/onboard": {"GET": Op(_op_onboard)},
     _I + "/reports/appointments": {"GET": Op(_op_report)},
-    _I + "/courses/{courseSid}": {"GET": Op(_op_course)},
-    _I + "/courses/{courseSid}/exams": {"GET": Op(_op_course_exams)},
-    _I + "/courses/{courseSid}/exams/{examSid}": {"GET": Op(_op_exam)},
-    _I + "/courses/{courseSid}/enrollments": {"GET": Op(_op_enrollments)},
-    _I + "/users": {"GET": Op(_op_users)},
-    _I + "/users/{userSid}/profile": {"GET": Op(_op_profile)},
-    _I + "/settings": {"GET": Op(_op_settings)},
+    _I + "/courses/{courseSid}": {"GET": Op(course)},
+    _I + "/courses/{courseSid}/exams": {"GET": Op(_query_paged(course_exams))},
+    _I + "/courses/{courseSid}/exams/{examSid}": {"GET": Op(exam)},
+    _I + "/courses/{courseSid}/enrollments": {"GET": Op(_query_paged(enrollments))},
+    _I + "/users": {"GET": Op(_query_paged(users))},
+    _I + "/users/{userSid}/profile": {"GET": Op(profile)},
+    _I + "/settings": {"GET": Op(settings)},
 }
 
 

@@ -1,17 +1,21 @@
 """The routes of the ``vendor`` dialect: the same world, answering as the vendor documents.
 
-Each operation cleans its body as hapi/joi would (``vendor_input``), calls the world the
-contract's routes call, and reshapes the answer (``vendor_views``). Writes whose answers
-the vendor types as a string (assignments, reschedule, cancel) answer ``200 text/html``
-``OK``. Only the assignment endpoint of the chosen form exists.
+Each write cleans its body as hapi/joi would (``vendor_input``), calls the world the
+contract's routes call, and reshapes the answer (``vendor_views``). The reads are the
+contract's own operations (``routes``) with the vendor's paging (a smaller largest page)
+and its reshaping applied; only the appointments report, whose filters differ, is its own.
+Writes whose answers the vendor types as a string (assignments, reschedule, cancel) answer
+``200 text/html`` ``OK``. Only the assignment endpoint of the chosen form exists.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from starlette.responses import JSONResponse, Response
 
+from spsync.sandbox import routes
 from spsync.sandbox import vendor_input as vin
 from spsync.sandbox import vendor_views as views
 from spsync.sandbox.constants import (
@@ -25,8 +29,11 @@ from spsync.sandbox.constants import (
 from spsync.sandbox.dialect import Dialect
 from spsync.sandbox.errors import ApiFault
 from spsync.sandbox.paging import Page
-from spsync.sandbox.routes import API, Call, Op, query_bool, query_int, query_multi
+from spsync.sandbox.routes import API, Call, Op, Paging, query_int
 from spsync.sandbox.sids import is_sid
+
+#: A reshaping of one answer of the contract into the vendor's form (``vendor_views``).
+View = Callable[[dict[str, Any]], dict[str, Any]]
 
 #: The report's ``status`` filter: one of these, exactly.
 REPORT_STATUSES: tuple[str, ...] = (NEEDS_PROCTOR, SCHEDULED, CANCELLED, IN_PROGRESS, CLOSED)
@@ -48,17 +55,13 @@ def _invalid(message: str) -> ApiFault:
     return ApiFault(400, "INVALIDINPUT", message)
 
 
-def _paging(c: Call) -> dict[str, int]:
+def _paging(c: Call) -> Paging:
     """``offset``/``limit`` with the dialect's largest page (``limit`` above it: 400)."""
     most = c.dialect.page_max
     limit = query_int(c.query, "limit", min(DEFAULT_PAGE_LIMIT, most))
     if not 1 <= limit <= most:
         raise _invalid(f'"limit" must be an integer from 1 to {most}')
     return {"offset": query_int(c.query, "offset", 0), "limit": limit, "max_limit": most}
-
-
-def _reshaped(result: Page, render: Any) -> Page:
-    return Page([render(x) for x in result.items], result.total, result.offset, result.limit)
 
 
 # ---------------------------------------------------------------------- writes
@@ -130,23 +133,23 @@ def _assign_newest(c: Call) -> Response:
 
 
 # ---------------------------------------------------------------------- reads
-def _get_session(c: Call) -> dict[str, Any]:
-    return views.session(c.world.get_session(*_session_args(c)))
+def _listed(read: Callable[[Call, Paging], Page], render: View) -> Callable[[Call], Page]:
+    """The contract's list ``read`` with the vendor's paging, each item reshaped."""
+
+    def op(c: Call) -> Page:
+        result = read(c, _paging(c))
+        return Page([render(x) for x in result.items], result.total, result.offset, result.limit)
+
+    return op
 
 
-def _enrollment_sessions(c: Call) -> Page:
-    q = c.query
-    result = c.world.list_enrollment_sessions(
-        c.path["installSid"],
-        c.path["enrollmentSid"],
-        c.path["examSid"],
-        **_paging(c),
-        status=query_multi(q, "status"),
-        include_active=query_bool(q, "includeActive", False),
-        sort_key=q.get("sortKeys") or "createdDate",
-        sort_order=q.get("sortOrder") or "ASC",
-    )
-    return _reshaped(result, views.session_item)
+def _viewed(read: Callable[[Call], dict[str, Any]], render: View) -> Callable[[Call], Any]:
+    """The contract's ``read`` of one object, reshaped."""
+
+    def op(c: Call) -> dict[str, Any]:
+        return render(read(c))
+
+    return op
 
 
 def _report(c: Call) -> Page:
@@ -170,48 +173,6 @@ def _report(c: Call) -> Page:
     )
 
 
-def _course(c: Call) -> dict[str, Any]:
-    return views.course(c.world.get_course(c.path["installSid"], c.path["courseSid"]))
-
-
-def _course_exams(c: Call) -> Page:
-    result = c.world.list_course_exams(c.path["installSid"], c.path["courseSid"], **_paging(c))
-    return _reshaped(result, views.exam)
-
-
-def _exam(c: Call) -> dict[str, Any]:
-    p = c.path
-    return views.exam(c.world.get_exam(p["installSid"], p["courseSid"], p["examSid"]))
-
-
-def _users(c: Call) -> Page:
-    q = c.query
-    result = c.world.list_users(
-        c.path["installSid"],
-        **_paging(c),
-        external_id=q.get("externalId"),
-        api_id=q.get("apiId"),
-        lms_id=q.get("lmsId"),
-        email=q.get("email"),
-    )
-    return _reshaped(result, views.user)
-
-
-def _profile(c: Call) -> dict[str, Any]:
-    return views.user(c.world.get_user_profile(c.path["installSid"], c.path["userSid"]))
-
-
-def _enrollments(c: Call) -> Page:
-    result = c.world.list_course_enrollments(
-        c.path["installSid"], c.path["courseSid"], **_paging(c)
-    )
-    return _reshaped(result, views.enrollment)
-
-
-def _settings(c: Call) -> dict[str, Any]:
-    return views.settings(c.world.get_settings(c.path["installSid"]))
-
-
 _I = "/v1/installs/{installSid}"
 _SESSION = _I + "/exams/{examSid}/sessions/{sessionSid}"
 #: The assignment endpoint of each form.
@@ -232,23 +193,25 @@ def vendor_api(dialect: Dialect) -> dict[str, dict[str, Op]]:
         "/v2/installs/{installSid}/provision": {"POST": Op(_provision, mutating=True, body=True)},
         template: {"PUT": assign},
         _I + "/enrollments/{enrollmentSid}/exams/{examSid}/sessions": {
-            "GET": Op(_enrollment_sessions)
+            "GET": Op(_listed(routes.enrollment_sessions, views.session_item))
         },
         _SESSION: {
-            "GET": Op(_get_session),
+            "GET": Op(_viewed(routes.get_session, views.session)),
             "POST": Op(_schedule, mutating=True, body=True),
             "PUT": Op(_reschedule, mutating=True, body=True),
             "DELETE": Op(_cancel, mutating=True, body=True),
         },
         _SESSION + "/onboard": API[_SESSION + "/onboard"],
         _I + "/reports/appointments": {"GET": Op(_report)},
-        _I + "/courses/{courseSid}": {"GET": Op(_course)},
-        _I + "/courses/{courseSid}/exams": {"GET": Op(_course_exams)},
-        _I + "/courses/{courseSid}/exams/{examSid}": {"GET": Op(_exam)},
-        _I + "/courses/{courseSid}/enrollments": {"GET": Op(_enrollments)},
-        _I + "/users": {"GET": Op(_users)},
-        _I + "/users/{userSid}/profile": {"GET": Op(_profile)},
-        _I + "/settings": {"GET": Op(_settings)},
+        _I + "/courses/{courseSid}": {"GET": Op(_viewed(routes.course, views.course))},
+        _I + "/courses/{courseSid}/exams": {"GET": Op(_listed(routes.course_exams, views.exam))},
+        _I + "/courses/{courseSid}/exams/{examSid}": {"GET": Op(_viewed(routes.exam, views.exam))},
+        _I + "/courses/{courseSid}/enrollments": {
+            "GET": Op(_listed(routes.enrollments, views.enrollment))
+        },
+        _I + "/users": {"GET": Op(_listed(routes.users, views.user))},
+        _I + "/users/{userSid}/profile": {"GET": Op(_viewed(routes.profile, views.user))},
+        _I + "/settings": {"GET": Op(_viewed(routes.settings, views.settings))},
     }
 
 

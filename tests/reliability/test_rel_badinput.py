@@ -27,7 +27,7 @@ import yaml
 from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from rel_support import Run, Workspace, control, requests_seen, run_parallel, simulator
+from support.reliability import Run, Workspace, control, requests_seen, run_parallel, simulator
 
 from spsync.cli import main
 

@@ -15,8 +15,8 @@ import json
 import re
 from pathlib import Path
 
-from api_support import Rule
-from rel_support import (
+from support.api import Rule
+from support.reliability import (
     Rewrite,
     Trial,
     Workspace,

@@ -10,8 +10,9 @@ import socket
 import threading
 from pathlib import Path
 
-from api_support import Rule
-from rel_support import (
+from starlette.types import ASGIApp, Receive, Scope, Send
+from support.api import Rule
+from support.reliability import (
     NOW,
     RUN_TIMEOUT,
     TOKEN,
@@ -25,7 +26,6 @@ from rel_support import (
     tampered,
     world,
 )
-from starlette.types import ASGIApp, Receive, Scope, Send
 
 from spsync.sandbox.server import ThreadedServer
 from spsync.store import StateStore

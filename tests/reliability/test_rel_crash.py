@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from rel_kills import journal_kills, state_save_kills
-from rel_support import Trial, fault_trial, run_parallel
+from support.kills import journal_kills, state_save_kills
+from support.reliability import Trial, fault_trial, run_parallel
 
 
 def test_rel_kill_state_save_loop_never_tears_the_file(tmp_path: Path) -> None:

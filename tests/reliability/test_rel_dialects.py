@@ -18,8 +18,8 @@ from typing import Any
 
 import httpx
 import pytest
-from apply_checker import active_duplicates, world_mismatches
-from rel_support import (
+from support.apply_checker import active_duplicates, world_mismatches
+from support.reliability import (
     TOKEN,
     Trial,
     Workspace,

@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections import Counter
 from pathlib import Path
 
-from api_support import INSTALL, Rule, new_world, schedule_request, seed_course
-from rel_support import (
+from support.api import INSTALL, Rule, new_world, schedule_request, seed_course
+from support.reliability import (
     Trial,
     Workspace,
     booking_problems,

@@ -7,8 +7,8 @@ import re
 import warnings
 from pathlib import Path
 
-from api_support import Rule
-from rel_support import Trial, Workspace, kill_once_journaled, tampered
+from support.api import Rule
+from support.reliability import Trial, Workspace, kill_once_journaled, tampered
 
 from spsync.journal import journal_path
 

@@ -18,8 +18,8 @@ import re
 import shutil
 from pathlib import Path
 
-from api_support import Rule
-from rel_support import (
+from support.api import Rule
+from support.reliability import (
     PASSWORDS,
     TOKEN,
     TS_AUTO,

@@ -29,8 +29,8 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from rel_kills import journal_kills, state_save_kills
-from rel_support import Trial, fault_trial, run_parallel
+from support.kills import journal_kills, state_save_kills
+from support.reliability import Trial, fault_trial, run_parallel
 
 pytestmark = pytest.mark.soak
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from rel_support import (
+from support.reliability import (
     NOW,
     RUN_TIMEOUT,
     TOKEN,

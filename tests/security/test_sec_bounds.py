@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from hostile import INSTALL, TOKEN, Hostile, Reply, Request, json_reply
+from support.hostile import INSTALL, TOKEN, Hostile, Reply, Request, json_reply
 
 from spsync.api.client import (
     MAX_BODY_BYTES,

@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
-from hostile import INSTALL, environment, repo, spsync
+from support.hostile import INSTALL, environment, repo, spsync
 
 from spsync.audit import AuditLog
 from spsync.errors import LockError, PlanError, StateError

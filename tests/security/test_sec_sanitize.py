@@ -9,7 +9,7 @@ import re
 from pathlib import Path
 
 import pytest
-from hostile import Reply, Request, json_reply, leaks, repo, serving, spsync
+from support.hostile import Reply, Request, json_reply, leaks, repo, serving, spsync
 
 from spsync.errors import ApiError, Problem
 from spsync.render import fmt_value

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from hostile import (
+from support.hostile import (
     INSTALL,
     OTHER_PASSWORD,
     OTHER_TOKEN,

@@ -22,6 +22,8 @@ from typing import Any
 
 import httpx
 
+import support.sandbox_payloads as pl
+
 TOKEN = "t"
 NOW = "2026-06-01T00:00:00Z"
 
@@ -262,39 +264,27 @@ class Api:
 
     def course(self, ext: str | None = None, **fields: Any) -> str:
         """Create a course; its SID."""
-        ext = ext or f"c-{uuid.uuid4().hex[:8]}"
-        body = {"ids": {"external": ext}, "title": f"Course {ext}", "code": ext.upper()}
-        body.update(fields)
-        return self.provision_ok({"course": body})["course"]["sid"]
+        return self.provision_ok({"course": {**course_body(ext), **fields}})["course"]["sid"]
 
     def exam(self, course: str, *, limited: bool = True, **config: Any) -> dict[str, Any]:
         """Create an exam in ``course``; the provision response."""
-        return self.provision_ok(
-            {
-                "course": {"ids": {"sid": course}},
-                "exam": exam_body(limited=limited, **config),
-            }
-        )
+        return self.provision_ok(pl.in_course(course, exam=exam_body(limited=limited, **config)))
 
     def learner(self, course: str, role: str = "learner", **user: Any) -> dict[str, Any]:
         """Create a user enrolled in ``course``; the provision response."""
         return self.provision_ok(
-            {
-                "course": {"ids": {"sid": course}},
-                "user": user_body(**user),
-                "enrollment": {"role": role},
-            }
+            pl.in_course(course, user=user_body(**user), enrollment={"role": role})
         )
 
     def setup(self, *, limited: bool = True, **config: Any) -> Flow:
         """A course, an exam and one learner; assigned when the exam is limited."""
         out = self.provision_ok(
-            {
-                "course": course_body(),
-                "exam": exam_body(limited=limited, **config),
-                "user": user_body(),
-                "enrollment": {"role": "learner"},
-            }
+            pl.provision(
+                course=course_body(),
+                exam=exam_body(limited=limited, **config),
+                user=user_body(),
+                enrollment={"role": "learner"},
+            )
         )
         flow = Flow(
             course=out["course"]["sid"],
@@ -401,44 +391,31 @@ class Flow:
 def course_body(ext: str | None = None) -> dict[str, Any]:
     """A creatable course."""
     ext = ext or f"c-{uuid.uuid4().hex[:8]}"
-    return {"ids": {"external": ext}, "title": f"Course {ext}", "code": ext.upper()}
+    return pl.course(ext, title=f"Course {ext}", code=ext.upper())
 
 
 def config_body(**over: Any) -> dict[str, Any]:
     """A creatable exam configuration: access all of 2026, 120 minutes, live proctoring."""
-    body: dict[str, Any] = {
+    small = {
         "url": "https://exam.example/e/1",
         "access": {"open": "2026-01-01T00:00:00Z", "close": "2026-12-31T23:59:59Z"},
-        "duration": 120,
         "password": "pw-secret-1",
         "proctorTypes": {TS_LIVE: {}},
     }
-    body.update(over)
-    return body
+    return pl.configuration(minimal=True, **(small | over))
 
 
 def exam_body(ext: str | None = None, *, limited: bool = True, **config: Any) -> dict[str, Any]:
     """A creatable exam."""
     ext = ext or f"x-{uuid.uuid4().hex[:8]}"
-    return {
-        "ids": {"external": ext},
-        "title": f"Exam {ext}",
-        "limitedScope": limited,
-        "configuration": config_body(**config),
-    }
+    conf = config_body(**config)
+    return pl.exam(ext, limited=limited, title=f"Exam {ext}", type=None, configuration=conf)
 
 
 def user_body(ext: str | None = None, **over: Any) -> dict[str, Any]:
     """A creatable user."""
     ext = ext or f"u-{uuid.uuid4().hex[:8]}"
-    body = {
-        "ids": {"external": ext},
-        "firstName": "Jane",
-        "lastName": "Smith",
-        "email": f"{ext}@example.com",
-    }
-    body.update(over)
-    return body
+    return pl.user(ext, **({"timeZone": None} | over))
 
 
 def schedule_body(when: str = "2026-07-01T14:00:00Z", **over: Any) -> dict[str, Any]:
@@ -453,6 +430,11 @@ def schedule_body(when: str = "2026-07-01T14:00:00Z", **over: Any) -> dict[str, 
     }
     body.update(over)
     return body
+
+
+def detail_paths(error: dict[str, Any]) -> list[str]:
+    """The ``path`` of every detail of an error body (§3)."""
+    return [d["path"] for d in error.get("details", [])]
 
 
 def assert_error(r: httpx.Response, status: int, code: str | None = None) -> dict[str, Any]:

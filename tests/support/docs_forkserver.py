@@ -126,7 +126,7 @@ def _handle(conn: socket.socket) -> None:
 
 
 def serve(path: str) -> None:
-    """The server's main loop (``python -m docs_forkserver SOCKET``)."""
+    """The server's main loop (``python -m support.docs_forkserver SOCKET``)."""
     for name in PRELOAD:
         __import__(name)
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # handlers exit on their own: reap them
@@ -155,10 +155,10 @@ class ForkServer:
     @classmethod
     def start(cls, directory: Path) -> ForkServer:
         sock = str(directory / "spsync.sock")
-        here = str(Path(__file__).resolve().parent)
+        here = str(Path(__file__).resolve().parents[1])  # tests/, the parent of support
         env = {**os.environ, "PYTHONPATH": here + os.pathsep + os.environ.get("PYTHONPATH", "")}
         proc = subprocess.Popen(
-            [sys.executable, "-m", "docs_forkserver", sock],
+            [sys.executable, "-m", "support.docs_forkserver", sock],
             env=env,
             stdout=subprocess.PIPE,
             text=True,

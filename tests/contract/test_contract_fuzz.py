@@ -215,12 +215,6 @@ class World:
 
 
 @pytest.fixture(scope="module")
-def srv() -> Iterator[Served]:
-    """A plain server for the fuzz."""
-    yield from serving()
-
-
-@pytest.fixture(scope="module")
 def world(srv: Served) -> World:
     """The fuzz's install."""
     return World(srv.client())

@@ -247,6 +247,25 @@ def observed_matching(state: State, desired: Desired) -> Observed:
     return Observed(objects=objects, sessions=sessions)
 
 
+def edit_live(o: Observed, address: str, **fields: Any) -> Observed:
+    """``o`` with the live fields of ``address`` edited (as a change made outside spsync)."""
+    obj = o.objects[address]
+    new = obj.model_copy(update={"fields": {**obj.fields, **fields}})
+    return o.model_copy(update={"objects": {**o.objects, address: new}})
+
+
+def live_status(o: Observed, address: str, status: str) -> Observed:
+    """``o`` with the live object of ``address`` (a session) in ``status``."""
+    obj = o.objects[address].model_copy(update={"status": status})
+    return o.model_copy(update={"objects": {**o.objects, address: obj}})
+
+
+def missing(o: Observed, *addresses: str) -> Observed:
+    """``o`` with ``addresses`` gone remotely (observation found no such object)."""
+    objects = {a: v for a, v in o.objects.items() if a not in addresses}
+    return o.model_copy(update={"objects": objects, "missing": o.missing | set(addresses)})
+
+
 def acts(tp: TenantPlan) -> list[tuple[str, str, str]]:
     return [(c.address, c.action, c.reason) for c in tp.changes]
 

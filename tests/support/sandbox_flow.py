@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
-import sandbox_payloads as pl
+
+import support.sandbox_payloads as pl
 
 ACTIVE = ("Needs Proctor", "Scheduled")
+
+#: The simulated "now" of the sandbox fixtures (tests/conftest.py): before the sample
+#: exams' windows.
+SANDBOX_NOW = datetime(2027, 1, 15, 12, 0, 0, tzinfo=UTC)
+SANDBOX_TOKEN = "test-token"
+SANDBOX_INSTALL = "AI" + "0123456789abcdef" * 2
 
 
 class Flow:
@@ -63,5 +71,5 @@ class Flow:
 
     def add_learner(self, course: str, ext: str) -> str:
         """Provision a user enrolled as learner in ``course``; returns the enrollment SID."""
-        body = {"course": {"ids": {"sid": course}}, "user": pl.user(ext), "enrollment": {}}
+        body = pl.in_course(course, user=pl.user(ext), enrollment={})
         return self.provision(body)["enrollment"]["sid"]

@@ -12,11 +12,10 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from rel_support import RUN_TIMEOUT
-
 from spsync.journal import fold, journal_path, read_entries
 from spsync.state import State
 from spsync.store import StateStore
+from support.reliability import RUN_TIMEOUT
 
 #: a child saving the state of tenant "acme" again and again: the content of serial N is a
 #: pure function of N (every resource says N), so a torn or mixed file cannot pass for one

@@ -22,7 +22,7 @@ ENV = {
     "SPSYNC_MINI_FINAL_PASSWORD": "final-secret-pw",
     "SPSYNC_MINI_QUIZ_PASSWORD": "quiz-pw",
 }
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 #: the exam passwords the bundled acme tenant reads from the environment
 SPSYNC_ACME_PASSWORDS = (
     "SPSYNC_ACME_CERT_PASSWORD",

@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+import support.sandbox_payloads as pl
 from spsync.api import Client, RetryPolicy, wire
 from spsync.sandbox.app import create_app
 from spsync.sandbox.injection import FaultInjector
@@ -69,15 +70,14 @@ def new_world(seed: int = 3) -> World:
 
 
 def configuration(**over: Any) -> dict[str, Any]:
-    body: dict[str, Any] = {
+    """A small exam configuration (the required fields, one automated proctor type)."""
+    small = {
         "url": "https://exams.example.com/exam/1",
-        "access": {"open": "2027-02-01T00:00:00Z", "close": "2027-12-31T23:59:59Z"},
         "duration": 60,
         "password": PASSWORD,
         "proctorTypes": {TS_AUTO: {}},
     }
-    body.update(over)
-    return body
+    return pl.configuration(minimal=True, **(small | over))
 
 
 @dataclass
@@ -97,30 +97,22 @@ def seed_course(world: World, learners: int, *, tag: str = "c", assign: bool = T
     a ``Needs Proctor`` session), created through the world's own methods."""
     first = world.provision(
         INSTALL,
-        {
-            "course": {"ids": {"external": f"{tag}-course"}, "title": "Course", "code": tag},
-            "exam": {
-                "ids": {"external": f"{tag}-exam"},
-                "title": "Exam",
-                "limitedScope": True,
-                "configuration": configuration(),
-            },
-        },
+        pl.provision(
+            course=pl.course(f"{tag}-course", title="Course", code=tag),
+            exam=pl.exam(f"{tag}-exam", title="Exam", type=None, configuration=configuration()),
+        ),
     )
     seeded = Seeded(first["course"]["sid"], first["exam"]["sid"])
     for i in range(learners):
+        learner = pl.user(
+            f"{tag}-user-{i}",
+            firstName="Learner",
+            lastName=f"No{i}",
+            email=f"{tag}.learner{i}@example.com",
+            timeZone=None,
+        )
         out = world.provision(
-            INSTALL,
-            {
-                "course": {"ids": {"sid": seeded.course}},
-                "user": {
-                    "ids": {"external": f"{tag}-user-{i}"},
-                    "firstName": "Learner",
-                    "lastName": f"No{i}",
-                    "email": f"{tag}.learner{i}@example.com",
-                },
-                "enrollment": {"role": "learner"},
-            },
+            INSTALL, pl.in_course(seeded.course, user=learner, enrollment={"role": "learner"})
         )
         seeded.users.append(out["user"]["sid"])
         seeded.enrollments.append(out["enrollment"]["sid"])

@@ -26,8 +26,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from api_support import Rule, Tamper
-from apply_checker import active_duplicates, world_mismatches
 from click.testing import CliRunner
 
 from spsync import manifest
@@ -39,6 +37,8 @@ from spsync.sandbox.injection import Fault, FaultInjector
 from spsync.sandbox.server import ThreadedServer
 from spsync.secrets import env_prefix
 from spsync.store import StateStore
+from support.api import Rule, Tamper
+from support.apply_checker import active_duplicates, world_mismatches
 
 #: the simulated "now": before every generated appointment and inside every exam window
 NOW = datetime(2027, 1, 15, 12, 0, 0, tzinfo=UTC)
