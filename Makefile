@@ -18,8 +18,10 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check spsync tests benchmarks
 	$(BIN)/mypy
 
+# the suite on TEST_WORKERS processes (pytest-xdist; TEST_WORKERS=0 runs it in this one)
+TEST_WORKERS ?= 2
 test: $(STAMP) lint
-	$(BIN)/pytest -q -p no:cacheprovider -m "not soak"
+	$(BIN)/pytest -q -p no:cacheprovider -m "not soak" -n $(TEST_WORKERS)
 
 # The README's first command: apply the bundled tenants on the embedded sandbox, then show
 # that a second plan has nothing to do. The apply's whole plan (thousands of lines for
