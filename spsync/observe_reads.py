@@ -14,7 +14,6 @@ from typing import Any, TypeVar
 from spsync.api import wire
 from spsync.api.client import Client
 from spsync.errors import NotFoundError
-from spsync.memory import give_back
 from spsync.model import Desired, kind_of, trusted
 from spsync.observed import LiveObject, LiveSession
 from spsync.state import State
@@ -51,9 +50,7 @@ async def read_all(*aws: Awaitable[T]) -> list[T]:
     the caller has closed the client."""
     tasks = [asyncio.ensure_future(a) for a in aws]
     try:
-        got = list(await asyncio.gather(*tasks))
-        give_back()  # the pages' parse trees, freed in C memory Python does not reuse
-        return got
+        return list(await asyncio.gather(*tasks))
     except BaseException:
         for t in tasks:
             t.cancel()

@@ -1,6 +1,5 @@
 """Memory freed by a large parse goes back to the operating system between phases
-(``spsync.memory.give_back``, called after the state file is read and after each batch of
-observation's reads)."""
+(``spsync.memory.give_back``, called once the state file is read)."""
 
 from __future__ import annotations
 
