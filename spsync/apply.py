@@ -42,9 +42,6 @@ from typing import Any, Literal
 
 from spsync.apply_ops import Op, build_ops
 from spsync.apply_report import ApplyResult, Outcome, Status
-from spsync.apply_report import done_by_action as done_by_action
-from spsync.apply_report import failure_report as failure_report
-from spsync.apply_report import summary_line as summary_line
 from spsync.audit import CURRENT_ADDRESS
 from spsync.booking import SessionBooking
 from spsync.errors import ApiError, ApplyError, SpsyncError

@@ -34,7 +34,8 @@ from spsync.progress import LineProgress, Progress
 
 if TYPE_CHECKING:
     from spsync.api.client import Client
-    from spsync.apply import ApplyResult, Executor
+    from spsync.apply import Executor
+    from spsync.apply_report import ApplyResult
     from spsync.observed import Observed
     from spsync.state import State
     from spsync.store import StateStore
@@ -333,7 +334,8 @@ async def _execute_all(
     independent: a failure stops only its own tenant's work); the results in name order.
     With ``plan_checksum`` (a saved plan), record in each state it moved that this plan
     did, so that applying it again says so."""
-    from spsync.apply import Interrupted, failure_report
+    from spsync.apply import Interrupted
+    from spsync.apply_report import failure_report
 
     loop = asyncio.get_running_loop()
     sig = _Signals(say)

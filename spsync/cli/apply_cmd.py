@@ -31,7 +31,7 @@ from spsync.cli.common import (
 from spsync.errors import ApplyError, PlanError, UsageError
 
 if TYPE_CHECKING:
-    from spsync.apply import ApplyResult
+    from spsync.apply_report import ApplyResult
     from spsync.plan import Plan
     from spsync.workflow import ApplyOptions
 from spsync.progress import Progress, make_progress
@@ -243,7 +243,7 @@ async def _apply(
 
 
 def _report(results: list[ApplyResult], *, verbose: bool = False) -> int:
-    from spsync.apply import done_by_action, failure_report, summary_line
+    from spsync.apply_report import done_by_action, failure_report, summary_line
 
     if all(r.ok for r in results):
         for r in results:
