@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequenc
 from typing import Any, Protocol, TypeVar
 
 from spsync.api.client import CALL_TIMEOUT, Client
+from spsync.api.transport import HTTP_STACKS
 from spsync.errors import PlanError, SpsyncError, UsageError
 from spsync.fields import SANDBOX_KEY
 from spsync.model import Desired
@@ -80,11 +81,27 @@ def call_timeout(env: Mapping[str, str]) -> float:
     return value
 
 
+#: which HTTP stack the clients send through (``transport.HTTP_STACKS``; docs/api-client.md)
+HTTP_STACK_ENV = "SPSYNC_HTTP_STACK"
+
+
+def http_stack(env: Mapping[str, str]) -> str:
+    """``SPSYNC_HTTP_STACK`` (default ``spsync``); ``UsageError`` when it names no stack."""
+    text = env.get(HTTP_STACK_ENV, "").strip().lower() or HTTP_STACKS[0]
+    if text not in HTTP_STACKS:
+        raise UsageError(
+            f"{HTTP_STACK_ENV} must be one of {', '.join(HTTP_STACKS)}, got {clean(text)!r}"
+        )
+    return text
+
+
 def client_options(desired: Desired, options: Mapping[str, Any]) -> dict[str, Any]:
     """``options`` for the ``Client`` of ``desired``'s tenant, with the call deadline
-    (``SPSYNC_CALL_TIMEOUT``) and the tenant's assignment form unless given."""
+    (``SPSYNC_CALL_TIMEOUT``), the HTTP stack (``SPSYNC_HTTP_STACK``) and the tenant's
+    assignment form unless given."""
     made = dict(options)
     made.setdefault("call_timeout", call_timeout(os.environ))
+    made.setdefault("http_stack", http_stack(os.environ))
     made.setdefault("assignment_form", desired.tenant.api.dialect.assignments)
     return made
 

@@ -14,6 +14,7 @@ from support.api import TOKEN, FakeTime, fast_policy, http_client, new_world, sa
 
 from spsync.api import Client
 from spsync.api.client import R_SETTINGS
+from spsync.api.h1 import H1Transport
 from spsync.errors import InvalidInputError, TransportError, UsageError
 from spsync.sandbox.server import bind
 from spsync.secrets import Secret
@@ -112,17 +113,25 @@ def test_ssl_cert_file_is_honoured_by_default(
     assert _settings(Client(https_url, INSTALL, Secret(TOKEN))) == "America/New_York"
 
 
-def test_ssl_cert_file_is_honoured_by_every_pool(
-    https_url: str, tls_files: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize("stack", ["spsync", "httpx"])
+def test_ssl_cert_file_is_honoured_by_every_connection(
+    https_url: str, tls_files: dict[str, Path], monkeypatch: pytest.MonkeyPatch, stack: str
 ) -> None:
-    """More than 8 in flight: several HTTP clients share one TLS context built from it."""
+    """Many in flight: every connection (spsync's transport), or every one of several
+    httpx clients, uses the one TLS context built from it."""
     monkeypatch.setenv("SSL_CERT_FILE", str(tls_files["ca"]))
-    api = Client(https_url, INSTALL, Secret(TOKEN), max_in_flight=24)
+    api = Client(
+        https_url, INSTALL, Secret(TOKEN), max_in_flight=24, start_in_flight=24, http_stack=stack
+    )
 
     async def go() -> list[str]:
         async with api:
             found = await asyncio.gather(*(api.settings() for _ in range(48)))
-            assert len(api._pools._clients) > 1
+            if stack == "httpx":
+                assert len(api._pools._clients) > 1
+            else:
+                direct = api._pools.direct
+                assert isinstance(direct, H1Transport) and len(direct._all) > 1
             return [s.defaultTimezone for s in found]
 
     assert set(asyncio.run(go())) == {"America/New_York"}

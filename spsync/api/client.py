@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import functools
 import ssl
 import time
 from collections.abc import Awaitable, Callable, Coroutine
@@ -35,6 +36,7 @@ import httpx
 
 from spsync.api import assignments, wire
 from spsync.api.calls import CALL_TIMEOUT, MAX_BODY_BYTES, SLOW_NOTICE_AFTER, CallRecord
+from spsync.api.h1 import H1Transport
 from spsync.api.limiter import AdaptiveRateLimiter
 from spsync.api.paging import (
     MAX_LIST_ITEMS,
@@ -61,7 +63,14 @@ from spsync.api.routes import (
     R_USER,
     R_USERS,
 )
-from spsync.api.transport import POOL_SIZE, Pools, check_base_url, make_http, ssl_verify
+from spsync.api.transport import (
+    HTTP_STACKS,
+    POOL_SIZE,
+    Pools,
+    check_base_url,
+    make_http,
+    ssl_verify,
+)
 from spsync.api.window import CEILING, START, Gate, Window
 from spsync.api.writes import Writer
 from spsync.errors import UsageError
@@ -115,6 +124,8 @@ class Client(Writer):
     ``start_in_flight`` and adapts (``spsync.api.window``); reads and writes share it.
     ``budget``: a limit on calls in flight shared with other clients (an
     ``asyncio.Semaphore`` held by every tenant of one run), on top of the window.
+    ``http_stack``: ``spsync`` sends through spsync's own HTTP/1.1 transport (``h1``)
+    unless the environment names a proxy; ``httpx`` through httpx's (``SPSYNC_HTTP_STACK``).
     Use as ``async with Client(...) as api:``.
     """
 
@@ -136,6 +147,7 @@ class Client(Writer):
         max_body: int = MAX_BODY_BYTES,
         assignment_form: str = "auto",
         budget: contextlib.AbstractAsyncContextManager[Any] | None = None,
+        http_stack: str = "spsync",
     ) -> None:
         url = check_base_url(base_url)
         if assignment_form not in assignments.SETTINGS:
@@ -189,14 +201,25 @@ class Client(Writer):
         #: service answered to in this run (``auto`` tries no other once one worked)
         self.assignment_form = assignment_form
         self.found_form: str | None = None
+        if http_stack not in HTTP_STACKS:
+            raise UsageError(
+                f"unknown HTTP stack {http_stack!r}: expected one of " + ", ".join(HTTP_STACKS)
+            )
         try:
             verify_with = ssl_verify(verify)
-            if verify_with is True and transport is None and max_in_flight > POOL_SIZE:
+            if isinstance(verify_with, bool) and transport is None:
                 # one context (CA bundle loaded once, SSL_CERT_FILE/DIR honoured) for all pools
-                verify_with = httpx.create_ssl_context(verify=True, trust_env=True)
+                verify_with = httpx.create_ssl_context(verify=verify_with, trust_env=True)
+            tls = verify_with if isinstance(verify_with, ssl.SSLContext) else None
             size = max_in_flight if transport is not None else min(max_in_flight, POOL_SIZE)
+            direct = None
+            if transport is None and http_stack == "spsync":
+                direct = functools.partial(H1Transport, url, tls)
             self._pools = Pools(
-                lambda: make_http(self.base_url, transport, verify_with, size, timeout), size, url
+                lambda: make_http(self.base_url, transport, verify_with, size, timeout),
+                size,
+                url,
+                direct,
             )
         except (OSError, ssl.SSLError) as exc:  # e.g. SSL_CERT_FILE names a missing file
             raise UsageError(

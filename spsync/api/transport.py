@@ -93,6 +93,10 @@ def ssl_verify(verify: str | bool | ssl.SSLContext | os.PathLike[str]) -> bool |
         raise UsageError(f"cannot use CA bundle {path}: {exc}") from None
 
 
+#: what a ``Client`` sends through: spsync's own HTTP/1.1 transport (``h1``, the default)
+#: or httpx's (``SPSYNC_HTTP_STACK=httpx``: the way back should a server need it)
+HTTP_STACKS = ("spsync", "httpx")
+
 #: connections per HTTP client: each request costs its pool a check of every idle connection
 #: (see Pools), so small pools are cheaper; 2 measured 30% less CPU per call than 8
 POOL_SIZE = 2
@@ -114,9 +118,19 @@ class Pools:
     environment included), which requests are sent through directly: the client's own
     ``send`` (auth, redirects, cookies, event hooks) costs a fifth of a call's CPU and
     spsync uses none of it.
+
+    ``direct`` (spsync's own HTTP/1.1 transport, ``h1.H1Transport``) replaces all of that
+    when the first client would send straight to the URL (no proxy in the environment):
+    one transport then serves every request, its connections as many as are in flight.
     """
 
-    def __init__(self, make: Callable[[], httpx.AsyncClient], size: int, url: httpx.URL) -> None:
+    def __init__(
+        self,
+        make: Callable[[], httpx.AsyncClient],
+        size: int,
+        url: httpx.URL,
+        direct: Callable[[], httpx.AsyncBaseTransport] | None = None,
+    ) -> None:
         self._make = make
         self._size = size
         self._url = url
@@ -124,6 +138,10 @@ class Pools:
         self._transports: list[httpx.AsyncBaseTransport] = []
         self._busy: list[int] = []
         self._add()  # now: a bad TLS setting fails here
+        #: the one transport every request goes through, when there is one
+        self.direct: httpx.AsyncBaseTransport | None = None
+        if direct is not None and self._transports[0] is self._clients[0]._transport:
+            self.direct = direct()
 
     def _add(self) -> int:
         http = self._make()
@@ -133,6 +151,8 @@ class Pools:
         return len(self._clients) - 1
 
     def take(self) -> httpx.AsyncBaseTransport:
+        if self.direct is not None:
+            return self.direct
         i = next((i for i, busy in enumerate(self._busy) if busy < self._size), None)
         if i is None:
             i = self._add()
@@ -140,9 +160,12 @@ class Pools:
         return self._transports[i]
 
     def give_back(self, transport: httpx.AsyncBaseTransport) -> None:
-        self._busy[self._transports.index(transport)] -= 1
+        if transport is not self.direct:
+            self._busy[self._transports.index(transport)] -= 1
 
     async def aclose(self) -> None:
+        if self.direct is not None:
+            await self.direct.aclose()
         for http in self._clients:
             await http.aclose()
 
