@@ -308,3 +308,20 @@ def test_parse_helpers_read_what_the_rfc_allows() -> None:
         7,
         False,
     )
+
+
+def test_encode_writes_the_request_spsync_sends_and_refuses_what_would_split_it() -> None:
+    fields = [("Host", "api.example:8443"), ("token", "T")]
+    assert h1.encode("PUT", b"/v1/a?x=1", fields, b"{}") == (
+        b"PUT /v1/a?x=1 HTTP/1.1\r\nHost: api.example:8443\r\ntoken: T\r\n"
+        b"Content-Length: 2\r\n\r\n{}"
+    )
+    assert h1.encode("GET", b"/v1/a", [], None) == b"GET /v1/a HTTP/1.1\r\n\r\n"
+    for bad in ("a\r\nX: 1", "a\nb", "a\rb", "a\x00b"):
+        with pytest.raises(httpx.LocalProtocolError):
+            h1.encode("GET", b"/v1/a", [("token", bad)], None)
+    with pytest.raises(httpx.LocalProtocolError):
+        h1.encode("GET", b"/v1/a", [("token", "caf\u00e9\u20ac")], None)
+    for target in (b"/a b", b"/a\r\nX: 1", "/caf\u00e9".encode()):
+        with pytest.raises(httpx.LocalProtocolError):
+            h1.encode("GET", target, [], None)

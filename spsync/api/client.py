@@ -232,6 +232,8 @@ class Client(Writer):
         self._extensions = {"timeout": httpx.Timeout(timeout).as_dict()}
         self._base = url
         self._prefix = url.raw_path.rstrip(b"/")
+        #: the Host field spsync's transport sends (httpx's request adds its own)
+        self._host = [("Host", url.netloc.decode("ascii"))]
 
     def __repr__(self) -> str:
         return (

@@ -387,7 +387,14 @@ class H1Transport(httpx.AsyncBaseTransport):
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         timeouts: dict[str, Any] = request.extensions.get("timeout", {})
-        payload = encode_request(request)
+        return await self.exchange(request.method, encode_request(request), timeouts)
+
+    async def exchange(
+        self, method: str, payload: bytes, timeouts: dict[str, Any]
+    ) -> httpx.Response:
+        """Send ``payload`` (a whole request: ``encode``) and read the answer's head; its
+        body is the response's stream. ``timeouts``: httpx's ``connect`` and ``read``
+        (seconds, or ``None``)."""
         conn = await self._connection(timeouts.get("connect"))
         transport = conn.transport
         assert transport is not None
@@ -396,7 +403,7 @@ class H1Transport(httpx.AsyncBaseTransport):
             answer = _Answer(conn, timeouts.get("read"))
             status, reason, headers = await answer.head()
             kind, length, keep = framing(
-                request.method.encode("ascii"), status, headers, keep=not answer.http10
+                method.encode("ascii"), status, headers, keep=not answer.http10
             )
         except BaseException:
             self.drop(conn)
@@ -423,18 +430,44 @@ class H1Transport(httpx.AsyncBaseTransport):
 
 
 def encode_request(request: httpx.Request) -> bytes:
-    """The request line, headers and body as bytes on the wire; ``LocalProtocolError`` for
-    a header that would break the framing."""
-    target = request.url.raw_path
-    lines = [request.method.encode("ascii"), b" ", target, b" HTTP/1.1\r\n"]
-    for name, value in request.headers.raw:
-        lines += (name, b": ", value, b"\r\n")
-    head = b"".join(lines)
-    # each field line ends in the one CRLF added above; any other CR or LF, or a NUL, in a
-    # name, a value or the target would let it say something the caller did not write
-    count = len(request.headers.raw) + 1
-    if head.count(b"\r") != count or head.count(b"\n") != count or b"\x00" in head:
+    """An httpx request as bytes on the wire (``encode``)."""
+    fields = [
+        (name.decode("latin-1"), value.decode("latin-1")) for name, value in request.headers.raw
+    ]
+    return encode(request.method, request.url.raw_path, fields, request.content, length=False)
+
+
+def encode(
+    method: str,
+    target: bytes,
+    fields: list[tuple[str, str]],
+    content: bytes | None,
+    *,
+    length: bool = True,
+) -> bytes:
+    """The request line, header fields and body as bytes on the wire; with ``length``, a
+    ``Content-Length`` field is added for ``content``. ``LocalProtocolError`` for a field
+    or target that would break the framing."""
+    path = target.decode("ascii", "replace")
+    lines = [method, " ", path, " HTTP/1.1\r\n"]
+    for name, value in fields:
+        lines += (name, ": ", value, "\r\n")
+    ends = 2 + len(fields)
+    if length and content is not None:
+        lines.append(f"Content-Length: {len(content)}\r\n")
+        ends += 1
+    lines.append("\r\n")
+    head = "".join(lines)
+    # each line ends in the one CRLF added above; any other CR or LF, or a NUL, in a name, a
+    # value or the target would let it say something the caller did not write
+    if head.count("\r") != ends or head.count("\n") != ends or "\x00" in head:
         raise httpx.LocalProtocolError("a request header or target holds CR, LF or NUL")
-    if b" " in target:
-        raise httpx.LocalProtocolError("a request target holds a space")
-    return head + b"\r\n" + request.content
+    if " " in path or not target.isascii():
+        raise httpx.LocalProtocolError("a request target holds a space or a non-ASCII byte")
+    try:
+        data = head.encode("latin-1")
+    except UnicodeEncodeError:
+        raise httpx.LocalProtocolError(
+            "a request header holds a character outside Latin-1"
+        ) from None
+    return data + content if content else data
