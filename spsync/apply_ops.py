@@ -110,7 +110,39 @@ def build_ops(changes: Sequence[Change], desired: Desired, state: State) -> list
             continue  # moves are recorded before any work starts
         ops.append(Op(c.address, [c], work_of(c), deps(c), order[c.address]))
     ops.sort(key=lambda o: o.order)
-    return ops
+    return in_waves(ops)
+
+
+def in_waves(ops: list[Op]) -> list[Op]:
+    """``ops`` in the order the executor starts them: each exam's assignments as a wave.
+
+    In plan order, every user is provisioned before any assignment group is ready (a group
+    waits for all of its enrollments, which are spread over the whole roster), so a first
+    apply ran as two phases, provisions then schedules, and stalled between them. Here the
+    operations that feed the first group come first, then that group and what waits on it,
+    then the second group's, and so on: the first exam's sessions are booked while the next
+    exam's students are provisioned. Only the order in which ready operations start
+    changes; every operation still waits for its dependencies. The order is stable: ops
+    that feed no group and follow none (courses, exams) keep their place at the front.
+    """
+    owner = {c.address: op for op in ops for c in op.changes}
+    rank: dict[int, int] = {}
+    groups = [op for op in ops if op.group]
+    for wave, group in enumerate(groups):
+        rank[id(group)] = wave
+        for dep in group.deps:
+            feeder = owner.get(dep)
+            if feeder is not None and not feeder.group:
+                rank.setdefault(id(feeder), wave)
+    for op in ops:  # what waits on a wave joins it (plan order: dependencies come first)
+        if id(op) in rank:
+            continue
+        waves = [rank[id(owner[d])] for d in op.deps if d in owner and id(owner[d]) in rank]
+        if waves:
+            rank[id(op)] = max(waves)
+    if not groups:
+        return ops
+    return sorted(ops, key=lambda op: rank.get(id(op), -1))
 
 
 def _assignment_exam(c: Change, desired: Desired, state: State) -> str:
