@@ -13,9 +13,11 @@ Pure: the models, and the text of a state file both ways (``dump_state``/``write
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import uuid
+from collections.abc import Callable
 from typing import IO, Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError
@@ -128,10 +130,44 @@ def write_state(state: State, fh: IO[str]) -> None:
 
 
 def _indented(value: Any, level: int) -> str:
-    """``value`` as ``json.dumps(..., sort_keys=True, indent=2)`` writes it ``level`` deep
-    (every newline of JSON text is between tokens: newlines in strings are escaped)."""
-    return json.dumps(value, sort_keys=True, indent=2).replace("\n", "\n" + "  " * level)
+    """``value`` as ``json.dumps(..., sort_keys=True, indent=2)`` writes it ``level`` deep.
 
+    The same text, faster: json's indenting encoder is its pure-Python one (a generator
+    yielding every token), and the state's compactions spent a tenth of a first apply's CPU
+    in it. Here a dict or list whose items hold no dict or list (every one of a state
+    entry's) is written by json's C encoder in one call, the line break and indent given
+    as its item separator; deeper ones recurse. ``tests/test_state_text.py`` checks the
+    equality on arbitrary values."""
+    if isinstance(value, str):
+        return _escape(value)
+    if not isinstance(value, dict | list) or not value:
+        return json.dumps(value)
+    pad = "\n" + "  " * (level + 1)
+    end = "\n" + "  " * level
+    items = value.values() if isinstance(value, dict) else value
+    if not any(isinstance(item, dict | list) for item in items):
+        flat = _flat_encoder(level)(value)
+        return flat[0] + pad + flat[1:-1] + end + flat[-1]
+    if isinstance(value, dict):
+        parts = [_escape(key) + ": " + _indented(value[key], level + 1) for key in sorted(value)]
+        return "{" + pad + ("," + pad).join(parts) + end + "}"
+    return "[" + pad + ("," + pad).join(_indented(item, level + 1) for item in value) + end + "]"
+
+
+@functools.cache
+def _flat_encoder(level: int) -> Callable[[Any], str]:
+    """json's C encoder (when there is one) with sorted keys and items ``level + 1`` deep:
+    made once per depth (``json.dumps`` with these separators makes one per call)."""
+    separator = ",\n" + "  " * (level + 1)
+    make = getattr(json.encoder, "c_make_encoder", None)
+    if make is None:  # pragma: no cover - CPython always has it
+        return functools.partial(json.dumps, sort_keys=True, separators=(separator, ": "))
+    encode = make(None, None, _escape, None, ": ", separator, True, False, True)
+    return lambda value: "".join(encode(value, 0))
+
+
+#: json's string escaper (C), as ``json.dumps`` uses it (``ensure_ascii``)
+_escape: Callable[[str], str] = json.encoder.encode_basestring_ascii
 
 #: what a SID in a state file must look like (kind prefix, 32 lowercase hex digits)
 _SID = re.compile(r"[A-Z]{2}[a-f0-9]{32}")
