@@ -113,6 +113,10 @@ def build_ops(changes: Sequence[Change], desired: Desired, state: State) -> list
     return in_waves(ops)
 
 
+#: the work that joins the wave of the first group needing it: a student's provision
+WAVE_WORK: frozenset[str] = frozenset({"user", "enrollment"})
+
+
 def in_waves(ops: list[Op]) -> list[Op]:
     """``ops`` in the order the executor starts them: each exam's assignments as a wave.
 
@@ -123,7 +127,8 @@ def in_waves(ops: list[Op]) -> list[Op]:
     then the second group's, and so on: the first exam's sessions are booked while the next
     exam's students are provisioned. Only the order in which ready operations start
     changes; every operation still waits for its dependencies. The order is stable: ops
-    that feed no group and follow none (courses, exams) keep their place at the front.
+    that feed no group and follow none keep their place at the front, and so do courses and
+    exams (one call each, and every wave needs its exam).
     """
     owner = {c.address: op for op in ops for c in op.changes}
     rank: dict[int, int] = {}
@@ -132,7 +137,7 @@ def in_waves(ops: list[Op]) -> list[Op]:
         rank[id(group)] = wave
         for dep in group.deps:
             feeder = owner.get(dep)
-            if feeder is not None and not feeder.group:
+            if feeder is not None and feeder.work in WAVE_WORK:
                 rank.setdefault(id(feeder), wave)
     for op in ops:  # what waits on a wave joins it (plan order: dependencies come first)
         if id(op) in rank:
