@@ -36,6 +36,7 @@ or location differ) instead of booking another.
 from __future__ import annotations
 
 import asyncio
+import heapq
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, Literal
@@ -116,6 +117,10 @@ class Executor:
         self.compact_interval_s = compact_interval_s
         self.outcomes: dict[str, Outcome] = {}
         self._stopping = False
+        #: operations not started yet, as (start position, op): a heap
+        self._queue: list[tuple[int, Op]] = []
+        #: operations waiting, by the address of a dependency that has no outcome yet
+        self._parked: dict[str, list[tuple[int, Op]]] = {}
         self._interrupted = False
         self._tasks: dict[asyncio.Task[None], Op] = {}
         self._last_compact = time.monotonic()
@@ -202,17 +207,26 @@ class Executor:
 
     def done(self, change: Change) -> None:
         self.outcomes[change.address] = Outcome(change.address, change.action, "done")
+        self._wake(change.address)
         self.progress.advance(change.address, True)
 
     def _fail(self, change: Change, e: BaseException) -> None:
         self.outcomes[change.address] = Outcome(
             change.address, change.action, "failed", _error_text(e), _error_code(e)
         )
+        self._wake(change.address)
         self.progress.advance(change.address, False)
 
     def _mark(self, change: Change, status: Status, message: str = "") -> None:
         if change.address not in self.outcomes:
             self.outcomes[change.address] = Outcome(change.address, change.action, status, message)
+            self._wake(change.address)
+
+    def _wake(self, address: str) -> None:
+        """The operations parked on ``address`` are looked at again, now that it has an
+        outcome."""
+        for entry in self._parked.pop(address, ()):
+            heapq.heappush(self._queue, entry)
 
     # --- lookups ---------------------------------------------------------------------------
 
@@ -231,20 +245,34 @@ class Executor:
     # --- scheduling ------------------------------------------------------------------------
 
     def _dep_state(self, deps: set[str]) -> Literal["ready", "wait", "blocked"]:
-        waiting = False
+        """``blocked`` when a dependency did not succeed, else ``wait`` while one has no
+        outcome yet, else ``ready``."""
+        return self._waits_on(deps)[0]
+
+    def _waits_on(self, deps: set[str]) -> tuple[Literal["ready", "wait", "blocked"], str]:
+        """``_dep_state``, and while waiting one dependency that has no outcome yet."""
+        blocker = ""
         for dep in deps:
             o = self.outcomes.get(dep)
             if o is None:
-                waiting = True
+                blocker = blocker or dep
             elif o.status != "done":
-                return "blocked"
-        return "wait" if waiting else "ready"
+                return "blocked", ""
+        return ("wait", blocker) if blocker else ("ready", "")
 
-    def _group_state(self, op: Op) -> Literal["ready", "wait", "blocked"]:
-        states = [self._dep_state(ds) for ds in op.member_deps.values()]
-        if "wait" in states:
-            return "wait"
-        return "ready" if "ready" in states else "blocked"
+    def _readiness(self, op: Op) -> tuple[Literal["ready", "wait", "blocked"], str]:
+        """Whether ``op`` may start (``_dep_state``; a group: ``wait`` while any member
+        waits, else ``ready`` when any member may run), and while it waits, a dependency
+        it waits for."""
+        if not op.group:
+            return self._waits_on(op.deps)
+        ready = False
+        for deps in op.member_deps.values():
+            st, blocker = self._waits_on(deps)
+            if st == "wait":
+                return st, blocker
+            ready = ready or st == "ready"
+        return ("ready" if ready else "blocked"), ""
 
     async def run(self) -> ApplyResult:
         """Execute every change; never raises for a failed change (see the outcomes)."""
@@ -254,11 +282,12 @@ class Executor:
         self._record_moves()
         self._record_adoptions()
         self.progress.start(self.state.tenant, len(self.changes))
-        pending = list(ops)
+        self._queue = list(enumerate(ops))  # already in start order: a valid heap
+        self._parked = {}
         try:
             while True:
                 if not self._stopping:
-                    self._start_ready(pending)
+                    self._start_ready()
                 if not self._tasks:
                     break
                 done, _ = await asyncio.wait(list(self._tasks), return_when=asyncio.FIRST_COMPLETED)
@@ -267,7 +296,9 @@ class Executor:
                     self._settle(op, task)
         finally:
             self.progress.finish()
-        for op in pending:
+        left = [*self._queue, *(e for entries in self._parked.values() for e in entries)]
+        self._queue, self._parked = [], {}
+        for _, op in sorted(left, key=lambda entry: entry[0]):
             for c in op.changes:
                 self._mark(c, "not-started")
         calls = sum(getattr(self.client, "calls", {}).values()) - calls0
@@ -283,25 +314,29 @@ class Executor:
             window=getattr(self.client, "window", None),
         )
 
-    def _start_ready(self, pending: list[Op]) -> None:
-        progressed = True
-        while progressed and not self._stopping:
-            progressed = False
-            for op in list(pending):
-                if len(self._tasks) >= self.parallelism:
-                    return
-                st = self._group_state(op) if op.group else self._dep_state(op.deps)
-                if st == "wait":
-                    continue
-                pending.remove(op)
-                progressed = True
-                if st == "blocked":
-                    for c in op.changes:
-                        self._mark(c, "skipped", "a change it depends on did not succeed")
-                        self.progress.advance(c.address, False)
-                    continue
-                task = asyncio.ensure_future(self._guarded(op))
-                self._tasks[task] = op
+    def _start_ready(self) -> None:
+        """Start queued operations, in start order, while there is room.
+
+        An operation still waiting for a dependency is parked on it (``_parked``) and looked
+        at again only when that dependency gets an outcome (``_wake``): a scan of every
+        pending operation after each completion was quadratic in the plan's size."""
+        queue = self._queue
+        while queue and not self._stopping:
+            if len(self._tasks) >= self.parallelism:
+                return
+            entry = heapq.heappop(queue)
+            op = entry[1]
+            st, blocker = self._readiness(op)
+            if st == "wait":
+                self._parked.setdefault(blocker, []).append(entry)
+                continue
+            if st == "blocked":
+                for c in op.changes:
+                    self._mark(c, "skipped", "a change it depends on did not succeed")
+                    self.progress.advance(c.address, False)
+                continue
+            task = asyncio.ensure_future(self._guarded(op))
+            self._tasks[task] = op
 
     async def _guarded(self, op: Op) -> None:
         token = CURRENT_ADDRESS.set(op.label)
