@@ -4,9 +4,11 @@ Parsing a state file allocates many small blocks outside Python's own allocator 
 parser's tree), and the C library keeps them once freed, for reuse by later C allocations
 only: Python's objects come from their own arenas. A plan of 20,000 students held ~80 MB
 of such freed memory after reading its state, and its peak memory was higher for it.
-``give_back`` returns it (``malloc_trim``) once the state is read; on a C library without
-it, it does nothing. (Trimming after each batch of observation's reads as well cost ~5% of
-the plan's CPU, as pages given back are faulted in again, and lowered the peak no further.)
+``give_back`` returns it (``malloc_trim``) as soon as the state's models are built (before
+the duplicate-key check makes Python objects, which cannot reuse it) and once the state is
+read; on a C library without it, it does nothing. (Trimming after each batch of
+observation's reads as well cost ~5% of the plan's CPU, as pages given back are faulted in
+again, and lowered the peak no further.)
 """
 
 from __future__ import annotations

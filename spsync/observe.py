@@ -18,12 +18,13 @@ live objects' fields are put in normal form by ``translate``.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable
 from typing import Any
 
 from spsync.api import wire
 from spsync.api.client import Client
 from spsync.model import Desired, Exam
-from spsync.observe_reads import live_object, maybe_missing, read_all
+from spsync.observe_reads import ListedEnrollment, live_object, maybe_missing, read_all
 from spsync.observe_sessions import SessionLookups
 from spsync.observed import LiveObject, Observed
 from spsync.state import State
@@ -32,6 +33,18 @@ from spsync.translate import course_fields, exam_fields, user_fields
 #: above this many users to read, page through the install's user list instead of one GET
 #: per user (a page holds 100)
 USER_LIST_THRESHOLD = 100
+
+
+class _ListedUser:
+    """A user as read: its SID and its fields in normal form (the answer model let go)."""
+
+    __slots__ = ("fields", "sid", "taken")
+
+    def __init__(self, sid: str, fields: dict[str, Any]) -> None:
+        self.sid = sid
+        self.fields = fields
+        #: whether a live object has these fields already (a second one gets a copy)
+        self.taken = False
 
 
 class _Observer(SessionLookups):
@@ -139,40 +152,51 @@ class _Observer(SessionLookups):
         new = {a: u for a, u in self.d.users.items() if a not in self.s.resources}
         if not known and not new:
             return
-        by_sid: dict[str, wire.User] = {}
-        by_id: dict[tuple[str, str], wire.User] = {}
-        if len(known) + len(new) > USER_LIST_THRESHOLD:
-            for u in await self.c.list_users():
-                by_sid[u.sid] = u
+        by_sid: dict[str, _ListedUser] = {}
+        by_id: dict[tuple[str, str], _ListedUser] = {}
+
+        def index(page: Iterable[wire.User]) -> None:
+            for u in page:
+                listed = by_sid[u.sid] = _ListedUser(u.sid, user_fields(u))
                 for kind, value in (("external", u.externalId), ("api", u.apiId), ("lms", u.lmsId)):
                     if value:
-                        by_id.setdefault((kind, value), u)
+                        by_id.setdefault((kind, value), listed)
+
+        if len(known) + len(new) > USER_LIST_THRESHOLD:
+            # page by page: only what the live objects keep of each user stays
+            await self.c.each_user(index)
         else:
             sids = sorted(
                 set(known.values()) | {u.ids.value for u in new.values() if u.ids.kind == "sid"}
             )
             got = await read_all(*(maybe_missing(self.c.get_user(s)) for s in sids))
-            by_sid = {u.sid: u for u in got if u is not None}
+            by_sid = {u.sid: _ListedUser(u.sid, user_fields(u)) for u in got if u is not None}
             lookups = sorted(
                 {(u.ids.kind, u.ids.value) for u in new.values() if u.ids.kind != "sid"}
             )
             found = await read_all(*(self._find_user(k, v) for k, v in lookups))
-            by_id = {key: u for key, u in zip(lookups, found, strict=True) if u is not None}
+            by_id = {
+                key: _ListedUser(u.sid, user_fields(u))
+                for key, u in zip(lookups, found, strict=True)
+                if u is not None
+            }
         for address, sid in known.items():
-            u = by_sid.get(sid)
-            self.found(
-                address,
-                None
-                if u is None
-                else live_object(sid=u.sid, fields=self.note("user", user_fields(u))),
-            )
+            listed = by_sid.get(sid)
+            self.found(address, None if listed is None else self._user_obj(listed))
         for address, desired_user in new.items():
             ids = desired_user.ids
-            u = by_sid.get(ids.value) if ids.kind == "sid" else by_id.get((ids.kind, ids.value))
-            if u is not None:
-                self.adopted[address] = live_object(
-                    sid=u.sid, fields=self.note("user", user_fields(u))
-                )
+            listed = (
+                by_sid.get(ids.value) if ids.kind == "sid" else by_id.get((ids.kind, ids.value))
+            )
+            if listed is not None:
+                self.adopted[address] = self._user_obj(listed)
+
+    def _user_obj(self, listed: _ListedUser) -> LiveObject:
+        """The live object of a user; its fields are the listed user's own the first time
+        (no copy of 20,000 users' fields), a copy when a second address finds the same one."""
+        fields = listed.fields if not listed.taken else dict(listed.fields)
+        listed.taken = True
+        return live_object(sid=listed.sid, fields=self.note("user", fields))
 
     async def _find_user(self, kind: str, value: str) -> wire.User | None:
         arg = {"external": "external_id", "api": "api_id", "lms": "lms_id"}[kind]
@@ -202,8 +226,8 @@ class _Observer(SessionLookups):
                 self.unreachable.add(address)
         courses = sorted({c for c, _u in wanted.values()})
         await self.fetch_enrollments(courses)
-        by_sid: dict[str, wire.Enrollment] = {}
-        by_pair: dict[tuple[str, str], wire.Enrollment] = {}
+        by_sid: dict[str, ListedEnrollment] = {}
+        by_pair: dict[tuple[str, str], ListedEnrollment] = {}
         for course_sid in courses:
             for e in self._enrollment_lists[course_sid] or ():
                 by_sid[e.sid] = e
@@ -222,7 +246,7 @@ class _Observer(SessionLookups):
                     self.adopted[address] = self._enrollment_obj(e, course_sid)
 
     @staticmethod
-    def _enrollment_obj(e: wire.Enrollment, course_sid: str) -> LiveObject:
+    def _enrollment_obj(e: ListedEnrollment, course_sid: str) -> LiveObject:
         return live_object(
             sid=e.sid,
             refs={"course": e.courseSid or course_sid, "user": e.userSid},

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 from collections import defaultdict
 from collections.abc import Awaitable, Iterable
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 from spsync.api import wire
 from spsync.api.client import Client
@@ -17,7 +17,7 @@ from spsync.errors import NotFoundError
 from spsync.model import Desired, kind_of, trusted
 from spsync.observed import LiveObject, LiveSession
 from spsync.state import State
-from spsync.translate import OBSERVABLE, unobserved_of
+from spsync.translate import OBSERVABLE, live_session, session_fields, unobserved_of
 
 T = TypeVar("T")
 
@@ -42,6 +42,62 @@ def live_object(
 # set instead of one per object (216 bytes each, and a tenant of 20,000
 # students has 120,000 live objects). The models are frozen: nothing ever adds to it.
 _LIVE_OBJECT_FIELDS = set(LiveObject.model_fields)
+
+
+class ListedEnrollment(NamedTuple):
+    """What observation uses of a listed enrollment (its answer model is let go)."""
+
+    sid: str
+    courseSid: str | None
+    userSid: str
+    role: str | None
+
+
+class ListedSession:
+    """What observation uses of a listed session: its ``LiveSession`` (what the planner
+    gets), its ``editDate`` (to rank it) and which managed fields the service sent. The
+    answer model (19 fields) is let go as its page is read: a tenant of 100,000 students
+    lists 100,000 sessions."""
+
+    __slots__ = ("editDate", "live", "sent")
+
+    def __init__(self, s: wire.Session, enrollment: str | None = None) -> None:
+        if enrollment is not None:
+            s = s.model_copy(update={"enrollmentSid": enrollment})
+        self.live = live_session(s)
+        self.editDate = s.editDate
+        sent = tuple(session_fields(s))
+        self.sent = _SENT.setdefault(sent, sent)
+
+    @property
+    def sid(self) -> str:
+        return self.live.sid
+
+    @property
+    def status(self) -> str:
+        return self.live.status
+
+    @property
+    def statusReason(self) -> str | None:
+        return self.live.statusReason
+
+    @property
+    def createdDate(self) -> str | None:
+        return self.live.created
+
+    @property
+    def enrollmentSid(self) -> str:
+        return self.live.enrollment
+
+    def fields(self) -> dict[str, Any]:
+        """The session's managed fields in normal form (``translate.session_fields``): the
+        live session holds them under the same names."""
+        values = self.live.__dict__
+        return {name: values[name] for name in self.sent}
+
+
+# the few combinations of managed fields a service sends, one tuple each
+_SENT: dict[tuple[str, ...], tuple[str, ...]] = {}
 
 
 async def read_all(*aws: Awaitable[T]) -> list[T]:
@@ -83,8 +139,8 @@ class Reads:
         for a, r in state.resources.items():
             self._by_kind[kind_of(a)][a] = r
         #: course SID -> its enrollments; exam SID -> its sessions (None: not found)
-        self._enrollment_lists: dict[str, list[wire.Enrollment] | None] = {}
-        self._session_lists: dict[str, list[wire.Session] | None] = {}
+        self._enrollment_lists: dict[str, list[ListedEnrollment] | None] = {}
+        self._session_lists: dict[str, list[ListedSession] | None] = {}
 
     def note(self, kind: str, fields: dict[str, Any]) -> dict[str, Any]:
         """``fields``, after noting which of its kind's fields the read left out."""
@@ -99,14 +155,32 @@ class Reads:
     async def fetch_enrollments(self, course_sids: Iterable[str]) -> None:
         """Read the enrollment list of each course not read yet (paged)."""
         todo = sorted(set(course_sids) - set(self._enrollment_lists))
-        got = await read_all(*(maybe_missing(self.c.list_enrollments(c)) for c in todo))
+        got = await read_all(*(maybe_missing(self._enrollments_of(c)) for c in todo))
         self._enrollment_lists.update(zip(todo, got, strict=True))
+
+    async def _enrollments_of(self, course_sid: str) -> list[ListedEnrollment]:
+        out: list[ListedEnrollment] = []
+
+        def take(page: list[wire.Enrollment]) -> None:
+            out.extend(ListedEnrollment(e.sid, e.courseSid, e.userSid, e.role) for e in page)
+
+        await self.c.each_enrollment(course_sid, take)
+        return out
 
     async def fetch_sessions(self, exam_sids: Iterable[str]) -> None:
         """Read every session of each exam not read yet (the appointments report, paged)."""
         todo = sorted(set(exam_sids) - set(self._session_lists))
-        got = await read_all(*(maybe_missing(self.c.appointments(exam_sid=e)) for e in todo))
+        got = await read_all(*(maybe_missing(self._sessions_of(e)) for e in todo))
         self._session_lists.update(zip(todo, got, strict=True))
+
+    async def _sessions_of(self, exam_sid: str) -> list[ListedSession]:
+        out: list[ListedSession] = []
+
+        def take(page: list[wire.Session]) -> None:
+            out.extend(ListedSession(s) for s in page)
+
+        await self.c.each_exam_session(exam_sid, take)
+        return out
 
     def sid(self, address: str) -> str | None:
         """The SID of ``address`` from state, or from what was adopted so far."""

@@ -15,15 +15,13 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
-from spsync.api import wire
 from spsync.api.client import Client
 from spsync.model import Desired, kind_of
-from spsync.observe_reads import Reads, live_object, maybe_missing, read_all
+from spsync.observe_reads import ListedSession, Reads, live_object, maybe_missing, read_all
 from spsync.observed import CANCELLED, REMOVED_BY_LIMITED_SCOPE, SCHEDULED, LiveObject, LiveSession
 from spsync.state import State
-from spsync.translate import live_session, session_fields
 
 #: How strongly a session's status says "this session holds the enrollment's place in the
 #: exam now" (see ``current_session``). Active statuses rank above every ended one (0: Closed,
@@ -113,8 +111,8 @@ class SessionLookups(Reads):
         exams = sorted({e for _a, _x, e, _n, _r in targets})
         await self.fetch_sessions(exams)
         # enrollment -> its sessions of the exam
-        per: dict[tuple[str, str], list[wire.Session]] = defaultdict(list)
-        by_sid: dict[str, wire.Session] = {}
+        per: dict[tuple[str, str], list[ListedSession]] = defaultdict(list)
+        by_sid: dict[str, ListedSession] = {}
         for exam_sid in exams:
             for s in self._session_lists[exam_sid] or ():
                 by_sid[s.sid] = s
@@ -134,7 +132,7 @@ class SessionLookups(Reads):
             if current is not None:
                 live = made.get(current.sid)
                 if live is None:
-                    live = made[current.sid] = live_session(current)
+                    live = made[current.sid] = current.live
                 self.sessions[address] = live
             if kind_of(address) == "assignment":
                 assigned = is_assigned(current)
@@ -152,8 +150,8 @@ class SessionLookups(Reads):
     async def _ask_again(
         self,
         targets: list[tuple[str, str, str, str, Any]],
-        per: dict[tuple[str, str], list[wire.Session]],
-        by_sid: dict[str, wire.Session],
+        per: dict[tuple[str, str], list[ListedSession]],
+        by_sid: dict[str, ListedSession],
     ) -> None:
         """Where the exam's report says nothing of an enrollment spsync manages (no row, or
         not the session recorded), read the enrollment's own session list rather than take
@@ -177,16 +175,34 @@ class SessionLookups(Reads):
             for s in listed or ():
                 if s.sid in by_sid:
                     continue
-                s = s.model_copy(update={"enrollmentSid": enrollment_sid, "examSid": exam_sid})
-                by_sid[s.sid] = s
-                per[(exam_sid, enrollment_sid)].append(s)
+                listed_session = ListedSession(s, enrollment=enrollment_sid)
+                by_sid[s.sid] = listed_session
+                per[(exam_sid, enrollment_sid)].append(listed_session)
 
-    def _session_obj(self, s: wire.Session, refs: dict[str, str]) -> LiveObject:
-        fields = self.note("session", session_fields(s))
+    def _session_obj(self, s: ListedSession, refs: dict[str, str]) -> LiveObject:
+        fields = self.note("session", s.fields())
         return live_object(sid=s.sid, refs=refs, fields=fields, status=s.status)
 
 
-def current_session(group: Iterable[wire.Session]) -> wire.Session | None:
+class Ranked(Protocol):
+    """What ``current_session`` reads of a session: a listed one or an answer model."""
+
+    @property
+    def sid(self) -> str: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def statusReason(self) -> str | None: ...
+    @property
+    def editDate(self) -> str | None: ...
+    @property
+    def createdDate(self) -> str | None: ...
+
+
+S = TypeVar("S", bound=Ranked)
+
+
+def current_session(group: Iterable[S]) -> S | None:
     """The session that holds an enrollment's place in an exam now, out of all its sessions
     of that exam (``None`` when there are none). The same set gives the same pick in any
     order. By rank, the first difference decides:
@@ -207,7 +223,7 @@ def current_session(group: Iterable[wire.Session]) -> wire.Session | None:
     return max(group, key=_current_rank, default=None)
 
 
-def _current_rank(s: wire.Session) -> tuple[int, str, str, bool, str]:
+def _current_rank(s: Ranked) -> tuple[int, str, str, bool, str]:
     return (
         _STATUS_RANK.get(s.status, 0),
         s.editDate or "",
@@ -217,12 +233,12 @@ def _current_rank(s: wire.Session) -> tuple[int, str, str, bool, str]:
     )
 
 
-def is_assigned(current: wire.Session | None) -> bool:
+def is_assigned(current: Ranked | None) -> bool:
     """Whether an enrollment is assigned to an exam, from its current session (the one
     ``current_session`` picks): any, unless cancelled by unassignment."""
     return current is not None and not _unassigned_end(current)
 
 
-def _unassigned_end(s: wire.Session) -> bool:
+def _unassigned_end(s: Ranked) -> bool:
     """A session cancelled because its enrollment was unassigned."""
     return s.status == CANCELLED and s.statusReason == REMOVED_BY_LIMITED_SCOPE

@@ -92,7 +92,7 @@ class _Planner(SessionRules):
                 if dec.action == "noop":
                     # counted, never shown: keep the verdict, not its two field maps (a large
                     # tenant holds tens of thousands of them until the plan is built)
-                    dec.before = dec.after = None
+                    dec = _unchanged(dec)
                 self.decisions[address] = dec
 
     def refresh_decide(self, address: str) -> Decision | None:
@@ -122,7 +122,7 @@ class _Planner(SessionRules):
             dec = self.refresh_decide(address)
             if dec is not None:
                 if dec.action == "noop":
-                    dec.before = dec.after = None
+                    dec = _unchanged(dec)
                 self.decisions[address] = dec
 
     def decide(self, address: str) -> Decision:
@@ -160,6 +160,20 @@ class _Planner(SessionRules):
         )
 
 
+#: one shared decision per kind of "unchanged" verdict (never changed once decided)
+_UNCHANGED: dict[tuple[str, str, tuple[str, ...]], Decision] = {}
+
+
+def _unchanged(dec: Decision) -> Decision:
+    """A ``noop`` decision without its field maps, shared by every address it fits: a tenant
+    of 20,000 students keeps ~80,000 of them until the plan is built."""
+    key = (dec.action, dec.reason, dec.depends_extra)
+    shared = _UNCHANGED.get(key)
+    if shared is None:
+        shared = _UNCHANGED[key] = Decision(dec.action, dec.reason, None, None, dec.depends_extra)
+    return shared
+
+
 def unknown_targets(targets: Iterable[str], known: Iterable[str]) -> list[str]:
     """Messages for targets that name no address of ``known``, with a did-you-mean."""
     pool = set(known)
@@ -192,9 +206,8 @@ def build_plan(
     """
     key = secret_key if secret_key is not None else secret_key_for(desired.tenant)
     tenant = desired.tenant.tenant
-    known = set(desired.addresses()) | set(state.resources)
     if targets:
-        problems = unknown_targets(targets, known)
+        problems = unknown_targets(targets, (*desired.addresses(), *state.resources))
         if problems:
             raise PlanError(f"{tenant}: " + "; ".join(problems))
     _check_replace(tenant, replace, desired, refresh_only)

@@ -93,14 +93,15 @@ class SessionRules(ProvisionRules):
     def _index_kept(self) -> None:
         """Identities of the assignments and sessions the manifests keep (in state or found)."""
         self._kept_by_identity: dict[tuple[str, ...], list[str]] = {}
-        for group in (self.d.assignments, self.d.sessions):
+        for group, kind in ((self.d.assignments, "assignment"), (self.d.sessions, "session")):
             for address in group:
                 rec = self.rec(address)
                 found = self.o.adopted.get(address) if self.o is not None else None
                 obj = rec if rec is not None else found
                 if obj is None:
                     continue
-                ident = self._identity(obj.sid, obj.refs, kind_of(address))
+                # the kind's one string, not a new one per address (40,000 of them)
+                ident = self._identity(obj.sid, obj.refs, kind)
                 if ident is not None:
                     self._kept_by_identity.setdefault(ident, []).append(address)
 

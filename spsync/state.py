@@ -173,16 +173,19 @@ _escape: Callable[[str], str] = json.encoder.encode_basestring_ascii
 _SID = re.compile(r"[A-Z]{2}[a-f0-9]{32}")
 
 
-def parse_state(text: str, where: str) -> State:
+def parse_state(text: str, where: str, parsed: Callable[[], object] = lambda: None) -> State:
     """Parse state file text; ``StateError`` naming ``where`` and what is wrong.
 
     Strictly: a key given twice, a value of the wrong JSON type (``"serial": "2"``) and a
-    SID that does not look like one are refused, not coerced or taken as written."""
+    SID that does not look like one are refused, not coerced or taken as written.
+    ``parsed`` is called once the models are built and the parser's own tree is freed,
+    before the checks (the store hands that memory back to the system there)."""
     try:
         # the fast path (pydantic's own JSON parser); the slow one below explains failures
         state = State.model_validate_json(text, strict=True)
     except ValidationError:
         state = _parse_slowly(text, where)
+    parsed()
     problem = duplicate_key(text)
     if problem is not None:
         raise StateError(f"{where}: not a valid state file: {problem}")

@@ -499,3 +499,39 @@ def test_find_users_without_filters_lists_everyone() -> None:
             return [u.sid for u in await api.find_users()]
 
     assert sorted(run(go())) == sorted(seeded.users)
+
+
+def test_paged_items_are_handed_on_page_by_page_in_list_order() -> None:
+    """``each_user`` gives each page as soon as the pages before it came, in the list's order,
+    whatever order the concurrent pages answer in; an item repeated by a shifting list once."""
+    sids = ["US" + f"{i:032x}" for i in range(350)]
+    answered: list[int] = []
+
+    async def handler(request: httpx.Request) -> httpx.Response:
+        offset = int(request.url.params.get("offset", "0"))
+        limit = int(request.url.params["limit"])
+        if offset == 100:
+            await asyncio.sleep(0.2)  # the second page answers last
+        answered.append(offset)
+        # the last page repeats the item before it, as offset paging over a growing list can
+        start = offset - 1 if offset == 300 else offset
+        body = {
+            "results": [{"sid": s} for s in sids[start : offset + limit]],
+            "total": len(sids),
+            "next": f"http://x/?offset={offset + limit}&limit={limit}"
+            if offset + limit < len(sids)
+            else None,
+        }
+        return httpx.Response(200, json=body)
+
+    async def go() -> list[list[str]]:
+        got: list[list[str]] = []
+        async with Client(
+            "http://127.0.0.1", INSTALL, Secret(TOKEN), transport=httpx.MockTransport(handler)
+        ) as api:
+            await api.each_user(lambda page: got.append([u.sid for u in page]))
+        return got
+
+    pages = asyncio.run(go())
+    assert answered[0] == 0 and answered[-1] == 100  # the pages after the first overlapped
+    assert pages == [sids[0:100], sids[100:200], sids[200:300], sids[300:350]]

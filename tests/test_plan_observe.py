@@ -1,6 +1,7 @@
 """Which of an enrollment's sessions of an exam observation takes as the current one
 (``observe_sessions.current_session``): decided by status, times only break ties, and the
-same set of sessions gives the same pick whatever their order."""
+same set of sessions gives the same pick whatever their order. What observation keeps of a
+listed session (``observe_reads.ListedSession``) picks and reads as its answer model did."""
 
 from __future__ import annotations
 
@@ -9,7 +10,9 @@ import itertools
 import pytest
 
 from spsync.api import wire
+from spsync.observe_reads import ListedSession
 from spsync.observe_sessions import current_session
+from spsync.translate import live_session, session_fields
 
 T0 = "2027-01-15T12:00:00Z"
 T1 = "2027-01-15T12:00:01Z"
@@ -97,3 +100,44 @@ def test_equal_times_an_unassignment_is_the_last_word(
 def test_sessions_alike_in_everything_but_their_sid() -> None:
     a, b, c = (session(s, "Cancelled", reason="other-reason") for s in (LOW, MID, HIGH))
     assert picks([a, b, c]) == {HIGH}
+
+
+EN = "EN" + "2" * 32
+
+
+def test_a_listed_session_keeps_what_its_answer_model_gave() -> None:
+    """Its live session and its fields are the answer model's, and only the fields the
+    service sent (a field left out stays unknown, not ``None``)."""
+    row = wire.Session.model_validate(
+        {
+            "sid": MID,
+            "status": "Scheduled",
+            "enrollmentSid": EN,
+            "sessionType": "automated",
+            "appointmentDate": "2027-03-02T14:00:00.000Z",
+            "notes": None,
+            "createdDate": T0,
+            "editDate": T1,
+        }
+    )
+    listed = ListedSession(row)
+    assert listed.live == live_session(row)
+    assert listed.fields() == session_fields(row)
+    assert listed.fields() == {"appointment": "2027-03-02T14:00:00Z", "type": "automated",
+                               "notes": None}  # fmt: skip
+    assert (listed.sid, listed.status, listed.statusReason) == (MID, "Scheduled", None)
+    assert (listed.createdDate, listed.editDate, listed.enrollmentSid) == (T0, T1, EN)
+    # read from the enrollment's own list, whose rows may not name it
+    other = ListedSession(row.model_copy(update={"enrollmentSid": None}), enrollment=EN)
+    assert other.live == listed.live
+
+
+def test_listed_sessions_are_picked_as_their_answer_models() -> None:
+    rows = [
+        session(LOW, "Cancelled", edited=T1),
+        session(MID, "Needs Proctor"),
+        session(HIGH, "Cancelled", reason="removed-by-limited-scope", edited=T1),
+    ]
+    listed = [ListedSession(r) for r in rows]
+    assert current_session(listed).sid == current_session(rows).sid == MID  # type: ignore[union-attr]
+    assert current_session(listed[::2]).sid == current_session(rows[::2]).sid == HIGH  # type: ignore[union-attr]

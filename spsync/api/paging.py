@@ -2,8 +2,10 @@
 
 ``Pager._paged`` reads the first page, then the rest concurrently when the paging is plain
 offsets (by ``max_in_flight`` workers, ``Pager._pooled``), then follows ``next`` links to
-the end; items are de-duplicated by SID. A list past one of the bounds below is refused
-whole, named by its route (docs/api-client.md#bounds).
+the end; items are de-duplicated by SID. ``Pager._each`` hands them on a page at a time,
+in the list's order, so that a caller keeping less than the answer models never holds the
+whole list of them (the peak memory of observing a large tenant). A list past one of the
+bounds below is refused whole, named by its route (docs/api-client.md#bounds).
 """
 
 from __future__ import annotations
@@ -57,20 +59,6 @@ def _more_unlinked(first: wire.Page[Any], step: int, limit: int) -> bool:
     return step >= limit
 
 
-def _dedupe(items: Iterable[R]) -> list[R]:
-    """Drop repeats by SID (offset paging over a changing list can repeat an item)."""
-    seen: set[str] = set()
-    out: list[R] = []
-    for item in items:
-        sid = getattr(item, "sid", None)
-        if isinstance(sid, str):
-            if sid in seen:
-                continue
-            seen.add(sid)
-        out.append(item)
-    return out
-
-
 class Pager(Caller):
     """The paged reads of a ``Client`` (``page_limit`` and ``_workers`` set by its
     ``__init__``)."""
@@ -87,14 +75,29 @@ class Pager(Caller):
         item: type[R],
         query: Sequence[tuple[str, str]] = (),
     ) -> list[R]:
-        """Every item of a paged list: ~total/100 calls.
+        """Every item of a paged list: ~total/100 calls (see ``_each``)."""
+        items: list[R] = []
+        await self._each(route, params, item, items.extend, query)
+        return items
+
+    async def _each(
+        self,
+        route: str,
+        params: dict[str, str],
+        item: type[R],
+        take: Callable[[list[R]], object],
+        query: Sequence[tuple[str, str]] = (),
+    ) -> None:
+        """Every item of a paged list, given to ``take`` a page at a time, in the list's
+        order, each item once: ~total/100 calls.
 
         After the first page gives ``total``, the remaining pages are read concurrently
         (bounded by ``max_in_flight``); then ``next`` is followed from the last page to the
-        end, so items added meanwhile are not missed. Items are de-duplicated by SID.
-        """
+        end, so items added meanwhile are not missed. Items are de-duplicated by SID. A page
+        is let go once ``take`` has it: a caller that keeps less than the answer models holds
+        one page of them at a time, not the whole list."""
         first = await self._page(route, params, item, list(query), 0)
-        return await self._rest(route, params, item, list(query), first)
+        await self._rest_each(route, params, item, list(query), first, take)
 
     async def _page(
         self,
@@ -153,7 +156,22 @@ class Pager(Caller):
         query: Query,
         first: wire.Page[R],
     ) -> list[R]:
-        items: list[R] = list(first.results)
+        """Every item of a list whose first page was read: the rest of ``_paged``."""
+        items: list[R] = []
+        await self._rest_each(route, params, item, query, first, items.extend)
+        return items
+
+    async def _rest_each(
+        self,
+        route: str,
+        params: dict[str, str],
+        item: type[R],
+        query: Query,
+        first: wire.Page[R],
+        take: Callable[[list[R]], object],
+    ) -> None:
+        out = _Delivery(take)
+        out.give(first.results)
         cursor = first.next
         step = len(first.results)
         pages_read = 1
@@ -172,13 +190,13 @@ class Pager(Caller):
                         f"the list announces {first.total} items in pages "
                         f"of {step}: more than {MAX_LIST_PAGES} pages",
                     )
-                pages = await self._pooled(
-                    lambda off: self._page(route, params, item, query, off, step), offsets
+                last = await self._pooled_in_order(
+                    lambda off: self._page(route, params, item, query, off, step),
+                    offsets,
+                    lambda page: out.give(page.results),
                 )
-                for page in pages:
-                    items.extend(page.results)
-                pages_read += len(pages)
-                cursor = pages[-1].next if pages else first.next
+                pages_read += len(offsets)
+                cursor = last.next if last is not None else first.next
         seen: set[tuple[tuple[str, str], ...]] = set()
         while cursor:
             if pages_read >= most:
@@ -192,8 +210,8 @@ class Pager(Caller):
             seen.add(key)
             page = await self._list_page(route, params, item, q)
             pages_read += 1
-            items.extend(page.results)
-            if len(items) > MAX_LIST_ITEMS:
+            out.give(page.results)
+            if out.count > MAX_LIST_ITEMS:
                 raise self._bound(route, f"more than {MAX_LIST_ITEMS} items in one list")
             cursor = page.next
         if first.next is None and step > 0 and _more_unlinked(first, step, self.page_limit):
@@ -205,21 +223,57 @@ class Pager(Caller):
                     raise self._bound(route, f"paging did not end after {pages_read} pages")
                 page = await self._page(route, params, item, query, offset, step)
                 pages_read += 1
-                items.extend(page.results)
-                if len(items) > MAX_LIST_ITEMS:
+                out.give(page.results)
+                if out.count > MAX_LIST_ITEMS:
                     raise self._bound(route, f"more than {MAX_LIST_ITEMS} items in one list")
                 if len(page.results) < step:
                     break
                 offset += step
-        return _dedupe(items)
+
+    async def _pooled_in_order(
+        self,
+        fetch: Callable[[A], Awaitable[T]],
+        args: Sequence[A],
+        take: Callable[[T], object],
+    ) -> T | None:
+        """``fetch(arg)`` for every arg by ``max_in_flight`` workers (as ``_pooled``), each
+        result given to ``take`` in the order of ``args`` as soon as those before it were:
+        only results that came early wait, not all of them. Gives the last result (``None``
+        when there are no args)."""
+        early: dict[int, T] = {}
+        given = 0
+        last: T | None = None
+
+        def arrived(i: int, result: T) -> None:
+            nonlocal given, last
+            early[i] = result
+            while given in early:
+                last = early.pop(given)
+                take(last)
+                given += 1
+
+        await self._pool(fetch, args, arrived)
+        return last
 
     async def _pooled(self, fetch: Callable[[A], Awaitable[T]], args: Iterable[A]) -> list[T]:
         """``fetch(arg)`` for every arg, in order, by ``max_in_flight`` workers: as many
         coroutines as workers, however many pages there are. The first failure stops the
         workers taking more and is raised once they are done."""
-        todo = list(enumerate(args))
+        todo = list(args)
         results: list[Any] = [None] * len(todo)
-        queue = iter(todo)
+        await self._pool(fetch, todo, results.__setitem__)
+        return results
+
+    async def _pool(
+        self,
+        fetch: Callable[[A], Awaitable[T]],
+        args: Sequence[A],
+        arrived: Callable[[int, T], object],
+    ) -> None:
+        """``fetch(arg)`` for every arg by ``max_in_flight`` workers, ``arrived(index,
+        result)`` as each comes back. The first failure stops the workers taking more and is
+        raised once they are done."""
+        queue = iter(enumerate(args))
         failed: list[BaseException] = []
 
         async def worker() -> None:
@@ -227,12 +281,36 @@ class Pager(Caller):
                 if failed:
                     return
                 try:
-                    results[i] = await fetch(arg)
+                    arrived(i, await fetch(arg))
                 except BaseException as exc:
                     failed.append(exc)
                     return
 
-        await asyncio.gather(*(worker() for _ in range(min(self._workers, len(todo)))))
+        await asyncio.gather(*(worker() for _ in range(min(self._workers, len(args)))))
         if failed:
             raise failed[0]
-        return results
+
+
+class _Delivery:
+    """Hands a list's items on a page at a time, each SID once (offset paging over a
+    changing list can repeat an item), and counts what came (repeats included)."""
+
+    __slots__ = ("count", "seen", "take")
+
+    def __init__(self, take: Callable[[list[Any]], object]) -> None:
+        self.take = take
+        self.seen: set[str] = set()
+        self.count = 0
+
+    def give(self, items: Sequence[Any]) -> None:
+        """Hand on the items of one page not seen before."""
+        self.count += len(items)
+        fresh = []
+        for item in items:
+            sid = getattr(item, "sid", None)
+            if isinstance(sid, str):
+                if sid in self.seen:
+                    continue
+                self.seen.add(sid)
+            fresh.append(item)
+        self.take(fresh)

@@ -7,7 +7,7 @@ their outcomes back through them. Onboarding links are checked before anyone see
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 import httpx
 
@@ -143,6 +143,10 @@ class Reader(Pager):
         """Every user of the install (paged)."""
         return await self._paged(R_USERS, {}, wire.User)
 
+    async def each_user(self, take: Callable[[list[wire.User]], object]) -> None:
+        """Every user of the install, given to ``take`` a page at a time (paged)."""
+        await self._each(R_USERS, {}, wire.User, take)
+
     async def users_by_external_id(self, external_ids: Iterable[str]) -> dict[str, wire.User]:
         """Users for many external ids, at the lower of the two costs: one filtered lookup per
         id, or reading the whole user list (~total/100 calls). Ids not found are absent."""
@@ -171,6 +175,12 @@ class Reader(Pager):
         """Every enrollment of a course (paged)."""
         return await self._paged(R_ENROLLMENTS, {"courseSid": course_sid}, wire.Enrollment)
 
+    async def each_enrollment(
+        self, course_sid: str, take: Callable[[list[wire.Enrollment]], object]
+    ) -> None:
+        """Every enrollment of a course, given to ``take`` a page at a time (paged)."""
+        await self._each(R_ENROLLMENTS, {"courseSid": course_sid}, wire.Enrollment, take)
+
     async def appointments(
         self,
         *,
@@ -183,34 +193,22 @@ class Reader(Pager):
     ) -> list[wire.Session]:
         """The appointments report: sessions across the install, e.g. all of one exam in
         ~total/100 calls. Filters are combined; ``status`` is repeatable."""
-        for name, value, prefix in (
-            ("examSid", exam_sid, "EX"),
-            ("courseSid", course_sid, "CU"),
-            ("learnerSid", learner_sid, "US"),
-        ):
-            if value is not None and not wire.is_sid(value, prefix):
-                raise ApiError(
-                    f"malformed {name} {value!r}: expected {prefix} + 32 lowercase hex (not sent)",
-                    method="GET",
-                    path=R_APPOINTMENTS,
-                )
-        query: Query = [
-            (k, v)
-            for k, v in (
-                ("examSid", exam_sid),
-                ("courseSid", course_sid),
-                ("learnerSid", learner_sid),
-                ("appointmentAfter", appointment_after),
-                ("appointmentBefore", appointment_before),
-            )
-            if v is not None
-        ]
-        query += [("status", s) for s in status]
+        query = _appointments_query(
+            exam_sid, course_sid, status, learner_sid, appointment_after, appointment_before
+        )
         return await self._paged(R_APPOINTMENTS, {}, wire.Session, query)
 
     async def exam_sessions(self, exam_sid: str) -> list[wire.Session]:
         """Every session of one exam, through the appointments report."""
         return await self.appointments(exam_sid=exam_sid)
+
+    async def each_exam_session(
+        self, exam_sid: str, take: Callable[[list[wire.Session]], object]
+    ) -> None:
+        """Every session of one exam (the appointments report), given to ``take`` a page at
+        a time."""
+        query = _appointments_query(exam_sid, None, (), None, None, None)
+        await self._each(R_APPOINTMENTS, {}, wire.Session, take, query)
 
     async def settings(self) -> wire.Settings:
         return await self._one("GET", R_SETTINGS, {}, wire.Settings, safety="read")
@@ -233,3 +231,38 @@ class Reader(Pager):
                 path=R_ONBOARD,
             )
         return got.url
+
+
+def _appointments_query(
+    exam_sid: str | None,
+    course_sid: str | None,
+    status: Sequence[str],
+    learner_sid: str | None,
+    appointment_after: str | None,
+    appointment_before: str | None,
+) -> Query:
+    """The appointments report's query; a malformed SID is refused, nothing sent."""
+    for name, value, prefix in (
+        ("examSid", exam_sid, "EX"),
+        ("courseSid", course_sid, "CU"),
+        ("learnerSid", learner_sid, "US"),
+    ):
+        if value is not None and not wire.is_sid(value, prefix):
+            raise ApiError(
+                f"malformed {name} {value!r}: expected {prefix} + 32 lowercase hex (not sent)",
+                method="GET",
+                path=R_APPOINTMENTS,
+            )
+    query: Query = [
+        (k, v)
+        for k, v in (
+            ("examSid", exam_sid),
+            ("courseSid", course_sid),
+            ("learnerSid", learner_sid),
+            ("appointmentAfter", appointment_after),
+            ("appointmentBefore", appointment_before),
+        )
+        if v is not None
+    ]
+    query += [("status", s) for s in status]
+    return query
