@@ -134,18 +134,18 @@ def _indented(value: Any, level: int) -> str:
 
     The same text, faster: json's indenting encoder is its pure-Python one (a generator
     yielding every token), and the state's compactions spent a tenth of a first apply's CPU
-    in it. Here a dict or list whose items hold no dict or list (every one of a state
-    entry's) is written by json's C encoder in one call, the line break and indent given
-    as its item separator; deeper ones recurse. ``tests/test_state_text.py`` checks the
-    equality on arbitrary values."""
+    in it. Here a dict or list (or tuple, which json writes as a list) whose items hold no
+    container (every one of a state entry's) is written by json's C encoder in one call,
+    the line break and indent given as its item separator; deeper ones recurse.
+    ``tests/test_state_text.py`` checks the equality on arbitrary values."""
     if isinstance(value, str):
         return _escape(value)
-    if not isinstance(value, dict | list) or not value:
+    if not isinstance(value, dict | list | tuple) or not value:
         return json.dumps(value)
     pad = "\n" + "  " * (level + 1)
     end = "\n" + "  " * level
     items = value.values() if isinstance(value, dict) else value
-    if not any(isinstance(item, dict | list) for item in items):
+    if not any(isinstance(item, dict | list | tuple) for item in items):
         flat = _flat_encoder(level)(value)
         return flat[0] + pad + flat[1:-1] + end + flat[-1]
     if isinstance(value, dict):

@@ -331,7 +331,7 @@ class _Body(httpx.AsyncByteStream):
             return
         self._released = True
         conn = self._answer.conn
-        if self._done and self._keep and self._kind != "close":
+        if self._done and self._keep:  # ``framing`` never keeps a body ended by a close
             self._owner.release(conn)
         else:
             self._owner.drop(conn)
