@@ -15,12 +15,47 @@ from typing import Any
 import click
 
 from spsync import __version__
+from spsync.cli import commands
 from spsync.cli.common import SummaryGroup, err, global_options, globals_of
 from spsync.errors import SpsyncError
 
 
 class SpsyncGroup(SummaryGroup):
-    """A group whose ``main`` maps every outcome to spsync's exit codes."""
+    """A group whose ``main`` maps every outcome to spsync's exit codes, and which imports a
+    command's module only when the command is asked for (``commands.MODULE_OF``).
+
+    ``get_command`` imports the one module it needs; ``list_commands`` names every command
+    without importing any; reading ``commands`` (help, a misspelt command's suggestions,
+    anything that walks the tree) imports them all first, so it is always the whole set.
+    """
+
+    @property  # type: ignore[override]
+    def commands(self) -> dict[str, click.Command]:
+        if not getattr(self, "_all_loaded", False):
+            self._all_loaded = True
+            for cmd in commands.load():
+                self._commands.setdefault(cmd.name or "", cmd)
+        return self._commands
+
+    @commands.setter
+    def commands(self, value: dict[str, click.Command]) -> None:
+        self._commands = value
+
+    def add_command(self, cmd: click.Command, name: str | None = None) -> None:
+        # click's own writes through ``commands``, which would import every module
+        key = name or cmd.name
+        if key is None:
+            raise TypeError("Command has no name.")
+        self._commands[key] = cmd
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self._commands and cmd_name in commands.MODULE_OF:
+            for cmd in commands.load_module(commands.MODULE_OF[cmd_name]):
+                self._commands.setdefault(cmd.name or "", cmd)
+        return self._commands.get(cmd_name)
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(set(self._commands) | set(commands.MODULE_OF))
 
     def main(self, *args: Any, **kwargs: Any) -> Any:
         kwargs["standalone_mode"] = False
@@ -100,13 +135,6 @@ def main() -> None:
     """
 
 
-def _register() -> None:
-    from spsync.cli import commands
-
-    for cmd in commands.load():
-        main.add_command(cmd)
-
-
 def run() -> None:
     """Console-script entry point."""
     # Planning or applying a large tenant builds millions of long-lived objects that hold no
@@ -116,6 +144,3 @@ def run() -> None:
     # with the same peak memory (docs/performance.md).
     gc.set_threshold(10_000, 10, 100)
     main.main(prog_name="spsync")
-
-
-_register()
