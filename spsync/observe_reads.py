@@ -16,6 +16,7 @@ from spsync.api.client import Client
 from spsync.errors import NotFoundError
 from spsync.model import Desired, kind_of, trusted
 from spsync.observed import LiveObject, LiveSession
+from spsync.sharing import share, share_values
 from spsync.state import State
 from spsync.translate import OBSERVABLE, live_session, session_fields, unobserved_of
 
@@ -31,10 +32,17 @@ def live_object(
 ) -> LiveObject:
     """A ``LiveObject`` from data observation built itself: constructed without
     re-validation (tens of thousands per large tenant)."""
+    # its texts as the run's shared objects (``spsync.sharing``): the state and the
+    # manifests hold the same SIDs, names and times
     return trusted(
         LiveObject,
         _LIVE_OBJECT_FIELDS,
-        {"sid": sid, "refs": refs or {}, "fields": fields or {}, "status": status},
+        {
+            "sid": None if sid is None else share(sid),
+            "refs": share_values(refs) if refs else {},
+            "fields": share_values(fields) if fields else {},
+            "status": status,
+        },
     )
 
 

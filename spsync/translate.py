@@ -33,6 +33,7 @@ from spsync.model import (
     trusted,
 )
 from spsync.observed import LiveSession
+from spsync.sharing import share_values
 
 # --- manifest -> wire --------------------------------------------------------------------
 
@@ -328,16 +329,18 @@ def live_session(s: wire.Session) -> LiveSession:
     return trusted(
         LiveSession,
         _LIVE_SESSION_FIELDS,
-        {
-            "sid": s.sid,
-            "status": s.status,
-            "statusReason": s.statusReason,
-            "enrollment": s.enrollmentSid or "",
-            "appointment": s.appointmentDate,
-            "type": s.sessionType,
-            "proctorLocation": s.proctorLocationSid,
-            "externalAppointmentId": s.externalAppointmentId,
-            "notes": s.notes,
-            "created": s.createdDate,
-        },
+        share_values(
+            {
+                "sid": s.sid,
+                "status": s.status,
+                "statusReason": s.statusReason,
+                "enrollment": s.enrollmentSid or "",
+                "appointment": s.appointmentDate,
+                "type": s.sessionType,
+                "proctorLocation": s.proctorLocationSid,
+                "externalAppointmentId": s.externalAppointmentId,
+                "notes": s.notes,
+                "created": s.createdDate,
+            }
+        ),
     )

@@ -31,6 +31,8 @@ from typing import Any, NoReturn
 
 import yaml
 
+from spsync.sharing import share
+
 #: libyaml's parser when PyYAML was built with it; the pure-Python one otherwise
 Loader: type[Any] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
@@ -327,8 +329,10 @@ class _Composer:
         Scalar_ = Scalar
         # Memory of a large roster (20,000 students: 400,000 scalars): one string object per
         # distinct text (keys and values repeat: "firstName", an exam's name, a location)
-        # and one int per line number (a flow mapping puts ten scalars on one line).
-        texts: dict[str, str] = {}
+        # and one int per line number (a flow mapping puts ten scalars on one line). The
+        # texts are the shared ones of the whole run (``spsync.sharing``): the state and
+        # the live objects hold the same names, SIDs and times.
+        text_of = share
         seen_line = -1
         line = 0
         while True:
@@ -355,7 +359,7 @@ class _Composer:
                 node = Scalar_(
                     line,
                     mark.column + 1,
-                    texts.setdefault(value, value),
+                    text_of(value),
                     (style is None or style == "") and tag is None,
                     short,
                 )

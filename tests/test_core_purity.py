@@ -44,6 +44,7 @@ CORE = [
     "planner_base",
     "planner_provision",
     "planner_sessions",
+    "sharing",
 ]
 FORBIDDEN = ("httpx", "click", "spsync.sandbox", "spsync.api", "spsync.cli", "os", "time")
 
@@ -85,6 +86,7 @@ PURE = (
     "schema_spec",
     "schema_formats",
     "state",
+    "sharing",
     "moves",
     "suggest",
     "observed",
