@@ -384,6 +384,10 @@ class Install:
     sessions_by_pair: dict[tuple[str, str], list[str]] = field(default_factory=dict)
     #: (enrollmentSid, examSid) -> SID of the active session.
     active: dict[tuple[str, str], str] = field(default_factory=dict)
+    #: the sessions of the last appointments reports' filters, and (under ``"at"``) the
+    #: world's version and count of sessions they were found at
+    #: (``SessionOps.appointments_report``)
+    report_rows: dict[Any, Any] = field(default_factory=dict, repr=False, compare=False)
 
     def settings_view(self) -> dict[str, Any]:
         return {
