@@ -127,7 +127,12 @@ class SessionBooking:
     async def _report(self, exam_sid: str) -> dict[str, wire.Session]:
         """The exam's Needs Proctor sessions by enrollment (one paged report read per exam)."""
         lock = self._report_locks.setdefault(exam_sid, asyncio.Lock())
-        async with lock:
+        if lock.locked():  # another operation is reading it: wait without holding a place
+            async with self.run.aside():
+                await lock.acquire()
+        else:
+            await lock.acquire()
+        try:
             if exam_sid not in self._needs_proctor or exam_sid in self._report_dirty:
                 self._report_dirty.discard(exam_sid)
                 found = await self.run.client.appointments(
@@ -138,6 +143,8 @@ class SessionBooking:
                     for s in found
                     if s.enrollmentSid and s.status == wire.NEEDS_PROCTOR
                 }
+        finally:
+            lock.release()
         return self._needs_proctor[exam_sid]
 
     async def _active_session(self, ctx: _SessionCtx, *, fresh: bool) -> wire.Session | None:

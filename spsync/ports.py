@@ -12,6 +12,7 @@ Types only: nothing here runs.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -118,6 +119,11 @@ class WorkContext(Protocol):
 
     def sid(self, address: str, needed_by: str) -> str:
         """The SID recorded for ``address``; ``ApplyError`` naming ``needed_by`` without."""
+        ...
+
+    def aside(self) -> AbstractAsyncContextManager[None]:
+        """While inside, the operation waits for what another one is reading for it and
+        makes no call: its place among the operations run at once is lent to the next."""
         ...
 
 

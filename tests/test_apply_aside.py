@@ -1,0 +1,105 @@
+"""An operation that waits for what another one reads for it lends its place: a wave's
+schedules waiting on their exam's report do not hold up the next wave's provisions."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+from support.apply import (
+    EXAMS,
+    INSTALL,
+    TOKEN,
+    all_new,
+    load,
+    sessions_of,
+    sessions_yaml,
+    users_yaml,
+    world,
+    write_tenant,
+)
+
+from spsync.api import wire
+from spsync.api.client import Client
+from spsync.apply import execute_tenant
+from spsync.sandbox.server import ThreadedServer
+from spsync.secrets import Secret
+from spsync.store import StateStore
+
+
+class Gated:
+    """The client, but its first report read waits until a provision starts after it was
+    asked for: with the places of the run all held by schedules waiting on that read, none
+    would, and the read fails after ``patience`` seconds."""
+
+    def __init__(self, client: Client, patience: float = 10.0) -> None:
+        self._client = client
+        self.patience = patience
+        self.provisions = 0
+        self.reads = 0
+        self.started_while_reading = -1
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+    async def provision(self, body: wire.ProvisionRequest) -> wire.ProvisionResponse:
+        self.provisions += 1
+        return await self._client.provision(body)
+
+    async def appointments(self, **query: Any) -> list[wire.Session]:
+        self.reads += 1
+        if self.reads == 1:
+            before = self.provisions
+            loop = asyncio.get_running_loop()
+            give_up = loop.time() + self.patience
+            while self.provisions == before:
+                if loop.time() > give_up:
+                    raise AssertionError("no operation started while the report was read")
+                await asyncio.sleep(0.005)
+            self.started_while_reading = self.provisions - before
+        return await self._client.appointments(**query)
+
+
+#: both exams limited in scope: each one's assignments are a wave (its students' provisions,
+#: its assignment call, its schedules)
+TWO_WAVES = EXAMS.replace("    limitedScope: false\n", "")
+
+
+def test_waiting_schedules_lend_their_places_to_the_next_wave(tmp_path: Path) -> None:
+    n = 130
+    with ThreadedServer(token=TOKEN, seed=5, latency_ms=2) as srv:
+        sessions = [
+            ("final" if i <= n // 2 else "quiz", f"u{i:04d}", f"2028-03-01T{8 + i % 10:02d}:00:00Z")
+            for i in range(1, n + 1)
+        ]
+        files = {
+            "exams.yaml": TWO_WAVES,
+            "users.yaml": users_yaml(n),
+            "sessions.yaml": sessions_yaml(sessions),
+        }
+        desired = load(write_tenant(tmp_path, srv.url, files))
+        store = StateStore(tmp_path / "state")
+        changes = all_new(desired)
+        gated: list[Gated] = []
+
+        async def go() -> Any:
+            async with Client(srv.url, INSTALL, Secret(TOKEN)) as client:
+                gated.append(Gated(client))
+                return await execute_tenant(
+                    changes,
+                    desired,
+                    store.load(desired.tenant),
+                    gated[0],  # type: ignore[arg-type]
+                    store,
+                    applied_of=lambda a: {},
+                    parallelism=4,
+                )
+
+        result = asyncio.run(go())
+        live = sessions_of(world(srv.url))
+    assert result.ok, [o for o in result.outcomes if o.status != "done"][:3]
+    assert gated[0].started_while_reading >= 1
+    scheduled = [s for s in live if s["status"] == "Scheduled"]
+    assert len(scheduled) == n
+    assert len({s["enrollmentSid"] for s in scheduled}) == n  # none booked twice
