@@ -232,7 +232,13 @@ def summarize(actions: Iterable[str]) -> dict[str, int]:
 
 def canonical_json(data: Any) -> str:
     """The one JSON text of ``data`` that checksums are taken over."""
-    return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return _CANONICAL.encode(data)
+
+
+#: ``json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)``: one
+#: encoder for every call (``json.dumps`` with options makes a new one per call, and a plan
+#: of 8,000 changes takes ~24,000 calls: a checksum, a fingerprint per change)
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
 def compute_checksum(plan: Plan) -> str:
@@ -249,9 +255,8 @@ def _canonical_parts(plan: Plan) -> Iterator[str]:
     pieces: one per change, the rest of each object in one."""
 
     def tenant(tp: TenantPlan) -> Iterator[str]:
-        changes = ((canonical_json(c.model_dump(mode="json")),) for c in tp.changes)
         rest = tp.model_dump(mode="json", exclude={"changes"})
-        return _json_object(rest, {"changes": lambda: _json_array(changes)})
+        return _json_object(rest, {"changes": lambda: _changes_json(tp.changes)})
 
     head = plan.model_dump(mode="json", exclude={"checksum", "tenants"})
     yield from _json_object(
@@ -272,6 +277,21 @@ def _json_object(
         else:
             yield canonical_json(fields[key])
     yield "}"
+
+
+#: changes encoded per call: a piece of the checksum's text stays small (~0.5 MB), and
+#: the encoder is entered once per piece rather than once per change
+_CHUNK = 1000
+
+
+def _changes_json(changes: Sequence[Change]) -> Iterator[str]:
+    """``canonical_json`` of the list of ``changes``' JSON dumps, in pieces of ``_CHUNK``
+    changes each (a list's canonical JSON is its items' joined by commas)."""
+    yield "["
+    for i in range(0, len(changes), _CHUNK):
+        dumps = [c.model_dump(mode="json") for c in changes[i : i + _CHUNK]]
+        yield ("," if i else "") + canonical_json(dumps)[1:-1]
+    yield "]"
 
 
 def _json_array(items: Iterable[Iterable[str]]) -> Iterator[str]:
