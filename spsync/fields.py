@@ -23,7 +23,6 @@ from spsync.model import (
     Enrollment,
     Exam,
     Session,
-    Strict,
     Tenant,
     User,
     kind_of,
@@ -114,16 +113,19 @@ def canonical(
 
 def resource_at(desired: Desired, address: str) -> Any:
     """The desired resource at ``address`` (``None`` when the manifests do not have it)."""
-    groups: dict[str, Mapping[str, Strict]] = {
-        "course": desired.courses,
-        "exam": desired.exams,
-        "user": desired.users,
-        "enrollment": desired.enrollments,
-        "assignment": desired.assignments,
-        "session": desired.sessions,
-    }
-    group = groups.get(kind_of(address))
-    return None if group is None else group.get(address)
+    group = _GROUPS.get(address.partition(".")[0])
+    return None if group is None else getattr(desired, group).get(address)
+
+
+#: the ``Desired`` map of each kind's resources (asked once per address of a plan)
+_GROUPS: dict[str, str] = {
+    "course": "courses",
+    "exam": "exams",
+    "user": "users",
+    "enrollment": "enrollments",
+    "assignment": "assignments",
+    "session": "sessions",
+}
 
 
 def applied_fields(desired: Desired, address: str, key: bytes) -> dict[str, Any]:

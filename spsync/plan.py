@@ -122,6 +122,53 @@ class Change(PlanModel):
     depends_on: tuple[str, ...] = ()
     previous_address: str | None = None
 
+    @classmethod
+    def trusted(
+        cls,
+        *,
+        address: str,
+        action: Action,
+        reason: Reason,
+        destructive: bool,
+        before: dict[str, Any] | None,
+        after: dict[str, Any] | None,
+        depends_on: tuple[str, ...],
+        previous_address: str | None,
+    ) -> Change:
+        """The ``Change`` of these values, which the caller guarantees are of the field
+        types (the planner's own, checked by the type checker): no validation. The
+        planner makes one per change; validating each was a fifth of planning a first
+        apply. The dicts are taken as they are, not copied."""
+        change = cls.__new__(cls)
+        values = {
+            "address": address,
+            "action": action,
+            "reason": reason,
+            "destructive": destructive,
+            "before": before,
+            "after": after,
+            "depends_on": depends_on,
+            "previous_address": previous_address,
+        }
+        object.__setattr__(change, "__dict__", values)
+        object.__setattr__(change, "__pydantic_fields_set__", _EVERY_CHANGE_FIELD)
+        object.__setattr__(change, "__pydantic_extra__", None)
+        object.__setattr__(change, "__pydantic_private__", None)
+        return change
+
+
+#: the one shared "fields set" of a ``Change`` given every field (``share_fields_set``)
+_EVERY_CHANGE_FIELD = Change(
+    address="",
+    action="noop",
+    reason="new",
+    destructive=False,
+    before=None,
+    after=None,
+    depends_on=(),
+    previous_address=None,
+).__pydantic_fields_set__
+
 
 class Adoption(PlanModel):
     """A live object found for an address not yet in state; apply records it in state.

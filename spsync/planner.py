@@ -148,7 +148,7 @@ class _Planner(SessionRules):
             self.call_needs[address] = calls
             deps |= calls
         after = mask(dec.after, dec.before)
-        return Change(
+        return Change.trusted(
             address=address,
             action=dec.action,
             reason=dec.reason,

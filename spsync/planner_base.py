@@ -269,14 +269,28 @@ def linked(changes: Sequence[Change], call_needs: Mapping[str, set[str]]) -> tup
     through another of its dependencies (a session waits for its enrollment through its
     assignment)."""
     present = {c.address for c in changes}
-    deps = {c.address: {x for x in c.depends_on if x in present} for c in changes}
+    by_address = {c.address: c for c in changes}
+    known: dict[str, set[str]] = {}
+
+    def deps(address: str) -> set[str]:
+        """The dependencies of the change at ``address`` that are in this plan."""
+        mine = known.get(address)
+        if mine is None:
+            mine = known[address] = {x for x in by_address[address].depends_on if x in present}
+        return mine
+
     out = []
     for c in changes:
-        mine, extra = deps[c.address], call_needs.get(c.address, set())
+        extra = call_needs.get(c.address)
+        if not extra and present.issuperset(c.depends_on):
+            out.append(c)  # nothing to drop (most changes): each dependency is in the plan
+            continue
+        mine = deps(c.address)
         kept = tuple(
             x
             for x in c.depends_on
-            if x in mine and (x not in extra or not any(x in deps[y] for y in mine if y != x))
+            if x in mine
+            and (not extra or x not in extra or not any(x in deps(y) for y in mine if y != x))
         )
         out.append(c if kept == c.depends_on else c.model_copy(update={"depends_on": kept}))
     return tuple(out)
