@@ -60,6 +60,9 @@ class PlannerBase:
         #: exams switched from unlimited to limited scope by this plan
         self.scoping: set[str] = set()
         self.decisions: dict[str, Decision] = {}
+        #: how many of ``decisions`` make their object anew (``REMAKES``): while none does,
+        #: no dependant has to be made anew (``parent_remade``), the common case
+        self.remakes = 0
         self.adopt: dict[str, Adoption] = {}
         self.warnings: list[str] = []
         #: kind -> managed fields some live object of that kind did not show
@@ -168,10 +171,16 @@ class PlannerBase:
                 return head, ".".join(parts[i:])
         return parts[0], ".".join(parts[1:])
 
+    def decided(self, address: str, dec: Decision) -> None:
+        """Record the decision for ``address`` (final: it is not changed afterwards)."""
+        self.decisions[address] = dec
+        if dec.action in REMAKES:
+            self.remakes += 1
+
     def parent_remade(self, address: str) -> Reason | None:
         """When ``address`` is in state and an object it hangs off is made anew in this plan
         (created again, re-assigned), it must be made anew too: the parent's reason."""
-        if self.rec(address) is None:
+        if not self.remakes or self.rec(address) is None:
             return None
         for p in self.parents(address):
             dec = self.decisions.get(p)

@@ -18,10 +18,12 @@ from support.plan import (
     world,
 )
 
+from spsync.fields import project
 from spsync.model import Desired
 from spsync.plan import ACTIONS, DESTRUCTIVE, REASONS, Change, TenantPlan
 from spsync.planner import build_plan
 from spsync.planner_base import linked
+from spsync.planner_provision import _manages_same
 
 _names = st.sampled_from([f"{k}.{n}" for k in ("user", "session.cert") for n in "abcdef"])
 _fields = st.none() | st.dictionaries(
@@ -154,3 +156,28 @@ def test_linked_drops_what_the_plain_rule_drops(
         for a, d in zip(present, depends, strict=True)
     ]
     assert linked(changes, call_needs) == _plain_linked(changes, call_needs)
+
+
+_leaf = (
+    st.none()
+    | st.booleans()
+    | st.integers(-2, 2)
+    | st.sampled_from([0.0, 1.0, 2.5])
+    | st.text("ab", max_size=2)
+)
+_keys = st.sampled_from(["ids", "configuration", "proctorTypes", "a", "b"])
+_maps = st.recursive(_leaf, lambda inner: st.dictionaries(_keys, inner, max_size=3), max_leaves=8)
+_field_maps = st.dictionaries(_keys, _maps, max_size=4)
+
+
+@settings(max_examples=400, deadline=None)
+@given(_field_maps, _field_maps)
+def test_equal_maps_project_onto_each_other_as_they_are(
+    source: dict[str, Any], shape: dict[str, Any]
+) -> None:
+    """``compare``'s shortcuts: a map equal to the shape is its own projection, and
+    ``_manages_same`` is ``project(applied, want) == want``."""
+    assert _manages_same(source, shape) == (project(source, shape) == shape)
+    assert _manages_same(shape, shape)
+    if source == shape:
+        assert project(source, shape) == source
