@@ -279,6 +279,8 @@ def fingerprint_of(address: str, state: State, observed: Observed | None, key: b
     its live object / session. A saved plan stores it; apply recomputes it to spot objects
     that moved since planning."""
     rec = state.resources.get(address)
+    if rec is None and observed is None:
+        return _NOTHING_KNOWN  # every address of a first plan without refresh
     payload: dict[str, Any] = {"state": rec.model_dump(mode="json") if rec else None}
     if observed is not None:
         live: Any = None
@@ -292,6 +294,10 @@ def fingerprint_of(address: str, state: State, observed: Observed | None, key: b
         session = observed.sessions.get(address)
         payload["session"] = session.model_dump(mode="json") if session else None
     return "sha256:" + hashlib.sha256(canonical_json(payload).encode()).hexdigest()
+
+
+#: ``fingerprint_of`` an address neither in state nor observed
+_NOTHING_KNOWN = "sha256:" + hashlib.sha256(canonical_json({"state": None}).encode()).hexdigest()
 
 
 def _live_payload(obj: LiveObject, key: bytes) -> dict[str, Any]:

@@ -87,8 +87,9 @@ class ProvisionRules(PlannerBase):
         applied = rec.applied if rec is not None else {}
         # nothing changed anywhere (most addresses of a plan): the projection of ``current``
         # onto ``want`` is then ``current`` itself, field for field
-        before = current if current == want else project(current, want)
-        if changed_paths(before, want) == []:
+        same = current == want
+        before = current if same else project(current, want)
+        if same or changed_paths(before, want) == []:
             if rec is not None and not _manages_same(applied, want) and address not in self.adopt:
                 # the live object already matches an edited manifest: nothing to send, but
                 # state must learn the new baseline

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 from deepdiff import DeepDiff
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from support.plan import KEY, applied_state, world
 
-from spsync.fields import _plain_changed_paths, changed_paths
+from spsync.fields import _plain_changed_paths, changed_paths, fingerprint_of
+from spsync.plan import canonical_json
 
 
 def _deepdiff_paths(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
@@ -82,3 +85,12 @@ def test_what_deepdiff_decides() -> None:
     assert changed_paths({"a": "1"}, {"a": 1}) == ["a"]
     for old, new in (({}, {"a": 1, "b": 2}), ({"a": [1]}, {"a": [2]}), ({"a": "1"}, {"a": 1})):
         assert _plain_changed_paths(old, new) is None
+
+
+def test_the_fingerprint_of_an_unknown_address_is_that_of_its_payload() -> None:
+    """``fingerprint_of`` answers a constant for what is neither in state nor observed: the
+    digest of the payload it would otherwise build."""
+    state = applied_state(world(["jane"]))
+    plain = hashlib.sha256(canonical_json({"state": None}).encode()).hexdigest()
+    assert fingerprint_of("user.nobody", state, None, KEY) == "sha256:" + plain
+    assert fingerprint_of("user.jane", state, None, KEY) != "sha256:" + plain
