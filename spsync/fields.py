@@ -240,6 +240,8 @@ def _plain_changed_paths(old: Mapping[str, Any], new: Mapping[str, Any]) -> list
 def _walk_changed(
     old: Mapping[str, Any], new: Mapping[str, Any], prefix: str, out: set[str]
 ) -> bool:
+    """Add to ``out`` the paths under ``prefix`` that differ; ``False`` as soon as a pair
+    is not for this walk (``_plain_changed_paths``)."""
     keys = old.keys() | new.keys()
     if len(keys) > 1 and 2 * len(old.keys() & new.keys()) < len(keys):
         return False
