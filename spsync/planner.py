@@ -93,7 +93,7 @@ class _Planner(SessionRules):
                     # counted, never shown: keep the verdict, not its two field maps (a large
                     # tenant holds tens of thousands of them until the plan is built)
                     dec = _unchanged(dec)
-                self.decisions[address] = dec
+                self.decided(address, dec)
 
     def refresh_decide(self, address: str) -> Decision | None:
         """``--refresh-only``: take what changed remotely into state, change nothing remotely.
@@ -123,7 +123,7 @@ class _Planner(SessionRules):
             if dec is not None:
                 if dec.action == "noop":
                     dec = _unchanged(dec)
-                self.decisions[address] = dec
+                self.decided(address, dec)
 
     def decide(self, address: str) -> Decision:
         kind = kind_of(address)
@@ -148,7 +148,7 @@ class _Planner(SessionRules):
             self.call_needs[address] = calls
             deps |= calls
         after = mask(dec.after, dec.before)
-        return Change(
+        return Change.trusted(
             address=address,
             action=dec.action,
             reason=dec.reason,

@@ -60,6 +60,9 @@ class PlannerBase:
         #: exams switched from unlimited to limited scope by this plan
         self.scoping: set[str] = set()
         self.decisions: dict[str, Decision] = {}
+        #: how many of ``decisions`` make their object anew (``REMAKES``): while none does,
+        #: no dependant has to be made anew (``parent_remade``), the common case
+        self.remakes = 0
         self.adopt: dict[str, Adoption] = {}
         self.warnings: list[str] = []
         #: kind -> managed fields some live object of that kind did not show
@@ -168,10 +171,16 @@ class PlannerBase:
                 return head, ".".join(parts[i:])
         return parts[0], ".".join(parts[1:])
 
+    def decided(self, address: str, dec: Decision) -> None:
+        """Record the decision for ``address`` (final: it is not changed afterwards)."""
+        self.decisions[address] = dec
+        if dec.action in REMAKES:
+            self.remakes += 1
+
     def parent_remade(self, address: str) -> Reason | None:
         """When ``address`` is in state and an object it hangs off is made anew in this plan
         (created again, re-assigned), it must be made anew too: the parent's reason."""
-        if self.rec(address) is None:
+        if not self.remakes or self.rec(address) is None:
             return None
         for p in self.parents(address):
             dec = self.decisions.get(p)
@@ -269,14 +278,28 @@ def linked(changes: Sequence[Change], call_needs: Mapping[str, set[str]]) -> tup
     through another of its dependencies (a session waits for its enrollment through its
     assignment)."""
     present = {c.address for c in changes}
-    deps = {c.address: {x for x in c.depends_on if x in present} for c in changes}
+    by_address = {c.address: c for c in changes}
+    known: dict[str, set[str]] = {}
+
+    def deps(address: str) -> set[str]:
+        """The dependencies of the change at ``address`` that are in this plan."""
+        mine = known.get(address)
+        if mine is None:
+            mine = known[address] = {x for x in by_address[address].depends_on if x in present}
+        return mine
+
     out = []
     for c in changes:
-        mine, extra = deps[c.address], call_needs.get(c.address, set())
+        extra = call_needs.get(c.address)
+        if not extra and present.issuperset(c.depends_on):
+            out.append(c)  # nothing to drop (most changes): each dependency is in the plan
+            continue
+        mine = deps(c.address)
         kept = tuple(
             x
             for x in c.depends_on
-            if x in mine and (x not in extra or not any(x in deps[y] for y in mine if y != x))
+            if x in mine
+            and (not extra or x not in extra or not any(x in deps(y) for y in mine if y != x))
         )
         out.append(c if kept == c.depends_on else c.model_copy(update={"depends_on": kept}))
     return tuple(out)

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from spsync.fields import canonical, changed_paths, fingerprint_secrets, overlay, project
-from spsync.model import Exam, kind_of
+from spsync.model import Course, Exam, User, kind_of
 from spsync.observed import LiveObject
 from spsync.plan import Action, Adoption, Reason
 from spsync.planner_base import Decision, PlannerBase
@@ -23,7 +23,9 @@ class ProvisionRules(PlannerBase):
 
     def identity_changed(self, address: str, res: Any, rec: ResourceState) -> str | None:
         """Why ``res`` is another remote object than the one in state (``None``: same)."""
-        ids = getattr(res, "ids", None)
+        # only these kinds have ids (``getattr`` with a default on another model costs a
+        # raised and caught AttributeError per enrollment)
+        ids = res.ids if isinstance(res, Course | Exam | User) else None
         if ids is not None:
             if ids.kind == "sid":
                 if rec.sid and ids.sid != rec.sid:
@@ -83,9 +85,12 @@ class ProvisionRules(PlannerBase):
         # identity fields are checked apart (identity_changed), never as an update
         current = {**current, **{k: want[k] for k in NOT_COMPARED_LIVE if k in want}}
         applied = rec.applied if rec is not None else {}
-        before = project(current, want)
-        if changed_paths(before, want) == []:
-            if rec is not None and project(applied, want) != want and address not in self.adopt:
+        # nothing changed anywhere (most addresses of a plan): the projection of ``current``
+        # onto ``want`` is then ``current`` itself, field for field
+        same = current == want
+        before = current if same else project(current, want)
+        if same or changed_paths(before, want) == []:
+            if rec is not None and not _manages_same(applied, want) and address not in self.adopt:
                 # the live object already matches an edited manifest: nothing to send, but
                 # state must learn the new baseline
                 self.adopt[address] = Adoption(sid=rec.sid, refs=rec.refs)
@@ -93,7 +98,7 @@ class ProvisionRules(PlannerBase):
         reason: Reason
         if new:
             reason = "new"
-        elif project(applied, want) != want:
+        elif not _manages_same(applied, want):
             reason = "manifest-changed"
         else:
             reason = "drift"
@@ -128,3 +133,9 @@ class ProvisionRules(PlannerBase):
             "(docs/api-dialects.md)"
             for kind, fields in sorted(self.unseen.items())
         ]
+
+
+def _manages_same(applied: Mapping[str, Any], want: dict[str, Any]) -> bool:
+    """Whether the last applied fields hold what ``want`` manages, as ``want`` has it
+    (``project(applied, want) == want``; equal maps project onto each other as they are)."""
+    return applied == want or project(applied, want) == want

@@ -63,18 +63,51 @@ def fmt_value(value: Any) -> str:
         return value
     if isinstance(value, float) and value.is_integer():
         value = int(value)
-    return clean(json.dumps(value, ensure_ascii=False, sort_keys=True))
+    text = _SHOWN_JSON.encode(value)
+    # JSON escapes every C0 control; printable ASCII is all that is left for ``clean`` to
+    # pass through unchanged, and most values are just that (a third of rendering a plan)
+    return text if text.isascii() and text.isprintable() else clean(text)
+
+
+#: ``json.dumps(value, ensure_ascii=False, sort_keys=True)``, one encoder for every value
+#: (``json.dumps`` with options makes a new one per call)
+_SHOWN_JSON = json.JSONEncoder(ensure_ascii=False, sort_keys=True)
+
+
+def shown_fields(fields: Mapping[str, Any] | None) -> dict[str, Any]:
+    """``flatten(masked(fields))`` in one walk: the fields of one side of a change as shown,
+    by dotted path, secrets masked."""
+    out: dict[str, Any] = {}
+    if fields:
+        _shown_into(fields, "", out)
+    return out
+
+
+def _shown_into(fields: Mapping[str, Any], prefix: str, out: dict[str, Any]) -> None:
+    for k, v in fields.items():
+        path = f"{prefix}{k}"
+        if k in _SECRET_KEYS and v is not None:
+            out[path] = v if v in _MASKS else SENSITIVE
+        elif isinstance(v, Mapping):
+            if v:
+                _shown_into(v, path + ".", out)
+            else:
+                out[path] = {}
+        elif isinstance(v, list | tuple):
+            out[path] = masked(v)
+        else:
+            out[path] = v
 
 
 def field_lines(change: Change) -> tuple[list[tuple[str, str]], int]:
     """``(symbol, text)`` per shown field, and how many unchanged fields were folded."""
-    before = flatten(masked(change.before))
-    after = flatten(masked(change.after))
     lines: list[tuple[str, str]] = []
     if change.action in ("forget", "unassign"):
         return lines, 0
     if change.action in ("move", "refresh") and (change.before is None or change.after is None):
         return lines, 0  # nothing is created or removed: only a difference would be news
+    before = shown_fields(change.before)
+    after = shown_fields(change.after)
     if change.before is None:
         return [("+", f"{p}: {fmt_value(v)}") for p, v in sorted(after.items())], 0
     if change.after is None:

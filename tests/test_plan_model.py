@@ -170,3 +170,25 @@ def test_the_checksum_is_taken_over_the_whole_canonical_text() -> None:
     empty = make_plan([])
     text = canonical_json(empty.model_dump(mode="json", exclude={"checksum"}))
     assert empty.checksum == "sha256:" + hashlib.sha256(text.encode()).hexdigest()
+
+
+@pytest.mark.parametrize("n", [0, 1, 999, 1000, 1001, 2500])
+def test_the_checksum_of_changes_encoded_in_chunks(n: int) -> None:
+    """Changes are encoded a chunk at a time: any count, across chunk edges, digests the
+    same one canonical text."""
+    changes = tuple(
+        Change(
+            address=f"user.u{i:05d}",
+            action="update",
+            reason="drift",
+            destructive=False,
+            before={"lastName": f"N{i}", "ids": {"external": f"x{i}"}},
+            after={"lastName": "\u00e9", "n": i * 0.5},
+            depends_on=(f"course.c{i % 3}",),
+        )
+        for i in range(n)
+    )
+    tp = small_plan().model_copy(update={"changes": changes})
+    plan = make_plan([tp, tp.model_copy(update={"tenant": "other", "changes": ()})])
+    whole = canonical_json(plan.model_dump(mode="json", exclude={"checksum"}))
+    assert plan.checksum == "sha256:" + hashlib.sha256(whole.encode()).hexdigest()
