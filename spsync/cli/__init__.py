@@ -7,10 +7,14 @@ an unexpected exception is reported as an internal error (traceback with ``-v``)
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import gc
+import os
 import sys
+import threading
 import traceback
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 
@@ -143,4 +147,37 @@ def run() -> None:
     # students. Rarer young collections and ten times rarer full ones cut that to a third,
     # with the same peak memory (docs/performance.md).
     gc.set_threshold(10_000, 10, 100)
-    main.main(prog_name="spsync")
+    try:
+        main.main(prog_name="spsync")
+    except SystemExit as e:
+        _leave(e)
+    _leave(SystemExit(0))
+
+
+def _leave(how: SystemExit) -> NoReturn:
+    """End the process as ``how`` says, without freeing its objects one by one.
+
+    At exit the interpreter frees everything a run built: a first apply of 2,000 students
+    spent a third of a second on it after its last line (8,011 changes, their state entries,
+    the manifests), a plan of 100,000 students seconds. Everything that must happen at exit
+    still does: the exit handlers run and stdout and stderr are flushed (a reader that has
+    gone away, as ``| head`` does, is no error); then the process ends at once. While a
+    thread other than the main one is still running (none does after a command), the
+    interpreter's own exit is kept, which waits for it."""
+    code = how.code
+    if code is not None and not isinstance(code, int):
+        err(str(code))
+        code = 1
+    if any(
+        t.is_alive() and not t.daemon
+        for t in threading.enumerate()
+        if t is not threading.main_thread()
+    ):
+        sys.exit(code)
+    try:
+        atexit._run_exitfuncs()
+    finally:
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(OSError, ValueError):
+                stream.flush()
+    os._exit(code or 0)
