@@ -96,7 +96,7 @@ def share_fields_set(instance: BaseModel) -> None:
     object.__setattr__(instance, "__pydantic_fields_set__", shared)
 
 
-_S = TypeVar("_S", bound=Strict)
+_S = TypeVar("_S", bound=BaseModel)
 
 
 def trusted(cls: type[_S], fields_set: set[str], values: dict[str, Any]) -> _S:

@@ -29,7 +29,7 @@ from typing import Any, Final, Literal, get_args
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from spsync.errors import PlanError
-from spsync.model import KINDS, Policy, kind_of, share_fields_set
+from spsync.model import KINDS, Policy, kind_of, share_fields_set, trusted
 from spsync.sanitize import json_text
 from spsync.strictjson import strict_loads
 
@@ -139,7 +139,6 @@ class Change(PlanModel):
         types (the planner's own, checked by the type checker): no validation. The
         planner makes one per change; validating each was a fifth of planning a first
         apply. The dicts are taken as they are, not copied."""
-        change = cls.__new__(cls)
         values = {
             "address": address,
             "action": action,
@@ -150,14 +149,11 @@ class Change(PlanModel):
             "depends_on": depends_on,
             "previous_address": previous_address,
         }
-        object.__setattr__(change, "__dict__", values)
-        object.__setattr__(change, "__pydantic_fields_set__", _EVERY_CHANGE_FIELD)
-        object.__setattr__(change, "__pydantic_extra__", None)
-        object.__setattr__(change, "__pydantic_private__", None)
-        return change
+        return trusted(cls, _EVERY_CHANGE_FIELD, values)
 
 
-#: the one shared "fields set" of a ``Change`` given every field (``share_fields_set``)
+#: the one shared "fields set" of a ``Change`` given every field (``share_fields_set``'s,
+#: so that trusted and validated changes share it)
 _EVERY_CHANGE_FIELD = Change(
     address="",
     action="noop",

@@ -224,6 +224,7 @@ _RESOURCES_OPEN = '\n  "resources": {'
 _RESOURCES_CLOSE = "\n  }"
 #: the end of one resource entry and the start of the next, as spsync writes them
 _BETWEEN_ENTRIES = '\n    },\n    "'
+_ENTRY_END = len("\n    }")
 #: characters of a file's resources parsed in one piece (about 1,400 entries)
 SLICE_CHARS = 200_000
 _ENTRIES: TypeAdapter[dict[str, ResourceState]] = TypeAdapter(dict[str, ResourceState])
@@ -254,7 +255,7 @@ def _parse_in_slices(text: str) -> State | None:
     pos = start
     while pos < end:
         cut = text.find(_BETWEEN_ENTRIES, min(pos + SLICE_CHARS, end), end)
-        stop = end if cut < 0 else cut + 6  # after the entry's closing brace
+        stop = end if cut < 0 else cut + _ENTRY_END  # after the entry's closing brace
         resources.update(_ENTRIES.validate_json("{" + text[pos:stop] + "\n}", strict=True))
         pos = stop + 1  # past the comma (or past the end)
     state.resources = resources

@@ -37,8 +37,7 @@ class SpsyncGroup(SummaryGroup):
     def commands(self) -> dict[str, click.Command]:
         if not getattr(self, "_all_loaded", False):
             self._all_loaded = True
-            for cmd in commands.load():
-                self._commands.setdefault(cmd.name or "", cmd)
+            self._keep(commands.load())
         return self._commands
 
     @commands.setter
@@ -54,9 +53,13 @@ class SpsyncGroup(SummaryGroup):
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         if cmd_name not in self._commands and cmd_name in commands.MODULE_OF:
-            for cmd in commands.load_module(commands.MODULE_OF[cmd_name]):
-                self._commands.setdefault(cmd.name or "", cmd)
+            self._keep(commands.load_module(commands.MODULE_OF[cmd_name]))
         return self._commands.get(cmd_name)
+
+    def _keep(self, loaded: list[click.Command]) -> None:
+        """Register commands just imported (one added by hand under a name stays)."""
+        for cmd in loaded:
+            self._commands.setdefault(cmd.name or "", cmd)
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted(set(self._commands) | set(commands.MODULE_OF))

@@ -12,23 +12,6 @@ import importlib
 
 import click
 
-MODULES: tuple[str, ...] = (
-    "init_cmd",
-    "validate_cmd",
-    "schema_cmd",
-    "plan_cmd",
-    "show_cmd",
-    "apply_cmd",
-    "state_cmd",
-    "import_cmd",
-    "export_cmd",
-    "onboard_cmd",
-    "doctor_cmd",
-    "unlock_cmd",
-    "sandbox_cmd",
-)
-
-
 #: each top-level command's name, and the module that defines it
 MODULE_OF: dict[str, str] = {
     "init": "init_cmd",
@@ -45,6 +28,8 @@ MODULE_OF: dict[str, str] = {
     "unlock": "unlock_cmd",
     "sandbox": "sandbox_cmd",
 }
+#: the command modules, in the order ``load`` imports them
+MODULES: tuple[str, ...] = tuple(MODULE_OF.values())
 
 
 def load_module(name: str) -> list[click.Command]:
