@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from typing import Any
+from unittest.mock import patch
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -181,3 +182,41 @@ def test_equal_maps_project_onto_each_other_as_they_are(
     assert _manages_same(shape, shape)
     if source == shape:
         assert project(source, shape) == source
+
+
+_live_edits = st.dictionaries(
+    st.sampled_from(["firstName", "lastName", "email", "timeZone", "currencyCode", "nickname"]),
+    st.sampled_from(["Jane", "Doe", "jane@example.edu", "UTC", "EUR", None, 0, 0.0, True]),
+    max_size=3,
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.dictionaries(st.sampled_from(["user.jane", "user.bob", "enrollment.main.bob"]), _live_edits),
+    st.sets(st.sampled_from(["user.jane", "user.bob"])),
+)
+def test_the_agreeing_live_object_shortcut_plans_what_the_full_comparison_plans(
+    edits: dict[str, dict[str, Any]], drifted: set[str]
+) -> None:
+    """``compare`` decides "unchanged" without laying the live fields over the last applied
+    ones when the manifest is what was applied and the live object agrees with it; with
+    any live edits (managed fields or not, numbers of another type) and any state drift
+    the plan is the one the full comparison makes."""
+    d = world(["jane", "bob"], scheduled=["jane"])
+    st0 = applied_state(d)
+    for address in drifted:
+        rec = st0.resources[address]
+        st0.resources[address] = rec.model_copy(
+            update={"applied": {**rec.applied, "lastName": "Before"}}
+        )
+    live = observed_matching(st0, d)
+    for address, fields in edits.items():
+        live = edit_live(live, address, **fields)
+    fast = build_plan(d, st0, live)
+    with patch("spsync.planner_provision._agrees", lambda want, fields: False):
+        full = build_plan(d, st0, live)
+    assert fast == full
+    assert [(c.address, c.before, c.after) for c in fast.changes] == [
+        (c.address, c.before, c.after) for c in full.changes
+    ]
