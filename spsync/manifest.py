@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from spsync.collector import bulk
 from spsync.errors import ManifestError, Problem, UsageError
 from spsync.manifest_relate import Item, Named, Relations, written_at
 from spsync.manifest_tenant import (
@@ -46,7 +47,7 @@ from spsync.schema import COURSE, ENROLLMENT, EXAM, RESOURCES, SECTIONS, SESSION
 from spsync.schema_formats import name_spec
 from spsync.schema_spec import INVALID, Ctx, Obj
 from spsync.suggest import Suggester
-from spsync.yamlload import Map, Node, Scalar, Seq, describe, gc_paused
+from spsync.yamlload import Map, Node, Scalar, Seq, describe
 
 SECTION_OF = {"course": "courses", "exam": "exams", "user": "users"}
 
@@ -80,7 +81,7 @@ def load(
     problems: list[Problem] = []
     suggest = Suggester()
     root = config_root(path)
-    with gc_paused():
+    with bulk():
         dirs = discover(path, problems, narrowed=bool(tenants))
         heads = [read_head(d, environ, sandbox, suggest, secrets, root) for d in dirs]
         known = sorted({h.name for h in heads})

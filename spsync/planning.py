@@ -17,6 +17,7 @@ from typing import Any, Protocol, TypeVar
 
 from spsync.api.client import CALL_TIMEOUT, Client
 from spsync.api.transport import HTTP_STACKS
+from spsync.collector import bulk
 from spsync.errors import PlanError, SpsyncError, UsageError
 from spsync.fields import SANDBOX_KEY
 from spsync.model import Desired
@@ -131,20 +132,24 @@ async def plan_tenant(
 
     Raises ``UnsafePlanError`` (a ``PlanError`` carrying the plan) when the policy refuses it.
     """
-    state = store.load(desired.tenant)
+    # the state, the live objects and the decisions: built in bulk, no cycles
+    with bulk():
+        state = store.load(desired.tenant)
     observed = None
     if refresh and client is not None:
-        observed = await observe(desired, state, client)
-    tp = build_plan(
-        desired,
-        state,
-        observed,
-        targets=targets,
-        secret_key=secret_key,
-        replace=replace,
-        refresh_only=refresh_only,
-    )
-    tp = scrubbed(tp)
+        with bulk():
+            observed = await observe(desired, state, client)
+    with bulk():
+        tp = build_plan(
+            desired,
+            state,
+            observed,
+            targets=targets,
+            secret_key=secret_key,
+            replace=replace,
+            refresh_only=refresh_only,
+        )
+        tp = scrubbed(tp)
     check_safety(tp, desired.tenant.policy, len(state.resources), allow_destroy=allow_destroy)
     return tp, state, observed
 

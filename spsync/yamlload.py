@@ -22,15 +22,13 @@ named ``No`` stays ``"No"``.
 
 from __future__ import annotations
 
-import gc
 import re
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
 import yaml
 
+from spsync.collector import bulk
 from spsync.sharing import share
 
 #: libyaml's parser when PyYAML was built with it; the pure-Python one otherwise
@@ -226,21 +224,6 @@ def _position(data: bytes, offset: int) -> tuple[int, int]:
     return line, col
 
 
-@contextmanager
-def gc_paused() -> Iterator[None]:
-    """Pause the cyclic garbage collector while building large acyclic trees.
-
-    Hundreds of thousands of long-lived nodes trigger repeated full collections that
-    would more than double load time; nothing built here forms reference cycles."""
-    was = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was:
-            gc.enable()
-
-
 def parse(text: str) -> tuple[Node | None, list[YamlProblem]]:
     """Compose one YAML document from ``text``.
 
@@ -250,7 +233,7 @@ def parse(text: str) -> tuple[Node | None, list[YamlProblem]]:
     composer = _Composer()
     loader = Loader(text)
     try:
-        with gc_paused():
+        with bulk():  # hundreds of thousands of nodes, no cycles
             root = composer.run(loader)
     except _Stop as stop:
         composer.problems.append(stop.problem)

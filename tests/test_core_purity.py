@@ -87,6 +87,7 @@ PURE = (
     "schema_formats",
     "state",
     "sharing",
+    "collector",
     "moves",
     "suggest",
     "observed",

@@ -21,6 +21,7 @@ import click
 from spsync import __version__
 from spsync.cli import commands
 from spsync.cli.common import SummaryGroup, err, global_options, globals_of
+from spsync.collector import freeze_after_bulk
 from spsync.errors import SpsyncError
 
 
@@ -150,6 +151,8 @@ def run() -> None:
     # students. Rarer young collections and ten times rarer full ones cut that to a third,
     # with the same peak memory (docs/performance.md).
     gc.set_threshold(10_000, 10, 100)
+    # and what is built in bulk is not looked at again once built (spsync.collector)
+    freeze_after_bulk()
     try:
         main.main(prog_name="spsync")
     except SystemExit as e:
