@@ -15,8 +15,6 @@ import hmac
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from deepdiff import DeepDiff
-
 from spsync.model import (
     Course,
     Desired,
@@ -212,6 +210,10 @@ def changed_paths(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
     plain = _plain_changed_paths(old, new)
     if plain is not None:
         return plain
+    # imported here: most plans never get this far, and the import is a sixtieth of a
+    # second of every command's start
+    from deepdiff import DeepDiff
+
     diff = DeepDiff(dict(old), dict(new), ignore_numeric_type_changes=True, view="tree")
     paths: set[str] = set()
     for items in diff.values():
