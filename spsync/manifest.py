@@ -42,10 +42,11 @@ from spsync.manifest_tenant import (
     valid_name,
     yaml_files,
 )
-from spsync.model import Desired
+from spsync.model import Desired, Locations
 from spsync.schema import COURSE, ENROLLMENT, EXAM, RESOURCES, SECTIONS, SESSION, USER, ref_spec
 from spsync.schema_formats import name_spec
 from spsync.schema_spec import INVALID, Ctx, Obj
+from spsync.sharing import share
 from spsync.suggest import Suggester
 from spsync.yamlload import Map, Node, Scalar, Seq, describe
 
@@ -257,28 +258,28 @@ class _TenantLoader(Relations):
             for name, e in registry.items():
                 values = e.values if e.values is not None else {}
                 values.setdefault("name", name)
-                group[f"{kind}.{name}"] = values
+                group[share(f"{kind}.{name}")] = values
         enrollments = groups["enrollments"] = {}
         for (course, user), (_item, role) in self.enrolled.items():
-            address = f"enrollment.{course}.{user}"
+            address = share(f"enrollment.{course}.{user}")
             enrollments[address] = {"user": user, "course": course, "role": role}
         for course, user in self.implied_enrollments:
-            address = f"enrollment.{course}.{user}"
+            address = share(f"enrollment.{course}.{user}")
             enrollments[address] = {"user": user, "course": course, "implied": True}
         assignments = groups["assignments"] = {}
         for (exam, user), pending in self.assigned.items():
-            address = f"assignment.{exam}.{user}"
+            address = share(f"assignment.{exam}.{user}")
             assignments[address] = {"exam": exam, "user": user, "implied": pending.implied}
         sessions = groups["sessions"] = {}
         for (exam, user), item in self.scheduled.items():
             values = item.values
             values.setdefault("exam", exam)
             values.setdefault("user", user)
-            sessions[f"session.{exam}.{user}"] = values
+            sessions[share(f"session.{exam}.{user}")] = values
         # canonical order: by address, whichever file declared what
         ordered = {k: dict(sorted(g.items())) for k, g in groups.items()}
         return Desired.model_validate(
-            {"tenant": self._tenant(), **ordered, "locations": dict(sorted(locations.items()))}
+            {"tenant": self._tenant(), **ordered, "locations": Locations(locations)}
         )
 
     def _locations(self) -> dict[str, tuple[str, int, int]]:
@@ -286,7 +287,8 @@ class _TenantLoader(Relations):
         locations: dict[str, tuple[str, int, int]] = {}
 
         def locate(address: str, cx: Ctx, node: Node) -> None:
-            locations[address] = (cx.file, node.line, node.col)
+            # the same text object as the address's key in Desired, the state and the plan
+            locations[share(address)] = (cx.file, node.line, node.col)
 
         for kind, registry in self.named.items():
             for name, e in registry.items():

@@ -1,8 +1,12 @@
-"""Manifest models share their "fields set"; locations are plain tuples (memory of a roster)."""
+"""Manifest models share their "fields set"; locations are packed (memory of a roster)."""
 
 from __future__ import annotations
 
-from spsync.model import Ids, Location, User, trusted
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from spsync.model import Desired, Ids, Location, Locations, User, trusted
 from spsync.observed import LiveObject
 
 
@@ -52,3 +56,58 @@ def test_a_trusted_instance_equals_the_constructed_one() -> None:
     assert made.model_fields_set is fields
     assert made.model_copy(update={"status": "Scheduled"}).status == "Scheduled"
     assert made.status is None
+
+
+_positions = st.dictionaries(
+    st.text("abcuser.-0123", min_size=1, max_size=12),
+    st.tuples(
+        st.sampled_from(["a.yaml", "b/users.yaml", "ü.yaml"]),
+        st.integers(0, (1 << 28) - 1),
+        st.integers(0, (1 << 20) - 1),
+    ),
+    max_size=30,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(_positions, st.text("abcuser.-0123", max_size=12))
+def test_packed_locations_are_the_mapping_they_were_built_from(
+    positions: dict[str, tuple[str, int, int]], other: str
+) -> None:
+    locations = Locations(positions)
+    expected = {a: Location(*p) for a, p in positions.items()}
+    assert dict(locations.items()) == expected
+    assert locations == expected and expected == locations
+    assert list(locations) == sorted(positions)
+    assert len(locations) == len(positions)
+    assert (other in locations) == (other in positions)
+    if other not in positions:
+        with pytest.raises(KeyError):
+            locations[other]
+    assert Locations.of(positions) == locations
+    assert Locations.of(locations) is locations
+
+
+def test_locations_out_of_range_or_malformed_are_refused() -> None:
+    with pytest.raises(ValueError, match="out of range"):
+        Locations({"user.a": ("a.yaml", 1 << 28, 1)})
+    with pytest.raises(ValueError, match="out of range"):
+        Locations({"user.a": ("a.yaml", 1, 1 << 20)})
+    with pytest.raises(ValueError, match="not a position"):
+        Locations.of({"user.a": ("a.yaml", "1", 1)})
+
+
+def test_desired_keeps_its_locations_packed_and_dumps_them_as_a_map() -> None:
+    d = Desired.model_validate(
+        {
+            "tenant": {"tenant": "acme", "install": "AI" + "a" * 32, "file": "t.yaml"},
+            "locations": {"user.b": ("u.yaml", 4, 3), "user.a": ("u.yaml", 2, 3)},
+        }
+    )
+    assert isinstance(d.locations, Locations)
+    assert d.locations["user.a"] == Location("u.yaml", 2, 3)
+    assert d.model_dump()["locations"] == {
+        "user.a": Location("u.yaml", 2, 3),
+        "user.b": Location("u.yaml", 4, 3),
+    }
+    assert d.model_copy(update={"locations": {}}).locations == Locations()
