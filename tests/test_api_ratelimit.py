@@ -8,9 +8,10 @@ from __future__ import annotations
 import asyncio
 import math
 
+import pytest
 from support.api import http_client, new_world, served
 
-from spsync.api import Client
+from spsync.api import Client, calls
 
 SERVER_RATE = 50.0
 CALLS = 150
@@ -57,3 +58,24 @@ def test_an_initial_rate_is_kept_when_the_server_does_not_object() -> None:
     assert api.limiter.throttled == 0
     # 20 successes at ~40/s add 20 * (1/40): additive increase, no jump
     assert 40.0 < api.limiter.rate < 41.0
+
+
+def test_a_client_keeps_only_its_latest_call_records(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A long apply makes hundreds of thousands of calls: the client keeps the latest
+    ``RECORDS_KEPT`` to twice as many of their records, in order, not every one."""
+    monkeypatch.setattr(calls, "RECORDS_KEPT", 5)
+    world = new_world()
+    seen: list[object] = []
+    with served(world) as (srv, _front):
+
+        async def go() -> Client:
+            async with http_client(srv, on_call=seen.append) as api:
+                for _ in range(23):
+                    await api.settings()
+                return api
+
+        api = asyncio.run(go())
+    assert len(seen) == 23  # every call still reaches the hooks (the audit log)
+    assert api.records == seen[-len(api.records) :]
+    assert 5 <= len(api.records) <= 10
+    assert not hasattr(api.records[0], "__dict__")  # slotted: no dict per record

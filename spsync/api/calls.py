@@ -58,7 +58,11 @@ CALL_TIMEOUT = 120.0
 SLOW_NOTICE_AFTER = 5.0
 
 
-@dataclass(frozen=True)
+#: CallRecords a client keeps (``records``): the latest ``RECORDS_KEPT`` to twice as many
+RECORDS_KEPT = 10_000
+
+
+@dataclass(frozen=True, slots=True)
 class CallRecord:
     """One HTTP attempt, as given to ``on_call`` (audit log, progress).
 
@@ -172,7 +176,10 @@ class Caller:
         return found
 
     def _record(self, record: CallRecord) -> None:
-        self.records.append(record)
+        records = self.records
+        records.append(record)
+        if len(records) > 2 * RECORDS_KEPT:
+            del records[:-RECORDS_KEPT]
         level = logging.DEBUG if record.error is None else logging.INFO
         log.log(
             level,

@@ -183,7 +183,9 @@ class Client(Writer):
         #: request (journal, audit log) here, so nothing answered is unrecorded when the next
         #: request leaves, and records are written in batches, not one by one
         self.before_send: list[Callable[[], None]] = []
-        #: every CallRecord of this client, in order (cheap: no bodies)
+        #: the latest CallRecords of this client, in order: no bodies, and at most twice
+        #: ``RECORDS_KEPT`` (a first apply of 100,000 students makes 200,000 calls; the
+        #: audit log has them all)
         self.records: list[CallRecord] = []
         #: the adaptive window of calls in flight (``window.peak``: the largest reached)
         self.window = Window(ceiling=max_in_flight, start=start_in_flight)
