@@ -10,16 +10,11 @@ $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[test]'
-	touch $(STAMP)
-
-# spsync's own bytecode, written once here: the editable install leaves it to the first
-# run, and where PYTHONDONTWRITEBYTECODE is set (CI runners often set it) every command
-# would compile its ~60 modules again at start, 0.1 s each time. compileall only redoes
-# the modules changed since.
-PYC := $(VENV)/.compiled
-$(PYC): $(STAMP) $(wildcard spsync/*.py spsync/*/*.py)
+	@# spsync's own bytecode, written once here: the editable install leaves it to the
+	@# first run, and where PYTHONDONTWRITEBYTECODE is set (CI runners often set it) every
+	@# command would compile its ~60 modules again at start, 0.1 s each time
 	$(BIN)/python -m compileall -q spsync
-	touch $(PYC)
+	touch $(STAMP)
 
 # ruff, then mypy (its settings in pyproject.toml: strict on the pure core)
 lint: $(STAMP)
@@ -29,7 +24,7 @@ lint: $(STAMP)
 
 # the suite on TEST_WORKERS processes (pytest-xdist; TEST_WORKERS=0 runs it in this one)
 TEST_WORKERS ?= 2
-test: $(PYC) lint
+test: $(STAMP) lint
 	$(BIN)/pytest -q -p no:cacheprovider -m "not soak" -n $(TEST_WORKERS)
 
 # The README's first command: apply the bundled tenants on the embedded sandbox, then show
@@ -42,7 +37,7 @@ DEMO_ENV := SPSYNC_SANDBOX_NOW=2027-06-01T00:00:00Z SPSYNC_ACME_CERT_PASSWORD=de
 	SPSYNC_GLOBEX_SECURITY_PASSWORD=demo-only SPSYNC_GLOBEX_FINANCE_PASSWORD=demo-only \
 	SPSYNC_GLOBEX_LEADERSHIP_PASSWORD=demo-only SPSYNC_GLOBEX_CONDUCT_PASSWORD=demo-only
 
-demo: $(PYC)
+demo: $(STAMP)
 	@echo '$$ spsync --sandbox validate manifests'
 	@$(DEMO_ENV) $(BIN)/spsync --sandbox validate manifests
 	@echo '$$ spsync --sandbox apply manifests --auto-approve > .spsync/demo-apply.txt'
@@ -55,7 +50,7 @@ demo: $(PYC)
 
 # Long reliability trials (faults, kills, torn writes); the last line is the summary.
 # SPSYNC_SOAK_TRIALS=N (default 30), SPSYNC_SOAK_SEED, SPSYNC_SOAK_WORKERS: see docs/reliability.md.
-soak: $(PYC)
+soak: $(STAMP)
 	$(BIN)/pytest -q -p no:cacheprovider -m soak -s
 
 clean:
