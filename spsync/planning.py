@@ -126,9 +126,11 @@ async def plan_tenant(
     secret_key: bytes,
     replace: Sequence[str] = (),
     refresh_only: bool = False,
+    witnesses: bool = True,
 ) -> tuple[TenantPlan, State, Observed | None]:
     """Plan one tenant: load its state, observe (unless ``refresh`` is off or there is no
-    client), build the plan, check it against the tenant's safety policy.
+    client), build the plan, check it against the tenant's safety policy. ``witnesses``: as
+    ``build_plan``'s (off for an apply that is not of a saved plan).
 
     Raises ``UnsafePlanError`` (a ``PlanError`` carrying the plan) when the policy refuses it.
     """
@@ -148,6 +150,7 @@ async def plan_tenant(
             secret_key=secret_key,
             replace=replace,
             refresh_only=refresh_only,
+            witnesses=witnesses,
         )
         tp = scrubbed(tp)
     check_safety(tp, desired.tenant.policy, len(state.resources), allow_destroy=allow_destroy)

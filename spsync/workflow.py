@@ -185,6 +185,8 @@ async def applying(
                     secret_key=key,
                     replace=planning.shares_of(o.replace, desired),
                     refresh_only=o.refresh_only,
+                    # only a saved plan is compared with this one (its staleness)
+                    witnesses=saved is not None,
                 )
             except UnsafePlanError as e:
                 return _Prepared(desired, e.tenant_plan, None, None, client, audit, key, e)

@@ -577,6 +577,19 @@ def test_fingerprints_follow_live_objects_and_digest_follows_manifests(
     assert e1.desired_digest.startswith("hmac-sha256:")
 
 
+def test_a_plan_without_witnesses_is_the_plan_less_its_staleness_checks(
+    d: Desired, st: State, live: Observed
+) -> None:
+    """An apply that plans and executes at once asks for no fingerprints nor digest (only a
+    saved plan is ever compared with a later one): everything else is the same plan."""
+    d2 = with_users(d, **{"user.jane": user("jane", lastName="Doe")})
+    full = build_plan(d2, st, live)
+    bare = build_plan(d2, st, live, witnesses=False)
+    assert full.fingerprints and full.desired_digest
+    assert (bare.fingerprints, bare.desired_digest) == ({}, "")
+    assert bare == full.model_copy(update={"fingerprints": {}, "desired_digest": ""})
+
+
 def test_removed_addresses_keep_their_state_baseline(d: Desired, st: State) -> None:
     st.resources["user.ghost"] = ResourceState(sid=sid("US", "ghost"), applied={"lastName": "G"})
     tp = build_plan(d, st, None)
