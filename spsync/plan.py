@@ -356,8 +356,11 @@ def make_plan(
     manifests: str = "",
     replace: Sequence[str] = (),
     refresh_only: bool = False,
+    checksum: bool = True,
 ) -> Plan:
-    """Assemble tenant plans (sorted by tenant name) into a checksummed ``Plan``."""
+    """Assemble tenant plans (sorted by tenant name) into a checksummed ``Plan``.
+    ``checksum=False``: without its checksum (``""``), for a plan that is applied as it is
+    made and never saved nor shown as JSON (the checksum encodes every change again)."""
     plan = Plan(
         tenants=tuple(sorted(tenants, key=lambda t: t.tenant)),
         targets=tuple(targets),
@@ -367,7 +370,7 @@ def make_plan(
         allow_destroy=allow_destroy,
         manifests=manifests,
     )
-    return plan.model_copy(update={"checksum": compute_checksum(plan)})
+    return plan.model_copy(update={"checksum": compute_checksum(plan)}) if checksum else plan
 
 
 def dump_plan(plan: Plan) -> str:

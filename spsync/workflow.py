@@ -199,6 +199,7 @@ async def applying(
             refresh=o.refresh,
             replace=o.replace,
             refresh_only=o.refresh_only,
+            checksum=saved is not None,
         )
         if saved is not None:
             _check_saved(saved, prepared, replayed)

@@ -42,6 +42,15 @@ def test_plan_file_round_trip_and_checksum() -> None:
     assert dump_plan(load_plan(text)) == text
 
 
+def test_a_plan_applied_as_made_can_go_without_its_checksum() -> None:
+    """``make_plan(checksum=False)`` (an apply that is not of a saved plan): the same plan,
+    its checksum left empty rather than computed over every change again."""
+    full = make_plan([small_plan()])
+    bare = make_plan([small_plan()], checksum=False)
+    assert full.checksum.startswith("sha256:") and bare.checksum == ""
+    assert bare == full.model_copy(update={"checksum": ""})
+
+
 def test_edited_plan_file_is_refused() -> None:
     plan = make_plan([small_plan()])
     doc = json.loads(dump_plan(plan))
