@@ -3,8 +3,10 @@ handlers and everything written on stdout are as with the interpreter's own exit
 
 from __future__ import annotations
 
+import pstats
 import subprocess
 import sys
+from pathlib import Path
 
 SCRIPT = (
     "import atexit, sys\n"
@@ -29,3 +31,19 @@ def test_exit_codes_handlers_and_the_whole_output() -> None:
     bad = _run("plna")
     assert bad.returncode == 1
     assert "No such command 'plna'" in bad.stderr and "handler ran" in bad.stderr
+
+
+def test_a_profiled_run_ends_as_usual_so_the_profile_is_written(tmp_path: Path) -> None:
+    """``python -m cProfile -o FILE -m spsync ...`` (how docs/performance.md profiles an
+    apply) writes FILE after the command returns: a profiled run keeps the interpreter's
+    own exit."""
+    out = tmp_path / "run.prof"
+    done = subprocess.run(
+        [sys.executable, "-m", "cProfile", "-o", str(out), "-m", "spsync", "schema"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    stats = pstats.Stats(str(out))
+    assert any("spsync" in path for path, _line, _name in stats.stats)  # type: ignore[attr-defined]

@@ -168,16 +168,21 @@ def _leave(how: SystemExit) -> NoReturn:
     the manifests), a plan of 100,000 students seconds. Everything that must happen at exit
     still does: the exit handlers run and stdout and stderr are flushed (a reader that has
     gone away, as ``| head`` does, is no error); then the process ends at once. While a
-    thread other than the main one is still running (none does after a command), the
-    interpreter's own exit is kept, which waits for it."""
+    thread other than the main one is still running (none does after a command), or while a
+    profiler or tracer watches the run (``python -m cProfile -o FILE -m spsync ...`` writes
+    FILE once the command returns), the interpreter's own exit is kept."""
     code = how.code
     if code is not None and not isinstance(code, int):
         err(str(code))
         code = 1
-    if any(
-        t.is_alive() and not t.daemon
-        for t in threading.enumerate()
-        if t is not threading.main_thread()
+    if (
+        sys.getprofile() is not None
+        or sys.gettrace() is not None
+        or any(
+            t.is_alive() and not t.daemon
+            for t in threading.enumerate()
+            if t is not threading.main_thread()
+        )
     ):
         sys.exit(code)
     try:
