@@ -253,15 +253,15 @@ class SessionBooking:
     def _record_session(self, ctx: _SessionCtx, session_sid: str) -> None:
         self.run.put(
             ctx.address,
-            ResourceState(
-                sid=session_sid,
-                refs={
+            ResourceState.holding(
+                session_sid,
+                {
                     "course": ctx.course_sid,
                     "exam": ctx.exam_sid,
                     "enrollment": ctx.enrollment_sid,
                     "user": ctx.user_sid,
                 },
-                applied=self.run.applied_of(ctx.address),
+                self.run.applied_of(ctx.address),
             ),
         )
 

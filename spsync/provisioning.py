@@ -33,7 +33,7 @@ class Provisioning:
     def _record(self, change: Change, sid: str, refs: dict[str, str] | None = None) -> None:
         """``change`` is done: its object's SID (and references) go to state."""
         applied = self.run.applied_of(change.address)
-        self.run.put(change.address, ResourceState(sid=sid, refs=refs or {}, applied=applied))
+        self.run.put(change.address, ResourceState.holding(sid, dict(refs or {}), applied))
         self.run.done(change)
 
     async def course(self, op: Op) -> None:

@@ -80,6 +80,17 @@ class ResourceState:
     def __repr__(self) -> str:
         return f"ResourceState(sid={self.sid!r}, refs={self.refs!r}, applied={self.applied!r})"
 
+    @classmethod
+    def holding(
+        cls, sid: str | None, refs: dict[str, str], applied: dict[str, Any]
+    ) -> ResourceState:
+        """An entry holding these very maps, not copies (the constructor copies them): apply
+        records the plan's own map of what a change sent, which the plan keeps to the end,
+        rather than an equal copy of it. The caller gives the maps away."""
+        entry: ResourceState = _new_entry(cls)
+        entry.sid, entry.refs, entry.applied = sid, refs, applied
+        return entry
+
     def model_copy(self, *, update: Mapping[str, Any] | None = None) -> ResourceState:
         """A shallow copy with the fields of ``update`` replaced (not validated)."""
         copy = _new_entry(ResourceState)

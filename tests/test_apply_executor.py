@@ -31,9 +31,11 @@ from spsync.api import wire
 from spsync.api.client import Client
 from spsync.apply import ApplyResult, Executor, execute_tenant
 from spsync.audit import AuditLog
+from spsync.fields import applied_fields
 from spsync.journal import journal_path
 from spsync.model import Desired
 from spsync.plan import Change
+from spsync.planner import build_plan
 from spsync.progress import LineProgress
 from spsync.sandbox.server import ThreadedServer
 from spsync.secrets import Secret
@@ -418,3 +420,40 @@ def test_audit_log_records_the_error_code_of_a_failed_call(
         ("POST", "INVALIDINPUT", "session.final.u0001")
     ]
     assert all(x["code"] is None for x in lines if x["status"] == 200)
+
+
+def test_state_records_the_plans_own_field_maps(server: ThreadedServer, tmp_path: Path) -> None:
+    """What apply records as ``applied`` is what the manifests say; where the plan's change
+    holds the very same map (no secret masked in it), state keeps that map rather than an
+    equal copy, and the file written says the same either way."""
+    key = b"executor-test-key"
+    desired = _basic(tmp_path, server.url)
+    store = StateStore(tmp_path / "state")
+    tp = build_plan(desired, store.load(desired.tenant), None, secret_key=key)
+
+    async def go() -> ApplyResult:
+        async with Client(server.url, INSTALL, Secret(TOKEN)) as client:
+            return await execute_tenant(
+                tp.changes,
+                desired,
+                store.load(desired.tenant),
+                client,
+                store,
+                applied_of=lambda a: applied_fields(desired, a, key),
+            )
+
+    result = asyncio.run(go())
+    assert result.ok, result.failures
+    entries = result.state.resources
+    after = {c.address: c.after for c in tp.changes}
+    shared = [a for a in entries if entries[a].applied is after[a]]
+    assert sorted(shared) == sorted(a for a in entries if not a.startswith("exam."))
+    for address, entry in entries.items():
+        assert entry.applied == applied_fields(desired, address, key)
+    exam = entries["exam.final"].applied["configuration"]["password"]
+    assert (
+        exam.startswith("hmac-sha256:")
+        and after["exam.final"]["configuration"]["password"] == "(sensitive)"
+    )
+    saved = store.load(desired.tenant).resources
+    assert {a: e.applied for a, e in saved.items()} == {a: e.applied for a, e in entries.items()}
