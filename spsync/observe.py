@@ -24,9 +24,16 @@ from typing import Any
 from spsync.api import wire
 from spsync.api.client import Client
 from spsync.model import Desired, Exam
-from spsync.observe_reads import ListedEnrollment, live_object, maybe_missing, read_all
+from spsync.observe_reads import (
+    ListedEnrollment,
+    live_object,
+    maybe_missing,
+    read_all,
+    shared_live_object,
+)
 from spsync.observe_sessions import SessionLookups
 from spsync.observed import LiveObject, Observed
+from spsync.sharing import share
 from spsync.state import State
 from spsync.translate import course_fields, exam_fields, user_fields
 
@@ -36,13 +43,15 @@ USER_LIST_THRESHOLD = 100
 
 
 class _ListedUser:
-    """A user as read: its SID and its fields in normal form (the answer model let go)."""
+    """A user as read: its SID and its fields in normal form (the answer model let go),
+    their texts the run's shared objects (the state and the manifests hold them too)."""
 
     __slots__ = ("fields", "sid", "taken")
 
     def __init__(self, sid: str, fields: dict[str, Any]) -> None:
-        self.sid = sid
-        self.fields = fields
+        self.sid = share(sid)
+        # a user's fields are flat texts (or null)
+        self.fields = {k: share(v) if type(v) is str else v for k, v in fields.items()}
         #: whether a live object has these fields already (a second one gets a copy)
         self.taken = False
 
@@ -68,7 +77,7 @@ class _Observer(SessionLookups):
             obj = (
                 None
                 if c is None
-                else live_object(sid=c.sid, fields=self.note("course", course_fields(c)))
+                else shared_live_object(sid=c.sid, fields=self.note("course", course_fields(c)))
             )
             if known:
                 self.found(address, obj)
@@ -135,7 +144,7 @@ class _Observer(SessionLookups):
                 conf = e.configuration
                 if conf is not None and "proctorTypes" not in conf.model_fields_set:
                     self.unobserved["exam"].add("configuration.proctorTypes.options")
-                obj = live_object(sid=e.sid, refs=refs, fields=self.note("exam", fields))
+                obj = shared_live_object(sid=e.sid, refs=refs, fields=self.note("exam", fields))
             if known:
                 self.found(address, obj)
             elif obj is not None:
@@ -247,10 +256,11 @@ class _Observer(SessionLookups):
 
     @staticmethod
     def _enrollment_obj(e: ListedEnrollment, course_sid: str) -> LiveObject:
+        # ``course_sid`` is the state's (shared) text; the rest was read
         return live_object(
-            sid=e.sid,
-            refs={"course": e.courseSid or course_sid, "user": e.userSid},
-            fields={"role": e.role},
+            sid=share(e.sid),
+            refs={"course": share(e.courseSid or course_sid), "user": share(e.userSid)},
+            fields={"role": None if e.role is None else share(e.role)},
         )
 
     async def run(self) -> Observed:

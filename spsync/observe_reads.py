@@ -31,18 +31,26 @@ def live_object(
     status: str | None = None,
 ) -> LiveObject:
     """A ``LiveObject`` from data observation built itself: constructed without
-    re-validation (tens of thousands per large tenant)."""
-    # its texts as the run's shared objects (``spsync.sharing``): the state and the
-    # manifests hold the same SIDs, names and times
+    re-validation (tens of thousands per large tenant).
+
+    Its texts are taken as they are: the caller gives the run's shared objects
+    (``spsync.sharing``) of what the state and the manifests hold too (SIDs, names,
+    times), sharing each text once where it is read (``shared_live_object`` for the few
+    objects read whole)."""
     return trusted(
         LiveObject,
         _LIVE_OBJECT_FIELDS,
-        {
-            "sid": None if sid is None else share(sid),
-            "refs": share_values(refs) if refs else {},
-            "fields": share_values(fields) if fields else {},
-            "status": status,
-        },
+        {"sid": sid, "refs": refs or {}, "fields": fields or {}, "status": status},
+    )
+
+
+def shared_live_object(
+    *, sid: str, refs: dict[str, str] | None = None, fields: dict[str, Any]
+) -> LiveObject:
+    """``live_object`` of an answer read whole (a course, an exam: a few per tenant), every
+    text in it, nested ones included, made the run's shared object first."""
+    return live_object(
+        sid=share(sid), refs=share_values(refs) if refs else None, fields=share_values(fields)
     )
 
 

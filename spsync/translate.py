@@ -33,7 +33,7 @@ from spsync.model import (
     trusted,
 )
 from spsync.observed import LiveSession
-from spsync.sharing import share_values
+from spsync.sharing import share
 
 # --- manifest -> wire --------------------------------------------------------------------
 
@@ -326,21 +326,25 @@ _LIVE_SESSION_FIELDS = set(LiveSession.model_fields)
 def live_session(s: wire.Session) -> LiveSession:
     """The live session of one enrollment in one exam, as the planner and apply see it
     (built without re-validation: a large tenant has tens of thousands)."""
+    # every field is a text or null: each text the run's shared object (the state and the
+    # manifests hold the same SIDs and times)
     return trusted(
         LiveSession,
         _LIVE_SESSION_FIELDS,
-        share_values(
-            {
-                "sid": s.sid,
-                "status": s.status,
-                "statusReason": s.statusReason,
-                "enrollment": s.enrollmentSid or "",
-                "appointment": s.appointmentDate,
-                "type": s.sessionType,
-                "proctorLocation": s.proctorLocationSid,
-                "externalAppointmentId": s.externalAppointmentId,
-                "notes": s.notes,
-                "created": s.createdDate,
-            }
-        ),
+        {
+            "sid": share(s.sid),
+            "status": share(s.status),
+            "statusReason": _shared(s.statusReason),
+            "enrollment": share(s.enrollmentSid or ""),
+            "appointment": _shared(s.appointmentDate),
+            "type": _shared(s.sessionType),
+            "proctorLocation": _shared(s.proctorLocationSid),
+            "externalAppointmentId": _shared(s.externalAppointmentId),
+            "notes": _shared(s.notes),
+            "created": _shared(s.createdDate),
+        },
     )
+
+
+def _shared(text: str | None) -> str | None:
+    return None if text is None else share(text)
