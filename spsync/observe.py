@@ -35,7 +35,7 @@ from spsync.observe_sessions import SessionLookups
 from spsync.observed import LiveObject, Observed
 from spsync.sharing import share
 from spsync.state import State
-from spsync.translate import course_fields, exam_fields, user_fields
+from spsync.translate import course_fields, exam_fields, user_fields, user_row_fields
 
 #: above this many users to read, page through the install's user list instead of one GET
 #: per user (a page holds 100)
@@ -164,10 +164,14 @@ class _Observer(SessionLookups):
         by_sid: dict[str, _ListedUser] = {}
         by_id: dict[tuple[str, str], _ListedUser] = {}
 
-        def index(page: Iterable[wire.User]) -> None:
+        def index(page: Iterable[wire.UserRow]) -> None:
             for u in page:
-                listed = by_sid[u.sid] = _ListedUser(u.sid, user_fields(u))
-                for kind, value in (("external", u.externalId), ("api", u.apiId), ("lms", u.lmsId)):
+                listed = by_sid[u["sid"]] = _ListedUser(u["sid"], user_row_fields(u))
+                for kind, value in (
+                    ("external", u.get("externalId")),
+                    ("api", u.get("apiId")),
+                    ("lms", u.get("lmsId")),
+                ):
                     if value:
                         by_id.setdefault((kind, value), listed)
 

@@ -18,7 +18,7 @@ from spsync.model import Desired, kind_of, trusted
 from spsync.observed import LiveObject, LiveSession
 from spsync.sharing import share, share_values
 from spsync.state import State
-from spsync.translate import OBSERVABLE, live_session, session_fields, unobserved_of
+from spsync.translate import OBSERVABLE, SESSION_FIELDS, live_session, unobserved_of
 
 T = TypeVar("T")
 
@@ -71,18 +71,16 @@ class ListedEnrollment(NamedTuple):
 
 class ListedSession:
     """What observation uses of a listed session: its ``LiveSession`` (what the planner
-    gets), its ``editDate`` (to rank it) and which managed fields the service sent. The
-    answer model (19 fields) is let go as its page is read: a tenant of 100,000 students
-    lists 100,000 sessions."""
+    gets), its ``editDate`` (to rank it) and which managed fields the service sent. Built
+    from its row (``wire.SessionRow``), which is let go with its page: a tenant of 100,000
+    students lists 100,000 sessions."""
 
     __slots__ = ("editDate", "live", "sent")
 
-    def __init__(self, s: wire.Session, enrollment: str | None = None) -> None:
-        if enrollment is not None:
-            s = s.model_copy(update={"enrollmentSid": enrollment})
-        self.live = live_session(s)
-        self.editDate = s.editDate
-        sent = tuple(session_fields(s))
+    def __init__(self, row: wire.SessionRow, enrollment: str | None = None) -> None:
+        self.live = live_session(row, enrollment)
+        self.editDate = row.get("editDate")
+        sent = tuple(name for name, key in SESSION_FIELDS if key in row)
         self.sent = _SENT.setdefault(sent, sent)
 
     @property
@@ -106,8 +104,8 @@ class ListedSession:
         return self.live.enrollment
 
     def fields(self) -> dict[str, Any]:
-        """The session's managed fields in normal form (``translate.session_fields``): the
-        live session holds them under the same names."""
+        """The session's managed fields in normal form (``translate.session_row_fields``):
+        the live session holds them under the same names."""
         values = self.live.__dict__
         return {name: values[name] for name in self.sent}
 
@@ -177,8 +175,11 @@ class Reads:
     async def _enrollments_of(self, course_sid: str) -> list[ListedEnrollment]:
         out: list[ListedEnrollment] = []
 
-        def take(page: list[wire.Enrollment]) -> None:
-            out.extend(ListedEnrollment(e.sid, e.courseSid, e.userSid, e.role) for e in page)
+        def take(page: list[wire.EnrollmentRow]) -> None:
+            out.extend(
+                ListedEnrollment(e["sid"], e.get("courseSid"), e["userSid"], e.get("role"))
+                for e in page
+            )
 
         await self.c.each_enrollment(course_sid, take)
         return out
@@ -192,7 +193,7 @@ class Reads:
     async def _sessions_of(self, exam_sid: str) -> list[ListedSession]:
         out: list[ListedSession] = []
 
-        def take(page: list[wire.Session]) -> None:
+        def take(page: list[wire.SessionRow]) -> None:
             out.extend(ListedSession(s) for s in page)
 
         await self.c.each_exam_session(exam_sid, take)

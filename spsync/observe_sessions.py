@@ -17,6 +17,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from typing import Any, Protocol, TypeVar
 
+from spsync.api import wire
 from spsync.api.client import Client
 from spsync.model import Desired, kind_of
 from spsync.observe_reads import ListedSession, Reads, live_object, maybe_missing, read_all
@@ -175,7 +176,7 @@ class SessionLookups(Reads):
             for s in listed or ():
                 if s.sid in by_sid:
                     continue
-                listed_session = ListedSession(s, enrollment=enrollment_sid)
+                listed_session = ListedSession(wire.session_row(s), enrollment=enrollment_sid)
                 by_sid[s.sid] = listed_session
                 per[(exam_sid, enrollment_sid)].append(listed_session)
 
