@@ -26,7 +26,6 @@ from spsync.api.client import Client
 from spsync.model import Desired, Exam
 from spsync.observe_reads import (
     ListedEnrollment,
-    live_object,
     maybe_missing,
     read_all,
     shared_live_object,
@@ -209,7 +208,7 @@ class _Observer(SessionLookups):
         (no copy of 20,000 users' fields), a copy when a second address finds the same one."""
         fields = listed.fields if not listed.taken else dict(listed.fields)
         listed.taken = True
-        return live_object(sid=listed.sid, fields=self.note("user", fields))
+        return LiveObject(listed.sid, {}, self.note("user", fields))
 
     async def _find_user(self, kind: str, value: str) -> wire.User | None:
         arg = {"external": "external_id", "api": "api_id", "lms": "lms_id"}[kind]
@@ -261,10 +260,10 @@ class _Observer(SessionLookups):
     @staticmethod
     def _enrollment_obj(e: ListedEnrollment, course_sid: str) -> LiveObject:
         # ``course_sid`` is the state's (shared) text; the rest was read
-        return live_object(
-            sid=share(e.sid),
-            refs={"course": share(e.courseSid or course_sid), "user": share(e.userSid)},
-            fields={"role": None if e.role is None else share(e.role)},
+        return LiveObject(
+            share(e.sid),
+            {"course": share(e.courseSid or course_sid), "user": share(e.userSid)},
+            {"role": None if e.role is None else share(e.role)},
         )
 
     async def run(self) -> Observed:
@@ -292,7 +291,9 @@ class _Observer(SessionLookups):
         await self.exams_new()
         await self.enrollments()
         await self.sessions_and_assignments()
-        return Observed(
+        # built of what observation made itself: taken as it is (no pass over its 100,000
+        # live objects at 20,000 students, no copy of its maps)
+        return Observed.model_construct(
             objects=self.objects,
             missing=frozenset(self.missing),
             adopted=self.adopted,

@@ -14,7 +14,7 @@ from typing import Any, NamedTuple, TypeVar
 from spsync.api import wire
 from spsync.api.client import Client
 from spsync.errors import NotFoundError
-from spsync.model import Desired, kind_of, trusted
+from spsync.model import Desired, kind_of
 from spsync.observed import LiveObject, LiveSession
 from spsync.sharing import share, share_values
 from spsync.state import State
@@ -23,41 +23,16 @@ from spsync.translate import OBSERVABLE, SESSION_FIELDS, live_session, unobserve
 T = TypeVar("T")
 
 
-def live_object(
-    *,
-    sid: str | None = None,
-    refs: dict[str, str] | None = None,
-    fields: dict[str, Any] | None = None,
-    status: str | None = None,
-) -> LiveObject:
-    """A ``LiveObject`` from data observation built itself: constructed without
-    re-validation (tens of thousands per large tenant).
-
-    Its texts are taken as they are: the caller gives the run's shared objects
-    (``spsync.sharing``) of what the state and the manifests hold too (SIDs, names,
-    times), sharing each text once where it is read (``shared_live_object`` for the few
-    objects read whole)."""
-    return trusted(
-        LiveObject,
-        _LIVE_OBJECT_FIELDS,
-        {"sid": sid, "refs": refs or {}, "fields": fields or {}, "status": status},
-    )
-
-
 def shared_live_object(
     *, sid: str, refs: dict[str, str] | None = None, fields: dict[str, Any]
 ) -> LiveObject:
-    """``live_object`` of an answer read whole (a course, an exam: a few per tenant), every
-    text in it, nested ones included, made the run's shared object first."""
-    return live_object(
-        sid=share(sid), refs=share_values(refs) if refs else None, fields=share_values(fields)
-    )
+    """The ``LiveObject`` of an answer read whole (a course, an exam: a few per tenant),
+    every text in it, nested ones included, made the run's shared object first.
 
-
-# Every field is given, so each instance's "fields set" would be the same full set: one shared
-# set instead of one per object (216 bytes each, and a tenant of 20,000
-# students has 120,000 live objects). The models are frozen: nothing ever adds to it.
-_LIVE_OBJECT_FIELDS = set(LiveObject.model_fields)
+    The live objects of the large lists (users, enrollments, assignments, sessions) are
+    built as they are instead: their texts are shared once where they are read, or taken
+    from the state and from objects built before (``spsync.sharing``)."""
+    return LiveObject(share(sid), share_values(refs) if refs else {}, share_values(fields))
 
 
 class ListedEnrollment(NamedTuple):
@@ -106,8 +81,8 @@ class ListedSession:
     def fields(self) -> dict[str, Any]:
         """The session's managed fields in normal form (``translate.session_row_fields``):
         the live session holds them under the same names."""
-        values = self.live.__dict__
-        return {name: values[name] for name in self.sent}
+        live = self.live
+        return {name: getattr(live, name) for name in self.sent}
 
 
 # the few combinations of managed fields a service sends, one tuple each

@@ -20,7 +20,7 @@ from typing import Any, Protocol, TypeVar
 from spsync.api import wire
 from spsync.api.client import Client
 from spsync.model import Desired, kind_of
-from spsync.observe_reads import ListedSession, Reads, live_object, maybe_missing, read_all
+from spsync.observe_reads import ListedSession, Reads, maybe_missing, read_all
 from spsync.observed import CANCELLED, REMOVED_BY_LIMITED_SCOPE, SCHEDULED, LiveObject, LiveSession
 from spsync.state import State
 
@@ -138,9 +138,9 @@ class SessionLookups(Reads):
             if kind_of(address) == "assignment":
                 assigned = is_assigned(current)
                 if rec is not None:
-                    self.found(address, live_object(refs=rec.refs) if assigned else None)
+                    self.found(address, LiveObject(None, rec.refs) if assigned else None)
                 elif assigned:
-                    self.adopted[address] = live_object(refs=refs)
+                    self.adopted[address] = LiveObject(None, refs)
                 continue
             if rec is not None and rec.sid:
                 mine = by_sid.get(rec.sid)
@@ -182,7 +182,7 @@ class SessionLookups(Reads):
 
     def _session_obj(self, s: ListedSession, refs: dict[str, str]) -> LiveObject:
         fields = self.note("session", s.fields())
-        return live_object(sid=s.sid, refs=refs, fields=fields, status=s.status)
+        return LiveObject(s.sid, refs, fields, s.status)
 
 
 class Ranked(Protocol):

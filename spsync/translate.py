@@ -30,7 +30,6 @@ from spsync.model import (
     Session,
     User,
     Window,
-    trusted,
 )
 from spsync.observed import LiveSession
 from spsync.sharing import share
@@ -333,35 +332,23 @@ def unobserved_of(kind: str, fields: Mapping[str, Any]) -> list[str]:
     return out
 
 
-# every field is given, so each instance's "fields set" would be the same full set: one
-# shared set (the models are frozen: nothing ever adds to it)
-_LIVE_SESSION_FIELDS = set(LiveSession.model_fields)
-
-
 def live_session(row: wire.SessionRow, enrollment: str | None = None) -> LiveSession:
     """The live session of one enrollment in one exam, as the planner and apply see it,
     from its row (``enrollment``: the enrollment's SID, for a row read from that
-    enrollment's own list, which may not name it). Built without re-validation: a large
-    tenant has tens of thousands."""
+    enrollment's own list, which may not name it)."""
     # every field is a text or null: each text the run's shared object (the state and the
     # manifests hold the same SIDs and times)
-    return trusted(
-        LiveSession,
-        _LIVE_SESSION_FIELDS,
-        {
-            "sid": share(row["sid"]),
-            "status": share(row["status"]),
-            "statusReason": _shared(row.get("statusReason")),
-            "enrollment": share(
-                enrollment if enrollment is not None else row.get("enrollmentSid") or ""
-            ),
-            "appointment": _shared(row.get("appointmentDate")),
-            "type": _shared(row.get("sessionType")),
-            "proctorLocation": _shared(row.get("proctorLocationSid")),
-            "externalAppointmentId": _shared(row.get("externalAppointmentId")),
-            "notes": _shared(row.get("notes")),
-            "created": _shared(row.get("createdDate")),
-        },
+    return LiveSession(
+        sid=share(row["sid"]),
+        status=share(row["status"]),
+        statusReason=_shared(row.get("statusReason")),
+        enrollment=share(enrollment if enrollment is not None else row.get("enrollmentSid") or ""),
+        appointment=_shared(row.get("appointmentDate")),
+        type=_shared(row.get("sessionType")),
+        proctorLocation=_shared(row.get("proctorLocationSid")),
+        externalAppointmentId=_shared(row.get("externalAppointmentId")),
+        notes=_shared(row.get("notes")),
+        created=_shared(row.get("createdDate")),
     )
 
 
