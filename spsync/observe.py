@@ -251,20 +251,24 @@ class _Observer(SessionLookups):
             rec = self.s.resources.get(address)
             if rec is not None and rec.sid:
                 e = by_sid.get(rec.sid)
-                self.found(address, None if e is None else self._enrollment_obj(e, course_sid))
+                self.found(address, None if e is None else self._enrollment_obj(e, course_sid, rec))
             elif rec is None:
                 e = by_pair.get((course_sid, user_sid))
                 if e is not None:
-                    self.adopted[address] = self._enrollment_obj(e, course_sid)
+                    self.adopted[address] = self._enrollment_obj(e, course_sid, None)
 
     @staticmethod
-    def _enrollment_obj(e: ListedEnrollment, course_sid: str) -> LiveObject:
-        # ``course_sid`` is the state's (shared) text; the rest was read
-        return LiveObject(
-            share(e.sid),
-            {"course": share(e.courseSid or course_sid), "user": share(e.userSid)},
-            {"role": None if e.role is None else share(e.role)},
-        )
+    def _enrollment_obj(e: ListedEnrollment, course_sid: str, rec: Any) -> LiveObject:
+        """The live object of an enrollment; its refs are the state record's own map when
+        they say the same (a large tenant's enrollments: one map each, not two)."""
+        course, user = e.courseSid or course_sid, e.userSid
+        recorded: dict[str, str] = rec.refs if rec is not None else {}
+        if len(recorded) == 2 and recorded.get("course") == course and recorded.get("user") == user:
+            refs = recorded
+        else:
+            # ``course_sid`` is the state's (shared) text; the rest was read
+            refs = {"course": share(course), "user": share(user)}
+        return LiveObject(share(e.sid), refs, {"role": None if e.role is None else share(e.role)})
 
     async def run(self) -> Observed:
         """Every lookup, batched: what state's SIDs allow at once, then what needs SIDs
