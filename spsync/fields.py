@@ -296,7 +296,7 @@ def fingerprint_of(address: str, state: State, observed: Observed | None, key: b
             live = {"adopted": _live_payload(observed.adopted[address], key)}
         payload["live"] = live
         session = observed.sessions.get(address)
-        payload["session"] = session.model_dump(mode="json") if session else None
+        payload["session"] = session.as_dict() if session else None
     return "sha256:" + hashlib.sha256(canonical_json(payload).encode()).hexdigest()
 
 

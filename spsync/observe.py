@@ -24,11 +24,17 @@ from typing import Any
 from spsync.api import wire
 from spsync.api.client import Client
 from spsync.model import Desired, Exam
-from spsync.observe_reads import ListedEnrollment, live_object, maybe_missing, read_all
+from spsync.observe_reads import (
+    ListedEnrollment,
+    maybe_missing,
+    read_all,
+    shared_live_object,
+)
 from spsync.observe_sessions import SessionLookups
 from spsync.observed import LiveObject, Observed
+from spsync.sharing import share
 from spsync.state import State
-from spsync.translate import course_fields, exam_fields, user_fields
+from spsync.translate import course_fields, exam_fields, user_fields, user_row_fields
 
 #: above this many users to read, page through the install's user list instead of one GET
 #: per user (a page holds 100)
@@ -36,13 +42,15 @@ USER_LIST_THRESHOLD = 100
 
 
 class _ListedUser:
-    """A user as read: its SID and its fields in normal form (the answer model let go)."""
+    """A user as read: its SID and its fields in normal form (the answer model let go),
+    their texts the run's shared objects (the state and the manifests hold them too)."""
 
     __slots__ = ("fields", "sid", "taken")
 
     def __init__(self, sid: str, fields: dict[str, Any]) -> None:
-        self.sid = sid
-        self.fields = fields
+        self.sid = share(sid)
+        # a user's fields are flat texts (or null)
+        self.fields = {k: share(v) if type(v) is str else v for k, v in fields.items()}
         #: whether a live object has these fields already (a second one gets a copy)
         self.taken = False
 
@@ -68,7 +76,7 @@ class _Observer(SessionLookups):
             obj = (
                 None
                 if c is None
-                else live_object(sid=c.sid, fields=self.note("course", course_fields(c)))
+                else shared_live_object(sid=c.sid, fields=self.note("course", course_fields(c)))
             )
             if known:
                 self.found(address, obj)
@@ -135,7 +143,7 @@ class _Observer(SessionLookups):
                 conf = e.configuration
                 if conf is not None and "proctorTypes" not in conf.model_fields_set:
                     self.unobserved["exam"].add("configuration.proctorTypes.options")
-                obj = live_object(sid=e.sid, refs=refs, fields=self.note("exam", fields))
+                obj = shared_live_object(sid=e.sid, refs=refs, fields=self.note("exam", fields))
             if known:
                 self.found(address, obj)
             elif obj is not None:
@@ -155,10 +163,14 @@ class _Observer(SessionLookups):
         by_sid: dict[str, _ListedUser] = {}
         by_id: dict[tuple[str, str], _ListedUser] = {}
 
-        def index(page: Iterable[wire.User]) -> None:
+        def index(page: Iterable[wire.UserRow]) -> None:
             for u in page:
-                listed = by_sid[u.sid] = _ListedUser(u.sid, user_fields(u))
-                for kind, value in (("external", u.externalId), ("api", u.apiId), ("lms", u.lmsId)):
+                listed = by_sid[u["sid"]] = _ListedUser(u["sid"], user_row_fields(u))
+                for kind, value in (
+                    ("external", u.get("externalId")),
+                    ("api", u.get("apiId")),
+                    ("lms", u.get("lmsId")),
+                ):
                     if value:
                         by_id.setdefault((kind, value), listed)
 
@@ -196,7 +208,7 @@ class _Observer(SessionLookups):
         (no copy of 20,000 users' fields), a copy when a second address finds the same one."""
         fields = listed.fields if not listed.taken else dict(listed.fields)
         listed.taken = True
-        return live_object(sid=listed.sid, fields=self.note("user", fields))
+        return LiveObject(listed.sid, {}, self.note("user", fields))
 
     async def _find_user(self, kind: str, value: str) -> wire.User | None:
         arg = {"external": "external_id", "api": "api_id", "lms": "lms_id"}[kind]
@@ -239,19 +251,24 @@ class _Observer(SessionLookups):
             rec = self.s.resources.get(address)
             if rec is not None and rec.sid:
                 e = by_sid.get(rec.sid)
-                self.found(address, None if e is None else self._enrollment_obj(e, course_sid))
+                self.found(address, None if e is None else self._enrollment_obj(e, course_sid, rec))
             elif rec is None:
                 e = by_pair.get((course_sid, user_sid))
                 if e is not None:
-                    self.adopted[address] = self._enrollment_obj(e, course_sid)
+                    self.adopted[address] = self._enrollment_obj(e, course_sid, None)
 
     @staticmethod
-    def _enrollment_obj(e: ListedEnrollment, course_sid: str) -> LiveObject:
-        return live_object(
-            sid=e.sid,
-            refs={"course": e.courseSid or course_sid, "user": e.userSid},
-            fields={"role": e.role},
-        )
+    def _enrollment_obj(e: ListedEnrollment, course_sid: str, rec: Any) -> LiveObject:
+        """The live object of an enrollment; its refs are the state record's own map when
+        they say the same (a large tenant's enrollments: one map each, not two)."""
+        course, user = e.courseSid or course_sid, e.userSid
+        recorded: dict[str, str] = rec.refs if rec is not None else {}
+        if len(recorded) == 2 and recorded.get("course") == course and recorded.get("user") == user:
+            refs = recorded
+        else:
+            # ``course_sid`` is the state's (shared) text; the rest was read
+            refs = {"course": share(course), "user": share(user)}
+        return LiveObject(share(e.sid), refs, {"role": None if e.role is None else share(e.role)})
 
     async def run(self) -> Observed:
         """Every lookup, batched: what state's SIDs allow at once, then what needs SIDs
@@ -278,7 +295,9 @@ class _Observer(SessionLookups):
         await self.exams_new()
         await self.enrollments()
         await self.sessions_and_assignments()
-        return Observed(
+        # built of what observation made itself: taken as it is (no pass over its 100,000
+        # live objects at 20,000 students, no copy of its maps)
+        return Observed.model_construct(
             objects=self.objects,
             missing=frozenset(self.missing),
             adopted=self.adopted,

@@ -14,42 +14,25 @@ from typing import Any, NamedTuple, TypeVar
 from spsync.api import wire
 from spsync.api.client import Client
 from spsync.errors import NotFoundError
-from spsync.model import Desired, kind_of, trusted
+from spsync.model import Desired, kind_of
 from spsync.observed import LiveObject, LiveSession
 from spsync.sharing import share, share_values
 from spsync.state import State
-from spsync.translate import OBSERVABLE, live_session, session_fields, unobserved_of
+from spsync.translate import OBSERVABLE, SESSION_FIELDS, live_session, unobserved_of
 
 T = TypeVar("T")
 
 
-def live_object(
-    *,
-    sid: str | None = None,
-    refs: dict[str, str] | None = None,
-    fields: dict[str, Any] | None = None,
-    status: str | None = None,
+def shared_live_object(
+    *, sid: str, refs: dict[str, str] | None = None, fields: dict[str, Any]
 ) -> LiveObject:
-    """A ``LiveObject`` from data observation built itself: constructed without
-    re-validation (tens of thousands per large tenant)."""
-    # its texts as the run's shared objects (``spsync.sharing``): the state and the
-    # manifests hold the same SIDs, names and times
-    return trusted(
-        LiveObject,
-        _LIVE_OBJECT_FIELDS,
-        {
-            "sid": None if sid is None else share(sid),
-            "refs": share_values(refs) if refs else {},
-            "fields": share_values(fields) if fields else {},
-            "status": status,
-        },
-    )
+    """The ``LiveObject`` of an answer read whole (a course, an exam: a few per tenant),
+    every text in it, nested ones included, made the run's shared object first.
 
-
-# Every field is given, so each instance's "fields set" would be the same full set: one shared
-# set instead of one per object (216 bytes each, and a tenant of 20,000
-# students has 120,000 live objects). The models are frozen: nothing ever adds to it.
-_LIVE_OBJECT_FIELDS = set(LiveObject.model_fields)
+    The live objects of the large lists (users, enrollments, assignments, sessions) are
+    built as they are instead: their texts are shared once where they are read, or taken
+    from the state and from objects built before (``spsync.sharing``)."""
+    return LiveObject(share(sid), share_values(refs) if refs else {}, share_values(fields))
 
 
 class ListedEnrollment(NamedTuple):
@@ -63,18 +46,16 @@ class ListedEnrollment(NamedTuple):
 
 class ListedSession:
     """What observation uses of a listed session: its ``LiveSession`` (what the planner
-    gets), its ``editDate`` (to rank it) and which managed fields the service sent. The
-    answer model (19 fields) is let go as its page is read: a tenant of 100,000 students
-    lists 100,000 sessions."""
+    gets), its ``editDate`` (to rank it) and which managed fields the service sent. Built
+    from its row (``wire.SessionRow``), which is let go with its page: a tenant of 100,000
+    students lists 100,000 sessions."""
 
     __slots__ = ("editDate", "live", "sent")
 
-    def __init__(self, s: wire.Session, enrollment: str | None = None) -> None:
-        if enrollment is not None:
-            s = s.model_copy(update={"enrollmentSid": enrollment})
-        self.live = live_session(s)
-        self.editDate = s.editDate
-        sent = tuple(session_fields(s))
+    def __init__(self, row: wire.SessionRow, enrollment: str | None = None) -> None:
+        self.live = live_session(row, enrollment)
+        self.editDate = row.get("editDate")
+        sent = tuple(name for name, key in SESSION_FIELDS if key in row)
         self.sent = _SENT.setdefault(sent, sent)
 
     @property
@@ -98,10 +79,10 @@ class ListedSession:
         return self.live.enrollment
 
     def fields(self) -> dict[str, Any]:
-        """The session's managed fields in normal form (``translate.session_fields``): the
-        live session holds them under the same names."""
-        values = self.live.__dict__
-        return {name: values[name] for name in self.sent}
+        """The session's managed fields in normal form (``translate.session_row_fields``):
+        the live session holds them under the same names."""
+        live = self.live
+        return {name: getattr(live, name) for name in self.sent}
 
 
 # the few combinations of managed fields a service sends, one tuple each
@@ -169,8 +150,11 @@ class Reads:
     async def _enrollments_of(self, course_sid: str) -> list[ListedEnrollment]:
         out: list[ListedEnrollment] = []
 
-        def take(page: list[wire.Enrollment]) -> None:
-            out.extend(ListedEnrollment(e.sid, e.courseSid, e.userSid, e.role) for e in page)
+        def take(page: list[wire.EnrollmentRow]) -> None:
+            out.extend(
+                ListedEnrollment(e["sid"], e.get("courseSid"), e["userSid"], e.get("role"))
+                for e in page
+            )
 
         await self.c.each_enrollment(course_sid, take)
         return out
@@ -184,7 +168,7 @@ class Reads:
     async def _sessions_of(self, exam_sid: str) -> list[ListedSession]:
         out: list[ListedSession] = []
 
-        def take(page: list[wire.Session]) -> None:
+        def take(page: list[wire.SessionRow]) -> None:
             out.extend(ListedSession(s) for s in page)
 
         await self.c.each_exam_session(exam_sid, take)

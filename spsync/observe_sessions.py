@@ -17,9 +17,10 @@ from collections import defaultdict
 from collections.abc import Iterable
 from typing import Any, Protocol, TypeVar
 
+from spsync.api import wire
 from spsync.api.client import Client
-from spsync.model import Desired, kind_of
-from spsync.observe_reads import ListedSession, Reads, live_object, maybe_missing, read_all
+from spsync.model import Desired
+from spsync.observe_reads import ListedSession, Reads, maybe_missing, read_all
 from spsync.observed import CANCELLED, REMOVED_BY_LIMITED_SCOPE, SCHEDULED, LiveObject, LiveSession
 from spsync.state import State
 
@@ -92,14 +93,14 @@ class SessionLookups(Reads):
         known: its current live session, and whether it is assigned, from the exam's
         report (and the enrollment's own list where the report is silent)."""
         # which enrollment and exam each address is about
-        # (address, exam name, exam SID, enrollment SID, state record)
-        targets: list[tuple[str, str, str, str, Any]] = []
+        # (kind, address, exam name, exam SID, enrollment SID, state record)
+        targets: list[tuple[str, str, str, str, str, Any]] = []
         for kind in ("assignment", "session"):
             for address, exam_name, user, rec in self._pairs(kind):
                 exam_sid = self.exam_sid(exam_name, rec)
                 enrollment_sid = self.enrollment_sid(exam_name, user, rec)
                 if exam_sid and enrollment_sid:
-                    targets.append((address, exam_name, exam_sid, enrollment_sid, rec))
+                    targets.append((kind, address, exam_name, exam_sid, enrollment_sid, rec))
                 elif rec is not None:
                     if (
                         exam_sid
@@ -108,7 +109,7 @@ class SessionLookups(Reads):
                         self.missing.add(address)
                     else:
                         self.unreachable.add(address)
-        exams = sorted({e for _a, _x, e, _n, _r in targets})
+        exams = sorted({t[3] for t in targets})
         await self.fetch_sessions(exams)
         # enrollment -> its sessions of the exam
         per: dict[tuple[str, str], list[ListedSession]] = defaultdict(list)
@@ -116,40 +117,70 @@ class SessionLookups(Reads):
         for exam_sid in exams:
             for s in self._session_lists[exam_sid] or ():
                 by_sid[s.sid] = s
-                if s.enrollmentSid:
-                    per[(exam_sid, s.enrollmentSid)].append(s)
+                enrollment_sid = s.enrollmentSid
+                if enrollment_sid:
+                    per[(exam_sid, enrollment_sid)].append(s)
         await self._ask_again(targets, per, by_sid)
+        # each enrollment's current session of each exam, picked once for both its
+        # addresses (most enrollments have one session: it is the current one)
+        currents: dict[tuple[str, str], ListedSession | None] = {}
         # an assignment and a session address of one enrollment share one live session
         made: dict[str, LiveSession] = {}
-        for address, exam_name, exam_sid, enrollment_sid, rec in targets:
-            group = per.get((exam_sid, enrollment_sid), [])
-            current = current_session(group)
-            refs = {"exam": exam_sid, "enrollment": enrollment_sid}
-            course_sid = rec.refs.get("course") if rec is not None else None
-            course_sid = course_sid or self.sid(f"course.{self.course_of(exam_name)}")
-            if course_sid:
-                refs["course"] = course_sid
+        for kind, address, exam_name, exam_sid, enrollment_sid, rec in targets:
+            key = (exam_sid, enrollment_sid)
+            if key in currents:
+                current = currents[key]
+            else:
+                group = per.get(key)
+                current = currents[key] = (
+                    None if not group else group[0] if len(group) == 1 else current_session(group)
+                )
             if current is not None:
                 live = made.get(current.sid)
                 if live is None:
                     live = made[current.sid] = current.live
                 self.sessions[address] = live
-            if kind_of(address) == "assignment":
+            if kind == "assignment":
                 assigned = is_assigned(current)
                 if rec is not None:
-                    self.found(address, live_object(refs=rec.refs) if assigned else None)
+                    self.found(address, LiveObject(None, rec.refs) if assigned else None)
                 elif assigned:
-                    self.adopted[address] = live_object(refs=refs)
+                    refs = self._refs(exam_name, exam_sid, enrollment_sid, rec)
+                    self.adopted[address] = LiveObject(None, refs)
                 continue
             if rec is not None and rec.sid:
                 mine = by_sid.get(rec.sid)
-                self.found(address, None if mine is None else self._session_obj(mine, refs))
+                obj = None
+                if mine is not None:
+                    refs = self._refs(exam_name, exam_sid, enrollment_sid, rec)
+                    obj = self._session_obj(mine, refs)
+                self.found(address, obj)
             elif rec is None and current is not None and current.status == SCHEDULED:
+                refs = self._refs(exam_name, exam_sid, enrollment_sid, rec)
                 self.adopted[address] = self._session_obj(current, refs)
+
+    def _refs(self, exam_name: str, exam_sid: str, enrollment_sid: str, rec: Any) -> dict[str, str]:
+        """The refs of an assignment's or session's live object: its exam, enrollment and
+        course (when known). The state record's own map when it says just that (a large
+        tenant's sessions: one map each, not two)."""
+        recorded: dict[str, str] = rec.refs if rec is not None else {}
+        course_sid = recorded.get("course")
+        if (
+            course_sid
+            and len(recorded) == 3
+            and recorded.get("exam") == exam_sid
+            and recorded.get("enrollment") == enrollment_sid
+        ):
+            return recorded
+        refs = {"exam": exam_sid, "enrollment": enrollment_sid}
+        course_sid = course_sid or self.sid(f"course.{self.course_of(exam_name)}")
+        if course_sid:
+            refs["course"] = course_sid
+        return refs
 
     async def _ask_again(
         self,
-        targets: list[tuple[str, str, str, str, Any]],
+        targets: list[tuple[str, str, str, str, str, Any]],
         per: dict[tuple[str, str], list[ListedSession]],
         by_sid: dict[str, ListedSession],
     ) -> None:
@@ -158,11 +189,11 @@ class SessionLookups(Reads):
         the silence for "unassigned" or "gone": a report the vendor describes as one of
         scheduled appointments may leave waiting sessions out."""
         pairs: set[tuple[str, str]] = set()
-        for address, _x, exam_sid, enrollment_sid, rec in targets:
+        for kind, _a, _x, exam_sid, enrollment_sid, rec in targets:
             if rec is None or self._session_lists.get(exam_sid) is None:
                 continue
             if (exam_sid, enrollment_sid) not in per or (
-                rec.sid and kind_of(address) == "session" and rec.sid not in by_sid
+                rec.sid and kind == "session" and rec.sid not in by_sid
             ):
                 pairs.add((exam_sid, enrollment_sid))
         if not pairs:
@@ -175,13 +206,13 @@ class SessionLookups(Reads):
             for s in listed or ():
                 if s.sid in by_sid:
                     continue
-                listed_session = ListedSession(s, enrollment=enrollment_sid)
+                listed_session = ListedSession(wire.session_row(s), enrollment=enrollment_sid)
                 by_sid[s.sid] = listed_session
                 per[(exam_sid, enrollment_sid)].append(listed_session)
 
     def _session_obj(self, s: ListedSession, refs: dict[str, str]) -> LiveObject:
         fields = self.note("session", s.fields())
-        return live_object(sid=s.sid, refs=refs, fields=fields, status=s.status)
+        return LiveObject(s.sid, refs, fields, s.status)
 
 
 class Ranked(Protocol):

@@ -30,10 +30,9 @@ from spsync.model import (
     Session,
     User,
     Window,
-    trusted,
 )
 from spsync.observed import LiveSession
-from spsync.sharing import share_values
+from spsync.sharing import share
 
 # --- manifest -> wire --------------------------------------------------------------------
 
@@ -277,35 +276,50 @@ def _read_window(w: wire.ResponseWindow | None) -> dict[str, Any] | None:
     return None if w is None else _sent(w, (("open", "open"), ("close", "close")))
 
 
+#: (normal name, wire name) of a user's fields
+_USER_FIELDS = (
+    ("firstName", "firstName"),
+    ("lastName", "lastName"),
+    ("email", "email"),
+    ("timeZone", "timeZone"),
+    ("currencyCode", "currencyCode"),
+)
+
+
 def user_fields(u: wire.User) -> dict[str, Any]:
     """A live user in the manifests' normal form (the e-mail trimmed and lower-cased)."""
-    out = _sent(
-        u,
-        (
-            ("firstName", "firstName"),
-            ("lastName", "lastName"),
-            ("email", "email"),
-            ("timeZone", "timeZone"),
-            ("currencyCode", "currencyCode"),
-        ),
-    )
+    return _user_normal(_sent(u, _USER_FIELDS))
+
+
+def user_row_fields(row: wire.UserRow) -> dict[str, Any]:
+    """``user_fields`` of a listed user's row (the same fields, in the same order)."""
+    return _user_normal({name: row[key] for name, key in _USER_FIELDS if key in row})  # type: ignore[literal-required]
+
+
+def _user_normal(out: dict[str, Any]) -> dict[str, Any]:
     if out.get("email"):
         out["email"] = out["email"].strip().lower()
     return out
 
 
+#: (normal name, wire name) of a session's managed fields
+SESSION_FIELDS = (
+    ("appointment", "appointmentDate"),
+    ("type", "sessionType"),
+    ("proctorLocation", "proctorLocationSid"),
+    ("externalAppointmentId", "externalAppointmentId"),
+    ("notes", "notes"),
+)
+
+
 def session_fields(s: wire.Session) -> dict[str, Any]:
     """A live session's managed fields in the manifests' normal form."""
-    return _sent(
-        s,
-        (
-            ("appointment", "appointmentDate"),
-            ("type", "sessionType"),
-            ("proctorLocation", "proctorLocationSid"),
-            ("externalAppointmentId", "externalAppointmentId"),
-            ("notes", "notes"),
-        ),
-    )
+    return _sent(s, SESSION_FIELDS)
+
+
+def session_row_fields(row: wire.SessionRow) -> dict[str, Any]:
+    """``session_fields`` of a listed session's row (the same fields, in the same order)."""
+    return {name: row[key] for name, key in SESSION_FIELDS if key in row}  # type: ignore[literal-required]
 
 
 def unobserved_of(kind: str, fields: Mapping[str, Any]) -> list[str]:
@@ -318,29 +332,25 @@ def unobserved_of(kind: str, fields: Mapping[str, Any]) -> list[str]:
     return out
 
 
-# every field is given, so each instance's "fields set" would be the same full set: one
-# shared set (the models are frozen: nothing ever adds to it)
-_LIVE_SESSION_FIELDS = set(LiveSession.model_fields)
-
-
-def live_session(s: wire.Session) -> LiveSession:
-    """The live session of one enrollment in one exam, as the planner and apply see it
-    (built without re-validation: a large tenant has tens of thousands)."""
-    return trusted(
-        LiveSession,
-        _LIVE_SESSION_FIELDS,
-        share_values(
-            {
-                "sid": s.sid,
-                "status": s.status,
-                "statusReason": s.statusReason,
-                "enrollment": s.enrollmentSid or "",
-                "appointment": s.appointmentDate,
-                "type": s.sessionType,
-                "proctorLocation": s.proctorLocationSid,
-                "externalAppointmentId": s.externalAppointmentId,
-                "notes": s.notes,
-                "created": s.createdDate,
-            }
-        ),
+def live_session(row: wire.SessionRow, enrollment: str | None = None) -> LiveSession:
+    """The live session of one enrollment in one exam, as the planner and apply see it,
+    from its row (``enrollment``: the enrollment's SID, for a row read from that
+    enrollment's own list, which may not name it)."""
+    # every field is a text or null: each text the run's shared object (the state and the
+    # manifests hold the same SIDs and times)
+    return LiveSession(
+        sid=share(row["sid"]),
+        status=share(row["status"]),
+        statusReason=_shared(row.get("statusReason")),
+        enrollment=share(enrollment if enrollment is not None else row.get("enrollmentSid") or ""),
+        appointment=_shared(row.get("appointmentDate")),
+        type=_shared(row.get("sessionType")),
+        proctorLocation=_shared(row.get("proctorLocationSid")),
+        externalAppointmentId=_shared(row.get("externalAppointmentId")),
+        notes=_shared(row.get("notes")),
+        created=_shared(row.get("createdDate")),
     )
+
+
+def _shared(text: str | None) -> str | None:
+    return None if text is None else share(text)

@@ -529,7 +529,7 @@ def test_paged_items_are_handed_on_page_by_page_in_list_order() -> None:
         async with Client(
             "http://127.0.0.1", INSTALL, Secret(TOKEN), transport=httpx.MockTransport(handler)
         ) as api:
-            await api.each_user(lambda page: got.append([u.sid for u in page]))
+            await api.each_user(lambda page: got.append([u["sid"] for u in page]))
         return got
 
     pages = asyncio.run(go())

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from pydantic import Field
 
-from spsync.model import Desired, Ids, Location, Locations, User, trusted
-from spsync.observed import LiveObject
+from spsync.model import Desired, Ids, Location, Locations, Strict, User, trusted
 
 
 def _user(name: str, **extra: str) -> User:
@@ -47,11 +49,18 @@ def test_a_location_is_a_tuple_with_named_parts() -> None:
     assert str(loc) == "roster.yaml:3:5"
 
 
+class _Found(Strict):
+    sid: str | None = None
+    refs: dict[str, str] = Field(default_factory=dict)
+    fields: dict[str, Any] = Field(default_factory=dict)
+    status: str | None = None
+
+
 def test_a_trusted_instance_equals_the_constructed_one() -> None:
     values = {"sid": "US" + "a" * 32, "refs": {"course": "CU" + "b" * 32}, "fields": {}}
-    fields = set(LiveObject.model_fields)
-    made = trusted(LiveObject, fields, {**values, "status": None})
-    assert made == LiveObject.model_construct(**values, status=None)
+    fields = set(_Found.model_fields)
+    made = trusted(_Found, fields, {**values, "status": None})
+    assert made == _Found.model_construct(**values, status=None)
     assert made.model_dump() == {**values, "status": None}
     assert made.model_fields_set is fields
     assert made.model_copy(update={"status": "Scheduled"}).status == "Scheduled"

@@ -160,7 +160,7 @@ def test_staleness_reasons() -> None:
         update={
             "objects": {
                 **live.objects,
-                "user.jane": obj.model_copy(update={"fields": {**obj.fields, "email": "x@y.z"}}),
+                "user.jane": obj.replace(fields={**obj.fields, "email": "x@y.z"}),
             }
         }
     )

@@ -12,6 +12,7 @@ import pytest
 from spsync.api import wire
 from spsync.observe_reads import ListedSession
 from spsync.observe_sessions import current_session
+from spsync.observed import LiveSession
 from spsync.translate import live_session, session_fields
 
 T0 = "2027-01-15T12:00:00Z"
@@ -105,31 +106,48 @@ def test_sessions_alike_in_everything_but_their_sid() -> None:
 EN = "EN" + "2" * 32
 
 
+def row_of(body: dict[str, object]) -> wire.SessionRow:
+    """A session row as observation reads it from a list."""
+    return wire.Page[wire.SessionRow].model_validate({"results": [body]}).results[0]
+
+
 def test_a_listed_session_keeps_what_its_answer_model_gave() -> None:
-    """Its live session and its fields are the answer model's, and only the fields the
-    service sent (a field left out stays unknown, not ``None``)."""
-    row = wire.Session.model_validate(
-        {
-            "sid": MID,
-            "status": "Scheduled",
-            "enrollmentSid": EN,
-            "sessionType": "automated",
-            "appointmentDate": "2027-03-02T14:00:00.000Z",
-            "notes": None,
-            "createdDate": T0,
-            "editDate": T1,
-        }
-    )
-    listed = ListedSession(row)
-    assert listed.live == live_session(row)
-    assert listed.fields() == session_fields(row)
+    """Its live session and its fields are what the answer model gives, and only the
+    fields the service sent (a field left out stays unknown, not ``None``)."""
+    body: dict[str, object] = {
+        "sid": MID,
+        "status": "Scheduled",
+        "enrollmentSid": EN,
+        "sessionType": "automated",
+        "appointmentDate": "2027-03-02T14:00:00.000Z",
+        "notes": None,
+        "createdDate": T0,
+        "editDate": T1,
+        "examSid": "EX" + "3" * 32,
+        "duration": 120,
+    }
+    model = wire.Session.model_validate(body)
+    listed = ListedSession(row_of(body))
+    assert listed.fields() == session_fields(model)
     assert listed.fields() == {"appointment": "2027-03-02T14:00:00Z", "type": "automated",
                                "notes": None}  # fmt: skip
     assert (listed.sid, listed.status, listed.statusReason) == (MID, "Scheduled", None)
     assert (listed.createdDate, listed.editDate, listed.enrollmentSid) == (T0, T1, EN)
+    assert listed.live == LiveSession(
+        sid=MID,
+        status="Scheduled",
+        enrollment=EN,
+        appointment="2027-03-02T14:00:00Z",
+        type="automated",
+        created=T0,
+    )
+    # the same from the answer model (an enrollment's own list is read as models)
+    assert ListedSession(wire.session_row(model)).live == listed.live
+    assert ListedSession(wire.session_row(model)).sent == listed.sent
     # read from the enrollment's own list, whose rows may not name it
-    other = ListedSession(row.model_copy(update={"enrollmentSid": None}), enrollment=EN)
+    other = ListedSession(row_of({**body, "enrollmentSid": None}), enrollment=EN)
     assert other.live == listed.live
+    assert live_session(row_of({**body, "enrollmentSid": None})).enrollment == ""
 
 
 def test_listed_sessions_are_picked_as_their_answer_models() -> None:
@@ -138,6 +156,6 @@ def test_listed_sessions_are_picked_as_their_answer_models() -> None:
         session(MID, "Needs Proctor"),
         session(HIGH, "Cancelled", reason="removed-by-limited-scope", edited=T1),
     ]
-    listed = [ListedSession(r) for r in rows]
+    listed = [ListedSession(wire.session_row(r)) for r in rows]
     assert current_session(listed).sid == current_session(rows).sid == MID  # type: ignore[union-attr]
     assert current_session(listed[::2]).sid == current_session(rows[::2]).sid == HIGH  # type: ignore[union-attr]

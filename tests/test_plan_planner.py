@@ -299,9 +299,7 @@ def test_scheduled_session_found_remotely_is_adopted(d: Desired) -> None:
     tp = build_plan(d, st, live.model_copy(update={"adopted": {"session.cert.bob": found}}))
     assert tp.changes == ()
     assert tp.adopt["session.cert.bob"].sid == found.sid
-    moved = found.model_copy(
-        update={"fields": {**found.fields, "appointment": "2027-04-01T09:00:00Z"}}
-    )
+    moved = found.replace(fields={**found.fields, "appointment": "2027-04-01T09:00:00Z"})
     tp = build_plan(d, st, live.model_copy(update={"adopted": {"session.cert.bob": moved}}))
     assert acts(tp) == [("session.cert.bob", "reschedule", "new")]
 

@@ -217,6 +217,36 @@ def test_observation_reads_in_batches(tmp_path: Path, srv: ThreadedServer) -> No
     assert sum(n for route, n in calls.items() if route.endswith("/profile")) == 0
 
 
+def test_observed_texts_are_the_ones_the_state_holds(tmp_path: Path, srv: ThreadedServer) -> None:
+    """A live object's SIDs and fields are the very string objects of the state read from
+    its file (``spsync.sharing``): a large tenant holds each text once, not once per
+    structure."""
+    env = Env(tmp_path, srv)
+    env.provision()
+    d = env.desired()
+    st = env.store.load(d.tenant)  # read from the file: its texts are the shared ones
+    observed = env.run(lambda c: observe(d, st, c))
+    assert build_plan(d, st, observed).changes == ()
+    seen = 0
+    for address, rec in st.resources.items():
+        live = observed.objects[address]
+        if address.startswith(("enrollment.", "assignment.", "session.")):
+            assert live.refs is rec.refs, address  # the same map: one per address, not two
+        pairs = [(live.sid, rec.sid), *((live.refs[k], v) for k, v in rec.refs.items())]
+        pairs += [(live.fields[k], v) for k, v in rec.applied.items() if k in live.fields]
+        pairs = [(got, want) for got, want in pairs if type(want) is str]
+        session = observed.sessions.get(address)
+        if session is not None:
+            pairs.append((session.enrollment, rec.refs["enrollment"]))
+            if address.startswith("session."):
+                pairs.append((session.sid, rec.sid))
+        for got, recorded in pairs:
+            assert got == recorded, address
+            assert got is recorded, (address, got)
+            seen += 1
+    assert seen > 50
+
+
 def test_saved_plan_show_and_target(tmp_path: Path, srv: ThreadedServer) -> None:
     env = Env(tmp_path, srv)
     out = tmp_path / "plan.json"

@@ -288,13 +288,8 @@ def test_replace_takes_sessions_of_the_manifests_only(d: Desired, st: State) -> 
 def test_refresh_only_takes_drift_into_state_and_nothing_else(
     d: Desired, st: State, live: Observed
 ) -> None:
-    moved = live.objects["session.cert.bob"].model_copy(
-        update={
-            "fields": {
-                **live.objects["session.cert.bob"].fields,
-                "appointment": "2027-04-01T09:00:00Z",
-            }
-        }
+    moved = live.objects["session.cert.bob"].replace(
+        fields={**live.objects["session.cert.bob"].fields, "appointment": "2027-04-01T09:00:00Z"}
     )
     gone = {a: o for a, o in live.objects.items() if a != "user.jane"}
     observed = live.model_copy(
@@ -318,7 +313,7 @@ def test_refresh_only_takes_drift_into_state_and_nothing_else(
 
 
 def test_refresh_only_with_cancelled_session(d: Desired, st: State, live: Observed) -> None:
-    cancelled = live.objects["session.cert.bob"].model_copy(update={"status": "Cancelled"})
+    cancelled = live.objects["session.cert.bob"].replace(status="Cancelled")
     observed = live.model_copy(update={"objects": {**live.objects, "session.cert.bob": cancelled}})
     tp = build_plan(d, st, observed, refresh_only=True)
     assert acts(tp) == [("session.cert.bob", "forget", "drift")]
@@ -336,8 +331,8 @@ def test_back_to_limited_scope_keeps_the_assignments_the_api_holds(
         update={
             "objects": {
                 **live.objects,
-                "exam.cert": live.objects["exam.cert"].model_copy(
-                    update={"fields": {**live.objects["exam.cert"].fields, "limitedScope": False}}
+                "exam.cert": live.objects["exam.cert"].replace(
+                    fields={**live.objects["exam.cert"].fields, "limitedScope": False}
                 ),
             }
         }

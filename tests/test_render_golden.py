@@ -62,12 +62,10 @@ def small_plan() -> Plan:
             },
         }
     )
-    kim = live.objects["session.cert.kim"].model_copy(update={"status": "Closed"})
-    lou = live.objects["user.bob"].model_copy(
-        update={
-            "sid": "US" + "7" * 32,
-            "fields": {**live.objects["user.bob"].fields, "firstName": "Lou"},
-        }
+    kim = live.objects["session.cert.kim"].replace(status="Closed")
+    lou = live.objects["user.bob"].replace(
+        sid="US" + "7" * 32,
+        fields={**live.objects["user.bob"].fields, "firstName": "Lou"},
     )
     live = live.model_copy(
         update={

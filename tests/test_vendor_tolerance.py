@@ -221,7 +221,7 @@ def _sparse(o: Observed, *dropped: str, unobserved: tuple[str, ...] = ()) -> Obs
     """``o`` with ``dropped`` session fields missing from every live session."""
     objects = {
         a: (
-            v.model_copy(update={"fields": {k: x for k, x in v.fields.items() if k not in dropped}})
+            v.replace(fields={k: x for k, x in v.fields.items() if k not in dropped})
             if a.startswith("session.")
             else v
         )
@@ -261,7 +261,7 @@ def test_a_visible_live_change_is_still_drift(d: Desired) -> None:
     st = applied_state(d)
     observed = _sparse(observed_matching(st, d), "proctorLocation")
     obj = observed.objects["session.cert.jane"]
-    edited = obj.model_copy(update={"fields": {**obj.fields, "type": "vtc"}})
+    edited = obj.replace(fields={**obj.fields, "type": "vtc"})
     observed = observed.model_copy(
         update={"objects": {**observed.objects, "session.cert.jane": edited}}
     )

@@ -4,8 +4,10 @@
 offsets (by ``max_in_flight`` workers, ``Pager._pooled``), then follows ``next`` links to
 the end; items are de-duplicated by SID. ``Pager._each`` hands them on a page at a time,
 in the list's order, so that a caller keeping less than the answer models never holds the
-whole list of them (the peak memory of observing a large tenant). A list past one of the
-bounds below is refused whole, named by its route (docs/api-client.md#bounds).
+whole list of them (the peak memory of observing a large tenant). An item is an answer
+model, or a row of the fields observation reads (``wire.SessionRow``...: a dict, cheaper
+to read). A list past one of the bounds below is refused whole, named by its route
+(docs/api-client.md#bounds).
 """
 
 from __future__ import annotations
@@ -23,7 +25,8 @@ from spsync.errors import InvalidInputError, ResponseError
 
 T = TypeVar("T")
 A = TypeVar("A")
-R = TypeVar("R", bound=wire.Response)
+#: a list's item: an answer model (``wire.Response``) or a row (``wire.SessionRow``...)
+R = TypeVar("R")
 
 #: page size asked for (the contract's maximum); a page with more items is refused
 PAGE_LIMIT = 100
@@ -307,7 +310,7 @@ class _Delivery:
         self.count += len(items)
         fresh = []
         for item in items:
-            sid = getattr(item, "sid", None)
+            sid = item.get("sid") if type(item) is dict else getattr(item, "sid", None)
             if isinstance(sid, str):
                 if sid in self.seen:
                     continue

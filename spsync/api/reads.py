@@ -143,9 +143,9 @@ class Reader(Pager):
         """Every user of the install (paged)."""
         return await self._paged(R_USERS, {}, wire.User)
 
-    async def each_user(self, take: Callable[[list[wire.User]], object]) -> None:
-        """Every user of the install, given to ``take`` a page at a time (paged)."""
-        await self._each(R_USERS, {}, wire.User, take)
+    async def each_user(self, take: Callable[[list[wire.UserRow]], object]) -> None:
+        """Every user of the install, given to ``take`` a page of rows at a time (paged)."""
+        await self._each(R_USERS, {}, wire.UserRow, take)
 
     async def users_by_external_id(self, external_ids: Iterable[str]) -> dict[str, wire.User]:
         """Users for many external ids, at the lower of the two costs: one filtered lookup per
@@ -176,10 +176,10 @@ class Reader(Pager):
         return await self._paged(R_ENROLLMENTS, {"courseSid": course_sid}, wire.Enrollment)
 
     async def each_enrollment(
-        self, course_sid: str, take: Callable[[list[wire.Enrollment]], object]
+        self, course_sid: str, take: Callable[[list[wire.EnrollmentRow]], object]
     ) -> None:
-        """Every enrollment of a course, given to ``take`` a page at a time (paged)."""
-        await self._each(R_ENROLLMENTS, {"courseSid": course_sid}, wire.Enrollment, take)
+        """Every enrollment of a course, given to ``take`` a page of rows at a time (paged)."""
+        await self._each(R_ENROLLMENTS, {"courseSid": course_sid}, wire.EnrollmentRow, take)
 
     async def appointments(
         self,
@@ -203,12 +203,12 @@ class Reader(Pager):
         return await self.appointments(exam_sid=exam_sid)
 
     async def each_exam_session(
-        self, exam_sid: str, take: Callable[[list[wire.Session]], object]
+        self, exam_sid: str, take: Callable[[list[wire.SessionRow]], object]
     ) -> None:
-        """Every session of one exam (the appointments report), given to ``take`` a page at
-        a time."""
+        """Every session of one exam (the appointments report), given to ``take`` a page of
+        rows at a time."""
         query = _appointments_query(exam_sid, None, (), None, None, None)
-        await self._each(R_APPOINTMENTS, {}, wire.Session, take, query)
+        await self._each(R_APPOINTMENTS, {}, wire.SessionRow, take, query)
 
     async def settings(self) -> wire.Settings:
         return await self._one("GET", R_SETTINGS, {}, wire.Settings, safety="read")

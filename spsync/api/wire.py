@@ -20,9 +20,10 @@ The API's shape is not the manifest's shape, so these are separate from ``spsync
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any, Generic, Literal, TypeVar
+from typing import Annotated, Any, Generic, Literal, Required, TypeVar, cast
 
 from pydantic import (
+    AliasChoices,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -33,6 +34,9 @@ from pydantic import (
     field_serializer,
     model_validator,
 )
+
+# pydantic reads a TypedDict of ``typing`` only from Python 3.12
+from typing_extensions import TypedDict
 
 from spsync.api import aliases
 from spsync.api.wire_types import (
@@ -510,9 +514,77 @@ class Settings(Response):
     proctorTypes: Annotated[list[ProctorTypeSid], BeforeValidator(_proctor_type_sids)] = []
 
 
+# --- rows: what observation reads of the large lists --------------------------------------
+#
+# A refresh reads every user, enrollment and session of a tenant (three lists of 20,000
+# rows at 20,000 students) and keeps a few fields of each. Their rows are read into plain
+# dicts of those fields alone, not into answer models: a key is present exactly when the
+# service sent the field (``null`` included), which is what ``model_fields_set`` told of
+# an answer model (a field left out is unknown, never ``None``); what is read is checked
+# as the answer models check it (SID patterns, times in normal form, required fields);
+# fields observation does not use are ignored like any unknown field. Pydantic builds
+# these dicts without a Python call per row: a page of sessions is read in half the time.
+
+
+class SessionRow(TypedDict, total=False):
+    """A listed session (appointments report, an enrollment's sessions), as observation
+    reads it: the fields of ``Session`` it uses, each present only when sent."""
+
+    sid: Required[SessionSid]
+    status: Required[str]
+    statusReason: str | None
+    enrollmentSid: EnrollmentSid | None
+    sessionType: str | None
+    proctorLocationSid: ReadProctorLocationSid | None
+    appointmentDate: ResponseTime | None
+    externalAppointmentId: str | None
+    notes: str | None
+    createdDate: ResponseTime | None
+    editDate: ResponseTime | None
+
+
+class UserRow(TypedDict, total=False):
+    """A listed user, as observation reads it: the fields of ``User``, each present only
+    when sent."""
+
+    sid: Required[UserSid]
+    firstName: str | None
+    lastName: str | None
+    email: str | None
+    timeZone: str | None
+    currencyCode: str | None
+    externalId: str | None
+    apiId: str | None
+    lmsId: str | None
+
+
+class EnrollmentRow(TypedDict, total=False):
+    """A listed enrollment, as observation reads it. Its SID is ``sid``, or
+    ``enrollmentSid`` in the rows the vendor's reference documents (``aliases.enrollment``:
+    ``sid`` first when both are sent)."""
+
+    sid: Required[
+        Annotated[EnrollmentSid, Field(validation_alias=AliasChoices("sid", "enrollmentSid"))]
+    ]
+    userSid: Required[UserSid]
+    courseSid: CourseSid | None
+    role: str | None
+
+
+#: the keys of a ``SessionRow``
+SESSION_ROW_KEYS: frozenset[str] = frozenset(SessionRow.__annotations__)
+
+
+def session_row(s: Session) -> SessionRow:
+    """The row of a session read as an answer model (what its list would have given)."""
+    sent = s.model_fields_set
+    return cast(SessionRow, {k: getattr(s, k) for k in SessionRow.__annotations__ if k in sent})
+
+
 # --- list envelope -------------------------------------------------------------------------
 
-T = TypeVar("T", bound=Response)
+#: a list's item: an answer model, or a row (above)
+T = TypeVar("T")
 
 
 class Page(Response, Generic[T]):

@@ -250,13 +250,13 @@ def observed_matching(state: State, desired: Desired) -> Observed:
 def edit_live(o: Observed, address: str, **fields: Any) -> Observed:
     """``o`` with the live fields of ``address`` edited (as a change made outside spsync)."""
     obj = o.objects[address]
-    new = obj.model_copy(update={"fields": {**obj.fields, **fields}})
+    new = obj.replace(fields={**obj.fields, **fields})
     return o.model_copy(update={"objects": {**o.objects, address: new}})
 
 
 def live_status(o: Observed, address: str, status: str) -> Observed:
     """``o`` with the live object of ``address`` (a session) in ``status``."""
-    obj = o.objects[address].model_copy(update={"status": status})
+    obj = o.objects[address].replace(status=status)
     return o.model_copy(update={"objects": {**o.objects, address: obj}})
 
 
