@@ -15,8 +15,9 @@ operation waits for the changes its members' ``depends_on`` name (those of this 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from types import MappingProxyType
 
 from spsync.errors import ApplyError
 from spsync.model import Desired, kind_of
@@ -29,20 +30,27 @@ STATE_WORK: frozenset[str] = frozenset({"forget", "refresh"})
 SINGLE_KINDS: frozenset[str] = frozenset({"course", "exam", "user", "enrollment", "session"})
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class Op:
-    """One unit of work completing ``changes``."""
+    """One unit of work completing ``changes``.
+
+    A first apply of 100,000 students holds some 300,000 of them when it starts: slotted,
+    and dependencies as tuples (a set of one address is 216 bytes, a tuple 48)."""
 
     label: str
     changes: list[Change]
     #: the key of the work in the executor's dispatch table
     work: str
-    deps: set[str]
+    deps: tuple[str, ...]
     order: int
     #: group operations run the members whose dependencies succeeded, skip the others
     group: bool = False
     #: member address -> its own dependencies (group operations only)
-    member_deps: dict[str, set[str]] = field(default_factory=dict)
+    member_deps: Mapping[str, tuple[str, ...]] = field(default_factory=lambda: _NO_MEMBERS)
+
+
+#: the member dependencies of every operation that is not a group (never written to)
+_NO_MEMBERS: Mapping[str, tuple[str, ...]] = MappingProxyType({})
 
 
 def work_of(change: Change) -> str:
@@ -60,8 +68,8 @@ def build_ops(changes: Sequence[Change], desired: Desired, state: State) -> list
     in_plan = {c.address for c in changes}
     order = {c.address: i for i, c in enumerate(changes)}
 
-    def deps(change: Change) -> set[str]:
-        return {x for x in change.depends_on if x in in_plan and x != change.address}
+    def deps(change: Change) -> tuple[str, ...]:
+        return tuple(x for x in change.depends_on if x in in_plan and x != change.address)
 
     ops: list[Op] = []
     taken: set[str] = set()
@@ -81,7 +89,7 @@ def build_ops(changes: Sequence[Change], desired: Desired, state: State) -> list
         members = [c] if partner is None else [c, partner]
         taken.update(m.address for m in members)
         inside = {m.address for m in members}
-        wait = set().union(*(deps(m) for m in members)) - inside
+        wait = _without(set().union(*(deps(m) for m in members)), inside)
         ops.append(Op(c.address, members, "user", wait, order[c.address]))
 
     # assignments, one group per exam
@@ -98,10 +106,10 @@ def build_ops(changes: Sequence[Change], desired: Desired, state: State) -> list
                 label=f"assignment.{key}.*",
                 changes=members,
                 work="assignments",
-                deps=set().union(*member_deps.values()) - inside,
+                deps=_without(set().union(*member_deps.values()), inside),
                 order=min(order[m.address] for m in members),
                 group=True,
-                member_deps={a: ds - inside for a, ds in member_deps.items()},
+                member_deps={a: _without(ds, inside) for a, ds in member_deps.items()},
             )
         )
 
@@ -111,6 +119,11 @@ def build_ops(changes: Sequence[Change], desired: Desired, state: State) -> list
         ops.append(Op(c.address, [c], work_of(c), deps(c), order[c.address]))
     ops.sort(key=lambda o: o.order)
     return in_waves(ops)
+
+
+def _without(addresses: Iterable[str], inside: set[str]) -> tuple[str, ...]:
+    """``addresses`` not in ``inside``, sorted (a stable order to wait on them in)."""
+    return tuple(sorted(a for a in set(addresses) if a not in inside))
 
 
 #: the work that joins the wave of the first group needing it: a student's provision

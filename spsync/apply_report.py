@@ -21,7 +21,7 @@ NOT_DONE: tuple[tuple[Status, str], ...] = (
 )
 
 
-@dataclass
+@dataclass(slots=True)
 class Outcome:
     """What became of one change. ``skipped``: a change it depends on failed;
     ``not-started``: apply stopped first; ``interrupted``: cut off in flight (outcome

@@ -138,9 +138,13 @@ def mask(
     fields: dict[str, Any] | None, other: dict[str, Any] | None = None
 ) -> dict[str, Any] | None:
     """``fields`` with secrets masked: ``(sensitive)``, or ``(changed)`` where ``other`` (the
-    before side) holds a different fingerprint."""
+    before side) holds a different fingerprint. ``fields`` itself when there is nothing to
+    mask in it (no secret field, no nested map): a plan shares its decisions' maps rather
+    than copy 400,000 of them for 100,000 students. Nothing writes to either afterwards."""
     if fields is None:
         return None
+    if not any(k in SECRET_FIELDS or isinstance(v, dict) for k, v in fields.items()):
+        return fields
     out: dict[str, Any] = {}
     for k, v in fields.items():
         o = other.get(k) if isinstance(other, dict) else None

@@ -94,3 +94,17 @@ def test_the_fingerprint_of_an_unknown_address_is_that_of_its_payload() -> None:
     plain = hashlib.sha256(canonical_json({"state": None}).encode()).hexdigest()
     assert fingerprint_of("user.nobody", state, None, KEY) == "sha256:" + plain
     assert fingerprint_of("user.jane", state, None, KEY) != "sha256:" + plain
+
+
+def test_mask_shares_a_map_with_nothing_to_mask_and_copies_one_with_a_secret() -> None:
+    from spsync.fields import SENSITIVE, mask
+
+    plain = {"firstName": "Ada", "email": "ada@example.edu"}
+    assert mask(plain) is plain
+    assert mask(plain, {"firstName": "Al"}) is plain
+    secret = {"name": "Final", "password": "fp:abc"}
+    shown = mask(secret)
+    assert shown == {"name": "Final", "password": SENSITIVE}
+    assert secret == {"name": "Final", "password": "fp:abc"}  # the original is untouched
+    nested = {"settings": {"password": "fp:abc"}, "name": "Final"}
+    assert mask(nested) == {"settings": {"password": SENSITIVE}, "name": "Final"}
