@@ -32,8 +32,9 @@ class SessionBooking:
 
     def __init__(self, run: WorkContext) -> None:
         self.run = run
-        # exam SID -> enrollment SID -> its Needs Proctor session (one report read per exam)
-        self._needs_proctor: dict[str, dict[str, wire.Session]] = {}
+        # exam SID -> enrollment SID -> the SID of its Needs Proctor session (one report
+        # read per exam; only the SIDs are kept: 100,000 of them for 100,000 students)
+        self._needs_proctor: dict[str, dict[str, str]] = {}
         # exams given new assignments since their report was read: read it again on a miss
         self._report_dirty: set[str] = set()
         self._report_locks: dict[str, asyncio.Lock] = {}
@@ -124,8 +125,9 @@ class SessionBooking:
                 raise
             # Cancelled / Closed already: nothing left to cancel
 
-    async def _report(self, exam_sid: str) -> dict[str, wire.Session]:
-        """The exam's Needs Proctor sessions by enrollment (one paged report read per exam)."""
+    async def _report(self, exam_sid: str) -> dict[str, str]:
+        """The SIDs of the exam's Needs Proctor sessions by enrollment (one paged report
+        read per exam, a page at a time)."""
         lock = self._report_locks.setdefault(exam_sid, asyncio.Lock())
         if lock.locked():  # another operation is reading it: wait without holding a place
             async with self.run.aside():
@@ -135,14 +137,16 @@ class SessionBooking:
         try:
             if exam_sid not in self._needs_proctor or exam_sid in self._report_dirty:
                 self._report_dirty.discard(exam_sid)
-                found = await self.run.client.appointments(
-                    exam_sid=exam_sid, status=[wire.NEEDS_PROCTOR]
-                )
-                self._needs_proctor[exam_sid] = {
-                    s.enrollmentSid: s
-                    for s in found
-                    if s.enrollmentSid and s.status == wire.NEEDS_PROCTOR
-                }
+                waiting: dict[str, str] = {}
+
+                def take(rows: list[wire.SessionRow]) -> None:
+                    for row in rows:
+                        enrollment = row.get("enrollmentSid")
+                        if enrollment and row["status"] == wire.NEEDS_PROCTOR:
+                            waiting[enrollment] = row["sid"]
+
+                await self.run.client.each_exam_session(exam_sid, take, status=[wire.NEEDS_PROCTOR])
+                self._needs_proctor[exam_sid] = waiting
         finally:
             lock.release()
         return self._needs_proctor[exam_sid]
@@ -161,7 +165,7 @@ class SessionBooking:
                 return wire.Session(sid=seen.sid, status=seen.status)
             cached = (await self._report(ctx.exam_sid)).pop(ctx.enrollment_sid, None)
             if cached is not None:
-                return cached
+                return wire.Session(sid=cached, status=wire.NEEDS_PROCTOR)
         listed = await self.run.client.list_enrollment_sessions(
             ctx.enrollment_sid, ctx.exam_sid, include_active=True
         )

@@ -11,7 +11,7 @@ Types only: nothing here runs.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -60,16 +60,13 @@ class WriteClient(Protocol):
         self, enrollment_sid: str, exam_sid: str, *, include_active: bool = True
     ) -> list[wire.Session]: ...
 
-    async def appointments(
+    async def each_exam_session(
         self,
+        exam_sid: str,
+        take: Callable[[list[wire.SessionRow]], object],
         *,
-        exam_sid: str | None = None,
-        course_sid: str | None = None,
         status: Sequence[str] = (),
-        learner_sid: str | None = None,
-        appointment_after: str | None = None,
-        appointment_before: str | None = None,
-    ) -> list[wire.Session]: ...
+    ) -> None: ...
 
 
 class StateSaver(Protocol):

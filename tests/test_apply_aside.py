@@ -4,6 +4,7 @@ schedules waiting on their exam's report do not hold up the next wave's provisio
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -47,7 +48,9 @@ class Gated:
         self.provisions += 1
         return await self._client.provision(body)
 
-    async def appointments(self, **query: Any) -> list[wire.Session]:
+    async def each_exam_session(
+        self, exam_sid: str, take: Callable[[list[wire.SessionRow]], object], **query: Any
+    ) -> None:
         self.reads += 1
         if self.reads == 1:
             before = self.provisions
@@ -58,7 +61,7 @@ class Gated:
                     raise AssertionError("no operation started while the report was read")
                 await asyncio.sleep(0.005)
             self.started_while_reading = self.provisions - before
-        return await self._client.appointments(**query)
+        await self._client.each_exam_session(exam_sid, take, **query)
 
 
 #: both exams limited in scope: each one's assignments are a wave (its students' provisions,

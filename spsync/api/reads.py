@@ -203,11 +203,15 @@ class Reader(Pager):
         return await self.appointments(exam_sid=exam_sid)
 
     async def each_exam_session(
-        self, exam_sid: str, take: Callable[[list[wire.SessionRow]], object]
+        self,
+        exam_sid: str,
+        take: Callable[[list[wire.SessionRow]], object],
+        *,
+        status: Sequence[str] = (),
     ) -> None:
-        """Every session of one exam (the appointments report), given to ``take`` a page of
-        rows at a time."""
-        query = _appointments_query(exam_sid, None, (), None, None, None)
+        """Every session of one exam (the appointments report; of those ``status`` when
+        given), given to ``take`` a page of rows at a time."""
+        query = _appointments_query(exam_sid, None, status, None, None, None)
         await self._each(R_APPOINTMENTS, {}, wire.SessionRow, take, query)
 
     async def settings(self) -> wire.Settings:
