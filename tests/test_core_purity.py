@@ -45,6 +45,7 @@ CORE = [
     "planner_provision",
     "planner_sessions",
     "sharing",
+    "fresh_copy",
 ]
 FORBIDDEN = ("httpx", "click", "spsync.sandbox", "spsync.api", "spsync.cli", "os", "time")
 
@@ -87,6 +88,7 @@ PURE = (
     "schema_formats",
     "state",
     "sharing",
+    "fresh_copy",
     "collector",
     "moves",
     "suggest",
