@@ -101,7 +101,12 @@ class Executor:
     ) -> None:
         if parallelism < 1:
             raise ValueError("parallelism must be at least 1")
-        self.changes = [c for c in changes if c.action != "noop"]
+        #: the changes not done yet, by address (in plan order): each is let go once it
+        #: has an outcome, so that a large first apply does not hold every change beside
+        #: the state that replaces them
+        self._in_plan = {c.address: c for c in changes if c.action != "noop"}
+        #: every address to change, in plan order (the outcomes are reported in it)
+        self._order = list(self._in_plan)
         self.desired = desired
         self.state = state
         self.client = client
@@ -131,7 +136,6 @@ class Executor:
         self._nudge: asyncio.Future[None] | None = None
         self._last_compact = time.monotonic()
         self._compact_cost = 0.0
-        self._in_plan = {c.address: c for c in self.changes}
         self._recorded = 0
         self.booking = SessionBooking(self)
         self.provisioning = Provisioning(self)
@@ -192,7 +196,7 @@ class Executor:
             # unless the end is near: the final compaction saves the state anyway, and the
             # journal grows by at most a quarter before it (at 2,000 students, the save at
             # 8,000 changes of 8,011 was a whole state encoded for nothing)
-            if not self.changes or 4 * (len(self.changes) - len(self.outcomes)) >= count:
+            if not self._order or 4 * (len(self._order) - len(self.outcomes)) >= count:
                 self.compact()
         elif count:
             since = time.monotonic() - self._last_compact
@@ -222,21 +226,26 @@ class Executor:
                 ),
             )
 
+    def _settled(self, change: Change, outcome: Outcome) -> None:
+        self.outcomes[change.address] = outcome
+        self._in_plan.pop(change.address, None)
+
     def done(self, change: Change) -> None:
-        self.outcomes[change.address] = Outcome(change.address, change.action, "done")
+        self._settled(change, Outcome(change.address, change.action, "done"))
         self._wake(change.address)
         self.progress.advance(change.address, True)
 
     def _fail(self, change: Change, e: BaseException) -> None:
-        self.outcomes[change.address] = Outcome(
-            change.address, change.action, "failed", _error_text(e), _error_code(e)
+        self._settled(
+            change,
+            Outcome(change.address, change.action, "failed", _error_text(e), _error_code(e)),
         )
         self._wake(change.address)
         self.progress.advance(change.address, False)
 
     def _mark(self, change: Change, status: Status, message: str = "") -> None:
         if change.address not in self.outcomes:
-            self.outcomes[change.address] = Outcome(change.address, change.action, status, message)
+            self._settled(change, Outcome(change.address, change.action, status, message))
             self._wake(change.address)
 
     def _wake(self, address: str) -> None:
@@ -297,10 +306,12 @@ class Executor:
         calls0 = sum(getattr(self.client, "calls", {}).values())
         # already in start order: a valid heap. Only the queue holds the operations, so
         # each is let go once done (300,000 of them for 100,000 students)
-        self._queue = list(enumerate(build_ops(self.changes, self.desired, self.state)))
-        self._record_moves()
+        changes = list(self._in_plan.values())
+        self._queue = list(enumerate(build_ops(changes, self.desired, self.state)))
+        self._record_moves(changes)
+        del changes
         self._record_adoptions()
-        self.progress.start(self.state.tenant, len(self.changes))
+        self.progress.start(self.state.tenant, len(self._order))
         self._parked = {}
         try:
             while True:
@@ -324,7 +335,7 @@ class Executor:
             for c in op.changes:
                 self._mark(c, "not-started")
         calls = sum(getattr(self.client, "calls", {}).values()) - calls0
-        outcomes = [self.outcomes[c.address] for c in self.changes if c.address in self.outcomes]
+        outcomes = [self.outcomes[a] for a in self._order if a in self.outcomes]
         return ApplyResult(
             tenant=self.state.tenant,
             outcomes=outcomes,
@@ -420,11 +431,11 @@ class Executor:
         self.put(c.address, rec.model_copy(update={"applied": applied}))
         self.done(c)
 
-    def _record_moves(self) -> None:
+    def _record_moves(self, changes: list[Change]) -> None:
         """Give every moved entry its new address before any work starts: the old entry is
         dropped first, so a process killed in between leaves no second owner of the SID
         (the next plan finds the object again by its identity)."""
-        for c in self.changes:
+        for c in changes:
             if c.previous_address is None:
                 continue
             rec = self.state.resources.get(c.previous_address)
@@ -598,6 +609,7 @@ async def execute_tenant(
         progress=progress,
         compact_every=compact_every,
     )
+    del changes  # the executor's alone now: it lets each go once done
     if on_executor is not None:
         on_executor(ex)
     try:

@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from spsync.apply import Executor
     from spsync.apply_report import ApplyResult
     from spsync.observed import Observed
+    from spsync.plan import Change
     from spsync.state import State
     from spsync.store import StateStore
 
@@ -77,6 +78,8 @@ class _Prepared:
     key: bytes
     #: why the tenant policy refused the plan, if it did
     refused: UnsafePlanError | None = None
+    #: the changes to execute, once ``execute`` took them out of the plan
+    changes: tuple[Change, ...] = ()
 
 
 def check_saved_tenants(saved: Plan, desireds: Sequence[Desired], manifests: Path) -> None:
@@ -118,6 +121,11 @@ class ApplyRun:
                 if p.state is not None and p.state.serial == 0:
                     # no state yet: the first one takes the lineage the reviewed plan showed
                     p.state = p.state.model_copy(update={"lineage": old.state_lineage})
+            # the executor becomes the only holder of the changes, and lets each go once it
+            # is done: a first apply of 100,000 students would otherwise keep its 400,000
+            # changes to the end, beside the state that replaces them
+            p.changes, p.plan = p.plan.changes, p.plan.model_copy(update={"changes": ()})
+        self.plan = self.plan.model_copy(update={"tenants": ()})  # shown already
         return await _execute_all(
             self._prepared,
             self._store,
@@ -347,7 +355,7 @@ async def _execute_all(
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(s, sig.handle, s)
             installed.append(s)
-    todo = [p for p in prepared if p.plan.has_changes]
+    todo = [p for p in prepared if p.changes or p.plan.adopt]
     # several tenants at once: each one's progress lines are kept and written whole
     in_order = _InOrder([p.plan.tenant for p in todo], say) if len(todo) > 1 else None
     by_tenant = {p.plan.tenant: p for p in todo}
@@ -387,6 +395,13 @@ async def _execute_all(
     return results
 
 
+def _taken(p: _Prepared) -> tuple[Change, ...]:
+    """``p``'s changes, which ``p`` no longer holds: the executor becomes their only holder
+    and lets each go once done."""
+    changes, p.changes = p.changes, ()
+    return changes
+
+
 async def _execute_one(
     p: _Prepared,
     store: StateStore,
@@ -407,7 +422,7 @@ async def _execute_one(
         return applied_fields(d, address, key)
 
     result = await execute_tenant(
-        tp.changes,
+        _taken(p),
         p.desired,
         p.state,
         p.client,
