@@ -11,7 +11,7 @@ nothing secret can leak through a hand-made plan.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from spsync.plan import ACTIONS, Plan
@@ -47,31 +47,55 @@ def render(
 def render_text(plan: Plan, *, color: bool = False) -> str:
     """Terraform-like text: ``+ ~ - -/+`` per change with field-level old -> new, unchanged
     fields folded, then a one-line summary per tenant."""
-    out: list[str] = []
+    return "".join(text_chunks(plan, color=color))
+
+
+#: about how many characters ``text_chunks`` gathers before giving them
+CHUNK_CHARS = 1 << 16
+
+
+def text_chunks(plan: Plan, *, color: bool = False) -> Iterator[str]:
+    """``render_text(plan)`` in pieces of whole lines, about ``CHUNK_CHARS`` each: what
+    prints a plan of 400,000 changes without holding its text (110 MB) and its lines."""
+    lines: list[str] = []
+    size = 0
+    for line in _text_lines(plan, color):
+        lines.append(line)
+        size += len(line) + 1
+        if size >= CHUNK_CHARS:
+            yield "\n".join(lines) + "\n"
+            lines.clear()
+            size = 0
+    if lines:
+        yield "\n".join(lines) + "\n"
+
+
+def _text_lines(plan: Plan, color: bool) -> Iterator[str]:
+    first = True
     for tp in plan.tenants:
-        if out:
-            out.append("")
+        if not first:
+            yield ""
+        first = False
         head = (
             f"Tenant {tp.tenant} (install {tp.install}, state serial {tp.state_serial}"
             f"{'' if plan.refresh else ', live objects not read: --no-refresh'})"
         )
-        out.append(paint(head, "1", color))
+        yield paint(head, "1", color)
         if plan.targets:
-            out.append(f"Targeted: {', '.join(plan.targets)} (and what they depend on)")
+            yield f"Targeted: {', '.join(plan.targets)} (and what they depend on)"
         for change in tp.changes:
-            out.append("")
-            out.extend(change_block(change, color=color))
+            yield ""
+            yield from change_block(change, color=color)
         adopt_only = recorded_only(tp)
         if adopt_only:
-            out.append("")
-            out.append("Found remotely, to be recorded in state (no API change):")
-            out.extend(f"  = {a} ({tp.adopt[a].sid or 'assigned'})" for a in adopt_only)
+            yield ""
+            yield "Found remotely, to be recorded in state (no API change):"
+            yield from (f"  = {a} ({tp.adopt[a].sid or 'assigned'})" for a in adopt_only)
         for w in tp.warnings:
-            out.append("")
-            out.append(paint(f"Warning: {clean(w)}", "33", color))
-        out.append("")
-        out.append(paint(summary_line(tp), "1", color))
-    return "\n".join(out) + "\n"
+            yield ""
+            yield paint(f"Warning: {clean(w)}", "33", color)
+        yield ""
+        yield paint(summary_line(tp), "1", color)
 
 
 # --- json ----------------------------------------------------------------------------------

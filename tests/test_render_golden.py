@@ -277,3 +277,20 @@ def test_markdown_details_put_plus_and_minus_in_the_first_column() -> None:
     assert "  ~ user.jane  (update: manifest-changed)" in body
     assert '      ~ lastName: "Smith" -> "Doe"' in body
     assert not [line for line in body if line.lstrip().startswith(("+", "-")) and line[0] == " "]
+
+
+@pytest.mark.parametrize("chunk", [1, 200, 4096, 1 << 16])
+def test_text_in_chunks_is_the_golden_text_in_whole_lines(
+    chunk: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import spsync.render
+
+    monkeypatch.setattr(spsync.render, "CHUNK_CHARS", chunk)
+    for name, plan in (("plan_small.txt", small_plan()), ("plan_large.txt", large_plan())):
+        chunks = list(spsync.render.text_chunks(plan))
+        assert "".join(chunks) == (GOLDEN / name).read_text()
+        assert all(c.endswith("\n") for c in chunks)
+        longest = max(len(line) + 1 for line in "".join(chunks).splitlines())
+        assert all(len(c) < chunk + longest for c in chunks)
+        if chunk == 1:  # one line each
+            assert len(chunks) == len("".join(chunks).splitlines())

@@ -216,7 +216,7 @@ async def _apply(
     """Plan under the locks, show the plan, ask, execute; the report's exit code."""
     from spsync import manifest
     from spsync.cli.clients import client_factory
-    from spsync.render import render_text
+    from spsync.render import text_chunks
     from spsync.store import StateStore
     from spsync.workflow import applying, check_saved_tenants
 
@@ -225,7 +225,8 @@ async def _apply(
         check_saved_tenants(saved, desireds, manifests)
     store = StateStore(g.state_dir)
     async with applying(desireds, store, client_factory(g), options, saved=saved) as run:
-        out(render_text(run.plan, color=g.color), nl=False)
+        for chunk in text_chunks(run.plan, color=g.color):
+            out(chunk, nl=False)
         error = run.refusal()
         if error is not None:
             raise error
