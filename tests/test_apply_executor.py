@@ -457,3 +457,27 @@ def test_state_records_the_plans_own_field_maps(server: ThreadedServer, tmp_path
     )
     saved = store.load(desired.tenant).resources
     assert {a: e.applied for a, e in saved.items()} == {a: e.applied for a, e in entries.items()}
+
+
+def test_the_executor_lets_each_change_go_once_it_has_an_outcome(
+    server: ThreadedServer, tmp_path: Path
+) -> None:
+    """Mid-run, the changes done are no longer held; at the end none is, and the outcomes
+    still come in plan order."""
+    desired = _basic(tmp_path, server.url)
+    store = StateStore(tmp_path / "state")
+    changes = all_new(desired)
+    seen: list[Executor] = []
+    held_when_sessions_start: list[int] = []
+
+    def watch(call: Any) -> None:
+        if seen and "/sessions/" in str(getattr(call, "path", "")) and not held_when_sessions_start:
+            held_when_sessions_start.append(len(seen[0]._in_plan))
+
+    result, _calls = run(
+        server.url, changes, desired, store, on_executor=seen.append, on_call=watch
+    )
+    assert result.ok, result.failures
+    assert [o.address for o in result.outcomes] == [c.address for c in changes]
+    assert seen[0]._in_plan == {}
+    assert held_when_sessions_start and held_when_sessions_start[0] < len(changes) // 2
