@@ -102,12 +102,14 @@ def test_a_costly_compaction_spaces_out_the_timed_ones(
 def test_no_compaction_by_count_when_the_end_is_near(tmp_path: Path) -> None:
     store = _Store(tmp_path / "state")
     ex = _executor(tmp_path, store, compact_every=10, compact_interval_s=3600.0)
-    ex.changes = [
+    changes = [
         Change(address=f"user.u{i}", action="create", reason="new", destructive=False)
         for i in range(640)
     ]
+    ex._in_plan = {c.address: c for c in changes}  # as the executor holds a plan's changes
+    ex._order = list(ex._in_plan)
     store.sizes.clear()
-    for i, c in enumerate(ex.changes):
+    for i, c in enumerate(changes):
         ex.put(c.address, _rs(i))
         ex.done(c)
         # past the threshold only by what is left to do: at most a quarter more
