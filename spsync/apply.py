@@ -355,7 +355,7 @@ class Executor:
         pending operation after each completion was quadratic in the plan's size."""
         queue = self._queue
         while queue and not self._stopping:
-            if len(self._tasks) - self._aside >= self.parallelism:
+            if len(self._tasks) - min(self._aside, MAX_LENT) >= self.parallelism:
                 return
             entry = heapq.heappop(queue)
             op = entry[1]
@@ -547,6 +547,13 @@ class Executor:
             if sess in self.state.resources and sess not in self.desired.sessions:
                 self.drop(sess)
         self.done(c)
+
+
+MAX_LENT = 1024
+"""Most places lent at once by operations waiting inside ``Executor.aside``. A wave's
+schedules all wait for the exam's report while one reads it: at 100,000 students the read
+is 1,000 pages, and unbounded lending started every schedule of the wave meanwhile, some
+80,000 waiting tasks (hundreds of MB, and a wait over all of them after each call)."""
 
 
 class Interrupted(ApplyError):

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
 from support.apply import (
     EXAMS,
     INSTALL,
@@ -23,7 +24,7 @@ from support.apply import (
 
 from spsync.api import wire
 from spsync.api.client import Client
-from spsync.apply import execute_tenant
+from spsync.apply import Executor, execute_tenant
 from spsync.sandbox.server import ThreadedServer
 from spsync.secrets import Secret
 from spsync.store import StateStore
@@ -106,3 +107,49 @@ def test_waiting_schedules_lend_their_places_to_the_next_wave(tmp_path: Path) ->
     scheduled = [s for s in live if s["status"] == "Scheduled"]
     assert len(scheduled) == n
     assert len({s["enrollmentSid"] for s in scheduled}) == n  # none booked twice
+
+
+def test_places_lent_are_bounded_while_a_report_is_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One exam, many schedules waiting for its report: at most ``MAX_LENT`` of them are
+    started beyond the run's places, however many are ready."""
+    monkeypatch.setattr("spsync.apply.MAX_LENT", 3)
+    n = 40
+    with ThreadedServer(token=TOKEN, seed=5, latency_ms=2) as srv:
+        sessions = [("final", f"u{i:04d}", "2028-03-01T09:00:00Z") for i in range(1, n + 1)]
+        files = {
+            "exams.yaml": TWO_WAVES,
+            "users.yaml": users_yaml(n),
+            "sessions.yaml": sessions_yaml(sessions),
+        }
+        desired = load(write_tenant(tmp_path, srv.url, files))
+        store = StateStore(tmp_path / "state")
+        executors: list[Executor] = []
+        most: list[int] = [0]
+
+        class Slow(Gated):
+            async def each_exam_session(self, exam_sid: str, take: Any, **query: Any) -> None:
+                for _ in range(20):  # a long read: every ready schedule could start meanwhile
+                    most[0] = max(most[0], len(executors[0]._tasks))
+                    await asyncio.sleep(0.01)
+                await self._client.each_exam_session(exam_sid, take, **query)
+
+        async def go() -> Any:
+            async with Client(srv.url, INSTALL, Secret(TOKEN)) as client:
+                return await execute_tenant(
+                    all_new(desired),
+                    desired,
+                    store.load(desired.tenant),
+                    Slow(client),  # type: ignore[arg-type]
+                    store,
+                    applied_of=lambda a: {},
+                    parallelism=2,
+                    on_executor=executors.append,
+                )
+
+        result = asyncio.run(go())
+        live = sessions_of(world(srv.url))
+    assert result.ok, [o for o in result.outcomes if o.status != "done"][:3]
+    assert 2 < most[0] <= 2 + 3
+    assert len([s for s in live if s["status"] == "Scheduled"]) == n
