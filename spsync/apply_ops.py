@@ -122,8 +122,9 @@ def build_ops(changes: Sequence[Change], desired: Desired, state: State) -> list
 
 
 def _without(addresses: Iterable[str], inside: set[str]) -> tuple[str, ...]:
-    """``addresses`` not in ``inside``, sorted (a stable order to wait on them in)."""
-    return tuple(sorted(a for a in set(addresses) if a not in inside))
+    """``addresses`` (each once) not in ``inside``, sorted (a stable order to wait on them
+    in)."""
+    return tuple(sorted(a for a in addresses if a not in inside))
 
 
 #: the work that joins the wave of the first group needing it: a student's provision

@@ -355,7 +355,7 @@ async def _execute_all(
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(s, sig.handle, s)
             installed.append(s)
-    todo = [p for p in prepared if p.changes or p.plan.adopt]
+    todo = [p for p in prepared if p.changes or p.plan.has_changes]  # changes taken out
     # several tenants at once: each one's progress lines are kept and written whole
     in_order = _InOrder([p.plan.tenant for p in todo], say) if len(todo) > 1 else None
     by_tenant = {p.plan.tenant: p for p in todo}

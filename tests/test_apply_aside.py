@@ -70,6 +70,38 @@ class Gated:
 TWO_WAVES = EXAMS.replace("    limitedScope: false\n", "")
 
 
+def _apply(
+    tmp_path: Path,
+    url: str,
+    sessions: list[tuple[str, str, str]],
+    wrap: Callable[[Client], Gated],
+    **kw: Any,
+) -> Any:
+    """A first apply of one student per session (``TWO_WAVES``'s exams) through the client
+    ``wrap`` makes; its result."""
+    files = {
+        "exams.yaml": TWO_WAVES,
+        "users.yaml": users_yaml(len(sessions)),
+        "sessions.yaml": sessions_yaml(sessions),
+    }
+    desired = load(write_tenant(tmp_path, url, files))
+    store = StateStore(tmp_path / "state")
+
+    async def go() -> Any:
+        async with Client(url, INSTALL, Secret(TOKEN)) as client:
+            return await execute_tenant(
+                all_new(desired),
+                desired,
+                store.load(desired.tenant),
+                wrap(client),  # type: ignore[arg-type]
+                store,
+                applied_of=lambda a: {},
+                **kw,
+            )
+
+    return asyncio.run(go())
+
+
 def test_waiting_schedules_lend_their_places_to_the_next_wave(tmp_path: Path) -> None:
     n = 130
     with ThreadedServer(token=TOKEN, seed=5, latency_ms=2) as srv:
@@ -77,30 +109,13 @@ def test_waiting_schedules_lend_their_places_to_the_next_wave(tmp_path: Path) ->
             ("final" if i <= n // 2 else "quiz", f"u{i:04d}", f"2028-03-01T{8 + i % 10:02d}:00:00Z")
             for i in range(1, n + 1)
         ]
-        files = {
-            "exams.yaml": TWO_WAVES,
-            "users.yaml": users_yaml(n),
-            "sessions.yaml": sessions_yaml(sessions),
-        }
-        desired = load(write_tenant(tmp_path, srv.url, files))
-        store = StateStore(tmp_path / "state")
-        changes = all_new(desired)
         gated: list[Gated] = []
 
-        async def go() -> Any:
-            async with Client(srv.url, INSTALL, Secret(TOKEN)) as client:
-                gated.append(Gated(client))
-                return await execute_tenant(
-                    changes,
-                    desired,
-                    store.load(desired.tenant),
-                    gated[0],  # type: ignore[arg-type]
-                    store,
-                    applied_of=lambda a: {},
-                    parallelism=4,
-                )
+        def wrap(client: Client) -> Gated:
+            gated.append(Gated(client))
+            return gated[0]
 
-        result = asyncio.run(go())
+        result = _apply(tmp_path, srv.url, sessions, wrap, parallelism=4)
         live = sessions_of(world(srv.url))
     assert result.ok, [o for o in result.outcomes if o.status != "done"][:3]
     assert gated[0].started_while_reading >= 1
@@ -118,13 +133,6 @@ def test_places_lent_are_bounded_while_a_report_is_read(
     n = 40
     with ThreadedServer(token=TOKEN, seed=5, latency_ms=2) as srv:
         sessions = [("final", f"u{i:04d}", "2028-03-01T09:00:00Z") for i in range(1, n + 1)]
-        files = {
-            "exams.yaml": TWO_WAVES,
-            "users.yaml": users_yaml(n),
-            "sessions.yaml": sessions_yaml(sessions),
-        }
-        desired = load(write_tenant(tmp_path, srv.url, files))
-        store = StateStore(tmp_path / "state")
         executors: list[Executor] = []
         most: list[int] = [0]
 
@@ -135,20 +143,9 @@ def test_places_lent_are_bounded_while_a_report_is_read(
                     await asyncio.sleep(0.01)
                 await self._client.each_exam_session(exam_sid, take, **query)
 
-        async def go() -> Any:
-            async with Client(srv.url, INSTALL, Secret(TOKEN)) as client:
-                return await execute_tenant(
-                    all_new(desired),
-                    desired,
-                    store.load(desired.tenant),
-                    Slow(client),  # type: ignore[arg-type]
-                    store,
-                    applied_of=lambda a: {},
-                    parallelism=2,
-                    on_executor=executors.append,
-                )
-
-        result = asyncio.run(go())
+        result = _apply(
+            tmp_path, srv.url, sessions, Slow, parallelism=2, on_executor=executors.append
+        )
         live = sessions_of(world(srv.url))
     assert result.ok, [o for o in result.outcomes if o.status != "done"][:3]
     assert 2 < most[0] <= 2 + 3
