@@ -23,13 +23,15 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import fields
 from typing import Any, Final, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
+from pydantic.dataclasses import dataclass
 
 from spsync.errors import PlanError
-from spsync.model import KINDS, Policy, kind_of, share_fields_set, trusted
+from spsync.model import KINDS, Policy, kind_of, share_fields_set
 from spsync.sanitize import json_text
 from spsync.strictjson import strict_loads
 
@@ -98,7 +100,8 @@ class PlanModel(BaseModel):
         share_fields_set(self)  # a plan of a large roster holds one Change per address
 
 
-class Change(PlanModel):
+@dataclass(slots=True, frozen=True, config=ConfigDict(extra="forbid"))
+class Change:
     """One change to one address.
 
     ``before``: the managed fields as they are now (live when refreshed, else as last
@@ -111,6 +114,11 @@ class Change(PlanModel):
     ``cancel`` whose reason is ``unassigned``, ``scope-limited`` or ``role-changed`` is the
     effect of another change's call (in ``depends_on``): apply sends nothing more for it and
     records it once that call succeeded.
+
+    A slotted (pydantic) dataclass rather than a model: a first apply of 100,000 students
+    plans 400,000 changes, and a model instance with its ``__dict__`` is ~260 bytes more
+    than these eight slots. Validated, dumped and described by a JSON schema as the model
+    was; ``model_copy``/``model_dump`` as the model's.
     """
 
     address: str
@@ -139,31 +147,37 @@ class Change(PlanModel):
         types (the planner's own, checked by the type checker): no validation. The
         planner makes one per change; validating each was a fifth of planning a first
         apply. The dicts are taken as they are, not copied."""
-        values = {
-            "address": address,
-            "action": action,
-            "reason": reason,
-            "destructive": destructive,
-            "before": before,
-            "after": after,
-            "depends_on": depends_on,
-            "previous_address": previous_address,
-        }
-        return trusted(cls, _EVERY_CHANGE_FIELD, values)
+        change: Change = _new_change(cls)
+        for name, value in zip(
+            _CHANGE_FIELDS,
+            (address, action, reason, destructive, before, after, depends_on, previous_address),
+            strict=True,
+        ):
+            _set(change, name, value)
+        return change
+
+    def model_copy(self, *, update: Mapping[str, Any] | None = None) -> Change:
+        """A copy with the fields of ``update`` replaced (not validated), as a model's."""
+        copy: Change = _new_change(Change)
+        for name in _CHANGE_FIELDS:
+            _set(copy, name, getattr(self, name))
+        for name, value in (update or {}).items():
+            if name not in _CHANGE_FIELDS:
+                raise AttributeError(f"Change has no field {name!r}")
+            _set(copy, name, value)
+        return copy
+
+    def model_dump(self, *, mode: Literal["json", "python"] = "python") -> dict[str, Any]:
+        """The change's fields, as pydantic dumps a model (``mode="json"``: JSON values)."""
+        dumped: dict[str, Any] = _CHANGE.dump_python(self, mode=mode)
+        return dumped
 
 
-#: the one shared "fields set" of a ``Change`` given every field (``share_fields_set``'s,
-#: so that trusted and validated changes share it)
-_EVERY_CHANGE_FIELD = Change(
-    address="",
-    action="noop",
-    reason="new",
-    destructive=False,
-    before=None,
-    after=None,
-    depends_on=(),
-    previous_address=None,
-).__pydantic_fields_set__
+_new_change = object.__new__
+_set = object.__setattr__  # a frozen dataclass refuses plain assignment
+#: the fields, in the order the plan file writes them
+_CHANGE_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(Change))
+_CHANGE: TypeAdapter[Change] = TypeAdapter(Change)
 
 
 class Adoption(PlanModel):

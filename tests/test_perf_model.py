@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from pydantic import Field
 
-from spsync.model import Desired, Ids, Location, Locations, Strict, User, trusted
+from spsync.model import Desired, Ids, Location, Locations, User
 
 
 def _user(name: str, **extra: str) -> User:
@@ -47,24 +44,6 @@ def test_a_location_is_a_tuple_with_named_parts() -> None:
     assert loc == ("roster.yaml", 3, 5)
     assert (loc.file, loc.line, loc.col) == ("roster.yaml", 3, 5)
     assert str(loc) == "roster.yaml:3:5"
-
-
-class _Found(Strict):
-    sid: str | None = None
-    refs: dict[str, str] = Field(default_factory=dict)
-    fields: dict[str, Any] = Field(default_factory=dict)
-    status: str | None = None
-
-
-def test_a_trusted_instance_equals_the_constructed_one() -> None:
-    values = {"sid": "US" + "a" * 32, "refs": {"course": "CU" + "b" * 32}, "fields": {}}
-    fields = set(_Found.model_fields)
-    made = trusted(_Found, fields, {**values, "status": None})
-    assert made == _Found.model_construct(**values, status=None)
-    assert made.model_dump() == {**values, "status": None}
-    assert made.model_fields_set is fields
-    assert made.model_copy(update={"status": "Scheduled"}).status == "Scheduled"
-    assert made.status is None
 
 
 _positions = st.dictionaries(
