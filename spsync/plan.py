@@ -482,14 +482,37 @@ def check_safety(
 # --- staleness -------------------------------------------------------------------------------
 
 
-def staleness(saved: TenantPlan, fresh: TenantPlan) -> list[str]:
+def change_mark(change: Change, dump: dict[str, Any] | None = None) -> bytes:
+    """What a saved plan keeps of a change to check it against the change made now: its
+    action (one byte: the index in ``ACTIONS``), a digest of its JSON without
+    ``depends_on`` (16 bytes) and one of its ``depends_on`` (8 bytes). Equal marks: the
+    same change; equal but for the last part: the same change waiting for others.
+    ``dump``: the change's ``model_dump(mode="json")``, when the caller has it."""
+    fields = dict(change.model_dump(mode="json") if dump is None else dump)
+    depends_on = fields.pop("depends_on")
+    return (
+        bytes((ACTIONS.index(change.action),))
+        + hashlib.sha256(canonical_json(fields).encode()).digest()[:16]
+        + hashlib.sha256(canonical_json(depends_on).encode()).digest()[:8]
+    )
+
+
+#: where a mark's digest of the change without its ``depends_on`` ends
+_MARK_REST = 17
+
+
+def staleness(
+    saved: TenantPlan, fresh: TenantPlan, marks: Mapping[str, bytes] | None = None
+) -> list[str]:
     """Why a saved tenant plan no longer applies, against the one made now (empty: it is
     fresh, apply it as is).
 
     Covers the connection (install, API URL), the state (lineage, serial), the live objects
     the plan touches (``fingerprints``: ``fields.fingerprint_of`` now), the manifests
     (``desired_digest``), and the changes themselves: one added, removed or different since
-    the plan was made, and the objects to adopt.
+    the plan was made, and the objects to adopt. ``marks``: the saved plan's changes as
+    ``change_mark``s (a plan file read for apply keeps only those); ``None``: those of
+    ``saved.changes``.
     """
     reasons: list[str] = []
     if (saved.install, saved.api_url) != (fresh.install, fresh.api_url):
@@ -514,21 +537,24 @@ def staleness(saved: TenantPlan, fresh: TenantPlan) -> list[str]:
         reasons.append(f"live objects changed since planning: {_shown(moved)}")
     if fresh.desired_digest != saved.desired_digest:
         reasons.append(f"the manifests of {saved.tenant} changed since planning")
-    old = {c.address: c for c in saved.changes}
+    old = {c.address: change_mark(c) for c in saved.changes} if marks is None else marks
     new = {c.address: c for c in fresh.changes}
     added = sorted(new.keys() - old.keys())
     removed = sorted(old.keys() - new.keys())
-    different = sorted(a for a in old.keys() & new.keys() if old[a] != new[a])
-    # the same change waiting for other changes: a plan made by another version of spsync
-    # (dependencies follow from the manifests, state and live objects, checked above)
-    rewired = [a for a in different if _rewired(old[a], new[a])]
-    different = [a for a in different if a not in rewired]
+    different: list[str] = []
+    rewired: list[str] = []  # the same change waiting for other changes: a plan made by
+    # another version of spsync (dependencies follow from the manifests, state and live
+    # objects, checked above)
+    for a in sorted(old.keys() & new.keys()):
+        was, now = old[a], change_mark(new[a])
+        if was != now:
+            (rewired if was[:_MARK_REST] == now[:_MARK_REST] else different).append(a)
     if added:
         reasons.append(f"{saved.tenant}: changes not in the plan: {_shown(added)}")
     if removed:
         reasons.append(f"{saved.tenant}: changes no longer needed: {_shown(removed)}")
     if different:
-        detail = [f"{a} ({old[a].action} -> {new[a].action})" for a in different]
+        detail = [f"{a} ({ACTIONS[old[a][0]]} -> {new[a].action})" for a in different]
         reasons.append(f"{saved.tenant}: changes that are now different: {_shown(detail)}")
     if rewired:
         reasons.append(
@@ -543,13 +569,6 @@ def staleness(saved: TenantPlan, fresh: TenantPlan) -> list[str]:
         )
         reasons.append(f"{saved.tenant}: objects to adopt changed: {_shown(adopt)}")
     return reasons
-
-
-def _rewired(old: Change, new: Change) -> bool:
-    """Whether two changes differ in their ``depends_on`` only."""
-    return old.depends_on != new.depends_on and old == new.model_copy(
-        update={"depends_on": old.depends_on}
-    )
 
 
 def _shown(items: Sequence[str], limit: int = 5) -> str:

@@ -37,6 +37,12 @@ def strict_loads(text: str | bytes) -> Any:
     return json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_no_constant)
 
 
+def strict_decoder() -> json.JSONDecoder:
+    """A decoder as strict as ``strict_loads`` (its ``raw_decode`` reads one value of a
+    text from a given index: a large file read value by value)."""
+    return json.JSONDecoder(object_pairs_hook=_no_duplicates, parse_constant=_no_constant)
+
+
 def _keys_only(pairs: list[tuple[str, Any]]) -> None:
     """Check one object's keys and keep nothing of it: the parse builds no tree."""
     _no_duplicates(pairs)

@@ -30,6 +30,7 @@ from spsync.errors import PlanError, SpsyncError
 from spsync.journal import replay
 from spsync.model import Desired
 from spsync.plan import Plan, TenantPlan, UnsafePlanError, make_plan, staleness
+from spsync.plan_file import SavedPlan
 from spsync.progress import LineProgress, Progress
 
 if TYPE_CHECKING:
@@ -103,7 +104,7 @@ class ApplyRun:
     _prepared: list[_Prepared] = field(repr=False)
     _store: StateStore = field(repr=False)
     _options: ApplyOptions = field(repr=False)
-    _saved: Plan | None = field(repr=False)
+    _saved: SavedPlan | None = field(repr=False)
 
     def refusal(self) -> SpsyncError | None:
         """The error the run ends with when a policy refused a tenant's plan, else ``None``."""
@@ -112,19 +113,21 @@ class ApplyRun:
     async def execute(self, *, progress: Progress, say: Say) -> list[ApplyResult]:
         """Execute every tenant's plan (exactly the saved plan's changes, when there is
         one); the results in name order. ``Interrupted`` after a signal."""
-        saved_by = {t.tenant: t for t in self._saved.tenants} if self._saved else {}
+        saved_by = {t.tenant: t for t in self._saved.plan.tenants} if self._saved else {}
         for p in self._prepared:
+            # the executor becomes the only holder of the changes, and lets each go once it
+            # is done: a first apply of 100,000 students would otherwise keep its 400,000
+            # changes to the end, beside the state that replaces them. With a saved plan
+            # they are the reviewed changes: each one's mark was checked equal to the
+            # saved plan's (``_check_saved``)
+            changes = p.plan.changes
             old = saved_by.get(p.plan.tenant)
             if old is not None:
-                # execute exactly the reviewed changes (equal to the fresh ones, checked before)
-                p.plan = old
+                p.plan = old  # the reviewed plan's serial and lineage, for the state's mark
                 if p.state is not None and p.state.serial == 0:
                     # no state yet: the first one takes the lineage the reviewed plan showed
                     p.state = p.state.model_copy(update={"lineage": old.state_lineage})
-            # the executor becomes the only holder of the changes, and lets each go once it
-            # is done: a first apply of 100,000 students would otherwise keep its 400,000
-            # changes to the end, beside the state that replaces them
-            p.changes, p.plan = p.plan.changes, p.plan.model_copy(update={"changes": ()})
+            p.changes, p.plan = changes, p.plan.model_copy(update={"changes": ()})
         self.plan = self.plan.model_copy(update={"tenants": ()})  # shown already
         return await _execute_all(
             self._prepared,
@@ -132,7 +135,7 @@ class ApplyRun:
             self._options,
             progress=progress,
             say=say,
-            plan_checksum=self._saved.checksum if self._saved is not None else None,
+            plan_checksum=self._saved.plan.checksum if self._saved is not None else None,
         )
 
 
@@ -143,7 +146,7 @@ async def applying(
     clients: planning.ClientFactory,
     options: ApplyOptions,
     *,
-    saved: Plan | None = None,
+    saved: SavedPlan | None = None,
 ) -> AsyncIterator[ApplyRun]:
     """Lock, replay and plan every selected tenant (those of ``options.targets``; all when
     there are none) and check ``saved`` against the fresh plans; the locks, audit logs and
@@ -241,15 +244,16 @@ async def _prepare_all(
     return prepared
 
 
-def _check_saved(saved: Plan, prepared: list[_Prepared], replayed: set[str]) -> None:
+def _check_saved(saved: SavedPlan, prepared: list[_Prepared], replayed: set[str]) -> None:
     """``PlanError`` when the saved plan was applied already, or is stale: it must be what
     the tenants' fresh plans would do."""
-    saved_by = {t.tenant: t for t in saved.tenants}
+    saved_by = {t.tenant: t for t in saved.plan.tenants}
     problems: list[str] = []
     applied: list[str] = []  # tenants this very plan already moved
     for p in prepared:
         old_tp, fresh_tp = saved_by[p.plan.tenant], p.plan
-        done = p.state is not None and planning.applied_before(old_tp, saved.checksum, p.state)
+        checksum = saved.plan.checksum
+        done = p.state is not None and planning.applied_before(old_tp, checksum, p.state)
         if done:
             applied.append(done)
             continue
@@ -258,7 +262,7 @@ def _check_saved(saved: Plan, prepared: list[_Prepared], replayed: set[str]) -> 
         folded = fresh_tp.tenant in replayed
         if folded and fresh_tp.state_serial - 1 == old_tp.state_serial:
             fresh_tp = fresh_tp.model_copy(update={"state_serial": old_tp.state_serial})
-        problems.extend(staleness(old_tp, fresh_tp))
+        problems.extend(staleness(old_tp, fresh_tp, saved.marks[old_tp.tenant]))
     if applied and not problems:
         raise PlanError("\n".join(applied if len(applied) == 1 else _errors(applied)))
     problems.extend(applied)

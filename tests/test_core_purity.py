@@ -46,6 +46,7 @@ CORE = [
     "planner_sessions",
     "sharing",
     "fresh_copy",
+    "plan_file",
 ]
 FORBIDDEN = ("httpx", "click", "spsync.sandbox", "spsync.api", "spsync.cli", "os", "time")
 
@@ -89,6 +90,7 @@ PURE = (
     "state",
     "sharing",
     "fresh_copy",
+    "plan_file",
     "collector",
     "moves",
     "suggest",

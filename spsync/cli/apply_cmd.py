@@ -32,7 +32,7 @@ from spsync.errors import ApplyError, PlanError, UsageError
 
 if TYPE_CHECKING:
     from spsync.apply_report import ApplyResult
-    from spsync.plan import Plan
+    from spsync.plan_file import SavedPlan
     from spsync.workflow import ApplyOptions
 from spsync.progress import Progress, make_progress
 
@@ -146,32 +146,33 @@ def apply_cmd(
       spsync plan manifests --out plan.json && spsync apply plan.json
     """
     from spsync import files
-    from spsync.plan import load_plan
+    from spsync.plan_file import read_saved_plan
     from spsync.workflow import ApplyOptions
 
     g = globals_of(ctx)
     saved = None
     if path.is_file():
-        saved = load_plan(files.read_owned(path, "plan file", PlanError), str(path))
-        _check_sandbox(saved.sandbox, g.sandbox, path)
+        saved = read_saved_plan(files.read_owned(path, "plan file", PlanError), str(path))
+        plan = saved.plan
+        _check_sandbox(plan.sandbox, g.sandbox, path)
         if targets or tenant_names or replace or refresh_only:
             raise UsageError(
                 "--target, --tenant, --replace and --refresh-only cannot be used with a saved "
                 "plan: they were decided when it was made"
             )
-        manifests = manifests_opt or Path(saved.manifests or "manifests")
+        manifests = manifests_opt or Path(plan.manifests or "manifests")
         if not manifests.exists():
             raise UsageError(
                 f"{manifests}: no such directory; the plan was made from it: run apply from "
                 "the directory plan ran in, or give the manifests with --manifests PATH"
             )
-        tenant_names = tuple(t.tenant for t in saved.tenants)
-        targets = tuple(saved.targets)
-        refresh = saved.refresh
-        replace = tuple(saved.replace)
-        refresh_only = saved.refresh_only
+        tenant_names = tuple(t.tenant for t in plan.tenants)
+        targets = tuple(plan.targets)
+        refresh = plan.refresh
+        replace = tuple(plan.replace)
+        refresh_only = plan.refresh_only
         # the reviewed file carries the approval of its destructive changes
-        allow_destroy = allow_destroy or saved.allow_destroy
+        allow_destroy = allow_destroy or plan.allow_destroy
     else:
         manifests = path
         if not auto_approve and not _stdin_is_terminal():
@@ -210,7 +211,7 @@ async def _apply(
     tenant_names: tuple[str, ...],
     options: ApplyOptions,
     *,
-    saved: Plan | None,
+    saved: SavedPlan | None,
     auto_approve: bool,
 ) -> int:
     """Plan under the locks, show the plan, ask, execute; the report's exit code."""
@@ -222,7 +223,7 @@ async def _apply(
 
     desireds = manifest.load(manifests, tenants=tenant_names, sandbox=g.sandbox)
     if saved is not None:
-        check_saved_tenants(saved, desireds, manifests)
+        check_saved_tenants(saved.plan, desireds, manifests)
     store = StateStore(g.state_dir)
     async with applying(desireds, store, client_factory(g), options, saved=saved) as run:
         for chunk in text_chunks(run.plan, color=g.color):

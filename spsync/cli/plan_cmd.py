@@ -91,7 +91,7 @@ def plan(
     from spsync import manifest
     from spsync.api.client import run
     from spsync.cli.clients import client_factory
-    from spsync.plan import dump_plan
+    from spsync.plan_file import write_plan_to
     from spsync.planning import plan_all, tenant_errors
     from spsync.render import render, text_chunks
     from spsync.store import StateStore, write_atomic
@@ -129,7 +129,7 @@ def plan(
     if error is not None:
         raise error
     if out_file is not None:
-        write_atomic(out_file, dump_plan(result))
+        write_atomic(out_file, lambda fh: write_plan_to(fh, result))
         err(f"Saved the plan to {out_file}; apply it with: {_apply_hint(out_file, g)}")
     if detailed_exitcode and result.has_changes:
         return 2

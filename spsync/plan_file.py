@@ -1,0 +1,298 @@
+"""Plan files (``spsync plan --out FILE``, ``spsync apply FILE``), a piece at a time.
+
+The file is ``plan.dump_plan``'s text: the plan's JSON with sorted keys, one space of
+indent per level. A plan of 100,000 students holds 400,000 changes and its file is ~180 MB;
+making that text whole (and the dump it is made from) or parsing it whole (a tree of
+dicts, then the models) took more memory than the rest of the apply. Here:
+
+- ``plan_file_chunks`` gives the very text of ``dump_plan`` in pieces, encoding a thousand
+  changes at a time;
+- ``read_saved_plan`` reads a plan file for ``apply``: the plan without its changes, and
+  for each change a *mark* (``plan.change_mark``: its action and digests of what it
+  does), which is all the staleness check needs. A file in the order spsync writes is read
+  change by change (each checked as strictly as ``load_plan`` checks the whole file); any
+  other file, a damaged or edited one included, goes through ``load_plan``, whose errors
+  are the ones the user sees.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import IO, Any
+
+from pydantic import TypeAdapter
+
+from spsync.plan import (
+    Change,
+    Plan,
+    TenantPlan,
+    canonical_json,
+    change_mark,
+    load_plan,
+)
+from spsync.sanitize import json_text
+from spsync.strictjson import strict_decoder
+
+# --- writing ---------------------------------------------------------------------------------
+
+#: changes encoded per call of the encoder
+_CHUNK = 1000
+
+#: ``json.dumps(..., sort_keys=True, indent=1)``'s encoder, made once
+_INDENTED = json.JSONEncoder(sort_keys=True, indent=1)
+
+#: stands for a value written in pieces: a lone surrogate, which no plan holds (its
+#: checksum is taken over its text as UTF-8, which has no lone surrogates)
+_HOLE = "\udfff\x00spsync-hole\x00\udfff"
+
+
+def plan_file_chunks(plan: Plan) -> Iterator[str]:
+    """``dump_plan(plan)`` in pieces (their join is that text): every change's JSON is made
+    once, a thousand at a time, and never all together."""
+    head = plan.model_dump(mode="json", exclude={"tenants"})
+    yield from _with_hole(
+        head, "tenants", 0, lambda depth: _items(plan.tenants, depth, _tenant_pieces)
+    )
+    yield "\n"
+
+
+def _tenant_pieces(tp: TenantPlan, depth: int) -> Iterator[str]:
+    rest = tp.model_dump(mode="json", exclude={"changes"})
+    yield from _with_hole(rest, "changes", depth, lambda d: _changes(tp.changes, d))
+
+
+def _with_hole(
+    fields: dict[str, Any], key: str, depth: int, pieces: Callable[[int], Iterator[str]]
+) -> Iterator[str]:
+    """The indented JSON at ``depth`` (the object's own indent) of ``fields`` and ``key``,
+    whose value ``pieces(depth + 1)`` gives in pieces."""
+    text = _indent(_INDENTED.encode({**fields, key: _HOLE}), depth)
+    before, after = text.split(json.dumps(_HOLE))  # the hole is in no plan: see _HOLE
+    yield json_text(before)
+    yield from pieces(depth + 1)
+    yield json_text(after)
+
+
+def _indent(text: str, depth: int) -> str:
+    """JSON made at depth 0 as it reads at ``depth`` (a string never holds a newline)."""
+    return text.replace("\n", "\n" + " " * depth) if depth else text
+
+
+def _items(
+    values: tuple[TenantPlan, ...], depth: int, pieces: Callable[[TenantPlan, int], Iterator[str]]
+) -> Iterator[str]:
+    """An array at ``depth`` of values each written in pieces."""
+    if not values:
+        yield "[]"
+        return
+    pad = "\n" + " " * (depth + 1)
+    for i, value in enumerate(values):
+        yield ("," if i else "[") + pad
+        yield from pieces(value, depth + 1)
+    yield "\n" + " " * depth + "]"
+
+
+def _changes(changes: tuple[Change, ...], depth: int) -> Iterator[str]:
+    """The array of ``changes`` at ``depth``, a thousand changes a piece."""
+    if not changes:
+        yield "[]"
+        return
+    for i in range(0, len(changes), _CHUNK):
+        dumps = [c.model_dump(mode="json") for c in changes[i : i + _CHUNK]]
+        text = _indent(_INDENTED.encode(dumps), depth)
+        body = text[1 : text.rindex("\n")]  # without "[" and the closing line
+        yield json_text(("," if i else "[") + body)
+    yield "\n" + " " * depth + "]"
+
+
+def write_plan_to(fh: IO[str], plan: Plan) -> None:
+    """Write the plan file's text to ``fh`` (for ``store.write_atomic``)."""
+    for piece in plan_file_chunks(plan):
+        fh.write(piece)
+
+
+# --- reading for apply -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SavedPlan:
+    """A plan file as apply needs it: the plan without its changes (every tenant's
+    ``changes`` is empty), and each tenant's changes as marks, address -> mark."""
+
+    plan: Plan
+    marks: dict[str, dict[str, bytes]]
+
+
+def read_saved_plan(text: str, where: str = "plan file") -> SavedPlan:
+    """The saved plan of a plan file's ``text``; ``PlanError`` as ``load_plan`` raises it
+    when the file is corrupt, edited or of an unknown format."""
+    try:
+        return _Reader(text).plan()
+    except (_Unexpected, ValueError, IndexError):  # pydantic's and json's errors included
+        pass
+    # not in the order spsync writes, or not valid: the whole-file reader says why
+    plan = load_plan(text, where)
+    marks = {tp.tenant: {c.address: change_mark(c) for c in tp.changes} for tp in plan.tenants}
+    tenants = tuple(tp.model_copy(update={"changes": ()}) for tp in plan.tenants)
+    return SavedPlan(plan.model_copy(update={"tenants": tenants}), marks)
+
+
+class _Unexpected(Exception):
+    """The text is not a plan file in the order spsync writes it."""
+
+
+_WHITESPACE = re.compile(r"[ \t\n\r]*")
+_DECODER = strict_decoder()
+_PLAN_KEYS = sorted(Plan.model_fields)
+_TENANT_KEYS = sorted(TenantPlan.model_fields)
+#: what the checksum covers of the plan, in order (all but the checksum)
+_HEAD_KEYS = [k for k in _PLAN_KEYS if k not in ("checksum", "tenants")]
+_CHANGE: TypeAdapter[Change] = TypeAdapter(Change)
+_FIELD: dict[str, TypeAdapter[Any]] = {
+    name: TypeAdapter(Any if field.annotation is None else field.annotation)
+    for name, field in TenantPlan.model_fields.items()
+}
+
+
+class _Reader:
+    """Reads a plan file whose keys are all there, in sorted order (as ``dump_plan``
+    writes them), and hashes its canonical JSON as ``compute_checksum`` does as it goes."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.at = 0
+        self.digest = hashlib.sha256()
+
+    def plan(self) -> SavedPlan:
+        head: dict[str, Any] = {}
+        keys = self._members()
+        for key in _PLAN_KEYS[:-1]:
+            self._key(keys, key)
+            head[key] = self._value()
+        if head.get("format_version") != "1":
+            raise _Unexpected  # load_plan says what is wrong with it
+        self._key(keys, "tenants")
+        shell = Plan.model_validate_json(json.dumps({**head, "tenants": []}), strict=True)
+        canonical_head = shell.model_dump(mode="json", exclude={"checksum"})
+        self._hash("{")
+        for key in _HEAD_KEYS:
+            self._hash(canonical_json(key) + ":" + canonical_json(canonical_head[key]) + ",")
+        self._hash('"tenants":[')
+        tenants: list[TenantPlan] = []
+        marks: dict[str, dict[str, bytes]] = {}
+        for i in self._elements():
+            if i:
+                self._hash(",")
+            tp, marks_of = self._tenant()
+            tenants.append(tp)
+            marks[tp.tenant] = marks_of
+        self._hash("]}")
+        self._end(keys)
+        self._end_of_text()
+        if "sha256:" + self.digest.hexdigest() != shell.checksum:
+            raise _Unexpected  # load_plan names the mismatch
+        return SavedPlan(shell.model_copy(update={"tenants": tuple(tenants)}), marks)
+
+    def _tenant(self) -> tuple[TenantPlan, dict[str, bytes]]:
+        fields: dict[str, Any] = {}
+        marks: dict[str, bytes] = {}
+        keys = self._members()
+        self._hash("{")
+        for n, key in enumerate(_TENANT_KEYS):
+            self._key(keys, key)
+            self._hash(("," if n else "") + canonical_json(key) + ":")
+            if key == "changes":
+                self._changes(marks)
+                fields[key] = []
+                continue
+            fields[key] = self._value()
+            valid = _FIELD[key].validate_json(json.dumps(fields[key]), strict=True)
+            self._hash(canonical_json(_FIELD[key].dump_python(valid, mode="json")))
+        self._hash("}")
+        self._end(keys)
+        tp = TenantPlan.model_validate_json(json.dumps(fields), strict=True)
+        return tp, marks
+
+    def _changes(self, marks: dict[str, bytes]) -> None:
+        self._hash("[")
+        for i in self._elements():
+            start = self._skip()
+            raw, self.at = _DECODER.raw_decode(self.text, start)
+            if not isinstance(raw, dict):
+                raise _Unexpected
+            change = _CHANGE.validate_json(self.text[start : self.at], strict=True)
+            dump = change.model_dump(mode="json")
+            self._hash(("," if i else "") + canonical_json(dump))
+            if change.address in marks:
+                raise _Unexpected  # two changes of one address: load_plan takes it as is
+            marks[change.address] = change_mark(change, dump)
+        self._hash("]")
+
+    # -- the JSON around the values
+
+    def _skip(self) -> int:
+        match = _WHITESPACE.match(self.text, self.at)
+        assert match is not None  # matches the empty string
+        self.at = match.end()
+        return self.at
+
+    def _take(self, char: str) -> bool:
+        if self.text[self._skip()] == char:
+            self.at += 1
+            return True
+        return False
+
+    def _value(self) -> Any:
+        value, self.at = _DECODER.raw_decode(self.text, self._skip())
+        return value
+
+    def _members(self) -> Iterator[str]:
+        """The keys of the object that starts here, each followed by its ``:``; the caller
+        reads each value before asking for the next key."""
+        if not self._take("{"):
+            raise _Unexpected
+        if self._take("}"):
+            return
+        while True:
+            key = self._value()
+            if not isinstance(key, str) or not self._take(":"):
+                raise _Unexpected
+            yield key
+            if self._take("}"):
+                return
+            if not self._take(","):
+                raise _Unexpected
+
+    def _key(self, keys: Iterator[str], wanted: str) -> None:
+        if next(keys, None) != wanted:
+            raise _Unexpected
+
+    def _end(self, keys: Iterator[str]) -> None:
+        if next(keys, None) is not None:
+            raise _Unexpected
+
+    def _elements(self) -> Iterator[int]:
+        """0, 1, … before each element of the array that starts here (read by the caller)."""
+        if not self._take("["):
+            raise _Unexpected
+        if self._take("]"):
+            return
+        i = 0
+        while True:
+            yield i
+            i += 1
+            if self._take("]"):
+                return
+            if not self._take(","):
+                raise _Unexpected
+
+    def _end_of_text(self) -> None:
+        if self._skip() != len(self.text):
+            raise _Unexpected
+
+    def _hash(self, part: str) -> None:
+        self.digest.update(part.encode())

@@ -1,0 +1,166 @@
+"""Plan files written and read a piece at a time (spsync/plan_file.py): the same text as
+``dump_plan``, and for apply the same plan (without its changes) and the same verdicts as
+``load_plan``, a change at a time when the file is as spsync writes it."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from test_render_golden import large_plan, small_plan
+
+from spsync import plan_file
+from spsync.errors import PlanError
+from spsync.plan import (
+    Change,
+    Plan,
+    TenantPlan,
+    change_mark,
+    dump_plan,
+    load_plan,
+    make_plan,
+    staleness,
+    summarize,
+)
+from spsync.plan_file import SavedPlan, plan_file_chunks, read_saved_plan
+
+PLANS = {"small": small_plan, "large": large_plan}
+
+
+def _expected(plan: Plan) -> SavedPlan:
+    """What reading the whole file gives, as apply keeps it."""
+    tenants = tuple(tp.model_copy(update={"changes": ()}) for tp in plan.tenants)
+    marks = {tp.tenant: {c.address: change_mark(c) for c in tp.changes} for tp in plan.tenants}
+    return SavedPlan(plan.model_copy(update={"tenants": tenants}), marks)
+
+
+def _empty_tenant(name: str) -> TenantPlan:
+    return TenantPlan(
+        tenant=name,
+        install="AI" + "0" * 32,
+        api_url="https://api.example.test",
+        state_serial=0,
+        state_lineage="l",
+        summary=summarize([]),
+    )
+
+
+@pytest.mark.parametrize("name", sorted(PLANS))
+@pytest.mark.parametrize("chunk", [1, 7, 1000])
+def test_the_pieces_are_the_plan_file(
+    name: str, chunk: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(plan_file, "_CHUNK", chunk)
+    plan = PLANS[name]()
+    pieces = list(plan_file_chunks(plan))
+    assert "".join(pieces) == dump_plan(plan)
+    changes = sum(len(tp.changes) for tp in plan.tenants)
+    assert len(pieces) > changes // chunk  # in pieces, not one text
+
+
+def test_no_changes_and_no_tenants_are_written_as_dump_plan_writes_them() -> None:
+    for plan in (make_plan([]), make_plan([_empty_tenant("b"), _empty_tenant("a")])):
+        assert "".join(plan_file_chunks(plan)) == dump_plan(plan)
+
+
+def test_no_plan_can_hold_the_placeholder() -> None:
+    """The writer splits on the placeholder's JSON: a plan holding it is never made (its
+    checksum is taken over UTF-8, which has no lone surrogate)."""
+    odd = _empty_tenant("a").model_copy(update={"warnings": (plan_file._HOLE,)})
+    with pytest.raises(UnicodeEncodeError):
+        make_plan([odd])
+
+
+@pytest.mark.parametrize("name", sorted(PLANS))
+def test_a_file_as_spsync_writes_it_is_read_change_by_change(name: str) -> None:
+    plan = PLANS[name]()
+    text = dump_plan(plan)
+    read = plan_file._Reader(text).plan()  # the piecewise reader itself, no fallback
+    assert read == _expected(plan)
+    assert all(tp.changes == () for tp in read.plan.tenants)
+    assert read_saved_plan(text) == read
+
+
+def test_a_file_in_another_layout_is_read_whole_to_the_same_plan() -> None:
+    plan = small_plan()
+    compact = json.dumps(json.loads(dump_plan(plan)))  # same content, keys as they come
+    reordered = json.dumps(dict(reversed(json.loads(dump_plan(plan)).items())))
+    for text in (compact, reordered):
+        assert read_saved_plan(text) == _expected(plan)
+    with pytest.raises(plan_file._Unexpected):
+        plan_file._Reader(reordered).plan()
+
+
+def _damaged(text: str) -> list[str]:
+    """Damaged copies of a plan file text (each one's error is ``load_plan``'s)."""
+    first = text.index('"address"')
+    return [
+        text.replace('"action": "create"', '"action": "creat"', 1),  # invalid
+        text.replace('"action": "create"', '"action": "update"', 1),  # checksum mismatch
+        text[:first] + '"address": "x", ' + text[first:],  # a key twice in a change
+        text.replace('"destructive": false', '"destructive": NaN', 1),
+        text.replace('"format_version": "1"', '"format_version": "2"'),
+        text[: len(text) // 2],
+        text + "{}",
+        "[]",
+    ]
+
+
+def test_a_damaged_file_is_refused_with_the_whole_file_readers_error() -> None:
+    text = dump_plan(small_plan())
+    for bad in _damaged(text):
+        with pytest.raises(PlanError) as whole:
+            load_plan(bad, "p.json")
+        with pytest.raises(PlanError) as piecewise:
+            read_saved_plan(bad, "p.json")
+        assert str(piecewise.value) == str(whole.value)
+        assert str(whole.value).startswith("p.json: ")
+
+
+def _change(address: str, action: str = "create", **fields: object) -> Change:
+    values: dict[str, object] = {
+        "address": address,
+        "action": action,
+        "reason": "new",
+        "destructive": False,
+        "after": {"firstName": "A"},
+        **fields,
+    }
+    return Change(**values)  # type: ignore[arg-type]
+
+
+def test_marks_tell_a_different_change_from_one_waiting_for_others() -> None:
+    saved = _empty_tenant("a").model_copy(
+        update={
+            "changes": (
+                _change("user.a"),
+                _change("user.b"),
+                _change("user.c", depends_on=("course.x",)),
+                _change("user.d"),
+            )
+        }
+    )
+    fresh = saved.model_copy(
+        update={
+            "changes": (
+                _change("user.a"),
+                _change("user.b", action="update"),
+                _change("user.c"),
+                _change("user.e"),
+            )
+        }
+    )
+    marks = {c.address: change_mark(c) for c in saved.changes}
+    shell = saved.model_copy(update={"changes": ()})
+    assert (
+        staleness(shell, fresh, marks)
+        == staleness(saved, fresh)
+        == [
+            "a: changes not in the plan: user.e",
+            "a: changes no longer needed: user.d",
+            "a: changes that are now different: user.b (create -> update)",
+            "a: changes whose dependencies are now different (was the plan made by another "
+            "version of spsync?): user.c",
+        ]
+    )
+    assert staleness(shell, saved, marks) == []
