@@ -12,6 +12,8 @@ runs, in this order:
 4. ``spsync apply --auto-approve`` again (a no-op: the refresh, nothing written).
 
 ``--skip-apply`` stops after validate (the first apply of 100,000 students takes minutes).
+``--saved-plan`` makes step 2 the reviewed flow instead: ``spsync plan --out plan.json``,
+then ``spsync apply plan.json`` (each its own process, each measured).
 Peak RSS is the CLI process's own (``peak_rss.py``); calls are counted by the simulator.
 
 Run: ``.venv/bin/python benchmarks/roster_large.py [--users N] [--skip-apply]``
@@ -85,6 +87,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--users", type=int, default=100_000)
     ap.add_argument("--skip-apply", action="store_true", help="only validate")
+    ap.add_argument(
+        "--saved-plan", action="store_true", help="first apply as plan --out, then apply PLANFILE"
+    )
     args = ap.parse_args()
     n = args.users
     work = Path(tempfile.mkdtemp(prefix="spsync-roster-"))
@@ -97,7 +102,13 @@ def main() -> None:
     server, url = start_server()
     try:
         write_manifests(work / "manifests", url, text)
-        run_cli("first apply", ["apply", str(tdir), "--auto-approve"], work, url)
+        if args.saved_plan:
+            saved = str(work / "plan.json")
+            run_cli("plan --out (first)", ["plan", str(tdir), "--out", saved], work, url)
+            print(f"  plan file: {os.path.getsize(saved) / 2**20:,.1f} MiB", flush=True)
+            run_cli("apply PLANFILE (first)", ["apply", saved], work, url)
+        else:
+            run_cli("first apply", ["apply", str(tdir), "--auto-approve"], work, url)
         run_cli("plan (no-op, refresh)", ["plan", str(tdir), "--detailed-exitcode"], work, url)
         run_cli("apply (no-op)", ["apply", str(tdir), "--auto-approve"], work, url)
     finally:
