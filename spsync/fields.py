@@ -289,6 +289,8 @@ def fingerprint_of(address: str, state: State, observed: Observed | None, key: b
     rec = state.resources.get(address)
     if rec is None and observed is None:
         return _NOTHING_KNOWN  # every address of a first plan without refresh
+    if rec is None and observed is not None and not _seen(address, observed):
+        return _NOTHING_SEEN  # every address of a first plan: one text for 400,000
     payload: dict[str, Any] = {"state": rec.model_dump(mode="json") if rec else None}
     if observed is not None:
         live: Any = None
@@ -301,11 +303,27 @@ def fingerprint_of(address: str, state: State, observed: Observed | None, key: b
         payload["live"] = live
         session = observed.sessions.get(address)
         payload["session"] = session.as_dict() if session else None
+    return _digest(payload)
+
+
+def _digest(payload: dict[str, Any]) -> str:
     return "sha256:" + hashlib.sha256(canonical_json(payload).encode()).hexdigest()
 
 
 #: ``fingerprint_of`` an address neither in state nor observed
-_NOTHING_KNOWN = "sha256:" + hashlib.sha256(canonical_json({"state": None}).encode()).hexdigest()
+_NOTHING_KNOWN = _digest({"state": None})
+#: ``fingerprint_of`` an address not in state, and looked for but not seen
+_NOTHING_SEEN = _digest({"state": None, "live": None, "session": None})
+
+
+def _seen(address: str, observed: Observed) -> bool:
+    """Whether observing found anything of ``address`` (what its fingerprint covers)."""
+    return (
+        address in observed.missing
+        or address in observed.objects
+        or address in observed.adopted
+        or address in observed.sessions
+    )
 
 
 def _live_payload(obj: LiveObject, key: bytes) -> dict[str, Any]:

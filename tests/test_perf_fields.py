@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from support.plan import KEY, applied_state, world
 
 from spsync.fields import _plain_changed_paths, changed_paths, fingerprint_of
+from spsync.observed import Observed
 from spsync.plan import canonical_json
 
 
@@ -94,6 +95,21 @@ def test_the_fingerprint_of_an_unknown_address_is_that_of_its_payload() -> None:
     plain = hashlib.sha256(canonical_json({"state": None}).encode()).hexdigest()
     assert fingerprint_of("user.nobody", state, None, KEY) == "sha256:" + plain
     assert fingerprint_of("user.jane", state, None, KEY) != "sha256:" + plain
+
+
+def test_the_fingerprint_of_an_address_looked_for_and_not_seen_is_one_shared_text() -> None:
+    """A first plan with refresh fingerprints 400,000 addresses nothing is known of: one
+    text for all, the digest of the payload it would otherwise build; anything seen of the
+    address (missing included) gives another."""
+    state = applied_state(world([]))
+    nothing = Observed()
+    plain = canonical_json({"state": None, "live": None, "session": None})
+    seen = fingerprint_of("user.nobody", state, nothing, KEY)
+    assert seen == "sha256:" + hashlib.sha256(plain.encode()).hexdigest()
+    assert fingerprint_of("user.other", state, nothing, KEY) is seen
+    gone = Observed(missing=frozenset({"user.nobody"}))
+    assert fingerprint_of("user.nobody", state, gone, KEY) != seen
+    assert fingerprint_of("user.other", state, gone, KEY) is seen
 
 
 def test_mask_shares_a_map_with_nothing_to_mask_and_copies_one_with_a_secret() -> None:
