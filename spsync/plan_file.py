@@ -158,6 +158,13 @@ _FIELD: dict[str, TypeAdapter[Any]] = {
 }
 
 
+def _shared_values(texts: dict[str, str]) -> dict[str, str]:
+    """``texts`` with equal values one object: a first plan's 400,000 fingerprints are
+    one text (``fields.fingerprint_of``), read back as 400,000 copies."""
+    one: dict[str, str] = {}
+    return {key: one.setdefault(value, value) for key, value in texts.items()}
+
+
 class _Reader:
     """Reads a plan file whose keys are all there, in sorted order (as ``dump_plan``
     writes them), and hashes its canonical JSON as ``compute_checksum`` does as it goes."""
@@ -207,15 +214,17 @@ class _Reader:
             self._hash(("," if n else "") + canonical_json(key) + ":")
             if key == "changes":
                 self._changes(marks)
-                fields[key] = []
+                fields[key] = ()
                 continue
-            fields[key] = self._value()
-            valid = _FIELD[key].validate_json(json.dumps(fields[key]), strict=True)
-            self._hash(canonical_json(_FIELD[key].dump_python(valid, mode="json")))
+            start = self._skip()
+            self._value()  # parsed strictly (a key twice, NaN), then validated from its text
+            fields[key] = _FIELD[key].validate_json(self.text[start : self.at], strict=True)
+            self._hash(canonical_json(_FIELD[key].dump_python(fields[key], mode="json")))
         self._hash("}")
         self._end(keys)
-        tp = TenantPlan.model_validate_json(json.dumps(fields), strict=True)
-        return tp, marks
+        # every field validated as the model validates it: the plan of them, as it is
+        fields["fingerprints"] = _shared_values(fields["fingerprints"])
+        return TenantPlan.model_construct(**fields), marks
 
     def _changes(self, marks: dict[str, bytes]) -> None:
         self._hash("[")

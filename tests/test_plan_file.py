@@ -79,6 +79,9 @@ def test_a_file_as_spsync_writes_it_is_read_change_by_change(name: str) -> None:
     assert read == _expected(plan)
     assert all(tp.changes == () for tp in read.plan.tenants)
     assert read_saved_plan(text) == read
+    texts = [t for tp in read.plan.tenants for t in tp.fingerprints.values()]
+    assert len(set(texts)) < len(texts)  # the plan's new addresses share one
+    assert len({id(t) for t in texts}) == len(set(texts))  # read back as one text each
 
 
 def test_a_file_in_another_layout_is_read_whole_to_the_same_plan() -> None:
