@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import hashlib
+import hmac
 from typing import Any
 
+import pytest
 from deepdiff import DeepDiff
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from support.plan import KEY, applied_state, world
 
+from spsync import fields
 from spsync.fields import _plain_changed_paths, changed_paths, fingerprint_of
 from spsync.observed import Observed
 from spsync.plan import canonical_json
@@ -124,3 +127,27 @@ def test_mask_shares_a_map_with_nothing_to_mask_and_copies_one_with_a_secret() -
     assert secret == {"name": "Final", "password": "fp:abc"}  # the original is untouched
     nested = {"settings": {"password": "fp:abc"}, "name": "Final"}
     assert mask(nested) == {"settings": {"password": SENSITIVE}, "name": "Final"}
+
+
+@pytest.mark.parametrize("chunk", [1, 2, 1000])
+def test_the_desired_digest_is_fed_in_pieces_to_the_same_mac(
+    chunk: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``desired_digest_of`` is the keyed MAC of one canonical JSON text of every address's
+    manifest version, however many addresses it encodes at once."""
+    d = world(["jane", "bob", "carl"], scheduled=["jane", "bob"])
+    addresses = [*sorted(d.addresses()), "user.gone", "user.jane"]  # a repeat, an unknown one
+    t = d.tenant
+    whole = {
+        "tenant": {
+            "tenant": t.tenant,
+            "install": t.install,
+            "api_url": t.api.url,
+            "signon": t.signon.integrationSid if t.signon else None,
+        },
+        "resources": {a: fields._desired_body(d, a, KEY) for a in sorted(set(addresses))},
+    }
+    mac = hmac.new(KEY, canonical_json(whole).encode(), hashlib.sha256).hexdigest()
+    monkeypatch.setattr(fields, "_DIGEST_CHUNK", chunk)
+    assert fields.desired_digest_of(d, addresses, KEY) == "hmac-sha256:" + mac
+    assert fields.desired_digest_of(d, [], KEY) != fields.desired_digest_of(d, ["user.gone"], KEY)
