@@ -118,13 +118,21 @@ def write_plan_to(fh: IO[str], plan: Plan) -> None:
 # --- reading for apply -------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@dataclass
 class SavedPlan:
     """A plan file as apply needs it: the plan without its changes (every tenant's
     ``changes`` is empty), and each tenant's changes as marks, address -> mark."""
 
     plan: Plan
     marks: dict[str, dict[str, bytes]]
+
+    def release_witnesses(self) -> None:
+        """Let go of what only the staleness check reads, once it has passed: the marks
+        and the fingerprints (~150 MB at 100,000 students, otherwise kept to the end of
+        the apply by whoever holds the saved plan)."""
+        self.marks.clear()
+        tenants = tuple(tp.model_copy(update={"fingerprints": {}}) for tp in self.plan.tenants)
+        self.plan = self.plan.model_copy(update={"tenants": tenants})
 
 
 def read_saved_plan(text: str, where: str = "plan file") -> SavedPlan:

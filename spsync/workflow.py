@@ -127,7 +127,11 @@ class ApplyRun:
                 if p.state is not None and p.state.serial == 0:
                     # no state yet: the first one takes the lineage the reviewed plan showed
                     p.state = p.state.model_copy(update={"lineage": old.state_lineage})
-            p.changes, p.plan = changes, p.plan.model_copy(update={"changes": ()})
+            # the fingerprints were for the staleness check, done
+            p.changes, p.plan = (
+                changes,
+                p.plan.model_copy(update={"changes": (), "fingerprints": {}}),
+            )
         self.plan = self.plan.model_copy(update={"tenants": ()})  # shown already
         return await _execute_all(
             self._prepared,
@@ -214,6 +218,7 @@ async def applying(
         )
         if saved is not None:
             _check_saved(saved, prepared, replayed)
+            saved.release_witnesses()
         yield ApplyRun(
             plan=fresh,
             refused=[p.refused for p in prepared if p.refused is not None],

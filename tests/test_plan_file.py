@@ -167,3 +167,15 @@ def test_marks_tell_a_different_change_from_one_waiting_for_others() -> None:
         ]
     )
     assert staleness(shell, saved, marks) == []
+
+
+def test_a_saved_plan_lets_go_of_its_witnesses_once_checked() -> None:
+    plan = large_plan()
+    saved = read_saved_plan(dump_plan(plan))
+    assert saved.marks["acme"] and saved.plan.tenants[0].fingerprints
+    saved.release_witnesses()
+    assert saved.marks == {}
+    assert [tp.fingerprints for tp in saved.plan.tenants] == [{}]
+    kept = _expected(plan).plan.tenants[0].model_copy(update={"fingerprints": {}})
+    assert saved.plan.tenants == (kept,)
+    assert saved.plan.checksum == plan.checksum
