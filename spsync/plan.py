@@ -30,6 +30,7 @@ from typing import Any, Final, Literal, get_args
 from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
 from pydantic.dataclasses import dataclass
 
+from spsync.address_table import AddressTable
 from spsync.errors import PlanError
 from spsync.model import KINDS, Policy, kind_of, share_fields_set
 from spsync.sanitize import json_text
@@ -497,12 +498,36 @@ def change_mark(change: Change, dump: dict[str, Any] | None = None) -> bytes:
     )
 
 
-#: where a mark's digest of the change without its ``depends_on`` ends
+#: where a mark's digest of the change without its ``depends_on`` ends; a mark's size
 _MARK_REST = 17
+MARK_SIZE = 25
+#: the size of a ``fingerprint_mark``
+FINGERPRINT_MARK_SIZE = 16
+
+
+def fingerprint_mark(fingerprint: str) -> bytes:
+    """What a saved plan keeps of one fingerprint: a digest of it (equal or not is all
+    the staleness check asks)."""
+    return hashlib.sha256(fingerprint.encode()).digest()[:FINGERPRINT_MARK_SIZE]
+
+
+def change_marks(changes: Iterable[Change]) -> AddressTable:
+    """The ``change_mark`` of each change, by address (of two changes of one address, the
+    last: as a dict of them would)."""
+    return AddressTable({c.address: change_mark(c) for c in changes}.items(), MARK_SIZE)
+
+
+def fingerprint_marks(fingerprints: Mapping[str, str]) -> AddressTable:
+    """The ``fingerprint_mark`` of each address's fingerprint."""
+    marks = ((a, fingerprint_mark(fp)) for a, fp in fingerprints.items())
+    return AddressTable(marks, FINGERPRINT_MARK_SIZE)
 
 
 def staleness(
-    saved: TenantPlan, fresh: TenantPlan, marks: Mapping[str, bytes] | None = None
+    saved: TenantPlan,
+    fresh: TenantPlan,
+    marks: AddressTable | None = None,
+    fingerprints: AddressTable | None = None,
 ) -> list[str]:
     """Why a saved tenant plan no longer applies, against the one made now (empty: it is
     fresh, apply it as is).
@@ -510,9 +535,9 @@ def staleness(
     Covers the connection (install, API URL), the state (lineage, serial), the live objects
     the plan touches (``fingerprints``: ``fields.fingerprint_of`` now), the manifests
     (``desired_digest``), and the changes themselves: one added, removed or different since
-    the plan was made, and the objects to adopt. ``marks``: the saved plan's changes as
-    ``change_mark``s (a plan file read for apply keeps only those); ``None``: those of
-    ``saved.changes``.
+    the plan was made, and the objects to adopt. ``marks`` and ``fingerprints``: the saved
+    plan's changes and fingerprints as marks (``change_marks``, ``fingerprint_marks``: a
+    plan file read for apply keeps only those); ``None``: those of ``saved``.
     """
     reasons: list[str] = []
     if (saved.install, saved.api_url) != (fresh.install, fresh.api_url):
@@ -532,29 +557,38 @@ def staleness(
             f"the state of {saved.tenant} changed since planning (serial {saved.state_serial} "
             f"-> {fresh.state_serial})"
         )
-    moved = sorted(a for a, fp in saved.fingerprints.items() if fresh.fingerprints.get(a) != fp)
+    if fingerprints is None:
+        fingerprints = fingerprint_marks(saved.fingerprints)
+    now = fresh.fingerprints
+    moved = [a for a, fp in fingerprints.items() if a not in now or fingerprint_mark(now[a]) != fp]
     if moved:
         reasons.append(f"live objects changed since planning: {_shown(moved)}")
     if fresh.desired_digest != saved.desired_digest:
         reasons.append(f"the manifests of {saved.tenant} changed since planning")
-    old = {c.address: change_mark(c) for c in saved.changes} if marks is None else marks
+    old = change_marks(saved.changes) if marks is None else marks
     new = {c.address: c for c in fresh.changes}
-    added = sorted(new.keys() - old.keys())
-    removed = sorted(old.keys() - new.keys())
+    added = sorted(a for a in new if a not in old)
+    removed: list[str] = []
     different: list[str] = []
     rewired: list[str] = []  # the same change waiting for other changes: a plan made by
     # another version of spsync (dependencies follow from the manifests, state and live
     # objects, checked above)
-    for a in sorted(old.keys() & new.keys()):
-        was, now = old[a], change_mark(new[a])
-        if was != now:
-            (rewired if was[:_MARK_REST] == now[:_MARK_REST] else different).append(a)
+    was_action: dict[str, str] = {}
+    for a, was in old.items():  # in address order
+        change = new.get(a)
+        if change is None:
+            removed.append(a)
+            continue
+        mark = change_mark(change)
+        if was != mark:
+            (rewired if was[:_MARK_REST] == mark[:_MARK_REST] else different).append(a)
+            was_action[a] = ACTIONS[was[0]]
     if added:
         reasons.append(f"{saved.tenant}: changes not in the plan: {_shown(added)}")
     if removed:
         reasons.append(f"{saved.tenant}: changes no longer needed: {_shown(removed)}")
     if different:
-        detail = [f"{a} ({ACTIONS[old[a][0]]} -> {new[a].action})" for a in different]
+        detail = [f"{a} ({was_action[a]} -> {new[a].action})" for a in different]
         reasons.append(f"{saved.tenant}: changes that are now different: {_shown(detail)}")
     if rewired:
         reasons.append(

@@ -7,9 +7,10 @@ dicts, then the models) took more memory than the rest of the apply. Here:
 
 - ``plan_file_chunks`` gives the very text of ``dump_plan`` in pieces, encoding a thousand
   changes at a time;
-- ``read_saved_plan`` reads a plan file for ``apply``: the plan without its changes, and
-  for each change a *mark* (``plan.change_mark``: its action and digests of what it
-  does), which is all the staleness check needs. A file in the order spsync writes is read
+- ``read_saved_plan`` reads a plan file for ``apply``: the plan without its changes and
+  fingerprints, and for each change a *mark* (``plan.change_mark``: its action and
+  digests of what it does) and for each fingerprint a digest, in ``AddressTable``s: all the
+  staleness check needs, ~45 bytes an address. A file in the order spsync writes is read
   change by change (each checked as strictly as ``load_plan`` checks the whole file); any
   other file, a damaged or edited one included, goes through ``load_plan``, whose errors
   are the ones the user sees.
@@ -26,12 +27,16 @@ from typing import IO, Any
 
 from pydantic import TypeAdapter
 
+from spsync.address_table import AddressTable
 from spsync.plan import (
+    MARK_SIZE,
     Change,
     Plan,
     TenantPlan,
     canonical_json,
     change_mark,
+    change_marks,
+    fingerprint_marks,
     load_plan,
 )
 from spsync.sanitize import json_text
@@ -120,19 +125,19 @@ def write_plan_to(fh: IO[str], plan: Plan) -> None:
 
 @dataclass
 class SavedPlan:
-    """A plan file as apply needs it: the plan without its changes (every tenant's
-    ``changes`` is empty), and each tenant's changes as marks, address -> mark."""
+    """A plan file as apply needs it: the plan without its changes and fingerprints (every
+    tenant's are empty), and per tenant its changes' and fingerprints' marks
+    (``plan.change_marks``, ``plan.fingerprint_marks``), for ``plan.staleness``."""
 
     plan: Plan
-    marks: dict[str, dict[str, bytes]]
+    marks: dict[str, AddressTable]
+    fingerprints: dict[str, AddressTable]
 
     def release_witnesses(self) -> None:
-        """Let go of what only the staleness check reads, once it has passed: the marks
-        and the fingerprints (~150 MB at 100,000 students, otherwise kept to the end of
-        the apply by whoever holds the saved plan)."""
+        """Let go of what only the staleness check reads, once it has passed (otherwise
+        kept to the end of the apply by whoever holds the saved plan)."""
         self.marks.clear()
-        tenants = tuple(tp.model_copy(update={"fingerprints": {}}) for tp in self.plan.tenants)
-        self.plan = self.plan.model_copy(update={"tenants": tenants})
+        self.fingerprints.clear()
 
 
 def read_saved_plan(text: str, where: str = "plan file") -> SavedPlan:
@@ -144,9 +149,15 @@ def read_saved_plan(text: str, where: str = "plan file") -> SavedPlan:
         pass
     # not in the order spsync writes, or not valid: the whole-file reader says why
     plan = load_plan(text, where)
-    marks = {tp.tenant: {c.address: change_mark(c) for c in tp.changes} for tp in plan.tenants}
-    tenants = tuple(tp.model_copy(update={"changes": ()}) for tp in plan.tenants)
-    return SavedPlan(plan.model_copy(update={"tenants": tenants}), marks)
+    marks = {tp.tenant: change_marks(tp.changes) for tp in plan.tenants}
+    prints = {tp.tenant: fingerprint_marks(tp.fingerprints) for tp in plan.tenants}
+    tenants = tuple(_bare(tp) for tp in plan.tenants)
+    return SavedPlan(plan.model_copy(update={"tenants": tenants}), marks, prints)
+
+
+def _bare(tp: TenantPlan) -> TenantPlan:
+    """A tenant plan without what its marks stand for."""
+    return tp.model_copy(update={"changes": (), "fingerprints": {}})
 
 
 class _Unexpected(Exception):
@@ -164,13 +175,6 @@ _FIELD: dict[str, TypeAdapter[Any]] = {
     name: TypeAdapter(Any if field.annotation is None else field.annotation)
     for name, field in TenantPlan.model_fields.items()
 }
-
-
-def _shared_values(texts: dict[str, str]) -> dict[str, str]:
-    """``texts`` with equal values one object: a first plan's 400,000 fingerprints are
-    one text (``fields.fingerprint_of``), read back as 400,000 copies."""
-    one: dict[str, str] = {}
-    return {key: one.setdefault(value, value) for key, value in texts.items()}
 
 
 class _Reader:
@@ -198,23 +202,24 @@ class _Reader:
             self._hash(canonical_json(key) + ":" + canonical_json(canonical_head[key]) + ",")
         self._hash('"tenants":[')
         tenants: list[TenantPlan] = []
-        marks: dict[str, dict[str, bytes]] = {}
+        marks: dict[str, AddressTable] = {}
+        prints: dict[str, AddressTable] = {}
         for i in self._elements():
             if i:
                 self._hash(",")
-            tp, marks_of = self._tenant()
+            tp, changes, fingerprints = self._tenant()
             tenants.append(tp)
-            marks[tp.tenant] = marks_of
+            marks[tp.tenant], prints[tp.tenant] = changes, fingerprints
         self._hash("]}")
         self._end(keys)
         self._end_of_text()
         if "sha256:" + self.digest.hexdigest() != shell.checksum:
             raise _Unexpected  # load_plan names the mismatch
-        return SavedPlan(shell.model_copy(update={"tenants": tuple(tenants)}), marks)
+        return SavedPlan(shell.model_copy(update={"tenants": tuple(tenants)}), marks, prints)
 
-    def _tenant(self) -> tuple[TenantPlan, dict[str, bytes]]:
+    def _tenant(self) -> tuple[TenantPlan, AddressTable, AddressTable]:
         fields: dict[str, Any] = {}
-        marks: dict[str, bytes] = {}
+        marks: list[tuple[str, bytes]] = []
         keys = self._members()
         self._hash("{")
         for n, key in enumerate(_TENANT_KEYS):
@@ -230,11 +235,12 @@ class _Reader:
             self._hash(canonical_json(_FIELD[key].dump_python(fields[key], mode="json")))
         self._hash("}")
         self._end(keys)
+        prints = fingerprint_marks(fields["fingerprints"])
+        fields["fingerprints"] = {}
         # every field validated as the model validates it: the plan of them, as it is
-        fields["fingerprints"] = _shared_values(fields["fingerprints"])
-        return TenantPlan.model_construct(**fields), marks
+        return TenantPlan.model_construct(**fields), AddressTable(marks, MARK_SIZE), prints
 
-    def _changes(self, marks: dict[str, bytes]) -> None:
+    def _changes(self, marks: list[tuple[str, bytes]]) -> None:
         self._hash("[")
         for i in self._elements():
             start = self._skip()
@@ -244,9 +250,7 @@ class _Reader:
             change = _CHANGE.validate_json(self.text[start : self.at], strict=True)
             dump = change.model_dump(mode="json")
             self._hash(("," if i else "") + canonical_json(dump))
-            if change.address in marks:
-                raise _Unexpected  # two changes of one address: load_plan takes it as is
-            marks[change.address] = change_mark(change, dump)
+            marks.append((change.address, change_mark(change, dump)))
         self._hash("]")
 
     # -- the JSON around the values

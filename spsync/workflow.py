@@ -267,7 +267,8 @@ def _check_saved(saved: SavedPlan, prepared: list[_Prepared], replayed: set[str]
         folded = fresh_tp.tenant in replayed
         if folded and fresh_tp.state_serial - 1 == old_tp.state_serial:
             fresh_tp = fresh_tp.model_copy(update={"state_serial": old_tp.state_serial})
-        problems.extend(staleness(old_tp, fresh_tp, saved.marks[old_tp.tenant]))
+        name = old_tp.tenant
+        problems.extend(staleness(old_tp, fresh_tp, saved.marks[name], saved.fingerprints[name]))
     if applied and not problems:
         raise PlanError("\n".join(applied if len(applied) == 1 else _errors(applied)))
     problems.extend(applied)

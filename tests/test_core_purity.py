@@ -47,6 +47,7 @@ CORE = [
     "sharing",
     "fresh_copy",
     "plan_file",
+    "address_table",
 ]
 FORBIDDEN = ("httpx", "click", "spsync.sandbox", "spsync.api", "spsync.cli", "os", "time")
 
@@ -91,6 +92,7 @@ PURE = (
     "sharing",
     "fresh_copy",
     "plan_file",
+    "address_table",
     "collector",
     "moves",
     "suggest",
