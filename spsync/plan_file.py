@@ -145,7 +145,7 @@ def read_saved_plan(text: str, where: str = "plan file") -> SavedPlan:
     when the file is corrupt, edited or of an unknown format."""
     try:
         return _Reader(text).plan()
-    except (_Unexpected, ValueError, IndexError):  # pydantic's and json's errors included
+    except (_Unexpected, ValueError, IndexError, RecursionError):  # pydantic's, json's
         pass
     # not in the order spsync writes, or not valid: the whole-file reader says why
     plan = load_plan(text, where)

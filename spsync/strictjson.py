@@ -31,10 +31,18 @@ def _no_constant(name: str) -> Any:
     raise ValueError(f"{name} is not a JSON number")
 
 
+class TooDeepError(ValueError):
+    """A JSON text nested deeper than the parser can follow (a hostile file, not one of
+    spsync's)."""
+
+
 def strict_loads(text: str | bytes) -> Any:
-    """``json.loads``, refusing duplicate keys (``DuplicateKeyError``) and the NaN/Infinity
-    extensions (``ValueError``)."""
-    return json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_no_constant)
+    """``json.loads``, refusing duplicate keys (``DuplicateKeyError``), the NaN/Infinity
+    extensions (``ValueError``) and nesting too deep to parse (``TooDeepError``)."""
+    try:
+        return json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_no_constant)
+    except RecursionError:
+        raise TooDeepError("arrays or objects nested too deeply") from None
 
 
 def strict_decoder() -> json.JSONDecoder:

@@ -17,6 +17,7 @@ from spsync.audit import AuditLog
 from spsync.errors import LockError, PlanError, StateError
 from spsync.journal import read_entries
 from spsync.plan import load_plan
+from spsync.plan_file import read_saved_plan
 from spsync.state import parse_state
 from spsync.store import StateStore
 
@@ -98,6 +99,24 @@ def test_a_plan_file_with_a_key_given_twice_is_refused() -> None:
         load_plan('{"format_version": "1", "format_version": "1"}', "p.json")
     assert str(e.value) == (
         'p.json: not a plan file: key "format_version" appears twice in one object'
+    )
+
+
+def _deep(head: str) -> str:
+    """A JSON object after ``head``'s keys, nested deeper than a parser can follow."""
+    return "{" + head + '"x": ' + "[" * 100_000 + "]" * 100_000 + "}"
+
+
+def test_a_plan_or_state_file_nested_too_deeply_is_refused_with_a_message() -> None:
+    deep_plan = _deep('"format_version": "1", ')
+    for read in (load_plan, read_saved_plan):
+        with pytest.raises(PlanError) as e:
+            read(deep_plan, "p.json")
+        assert str(e.value) == "p.json: not a plan file: arrays or objects nested too deeply"
+    with pytest.raises(StateError) as s:
+        parse_state(_deep('"version": 1, '), "state/t1.json")
+    assert str(s.value) == (
+        "state/t1.json: not a valid state file: arrays or objects nested too deeply"
     )
 
 
