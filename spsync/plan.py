@@ -566,30 +566,29 @@ def staleness(
     if fresh.desired_digest != saved.desired_digest:
         reasons.append(f"the manifests of {saved.tenant} changed since planning")
     old = change_marks(saved.changes) if marks is None else marks
-    new = {c.address: c for c in fresh.changes}
-    added = sorted(a for a in new if a not in old)
+    unmatched = {c.address: c for c in fresh.changes}  # until met in the saved plan
     removed: list[str] = []
-    different: list[str] = []
+    different: list[str] = []  # "address (old action -> new action)"
     rewired: list[str] = []  # the same change waiting for other changes: a plan made by
     # another version of spsync (dependencies follow from the manifests, state and live
     # objects, checked above)
-    was_action: dict[str, str] = {}
     for a, was in old.items():  # in address order
-        change = new.get(a)
+        change = unmatched.pop(a, None)
         if change is None:
             removed.append(a)
             continue
         mark = change_mark(change)
-        if was != mark:
-            (rewired if was[:_MARK_REST] == mark[:_MARK_REST] else different).append(a)
-            was_action[a] = ACTIONS[was[0]]
+        if was[:_MARK_REST] != mark[:_MARK_REST]:
+            different.append(f"{a} ({ACTIONS[was[0]]} -> {change.action})")
+        elif was != mark:
+            rewired.append(a)
+    added = sorted(unmatched)
     if added:
         reasons.append(f"{saved.tenant}: changes not in the plan: {_shown(added)}")
     if removed:
         reasons.append(f"{saved.tenant}: changes no longer needed: {_shown(removed)}")
     if different:
-        detail = [f"{a} ({was_action[a]} -> {new[a].action})" for a in different]
-        reasons.append(f"{saved.tenant}: changes that are now different: {_shown(detail)}")
+        reasons.append(f"{saved.tenant}: changes that are now different: {_shown(different)}")
     if rewired:
         reasons.append(
             f"{saved.tenant}: changes whose dependencies are now different (was the plan "

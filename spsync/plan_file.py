@@ -23,7 +23,7 @@ import json
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import IO, Any
+from typing import IO, Any, TypeVar
 
 from pydantic import TypeAdapter
 
@@ -160,6 +160,9 @@ def _bare(tp: TenantPlan) -> TenantPlan:
     return tp.model_copy(update={"changes": (), "fingerprints": {}})
 
 
+_V = TypeVar("_V")
+
+
 class _Unexpected(Exception):
     """The text is not a plan file in the order spsync writes it."""
 
@@ -229,9 +232,7 @@ class _Reader:
                 self._changes(marks)
                 fields[key] = ()
                 continue
-            start = self._skip()
-            self._value()  # parsed strictly (a key twice, NaN), then validated from its text
-            fields[key] = _FIELD[key].validate_json(self.text[start : self.at], strict=True)
+            fields[key] = self._validated(_FIELD[key])
             self._hash(canonical_json(_FIELD[key].dump_python(fields[key], mode="json")))
         self._hash("}")
         self._end(keys)
@@ -243,11 +244,7 @@ class _Reader:
     def _changes(self, marks: list[tuple[str, bytes]]) -> None:
         self._hash("[")
         for i in self._elements():
-            start = self._skip()
-            raw, self.at = _DECODER.raw_decode(self.text, start)
-            if not isinstance(raw, dict):
-                raise _Unexpected
-            change = _CHANGE.validate_json(self.text[start : self.at], strict=True)
+            change = self._validated(_CHANGE)
             dump = change.model_dump(mode="json")
             self._hash(("," if i else "") + canonical_json(dump))
             marks.append((change.address, change_mark(change, dump)))
@@ -270,6 +267,13 @@ class _Reader:
     def _value(self) -> Any:
         value, self.at = _DECODER.raw_decode(self.text, self._skip())
         return value
+
+    def _validated(self, adapter: TypeAdapter[_V]) -> _V:
+        """The value that starts here, parsed strictly (a key twice, NaN), then validated
+        from its own text as the whole file would be."""
+        start = self._skip()
+        self._value()
+        return adapter.validate_json(self.text[start : self.at], strict=True)
 
     def _members(self) -> Iterator[str]:
         """The keys of the object that starts here, each followed by its ``:``; the caller

@@ -253,11 +253,11 @@ def _check_saved(saved: SavedPlan, prepared: list[_Prepared], replayed: set[str]
     """``PlanError`` when the saved plan was applied already, or is stale: it must be what
     the tenants' fresh plans would do."""
     saved_by = {t.tenant: t for t in saved.plan.tenants}
+    checksum = saved.plan.checksum
     problems: list[str] = []
     applied: list[str] = []  # tenants this very plan already moved
     for p in prepared:
         old_tp, fresh_tp = saved_by[p.plan.tenant], p.plan
-        checksum = saved.plan.checksum
         done = p.state is not None and planning.applied_before(old_tp, checksum, p.state)
         if done:
             applied.append(done)
