@@ -1,16 +1,15 @@
 """A table of address -> fixed-size digest in a few objects, for what a saved plan keeps of
-400,000 addresses to check them later (``plan.staleness``).
+400,000 addresses to check them later (``plan.staleness``, which walks it in address
+order).
 
 A dict of 400,000 address strings and bytes values is ~130 MB with its entries (and more
 once the memory it was built in is scattered); here the addresses, sorted, are one text with
-an array of where each starts, and the values one ``bytes``: ~20 MB. Looked up by binary
-search.
+an array of where each starts, and the values one ``bytes``: ~20 MB.
 """
 
 from __future__ import annotations
 
 from array import array
-from bisect import bisect_left
 from collections.abc import Iterable, Iterator
 
 
@@ -38,16 +37,6 @@ class AddressTable:
 
     def _address(self, i: int) -> str:
         return self._text[self._starts[i] : self._starts[i + 1]]
-
-    def get(self, address: str) -> bytes | None:
-        """The value of ``address``, or ``None`` when it is not in the table."""
-        i = bisect_left(range(len(self)), address, key=self._address)
-        if i < len(self) and self._address(i) == address:
-            return self._values[i * self._size : (i + 1) * self._size]
-        return None
-
-    def __contains__(self, address: object) -> bool:
-        return isinstance(address, str) and self.get(address) is not None
 
     def items(self) -> Iterator[tuple[str, bytes]]:
         """Every address and its value, in address order."""
