@@ -7,7 +7,7 @@ import json
 import random
 import sys
 import threading
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -239,3 +239,27 @@ def test_utc_times() -> None:
     for bad in ("2027-03-01T14:00:00", "2027-03-01T14:00:00+00:00", "2027-02-30T00:00:00Z", 5):
         assert parse_utc(bad) is None
     assert format_utc(datetime(2027, 3, 1, 14, 0, 0, 250000, UTC)) == "2027-03-01T14:00:00.250Z"
+
+
+def test_utc_times_are_written_the_same_for_the_same_instant_whatever_the_zone() -> None:
+    at = datetime(2027, 3, 1, 14, 0, 0, tzinfo=UTC)
+    east = at.astimezone(timezone(timedelta(hours=5, minutes=30)))
+    # the second call answers from what the first one wrote; both are the UTC text
+    assert [format_utc(east), format_utc(at), format_utc(east)] == ["2027-03-01T14:00:00Z"] * 3
+    assert format_utc(at + timedelta(milliseconds=7)) == "2027-03-01T14:00:00.007Z"
+
+
+def test_enrollment_pages_cover_the_course_once_in_order() -> None:
+    from spsync.sandbox.paging import page, page_of_keys
+
+    rows = {f"k{i:03d}": {"n": i} for i in range(250)}
+    keys = sorted(rows)
+    for offset, limit in ((0, 100), (100, 100), (200, 100), (249, 1), (250, 5), (300, 10)):
+        got = page_of_keys(keys, rows.__getitem__, offset, limit, dict)
+        assert got == page([rows[k] for k in keys], offset, limit, dict)
+    with pytest.raises(ApiFault):
+        page_of_keys(keys, rows.__getitem__, 0, 101, dict)
+    w = _world()
+    course = w.provision(AI, pl.full())["course"]["sid"]
+    listed = w.list_course_enrollments(AI, course, offset=0, limit=100)
+    assert listed.total == 1 and listed.items[0]["courseSid"] == course

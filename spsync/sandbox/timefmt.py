@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 
 _UTC_Z = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?Z", re.ASCII)
 
@@ -22,8 +23,13 @@ def parse_utc(value: object) -> datetime | None:
         return None
 
 
+@lru_cache(maxsize=1 << 16)
 def format_utc(value: datetime) -> str:
-    """``2027-03-01T14:00:00Z``; milliseconds only when there are some."""
+    """``2027-03-01T14:00:00Z``; milliseconds only when there are some.
+
+    Remembered: every page of a listing writes several times per row, most of them the
+    same (created and edited together, a whole roster's sessions booked at once). Equal
+    aware date-times are the same instant, so they are written the same."""
     value = value.astimezone(UTC)
     if value.microsecond:
         return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
