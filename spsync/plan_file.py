@@ -23,11 +23,13 @@ import json
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from functools import partial
 from typing import IO, Any, TypeVar
 
 from pydantic import TypeAdapter
 
 from spsync.address_table import AddressTable
+from spsync.json_pieces import IndentedJson
 from spsync.plan import (
     MARK_SIZE,
     Change,
@@ -39,79 +41,27 @@ from spsync.plan import (
     fingerprint_marks,
     load_plan,
 )
-from spsync.sanitize import json_text
 from spsync.strictjson import strict_decoder
 
 # --- writing ---------------------------------------------------------------------------------
 
-#: changes encoded per call of the encoder
-_CHUNK = 1000
-
-#: ``json.dumps(..., sort_keys=True, indent=1)``'s encoder, made once
-_INDENTED = json.JSONEncoder(sort_keys=True, indent=1)
-
-#: stands for a value written in pieces: a lone surrogate, which no plan holds (its
-#: checksum is taken over its text as UTF-8, which has no lone surrogates)
-_HOLE = "\udfff\x00spsync-hole\x00\udfff"
+#: the plan file's layout (``json.dumps(..., sort_keys=True, indent=1)``), in pieces
+_FILE = IndentedJson(json.JSONEncoder(sort_keys=True, indent=1))
 
 
 def plan_file_chunks(plan: Plan) -> Iterator[str]:
     """``dump_plan(plan)`` in pieces (their join is that text): every change's JSON is made
     once, a thousand at a time, and never all together."""
     head = plan.model_dump(mode="json", exclude={"tenants"})
-    yield from _with_hole(
-        head, "tenants", 0, lambda depth: _items(plan.tenants, depth, _tenant_pieces)
-    )
+    tenants = (partial(_tenant_pieces, tp) for tp in plan.tenants)
+    yield from _FILE.with_hole(head, "tenants", 0, lambda depth: _FILE.array(tenants, depth))
     yield "\n"
 
 
 def _tenant_pieces(tp: TenantPlan, depth: int) -> Iterator[str]:
     rest = tp.model_dump(mode="json", exclude={"changes"})
-    yield from _with_hole(rest, "changes", depth, lambda d: _changes(tp.changes, d))
-
-
-def _with_hole(
-    fields: dict[str, Any], key: str, depth: int, pieces: Callable[[int], Iterator[str]]
-) -> Iterator[str]:
-    """The indented JSON at ``depth`` (the object's own indent) of ``fields`` and ``key``,
-    whose value ``pieces(depth + 1)`` gives in pieces."""
-    text = _indent(_INDENTED.encode({**fields, key: _HOLE}), depth)
-    before, after = text.split(json.dumps(_HOLE))  # the hole is in no plan: see _HOLE
-    yield json_text(before)
-    yield from pieces(depth + 1)
-    yield json_text(after)
-
-
-def _indent(text: str, depth: int) -> str:
-    """JSON made at depth 0 as it reads at ``depth`` (a string never holds a newline)."""
-    return text.replace("\n", "\n" + " " * depth) if depth else text
-
-
-def _items(
-    values: tuple[TenantPlan, ...], depth: int, pieces: Callable[[TenantPlan, int], Iterator[str]]
-) -> Iterator[str]:
-    """An array at ``depth`` of values each written in pieces."""
-    if not values:
-        yield "[]"
-        return
-    pad = "\n" + " " * (depth + 1)
-    for i, value in enumerate(values):
-        yield ("," if i else "[") + pad
-        yield from pieces(value, depth + 1)
-    yield "\n" + " " * depth + "]"
-
-
-def _changes(changes: tuple[Change, ...], depth: int) -> Iterator[str]:
-    """The array of ``changes`` at ``depth``, a thousand changes a piece."""
-    if not changes:
-        yield "[]"
-        return
-    for i in range(0, len(changes), _CHUNK):
-        dumps = [c.model_dump(mode="json") for c in changes[i : i + _CHUNK]]
-        text = _indent(_INDENTED.encode(dumps), depth)
-        body = text[1 : text.rindex("\n")]  # without "[" and the closing line
-        yield json_text(("," if i else "[") + body)
-    yield "\n" + " " * depth + "]"
+    changes = (c.model_dump(mode="json") for c in tp.changes)
+    yield from _FILE.with_hole(rest, "changes", depth, partial(_FILE.plain_array, changes))
 
 
 def write_plan_to(fh: IO[str], plan: Plan) -> None:
@@ -160,6 +110,35 @@ def _bare(tp: TenantPlan) -> TenantPlan:
     return tp.model_copy(update={"changes": (), "fingerprints": {}})
 
 
+# --- reading for show ------------------------------------------------------------------------
+
+
+def read_plan_to_show(
+    text: str, where: str = "plan file"
+) -> tuple[Plan, Callable[[TenantPlan], Iterator[Change]]]:
+    """A plan file's plan, checked as ``load_plan`` checks it, for ``spsync show``: the plan
+    without its changes, and what gives a tenant's changes one at a time (read again from
+    ``text``, which must be kept). A file that is not in the order spsync writes is read
+    whole (``load_plan``); its tenants then give their own changes."""
+    reader = _Reader(text, marks=False)
+    try:
+        saved = reader.plan()
+    except (_Unexpected, ValueError, IndexError, RecursionError):  # as read_saved_plan
+        plan = load_plan(text, where)
+        return plan, _own_changes
+    # the tenants are the reader's own objects, each met once: known by identity
+    starts = {id(tp): at for tp, at in zip(saved.plan.tenants, reader.starts, strict=True)}
+
+    def changes_of(tp: TenantPlan) -> Iterator[Change]:
+        return _Reader(text).changes_at(starts[id(tp)])
+
+    return saved.plan, changes_of
+
+
+def _own_changes(tp: TenantPlan) -> Iterator[Change]:
+    return iter(tp.changes)
+
+
 _V = TypeVar("_V")
 
 
@@ -184,10 +163,14 @@ class _Reader:
     """Reads a plan file whose keys are all there, in sorted order (as ``dump_plan``
     writes them), and hashes its canonical JSON as ``compute_checksum`` does as it goes."""
 
-    def __init__(self, text: str) -> None:
+    def __init__(self, text: str, *, marks: bool = True) -> None:
         self.text = text
         self.at = 0
         self.digest = hashlib.sha256()
+        #: whether each change's mark is made (``False``: only read and hashed)
+        self.marking = marks
+        #: where each tenant's array of changes starts in the text, in tenant order
+        self.starts: list[int] = []
 
     def plan(self) -> SavedPlan:
         head: dict[str, Any] = {}
@@ -229,6 +212,7 @@ class _Reader:
             self._key(keys, key)
             self._hash(("," if n else "") + canonical_json(key) + ":")
             if key == "changes":
+                self.starts.append(self._skip())
                 self._changes(marks)
                 fields[key] = ()
                 continue
@@ -247,8 +231,15 @@ class _Reader:
             change = self._validated(_CHANGE)
             dump = change.model_dump(mode="json")
             self._hash(("," if i else "") + canonical_json(dump))
-            marks.append((change.address, change_mark(change, dump)))
+            if self.marking:
+                marks.append((change.address, change_mark(change, dump)))
         self._hash("]")
+
+    def changes_at(self, at: int) -> Iterator[Change]:
+        """The changes of the array at ``at`` of a text read whole before, one at a time."""
+        self.at = at
+        for _ in self._elements():
+            yield self._validated(_CHANGE)
 
     # -- the JSON around the values
 

@@ -11,17 +11,28 @@ nothing secret can leak through a hand-made plan.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from functools import partial
 from typing import Any
 
-from spsync.plan import ACTIONS, Plan
+from spsync.json_pieces import IndentedJson
+from spsync.plan import ACTIONS, Change, Plan, TenantPlan
 from spsync.render_markdown import MARKDOWN_LIMIT as MARKDOWN_LIMIT  # re-exported
 from spsync.render_markdown import render_markdown as render_markdown  # re-exported
-from spsync.render_parts import change_block, masked, paint, recorded_only, summary_line
+from spsync.render_parts import change_block, masked, paint, summary_line
 from spsync.render_parts import fmt_value as fmt_value  # re-exported
 from spsync.sanitize import clean, json_text
 
 FORMATS: tuple[str, ...] = ("text", "markdown", "json")
+
+ChangesOf = Callable[[TenantPlan], Iterable[Change]]
+"""Where a rendering takes each tenant's changes from, in order: its own ``changes`` unless
+told otherwise (``spsync show`` reads them from the plan file one at a time)."""
+
+
+def own_changes(tp: TenantPlan) -> Iterable[Change]:
+    """A tenant plan's changes, as it holds them."""
+    return tp.changes
 
 
 def render(
@@ -44,6 +55,29 @@ def render(
 # --- text ----------------------------------------------------------------------------------
 
 
+def chunks(
+    plan: Plan,
+    fmt: str,
+    *,
+    color: bool = False,
+    refused: Mapping[str, str] | None = None,
+    changes_of: ChangesOf = own_changes,
+) -> Iterator[str]:
+    """``render(plan, fmt)`` in pieces of about ``CHUNK_CHARS`` (text) or a thousand changes
+    (json), never the whole text; markdown (cut to its limit) in one piece, from the
+    changes of ``changes_of`` gathered per tenant."""
+    if fmt == "text":
+        return text_chunks(plan, color=color, changes_of=changes_of)
+    if fmt == "json":
+        return json_chunks(plan, changes_of=changes_of)
+    if changes_of is not own_changes:
+        tenants = tuple(
+            tp.model_copy(update={"changes": tuple(changes_of(tp))}) for tp in plan.tenants
+        )
+        plan = plan.model_copy(update={"tenants": tenants})
+    return iter((render(plan, fmt, color=color, refused=refused),))
+
+
 def render_text(plan: Plan, *, color: bool = False) -> str:
     """Terraform-like text: ``+ ~ - -/+`` per change with field-level old -> new, unchanged
     fields folded, then a one-line summary per tenant."""
@@ -54,12 +88,14 @@ def render_text(plan: Plan, *, color: bool = False) -> str:
 CHUNK_CHARS = 1 << 16
 
 
-def text_chunks(plan: Plan, *, color: bool = False) -> Iterator[str]:
+def text_chunks(
+    plan: Plan, *, color: bool = False, changes_of: ChangesOf = own_changes
+) -> Iterator[str]:
     """``render_text(plan)`` in pieces of whole lines, about ``CHUNK_CHARS`` each: what
     prints a plan of 400,000 changes without holding its text (110 MB) and its lines."""
     lines: list[str] = []
     size = 0
-    for line in _text_lines(plan, color):
+    for line in _text_lines(plan, color, changes_of):
         lines.append(line)
         size += len(line) + 1
         if size >= CHUNK_CHARS:
@@ -70,7 +106,7 @@ def text_chunks(plan: Plan, *, color: bool = False) -> Iterator[str]:
         yield "\n".join(lines) + "\n"
 
 
-def _text_lines(plan: Plan, color: bool) -> Iterator[str]:
+def _text_lines(plan: Plan, color: bool, changes_of: ChangesOf) -> Iterator[str]:
     first = True
     for tp in plan.tenants:
         if not first:
@@ -83,10 +119,13 @@ def _text_lines(plan: Plan, color: bool) -> Iterator[str]:
         yield paint(head, "1", color)
         if plan.targets:
             yield f"Targeted: {', '.join(plan.targets)} (and what they depend on)"
-        for change in tp.changes:
+        covered: set[str] = set()  # the objects found live that a change covers
+        for change in changes_of(tp):
+            if change.address in tp.adopt:
+                covered.add(change.address)
             yield ""
             yield from change_block(change, color=color)
-        adopt_only = recorded_only(tp)
+        adopt_only = [a for a in tp.adopt if a not in covered]  # recorded_only(tp)
         if adopt_only:
             yield ""
             yield "Found remotely, to be recorded in state (no API change):"
@@ -95,7 +134,7 @@ def _text_lines(plan: Plan, color: bool) -> Iterator[str]:
             yield ""
             yield paint(f"Warning: {clean(w)}", "33", color)
         yield ""
-        yield paint(summary_line(tp), "1", color)
+        yield paint(summary_line(tp, adopt_only), "1", color)
 
 
 # --- json ----------------------------------------------------------------------------------
@@ -114,34 +153,55 @@ def render_json(plan: Plan) -> str:
     ever added; ``spsync schema --kind plan`` describes the document."""
     doc = {
         "format_version": plan.format_version,
-        "tenants": [
-            {
-                "tenant": tp.tenant,
-                "install": tp.install,
-                "state_serial": tp.state_serial,
-                "state_lineage": tp.state_lineage,
-                "summary": {a: tp.summary.get(a, 0) for a in ACTIONS},
-                "changes": [
-                    {
-                        "address": c.address,
-                        "action": c.action,
-                        "reason": c.reason,
-                        "destructive": c.destructive,
-                        "before": _sorted(masked(c.before)),
-                        "after": _sorted(masked(c.after)),
-                        "depends_on": list(c.depends_on),
-                        "previous_address": c.previous_address,
-                    }
-                    for c in tp.changes
-                ],
-                "adopt": {
-                    a: {"sid": tp.adopt[a].sid, "refs": _sorted(tp.adopt[a].refs)}
-                    for a in sorted(tp.adopt)
-                },
-                "warnings": list(tp.warnings),
-            }
-            for tp in plan.tenants
-        ],
+        "tenants": [_tenant_doc(tp, [_change_doc(c) for c in tp.changes]) for tp in plan.tenants],
         "checksum": plan.checksum,
     }
     return json_text(json.dumps(doc, indent=2, ensure_ascii=False)) + "\n"
+
+
+#: ``render_json``'s layout, in pieces
+_JSON = IndentedJson(json.JSONEncoder(indent=2, ensure_ascii=False))
+
+
+def json_chunks(plan: Plan, *, changes_of: ChangesOf = own_changes) -> Iterator[str]:
+    """``render_json(plan)`` in pieces, a thousand changes each, the changes taken from
+    ``changes_of`` one at a time."""
+    doc = {"format_version": plan.format_version, "tenants": [], "checksum": plan.checksum}
+    tenants = (partial(_tenant_pieces, tp, changes_of) for tp in plan.tenants)
+    yield from _JSON.with_hole(doc, "tenants", 0, lambda depth: _JSON.array(tenants, depth))
+    yield "\n"
+
+
+def _tenant_pieces(tp: TenantPlan, changes_of: ChangesOf, depth: int) -> Iterator[str]:
+    changes = (_change_doc(c) for c in changes_of(tp))
+    yield from _JSON.with_hole(
+        _tenant_doc(tp, []), "changes", depth, partial(_JSON.plain_array, changes)
+    )
+
+
+def _tenant_doc(tp: TenantPlan, changes: list[dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "tenant": tp.tenant,
+        "install": tp.install,
+        "state_serial": tp.state_serial,
+        "state_lineage": tp.state_lineage,
+        "summary": {a: tp.summary.get(a, 0) for a in ACTIONS},
+        "changes": changes,
+        "adopt": {
+            a: {"sid": tp.adopt[a].sid, "refs": _sorted(tp.adopt[a].refs)} for a in sorted(tp.adopt)
+        },
+        "warnings": list(tp.warnings),
+    }
+
+
+def _change_doc(c: Change) -> dict[str, Any]:
+    return {
+        "address": c.address,
+        "action": c.action,
+        "reason": c.reason,
+        "destructive": c.destructive,
+        "before": _sorted(masked(c.before)),
+        "after": _sorted(masked(c.after)),
+        "depends_on": list(c.depends_on),
+        "previous_address": c.previous_address,
+    }

@@ -172,11 +172,13 @@ def effect_causes(change: Change) -> tuple[str, ...]:
     return named or change.depends_on
 
 
-def summary_line(tp: TenantPlan) -> str:
-    """``Plan: 3 to create, 1 to update; 12 unchanged.`` or ``No changes. …``."""
+def summary_line(tp: TenantPlan, adopt_only: list[str] | None = None) -> str:
+    """``Plan: 3 to create, 1 to update; 12 unchanged.`` or ``No changes. …``.
+    ``adopt_only``: ``recorded_only(tp)`` when the caller has it already."""
     parts = [f"{tp.summary.get(a, 0):,} to {a}" for a in ACTIONS[:-1] if tp.summary.get(a, 0)]
     noop = tp.summary.get("noop", 0)
-    adopt_only = recorded_only(tp)
+    if adopt_only is None:
+        adopt_only = recorded_only(tp)
     if not parts and not adopt_only:
         return f"No changes. {tp.tenant} matches its manifests ({noop:,} resources unchanged)."
     if adopt_only:

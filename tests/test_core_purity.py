@@ -47,6 +47,7 @@ CORE = [
     "sharing",
     "fresh_copy",
     "plan_file",
+    "json_pieces",
     "address_table",
 ]
 FORBIDDEN = ("httpx", "click", "spsync.sandbox", "spsync.api", "spsync.cli", "os", "time")
@@ -92,6 +93,7 @@ PURE = (
     "sharing",
     "fresh_copy",
     "plan_file",
+    "json_pieces",
     "address_table",
     "collector",
     "moves",

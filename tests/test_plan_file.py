@@ -9,9 +9,10 @@ import json
 import pytest
 from test_render_golden import large_plan, small_plan
 
-from spsync import plan_file
+from spsync import json_pieces, plan_file
 from spsync.errors import PlanError
 from spsync.plan import (
+    Adoption,
     Change,
     Plan,
     TenantPlan,
@@ -24,7 +25,8 @@ from spsync.plan import (
     staleness,
     summarize,
 )
-from spsync.plan_file import SavedPlan, plan_file_chunks, read_saved_plan
+from spsync.plan_file import SavedPlan, plan_file_chunks, read_plan_to_show, read_saved_plan
+from spsync.render import chunks, render
 
 PLANS = {"small": small_plan, "large": large_plan}
 
@@ -55,7 +57,7 @@ def _empty_tenant(name: str) -> TenantPlan:
 def test_the_pieces_are_the_plan_file(
     name: str, chunk: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(plan_file, "_CHUNK", chunk)
+    monkeypatch.setattr(json_pieces, "CHUNK", chunk)
     plan = PLANS[name]()
     pieces = list(plan_file_chunks(plan))
     assert "".join(pieces) == dump_plan(plan)
@@ -71,7 +73,7 @@ def test_no_changes_and_no_tenants_are_written_as_dump_plan_writes_them() -> Non
 def test_no_plan_can_hold_the_placeholder() -> None:
     """The writer splits on the placeholder's JSON: a plan holding it is never made (its
     checksum is taken over UTF-8, which has no lone surrogate)."""
-    odd = _empty_tenant("a").model_copy(update={"warnings": (plan_file._HOLE,)})
+    odd = _empty_tenant("a").model_copy(update={"warnings": (json_pieces._HOLE,)})
     with pytest.raises(UnicodeEncodeError):
         make_plan([odd])
 
@@ -202,3 +204,53 @@ def test_a_plan_file_with_two_changes_of_one_address_is_read_whole() -> None:
     with pytest.raises(ValueError, match="is in the table twice"):  # left to load_plan
         plan_file._Reader(text).plan()
     assert read_saved_plan(text) == _expected(twice)
+
+
+# --- reading for show --------------------------------------------------------------------------
+
+
+def _with_record_only(plan: Plan) -> Plan:
+    """``plan`` with an object found live that no change covers (only recorded in state)."""
+    found = {"user.zed": Adoption(sid="US" + "9" * 32, refs={})}
+    tenants = tuple(tp.model_copy(update={"adopt": {**tp.adopt, **found}}) for tp in plan.tenants)
+    return make_plan(list(tenants))
+
+
+@pytest.mark.parametrize("name", sorted(PLANS))
+@pytest.mark.parametrize("fmt", ["text", "markdown", "json"])
+def test_show_reads_a_file_as_spsync_writes_it_change_by_change(
+    name: str, fmt: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    plan = _with_record_only(PLANS[name]())
+    text = dump_plan(plan)
+    expected = render(load_plan(text), fmt)
+    assert "Found remotely, to be recorded in state" in render(plan, "text")
+
+    def whole(*_a: object) -> Plan:
+        raise AssertionError("the whole-file reader was used")
+
+    monkeypatch.setattr(plan_file, "load_plan", whole)
+    shown, changes_of = read_plan_to_show(text, "p.json")
+    assert all(tp.changes == () for tp in shown.tenants)
+    for tp, original in zip(shown.tenants, plan.tenants, strict=True):
+        given = changes_of(tp)
+        assert not isinstance(given, tuple | list)  # one at a time
+        assert tuple(given) == original.changes
+    assert "".join(chunks(shown, fmt, changes_of=changes_of)) == expected
+
+
+def test_show_reads_a_file_in_another_layout_whole() -> None:
+    plan = small_plan()
+    reordered = json.dumps(dict(reversed(json.loads(dump_plan(plan)).items())))
+    shown, changes_of = read_plan_to_show(reordered, "p.json")
+    assert shown == load_plan(reordered) == plan
+    assert [tuple(changes_of(tp)) for tp in shown.tenants] == [tp.changes for tp in plan.tenants]
+
+
+def test_show_refuses_a_damaged_file_with_the_whole_file_readers_error() -> None:
+    for bad in _damaged(dump_plan(small_plan())):
+        with pytest.raises(PlanError) as whole:
+            load_plan(bad, "p.json")
+        with pytest.raises(PlanError) as shown:
+            read_plan_to_show(bad, "p.json")
+        assert str(shown.value) == str(whole.value)

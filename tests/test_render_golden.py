@@ -23,6 +23,8 @@ from support.plan import (
     world,
 )
 
+import spsync.render
+from spsync import json_pieces
 from spsync.plan import Change, Plan, make_plan
 from spsync.planner import build_plan
 from spsync.render import MARKDOWN_LIMIT, render, render_markdown, render_text
@@ -294,3 +296,37 @@ def test_text_in_chunks_is_the_golden_text_in_whole_lines(
         assert all(len(c) < chunk + longest for c in chunks)
         if chunk == 1:  # one line each
             assert len(chunks) == len("".join(chunks).splitlines())
+
+
+@pytest.mark.parametrize("chunk", [1, 7, 1000])
+@pytest.mark.parametrize("name", ["small", "large"])
+def test_json_in_pieces_is_the_golden_json(
+    name: str, chunk: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(json_pieces, "CHUNK", chunk)
+    plan = {"small": small_plan, "large": large_plan}[name]()
+    pieces = list(spsync.render.json_chunks(plan))
+    check_golden(f"plan_{name}.json", "".join(pieces))
+    changes = sum(len(tp.changes) for tp in plan.tenants)
+    assert len(pieces) > changes // chunk  # in pieces, not one text
+    # from changes given one at a time instead of the tenants' own: the same text
+    lazily = spsync.render.json_chunks(plan, changes_of=lambda tp: iter(tp.changes))
+    assert "".join(lazily) == "".join(pieces)
+
+
+def test_json_in_pieces_of_no_tenants_and_no_changes() -> None:
+    for plan in (make_plan([]), huge_plan(0)):
+        assert "".join(spsync.render.json_chunks(plan)) == render(plan, "json")
+
+
+@pytest.mark.parametrize("fmt", ["text", "markdown", "json"])
+def test_every_format_in_pieces_from_changes_given_apart(fmt: str) -> None:
+    """What ``spsync show`` does: each tenant's changes come from elsewhere, one at a time;
+    the text is the golden one (objects found live and covered by a change included)."""
+    plan = small_plan()
+    given = {tp.tenant: tp.changes for tp in plan.tenants}
+    bare = plan.model_copy(
+        update={"tenants": tuple(tp.model_copy(update={"changes": ()}) for tp in plan.tenants)}
+    )
+    pieces = spsync.render.chunks(bare, fmt, changes_of=lambda tp: iter(given[tp.tenant]))
+    check_golden(f"plan_small.{EXT[fmt]}", "".join(pieces))

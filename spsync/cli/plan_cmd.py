@@ -93,7 +93,7 @@ def plan(
     from spsync.cli.clients import client_factory
     from spsync.plan_file import write_plan_to
     from spsync.planning import plan_all, tenant_errors
-    from spsync.render import render, text_chunks
+    from spsync.render import chunks
     from spsync.store import StateStore, write_atomic
 
     g = globals_of(ctx)
@@ -118,12 +118,7 @@ def plan(
     refusals = {e.tenant_plan.tenant: str(e) for e in refused}
     if result.tenants:
         # the tenants that could be planned are shown even when another one failed
-        shown = (
-            text_chunks(result, color=g.color)
-            if fmt == "text"
-            else [render(result, fmt, color=g.color, refused=refusals)]
-        )
-        for chunk in shown:
+        for chunk in chunks(result, fmt, color=g.color, refused=refusals):
             out(chunk, nl=False)
     error = tenant_errors(failures, refused, tenants=len(desireds))
     if error is not None:

@@ -31,11 +31,15 @@ def show(ctx: click.Context, planfile: Path, fmt: str) -> int:
       spsync show plan.json --format markdown
     """
     from spsync import files
-    from spsync.plan import load_plan
-    from spsync.render import render
+    from spsync.plan_file import read_plan_to_show
+    from spsync.render import chunks
 
     text = files.read_owned(planfile, "plan file", PlanError)
-    out(render(load_plan(text, str(planfile)), fmt, color=globals_of(ctx).color), nl=False)
+    # checked whole first (nothing is shown of a damaged or edited file), then shown a piece
+    # at a time, the changes read again from the text one by one
+    plan, changes_of = read_plan_to_show(text, str(planfile))
+    for chunk in chunks(plan, fmt, color=globals_of(ctx).color, changes_of=changes_of):
+        out(chunk, nl=False)
     return 0
 
 
