@@ -13,7 +13,8 @@ runs, in this order:
 
 ``--skip-apply`` stops after validate (the first apply of 100,000 students takes minutes).
 ``--saved-plan`` makes step 2 the reviewed flow instead: ``spsync plan --out plan.json``,
-then ``spsync apply plan.json`` (each its own process, each measured).
+``spsync show plan.json`` in each format, then ``spsync apply plan.json`` (each its own
+process, each measured).
 Peak RSS is the CLI process's own (``peak_rss.py``); calls are counted by the simulator.
 
 Run: ``.venv/bin/python benchmarks/roster_large.py [--users N] [--skip-apply]``
@@ -106,6 +107,8 @@ def main() -> None:
             saved = str(work / "plan.json")
             run_cli("plan --out (first)", ["plan", str(tdir), "--out", saved], work, url)
             print(f"  plan file: {os.path.getsize(saved) / 2**20:,.1f} MiB", flush=True)
+            for fmt in ("text", "json", "markdown"):  # what a reviewer reads
+                run_cli(f"show --format {fmt}", ["show", saved, "--format", fmt], work, None)
             run_cli("apply PLANFILE (first)", ["apply", saved], work, url)
         else:
             run_cli("first apply", ["apply", str(tdir), "--auto-approve"], work, url)
