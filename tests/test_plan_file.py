@@ -254,3 +254,12 @@ def test_show_refuses_a_damaged_file_with_the_whole_file_readers_error() -> None
         with pytest.raises(PlanError) as shown:
             read_plan_to_show(bad, "p.json")
         assert str(shown.value) == str(whole.value)
+
+
+def test_show_of_plans_without_changes_or_tenants() -> None:
+    for plan in (make_plan([]), make_plan([_empty_tenant("b"), _empty_tenant("a")])):
+        text = dump_plan(plan)
+        shown, changes_of = read_plan_to_show(text, "p.json")
+        assert [list(changes_of(tp)) for tp in shown.tenants] == [[] for _ in plan.tenants]
+        for fmt in ("text", "markdown", "json"):
+            assert "".join(chunks(shown, fmt, changes_of=changes_of)) == render(plan, fmt)
