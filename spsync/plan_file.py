@@ -117,9 +117,10 @@ def read_plan_to_show(
     text: str, where: str = "plan file"
 ) -> tuple[Plan, Callable[[TenantPlan], Iterator[Change]]]:
     """A plan file's plan, checked as ``load_plan`` checks it, for ``spsync show``: the plan
-    without its changes, and what gives a tenant's changes one at a time (read again from
-    ``text``, which must be kept). A file that is not in the order spsync writes is read
-    whole (``load_plan``); its tenants then give their own changes."""
+    without its changes, and what gives one of its tenants' changes one at a time (read
+    again from ``text``; asked with the plan's own tenant objects, which may share a name
+    in a hand-made file). A file that is not in the order spsync writes is read whole
+    (``load_plan``); its tenants then give their own changes."""
     reader = _Reader(text, marks=False)
     try:
         saved = reader.plan()
