@@ -27,7 +27,7 @@ FORMATS: tuple[str, ...] = ("text", "markdown", "json")
 
 ChangesOf = Callable[[TenantPlan], Iterable[Change]]
 """Where a rendering takes each tenant's changes from, in order: its own ``changes`` unless
-told otherwise (``spsync show`` reads them from the plan file one at a time)."""
+told otherwise (``spsync show`` reads them again from the plan file, a thousand at a time)."""
 
 
 def own_changes(tp: TenantPlan) -> Iterable[Change]:

@@ -218,9 +218,11 @@ def _with_record_only(plan: Plan) -> Plan:
 
 @pytest.mark.parametrize("name", sorted(PLANS))
 @pytest.mark.parametrize("fmt", ["text", "markdown", "json"])
-def test_show_reads_a_file_as_spsync_writes_it_change_by_change(
-    name: str, fmt: str, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize("batch", [1, 7, 1000])
+def test_show_reads_a_file_as_spsync_writes_it_a_batch_of_changes_at_a_time(
+    name: str, fmt: str, batch: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setattr(plan_file, "_BATCH", batch)
     plan = _with_record_only(PLANS[name]())
     text = dump_plan(plan)
     expected = render(load_plan(text), fmt)

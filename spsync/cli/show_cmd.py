@@ -36,7 +36,7 @@ def show(ctx: click.Context, planfile: Path, fmt: str) -> int:
 
     text = files.read_owned(planfile, "plan file", PlanError)
     # checked whole first (nothing is shown of a damaged or edited file), then shown a piece
-    # at a time, the changes read again from the text one by one
+    # at a time, the changes read again from the text a thousand at a time
     plan, changes_of = read_plan_to_show(text, str(planfile))
     for chunk in chunks(plan, fmt, color=globals_of(ctx).color, changes_of=changes_of):
         out(chunk, nl=False)
