@@ -250,16 +250,35 @@ def test_utc_times_are_written_the_same_for_the_same_instant_whatever_the_zone()
 
 
 def test_enrollment_pages_cover_the_course_once_in_order() -> None:
-    from spsync.sandbox.paging import page, page_of_keys
+    from spsync.sandbox.paging import page
 
-    rows = {f"k{i:03d}": {"n": i} for i in range(250)}
-    keys = sorted(rows)
+    rendered: list[str] = []
+
+    def render(key: str) -> dict[str, str]:
+        rendered.append(key)
+        return {"key": key}
+
+    keys = [f"k{i:03d}" for i in range(250)]
     for offset, limit in ((0, 100), (100, 100), (200, 100), (249, 1), (250, 5), (300, 10)):
-        got = page_of_keys(keys, rows.__getitem__, offset, limit, dict)
-        assert got == page([rows[k] for k in keys], offset, limit, dict)
+        rendered.clear()
+        got = page(keys, offset, limit, render)
+        assert got.items == [{"key": k} for k in keys[offset : offset + limit]]
+        assert (got.total, got.offset, got.limit) == (250, offset, limit)
+        assert rendered == keys[offset : offset + limit]  # only the page's own
     with pytest.raises(ApiFault):
-        page_of_keys(keys, rows.__getitem__, 0, 101, dict)
+        page(keys, 0, 101, render)
     w = _world()
     course = w.provision(AI, pl.full())["course"]["sid"]
-    listed = w.list_course_enrollments(AI, course, offset=0, limit=100)
-    assert listed.total == 1 and listed.items[0]["courseSid"] == course
+    for i in range(6):
+        w.provision(
+            AI, pl.in_course(course, user=pl.user(f"u-{i}"), enrollment={"role": "learner"})
+        )
+    whole = w.list_course_enrollments(AI, course, offset=0, limit=100)
+    assert whole.total == 7 and {e["courseSid"] for e in whole.items} == {course}
+    paged = [
+        e
+        for offset in (0, 3, 6)
+        for e in w.list_course_enrollments(AI, course, offset=offset, limit=3).items
+    ]
+    assert paged == whole.items
+    assert len({e["sid"] for e in paged}) == 7

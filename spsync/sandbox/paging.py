@@ -39,24 +39,10 @@ def page(
     render: Callable[[Any], dict],
     max_limit: int = MAX_PAGE_LIMIT,
 ) -> Page:
-    """The page of ``items`` at ``offset``, each item rendered by ``render``."""
+    """The page of ``items`` at ``offset``, each item rendered by ``render`` (only the page's
+    own: ``items`` may be keys that ``render`` looks up)."""
     check_paging(offset, limit, max_limit)
     return Page([render(x) for x in items[offset : offset + limit]], len(items), offset, limit)
-
-
-def page_of_keys(
-    keys: list[Any],
-    lookup: Callable[[Any], Any],
-    offset: int,
-    limit: int,
-    render: Callable[[Any], dict],
-    max_limit: int = MAX_PAGE_LIMIT,
-) -> Page:
-    """``page`` of the items ``lookup(key)`` of ``keys``, looking up only the page's own
-    (a paged read of a course of 20,000 enrollments no longer looks every one up per page)."""
-    check_paging(offset, limit, max_limit)
-    rows = [render(lookup(k)) for k in keys[offset : offset + limit]]
-    return Page(rows, len(keys), offset, limit)
 
 
 def statuses(values: Iterable[str]) -> set[str]:

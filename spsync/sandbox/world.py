@@ -31,7 +31,7 @@ from spsync.sandbox.constants import (
 )
 from spsync.sandbox.entities import Course, Enrollment, Exam, Install, Session, User
 from spsync.sandbox.errors import ApiFault, Problems, invalid, not_found
-from spsync.sandbox.paging import Page, check_paging, page, page_of_keys
+from spsync.sandbox.paging import Page, check_paging, page
 from spsync.sandbox.persistence import Persistent, parse_world
 from spsync.sandbox.provision import ProvisionPlan
 from spsync.sandbox.sessions import SessionOps
@@ -391,10 +391,10 @@ class World(SessionOps, Persistent):
         with self._lock:
             inst = self._install(install_sid)
             course = self._course(inst, course_sid)
-            keys = inst.enrollments_by_course.get(course.sid, [])
-            return page_of_keys(
-                keys, inst.enrollments.__getitem__, offset, limit, Enrollment.view, max_limit
-            )
+            # the course's enrollment SIDs: only the page's own are looked up
+            sids = inst.enrollments_by_course.get(course.sid, [])
+            enrollments = inst.enrollments
+            return page(sids, offset, limit, lambda e: enrollments[e].view(), max_limit)
 
     def get_settings(self, install_sid: str) -> dict[str, Any]:
         """``GET /v1/installs/{installSid}/settings``."""
