@@ -40,15 +40,12 @@ class IndentedJson:
         """Text encoded at depth 0 as it reads at ``depth`` (a JSON string holds no newline)."""
         return text.replace("\n", "\n" + " " * (self.unit * depth)) if depth else text
 
-    def value(self, value: Any, depth: int) -> Iterator[str]:
-        """A plain value at ``depth``, whole."""
-        yield json_text(self.indent(self.encoder.encode(value), depth))
-
     def with_hole(
         self, fields: dict[str, Any], key: str, depth: int, pieces: Pieces
     ) -> Iterator[str]:
-        """The object of ``fields`` plus ``key`` (last, unless the encoder sorts keys)
-        at ``depth``, the value of ``key`` given by ``pieces``."""
+        """The object of ``fields`` at ``depth``, the value of ``key`` given by ``pieces``
+        (``key`` in its place among ``fields`` when they hold it, last otherwise, or where
+        an encoder that sorts keys puts it)."""
         text = self.indent(self.encoder.encode({**fields, key: _HOLE}), depth)
         before, after = text.split(self._hole)  # the hole is in no document: see _HOLE
         yield json_text(before)

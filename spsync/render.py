@@ -19,9 +19,9 @@ from spsync.json_pieces import IndentedJson
 from spsync.plan import ACTIONS, Change, Plan, TenantPlan
 from spsync.render_markdown import MARKDOWN_LIMIT as MARKDOWN_LIMIT  # re-exported
 from spsync.render_markdown import render_markdown as render_markdown  # re-exported
-from spsync.render_parts import change_block, masked, paint, summary_line
+from spsync.render_parts import change_block, masked, paint, recorded_only, summary_line
 from spsync.render_parts import fmt_value as fmt_value  # re-exported
-from spsync.sanitize import clean, json_text
+from spsync.sanitize import clean
 
 FORMATS: tuple[str, ...] = ("text", "markdown", "json")
 
@@ -125,7 +125,7 @@ def _text_lines(plan: Plan, color: bool, changes_of: ChangesOf) -> Iterator[str]
                 covered.add(change.address)
             yield ""
             yield from change_block(change, color=color)
-        adopt_only = [a for a in tp.adopt if a not in covered]  # recorded_only(tp)
+        adopt_only = recorded_only(tp, covered)
         if adopt_only:
             yield ""
             yield "Found remotely, to be recorded in state (no API change):"
@@ -151,12 +151,7 @@ def render_json(plan: Plan) -> str:
     ``depends_on`` and ``previous_address`` (a ``move``'s old address, else null), and each
     tenant's ``adopt`` (objects recorded in state as found) and ``warnings``. Keys are only
     ever added; ``spsync schema --kind plan`` describes the document."""
-    doc = {
-        "format_version": plan.format_version,
-        "tenants": [_tenant_doc(tp, [_change_doc(c) for c in tp.changes]) for tp in plan.tenants],
-        "checksum": plan.checksum,
-    }
-    return json_text(json.dumps(doc, indent=2, ensure_ascii=False)) + "\n"
+    return "".join(json_chunks(plan))
 
 
 #: ``render_json``'s layout, in pieces
@@ -164,8 +159,9 @@ _JSON = IndentedJson(json.JSONEncoder(indent=2, ensure_ascii=False))
 
 
 def json_chunks(plan: Plan, *, changes_of: ChangesOf = own_changes) -> Iterator[str]:
-    """``render_json(plan)`` in pieces, a thousand changes each, the changes taken from
-    ``changes_of`` one at a time."""
+    """``render_json(plan)`` in pieces: ``json.dumps(doc, indent=2, ensure_ascii=False)``
+    of the document, a thousand changes at a time, the changes taken from ``changes_of``
+    as they come."""
     doc = {"format_version": plan.format_version, "tenants": [], "checksum": plan.checksum}
     tenants = (partial(_tenant_pieces, tp, changes_of) for tp in plan.tenants)
     yield from _JSON.with_hole(doc, "tenants", 0, lambda depth: _JSON.array(tenants, depth))
@@ -175,18 +171,19 @@ def json_chunks(plan: Plan, *, changes_of: ChangesOf = own_changes) -> Iterator[
 def _tenant_pieces(tp: TenantPlan, changes_of: ChangesOf, depth: int) -> Iterator[str]:
     changes = (_change_doc(c) for c in changes_of(tp))
     yield from _JSON.with_hole(
-        _tenant_doc(tp, []), "changes", depth, partial(_JSON.plain_array, changes)
+        _tenant_doc(tp), "changes", depth, partial(_JSON.plain_array, changes)
     )
 
 
-def _tenant_doc(tp: TenantPlan, changes: list[dict[str, Any]]) -> dict[str, Any]:
+def _tenant_doc(tp: TenantPlan) -> dict[str, Any]:
+    """A tenant's object without its changes (their place kept: given in pieces)."""
     return {
         "tenant": tp.tenant,
         "install": tp.install,
         "state_serial": tp.state_serial,
         "state_lineage": tp.state_lineage,
         "summary": {a: tp.summary.get(a, 0) for a in ACTIONS},
-        "changes": changes,
+        "changes": [],
         "adopt": {
             a: {"sid": tp.adopt[a].sid, "refs": _sorted(tp.adopt[a].refs)} for a in sorted(tp.adopt)
         },

@@ -8,7 +8,7 @@ tenant's summary line. ``spsync.render`` (text, json) and ``spsync.render_markdo
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Container, Mapping
 from typing import Any
 
 from spsync.model import kind_of
@@ -186,9 +186,12 @@ def summary_line(tp: TenantPlan, adopt_only: list[str] | None = None) -> str:
     return f"Plan: {', '.join(parts)}; {noop:,} unchanged."
 
 
-def recorded_only(tp: TenantPlan) -> list[str]:
-    """The objects found live that no change covers: they are only recorded in state."""
-    changed = {c.address for c in tp.changes}
+def recorded_only(tp: TenantPlan, changed: Container[str] | None = None) -> list[str]:
+    """The objects found live that no change covers: they are only recorded in state.
+    ``changed``: the addresses of the tenant's changes when the caller gathered them (the
+    adopted ones among them suffice); from ``tp.changes`` otherwise."""
+    if changed is None:
+        changed = {c.address for c in tp.changes}
     return [a for a in tp.adopt if a not in changed]
 
 

@@ -314,9 +314,18 @@ def test_json_in_pieces_is_the_golden_json(
     assert "".join(lazily) == "".join(pieces)
 
 
-def test_json_in_pieces_of_no_tenants_and_no_changes() -> None:
+def test_json_in_pieces_of_no_tenants_and_of_a_few_changes() -> None:
     for plan in (make_plan([]), huge_plan(0)):
-        assert "".join(spsync.render.json_chunks(plan)) == render(plan, "json")
+        text = "".join(spsync.render.json_chunks(plan))
+        doc = json.loads(text)
+        # laid out as json.dumps lays out its own content
+        assert text == json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
+        assert list(doc) == ["format_version", "tenants", "checksum"]
+        assert doc["checksum"] == plan.checksum
+        assert [t["tenant"] for t in doc["tenants"]] == [tp.tenant for tp in plan.tenants]
+        for t, tp in zip(doc["tenants"], plan.tenants, strict=True):
+            assert list(t)[5] == "changes"
+            assert [c["address"] for c in t["changes"]] == [c.address for c in tp.changes]
 
 
 @pytest.mark.parametrize("fmt", ["text", "markdown", "json"])
