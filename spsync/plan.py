@@ -170,7 +170,7 @@ class Change:
 
     def model_dump(self, *, mode: Literal["json", "python"] = "python") -> dict[str, Any]:
         """The change's fields, as pydantic dumps a model (``mode="json"``: JSON values)."""
-        dumped: dict[str, Any] = _CHANGE.dump_python(self, mode=mode)
+        dumped: dict[str, Any] = CHANGE_ADAPTER.dump_python(self, mode=mode)
         return dumped
 
 
@@ -178,7 +178,8 @@ _new_change = object.__new__
 _set = object.__setattr__  # a frozen dataclass refuses plain assignment
 #: the fields, in the order the plan file writes them
 _CHANGE_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(Change))
-_CHANGE: TypeAdapter[Change] = TypeAdapter(Change)
+#: validates and dumps one ``Change`` (a dataclass has no model methods of its own)
+CHANGE_ADAPTER: TypeAdapter[Change] = TypeAdapter(Change)
 
 
 class Adoption(PlanModel):

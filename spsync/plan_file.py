@@ -31,6 +31,8 @@ from pydantic import TypeAdapter
 from spsync.address_table import AddressTable
 from spsync.json_pieces import IndentedJson
 from spsync.plan import (
+    CHANGE_ADAPTER,
+    FINGERPRINT_MARK_SIZE,
     MARK_SIZE,
     Change,
     Plan,
@@ -95,7 +97,7 @@ def read_saved_plan(text: str, where: str = "plan file") -> SavedPlan:
     when the file is corrupt, edited or of an unknown format."""
     try:
         return _Reader(text).plan()
-    except (_Unexpected, ValueError, IndexError, RecursionError):  # pydantic's, json's
+    except _NOT_AS_WRITTEN:
         pass
     # not in the order spsync writes, or not valid: the whole-file reader says why
     plan = load_plan(text, where)
@@ -124,7 +126,7 @@ def read_plan_to_show(
     reader = _Reader(text, marks=False)
     try:
         saved = reader.plan()
-    except (_Unexpected, ValueError, IndexError, RecursionError):  # as read_saved_plan
+    except _NOT_AS_WRITTEN:
         plan = load_plan(text, where)
         return plan, _own_changes
     # the tenants are the reader's own objects, each met once: known by identity
@@ -149,13 +151,17 @@ class _Unexpected(Exception):
     """The text is not a plan file in the order spsync writes it."""
 
 
+#: what the piecewise reader raises on a text it cannot read (its own, pydantic's and
+#: json's): the whole-file reader then reads it, or says what is wrong with it
+_NOT_AS_WRITTEN = (_Unexpected, ValueError, IndexError, RecursionError)
+
+
 _WHITESPACE = re.compile(r"[ \t\n\r]*")
 _DECODER = strict_decoder()
 _PLAN_KEYS = sorted(Plan.model_fields)
 _TENANT_KEYS = sorted(TenantPlan.model_fields)
 #: what the checksum covers of the plan, in order (all but the checksum)
 _HEAD_KEYS = [k for k in _PLAN_KEYS if k not in ("checksum", "tenants")]
-_CHANGE: TypeAdapter[Change] = TypeAdapter(Change)
 _CHANGES: TypeAdapter[list[Change]] = TypeAdapter(list[Change])
 #: changes read again at once by ``read_plan_to_show``
 _BATCH = 1000
@@ -173,7 +179,8 @@ class _Reader:
         self.text = text
         self.at = 0
         self.digest = hashlib.sha256()
-        #: whether each change's mark is made (``False``: only read and hashed)
+        #: whether each change's and fingerprint's mark is made (``False``: only read and
+        #: hashed, for ``show``)
         self.marking = marks
         #: per tenant (in order), where each run of ``_BATCH`` changes starts and ends
         self.spans: list[list[tuple[int, int]]] = []
@@ -225,7 +232,11 @@ class _Reader:
             self._hash(canonical_json(_FIELD[key].dump_python(fields[key], mode="json")))
         self._hash("}")
         self._end(keys)
-        prints = fingerprint_marks(fields["fingerprints"])
+        prints = (
+            fingerprint_marks(fields["fingerprints"])
+            if self.marking
+            else AddressTable((), FINGERPRINT_MARK_SIZE)
+        )
         fields["fingerprints"] = {}
         # every field validated as the model validates it: the plan of them, as it is
         return TenantPlan.model_construct(**fields), AddressTable(marks, MARK_SIZE), prints
@@ -236,7 +247,7 @@ class _Reader:
         self._hash("[")
         for i in self._elements():
             start = self._skip()
-            change = self._validated(_CHANGE)
+            change = self._validated(CHANGE_ADAPTER)
             if i % _BATCH:
                 spans[-1] = (spans[-1][0], self.at)
             else:
