@@ -11,7 +11,7 @@ nothing secret can leak through a hand-made plan.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from functools import partial
 from typing import Any
 
@@ -19,20 +19,19 @@ from spsync.json_pieces import IndentedJson
 from spsync.plan import ACTIONS, Change, Plan, TenantPlan
 from spsync.render_markdown import MARKDOWN_LIMIT as MARKDOWN_LIMIT  # re-exported
 from spsync.render_markdown import render_markdown as render_markdown  # re-exported
-from spsync.render_parts import change_block, masked, paint, recorded_only, summary_line
+from spsync.render_parts import ChangesOf as ChangesOf  # re-exported
+from spsync.render_parts import (
+    change_block,
+    masked,
+    own_changes,
+    paint,
+    recorded_only,
+    summary_line,
+)
 from spsync.render_parts import fmt_value as fmt_value  # re-exported
 from spsync.sanitize import clean
 
 FORMATS: tuple[str, ...] = ("text", "markdown", "json")
-
-ChangesOf = Callable[[TenantPlan], Iterable[Change]]
-"""Where a rendering takes each tenant's changes from, in order: its own ``changes`` unless
-told otherwise (``spsync show`` reads them again from the plan file, a thousand at a time)."""
-
-
-def own_changes(tp: TenantPlan) -> Iterable[Change]:
-    """A tenant plan's changes, as it holds them."""
-    return tp.changes
 
 
 def render(
@@ -64,17 +63,14 @@ def chunks(
     changes_of: ChangesOf = own_changes,
 ) -> Iterator[str]:
     """``render(plan, fmt)`` in pieces of about ``CHUNK_CHARS`` (text) or a thousand changes
-    (json), never the whole text; markdown (cut to its limit) in one piece, from the
-    changes of ``changes_of`` gathered per tenant."""
+    (json), never the whole text; markdown (cut to its limit) in one piece. The changes are
+    those of ``changes_of``, read once each, in order."""
     if fmt == "text":
         return text_chunks(plan, color=color, changes_of=changes_of)
     if fmt == "json":
         return json_chunks(plan, changes_of=changes_of)
-    if changes_of is not own_changes:
-        tenants = tuple(
-            tp.model_copy(update={"changes": tuple(changes_of(tp))}) for tp in plan.tenants
-        )
-        plan = plan.model_copy(update={"tenants": tenants})
+    if fmt == "markdown":
+        return iter((render_markdown(plan, refused=refused, changes_of=changes_of),))
     return iter((render(plan, fmt, color=color, refused=refused),))
 
 

@@ -5,12 +5,19 @@ PURE: strings in, strings out; no I/O, no clock, no env.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from spsync.model import kind_of
 from spsync.plan import ACTIONS, DESTRUCTIVE, Change, Plan, TenantPlan
-from spsync.render_parts import change_block, effect_causes, recorded_only, summary_line
+from spsync.render_parts import (
+    ChangesOf,
+    change_block,
+    effect_causes,
+    own_changes,
+    recorded_only,
+    summary_line,
+)
 from spsync.sanitize import clean
 
 #: GitHub's limit on a comment is 65,536 characters; stay well below it
@@ -105,18 +112,38 @@ class _Group:
     """The items of one kind in one part of a tenant's section (its destructive list, its
     warnings, or its details): a prefix in plan order is shown, the rest is counted. Items
     are made into text only when they are weighed (a tenant of 80,000 changes shows a few
-    hundred)."""
+    hundred), and only a prefix that may fit is kept at all: once the items kept are sure
+    to take more than ``keep`` characters (each takes at least its ``weight``), the next
+    ones are only counted, so a plan read change by change is never gathered whole."""
 
-    def __init__(self, label: str, make: Callable[[Any], str], *, plural: bool = False) -> None:
+    def __init__(
+        self,
+        label: str,
+        make: Callable[[Any], str],
+        *,
+        plural: bool = False,
+        keep: int | None = None,
+    ) -> None:
         self.label = label
         self.plural = plural
         self.make = make
         self.sources: list[tuple[int, Any]] = []  # (position in plan order, what to show)
         self.texts: list[str] = []  # the texts of the first sources, made so far
+        self.total = 0  # items, kept or only counted
+        self.keep = keep  # characters the next kept items may surely take; None: no bound
         self.shown = 0
         self.spent = 0  # characters of the shown items
 
-    def add(self, position: int, source: Any) -> None:
+    def add(self, position: int, source: Any, weight: int = 0) -> None:
+        """One more item, which takes at least ``weight`` characters when shown."""
+        self.total += 1
+        if self.keep is not None:
+            if weight > self.keep:
+                # with the items before it, it takes more than any room: neither it nor
+                # any after it can be shown (what is shown is always a prefix)
+                self.keep = -1
+                return
+            self.keep -= weight
         self.sources.append((position, source))
 
     def text(self, i: int) -> str:
@@ -126,7 +153,13 @@ class _Group:
 
     @property
     def hidden(self) -> int:
-        return len(self.sources) - self.shown
+        """Items not shown, kept or only counted."""
+        return self.total - self.shown
+
+    @property
+    def more(self) -> bool:
+        """Whether one more item may be shown (only a kept one may)."""
+        return self.shown < len(self.sources)
 
     def show_next(self) -> int:
         """Show one more item; returns its characters."""
@@ -181,8 +214,11 @@ def _record_block(address: str) -> str:
 class _TenantSection:
     """A tenant's markdown below its heading, fitted to a number of characters."""
 
-    def __init__(self, tp: TenantPlan) -> None:
+    def __init__(self, tp: TenantPlan, changes: Iterable[Change], limit: int) -> None:
+        """``changes``: the tenant's, in plan order, read once; ``limit``: the most room the
+        section may be given (what surely takes more is counted, not kept)."""
         self.tp = tp
+        self.n_changes = 0
         self.lean = False  # the details in one line (when even their counts do not fit)
         self.n_destructive = 0
         self.backticks = 0  # the longest run of backticks in the details made so far
@@ -192,18 +228,28 @@ class _TenantSection:
 
         def put(where: list[_Group], key: tuple[str, str], make: Callable[[Any], str]) -> _Group:
             if key not in groups:
-                groups[key] = _Group(key[1], make)
+                groups[key] = _Group(key[1], make, keep=limit)
                 where.append(groups[key])
             return groups[key]
 
-        for i, c in enumerate(tp.changes):
+        covered: set[str] = set()  # the objects found live that a change covers
+        # every item's text holds its address and ends with a newline: its least weight
+        for c in changes:
+            self.n_changes += 1
+            address = c.address
+            if address in tp.adopt:
+                covered.add(address)
             if c.destructive:
                 self.n_destructive += 1
-                put(destructive, ("list", c.action), _destructive_line).add(i, c)
-            key = ("details", _detail_label(c.action, c.address))
-            put(tiers[_detail_tier(c)], key, self._block).add(i, c)
-        for j, a in enumerate(recorded_only(tp), start=len(tp.changes)):
-            put(tiers[3], ("details", _detail_label("record", a)), self._record).add(j, a)
+                put(destructive, ("list", c.action), _destructive_line).add(
+                    self.n_changes, c, len(address) + 1
+                )
+            key = ("details", _detail_label(c.action, address))
+            put(tiers[_detail_tier(c)], key, self._block).add(self.n_changes, c, len(address) + 1)
+        self.adopt_only = recorded_only(tp, covered)
+        for j, a in enumerate(self.adopt_only, start=self.n_changes + 1):
+            key = ("details", _detail_label("record", a))
+            put(tiers[3], key, self._record).add(j, a, len(a) + 1)
         self.warnings = _Group("warning", lambda w: f"- :warning: {clean(w)}", plural=True)
         for j, w in enumerate(tp.warnings):
             self.warnings.add(j, w)
@@ -252,7 +298,7 @@ class _TenantSection:
         if self.details and self.lean:
             out += ["", f"_Details not shown: the comment is at its size limit {_WHOLE_PLAN}._"]
         elif self.details:
-            n = len(self.tp.changes)
+            n = self.n_changes
             fence = self.fence
             out += [
                 "",
@@ -285,9 +331,11 @@ class _TenantSection:
         ``cap`` (a huge section is not made whole only to be weighed)."""
         for g in self.groups:
             g.shown = g.spent = 0
+        if any(g.total > len(g.sources) for g in self.groups):
+            return cap + 1  # some items were not even kept: they could not fit
         total = self.size()
         for g in self.groups:
-            while g.hidden:
+            while g.more:
                 total += g.show_next()
                 if total > cap:
                     return cap + 1
@@ -326,7 +374,7 @@ class _TenantSection:
         ``room`` and this call adds at most ``allowance`` characters; a kind whose next item
         does not fit stops there (what is shown of a kind is always its first items)."""
         start = self.size()
-        active = [g for g in groups if g.hidden]
+        active = [g for g in groups if g.more]
         while active:
             for g in list(active):
                 cost = g.show_next()
@@ -334,7 +382,7 @@ class _TenantSection:
                 if grown > room or grown - start > allowance:
                     g.unshow(cost)
                     active.remove(g)
-                elif not g.hidden:
+                elif not g.more:
                     active.remove(g)
 
     def _finish(self) -> list[str]:
@@ -347,28 +395,38 @@ class _TenantSection:
 
 
 def render_markdown(
-    plan: Plan, *, limit: int = MARKDOWN_LIMIT, refused: Mapping[str, str] | None = None
+    plan: Plan,
+    *,
+    limit: int = MARKDOWN_LIMIT,
+    refused: Mapping[str, str] | None = None,
+    changes_of: ChangesOf = own_changes,
 ) -> str:
     """A pull-request comment of at most ``limit`` characters: the refusal notice (tenant ->
     why, see ``render``) if any, the summary table, then per tenant its destructive changes,
     warnings, and the details folded in ``<details>``, within a fair share of the room; what
-    is left out is counted per kind (``… and 315 more assign``)."""
+    is left out is counted per kind (``… and 315 more assign``). Each tenant's changes are
+    those of ``changes_of``, read once, and only those that may be shown are kept."""
+    sections = [_TenantSection(tp, changes_of(tp), limit) for tp in plan.tenants]
     head: list[str] = ["### spsync plan", ""]
     head += _refusal_notice(plan, refused or {})
-    if not plan.has_changes:
+    if not any(s.n_changes or s.tp.adopt for s in sections):  # the plan's has_changes
         head += ["No changes: every tenant matches its manifests.", ""]
     head += _summary_table(plan)
     if plan.targets:
         head += ["", f"Targeted: {', '.join(f'`{t}`' for t in plan.targets)}"]
     if not plan.refresh:
         head += ["", "Live objects were not read (`--no-refresh`)."]
-    titles = {tp.tenant: ["", f"#### `{tp.tenant}` — {summary_line(tp)}"] for tp in plan.tenants}
+    titles = {
+        s.tp.tenant: ["", f"#### `{s.tp.tenant}` — {summary_line(s.tp, s.adopt_only)}"]
+        for s in sections
+    }
     room = limit - _size(head) - sum(_size(t) for t in titles.values())
 
     # max-min fair shares: every section that fits in an equal share of the room left is
     # shown whole; what they leave is shared again among the others, until none fits; those
     # are cut to an equal share each (what one leaves unused goes to the next)
-    pending = sorted((_TenantSection(tp) for tp in plan.tenants), key=lambda s: s.tp.tenant)
+    pending = sorted(sections, key=lambda s: s.tp.tenant)
+    del sections
     bodies: dict[str, list[str]] = {}
     while pending:
         share = max(0, room) // len(pending)

@@ -8,7 +8,7 @@ tenant's summary line. ``spsync.render`` (text, json) and ``spsync.render_markdo
 from __future__ import annotations
 
 import json
-from collections.abc import Container, Mapping
+from collections.abc import Callable, Container, Iterable, Mapping
 from typing import Any
 
 from spsync.model import kind_of
@@ -28,6 +28,16 @@ SYMBOLS: dict[str, str] = {
     "refresh": "<=",
     "forget": ".",
 }
+
+ChangesOf = Callable[[TenantPlan], Iterable[Change]]
+"""Where a rendering takes each tenant's changes from, in order: its own ``changes`` unless
+told otherwise (``spsync show`` reads them again from the plan file, a thousand at a time)."""
+
+
+def own_changes(tp: TenantPlan) -> Iterable[Change]:
+    """A tenant plan's changes, as it holds them."""
+    return tp.changes
+
 
 _COLORS = {"+": "32", "~": "33", "-": "31", "-/+": "31", "->": "36", "<=": "36", ".": "36"}
 _MASKS = (SENSITIVE, SENSITIVE_CHANGED)

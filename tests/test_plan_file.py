@@ -219,14 +219,17 @@ def _with_record_only(plan: Plan) -> Plan:
 @pytest.mark.parametrize("name", sorted(PLANS))
 @pytest.mark.parametrize("fmt", ["text", "markdown", "json"])
 @pytest.mark.parametrize("batch", [1, 7, 1000])
+@pytest.mark.parametrize("record_only", [True, False])
 def test_show_reads_a_file_as_spsync_writes_it_a_batch_of_changes_at_a_time(
-    name: str, fmt: str, batch: int, monkeypatch: pytest.MonkeyPatch
+    name: str, fmt: str, batch: int, record_only: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(plan_file, "_BATCH", batch)
-    plan = _with_record_only(PLANS[name]())
+    plan = _with_record_only(PLANS[name]()) if record_only else PLANS[name]()
     text = dump_plan(plan)
     expected = render(load_plan(text), fmt)
-    assert "Found remotely, to be recorded in state" in render(plan, "text")
+    found = "Found remotely, to be recorded in state" in render(plan, "text")
+    assert found == record_only
+    assert plan.has_changes  # (the markdown of the plan held aside must not say otherwise)
 
     def whole(*_a: object) -> Plan:
         raise AssertionError("the whole-file reader was used")

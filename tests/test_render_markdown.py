@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from collections.abc import Iterator
+from itertools import accumulate, takewhile
 from pathlib import Path
 
 import pytest
@@ -14,8 +16,9 @@ from click.testing import CliRunner
 from support.apply import sandbox_acme
 from support.plan import hand_change, hand_plan
 
+from spsync import render_markdown as render_markdown_module
 from spsync.cli import main
-from spsync.plan import Change, TenantPlan, make_plan
+from spsync.plan import Adoption, Change, TenantPlan, make_plan
 from spsync.render import MARKDOWN_LIMIT, render_markdown, render_text
 
 #: actions whose resource kind goes without saying in a cut line
@@ -396,6 +399,85 @@ def test_each_way_of_cutting_as_the_room_shrinks() -> None:
     assert text.endswith(
         "\n… cut: the comment is at its size limit (the whole plan: `spsync show PLANFILE`)\n"
     )
+
+
+# --- changes read once, only what may be shown kept --------------------------------------------
+
+
+def _keeping_everything(
+    self: render_markdown_module._Group, position: int, source: object, weight: int = 0
+) -> None:
+    """``_Group.add`` as it was before items that cannot fit were only counted."""
+    self.total += 1
+    self.sources.append((position, source))
+
+
+def _variety() -> dict[str, list[TenantPlan]]:
+    with_records = big_tenant("rec", users=300, warnings=2)
+    found = {f"user.found{i}": Adoption(sid=f"US{i:032d}", refs={}) for i in range(400)}
+    return {
+        "one tenant of 40,000": [big_tenant()],
+        "forty tenants": [big_tenant(f"t{i:02d}", users=50, warnings=5) for i in range(40)],
+        "destructive only": [
+            hand_plan(
+                "acme",
+                [hand_change(f"session.cert.u{i:04d}", "cancel", "removed") for i in range(2_500)],
+            )
+        ],
+        "records": [with_records.model_copy(update={"adopt": {**with_records.adopt, **found}})],
+        "quiet": [hand_plan("calm", [])],
+    }
+
+
+@pytest.mark.parametrize("limit", [MARKDOWN_LIMIT, 25_000, 11_500, 3_000, 400])
+@pytest.mark.parametrize("name", sorted(_variety()))
+def test_changes_given_one_at_a_time_make_the_same_comment(
+    name: str, limit: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As ``spsync show`` gives them: each tenant's changes once, from an iterator, the plan
+    itself holding none; what cannot fit is counted, not kept, and the comment is the same
+    as when every change is kept."""
+    plan = make_plan(_variety()[name])
+    with monkeypatch.context() as m:
+        m.setattr(render_markdown_module._Group, "add", _keeping_everything)
+        expected = render_markdown(plan, limit=limit)
+    held = {tp.tenant: tp.changes for tp in plan.tenants}
+    asked: list[str] = []
+
+    def once(tp: TenantPlan) -> Iterator[Change]:
+        asked.append(tp.tenant)
+        return iter(held[tp.tenant])
+
+    aside = plan.model_copy(
+        update={"tenants": tuple(tp.model_copy(update={"changes": ()}) for tp in plan.tenants)}
+    )
+    assert render_markdown(aside, limit=limit, changes_of=once) == expected
+    assert asked == [tp.tenant for tp in plan.tenants]
+
+
+def test_a_tenant_keeps_only_the_changes_that_may_fit() -> None:
+    tp = big_tenant()
+    section = render_markdown_module._TenantSection(tp, iter(tp.changes), MARKDOWN_LIMIT)
+    assert {g.label: g.total for g in section.details} == totals(tp)
+    assert {g.label: g.total for g in section.destructive} == Counter(
+        c.action for c in tp.changes if c.destructive
+    )
+    assert section.warnings.total == len(section.warnings.sources) == 200
+    shortest = min(len(c.address) for c in tp.changes) + 1
+    kept = [len(g.sources) for g in section.groups]
+    assert max(kept) <= MARKDOWN_LIMIT // shortest + 1
+    # of the bulk, the first ones whose addresses alone fill the limit are kept
+    for g in section.details:
+        weights = [len(c.address) + 1 for c in tp.changes if label(c.action, c.address) == g.label]
+        fitting = len(list(takewhile(lambda w: w <= MARKDOWN_LIMIT, accumulate(weights))))
+        assert (len(g.sources), g.total) == (fitting, len(weights))
+    assert {g.label: len(g.sources) for g in section.details if g.total > len(g.sources)} == {
+        "user create": 5_000,  # "user.u0001": 11 characters and a newline
+        "enrollment create": 2_608,
+        "assign": 2_608,
+        "schedule": 3_000,
+    }
+    assert sum(kept) < 0.4 * sum(g.total for g in section.groups)
 
 
 # --- a plan refused by policy ------------------------------------------------------------------
