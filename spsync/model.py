@@ -21,7 +21,14 @@ from bisect import bisect_left
 from collections.abc import Iterator, Mapping
 from typing import Annotated, Any, Literal, NamedTuple
 
-from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, PlainValidator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    PlainValidator,
+    StringConstraints,
+)
 
 from spsync.secrets import Secret
 
@@ -30,6 +37,19 @@ KINDS: tuple[str, ...] = ("course", "exam", "user", "enrollment", "assignment", 
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
 TENANT_PATTERN = r"^[a-z0-9][a-z0-9-]*$"
+INSTALL_PATTERN = r"^AI[a-f0-9]{32}$"
+#: any address of product-spec §2 (the names in it follow NAME_PATTERN): what a state or a
+#: plan file may name, so that nothing else (a control character, a backtick, markup) is
+#: ever shown as an address
+ADDRESS_PATTERN = (
+    r"^(?:course|exam|user|enrollment|assignment|session)\.[A-Za-z0-9][A-Za-z0-9._-]*$"
+)
+#: two names of at most 200 characters, their kind and dots
+MAX_ADDRESS = 420
+
+Address = Annotated[str, StringConstraints(pattern=ADDRESS_PATTERN, max_length=MAX_ADDRESS)]
+TenantName = Annotated[str, StringConstraints(pattern=TENANT_PATTERN, max_length=100)]
+InstallSid = Annotated[str, StringConstraints(pattern=INSTALL_PATTERN)]
 DEFAULT_API_URL = "https://api.smarterproctoring.com"
 
 ExamType = Literal["online", "written"]

@@ -32,8 +32,8 @@ from pydantic.dataclasses import dataclass
 
 from spsync.address_table import AddressTable
 from spsync.errors import PlanError
-from spsync.model import KINDS, Policy, kind_of, share_fields_set
-from spsync.sanitize import json_text
+from spsync.model import KINDS, Address, InstallSid, Policy, TenantName, kind_of, share_fields_set
+from spsync.sanitize import clean, json_text
 from spsync.strictjson import strict_loads
 
 Action = Literal[
@@ -122,14 +122,14 @@ class Change:
     was; ``model_copy``/``model_dump`` as the model's.
     """
 
-    address: str
+    address: Address
     action: Action
     reason: Reason
     destructive: bool
     before: dict[str, Any] | None = None
     after: dict[str, Any] | None = None
-    depends_on: tuple[str, ...] = ()
-    previous_address: str | None = None
+    depends_on: tuple[Address, ...] = ()
+    previous_address: Address | None = None
 
     @classmethod
     def trusted(
@@ -205,15 +205,15 @@ class TenantPlan(PlanModel):
     a later manifest edit makes a saved plan stale without the plan holding secrets.
     """
 
-    tenant: str
-    install: str
+    tenant: TenantName
+    install: InstallSid
     api_url: str
     state_serial: int
     state_lineage: str
     summary: dict[str, int]
     changes: tuple[Change, ...] = ()
-    adopt: dict[str, Adoption] = {}
-    fingerprints: dict[str, str] = {}
+    adopt: dict[Address, Adoption] = {}
+    fingerprints: dict[Address, str] = {}
     desired_digest: str = ""
     #: resources in the manifests (0: an empty manifest set)
     desired_count: int = 0
@@ -240,10 +240,10 @@ class Plan(PlanModel):
 
     format_version: Literal["1"] = PLAN_FORMAT_VERSION
     tenants: tuple[TenantPlan, ...] = ()
-    targets: tuple[str, ...] = ()
+    targets: tuple[Address, ...] = ()
     refresh: bool = True
     #: sessions booked again on purpose (``--replace``)
-    replace: tuple[str, ...] = ()
+    replace: tuple[Address, ...] = ()
     #: made with ``--refresh-only``: only what changed remotely is taken into state
     refresh_only: bool = False
     #: made with ``--allow-destroy``: the reviewed file carries that approval, so applying
@@ -415,7 +415,8 @@ def load_plan(text: str, where: str = "plan file") -> Plan:
         plan = Plan.model_validate_json(text, strict=True)
     except ValidationError as e:
         first = e.errors()[0]
-        loc = ".".join(str(p) for p in first["loc"]) or "(top level)"
+        # a key of the file is part of the location: shown escaped, on one line
+        loc = clean(".".join(str(p) for p in first["loc"])) or "(top level)"
         raise PlanError(f"{where}: not a valid plan file: {loc}: {first['msg']}") from None
     if plan.checksum != compute_checksum(plan):
         raise PlanError(

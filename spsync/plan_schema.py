@@ -184,6 +184,10 @@ def _value(schema: dict[str, Any]) -> dict[str, Any]:
         out.update(_value(value), type=[value["type"], "null"])
     if "const" in out:
         out["enum"] = [out.pop("const")]
+    if "patternProperties" in out:  # a map keyed by addresses: every key must be one
+        ((pattern, value),) = out.pop("patternProperties").items()
+        out["propertyNames"] = {**out.get("propertyNames", {}), "pattern": pattern}
+        out["additionalProperties"] = value
     for key in ("items", "additionalProperties"):
         if isinstance(out.get(key), dict):
             out[key] = _value(out[key])

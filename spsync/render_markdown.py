@@ -42,6 +42,15 @@ _WARNINGS_SHARE = 4
 #: actions whose kind of resource goes without saying
 _KIND_IMPLIED = frozenset({"assign", "unassign", "schedule", "reschedule", "cancel", "replace"})
 _BACKTICKS = re.compile("`+")
+#: what could start markup (a link, an image, html, an entity, emphasis, code) in a line
+_MARKUP = re.compile(r"([\\`*_\[\]<>&!~|#])")
+
+
+def _inline(text: str) -> str:
+    """``text`` (a warning, which may quote what a server answered) as literal text on one
+    line of the comment: controls escaped, every character that could start markup
+    backslash-escaped."""
+    return _MARKUP.sub(r"\\\1", clean(text))
 
 
 def _plural(word: str, n: int) -> str:
@@ -250,7 +259,7 @@ class _TenantSection:
         for j, a in enumerate(self.adopt_only, start=self.n_changes + 1):
             key = ("details", _detail_label("record", a))
             put(tiers[3], key, self._record).add(j, a, len(a) + 1)
-        self.warnings = _Group("warning", lambda w: f"- :warning: {clean(w)}", plural=True)
+        self.warnings = _Group("warning", lambda w: f"- :warning: {_inline(w)}", plural=True)
         for j, w in enumerate(tp.warnings):
             self.warnings.add(j, w)
         self.destructive = destructive

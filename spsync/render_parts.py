@@ -95,7 +95,8 @@ def shown_fields(fields: Mapping[str, Any] | None) -> dict[str, Any]:
 
 def _shown_into(fields: Mapping[str, Any], prefix: str, out: dict[str, Any]) -> None:
     for k, v in fields.items():
-        path = f"{prefix}{k}"
+        # a key is the server's as much as a value is (an option's name): shown escaped
+        path = f"{prefix}{k}" if k.isascii() and k.isprintable() else f"{prefix}{clean(k)}"
         if k in _SECRET_KEYS and v is not None:
             out[path] = v if v in _MASKS else SENSITIVE
         elif isinstance(v, Mapping):

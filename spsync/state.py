@@ -24,7 +24,8 @@ from pydantic import BaseModel, ConfigDict, GetCoreSchemaHandler, TypeAdapter, V
 from pydantic_core import core_schema, from_json
 
 from spsync.errors import StateError
-from spsync.model import KINDS, Tenant
+from spsync.model import ADDRESS_PATTERN, MAX_ADDRESS, Tenant
+from spsync.sanitize import clean
 from spsync.sharing import share, share_values
 from spsync.strictjson import duplicate_key, strict_loads
 
@@ -325,8 +326,10 @@ def _parse_checked(text: str, where: str, parsed: Callable[[], object]) -> State
         raise StateError(_version_message(where, state.version))
     resources = state.resources
     for address, resource in resources.items():
-        if address.split(".", 1)[0] not in KINDS or "." not in address:
-            raise StateError(f"{where}: not a valid state file: unknown address {address!r}")
+        if not _ADDRESS.fullmatch(address) or len(address) > MAX_ADDRESS:
+            raise StateError(
+                f"{where}: not a valid state file: not an address: {clean(repr(address))}"
+            )
         check_sids(address, resource, where)
         _share_entry(resource)
     # the addresses too: the manifests and the plan name the same ones
@@ -406,8 +409,10 @@ def _slices(text: str, start: int, end: int) -> Iterator[str]:
 
 #: SIDs, one a line
 _SID_LINES = re.compile(r"(?:[A-Z]{2}[a-f0-9]{32}\n)*")
-#: addresses, one a line, each of a known kind
-_ADDRESS_LINES = re.compile(r"(?:(?:" + "|".join(map(re.escape, KINDS)) + r")\.[^\n]*\n)*")
+#: addresses, one a line, each an address (``ADDRESS_PATTERN``, whose names hold no line
+#: break)
+_ADDRESS_LINES = re.compile(f"(?:{ADDRESS_PATTERN.strip('^$')}\n)*")
+_ADDRESS = re.compile(ADDRESS_PATTERN)
 
 
 def _parse_as_written(text: str) -> State | None:
@@ -430,8 +435,7 @@ def _parse_as_written(text: str) -> State | None:
       read against the count kept. The rest of the file is small and checked as before.
     - Every SID looks like one: all of them, one a line, match one pattern (the length of
       the lines counted, so that no SID can hold a line break).
-    - Every address is of a known kind: likewise (an address holding a line break must
-      then be of a known kind on every line: this refuses more, never less).
+    - Every address is one (``ADDRESS_PATTERN``): likewise (no line break can match it).
     """
     cut = _cut(text)
     if cut is None:
@@ -482,6 +486,8 @@ def _parse_as_written(text: str) -> State | None:
     if len(lines) != len(distinct) * 35 or not _SID_LINES.fullmatch(lines):
         return None
     if not _ADDRESS_LINES.fullmatch("".join([address + "\n" for address in resources])):
+        return None
+    if resources and max(map(len, resources)) > MAX_ADDRESS:
         return None
     state.resources = resources
     return state
@@ -558,6 +564,6 @@ def _parse_slowly(text: str, where: str) -> State:
         return State.model_validate_json(text, strict=True)
     except ValidationError as e:
         first = e.errors()[0]
-        loc = ".".join(str(p) for p in first["loc"]) or "(top level)"
+        loc = clean(".".join(str(p) for p in first["loc"])) or "(top level)"  # keys: escaped
         more = f" (and {e.error_count() - 1} more problems)" if e.error_count() > 1 else ""
         raise StateError(f"{where}: not a valid state file: {loc}: {first['msg']}{more}") from None

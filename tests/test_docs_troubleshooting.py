@@ -197,7 +197,7 @@ def test_the_documented_messages_are_the_printed_ones(
         s.cli("apply", "second.json", code=0)
         s.cli("apply", "second.json")  # already applied
         text = Path("first.json").read_text()
-        Path("edited.json").write_text(text.replace('"acme"', '"acme "', 1))
+        Path("edited.json").write_text(text.replace('"acme"', '"acmx"', 1))
         s.cli("show", "edited.json")
 
         store = StateStore(Path("state"))

@@ -84,7 +84,7 @@ def _tp(n_destructive: int, managed: int, desired: int = 5) -> TenantPlan:
     )
     return TenantPlan(
         tenant="acme",
-        install="AI",
+        install="AI" + "0" * 32,
         api_url="u",
         state_serial=1,
         state_lineage="l",

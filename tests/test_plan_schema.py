@@ -90,6 +90,7 @@ def test_schema_shape(kind: str) -> None:
     keywords = {
         "$schema", "title", "description", "type", "properties", "required",
         "additionalProperties", "enum", "items", "pattern", "minimum", "$ref", "$defs",
+        "maxLength", "propertyNames",
     }  # fmt: skip
     for path, node in schema_nodes(doc):
         if path.endswith((".properties", ".$defs")):

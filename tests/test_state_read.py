@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 
 from spsync import state as state_mod
 from spsync.errors import StateError
+from spsync.model import ADDRESS_PATTERN
 from spsync.state import ResourceState, State, dump_state, parse_state
 
 HEX = "0123456789abcdef"
@@ -53,7 +54,9 @@ entries = st.builds(
 addresses = st.builds(
     lambda kind, name: f"{kind}.{name}",
     st.sampled_from(["course", "exam", "user", "enrollment", "session", "assignment"]),
-    st.text(min_size=1, max_size=10) | texts,
+    st.from_regex(r"[A-Za-z0-9][A-Za-z0-9._-]{0,9}", fullmatch=True)
+    | st.text(min_size=1, max_size=10)
+    | texts,
 )
 
 
@@ -124,9 +127,9 @@ def _agree(text: str) -> State | None:
 
 
 def _plain(state: State, text: str) -> bool:
-    """A text the reader at once must take: no colon can be an escape in it, no address
-    holds a line break (then checked line by line, which may refuse it)."""
-    return "\\u003" not in text and not any("\n" in a for a in state.resources)
+    """A text the reader at once must take: no colon can be an escape in it, every key is
+    an address (both readers refuse any other)."""
+    return "\\u003" not in text and all(re.fullmatch(ADDRESS_PATTERN, a) for a in state.resources)
 
 
 @settings(max_examples=200, deadline=None)
@@ -293,9 +296,14 @@ def test_a_key_given_twice_is_refused_whatever_colons_the_strings_hold() -> None
         (f'"user": "{US}"', '"user": 7', "resources.enrollment.c.a.refs.user: Input should be"),
         (f'"sid": "{US}"', '"sid": 7', "resources.user.a.sid: Input should be a valid string"),
         ('"refs": {}', '"refs": []', "resources.user.a.refs: Input should be an object"),
-        ('"user.a": {', '"users.a": {', "unknown address 'users.a'"),
-        ('"user.a": {', '"user\\nexam.a": {', "unknown address 'user\\nexam.a'"),
-        ('"user.a": {', '"user": {', "unknown address 'user'"),
+        ('"user.a": {', '"users.a": {', "not an address: 'users.a'"),
+        ('"user.a": {', '"user\\nexam.a": {', "not an address: 'user\\nexam.a'"),
+        ('"user.a": {', '"user": {', "not an address: 'user'"),
+        ('"user.a": {', '"user.a`b": {', "not an address: 'user.a`b'"),
+        ('"user.a": {', '"user.a\\u001b[2J": {', "not an address: 'user.a\\x1b[2J'"),
+        ('"user.a": {', '"user.a\\u202e": {', "not an address: 'user.a\\u202e'"),
+        ('"user.a": {', '"user.-a": {', "not an address: 'user.-a'"),
+        ('"user.a": {', '"user.a\\n": {', "not an address: 'user.a\\n'"),
         ('"refs": {}', '"refs": {},\n      "extra": 1', "resources.user.a.extra: Extra inputs"),
         ('"serial": 3', '"serial": "3"', "serial: Input should be a valid integer"),
         ('"version": 1', '"version": 2', "state version 2 is not supported"),

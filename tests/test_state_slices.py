@@ -39,7 +39,7 @@ entries = st.builds(
 addresses = st.builds(
     lambda kind, name: f"{kind}.{name}",
     st.sampled_from(["course", "exam", "user", "enrollment", "session", "assignment"]),
-    st.text("abcdefgh0123456789-.", min_size=1, max_size=12),
+    st.from_regex(r"[a-h0-9][a-h0-9.-]{0,11}", fullmatch=True),
 )
 states = st.builds(
     lambda res, serial: State(

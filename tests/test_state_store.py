@@ -211,5 +211,5 @@ def test_unknown_address_in_state_is_refused(tmp_path: Path) -> None:
     with pytest.raises(StateError) as e:
         store.load(tenant())
     assert (
-        str(e.value) == f"{tmp_path}/acme.json: not a valid state file: unknown address 'gadget.x'"
+        str(e.value) == f"{tmp_path}/acme.json: not a valid state file: not an address: 'gadget.x'"
     )

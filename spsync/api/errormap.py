@@ -28,6 +28,7 @@ from spsync.errors import (
     ResponseError,
     ServerError,
 )
+from spsync.sanitize import clean
 from spsync.secrets import scrub
 
 #: longest API message kept in an error (a misbehaving service could send megabytes)
@@ -170,7 +171,7 @@ def response_error(
         errors = problem.errors(include_input=False, include_url=False)
         parts = []
         for err in errors[:3]:
-            loc = ".".join(str(x) for x in err["loc"])
+            loc = clean(".".join(str(x) for x in err["loc"]))  # the server's keys: escaped
             parts.append(f"{loc}: {err['msg']}" if loc else err["msg"])
         if len(errors) > 3:
             parts.append(f"and {len(errors) - 3} more")

@@ -11,7 +11,7 @@ import click
 
 from spsync.cli.common import global_options, out
 from spsync.errors import UsageError
-from spsync.model import TENANT_PATTERN
+from spsync.model import INSTALL_PATTERN, TENANT_PATTERN
 from spsync.secrets import env_prefix
 
 SCHEMA_DIR = ".schemas"
@@ -25,7 +25,6 @@ GITIGNORE = (
     "state/*.journal.jsonl",
     "state/.*.tmp",
 )
-INSTALL_PATTERN = r"^AI[a-f0-9]{32}$"
 
 
 def _template(name: str) -> str:

@@ -9,15 +9,18 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from support.hostile import INSTALL, environment, repo, spsync
+from support.plan import hand_change, hand_plan
 
 from spsync.audit import AuditLog
 from spsync.errors import LockError, PlanError, StateError
 from spsync.journal import read_entries
-from spsync.plan import load_plan
-from spsync.plan_file import read_saved_plan
+from spsync.plan import dump_plan, load_plan, make_plan
+from spsync.plan_file import read_plan_to_show, read_saved_plan
+from spsync.sanitize import is_clean
 from spsync.state import parse_state
 from spsync.store import StateStore
 
@@ -216,3 +219,103 @@ def test_a_lock_file_removed_while_held_does_not_let_a_second_run_in(tmp_path: P
         time.sleep(0.05)
     with StateStore(tmp_path).lock("t1", "apply") as info:
         assert info.pid == os.getpid()
+
+
+# --- addresses: only what an address can be is ever shown as one ------------------------------
+
+#: an address that would act on a terminal or a pull-request page if shown as it is
+HOSTILE_ADDRESSES = [
+    "session.cert.u1` **PWNED** [click](https://evil.example) <img src=x>",
+    "session.cert.u1\r# heading",
+    "session.cert.u1\x1b]8;;https://evil.example\x07LINK\x1b]8;;\x07",
+    "session.cert.u1\u202e",
+    "session.cert.u1\n",
+]
+
+
+def _plan_doc() -> dict[str, object]:
+    plan = make_plan(
+        [
+            hand_plan(
+                "acme",
+                [
+                    hand_change("assignment.cert.u1", "unassign", "removed"),
+                    hand_change("session.cert.u1", "cancel", "removed"),
+                ],
+            )
+        ]
+    )
+    doc: dict[str, object] = json.loads(dump_plan(plan))
+    return doc
+
+
+def _put(doc: Any, where: str, bad: str) -> None:
+    """``bad`` at one place of a plan document where an address (or a tenant) goes."""
+    tp = doc["tenants"][0]
+    change = tp["changes"][1]
+    if where == "address":
+        change["address"] = bad
+    elif where == "depends_on":
+        change["depends_on"] = [bad]
+    elif where == "previous_address":
+        change["previous_address"] = bad
+    elif where in ("adopt", "fingerprints"):
+        tp[where][bad] = {"sid": None, "refs": {}} if where == "adopt" else "x"
+    elif where in ("targets", "replace"):
+        doc[where] = [bad]
+    else:  # tenant, install
+        tp[where] = bad
+
+
+@pytest.mark.parametrize(
+    "where",
+    ["address", "depends_on", "previous_address", "adopt", "fingerprints", "targets", "replace"],
+)
+@pytest.mark.parametrize("bad", HOSTILE_ADDRESSES)
+def test_a_plan_file_naming_what_is_not_an_address_is_refused(where: str, bad: str) -> None:
+    """By every reader (show's, apply's, the whole file's), whatever the layout: a plan
+    file from an artifact or a pull request cannot put markup or controls where the plan's
+    renderings print an address."""
+    doc = _plan_doc()
+    _put(doc, where, bad)
+    as_written = json.dumps(doc, indent=1, sort_keys=True, ensure_ascii=False)
+    for text in (as_written, json.dumps(doc)):
+        for read in (load_plan, read_saved_plan, read_plan_to_show):
+            with pytest.raises(PlanError) as e:
+                read(text, "p.json")
+            message = str(e.value)
+            assert message.startswith("p.json: not a valid plan file: "), message
+            assert "String should match pattern" in message
+            assert is_clean(message)
+
+
+@pytest.mark.parametrize(("where", "bad"), [("tenant", "acme`\n# x"), ("install", "AI\x1b[2J")])
+def test_a_plan_file_with_a_tenant_or_install_of_another_form_is_refused(
+    where: str, bad: str
+) -> None:
+    doc = _plan_doc()
+    _put(doc, where, bad)
+    with pytest.raises(PlanError) as e:
+        load_plan(json.dumps(doc), "p.json")
+    assert str(e.value).startswith(f"p.json: not a valid plan file: tenants.0.{where}: String")
+
+
+@pytest.mark.parametrize("bad", HOSTILE_ADDRESSES)
+def test_a_state_file_naming_what_is_not_an_address_is_refused_escaped(
+    tmp_path: Path, bad: str
+) -> None:
+    """``state list`` (and every command reading the state) refuses it, and says what it
+    found escaped, not as the terminal would act on it."""
+    repo(tmp_path)
+    states = tmp_path / "state"
+    states.mkdir()
+    doc = _state()
+    doc["resources"] = {bad: {"sid": SID, "refs": {}, "applied": {}}}
+    (states / "t1.json").write_text(json.dumps(doc, indent=2))
+    out = spsync(tmp_path, "state", "list", "manifests/t1")
+    assert out.code == 1
+    assert out.stderr.startswith(
+        "error: state/t1.json: not a valid state file: not an address: "
+    ), out.stderr
+    assert repr(bad) in out.stderr
+    assert is_clean(out.stdout + out.stderr.rstrip("\n")), out.stderr

@@ -10,10 +10,12 @@ from pathlib import Path
 
 import pytest
 from support.hostile import Reply, Request, json_reply, leaks, repo, serving, spsync
+from support.plan import hand_change, hand_plan
 
 from spsync.errors import ApiError, Problem
-from spsync.render import fmt_value
-from spsync.sanitize import clean, clean_lines
+from spsync.plan import make_plan
+from spsync.render import fmt_value, render_markdown, render_text
+from spsync.sanitize import clean, clean_lines, is_clean
 
 #: what must never come out raw: C0 controls but the line break, DEL, C1, bidi controls
 RAW_CONTROL = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
@@ -138,3 +140,30 @@ def test_json_plans_write_c1_and_bidi_characters_as_escapes() -> None:
     assert "\u009b" not in text and "\u202e" not in text
     assert '"lastName": "Smith\\u009b31m\\u202egnp.exe"' in text
     assert json.loads(text)["tenants"][0]["changes"][0]["before"]["lastName"] == hostile
+
+
+def test_a_servers_keys_and_words_in_a_plan_are_shown_escaped() -> None:
+    """An option's name is the server's as much as its value: a field path shows it escaped
+    in text and markdown; a warning (which may quote an answer) is literal text in the
+    pull-request comment, not markup."""
+    hostile_key = "calc\x1b]8;;https://evil.example\x07\r# x"
+    change = hand_change(
+        "exam.cert",
+        "update",
+        "drift",
+        before={"configuration": {"permittedItems": {hostile_key: {}}}},
+        after={"configuration": {"permittedItems": {}}},
+    )
+    warning = "session.cert.kim: status Closed [click](https://evil.example) <img src=x> `x`"
+    plan = make_plan([hand_plan("acme", [change], warnings=(warning,))])
+    text = render_text(plan)
+    assert (
+        "      - configuration.permittedItems.calc\\x1b]8;;https://evil.example\\x07\\r# x: {}"
+    ) in text.splitlines()
+    markdown = render_markdown(plan)
+    assert (
+        "- :warning: session.cert.kim: status Closed \\[click\\](https://evil.example) "
+        "\\<img src=x\\> \\`x\\`"
+    ) in markdown.splitlines()
+    for shown in (text, markdown):
+        assert is_clean(shown.replace("\n", "")), shown

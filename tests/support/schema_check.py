@@ -50,6 +50,8 @@ def schema_errors(
             errs.append(f"{at}: pattern")
         if len(v) < s.get("minLength", 0):
             errs.append(f"{at}: minLength")
+        if len(v) > s.get("maxLength", 1 << 62):
+            errs.append(f"{at}: maxLength")
     is_number = isinstance(v, int | float) and not isinstance(v, bool)
     if is_number and not s.get("minimum", -1e300) <= v <= s.get("maximum", 1e300):
         errs.append(f"{at}: range")
@@ -61,6 +63,8 @@ def schema_errors(
         for k, item in v.items():
             if "pattern" in names and not re.search(names["pattern"], k):
                 errs.append(f"{at}.{k}: name pattern")
+            if len(k) > names.get("maxLength", 1 << 62):
+                errs.append(f"{at}.{k}: name maxLength")
             if "enum" in names and k not in names["enum"]:
                 errs.append(f"{at}.{k}: name not in enum")
             if k in s.get("properties", {}):
