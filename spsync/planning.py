@@ -186,13 +186,17 @@ def _scrubbed_change(change: Any) -> Any:
 
 
 def _scrubbed(value: Any) -> Any:
-    """``value`` with secrets masked in its strings; the very same object when it held none
-    (``scrub`` gives back the string it was given when nothing matched)."""
+    """``value`` with secrets masked in its strings, the keys of its maps included (a
+    server names options as it likes); the very same object when it held none (``scrub``
+    gives back the string it was given when nothing matched)."""
     if isinstance(value, str):
         return scrub(value)
     if isinstance(value, dict):
-        items = {k: _scrubbed(v) for k, v in value.items()}
-        return value if all(items[k] is v for k, v in value.items()) else items
+        pairs = [(scrub(k) if isinstance(k, str) else k, _scrubbed(v)) for k, v in value.items()]
+        same = all(
+            k2 is k and v2 is v for (k2, v2), (k, v) in zip(pairs, value.items(), strict=True)
+        )
+        return value if same else dict(pairs)
     if isinstance(value, list | tuple):
         seq = [_scrubbed(v) for v in value]
         return value if all(a is b for a, b in zip(seq, value, strict=True)) else seq

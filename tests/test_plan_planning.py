@@ -9,6 +9,7 @@ import pytest
 from support.plan import applied_state, hand_change, hand_plan, tenant, world
 
 from spsync.errors import PlanError
+from spsync.plan import dump_plan, make_plan
 from spsync.planning import plan_all, scrubbed, secret_key
 from spsync.secrets import Secret, _known
 from spsync.store import StateStore
@@ -76,3 +77,23 @@ def test_scrubbing_masks_echoed_secrets_and_copies_only_those_changes() -> None:
     assert out.warnings == ("plain warning",)
     untouched = hand_plan("acme", [plain], warnings=("plain warning",))
     assert scrubbed(untouched) is untouched
+
+
+def test_scrubbing_masks_a_secret_a_server_echoes_as_a_key() -> None:
+    """As the name of an exam option (``permittedItems``): the key is shown, saved in the
+    plan file and posted as a value is."""
+    _known(Secret("certpass1234"))
+    echoed = hand_change(
+        "exam.orientation",
+        "update",
+        "drift",
+        before={"configuration": {"permittedItems": {"certpass1234": {}, "calculator": {}}}},
+        after={"configuration": {"permittedItems": {"calculator": {}}}},
+    )
+    out = scrubbed(hand_plan("acme", [echoed]))
+    (change,) = out.changes
+    assert change.before == {
+        "configuration": {"permittedItems": {"(sensitive)": {}, "calculator": {}}}
+    }
+    assert change.after is echoed.after  # nothing secret in it: the same map
+    assert "certpass1234" not in dump_plan(make_plan([out]))
