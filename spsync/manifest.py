@@ -32,6 +32,7 @@ from spsync.errors import ManifestError, Problem, UsageError
 from spsync.fresh_copy import Packed, pack
 from spsync.manifest_relate import Item, Named, Relations, written_at
 from spsync.manifest_tenant import (
+    EMPTY_FILE,
     TENANT_FILE,
     Head,
     check_token_owner,
@@ -160,6 +161,8 @@ class _TenantLoader(Relations):
     tenants: tuple[str, ...] = ()
     #: the configuration repository (``{file:}`` secrets stay inside it)
     root: Path | None = None
+    #: a resource file could not be read (syntax, encoding, size): references unchecked
+    unreadable: bool = False
 
     def run(self) -> _Read | None:
         head = self.head
@@ -188,6 +191,8 @@ class _TenantLoader(Relations):
     def _read_resources(self, path: Path, display: str) -> None:
         root = read_file(path, display, self.problems)
         if root is None:
+            if self.problems and self.problems[-1].message != EMPTY_FILE:
+                self.unreadable = True
             return
         cx = self._cx(display)
         for key, (knode, vnode) in root.items.items():
@@ -258,9 +263,11 @@ class _TenantLoader(Relations):
                     self.assignments.append(Item(cx, item, path, {"exam": exam, "user": user}))
 
     def _relate(self) -> _Read | None:
-        """Every check between resources, then the result if nothing was wrong."""
-        defaults = self.head.values.get("defaults", {})
-        self.relate(defaults)
+        """Every check between resources, then the result if nothing was wrong. Not when a
+        file could not be read at all: what it defines is unknown, and every reference to
+        it would be reported as not defined (hundreds of problems hiding the one)."""
+        if not self.unreadable:
+            self.relate(self.head.values.get("defaults", {}))
         if self.problems or self.head.problems:
             self.head.problems.extend(self.problems)
             self.problems.clear()

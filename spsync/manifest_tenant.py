@@ -97,6 +97,10 @@ def yaml_files(directory: Path) -> list[Path]:
         return []
 
 
+#: the problem of a file with nothing in it (which defines nothing: read, not unreadable)
+EMPTY_FILE = "the file is empty (expected a mapping)"
+
+
 def read_file(path: Path, display: str, problems: list[Problem]) -> Map | None:
     """One YAML file as a top-level mapping, or None (problems reported)."""
 
@@ -123,7 +127,7 @@ def read_file(path: Path, display: str, problems: list[Problem]) -> Map | None:
     if found and root is None:
         return None
     if root is None:
-        fail(1, 1, "", "the file is empty (expected a mapping)")
+        fail(1, 1, "", EMPTY_FILE)
         return None
     if not isinstance(root, Map):
         fail(root.line, root.col, "", f"the top level must be a mapping, got {describe(root)}")

@@ -382,3 +382,32 @@ def test_extreme_numbers_and_times_are_problems_not_crashes(tmp_path: Path) -> N
         f"{d}/main.yaml:16:17: exams.final.configuration.duration: must be at most 525,600, "
         "got 999999999999",
     ]
+
+
+def test_a_file_that_cannot_be_read_is_the_one_problem_not_every_reference_to_it(
+    tmp_path: Path,
+) -> None:
+    """What an unreadable file defines is unknown: references to it are not reported as
+    "not defined" (one syntax error in a roster gave hundreds of them, the real one last);
+    the other files' own problems still are. An empty file defines nothing: references to
+    what it does not define are problems."""
+    main = (SCHOOL / "main.yaml").read_text()
+    users = main[main.index("users:") : main.index("enrollments:")]
+    rest = main.replace(users, "")
+    extra = "sessions:\n  - {exam: final, user: omar, appointment: 2027-03-02T14:00:00Z, typo: 1}\n"
+    broken = users.replace("firstName: Jane", "firstName: Jane: Ann", 1)
+    d = _tenant(tmp_path, {"users.yaml": broken, "z.yaml": extra}, main=rest)
+    assert _problems(d) == [
+        f"{d}/users.yaml:4:20: YAML syntax error: mapping values are not allowed in this context",
+        f'{d}/z.yaml:2:66: sessions[0].typo: unknown field "typo"; did you mean "type"?',
+    ]
+    (d / "users.yaml").write_text("")
+    assert _problems(d) == [
+        f'{d}/main.yaml:20:12: enrollments[0].user: user "omar" is not defined',
+        f'{d}/main.yaml:23:11: sessions[0].user: user "jane" is not defined',
+        f"{d}/users.yaml:1:1: the file is empty (expected a mapping)",
+        f'{d}/z.yaml:2:5: sessions[0]: missing required field "proctorLocation" (or set '
+        "defaults.session.proctorLocation in tenant.yaml)",
+        f'{d}/z.yaml:2:25: sessions[0].user: user "omar" is not defined',
+        f'{d}/z.yaml:2:66: sessions[0].typo: unknown field "typo"; did you mean "type"?',
+    ]
