@@ -565,7 +565,11 @@ def staleness(
     moved = [a for a, fp in fingerprints.items() if a not in now or fingerprint_mark(now[a]) != fp]
     if moved:
         reasons.append(f"live objects changed since planning: {_shown(moved)}")
-    if fresh.desired_digest != saved.desired_digest:
+    # the digest is over the manifests' version of what the plan touches: when the fresh
+    # plan touches other addresses (the live world changed), it differs whatever the
+    # manifests did, and the changes listed below say why the plan is stale
+    touched_same = len(now) == len(fingerprints) and all(a in now for a, _ in fingerprints.items())
+    if fresh.desired_digest != saved.desired_digest and touched_same:
         reasons.append(f"the manifests of {saved.tenant} changed since planning")
     old = change_marks(saved.changes) if marks is None else marks
     unmatched = {c.address: c for c in fresh.changes}  # until met in the saved plan

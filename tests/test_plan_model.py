@@ -169,6 +169,37 @@ def test_staleness_reasons() -> None:
     assert _fresh(d2, st, tp, live) == ["the manifests of acme changed since planning"]
 
 
+def test_a_plan_stale_because_the_live_world_changed_does_not_blame_the_manifests() -> None:
+    """The live world drifts on another address: the fresh plan touches it too, so its
+    digest of the touched manifests differs though no manifest changed. The reasons say
+    what changed, not that the manifests did."""
+    d = world(["jane", "bob"])
+    d = d.model_copy(update={"users": {**d.users, "user.jane": user("jane", lastName="Doe")}})
+    st = applied_state(world(["jane", "bob"]))
+    live = observed_matching(st, world(["jane", "bob"]))
+    key = b"tok-acme"
+    saved = build_plan(d, st, live, secret_key=key)
+    obj = live.objects["user.bob"]
+    drifted = live.model_copy(
+        update={
+            "objects": {
+                **live.objects,
+                "user.bob": obj.replace(fields={**obj.fields, "email": "x@y.z"}),
+            }
+        }
+    )
+    fresh = build_plan(d, st, drifted, secret_key=key)
+    assert fresh.desired_digest != saved.desired_digest  # the touched set grew
+    assert staleness(saved, fresh) == ["acme: changes not in the plan: user.bob"]
+    # a manifest edit on what both touch is still named
+    d2 = d.model_copy(update={"users": {**d.users, "user.jane": user("jane", lastName="Dee")}})
+    edited = build_plan(d2, st, live, secret_key=key)
+    assert staleness(saved, edited) == [
+        "the manifests of acme changed since planning",
+        "acme: changes that are now different: user.jane (update -> update)",
+    ]
+
+
 def test_the_checksum_is_taken_over_the_whole_canonical_text() -> None:
     """Hashed piece by piece, it is the digest of the one canonical JSON text of the plan."""
     other = small_plan().model_copy(update={"tenant": "zeta", "warnings": ("w\u00e9",)})
