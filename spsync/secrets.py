@@ -12,10 +12,14 @@ manifest loader decides where files are read from). Its errors never contain the
 
 from __future__ import annotations
 
+import base64
+import functools
 import hashlib
 import hmac
+import html
 import json
 import re
+import unicodedata
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -226,28 +230,32 @@ def env_refusal(name: str, tenant: str, others: Iterable[str] = ()) -> str | Non
 
 #: every value read by ``resolve`` in this process (tokens and passwords of all tenants)
 _KNOWN: dict[str, None] = {}
-_pattern: re.Pattern[str] | None = None
-
+_scrubber: _Scrubber | None = None  # masks every value of _KNOWN; None: to be built
 
 #: shorter values are not masked in output: masking them would mask ordinary words
 MIN_SCRUBBED = 4
+#: a shorter piece of a form is never masked alone: it could be an ordinary word of the
+#: output ("password" of a password "test-password")
+MIN_RUN = 10
+#: the same for base64: 12 bytes of the value
+MIN_BASE64_RUN = 16
 
 
 def _known(secret: Secret) -> Secret:
-    global _pattern
+    global _scrubber
     value = secret.reveal()
     if value not in _KNOWN and len(value) >= MIN_SCRUBBED:
         _KNOWN[value] = None
-        _pattern = None
+        _scrubber = None
     return secret
 
 
 def forget_known() -> None:
     """Forget every value registered for scrubbing (tests that run many commands in one
     process)."""
-    global _pattern
+    global _scrubber
     _KNOWN.clear()
-    _pattern = None
+    _scrubber = None
 
 
 def has_known_secrets() -> bool:
@@ -257,37 +265,264 @@ def has_known_secrets() -> bool:
 
 def forms(value: str) -> set[str]:
     """The ways a value can appear in text: as is, in a ``bytes`` or ``str`` repr, JSON- or
-    backslash-escaped, URL-encoded."""
-    out = {
+    backslash-escaped, URL-encoded (upper- or lowercase hex, ``+`` or ``%20`` for a space),
+    HTML-escaped, in base64; each of the value as read and in Unicode's composed and
+    decomposed normal forms; and its UTF-8 read as Latin-1 or Windows-1252."""
+    out = set()
+    for variant in {
         value,
-        repr(value.encode())[2:-1],
-        repr(value)[1:-1],
-        json.dumps(value)[1:-1],
-        json.dumps(value, ensure_ascii=False)[1:-1],
-        value.encode("unicode_escape").decode("ascii"),
-        quote(value, safe=""),
-        quote_plus(value, safe=""),
-        quote(value),
-    }
+        unicodedata.normalize("NFC", value),
+        unicodedata.normalize("NFD", value),
+    }:
+        out |= {
+            variant,
+            repr(variant.encode())[2:-1],
+            repr(variant)[1:-1],
+            variant.encode("unicode_escape").decode("ascii"),
+            *_json_forms(variant),
+            *_url_forms(variant),
+            *_html_forms(variant),
+            *_base64_forms(variant.encode()),
+        }
+    out |= {value.encode().decode("latin-1"), value.encode().decode("cp1252", "replace")}
     return {f for f in out if f}
 
 
+def _json_forms(value: str) -> set[str]:
+    """JSON strings as encoders write them: ``\\u00e4`` or UTF-8, ``/`` as ``\\/`` (PHP),
+    ``<>&`` as ``\\u003c`` (Go)."""
+    plain = {json.dumps(value)[1:-1], json.dumps(value, ensure_ascii=False)[1:-1]}
+    slashed = {f.replace("/", "\\/") for f in plain}
+    go = {f.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026") for f in plain}
+    return plain | slashed | go
+
+
+#: characters left as they are by Python's ``quote`` (``safe``), and by JavaScript's
+#: ``encodeURIComponent`` and ``encodeURI``
+_URL_SAFE = ("", "/", "!~*'()", ";,/?:@&=+$#!~*'()")
+_PERCENT = re.compile(r"%[0-9A-F]{2}")
+
+
+def _url_forms(value: str) -> set[str]:
+    """Percent-encodings: each safe set, ``%20`` or ``+`` for a space, hex in either case."""
+    upper = {quote(value, safe=s) for s in _URL_SAFE} | {
+        quote_plus(value, safe=s) for s in _URL_SAFE
+    }
+    return upper | {_PERCENT.sub(lambda m: m[0].lower(), f) for f in upper}
+
+
+def _html_forms(value: str) -> set[str]:
+    """HTML escapes: with or without quotes escaped (``&quot;``, ``&#x27;``, ``&#34;``,
+    ``&#39;``), and with every character outside ASCII as a decimal or hex entity."""
+    escaped = {
+        html.escape(value, quote=False),
+        html.escape(value, quote=True),
+        html.escape(value, quote=True).replace("&quot;", "&#34;").replace("&#x27;", "&#39;"),
+    }
+    numeric = {"".join(c if c.isascii() else f"&#{ord(c)};" for c in f) for f in escaped}
+    hexed = {"".join(c if c.isascii() else f"&#x{ord(c):x};" for c in f) for f in escaped}
+    return escaped | numeric | hexed
+
+
+def _base64_forms(raw: bytes) -> set[str]:
+    """Standard and URL-safe base64 of the value alone, with and without padding."""
+    out = set()
+    for encoded in (base64.b64encode(raw).decode(), base64.urlsafe_b64encode(raw).decode()):
+        out |= {encoded, encoded.rstrip("=")}
+    return out
+
+
+def _base64_cores(raw: bytes) -> set[str]:
+    """What base64 of a longer text holding the value shows of it wherever it starts: the
+    value behind 1 or 2 other bytes, without the 4-character groups it shares with them
+    (the value at a multiple of 3 bytes shows the start of its own base64)."""
+    out = set()
+    for shift in (1, 2):
+        encoded = base64.b64encode(b"\0" * shift + raw).decode()[4:]
+        if (shift + len(raw)) % 3:
+            encoded = encoded[:-4]
+        out |= {encoded, encoded.translate(_URLSAFE)}
+    return {c for c in out if len(c) >= MIN_BASE64_RUN}
+
+
+_URLSAFE = str.maketrans("+/", "-_")
+
+
+def _runs(value: str) -> set[tuple[str, int, bool]]:
+    """``(form, least, in base64)``: each form of ``value`` and how long a piece of it is
+    masked: all of a short form, else any run of half of it or more, and never less than
+    ``MIN_RUN`` characters (``MIN_BASE64_RUN`` for base64, whose alphabet is that of
+    words)."""
+    raw = value.encode()
+    encoded = _base64_forms(raw) | _base64_cores(raw)
+    out = {(f, _least(f, MIN_BASE64_RUN), True) for f in encoded}
+    return out | {(f, _least(f, MIN_RUN), False) for f in forms(value) - encoded}
+
+
+def _least(form: str, shortest: int) -> int:
+    return min(len(form), max(shortest, len(form) // 2))
+
+
 def scrub(text: str, secrets: Iterable[str] = ()) -> str:
-    """``text`` with every form of every known secret (and of ``secrets``) masked."""
-    global _pattern
-    extra = [s for s in secrets if s and s not in _KNOWN]
+    """``text`` with every form of every known secret (and of ``secrets``) masked, and every
+    long enough piece of one (:func:`forms`, :data:`MIN_RUN`); ``text`` itself when none
+    is in it."""
+    global _scrubber
+    extra = tuple(s for s in secrets if s and s not in _KNOWN)
     if extra:
-        pattern = _compile([*_KNOWN, *extra])
-    else:
-        if _pattern is None:
-            _pattern = _compile(list(_KNOWN))
-        pattern = _pattern
-    return text if pattern is None else pattern.sub(MASK, text)
+        return _scrubber_of((*_KNOWN, *extra))(text)
+    if _scrubber is None:
+        _scrubber = _Scrubber(_KNOWN)
+    return _scrubber(text)
 
 
-def _compile(values: list[str]) -> re.Pattern[str] | None:
-    every = {f for v in values for f in forms(v)}
-    if not every:
-        return None
-    # longest first: a form that contains another is masked whole
-    return re.compile("|".join(re.escape(f) for f in sorted(every, key=len, reverse=True)))
+@functools.lru_cache(maxsize=8)
+def _scrubber_of(values: tuple[str, ...]) -> _Scrubber:
+    return _Scrubber(values)
+
+
+@dataclass(frozen=True)
+class _Place:
+    """Where an anchor sits in a form, and the shortest run of the form that is masked."""
+
+    form: str
+    at: int
+    least: int
+
+
+_CLEAN_LENGTH = 200
+_CLEAN_KEPT = 4096
+#: the length of an anchor: a piece of a form that every run masked holds one of whole
+_ANCHOR = 6
+
+
+class _Scrubber:
+    """Finds the runs of forms of secrets in a text, in two steps that keep it fast.
+
+    A run of a form ``MIN_RUN`` or more long is made of characters of the forms only, and
+    base64 runs (``MIN_BASE64_RUN`` or more) of base64's. The text is read as ASCII (any
+    other character as ``?``) and translated to "one of those characters or not"
+    (``bytes.translate``, at memory speed): a stretch of them as long as the shortest run
+    masked is where a run could be, and most texts have none. Inside a stretch, a run holds
+    one of the form's anchors, pieces of ``_ANCHOR`` characters every ``least - _ANCHOR +
+    1`` characters of it, looked up in one table whatever the number of secrets; where one
+    is, the run around it is measured. Forms shorter than ``MIN_RUN`` are looked for whole,
+    in one search.
+    """
+
+    def __init__(self, values: Iterable[str]) -> None:
+        short: set[str] = set()
+        groups: dict[bool, set[tuple[str, int]]] = {True: set(), False: set()}
+        for value in values:
+            for form, least, encoded in _runs(value):
+                if least < MIN_RUN:
+                    short.add(form)
+                else:
+                    groups[encoded].add((form, least))
+        self._short = _literals(short)
+        self._groups = [_Group(runs) for runs in groups.values() if runs]
+        #: short texts found to hold nothing (a plan repeats its dates, ids and names)
+        self._clean: dict[str, None] = {}
+
+    def __call__(self, text: str) -> str:
+        if text in self._clean:
+            return text
+        spans = _merged(self._spans(text))
+        if not spans:
+            if len(text) <= _CLEAN_LENGTH:
+                if len(self._clean) >= _CLEAN_KEPT:
+                    self._clean.clear()
+                self._clean[text] = None
+            return text
+        out: list[str] = []
+        last = 0
+        for start, end in spans:
+            out += (text[last:start], MASK)
+            last = end
+        out.append(text[last:])
+        return "".join(out)
+
+    def _spans(self, text: str) -> list[tuple[int, int]]:
+        spans = [m.span() for m in self._short.finditer(text)] if self._short else []
+        if self._groups and len(text) >= MIN_RUN:
+            ascii_ = text.encode("ascii", "replace")
+            for group in self._groups:
+                group.runs(text, ascii_, spans)
+        return spans
+
+
+class _Group:
+    """Forms whose runs are masked from ``least`` (>= ``MIN_RUN``) characters on, and where
+    in a text such a run could be: a stretch of their characters that long."""
+
+    def __init__(self, runs: set[tuple[str, int]]) -> None:
+        self._anchors: dict[str, list[_Place]] = {}
+        for form, least in runs:
+            for at in range(0, len(form) - _ANCHOR + 1, least - _ANCHOR + 1):
+                place = _Place(form, at, least)
+                self._anchors.setdefault(form[at : at + _ANCHOR], []).append(place)
+        chars = {c for form, _ in runs for c in form}
+        # the text as ASCII, "?" for any other character -> b"a" for one of ``chars``
+        inside = {ord(c) for c in chars if c.isascii()}
+        if not all(c.isascii() for c in chars):
+            inside.add(ord("?"))
+        self._table = bytes(97 if b in inside else 32 for b in range(256))
+        shortest = min(least for _, least in runs)
+        self._needle = b"a" * shortest
+        self._stretch = re.compile(b"a{%d,}" % shortest)
+
+    def runs(self, text: str, ascii_: bytes, spans: list[tuple[int, int]]) -> None:
+        """Add to ``spans`` the runs of the forms in ``text`` (``ascii_``: as ASCII)."""
+        inside = ascii_.translate(self._table)
+        if self._needle not in inside:
+            return
+        anchors = self._anchors
+        for stretch in self._stretch.finditer(inside):
+            for i in range(stretch.start(), stretch.end() - _ANCHOR + 1):
+                for place in anchors.get(text[i : i + _ANCHOR], ()):
+                    start = i - _same_before(text, i, place.form, place.at)
+                    after = place.at + _ANCHOR
+                    end = i + _ANCHOR + _same_after(text, i + _ANCHOR, place.form, after)
+                    if end - start >= place.least:
+                        spans.append((start, end))
+
+
+def _literals(words: set[str]) -> re.Pattern[str] | None:
+    """Any of ``words``, the longest where several start at one place."""
+    ordered = sorted(words, key=lambda w: (-len(w), w))
+    return re.compile("|".join(map(re.escape, ordered))) if ordered else None
+
+
+def _same_before(a: str, i: int, b: str, j: int) -> int:
+    """How many characters just before ``a[i]`` are those just before ``b[j]``."""
+    low, high = 0, min(i, j)
+    while low < high:
+        mid = (low + high + 1) // 2
+        if a[i - mid : i] == b[j - mid : j]:
+            low = mid
+        else:
+            high = mid - 1
+    return low
+
+
+def _same_after(a: str, i: int, b: str, j: int) -> int:
+    """How many characters from ``a[i]`` on are those from ``b[j]`` on."""
+    low, high = 0, min(len(a) - i, len(b) - j)
+    while low < high:
+        mid = (low + high + 1) // 2
+        if a[i : i + mid] == b[j : j + mid]:
+            low = mid
+        else:
+            high = mid - 1
+    return low
+
+
+def _merged(spans: Iterable[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Overlapping spans as one (two secrets side by side stay two)."""
+    out: list[tuple[int, int]] = []
+    for start, end in sorted(spans):
+        if out and start < out[-1][1]:
+            out[-1] = (out[-1][0], max(end, out[-1][1]))
+        else:
+            out.append((start, end))
+    return out
