@@ -97,6 +97,51 @@ def test_a_token_file_outside_the_repository_is_refused(
     assert leaks(root, result) == []
 
 
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/etc/hostname",
+        "/etc/spsync-no-such-file",
+        "../../../../../../../../etc/hostname",
+        "../../../../../../../../etc/spsync-no-such-file",
+        "../../../outside/pw",
+        "../../../outside/no-such-file",
+        "secrets/out/pw",
+        "secrets/out/no-such-file",
+    ],
+)
+def test_whether_a_file_out_of_the_repository_exists_is_not_told(tmp_path: Path, path: str) -> None:
+    """A manifest of a pull request cannot probe the runner's files: a path out of the
+    repository, as written or through a symlink of the repository, is refused with the
+    same words whether its file exists or not."""
+    if path.endswith("hostname") and not Path("/etc/hostname").exists():
+        Path("/etc/hostname").write_text("host\n")  # pragma: no cover - containers without one
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "pw").write_text("runner-private-value\n")
+    root = repo(tmp_path / "repo", password=f"{{file: '{path}'}}")
+    (root / "manifests" / "t1" / "secrets").mkdir()
+    (root / "manifests" / "t1" / "secrets" / "out").symlink_to(outside)
+    result = spsync(root, "validate", "manifests")
+    assert result.code == 1
+    assert result.stderr == (
+        f'{MAIN}:15:24: exams.final.configuration.password.file: secret file "{path}" '
+        f"cannot be read: outside the configuration repository {root.resolve()}\n"
+        "1 problem found\n"
+    )
+    assert leaks(root, result, (*_ALL, "runner-private-value")) == []
+
+
+def test_a_missing_secret_file_in_the_repository_is_told(tmp_path: Path) -> None:
+    root = repo(tmp_path, password="{file: ../../secrets/final}")
+    result = spsync(root, "validate", "manifests")
+    assert result.code == 1
+    assert result.stderr == (
+        f"{MAIN}:15:24: exams.final.configuration.password.file: secret file "
+        '"../../secrets/final" not found\n1 problem found\n'
+    )
+
+
 def test_a_symlink_out_of_the_repository_is_refused_as_a_password(tmp_path: Path) -> None:
     outside = tmp_path / "outside"
     outside.mkdir()
