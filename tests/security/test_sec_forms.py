@@ -120,7 +120,8 @@ def test_the_echo_holds_every_encoding_that_changes_the_secret() -> None:
     assert len(encodings(PASSWORD)) == 18  # all of them
 
 
-def test_a_token_echoed_in_every_encoding_is_masked_in_each(tmp_path: Path) -> None:
+@pytest.mark.parametrize("command", ["plan", "doctor"])
+def test_a_token_echoed_in_every_encoding_is_masked_in_each(tmp_path: Path, command: str) -> None:
     def refuse(request: Request) -> Reply:
         message = f"bad token {_echo(request.headers['token'])}"
         return json_reply({"code": "AUTHENTICATIONFAILED", "message": message}, 403)
@@ -128,8 +129,8 @@ def test_a_token_echoed_in_every_encoding_is_masked_in_each(tmp_path: Path) -> N
     env = environment(SPSYNC_T1_TOKEN=TOKEN)
     with serving(refuse) as srv:
         root = repo(tmp_path, url=srv.url)
-        result = spsync(root, "plan", "manifests", "--tenant", "t1", env=env)
-        assert [r.headers["token"] for r in srv.requests] == [TOKEN]
+        result = spsync(root, command, "manifests", "--tenant", "t1", env=env)
+        assert {r.headers["token"] for r in srv.requests} == {TOKEN}
     assert result.code == 1
     shown = result.stdout + result.stderr + _written(root)
     assert _found(shown, TOKEN) == []
