@@ -61,8 +61,8 @@ from spsync.fields import (
 from spsync.model import KINDS, Desired, kind_of
 from spsync.moves import detect_moves, renamed_observed, renamed_state
 from spsync.observed import CANCELLED, NEEDS_PROCTOR, Observed
-from spsync.plan import DESTRUCTIVE, EFFECT_REASONS, Change, TenantPlan, sort_changes, summarize
-from spsync.planner_base import Decision, closure, linked
+from spsync.plan import DESTRUCTIVE, Change, TenantPlan, sort_changes, summarize
+from spsync.planner_base import Decision, closure, linked, with_effects
 from spsync.planner_sessions import SessionRules
 from spsync.state import State
 from spsync.suggest import did_you_mean
@@ -228,13 +228,11 @@ def build_plan(
         p.run()
     selected: set[str] | None = None
     if targets:
-        selected = closure((moves.get(t, t) for t in targets), p.parents)
-        # a targeted change's side effects (the sessions an unassign cancels) come with it
-        selected |= {
-            a
-            for a, d in p.decisions.items()
-            if d.reason in EFFECT_REASONS and any(x in selected for x in d.depends_extra)
-        }
+        # a targeted change's remote effects come with it (the sessions an unassign or a
+        # role change cancels; the assigns and replaces of a scope switch), and so on
+        selected = with_effects(
+            closure((moves.get(t, t) for t in targets), p.parents), p.decisions, p.parents
+        )
 
     changes: list[Change] = []
     actions: list[str] = []

@@ -28,6 +28,9 @@ class Decision:
     before: dict[str, Any] | None = None
     after: dict[str, Any] | None = None
     #: before/after hold raw (unmasked) fields; masked when the Change is built
+    #: the changes whose call causes this one's remote effect or makes it necessary (an
+    #: unassign cancels a session, a scope switch withdraws one, a new user's provision
+    #: enrolls the user): in its ``depends_on``, and a target of one of them brings it along
     depends_extra: tuple[str, ...] = ()
 
 
@@ -270,6 +273,27 @@ def closure(targets: Iterable[str], parents: Any) -> set[str]:
         seen.add(a)
         todo.extend(parents(a))
     return seen
+
+
+def with_effects(
+    selected: Iterable[str], decisions: Mapping[str, Decision], parents: Any
+) -> set[str]:
+    """``selected`` (closed under ``parents``) and, transitively, every decision caused by
+    one of them (its ``depends_extra``) together with everything that one hangs off: what
+    a targeted change's call does remotely is a change of the targeted plan."""
+    caused: dict[str, list[str]] = {}
+    for address, dec in decisions.items():
+        for cause in dec.depends_extra:
+            caused.setdefault(cause, []).append(address)
+    out = set(selected)
+    todo = list(out) if caused else []
+    while todo:
+        for effect in caused.get(todo.pop(), ()):
+            if effect not in out:
+                new = closure((effect,), parents) - out
+                out |= new
+                todo.extend(new)
+    return out
 
 
 def linked(changes: Sequence[Change], call_needs: Mapping[str, set[str]]) -> tuple[Change, ...]:

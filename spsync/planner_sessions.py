@@ -33,7 +33,7 @@ class SessionRules(ProvisionRules):
     # --- assignments ------------------------------------------------------------------
 
     def assignment(self, address: str) -> Decision:
-        exam_name, _user = self.split_pair(address, self.d.exams, "exam")
+        exam_name, user = self.split_pair(address, self.d.exams, "exam")
         rec = self.rec(address)
         res = self.d.assignments.get(address)
         if res is None:
@@ -44,7 +44,7 @@ class SessionRules(ProvisionRules):
             twin = self._twin(address)
             if twin is not None:
                 return self._forget_twin(address, twin)
-            return Decision("unassign", "removed", {}, None)
+            return Decision("unassign", "removed", {}, None, self._role_change_of(exam_name, user))
         if not self.limited(exam_name):
             # an unlimited exam gives every learner enrollment a session: nothing to assign.
             # One assigned while the exam was limited stays recorded: the API still holds it
@@ -53,7 +53,7 @@ class SessionRules(ProvisionRules):
         if exam_name in self.scoping and rec is None:
             # while the exam was unlimited, a session proved nothing about an assignment:
             # only one recorded in state is known to be held; the others are sent
-            return Decision("assign", "scope-limited", None, {})
+            return Decision("assign", "scope-limited", None, {}, (f"exam.{exam_name}",))
         if rec is None:
             found = self.o.adopted.get(address) if self.o else None
             if found is not None:
@@ -66,6 +66,16 @@ class SessionRules(ProvisionRules):
         if self.is_missing(address):
             return Decision("assign", "drift", None, {})
         return Decision("noop", "manifest-changed", {}, {})
+
+    def _role_change_of(self, exam_name: str, user: str) -> tuple[str, ...]:
+        """The enrollment change of this plan that takes ``user`` out of the learner role in
+        the course of ``exam_name`` (the service then drops the enrollment from the exam's
+        assignments), as a ``depends_extra``; ``()`` when there is none."""
+        enrollment = f"enrollment.{self.course_of_exam(exam_name)}.{user}"
+        dec = self.decisions.get(enrollment)
+        if dec is not None and dec.action == "update" and _role_leaves_learner(dec):
+            return (enrollment,)
+        return ()
 
     def _twin(self, address: str) -> str | None:
         """Another address of the same kind kept by this plan whose state entry (or adopted
@@ -171,7 +181,7 @@ class SessionRules(ProvisionRules):
         if res is None:
             return self.removed_session(address)
         want = canonical(res, self.key)
-        withdrawn = self._withdrawn_by_scope(exam_name, user)
+        withdrawn = f"exam.{exam_name}" if self._withdrawn_by_scope(exam_name, user) else None
         if rec is None:
             found = self.o.adopted.get(address) if self.o else None
             if found is None:
@@ -181,10 +191,10 @@ class SessionRules(ProvisionRules):
                 address, withdrawn, self._session_compare(address, want, None, found, new=True)
             )
         booked = live is None or live.status not in (CANCELLED, NEEDS_PROCTOR, *DONE_STATUSES)
-        if withdrawn and booked and not self.is_missing(address):
+        if withdrawn is not None and booked and not self.is_missing(address):
             # the switch withdraws it, the plan books it again
             dec = self._session_compare(address, want, rec, live)
-            return Decision("replace", "scope-limited", dec.before, want)
+            return Decision("replace", "scope-limited", dec.before, want, (withdrawn,))
         remade = self.parent_remade(address)
         if remade is not None:
             return Decision("schedule", remade, None, want)
@@ -207,11 +217,12 @@ class SessionRules(ProvisionRules):
         session: the API holds no assignment of it (none recorded in state)."""
         return exam_name in self.scoping and self.rec(f"assignment.{exam_name}.{user}") is None
 
-    def _forced(self, address: str, withdrawn: bool, dec: Decision) -> Decision:
+    def _forced(self, address: str, withdrawn: str | None, dec: Decision) -> Decision:
         """A booked session that must be booked anew whatever its fields: its exam's switch
-        to limited scope withdraws it (``withdrawn``), or ``--replace`` names it."""
-        if withdrawn:
-            return Decision("replace", "scope-limited", dec.before, dec.after)
+        to limited scope withdraws it (``withdrawn``: that exam's address), or ``--replace``
+        names it."""
+        if withdrawn is not None:
+            return Decision("replace", "scope-limited", dec.before, dec.after, (withdrawn,))
         if address in self.replace:
             return Decision("replace", "forced", dec.before, dec.after)
         return dec

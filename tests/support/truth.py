@@ -91,14 +91,43 @@ class Index:
 
 
 def index(states: Iterable[dict[str, Any]], tenant_plan: dict[str, Any]) -> Index:
-    """Addresses of the states' resources and of the plan's adoptions, by SID and pair."""
+    """Addresses of the states' resources and of the plan's adoptions, by SID and pair; a
+    session or assignment the plan changes that neither names (booked by hand) by the pair
+    of its exam and enrollment as the states record them."""
     out = Index()
+    states = list(states)
     for st in states:
         for address, rec in st.get("resources", {}).items():
             out.add(address, rec.get("sid"), rec.get("refs") or {})
     for address, found in tenant_plan.get("adopt", {}).items():
         out.add(address, found.get("sid"), found.get("refs") or {})
+    for c in tenant_plan["changes"]:
+        if c["address"] not in out.identities:
+            refs = _pair_refs(c["address"], states)
+            if refs is not None:
+                out.add(c["address"], None, refs)
     return out
+
+
+def _pair_refs(address: str, states: list[dict[str, Any]]) -> dict[str, str] | None:
+    """``{"exam", "enrollment"}`` SIDs of ``session.EXAM.USER`` / ``assignment.EXAM.USER``
+    from the states' exam and enrollment records (``None`` when they do not say)."""
+    kind, _, rest = address.partition(".")
+    if kind not in ("session", "assignment"):
+        return None
+    records = {a: r for st in states for a, r in st.get("resources", {}).items()}
+    courses = {
+        r.get("sid"): a.split(".", 1)[1] for a, r in records.items() if kind_of(a) == "course"
+    }
+    for a, r in records.items():
+        name = a.split(".", 1)[1]
+        if kind_of(a) != "exam" or not rest.startswith(name + "."):
+            continue
+        course = courses.get((r.get("refs") or {}).get("course"))
+        enrollment = records.get(f"enrollment.{course}.{rest[len(name) + 1 :]}")
+        if enrollment is not None and r.get("sid") and enrollment.get("sid"):
+            return {"exam": r["sid"], "enrollment": enrollment["sid"]}
+    return None
 
 
 def _install(world: dict[str, Any], install: str) -> dict[str, Any]:
@@ -319,15 +348,25 @@ class Applied:
 
 
 def plan_and_apply(
-    cli: Cli, tenant_dir: Path, tenant: str, install: str, world: Any
+    cli: Cli, tenant_dir: Path, tenant: str, install: str, world: Any, *plan_args: str
 ) -> Applied | str:
     """Plan (refreshed, saved with --out), apply the plan file; what it did, or why it failed.
 
-    ``world``: the simulator's ``World`` (snapshots are taken in process)."""
+    ``world``: the simulator's ``World`` (snapshots are taken in process); ``plan_args``:
+    more options of ``plan`` (``--target ADDR``)."""
     plan_file = cli.state_dir.parent / "truth-plan.json"
     state_before = cli.state(tenant)
     before = world.to_json()
-    r = cli("plan", str(tenant_dir), "--out", str(plan_file), "--allow-destroy", "--format", "json")
+    r = cli(
+        "plan",
+        str(tenant_dir),
+        "--out",
+        str(plan_file),
+        "--allow-destroy",
+        "--format",
+        "json",
+        *plan_args,
+    )
     if r.exit_code != 0:
         return f"plan failed (exit {r.exit_code}): {r.output.strip()[-2000:]}"
     tenant_plan = json.loads(plan_file.read_text())["tenants"][0]

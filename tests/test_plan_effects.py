@@ -1,0 +1,194 @@
+"""What a change's call does remotely is a change of the plan, targeted or not, and the
+policy counts it (docs/planning.md, "Actions and reasons" and "Targets"): a scope switch's
+assigns and replaces, the cancel of a session booked by hand that a role change or a scope
+switch withdraws, the enrollment a new user's provision makes.
+
+Each test applies the bundled acme tenant to the simulator over HTTP, edits its manifests,
+plans (saved with ``--out``), applies the saved plan and compares the world's diff with
+the plan (``support.truth``): no remote effect outside the plan, none of the plan missing.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+from support.apply import REPO
+from support.truth import Applied, Cli, plan_and_apply
+
+from spsync.sandbox.server import ThreadedServer
+
+TOKEN = "effects-token"
+INSTALL = "AIa1b2c3d4e5f6a7b8c9d0e1f2a3b4c5d6"
+#: the bundled acme tenant's appointments lie in 2028
+NOW = datetime(2027, 6, 1, tzinfo=UTC)
+ENV = {
+    "SPSYNC_ACME_TOKEN": TOKEN,
+    "SPSYNC_ACME_CERT_PASSWORD": "cert-pw",
+    "SPSYNC_ACME_SAFETY_PASSWORD": "safety-pw",
+    "SPSYNC_ACME_ORIENTATION_PASSWORD": "orientation-pw",
+    "NO_COLOR": "1",
+}
+PL = "PLa17b8c9d0e1f2a3b4c5d6e7f8a9b0c1d"
+
+#: what switching exam orientation (yuki and sven booked) to limited scope plans
+SWITCH = [
+    ("exam.orientation", "update", "manifest-changed"),
+    ("assignment.orientation.sven", "assign", "scope-limited"),
+    ("assignment.orientation.yuki", "assign", "scope-limited"),
+    ("session.orientation.sven", "replace", "scope-limited"),
+    ("session.orientation.yuki", "replace", "scope-limited"),
+]
+
+
+@dataclass
+class Acme:
+    """The acme tenant applied to a simulator: its manifests, the CLI, the server."""
+
+    dir: Path
+    cli: Cli
+    srv: ThreadedServer
+
+    def edit(self, name: str, old: str, new: str) -> None:
+        """Replace the one ``old`` of manifest file ``name`` with ``new``."""
+        path = self.dir / name
+        text = path.read_text()
+        assert text.count(old) == 1, (name, old)
+        path.write_text(text.replace(old, new))
+
+    def sid(self, address: str) -> str:
+        return str(self.cli.state("acme")["resources"][address]["sid"])
+
+    def apply_plan(self, *plan_args: str) -> Applied:
+        done = plan_and_apply(self.cli, self.dir, "acme", INSTALL, self.srv.world, *plan_args)
+        assert not isinstance(done, str), done
+        return done
+
+    def plan(self, *args: str) -> tuple[int, str]:
+        r = self.cli("plan", str(self.dir), *args)
+        return r.exit_code, r.output
+
+    def book_by_hand(self, exam: str, enrollment: str) -> str:
+        """Book the waiting session of ``enrollment`` in ``exam`` as a person would (not
+        through spsync); its SID."""
+        ex, en = self.sid(exam), self.sid(enrollment)
+        base = f"{self.srv.url}/v1/installs/{INSTALL}"
+        headers = {"token": TOKEN}
+        listed = httpx.get(
+            f"{base}/enrollments/{en}/exams/{ex}/sessions?includeActive=true", headers=headers
+        )
+        listed.raise_for_status()
+        (waiting,) = [s for s in _items(listed.json()) if s["status"] == "Needs Proctor"]
+        body = {
+            "type": "automated",
+            "proctorLocationSid": PL,
+            "appointmentDateTime": "2028-02-12T10:00:00Z",
+        }
+        r = httpx.post(f"{base}/exams/{ex}/sessions/{waiting['sid']}", json=body, headers=headers)
+        r.raise_for_status()
+        assert self.session(waiting["sid"])["status"] == "Scheduled"
+        return str(waiting["sid"])
+
+    def session(self, sid: str) -> dict[str, Any]:
+        """The simulator's record of session ``sid``."""
+        (inst,) = [i for i in self.srv.world.to_json()["installs"] if i["sid"] == INSTALL]
+        (s,) = [s for s in inst["sessions"] if s["sid"] == sid]
+        return dict(s)
+
+
+def _items(answer: Any) -> list[dict[str, Any]]:
+    return list(answer["items"] if isinstance(answer, dict) else answer)
+
+
+@contextmanager
+def acme_applied(tmp_path: Path) -> Iterator[Acme]:
+    dest = tmp_path / "manifests" / "acme"
+    shutil.copytree(REPO / "manifests" / "acme", dest)
+    with ThreadedServer(token=TOKEN, seed=5, now=NOW) as srv:
+        acme = Acme(dest, Cli(tmp_path / "state", ENV), srv)
+        acme.edit("tenant.yaml", "https://api.smarterproctoring.com", srv.url)
+        r = acme.cli("apply", str(dest), "--auto-approve")
+        assert r.exit_code == 0, r.output
+        yield acme
+
+
+def acts(plan: dict[str, Any]) -> list[tuple[str, str, str]]:
+    return [(c["address"], c["action"], c["reason"]) for c in plan["changes"]]
+
+
+def counts(plan: dict[str, Any]) -> dict[str, int]:
+    """The summary's non-zero counts."""
+    return {k: v for k, v in plan["summary"].items() if v}
+
+
+def refused(output: str, n: int, what: str, limit: str) -> bool:
+    return (
+        f"error: acme: plan refused: {n} destructive change{'s' if n != 1 else ''} ({what}) "
+        f"exceed{'s' if n == 1 else ''} the tenant policy ({limit})" in output
+    )
+
+
+# --- 1. a targeted change brings what its call causes ---------------------------------------
+
+
+def test_a_targeted_scope_switch_brings_its_assigns_and_replaces_under_the_policy(
+    tmp_path: Path,
+) -> None:
+    with acme_applied(tmp_path) as acme:
+        acme.edit("tenant.yaml", "maxDestroy: 10", "maxDestroy: 1")
+        acme.edit("exams.yaml", "    limitedScope: false", "    limitedScope: true")
+        saved = tmp_path / "refused.json"
+        code, out = acme.plan("--target", "exam.orientation", "--out", str(saved))
+        assert code == 1
+        assert "-/+ session.orientation.yuki  (replace: scope-limited, destructive)" in out
+        assert "Plan: 1 to update, 2 to assign, 2 to replace; 5 unchanged." in out
+        assert refused(out, 2, "2 replace", "maxDestroy 1")
+        assert not saved.exists()
+
+        done = acme.apply_plan("--target", "exam.orientation")
+        assert acts(done.plan) == SWITCH
+        assert counts(done.plan) == {"update": 1, "assign": 2, "replace": 2, "noop": 5}
+        assert done.discrepancies() == []
+
+
+def test_a_target_under_a_scope_switch_brings_the_other_sessions_it_withdraws(
+    tmp_path: Path,
+) -> None:
+    with acme_applied(tmp_path) as acme:
+        acme.edit("tenant.yaml", "maxDestroy: 10", "maxDestroy: 1")
+        acme.edit("exams.yaml", "    limitedScope: false", "    limitedScope: true")
+        code, out = acme.plan("--target", "session.orientation.sven")
+        assert code == 1
+        assert refused(out, 2, "2 replace", "maxDestroy 1")
+
+        done = acme.apply_plan("--target", "session.orientation.sven")
+        assert acts(done.plan) == SWITCH
+        assert counts(done.plan) == {"update": 1, "assign": 2, "replace": 2, "noop": 5}
+        assert done.discrepancies() == []
+        assert acme.plan("--detailed-exitcode")[0] == 0
+
+
+def test_a_targeted_role_change_brings_the_unassign_it_causes(tmp_path: Path) -> None:
+    with acme_applied(tmp_path) as acme:
+        # li, assigned to cert-456 (not booked), becomes an instructor of its course
+        acme.edit("roster.yaml", "  cert-456: [li, mateo]", "  cert-456: [mateo]")
+        acme.edit(
+            "roster.yaml",
+            "  - {user: olivia, course: acme-main, role: instructor}",
+            "  - {user: olivia, course: acme-main, role: instructor}\n"
+            "  - {user: li, course: acme-main, role: instructor}",
+        )
+        done = acme.apply_plan("--target", "enrollment.acme-main.li")
+        assert acts(done.plan) == [
+            ("enrollment.acme-main.li", "update", "manifest-changed"),
+            ("assignment.cert-456.li", "unassign", "removed"),
+        ]
+        assert counts(done.plan) == {"update": 1, "unassign": 1, "noop": 3}
+        assert done.discrepancies() == []
+        assert acme.plan("--detailed-exitcode")[0] == 0
