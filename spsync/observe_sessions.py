@@ -1,6 +1,9 @@
 """Assignments and sessions, observed through each exam's appointments report (paged), which
 lists every session of the exam, cancelled ones included; where the report says nothing of
-an enrollment spsync manages, that enrollment's own session list is read instead.
+an enrollment spsync manages, that enrollment's own session list is read instead. The report
+of every exam of the manifests is read, and the booked session of an enrollment spsync knows
+that no address names (booked by hand) is kept under its ``session.EXAM.USER``: a change of
+the plan may cancel it.
 
 An exam session tells whether its enrollment is assigned: an enrollment is assigned while
 its current session of the exam is anything but cancelled by unassignment
@@ -14,7 +17,7 @@ successor often share both.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Container, Iterable
 from typing import Any, Protocol, TypeVar
 
 from spsync.api import wire
@@ -109,7 +112,9 @@ class SessionLookups(Reads):
                         self.missing.add(address)
                     else:
                         self.unreachable.add(address)
-        exams = sorted({t[3] for t in targets})
+        # every managed exam's report, also of an exam with no assignment or session in the
+        # manifests or state: a change of the plan may cancel a session booked there by hand
+        exams = sorted({t[3] for t in targets} | self._managed_exam_sids())
         await self.fetch_sessions(exams)
         # enrollment -> its sessions of the exam
         per: dict[tuple[str, str], list[ListedSession]] = defaultdict(list)
@@ -158,6 +163,51 @@ class SessionLookups(Reads):
             elif rec is None and current is not None and current.status == SCHEDULED:
                 refs = self._refs(exam_name, exam_sid, enrollment_sid, rec)
                 self.adopted[address] = self._session_obj(current, refs)
+        self._booked_by_hand(per, currents)
+
+    def _managed_exam_sids(self) -> set[str]:
+        """The SIDs of the exams of the manifests (recorded in state or found)."""
+        return {sid for sid in (self.sid(a) for a in self.d.exams) if sid}
+
+    def _booked_by_hand(
+        self, per: dict[tuple[str, str], list[ListedSession]], named: Container[tuple[str, str]]
+    ) -> None:
+        """The booked session of each enrollment spsync knows, in an exam of the manifests,
+        that no assignment or session address names (``named``: booked by a person), under
+        its ``session.EXAM.USER``: a role change or a scope switch of the plan cancels it,
+        and the plan shows that as a change of its own."""
+        exams: dict[str, tuple[str, str]] | None = None
+        enrollments: dict[str, str] = {}
+        for (exam_sid, enrollment_sid), group in per.items():
+            if (exam_sid, enrollment_sid) in named or all(s.status != SCHEDULED for s in group):
+                continue
+            current = current_session(group)
+            if current is None or current.status != SCHEDULED:
+                continue
+            if exams is None:  # only once a session booked by hand turns up
+                exams, enrollments = self._exam_names_by_sid(), self._enrollments_by_sid()
+            exam_name, course = exams.get(exam_sid, ("", ""))
+            prefix = f"enrollment.{course}."
+            enrollment = enrollments.get(enrollment_sid, "")
+            if exam_name and enrollment.startswith(prefix):
+                self.sessions[f"session.{exam_name}.{enrollment[len(prefix) :]}"] = current.live
+
+    def _exam_names_by_sid(self) -> dict[str, tuple[str, str]]:
+        """Exam SID -> (name, course name) of the exams of the manifests."""
+        out = {}
+        for address, exam in self.d.exams.items():
+            sid = self.sid(address)
+            if sid:
+                out[sid] = (address.split(".", 1)[1], exam.course)
+        return out
+
+    def _enrollments_by_sid(self) -> dict[str, str]:
+        """Enrollment SID -> address, of the enrollments in state or found."""
+        out = {r.sid: a for a, r in self.in_state("enrollment").items() if r.sid}
+        for address, found in self.adopted.items():
+            if found.sid and address.startswith("enrollment."):
+                out[found.sid] = address
+        return out
 
     def _refs(self, exam_name: str, exam_sid: str, enrollment_sid: str, rec: Any) -> dict[str, str]:
         """The refs of an assignment's or session's live object: its exam, enrollment and

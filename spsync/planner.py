@@ -27,7 +27,9 @@ session
   - removed while its assignment stays: ``cancel``/removed. When its assignment is
     unassigned in the same plan, the unassign's call cancels it: ``cancel``/unassigned, the
     effect of that call (its ``depends_on`` names the unassign); ``forget``/removed when it
-    is already gone remotely.
+    is already gone remotely. A booked session neither the manifests nor the state hold
+    (booked by hand) that an unassign, a role change or a scope switch of the plan cancels
+    is such a ``cancel`` too.
 
 Only fields the manifest manages (non-``None``) are compared, normalised on both sides, so
 an apply followed by a plan is always empty. Secret fields are compared through keyed

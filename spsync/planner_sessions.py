@@ -275,22 +275,35 @@ class SessionRules(ProvisionRules):
                 )
 
     def _booked_elsewhere(self) -> list[str]:
-        """Session addresses neither the manifests nor the state hold whose live session is
-        booked and will be cancelled by a change of this plan (an unassign, a scope switch):
-        they are shown as cancels of their own."""
+        """Session addresses neither the manifests nor the state hold (booked by hand) whose
+        live session is booked and will be cancelled by a change of this plan (an unassign,
+        a role change, a scope switch): they are shown as cancels of their own."""
         if self.o is None:
             return []
-        out: list[str] = []
+        sessions = self.o.sessions
+        found: dict[str, LiveSession | None] = {}
         for address, dec in self.decisions.items():
-            if kind_of(address) != "assignment":
-                continue
-            exam_name, user = self.split_pair(address, self.d.exams, "exam")
-            if dec.action != "unassign" and not self._withdrawn_by_scope(exam_name, user):
-                continue
-            session = "session." + address.split(".", 1)[1]
+            kind = kind_of(address)
+            if kind == "assignment":
+                exam_name, user = self.split_pair(address, self.d.exams, "exam")
+                if dec.action == "unassign" or self._withdrawn_by_scope(exam_name, user):
+                    found["session." + address.split(".", 1)[1]] = sessions.get(address)
+            elif kind == "enrollment" and dec.action == "update" and _role_leaves_learner(dec):
+                course, user = self.split_pair(address, self.d.courses, "course")
+                for exam, exam_course in self.exam_course.items():
+                    if exam_course == course:
+                        session = f"session.{exam.split('.', 1)[1]}.{user}"
+                        found.setdefault(session, sessions.get(session))
+        if self.scoping:
+            for address, live in sessions.items():
+                if address.startswith("session.") and self._withdrawn_by_scope(
+                    *self.split_pair(address, self.d.exams, "exam")
+                ):
+                    found.setdefault(address, live)
+        out = []
+        for session, live in found.items():
             if session in self.d.sessions or session in self.s.resources:
                 continue
-            live = self.o.sessions.get(address)
             if live is not None and live.status == SCHEDULED:
                 self._extra_sessions[session] = live
                 out.append(session)

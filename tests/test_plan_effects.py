@@ -10,6 +10,7 @@ the plan (``support.truth``): no remote effect outside the plan, none of the pla
 
 from __future__ import annotations
 
+import json
 import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -103,7 +104,7 @@ class Acme:
 
 
 def _items(answer: Any) -> list[dict[str, Any]]:
-    return list(answer["items"] if isinstance(answer, dict) else answer)
+    return list(answer["results"] if isinstance(answer, dict) else answer)
 
 
 @contextmanager
@@ -192,3 +193,113 @@ def test_a_targeted_role_change_brings_the_unassign_it_causes(tmp_path: Path) ->
         assert counts(done.plan) == {"update": 1, "unassign": 1, "noop": 3}
         assert done.discrepancies() == []
         assert acme.plan("--detailed-exitcode")[0] == 0
+
+
+# --- 2. a session booked by hand that a change cancels is a change of its own ---------------
+
+#: mateo's enrollment in acme-compliance made an instructor's
+INSTRUCTOR = (
+    "roster.yaml",
+    "{user: mateo, course: acme-compliance, role: learner}",
+    "{user: mateo, course: acme-compliance, role: instructor}",
+)
+HAND_CANCEL_LINE = (
+    "  - session.orientation.mateo  (cancel: role-changed, destructive; "
+    "by enrollment.acme-compliance.mateo)"
+)
+
+
+def test_a_role_change_shows_the_cancel_of_a_session_booked_by_hand(tmp_path: Path) -> None:
+    with acme_applied(tmp_path) as acme:
+        # mateo is a learner of acme-compliance, whose exam orientation is unlimited: a
+        # person books his orientation session; the manifests hold no session of his there
+        booked = acme.book_by_hand("exam.orientation", "enrollment.acme-compliance.mateo")
+        acme.edit(*INSTRUCTOR)
+        acme.edit("tenant.yaml", "maxDestroy: 10", "maxDestroy: 0")
+        for target in ((), ("--target", "enrollment.acme-compliance.mateo")):
+            code, out = acme.plan(*target)
+            assert code == 1
+            assert HAND_CANCEL_LINE in out
+            assert "Plan: 1 to update, 1 to cancel;" in out
+            assert refused(out, 1, "1 cancel", "maxDestroy 0")
+
+        done = acme.apply_plan("--target", "enrollment.acme-compliance.mateo")
+        assert acts(done.plan) == [
+            ("enrollment.acme-compliance.mateo", "update", "manifest-changed"),
+            ("session.orientation.mateo", "cancel", "role-changed"),
+        ]
+        (cancel,) = [c for c in done.plan["changes"] if c["action"] == "cancel"]
+        assert cancel["destructive"] is True
+        assert cancel["depends_on"] == ["enrollment.acme-compliance.mateo"]
+        assert cancel["before"]["appointment"] == "2028-02-12T10:00:00Z"
+        assert counts(done.plan) == {"update": 1, "cancel": 1, "noop": 3}
+        assert done.discrepancies() == []
+        ended = acme.session(booked)
+        assert (ended["status"], ended["statusReason"]) == ("Cancelled", "enrollment-role-changed")
+        assert acme.plan("--detailed-exitcode")[0] == 0
+
+
+def test_a_scope_switch_shows_the_cancel_of_a_session_booked_by_hand(tmp_path: Path) -> None:
+    with acme_applied(tmp_path) as acme:
+        booked = acme.book_by_hand("exam.orientation", "enrollment.acme-compliance.mateo")
+        acme.edit("exams.yaml", "    limitedScope: false", "    limitedScope: true")
+        acme.edit("tenant.yaml", "maxDestroy: 10", "maxDestroy: 2")
+        code, out = acme.plan()
+        assert code == 1
+        assert "  - session.orientation.mateo  (cancel: scope-limited, destructive; " in out
+        assert "Plan: 1 to update, 2 to assign, 1 to cancel, 2 to replace;" in out
+        assert refused(out, 3, "1 cancel, 2 replace", "maxDestroy 2")
+
+        for target in ((), ("--target", "exam.orientation")):
+            code, out = acme.plan("--allow-destroy", "--format", "json", *target)
+            assert code == 0, out
+            (tenant,) = json.loads(out)["tenants"]
+            assert acts(tenant) == [
+                *SWITCH[:3],
+                ("session.orientation.mateo", "cancel", "scope-limited"),
+                *SWITCH[3:],
+            ]
+            assert counts(tenant)["cancel"] == 1
+
+        done = acme.apply_plan("--target", "exam.orientation")
+        assert counts(done.plan) == {
+            "update": 1,
+            "assign": 2,
+            "cancel": 1,
+            "replace": 2,
+            "noop": 7,
+        }
+        assert done.discrepancies() == []
+        ended = acme.session(booked)
+        assert (ended["status"], ended["statusReason"]) == ("Cancelled", "removed-by-limited-scope")
+        assert acme.plan("--detailed-exitcode")[0] == 0
+
+
+def test_a_session_booked_by_hand_in_an_exam_with_no_managed_session_is_seen(
+    tmp_path: Path,
+) -> None:
+    with acme_applied(tmp_path) as acme:
+        # orientation keeps no session in the manifests (nor, once applied, in state)
+        sessions = (acme.dir / "sessions.yaml").read_text()
+        cut = sessions[: sessions.index("  - exam: orientation\n    user: yuki")]
+        (acme.dir / "sessions.yaml").write_text(cut)
+        acme.edit(
+            "roster.yaml",
+            "  - {user: mateo, course: acme-compliance, role: learner}",
+            "  - {user: mateo, course: acme-compliance, role: learner}\n"
+            "  - {user: yuki, course: acme-compliance}",
+        )
+        r = acme.cli("apply", str(acme.dir), "--auto-approve", "--allow-destroy")
+        assert r.exit_code == 0, r.output
+        assert not any(
+            a.startswith("session.orientation.") for a in acme.cli.state("acme")["resources"]
+        )
+        booked = acme.book_by_hand("exam.orientation", "enrollment.acme-compliance.mateo")
+        acme.edit(*INSTRUCTOR)
+        done = acme.apply_plan()
+        assert acts(done.plan) == [
+            ("enrollment.acme-compliance.mateo", "update", "manifest-changed"),
+            ("session.orientation.mateo", "cancel", "role-changed"),
+        ]
+        assert done.discrepancies() == []
+        assert acme.session(booked)["status"] == "Cancelled"
