@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from spsync.fields import canonical, changed_paths, fingerprint_secrets, overlay, project
-from spsync.model import Course, Exam, User, kind_of
+from spsync.model import Course, Enrollment, Exam, User, kind_of
 from spsync.observed import LiveObject
 from spsync.plan import Action, Adoption, Reason
 from spsync.planner_base import Decision, PlannerBase
@@ -39,6 +39,25 @@ class ProvisionRules(PlannerBase):
         return None
 
     def provisioned(self, address: str, res: Any) -> Decision:
+        dec = self._provisioned(address, res)
+        if dec.action == "create" and isinstance(res, Enrollment):
+            dec.depends_extra = self._made_by_user_call(res)
+        return dec
+
+    def _made_by_user_call(self, enrollment: Enrollment) -> tuple[str, ...]:
+        """The user created by this plan whose provision call makes ``enrollment`` (the call
+        names its course: a new user is enrolled there, as a learner unless the enrollment
+        shares the call), as a ``depends_extra``: a target of the user brings it."""
+        user = f"user.{enrollment.user}"
+        dec = self.decisions.get(user)
+        made = (
+            dec is not None
+            and dec.action == "create"
+            and f"course.{enrollment.course}" in self.call_deps(user, dec)
+        )
+        return (user,) if made else ()
+
+    def _provisioned(self, address: str, res: Any) -> Decision:
         rec = self.rec(address)
         want = canonical(res, self.key)
         if rec is None:

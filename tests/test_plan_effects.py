@@ -303,3 +303,41 @@ def test_a_session_booked_by_hand_in_an_exam_with_no_managed_session_is_seen(
         ]
         assert done.discrepancies() == []
         assert acme.session(booked)["status"] == "Cancelled"
+
+
+# --- 3. a new user's provision call enrolls the user: the enrollment comes with the user ----
+
+
+def test_a_targeted_new_user_brings_the_enrollment_its_provision_makes(tmp_path: Path) -> None:
+    with acme_applied(tmp_path) as acme:
+        acme.edit(
+            "roster.yaml",
+            "users:\n",
+            "users:\n  nina: {ids: {external: staff-103}, firstName: Nina, lastName: Berg,"
+            " email: nina.berg@example.com}\n",
+        )
+        acme.edit(
+            "roster.yaml",
+            "enrollments:\n",
+            "enrollments:\n  - {user: nina, course: acme-compliance, role: instructor}\n",
+        )
+        done = acme.apply_plan("--target", "user.nina")
+        assert acts(done.plan) == [
+            ("user.nina", "create", "new"),
+            ("enrollment.acme-compliance.nina", "create", "new"),
+        ]
+        (enrolled,) = [c for c in done.plan["changes"] if c["address"].startswith("enroll")]
+        assert enrolled["after"] == {"role": "instructor"}
+        assert enrolled["depends_on"] == ["user.nina"]
+        assert counts(done.plan) == {"create": 2, "noop": 1}
+        assert done.discrepancies() == []
+        # enrolled as the instructor the manifests say, never as a learner with a session
+        state = acme.cli.state("acme")["resources"]
+        user_sid = state["user.nina"]["sid"]
+        (inst,) = [i for i in acme.srv.world.to_json()["installs"] if i["sid"] == INSTALL]
+        mine = [e for e in inst["enrollments"] if e["userSid"] == user_sid]
+        assert [(e["sid"], e["role"]) for e in mine] == [
+            (state["enrollment.acme-compliance.nina"]["sid"], "instructor")
+        ]
+        assert [s for s in inst["sessions"] if s["enrollmentSid"] == mine[0]["sid"]] == []
+        assert acme.plan("--detailed-exitcode")[0] == 0
