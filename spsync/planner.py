@@ -198,8 +198,9 @@ def build_plan(
     """Decide every change for one tenant. PURE.
 
     ``observed`` is ``None`` without refresh: then only the manifests and the state are
-    compared. ``targets`` narrows the plan to those addresses and what they depend on
-    (unknown ones: ``PlanError`` with a did-you-mean). ``secret_key`` keys the secret
+    compared. ``targets`` narrows the plan to those addresses, what they depend on and
+    what their calls cause remotely (``with_effects``; unknown ones: ``PlanError`` with a
+    did-you-mean). ``secret_key`` keys the secret
     fingerprints (default: ``secret_key_for(desired.tenant)``). ``replace`` names sessions
     to cancel and book again even when nothing changed (``--replace``). ``refresh_only``
     plans no remote change at all: only what changed remotely is taken into state.
