@@ -33,7 +33,7 @@ ENV = {
     "SPSYNC_ACME_TOKEN": TOKEN,
     "SPSYNC_ACME_CERT_PASSWORD": "cert-pw",
     "SPSYNC_ACME_SAFETY_PASSWORD": "safety-pw",
-    "SPSYNC_ACME_ORIENTATION_PASSWORD": "orientation-pw",
+    "SPSYNC_ACME_ORIENTATION_PASSWORD": "orient-7f3k-pw",
     "NO_COLOR": "1",
 }
 PL = "PLa17b8c9d0e1f2a3b4c5d6e7f8a9b0c1d"
