@@ -22,6 +22,8 @@ from typing import Any, Protocol, TypeVar
 
 from spsync.api import wire
 from spsync.api.client import Client
+from spsync.api.routes import R_ENROLLMENT_SESSIONS
+from spsync.errors import ResponseError
 from spsync.model import Desired
 from spsync.observe_reads import ListedSession, Reads, maybe_missing, read_all
 from spsync.observed import CANCELLED, REMOVED_BY_LIMITED_SCOPE, SCHEDULED, LiveObject, LiveSession
@@ -237,12 +239,18 @@ class SessionLookups(Reads):
         """Where the exam's report says nothing of an enrollment spsync manages (no row, or
         not the session recorded), read the enrollment's own session list rather than take
         the silence for "unassigned" or "gone": a report the vendor describes as one of
-        scheduled appointments may leave waiting sessions out."""
+        scheduled appointments may leave waiting sessions out. A report that answered 404
+        says nothing either, unless its exam is gone too: the lists are read the same way,
+        and when they answer 404 as well while the exam reads, the answers contradict each
+        other: observation stops (``ResponseError``) rather than guess."""
         pairs: set[tuple[str, str]] = set()
         for kind, _a, _x, exam_sid, enrollment_sid, rec in targets:
-            if rec is None or self._session_lists.get(exam_sid) is None:
+            if rec is None:
                 continue
-            if (exam_sid, enrollment_sid) not in per or (
+            if self._session_lists.get(exam_sid) is None:
+                if not self._exam_gone(exam_sid):
+                    pairs.add((exam_sid, enrollment_sid))
+            elif (exam_sid, enrollment_sid) not in per or (
                 rec.sid and kind == "session" and rec.sid not in by_sid
             ):
                 pairs.add((exam_sid, enrollment_sid))
@@ -253,6 +261,8 @@ class SessionLookups(Reads):
             *(maybe_missing(self.c.list_enrollment_sessions(en, ex)) for ex, en in ordered)
         )
         for (exam_sid, enrollment_sid), listed in zip(ordered, lists, strict=True):
+            if listed is None and self._session_lists.get(exam_sid) is None:
+                raise _unreadable(exam_sid, enrollment_sid)
             for s in listed or ():
                 if s.sid in by_sid:
                     continue
@@ -260,9 +270,28 @@ class SessionLookups(Reads):
                 by_sid[s.sid] = listed_session
                 per[(exam_sid, enrollment_sid)].append(listed_session)
 
+    def _exam_gone(self, exam_sid: str) -> bool:
+        """Whether the exam of ``exam_sid`` was read as gone (404) this run."""
+        return any(
+            rec.sid == exam_sid and address in self.missing
+            for address, rec in self.in_state("exam").items()
+        )
+
     def _session_obj(self, s: ListedSession, refs: dict[str, str]) -> LiveObject:
         fields = self.note("session", s.fields())
         return LiveObject(s.sid, refs, fields, s.status)
+
+
+def _unreadable(exam_sid: str, enrollment_sid: str) -> ResponseError:
+    """The sessions of an enrollment in an exam that reads, when both the exam's report and
+    the enrollment's own list answered 404 (RESOURCENOTFOUND)."""
+    return ResponseError(
+        f"404 RESOURCENOTFOUND for the sessions of enrollment {enrollment_sid} in exam "
+        f"{exam_sid}, and for the exam's appointments report, while the exam itself reads: "
+        "spsync cannot tell which sessions it has (see docs/api-dialects.md)",
+        method="GET",
+        path=R_ENROLLMENT_SESSIONS,
+    )
 
 
 class Ranked(Protocol):
