@@ -257,10 +257,10 @@ class _Observer(SessionLookups):
                 if e is not None:
                     self.adopted[address] = self._enrollment_obj(e, course_sid, None)
 
-    @staticmethod
-    def _enrollment_obj(e: ListedEnrollment, course_sid: str, rec: Any) -> LiveObject:
+    def _enrollment_obj(self, e: ListedEnrollment, course_sid: str, rec: Any) -> LiveObject:
         """The live object of an enrollment; its refs are the state record's own map when
-        they say the same (a large tenant's enrollments: one map each, not two)."""
+        they say the same (a large tenant's enrollments: one map each, not two). A role the
+        row left out or sent as ``null`` is unknown (noted), never a change to ``null``."""
         course, user = e.courseSid or course_sid, e.userSid
         recorded: dict[str, str] = rec.refs if rec is not None else {}
         if len(recorded) == 2 and recorded.get("course") == course and recorded.get("user") == user:
@@ -268,7 +268,10 @@ class _Observer(SessionLookups):
         else:
             # ``course_sid`` is the state's (shared) text; the rest was read
             refs = {"course": share(course), "user": share(user)}
-        return LiveObject(share(e.sid), refs, {"role": None if e.role is None else share(e.role)})
+        if e.role is None:
+            self.unobserved["enrollment"].add("role")
+            return LiveObject(share(e.sid), refs, {})
+        return LiveObject(share(e.sid), refs, {"role": share(e.role)})
 
     async def run(self) -> Observed:
         """Every lookup, batched: what state's SIDs allow at once, then what needs SIDs

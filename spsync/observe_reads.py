@@ -36,7 +36,8 @@ def shared_live_object(
 
 
 class ListedEnrollment(NamedTuple):
-    """What observation uses of a listed enrollment (its answer model is let go)."""
+    """What observation uses of a listed enrollment (its answer model is let go); ``role``
+    is ``None`` when the row left it out or sent ``null`` (unknown either way)."""
 
     sid: str
     courseSid: str | None

@@ -35,12 +35,18 @@ TZ_WARNING = (
     "applied values and cannot see a change made to them outside spsync "
     "(docs/api-dialects.md)"
 )
-#: the warning of a plan that read sessions from the enrollments' own lists
-SESSIONS_WARNING = (
-    "Warning: sessions: the API's reads do not return externalAppointmentId, notes, "
-    "proctorLocation: spsync keeps their last applied values and cannot see a change made "
-    "to them outside spsync (docs/api-dialects.md)"
-)
+
+
+def sessions_warning(fields: str = "notes, proctorLocation") -> str:
+    """The warning of every plan of the vendor's dialect about its sessions: ``fields`` are
+    those its report's rows do not carry (its enrollments' own lists carry fewer)."""
+    return (
+        f"Warning: sessions: the API's reads do not return {fields}: spsync keeps their last "
+        "applied values and cannot see a change made to them outside spsync "
+        "(docs/api-dialects.md)"
+    )
+
+
 NOT_FOUND = b'{"code":"RESOURCENOTFOUND","message":"not found","status":404}'
 
 
@@ -113,7 +119,7 @@ def test_a_report_answering_404_for_an_exam_that_reads_is_asked_again(vendor: Ve
     )  # fmt: skip
     assert vendor.plan() == [
         HEAD,
-        SESSIONS_WARNING,
+        sessions_warning("externalAppointmentId, notes, proctorLocation"),
         TZ_WARNING,
         NO_CHANGES,
     ]
@@ -139,3 +145,35 @@ def test_both_session_lists_answering_404_for_an_exam_that_reads_stop_it(vendor:
             r"\(see docs/api-dialects.md\)\n",
             r.stderr,
         ), r.stderr
+
+
+#: the warning of a plan whose enrollment rows carry no role
+ROLE_WARNING = (
+    "Warning: enrollments: the API's reads do not return role: spsync keeps their last "
+    "applied values and cannot see a change made to them outside spsync "
+    "(docs/api-dialects.md)"
+)
+
+
+def _each_row(edit: Callable[[dict[str, Any]], dict[str, Any]]) -> Callable[[Any], Any]:
+    """An edit of a list answer: ``edit`` applied to each of its rows."""
+
+    def on_page(page: Any) -> Any:
+        return {**page, "results": [edit(dict(row)) for row in page["results"]]}
+
+    return on_page
+
+
+@pytest.mark.parametrize(
+    "edit",
+    [
+        pytest.param(lambda row: {k: v for k, v in row.items() if k != "role"}, id="left-out"),
+        pytest.param(lambda row: {**row, "role": None}, id="null"),
+    ],
+)
+def test_an_enrollment_role_not_shown_is_unknown_not_changed(
+    vendor: Vendor, edit: Callable[[dict[str, Any]], dict[str, Any]]
+) -> None:
+    vendor.rewrite("GET", r"/courses/CU[0-9a-f]+/enrollments$", _each_row(edit))
+    assert vendor.plan() == [HEAD, ROLE_WARNING, sessions_warning(), TZ_WARNING, NO_CHANGES]
+    assert vendor.writes_of(("apply", str(vendor.tenant), "--auto-approve")) == {}
