@@ -92,12 +92,14 @@ class SessionBooking:
         await self._cancel_recorded(c.address)
 
     def _known_session(self, address: str) -> tuple[str, str]:
-        """(exam SID, session SID) of the session at ``address``: as recorded in state, or
-        as adopted by the plan."""
+        """(exam SID, session SID) of the session at ``address``: as adopted by the plan
+        (a booking found under another SID than the one recorded), else as recorded."""
         rs = self.run.state.resources.get(address)
         found = self.run.adopt.get(address)
-        sid = rs.sid if rs is not None and rs.sid else (found.sid if found is not None else None)
-        refs = rs.refs if rs is not None else (found.refs if found is not None else {})
+        if found is None or not found.sid:
+            found = None
+        sid = found.sid if found is not None else (rs.sid if rs is not None else None)
+        refs = found.refs if found is not None else (rs.refs if rs is not None else {})
         exam_sid = refs.get("exam")
         if not exam_sid:
             s = self.run.desired.sessions.get(address)

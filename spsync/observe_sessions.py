@@ -157,6 +157,8 @@ class SessionLookups(Reads):
                 continue
             if rec is not None and rec.sid:
                 mine = by_sid.get(rec.sid)
+                if address in self.d.sessions:
+                    mine = _booking_of(mine, current)
                 obj = None
                 if mine is not None:
                     refs = self._refs(exam_name, exam_sid, enrollment_sid, rec)
@@ -280,6 +282,23 @@ class SessionLookups(Reads):
     def _session_obj(self, s: ListedSession, refs: dict[str, str]) -> LiveObject:
         fields = self.note("session", s.fields())
         return LiveObject(s.sid, refs, fields, s.status)
+
+
+def _booking_of(
+    recorded: ListedSession | None, current: ListedSession | None
+) -> ListedSession | None:
+    """The live session of a session address whose state records ``recorded`` (``None``:
+    not listed): the recorded one, unless it is gone or cancelled while the enrollment's
+    current session of the exam is another one, ``Scheduled`` (the booking was cancelled
+    and made again, by the student or a person): that booking is the address's now, so
+    that the plan shows what apply does with it (takes it over, or moves it), never a new
+    booking apply could not make. Only for a session the manifests hold: one they dropped
+    is forgotten once its recorded booking has ended, whatever was booked since."""
+    if current is None or current.status != SCHEDULED:
+        return recorded
+    if recorded is None or (recorded.status == CANCELLED and recorded.sid != current.sid):
+        return current
+    return recorded
 
 
 def _unreadable(exam_sid: str, enrollment_sid: str) -> ResponseError:

@@ -190,6 +190,11 @@ class SessionRules(ProvisionRules):
             return self._forced(
                 address, withdrawn, self._session_compare(address, want, None, found, new=True)
             )
+        if live is not None and live.sid and live.sid != rec.sid:
+            # observation found the address's booking under another SID (cancelled and
+            # booked again outside spsync): the plan takes it over, and any change of it
+            # is made to that one
+            self.adopt[address] = Adoption(sid=live.sid, refs=live.refs)
         booked = live is None or live.status not in (CANCELLED, NEEDS_PROCTOR, *DONE_STATUSES)
         if withdrawn is not None and booked and not self.is_missing(address):
             # the switch withdraws it, the plan books it again

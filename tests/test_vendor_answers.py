@@ -177,3 +177,102 @@ def test_an_enrollment_role_not_shown_is_unknown_not_changed(
     vendor.rewrite("GET", r"/courses/CU[0-9a-f]+/enrollments$", _each_row(edit))
     assert vendor.plan() == [HEAD, ROLE_WARNING, sessions_warning(), TZ_WARNING, NO_CHANGES]
     assert vendor.writes_of(("apply", str(vendor.tenant), "--auto-approve")) == {}
+
+
+# --- a booking made again by hand --------------------------------------------------------
+
+INSTALL = "AIa1b2c3d4e5f6a7b8c9d0e1f2a3b4c5d6"
+LOCATION = "PLa17b8c9d0e1f2a3b4c5d6e7f8a9b0c1d"
+
+
+def api(vendor: Vendor, method: str, path: str, body: Any = None) -> Any:
+    r = httpx.request(
+        method, f"{vendor.srv.url}/v1/installs/{INSTALL}{path}", json=body,
+        headers={"token": TOKEN}, timeout=10,
+    )  # fmt: skip
+    assert r.status_code == 200, r.text
+    return r.json() if r.headers.get("content-type", "").startswith("application/json") else None
+
+
+def rebook_by_hand(vendor: Vendor, appointment: str) -> tuple[str, str]:
+    """Cancel jane's cert-456 booking as a person would, and book the session the service
+    opened for her at ``appointment`` (same type and location). Gives (old SID, new SID)."""
+    state = json.loads((vendor.tenant.parent.parent / "state" / "acme.json").read_text())
+    rec = state["resources"]["session.cert-456.jane"]
+    exam, old = rec["refs"]["exam"], rec["sid"]
+    enrollment = rec["refs"]["enrollment"]
+    memo = {"cancellationMemo": "by hand", "reason": "other-reason"}
+    api(vendor, "DELETE", f"/exams/{exam}/sessions/{old}", memo)
+    listed = api(
+        vendor, "GET", f"/enrollments/{enrollment}/exams/{exam}/sessions?includeActive=true"
+    )
+    (new,) = [s["sid"] for s in listed["results"] if s["status"] == "Needs Proctor"]
+    booking = {
+        "type": "automated", "proctorLocationSid": LOCATION, "appointmentDateTime": appointment,
+        "externalAppointmentId": "acme-appt-0001", "amount": 0, "currency": "USD",
+        "proctorTypeSubCategorySid": "TS63dda27a6ba54c218449b934b7bb1ba8",
+    }  # fmt: skip
+    api(vendor, "POST", f"/exams/{exam}/sessions/{new}", booking)
+    return old, new
+
+
+def test_a_booking_made_again_by_hand_at_another_time_is_planned_as_its_move(
+    vendor: Vendor,
+) -> None:
+    _old, new = rebook_by_hand(vendor, "2028-03-09T14:00:00Z")
+    r = vendor.cli("plan", str(vendor.tenant), "--out", "p.json")
+    assert r.exit_code == 0, r.output
+    lines = [line for line in r.stdout.splitlines() if line.strip()]
+    assert lines == [
+        HEAD,
+        "  ~ session.cert-456.jane  (reschedule: drift)",
+        '      ~ appointment: "2028-03-09T14:00:00Z" -> "2028-03-01T14:00:00Z"',
+        "        (6 unchanged fields hidden)",
+        sessions_warning(),
+        TZ_WARNING,
+        "Plan: 1 to reschedule; 43 unchanged.",
+    ]
+    # apply moves the booking found, as shown: one PUT of that session, nothing else
+    writes = vendor.writes_of(("apply", "p.json"))
+    assert writes == {"PUT /v1/installs/{installSid}/exams/{examSid}/sessions/{sessionSid}": 1}
+    state = json.loads((vendor.tenant.parent.parent / "state" / "acme.json").read_text())
+    assert state["resources"]["session.cert-456.jane"]["sid"] == new
+    assert vendor.plan()[-1] == NO_CHANGES
+
+
+def test_a_booking_made_again_by_hand_as_the_manifest_says_is_taken_over(
+    vendor: Vendor,
+) -> None:
+    _old, new = rebook_by_hand(vendor, "2028-03-01T14:00:00Z")
+    assert vendor.plan() == [
+        HEAD,
+        "Found remotely, to be recorded in state (no API change):",
+        f"  = session.cert-456.jane ({new})",
+        sessions_warning(),
+        TZ_WARNING,
+        "Plan: 1 to record in state; 44 unchanged.",
+    ]
+    assert vendor.writes_of(("apply", str(vendor.tenant), "--auto-approve")) == {}
+    state = json.loads((vendor.tenant.parent.parent / "state" / "acme.json").read_text())
+    assert state["resources"]["session.cert-456.jane"]["sid"] == new
+    assert vendor.plan()[-1] == NO_CHANGES
+
+
+def test_a_dropped_session_booked_again_by_hand_is_only_forgotten(vendor: Vendor) -> None:
+    rebook_by_hand(vendor, "2028-03-09T14:00:00Z")
+    sessions = vendor.tenant / "sessions.yaml"
+    text = sessions.read_text()
+    start = text.index("  - exam: cert-456\n    user: jane\n")
+    sessions.write_text(text[:start] + text[text.index("  - exam: cert-456", start + 1) :])
+    roster = vendor.tenant / "roster.yaml"
+    roster.write_text(roster.read_text().replace("[li, mateo]", "[li, mateo, jane]"))
+    r = vendor.cli("plan", str(vendor.tenant), "--out", "p.json")
+    assert r.exit_code == 0, r.output
+    assert [line for line in r.stdout.splitlines() if line.strip()] == [
+        HEAD,
+        "  . session.cert-456.jane  (forget: removed; left untouched remotely)",
+        sessions_warning(),
+        TZ_WARNING,
+        "Plan: 1 to forget; 43 unchanged.",
+    ]
+    assert vendor.writes_of(("apply", "p.json")) == {}
