@@ -276,3 +276,27 @@ def test_a_dropped_session_booked_again_by_hand_is_only_forgotten(vendor: Vendor
         "Plan: 1 to forget; 43 unchanged.",
     ]
     assert vendor.writes_of(("apply", "p.json")) == {}
+
+
+# --- spsync doctor -----------------------------------------------------------------------
+
+
+def doctor(vendor: Vendor) -> tuple[Result, dict[str, Any]]:
+    r = vendor.cli("doctor", str(vendor.tenant), "--format", "json")
+    (tenant,) = json.loads(r.stdout)["tenants"]
+    return r, tenant
+
+
+def test_doctor_reports_an_error_body_answered_with_200(vendor: Vendor) -> None:
+    vendor.answer(
+        "GET", r"/settings$", action="before", status=200,
+        body=b'{"code":"INTERNALERROR","message":"boom","status":500}',
+        content_type="application/json",
+    )  # fmt: skip
+    r, tenant = doctor(vendor)
+    assert r.exit_code == 1
+    assert {c["probe"]: c["outcome"] for c in tenant["calls"]}["settings"] == "unreadable"
+    assert tenant["problems"] == [
+        f"GET /v1/installs/{INSTALL}/settings: spsync cannot read this answer: an error body "
+        "on a success status (INTERNALERROR: boom)"
+    ]
