@@ -300,3 +300,39 @@ def test_doctor_reports_an_error_body_answered_with_200(vendor: Vendor) -> None:
         f"GET /v1/installs/{INSTALL}/settings: spsync cannot read this answer: an error body "
         "on a success status (INTERNALERROR: boom)"
     ]
+
+
+# --- statuses in another casing ----------------------------------------------------------
+
+
+def _walk(doc: Any, edit: Callable[[dict[str, Any]], dict[str, Any]]) -> Any:
+    """``doc`` with ``edit`` applied to every object in it, innermost first."""
+    if isinstance(doc, dict):
+        return edit({k: _walk(v, edit) for k, v in doc.items()})
+    if isinstance(doc, list):
+        return [_walk(v, edit) for v in doc]
+    return doc
+
+
+def test_a_move_read_back_as_scheduled_in_capitals_is_done(vendor: Vendor) -> None:
+    sessions = vendor.tenant / "sessions.yaml"
+    sessions.write_text(
+        sessions.read_text().replace('"2028-03-01T14:00:00Z"', '"2028-03-01T16:00:00Z"')
+    )
+
+    def shout(obj: dict[str, Any]) -> dict[str, Any]:
+        return {**obj, "status": "SCHEDULED"} if obj.get("status") == "Scheduled" else obj
+
+    vendor.rewrite("GET", r"/sessions|/reports/appointments", lambda doc: _walk(doc, shout))
+    assert vendor.plan() == [
+        HEAD,
+        "  ~ session.cert-456.jane  (reschedule: manifest-changed)",
+        '      ~ appointment: "2028-03-01T14:00:00Z" -> "2028-03-01T16:00:00Z"',
+        "        (6 unchanged fields hidden)",
+        sessions_warning(),
+        TZ_WARNING,
+        "Plan: 1 to reschedule; 43 unchanged.",
+    ]
+    writes = vendor.writes_of(("apply", str(vendor.tenant), "--auto-approve"))
+    assert writes == {"PUT /v1/installs/{installSid}/exams/{examSid}/sessions/{sessionSid}": 1}
+    assert vendor.plan()[-1] == NO_CHANGES
