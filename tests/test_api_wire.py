@@ -9,7 +9,7 @@ import sys
 import pytest
 from pydantic import ValidationError
 
-from spsync.api import wire
+from spsync.api import wire, wire_types
 from spsync.secrets import MASK, Secret
 
 PASSWORD = "pw-very-secret-4711"
@@ -131,7 +131,7 @@ def test_responses_tolerate_extra_fields_and_normalise_times() -> None:
             "sid": SID["ES"],
             "status": "Some Future Status",
             "appointmentDate": "2027-03-01T15:00:00.000+01:00",
-            "createdDate": "2027-01-01T00:00:00",
+            "createdDate": "2027-01-01T00:00:00+00:00",
             "brandNewField": {"nested": [1, 2]},
             "notes": None,
         }
@@ -141,6 +141,16 @@ def test_responses_tolerate_extra_fields_and_normalise_times() -> None:
     assert session.createdDate == "2027-01-01T00:00:00Z"
     assert session.notes is None
     assert not session.active
+
+
+def test_a_response_time_without_a_zone_is_refused_not_taken_for_utc() -> None:
+    with pytest.raises(ValidationError) as refused:
+        wire.Session.model_validate(
+            {"sid": SID["ES"], "status": "Scheduled", "createdDate": "2027-01-01T00:00:00"}
+        )
+    (error,) = refused.value.errors(include_input=False, include_url=False)
+    assert error["loc"] == ("createdDate",)
+    assert error["msg"] == f"Value error, {wire_types.NAIVE_TIME}"
 
 
 def test_responses_check_sid_prefixes() -> None:

@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -336,3 +337,62 @@ def test_a_move_read_back_as_scheduled_in_capitals_is_done(vendor: Vendor) -> No
     writes = vendor.writes_of(("apply", str(vendor.tenant), "--auto-approve"))
     assert writes == {"PUT /v1/installs/{installSid}/exams/{examSid}/sessions/{sessionSid}": 1}
     assert vendor.plan()[-1] == NO_CHANGES
+
+
+# --- times without a time zone -----------------------------------------------------------
+
+
+def _naive_local(obj: dict[str, Any]) -> dict[str, Any]:
+    """Every UTC time of ``obj`` written as New York's wall-clock time, with no zone."""
+    out = {}
+    for k, v in obj.items():
+        if isinstance(v, str) and re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z", v):
+            when = datetime.fromisoformat(v).astimezone(ZoneInfo("America/New_York"))
+            v = when.strftime("%Y-%m-%dT%H:%M:%S")
+        out[k] = v
+    return out
+
+
+NAIVE = (
+    "Value error, a time without a time zone: spsync cannot tell which instant it is, and "
+    "reads no answer that has one (docs/api-dialects.md#times)"
+)
+
+
+def naive_fields(text: str, where: str) -> list[str]:
+    """The fields ``text`` (an error ``where``: the text before the reasons) says held a
+    time without a zone; every reason it gives must be that one."""
+    m = re.fullmatch(rf"{where}(.+)", text)
+    assert m is not None, text
+    fields = []
+    for part in m[1].split("; "):
+        field, _, why = part.partition(": ")
+        assert why == NAIVE or part.startswith("and "), text
+        fields.append(field)
+    return fields
+
+
+def test_times_without_a_zone_are_refused_never_taken_for_utc(vendor: Vendor) -> None:
+    vendor.rewrite("GET", r"/v1/", lambda doc: _walk(doc, _naive_local))
+    for args in (("plan",), ("apply", "--auto-approve")):
+        r = vendor.cli(*args, str(vendor.tenant))
+        assert r.exit_code == 1
+        assert r.stdout == ""
+        where = rf"error: GET /v1/installs/{INSTALL}/\S+: 200: unexpected response body: "
+        assert naive_fields(r.stderr.rstrip("\n"), where)
+    # doctor names each answer spsync would refuse, and the fields that hold such times
+    r, tenant = doctor(vendor)
+    assert r.exit_code == 1
+    refused = {c["probe"] for c in tenant["calls"] if c["outcome"] == "unreadable"}
+    assert refused == {
+        "course",
+        "exam",
+        "exams",
+        "report",
+        "report-status-one",
+        "session",
+        "sessions",
+    }
+    where = rf"GET /v1/installs/{INSTALL}/\S+: spsync cannot read this answer: "
+    fields = {f for p in tenant["problems"] for f in naive_fields(p, where)}
+    assert {"appointmentDate", "results.0.appointmentDate"} <= fields, fields

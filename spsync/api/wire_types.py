@@ -2,8 +2,8 @@
 
 What ``wire``'s models are built of (and what ``wire`` re-exports): the SID pattern of
 each entity (``is_sid``, ``PREFIX``), request date-times (UTC, ``Z``) and response
-date-times normalised to ``YYYY-MM-DDTHH:MM:SSZ`` (``normalise_time``), and the secrets a
-response may carry (never printed).
+date-times normalised to ``YYYY-MM-DDTHH:MM:SSZ`` (``normalise_time``; one without a zone
+is refused), and the secrets a response may carry (never printed).
 """
 
 from __future__ import annotations
@@ -79,10 +79,20 @@ _CANONICAL_TIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9
 _FRACTION_TIME = re.compile(r"([0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2})\.[0-9]{1,6}Z")
 
 
-def normalise_time(value: Any) -> Any:
-    """Any ISO-8601 date-time -> ``YYYY-MM-DDTHH:MM:SSZ`` in UTC (naive means UTC).
+#: why a time without a zone or offset is refused (a guess would move bookings)
+NAIVE_TIME = (
+    "a time without a time zone: spsync cannot tell which instant it is, and reads no "
+    "answer that has one (docs/api-dialects.md#times)"
+)
 
-    Non-strings and unparseable text are passed through for pydantic to reject.
+
+def normalise_time(value: Any) -> Any:
+    """Any ISO-8601 date-time with a zone or offset -> ``YYYY-MM-DDTHH:MM:SSZ`` in UTC.
+
+    A time without one is refused (``ValueError``, ``NAIVE_TIME``): the vendor does not
+    document the zone of its answers, and taking such a time for UTC (or for any zone) is
+    a guess that would plan reschedules and exam updates from it. Non-strings and
+    unparseable text are passed through for pydantic to reject.
     """
     if not isinstance(value, str):
         return value
@@ -100,13 +110,14 @@ def normalise_time(value: Any) -> Any:
 
 def reparse_time(value: str) -> str:
     """``value`` parsed as ISO 8601 and written back in normal form (unchanged when it does
-    not parse: the pattern check that follows reports it)."""
+    not parse: the pattern check that follows reports it; ``ValueError`` when it has no
+    zone or offset)."""
     try:
         parsed = datetime.fromisoformat(value.strip())
     except ValueError:
         return value
     if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
+        raise ValueError(NAIVE_TIME)
     return parsed.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
