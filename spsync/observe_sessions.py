@@ -121,12 +121,15 @@ class SessionLookups(Reads):
         # enrollment -> its sessions of the exam
         per: dict[tuple[str, str], list[ListedSession]] = defaultdict(list)
         by_sid: dict[str, ListedSession] = {}
+        exam_of: dict[str, str] = {}
         for exam_sid in exams:
             for s in self._session_lists[exam_sid] or ():
                 by_sid[s.sid] = s
+                exam_of[s.sid] = exam_sid
                 enrollment_sid = s.enrollmentSid
                 if enrollment_sid:
                     per[(exam_sid, enrollment_sid)].append(s)
+        await self._read_contradicted(per, by_sid, exam_of)
         await self._ask_again(targets, per, by_sid)
         # each enrollment's current session of each exam, picked once for both its
         # addresses (most enrollments have one session: it is the current one)
@@ -271,6 +274,33 @@ class SessionLookups(Reads):
                 listed_session = ListedSession(wire.session_row(s), enrollment=enrollment_sid)
                 by_sid[s.sid] = listed_session
                 per[(exam_sid, enrollment_sid)].append(listed_session)
+
+    async def _read_contradicted(
+        self,
+        per: dict[tuple[str, str], list[ListedSession]],
+        by_sid: dict[str, ListedSession],
+        exam_of: dict[str, str],
+    ) -> None:
+        """Sessions a report gave twice with different contents (``Cancelled`` and
+        ``Scheduled`` rows of one SID): the copy kept is no evidence, so each is read again
+        (its details) and that answer taken; one that reads 404 is left out, as if not
+        listed (its enrollment's own list is then read)."""
+        doubtful = sorted(self.c.contradicted & by_sid.keys())
+        if not doubtful:
+            return
+        got = await read_all(
+            *(maybe_missing(self.c.get_session(exam_of[sid], sid)) for sid in doubtful)
+        )
+        for sid, session in zip(doubtful, got, strict=True):
+            listed = by_sid.pop(sid)
+            key = (exam_of[sid], listed.enrollmentSid)
+            group = [s for s in per.pop(key, ()) if s.sid != sid]
+            if session is not None:
+                again = ListedSession(wire.session_row(session), listed.enrollmentSid or None)
+                by_sid[sid] = again
+                group.append(again)
+            if group and listed.enrollmentSid:
+                per[key] = group
 
     def _exam_gone(self, exam_sid: str) -> bool:
         """Whether the exam of ``exam_sid`` was read as gone (404) this run."""

@@ -396,3 +396,31 @@ def test_times_without_a_zone_are_refused_never_taken_for_utc(vendor: Vendor) ->
     where = rf"GET /v1/installs/{INSTALL}/\S+: spsync cannot read this answer: "
     fields = {f for p in tenant["problems"] for f in naive_fields(p, where)}
     assert {"appointmentDate", "results.0.appointmentDate"} <= fields, fields
+
+
+# --- one session listed twice ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("first", [True, False], ids=["cancelled-first", "cancelled-last"])
+def test_a_session_listed_as_cancelled_and_as_scheduled_is_read_again(
+    vendor: Vendor, first: bool
+) -> None:
+    listed: set[str] = set()
+
+    def twice(page: Any) -> Any:
+        rows = []
+        for row in page["results"]:
+            listed.add(row["sid"])
+            copy = {**row, "status": "Cancelled"}
+            rows += [copy, row] if first else [row, copy]
+        return {**page, "results": rows}
+
+    vendor.rewrite("GET", r"/reports/appointments", twice)
+    vendor.control("DELETE", "/_sandbox/requests")
+    # read again, the sessions' details show their notes (the report's rows do not)
+    assert vendor.plan() == [HEAD, sessions_warning("proctorLocation"), TZ_WARNING, NO_CHANGES]
+    # each session listed was asked again: its details, once
+    counts = vendor.control("GET", "/_sandbox/requests")["counts"]
+    details = counts["GET /v1/installs/{installSid}/exams/{examSid}/sessions/{sessionSid}"]
+    assert details == len(listed) > 7
+    assert vendor.writes_of(("apply", str(vendor.tenant), "--auto-approve")) == {}

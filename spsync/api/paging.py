@@ -2,7 +2,8 @@
 
 ``Pager._paged`` reads the first page, then the rest concurrently when the paging is plain
 offsets (by ``max_in_flight`` workers, ``Pager._pooled``), then follows ``next`` links to
-the end; items are de-duplicated by SID. ``Pager._each`` hands them on a page at a time,
+the end; items are de-duplicated by SID (a row given again with other contents is noted
+in ``Pager.contradicted``). ``Pager._each`` hands them on a page at a time,
 in the list's order, so that a caller keeping less than the answer models never holds the
 whole list of them (the peak memory of observing a large tenant). An item is an answer
 model, or a row of the fields observation reads (``wire.SessionRow``...: a dict, cheaper
@@ -70,6 +71,16 @@ class Pager(Caller):
     page_limit: int
     #: how many pages are read at once (the window's ceiling)
     _workers: int
+
+    @property
+    def contradicted(self) -> set[str]:
+        """The SIDs some list read by this client gave twice with different contents (a
+        row ``Cancelled``, then ``Scheduled``): only the first copy was handed on, and it
+        is no more evidence than the other. A caller that must not guess reads them again."""
+        found: set[str] | None = self.__dict__.get("_contradicted")
+        if found is None:
+            found = self.__dict__["_contradicted"] = set()
+        return found
 
     async def _paged(
         self,
@@ -173,7 +184,7 @@ class Pager(Caller):
         first: wire.Page[R],
         take: Callable[[list[R]], object],
     ) -> None:
-        out = _Delivery(take)
+        out = _Delivery(take, self.contradicted)
         out.give(first.results)
         cursor = first.next
         step = len(first.results)
@@ -296,13 +307,16 @@ class Pager(Caller):
 
 class _Delivery:
     """Hands a list's items on a page at a time, each SID once (offset paging over a
-    changing list can repeat an item), and counts what came (repeats included)."""
+    changing list can repeat an item), and counts what came (repeats included). A row
+    (a dict) repeated with other contents is noted in ``contradicted``."""
 
-    __slots__ = ("count", "seen", "take")
+    __slots__ = ("contradicted", "count", "seen", "take")
 
-    def __init__(self, take: Callable[[list[Any]], object]) -> None:
+    def __init__(self, take: Callable[[list[Any]], object], contradicted: set[str]) -> None:
         self.take = take
-        self.seen: set[str] = set()
+        #: SID -> a digest of the row first given with it (0 for an answer model)
+        self.seen: dict[str, int] = {}
+        self.contradicted = contradicted
         self.count = 0
 
     def give(self, items: Sequence[Any]) -> None:
@@ -310,10 +324,23 @@ class _Delivery:
         self.count += len(items)
         fresh = []
         for item in items:
-            sid = item.get("sid") if type(item) is dict else getattr(item, "sid", None)
+            row = type(item) is dict
+            sid = item.get("sid") if row else getattr(item, "sid", None)
             if isinstance(sid, str):
-                if sid in self.seen:
+                digest = _digest(item) if row else 0
+                first = self.seen.get(sid)
+                if first is not None:
+                    if first != digest:
+                        self.contradicted.add(sid)
                     continue
-                self.seen.add(sid)
+                self.seen[sid] = digest
             fresh.append(item)
         self.take(fresh)
+
+
+def _digest(row: dict[str, Any]) -> int:
+    """A digest of a row's contents (its fields are texts, numbers or ``null``)."""
+    try:
+        return hash(tuple(row.items()))
+    except TypeError:  # a nested value: rows are flat, but a digest must never fail
+        return hash(repr(sorted(row.items(), key=lambda kv: kv[0])))
