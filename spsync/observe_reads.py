@@ -18,7 +18,7 @@ from spsync.model import Desired, kind_of
 from spsync.observed import LiveObject, LiveSession
 from spsync.sharing import share, share_values
 from spsync.state import State
-from spsync.translate import OBSERVABLE, SESSION_FIELDS, live_session, unobserved_of
+from spsync.translate import OBSERVABLE, live_session, session_row_sent, unobserved_of
 
 T = TypeVar("T")
 
@@ -56,7 +56,7 @@ class ListedSession:
     def __init__(self, row: wire.SessionRow, enrollment: str | None = None) -> None:
         self.live = live_session(row, enrollment)
         self.editDate = row.get("editDate")
-        sent = tuple(name for name, key in SESSION_FIELDS if key in row)
+        sent = session_row_sent(row)
         self.sent = _SENT.setdefault(sent, sent)
 
     @property

@@ -8,8 +8,9 @@ Two directions, each in one place:
   client serialises the body.
 - **wire -> normal form**: a live object's fields as observation, import and export keep
   them (the field names and normalisation of ``spsync.model``; see ``spsync.observed``).
-  Only what the service sent is kept: a field a read leaves out is unknown, not ``None``
-  (``unobserved_of`` names them).
+  Only what the service sent is kept: a field a read leaves out, or sends as ``null``, is
+  unknown, not ``None`` (``unobserved_of`` names them): a ``null`` may stand for "not
+  shown" as well as for "none", and a plan is never made from missing evidence.
 """
 
 from __future__ import annotations
@@ -189,10 +190,16 @@ OBSERVABLE: dict[str, tuple[str, ...]] = {
 
 
 def _sent(model: wire.Response, pairs: Iterable[tuple[str, str]]) -> dict[str, Any]:
-    """``{normal name: value}`` for each ``(normal name, wire name)`` the service sent
-    (``null`` included): a field it left out is unknown, not ``None``."""
+    """``{normal name: value}`` for each ``(normal name, wire name)`` the service sent with a
+    value: a field it left out or sent as ``null`` is unknown, not ``None``."""
     present = model.model_fields_set
-    return {name: getattr(model, attr) for name, attr in pairs if attr in present}
+    out: dict[str, Any] = {}
+    for name, attr in pairs:
+        if attr in present:
+            value = getattr(model, attr)
+            if value is not None:
+                out[name] = value
+    return out
 
 
 def course_fields(c: wire.Course) -> dict[str, Any]:
@@ -224,39 +231,32 @@ def _configuration_fields(
     conf: wire.ExamConfiguration, known: Mapping[str, Any] | None
 ) -> dict[str, Any]:
     c = _sent(conf, (("url", "url"), ("duration", "duration"), ("attempts", "attempts")))
-    present = conf.model_fields_set
+    # a window is read whole (a manifest's window has both ends): one with an end null or
+    # left out is unknown; notes of which both parts are null or left out are unknown
     for name in ("access", "scheduling"):
-        if name in present:
-            c[name] = _read_window(getattr(conf, name))
-    if "notes" in present:
-        n = conf.notes
-        c["notes"] = (
-            None if n is None else _sent(n, (("student", "student"), ("proctor", "proctor")))
-        )
-    if "proctorTypes" in present:
-        c["proctorTypes"] = (
-            None
-            if conf.proctorTypes is None
-            else {
-                ts: ({"options": v.options} if v is not None and v.options else {})
-                for ts, v in conf.proctorTypes.items()
-            }
-        )
+        window = getattr(conf, name)
+        if window is not None and window.open is not None and window.close is not None:
+            c[name] = {"open": window.open, "close": window.close}
+    if conf.notes is not None and (
+        notes := _sent(conf.notes, (("student", "student"), ("proctor", "proctor")))
+    ):
+        c["notes"] = notes
+    if conf.proctorTypes is not None:
+        c["proctorTypes"] = {
+            ts: ({"options": v.options} if v is not None and v.options else {})
+            for ts, v in conf.proctorTypes.items()
+        }
     elif conf.proctorTypeSids is not None:
         recorded = _dig(known, "configuration", "proctorTypes")
         c["proctorTypes"] = {
             ts: (recorded.get(ts) if isinstance(recorded.get(ts), dict) else {})
             for ts in conf.proctorTypeSids
         }
-    if "permittedItems" in present:
-        c["permittedItems"] = (
-            None
-            if conf.permittedItems is None
-            else {
-                k: ({"notes": v.notes} if v is not None and v.notes else {})
-                for k, v in conf.permittedItems.items()
-            }
-        )
+    if conf.permittedItems is not None:
+        c["permittedItems"] = {
+            k: ({"notes": v.notes} if v is not None and v.notes else {})
+            for k, v in conf.permittedItems.items()
+        }
     # a password the API does not return is not observable: keep the recorded one
     if conf.password is not None:
         c["password"] = conf.password
@@ -270,10 +270,6 @@ def _dig(fields: Mapping[str, Any] | None, *path: str) -> dict[str, Any]:
             return {}
         found = found.get(key)
     return dict(found) if isinstance(found, Mapping) else {}
-
-
-def _read_window(w: wire.ResponseWindow | None) -> dict[str, Any] | None:
-    return None if w is None else _sent(w, (("open", "open"), ("close", "close")))
 
 
 #: (normal name, wire name) of a user's fields
@@ -293,7 +289,9 @@ def user_fields(u: wire.User) -> dict[str, Any]:
 
 def user_row_fields(row: wire.UserRow) -> dict[str, Any]:
     """``user_fields`` of a listed user's row (the same fields, in the same order)."""
-    return _user_normal({name: row[key] for name, key in _USER_FIELDS if key in row})  # type: ignore[literal-required]
+    return _user_normal(
+        {name: row[key] for name, key in _USER_FIELDS if row.get(key) is not None}  # type: ignore[literal-required]
+    )
 
 
 def _user_normal(out: dict[str, Any]) -> dict[str, Any]:
@@ -319,7 +317,13 @@ def session_fields(s: wire.Session) -> dict[str, Any]:
 
 def session_row_fields(row: wire.SessionRow) -> dict[str, Any]:
     """``session_fields`` of a listed session's row (the same fields, in the same order)."""
-    return {name: row[key] for name, key in SESSION_FIELDS if key in row}  # type: ignore[literal-required]
+    return {name: row[key] for name, key in SESSION_FIELDS if row.get(key) is not None}  # type: ignore[literal-required]
+
+
+def session_row_sent(row: wire.SessionRow) -> tuple[str, ...]:
+    """The managed fields a listed session's row shows (``session_row_fields``' names): a
+    field it leaves out or sends as ``null`` is unknown."""
+    return tuple(name for name, key in SESSION_FIELDS if row.get(key) is not None)
 
 
 def unobserved_of(kind: str, fields: Mapping[str, Any]) -> list[str]:
