@@ -5,7 +5,8 @@ field to ``null`` wherever it appears in the answers of reads (``Rewrite``). Aft
 apply, each such field gives a plan of no changes that says which managed fields it could
 not see, and an apply that writes nothing: no cancel and re-booking of sessions whose type
 or external id reads ``null``, no reschedule of one whose appointment does, no update of a
-course, exam or user whose field does.
+course, exam or user whose field does, and no update of an exam's permitted items when
+an item's switch or notes read ``null`` or are left out (unknown, not "not permitted").
 """
 
 from __future__ import annotations
@@ -57,6 +58,19 @@ def nulled(*fields: str) -> Callable[[bytes], bytes]:
     return lambda body: json.dumps(walk(json.loads(body))).encode()
 
 
+def dropped(*fields: str) -> Callable[[bytes], bytes]:
+    """An edit of a JSON answer leaving out each of ``fields`` at every depth."""
+
+    def walk(o: Any) -> Any:
+        if isinstance(o, dict):
+            return {k: walk(v) for k, v in o.items() if k not in fields}
+        if isinstance(o, list):
+            return [walk(x) for x in o]
+        return o
+
+    return lambda body: json.dumps(walk(json.loads(body))).encode()
+
+
 @pytest.fixture(scope="module")
 def applied(
     tmp_path_factory: pytest.TempPathFactory,
@@ -91,8 +105,20 @@ NULLED: list[tuple[str, dict[str, set[str]]]] = [
     ("lastName", {"users": {"lastName"}}),
     ("email", {"users": {"email"}}),
     ("currencyCode", {"users": {"currencyCode"}}),
+    # an exam's permitted items (the generated cert exam permits a calculator, with notes)
+    ("permittedCalculator", {"exams": {"configuration.permittedItems"}}),
+    ("permittedCalculatorInformation", {"exams": {"configuration.permittedItems"}}),
+    ("permittedWebsites", {"exams": {"configuration.permittedItems"}}),
 ]
-CASES = [(f"null-{f}", nulled(f), unseen) for f, unseen in NULLED]
+#: the same for a field left out of every read's answer
+DROPPED: list[tuple[str, dict[str, set[str]]]] = [
+    ("permittedCalculator", {"exams": {"configuration.permittedItems"}}),
+    ("permittedCalculatorInformation", {"exams": {"configuration.permittedItems"}}),
+    ("permittedWebsites", {"exams": {"configuration.permittedItems"}}),
+]
+CASES = [(f"null-{f}", nulled(f), unseen) for f, unseen in NULLED] + [
+    (f"drop-{f}", dropped(f), unseen) for f, unseen in DROPPED
+]
 
 
 @pytest.mark.parametrize(("case", "edit", "unseen"), CASES, ids=[c[0] for c in CASES])

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from support.plan import KEY, PL2, acts, applied_state, observed_matching, sid
 
-from spsync.api import assignments, wire
+from spsync.api import aliases, assignments, wire
 from spsync.api.errormap import error_from_response, route_missing
 from spsync.errors import NoSuchRouteError, NotFoundError
 from spsync.model import ApiDialect, Desired
@@ -23,6 +23,19 @@ TS1, TS2 = "TS4b894875d26194988853e490dfb9bc41", "TS63dda27a6ba54c218449b934b7bb
 
 
 # --- read shapes -------------------------------------------------------------------------------
+
+#: the v1 configuration's permitted items (``permitted<Item>`` + ``…Information``)
+ALL_ITEMS = (
+    "BathroomBreak",
+    "BlankPaper",
+    "Calculator",
+    "Dictionary",
+    "Earplugs",
+    "FormulaSheet",
+    "Notes",
+    "Textbook",
+    "Websites",
+)
 
 
 def v1_exam() -> dict[str, Any]:
@@ -45,12 +58,12 @@ def v1_exam() -> dict[str, Any]:
             "studentNotes": "Bring ID",
             "proctorNotes": "",
             "proctorTypes": [TS1, TS2],
+            # the vendor documents every pair as always sent
+            **{f"permitted{item}": False for item in ALL_ITEMS},
+            **{f"permitted{item}Information": "" for item in ALL_ITEMS},
             "permittedCalculator": True,
             "permittedCalculatorInformation": "basic only",
             "permittedNotes": True,
-            "permittedNotesInformation": "",
-            "permittedTextbook": False,
-            "permittedTextbookInformation": "",
             "permittedOtherItems": "",
         },
     }
@@ -78,6 +91,46 @@ def test_a_v1_exam_reads_in_the_manifests_normal_form() -> None:
     # what the read left out is unobserved (description), not None
     assert "description" not in fields
     assert unobserved_of("exam", fields) == ["description"]
+
+
+def _v1_items(**changes: Any) -> dict[str, Any] | None:
+    """The permitted items of ``v1_exam``'s configuration with ``changes`` (``...=DROP``:
+    the key left out), as its translation reads them."""
+    config = {**v1_exam()["configuration"], **changes}
+    return aliases.permitted_items({k: v for k, v in config.items() if v is not DROP})
+
+
+DROP = object()
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("permittedCalculator", DROP),
+        ("permittedCalculator", None),
+        ("permittedWebsites", DROP),
+        ("permittedWebsites", None),
+        ("permittedCalculatorInformation", DROP),
+        ("permittedCalculatorInformation", None),
+        ("permittedNotesInformation", None),
+    ],
+    ids=lambda v: "dropped" if v is DROP else str(v),
+)
+def test_an_unknown_permitted_item_leaves_the_items_unobserved(key: str, value: object) -> None:
+    changes = {key: value}
+    # a missing switch is not "not permitted", missing notes of a permitted item not "none"
+    assert _v1_items() == {"calculator": {"notes": "basic only"}, "notes": {}}
+    assert _v1_items(**changes) is None
+    config = {**v1_exam()["configuration"], **changes}
+    fields = exam_fields(wire.Exam.model_validate({**v1_exam(), "configuration": {
+        k: v for k, v in config.items() if v is not DROP}}))  # fmt: skip
+    assert "permittedItems" not in fields["configuration"]
+    assert unobserved_of("exam", fields) == ["description", "configuration.permittedItems"]
+
+
+def test_the_notes_of_an_item_not_permitted_do_not_matter() -> None:
+    for changes in ({"permittedTextbookInformation": DROP}, {"permittedTextbookInformation": None}):
+        assert _v1_items(**changes) == {"calculator": {"notes": "basic only"}, "notes": {}}
 
 
 def test_the_contract_exam_shape_is_unchanged_by_the_translation() -> None:

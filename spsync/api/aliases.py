@@ -100,23 +100,47 @@ def configuration(data: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+#: the provision's permitted items under their v1 names (``permitted<Item>``); the vendor
+#: documents every pair as always sent
+_ITEMS: tuple[str, ...] = (
+    "BathroomBreak",
+    "Calculator",
+    "Dictionary",
+    "Earplugs",
+    "FormulaSheet",
+    "Notes",
+    "Textbook",
+    "Websites",
+)
+
+
 def permitted_items(data: dict[str, Any]) -> dict[str, Any] | None:
     """``permittedCalculator: true`` + ``permittedCalculatorInformation: "…"`` ->
-    ``{"calculator": {"notes": "…"}}``; ``None`` when no item switch was sent."""
-    items: dict[str, Any] = {}
-    seen = False
-    for key, value in data.items():
-        if not key.startswith(_PERMITTED) or key.endswith("Information") or key in _NOT_ITEMS:
-            continue
+    ``{"calculator": {"notes": "…"}}``; ``None`` (unobserved) when no item switch was sent,
+    or when any item is unknown: its switch left out or not a boolean (``null``), or the
+    item permitted and its ``…Information`` left out or not a text. A missing switch is not
+    ``false`` and missing notes are not "none"; as the items are compared as one map, one
+    unknown item leaves the whole map unknown."""
+    if not any(k.startswith(_PERMITTED) and k not in _NOT_ITEMS for k in data):
+        return None
+    names = dict.fromkeys(_ITEMS)
+    for key in data:  # switches the provision has no item for (BlankPaper), as sent
         name = key[len(_PERMITTED) :]
-        if not name or not isinstance(value, bool):
+        if key.startswith(_PERMITTED) and key not in _NOT_ITEMS and not key.endswith("Information"):
+            names.setdefault(name)
+    items: dict[str, Any] = {}
+    for name in names:
+        switch = data.get(f"{_PERMITTED}{name}")
+        if name not in _ITEMS and switch is not True:
             continue
-        seen = True
-        if value:
-            item = name[0].lower() + name[1:]
-            notes = data.get(f"{key}Information")
-            items[item] = {"notes": notes} if isinstance(notes, str) and notes else {}
-    return items if seen else None
+        if not isinstance(switch, bool):
+            return None
+        if switch:
+            notes = data.get(f"{_PERMITTED}{name}Information")
+            if not isinstance(notes, str):
+                return None
+            items[name[0].lower() + name[1:]] = {"notes": notes} if notes else {}
+    return items
 
 
 def enrollment(data: Any) -> Any:
