@@ -5,6 +5,11 @@ A user's call names a course (the API requires one): with an enrollment of the u
 same plan the two share the call; alone, the course is one the user is enrolled in (one
 recorded in state first), else the tenant's first course. The plan made the user's change
 depend on that course.
+
+An exam's configuration is replaced as a whole when sent (api-contract §4), and a part a
+manifest leaves out is not managed: an update that changes none of the configuration does
+not send it; one that does reads the exam first and sends the parts the manifest leaves
+out as they are live, or stops when the read does not show them (docs/apply.md).
 """
 
 from __future__ import annotations
@@ -12,12 +17,19 @@ from __future__ import annotations
 from spsync.api import wire
 from spsync.apply_ops import Op
 from spsync.errors import ApplyError
-from spsync.model import User
+from spsync.model import Exam, User
 from spsync.plan import Change
 from spsync.planner_base import courses_of_users, provision_course
 from spsync.ports import WorkContext
 from spsync.state import ResourceState
-from spsync.translate import course_request, enrollment_request, exam_request, user_request
+from spsync.translate import (
+    course_request,
+    enrollment_request,
+    exam_request,
+    left_out,
+    live_optional,
+    user_request,
+)
 
 
 class Provisioning:
@@ -49,13 +61,54 @@ class Provisioning:
         run = self.run
         exam = run.desired.exams[c.address]
         course_sid = run.sid(f"course.{exam.course}", c.address)
-        resp = await self._provision(exam_request(exam, course_sid))
+        resp = await self._provision(await self._exam_request(c, exam, course_sid))
         if resp.exam is None:
             raise ApplyError(f"{c.address}: the provision response has no exam")
         refs = {"course": course_sid}
         if resp.configuration is not None:
             refs["configuration"] = resp.configuration.sid
+        else:  # not sent: the configuration is the one recorded
+            rec = run.state.resources.get(c.address)
+            if rec is not None and "configuration" in rec.refs:
+                refs["configuration"] = rec.refs["configuration"]
         self._record(c, resp.exam.sid, refs)
+
+    async def _exam_request(self, c: Change, exam: Exam, course_sid: str) -> wire.ProvisionRequest:
+        """The provision request of an exam's change: an update sends the configuration
+        only when it changes some of it, keeping the live parts the manifest leaves out."""
+        cfg = exam.configuration
+        if c.action != "update" or cfg is None:
+            return exam_request(exam, course_sid)
+        if (c.before or {}).get("configuration") == (c.after or {}).get("configuration"):
+            return exam_request(exam, course_sid, configuration=False)
+        leaves_out = left_out(cfg)
+        if not leaves_out:
+            return exam_request(exam, course_sid)
+        sid = self._exam_sid(c.address, exam)
+        live, unknown = live_optional(await self.run.client.get_exam(course_sid, sid))
+        blind = [p for p in leaves_out if p.partition(".")[0] in unknown]
+        if blind:
+            raise ApplyError(
+                f"{c.address}: the exam's configuration is replaced as a whole when sent, and "
+                f"the API's read of it does not show "
+                f"{', '.join(f'configuration.{p}' for p in blind)}, which the manifest leaves "
+                "out: sending it would reset them. Nothing was sent; set them in the "
+                "manifest to manage them"
+            )
+        return exam_request(exam, course_sid, live=live)
+
+    def _exam_sid(self, address: str, exam: Exam) -> str:
+        """The SID of the exam an update changes: in state, adopted by the plan, or named
+        by the manifest."""
+        rec = self.run.state.resources.get(address)
+        if rec is not None and rec.sid:
+            return rec.sid
+        found = self.run.adopt.get(address)
+        if found is not None and found.sid:
+            return found.sid
+        if exam.ids.kind == "sid":
+            return exam.ids.value
+        raise ApplyError(f"{address}: the SID of the exam to update is not known")
 
     async def user(self, op: Op) -> None:
         """Provision one user, with the enrollment that shares its call when there is one."""

@@ -16,7 +16,7 @@ Two directions, each in one place:
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any, cast
+from typing import Any, cast, get_args
 
 from pydantic import JsonValue
 
@@ -27,6 +27,8 @@ from spsync.model import (
     Exam,
     ExamConfiguration,
     Ids,
+    Notes,
+    PermittedItemConfig,
     Role,
     Session,
     User,
@@ -95,18 +97,59 @@ def _course_object(course: Course) -> wire.ProvisionCourse:
     )
 
 
-def _exam_object(exam: Exam) -> wire.ProvisionExam:
-    """The ``exam`` object of a provision request creating or updating ``exam``."""
+def _exam_object(
+    exam: Exam, configuration: bool = True, live: Mapping[str, Any] | None = None
+) -> wire.ProvisionExam:
+    """The ``exam`` object of a provision request creating or updating ``exam`` (see
+    ``exam_request``)."""
+    cfg = exam.configuration if configuration else None
+    if cfg is not None and live is not None:
+        cfg = kept_configuration(cfg, live)
     return wire.ProvisionExam(
         ids=wire.ExamIds(**_ids(exam.ids)),
         title=exam.title,
         description=optional_text(exam.description),
         type=exam.type,
         limitedScope=exam.limitedScope,
-        configuration=(
-            None if exam.configuration is None else _configuration_request(exam.configuration)
-        ),
+        configuration=None if cfg is None else _configuration_request(cfg),
     )
+
+
+#: the parts of an exam's configuration a manifest may leave out (then not managed)
+OPTIONAL_CONFIGURATION: tuple[str, ...] = ("scheduling", "attempts", "notes", "permittedItems")
+
+
+def left_out(cfg: ExamConfiguration) -> list[str]:
+    """The optional parts of a configuration (``OPTIONAL_CONFIGURATION``, an exam's notes
+    part by part) that ``cfg`` leaves out."""
+    out = [name for name in OPTIONAL_CONFIGURATION if getattr(cfg, name) is None]
+    if cfg.notes is not None:
+        out += [f"notes.{k}" for k in ("student", "proctor") if getattr(cfg.notes, k) is None]
+    return out
+
+
+def kept_configuration(cfg: ExamConfiguration, live: Mapping[str, Any]) -> ExamConfiguration:
+    """``cfg`` with each optional part it leaves out as ``live`` has it (``live_optional``
+    of the exam's read): the API replaces a configuration as a whole, and what a manifest
+    leaves out is not managed, so an update must not reset it."""
+    update: dict[str, Any] = {}
+    if cfg.scheduling is None and live.get("scheduling") is not None:
+        update["scheduling"] = Window(**live["scheduling"])
+    if cfg.attempts is None and live.get("attempts") is not None:
+        update["attempts"] = live["attempts"]
+    live_notes = live.get("notes") or {}
+    mine = cfg.notes or Notes()
+    notes = Notes(
+        student=mine.student if mine.student is not None else live_notes.get("student"),
+        proctor=mine.proctor if mine.proctor is not None else live_notes.get("proctor"),
+    )
+    if notes != mine:
+        update["notes"] = notes
+    if cfg.permittedItems is None and live.get("permittedItems") is not None:
+        update["permittedItems"] = {
+            k: PermittedItemConfig(notes=v.get("notes")) for k, v in live["permittedItems"].items()
+        }
+    return cfg.model_copy(update=update) if update else cfg
 
 
 def _user_object(user: User) -> wire.ProvisionUser:
@@ -130,9 +173,22 @@ def course_request(course: Course) -> wire.ProvisionRequest:
     return wire.ProvisionRequest(course=_course_object(course))
 
 
-def exam_request(exam: Exam, course_sid: str) -> wire.ProvisionRequest:
-    """The provision request that creates or updates ``exam`` in the course ``course_sid``."""
-    return wire.ProvisionRequest(course=_course_ref(course_sid), exam=_exam_object(exam))
+def exam_request(
+    exam: Exam,
+    course_sid: str,
+    *,
+    configuration: bool = True,
+    live: Mapping[str, Any] | None = None,
+) -> wire.ProvisionRequest:
+    """The provision request that creates or updates ``exam`` in the course ``course_sid``.
+
+    ``configuration``: whether the configuration is sent (an update that changes none of it
+    leaves it out, and the API keeps it as it is). ``live``: the live optional parts of the
+    configuration (``live_optional``), which the configuration sent keeps where the
+    manifest leaves them out (``kept_configuration``)."""
+    return wire.ProvisionRequest(
+        course=_course_ref(course_sid), exam=_exam_object(exam, configuration, live)
+    )
 
 
 def user_request(user: User, course_sid: str, role: Role | None = None) -> wire.ProvisionRequest:
@@ -261,6 +317,57 @@ def _configuration_fields(
     if conf.password is not None:
         c["password"] = conf.password
     return c
+
+
+#: the permitted items a provision request can name
+_SENDABLE_ITEMS = frozenset(get_args(wire.PermittedItemName))
+
+
+def live_optional(e: wire.Exam) -> tuple[dict[str, Any], list[str]]:
+    """The optional parts of an exam's live configuration (``OPTIONAL_CONFIGURATION``) in
+    normal form, and those the read leaves unknown (what an update cannot send as it is).
+
+    ``attempts`` is always set (the API defaults it): left out or ``null``, it is unknown.
+    The others may be unset, which the contract's form shows by leaving them out and the
+    v1 form (which always sends its keys) by ``null``s; so a part is unknown when the
+    contract's form sends it as ``null``, when the v1 form leaves its keys out (or, for the
+    permitted items, any item's switch or notes: ``aliases.permitted_items``), and when a
+    window has one end only. A permitted item no provision request can name is unknown
+    too: it could not be sent back."""
+    conf = e.configuration
+    if conf is None:
+        return {}, list(OPTIONAL_CONFIGURATION)
+    v1 = conf.proctorTypeSids is not None
+    sent = conf.model_fields_set
+    parts: dict[str, Any] = {}
+    unknown: list[str] = []
+    if conf.attempts is None:
+        unknown.append("attempts")
+    else:
+        parts["attempts"] = conf.attempts
+    window = conf.scheduling
+    if "scheduling" in sent and window is not None:
+        ends = (window.open, window.close)
+        if None not in ends:
+            parts["scheduling"] = {"open": window.open, "close": window.close}
+        elif ends != (None, None):
+            unknown.append("scheduling")
+    elif "scheduling" in sent or v1:
+        unknown.append("scheduling")
+    if "notes" in sent and conf.notes is not None:
+        notes = _sent(conf.notes, (("student", "student"), ("proctor", "proctor")))
+        if notes:
+            parts["notes"] = notes
+    elif "notes" in sent or v1:
+        unknown.append("notes")
+    items = conf.permittedItems
+    if "permittedItems" in sent and items is not None and set(items) <= _SENDABLE_ITEMS:
+        parts["permittedItems"] = {
+            k: ({"notes": v.notes} if v is not None and v.notes else {}) for k, v in items.items()
+        }
+    elif "permittedItems" in sent or v1:
+        unknown.append("permittedItems")
+    return parts, unknown
 
 
 def _dig(fields: Mapping[str, Any] | None, *path: str) -> dict[str, Any]:
