@@ -57,7 +57,7 @@ class AuditLog:
         self.tenant = tenant
         self.run = run or uuid.uuid4().hex[:12]
         self._clock = clock
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        files.make_dirs(self.path.parent, "the audit directory", StateError)
         self._fh: IO[str] | None = os.fdopen(self._open(), "a", encoding="utf-8")
         self._pending: list[str] = []
         self.lines = 0

@@ -28,7 +28,7 @@ from typing import IO
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from spsync import files
-from spsync.errors import LockError, StateError
+from spsync.errors import LockError, SpsyncError, StateError
 from spsync.journal import fold, journal_path, read_entries
 from spsync.memory import give_back
 from spsync.model import Tenant
@@ -57,12 +57,27 @@ def _fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
-def write_atomic(path: Path, text: str | Callable[[IO[str]], None]) -> None:
+def write_atomic(
+    path: Path,
+    text: str | Callable[[IO[str]], None],
+    *,
+    what: str = "the state file",
+    error: type[SpsyncError] = StateError,
+) -> None:
     """Write ``text`` to ``path`` so that a crash leaves either the old or the new file.
 
     ``text`` may be a function writing the content to the file it is given. Temp file in
-    the same directory, fsync, rename over the target, fsync the directory.
+    the same directory, fsync, rename over the target, fsync the directory. A file-system
+    failure is ``error`` naming ``path``, ``what`` it is and why (``path: cannot write the
+    state file: state is not a directory``).
     """
+    try:
+        _write_atomic(path, text)
+    except OSError as e:
+        raise error(f"{path}: cannot write {what}: {files.why(e, path.parent)}") from None
+
+
+def _write_atomic(path: Path, text: str | Callable[[IO[str]], None]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
@@ -238,7 +253,7 @@ class StateStore:
         Blocked: ``LockError`` naming the holder at once, or after waiting ``timeout``
         seconds. ``unlock_hint`` is the path shown in the message's ``spsync unlock`` advice.
         """
-        self.directory.mkdir(parents=True, exist_ok=True)
+        files.make_dirs(self.directory, "the state directory", StateError)
         fd = self._take(tenant, timeout, unlock_hint)
         try:
             info = LockInfo(
@@ -250,7 +265,11 @@ class StateStore:
                 pid=os.getpid(),
                 since=_utc_now().strftime("%Y-%m-%dT%H:%M:%SZ"),
             )
-            write_atomic(self._info_path(tenant), info.model_dump_json(indent=2) + "\n")
+            write_atomic(
+                self._info_path(tenant),
+                info.model_dump_json(indent=2) + "\n",
+                what="the lock's holder record",
+            )
             self._remove_stale_temp_files(tenant)
             try:
                 yield info
@@ -327,7 +346,7 @@ class StateStore:
                 f"lock id {lock_id} does not match the lock of {tenant} ({info.id}, held by "
                 f"pid {info.pid} on {info.host} for {info.operation})"
             )
-        self.directory.mkdir(parents=True, exist_ok=True)
+        files.make_dirs(self.directory, "the state directory", StateError)
         with open(self._lock_path(tenant), "a+") as fh:
             try:
                 fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)

@@ -189,6 +189,7 @@ def test_the_documented_messages_are_the_printed_ones(
         s.cli("import", "manifests/acme", "user.jane", "US" + "0" * 32)
         s.edit("exams.yaml", "duration: 120", "duration: 100")
         s.cli("plan", "manifests/acme", "--out", "first.json", code=0)
+        s.cli("plan", "manifests/acme", "--out", "first.json/again.json")  # a file in the way
         s.edit("exams.yaml", "duration: 100", "duration: 90")
         s.cli("apply", "manifests/acme", "--auto-approve", code=0)
         s.cli("apply", "first.json")  # stale: the state moved since

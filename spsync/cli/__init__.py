@@ -99,13 +99,31 @@ class SpsyncGroup(SummaryGroup):
         except KeyboardInterrupt:
             err("interrupted")
             sys.exit(130)
-        except Exception as e:  # a bug, not a user mistake
-            ctx = click.get_current_context(silent=True)
-            if verbose or (ctx is not None and globals_of(ctx).verbose):
-                traceback.print_exc()
-            err(f"internal error: {type(e).__name__}: {e} (run with -v for the traceback)")
+        except OSError as e:
+            if e.filename is None or not e.strerror:
+                _internal(e, verbose)
+            # a path the system refused (a file where a directory was meant, no room, no
+            # permission) is the machine's state, not a bug: said as every error is
+            _traceback_if(verbose)
+            err(f"error: {e.filename}: {e.strerror}")
             sys.exit(1)
+        except Exception as e:  # a bug, not a user mistake
+            _internal(e, verbose)
         sys.exit(rv if isinstance(rv, int) else 0)
+
+
+def _traceback_if(verbose: bool) -> None:
+    """The traceback of the exception being handled, with ``-v``."""
+    ctx = click.get_current_context(silent=True)
+    if verbose or (ctx is not None and globals_of(ctx).verbose):
+        traceback.print_exc()
+
+
+def _internal(e: Exception, verbose: bool) -> NoReturn:
+    """Report ``e`` as a bug: ``internal error``, its traceback with ``-v``; exit 1."""
+    _traceback_if(verbose)
+    err(f"internal error: {type(e).__name__}: {e} (run with -v for the traceback)")
+    sys.exit(1)
 
 
 def _argv(args: tuple[Any, ...], kwargs: dict[str, Any]) -> list[str]:

@@ -9,6 +9,8 @@ from typing import Any
 
 from spsync.api.client import Client
 from spsync.cli.common import Globals, err
+from spsync.errors import StateError
+from spsync.files import make_dirs
 from spsync.model import Desired
 from spsync.planning import ClientFactory, api_client, client_options
 from spsync.secrets import Secret
@@ -46,6 +48,7 @@ def _sandbox_client(
 
     made = client_options(desired, options)
     if "app" not in shared:
+        make_dirs(g.sandbox_dir, "the sandbox directory", StateError)
         shared["app"], _world = open_embedded(g.sandbox_dir)
     # the simulator takes any non-empty token; the tenant's real one is never read here
     return Client(

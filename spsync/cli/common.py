@@ -22,16 +22,22 @@ SANDBOX_DIR = Path(".spsync") / "sandbox"
 ROOT_MARKER = ".spsync-root"
 
 
-def config_root(start: Path | None = None) -> Path | None:
+def config_root(start: Path | None = None, *, made: bool = False) -> Path | None:
     """The configuration repository holding ``start`` (default: the working directory): the
     nearest directory from there upward that holds a ``manifests/`` directory or a
-    ``.spsync-root`` file; ``None`` when there is none."""
+    ``.spsync-root`` file; ``None`` when there is none. ``made``: as it will be once
+    ``start`` is made (a ``manifests`` directory on the way to it counts)."""
     try:
         here = (start if start is not None else Path.cwd()).resolve()
     except OSError:
         return None
+    on_the_way = {here, *here.parents} if made else set()
     for d in (here, *here.parents):
-        if (d / "manifests").is_dir() or (d / ROOT_MARKER).exists():
+        if (
+            (d / "manifests") in on_the_way
+            or (d / "manifests").is_dir()
+            or (d / ROOT_MARKER).exists()
+        ):
             return d
     return None
 

@@ -39,6 +39,8 @@ def env_name(tenant: str, what: str) -> str:
 
 def scaffold(path: Path, tenant: str, install: str) -> list[Path]:
     """Write the tenant directory; refuse to touch an existing manifest. Returns the files."""
+    from spsync.files import blocker, write_together
+
     if not re.match(TENANT_PATTERN, tenant):
         raise UsageError(f'--tenant "{tenant}" must match {TENANT_PATTERN} (e.g. "acme")')
     if not re.match(INSTALL_PATTERN, install):
@@ -47,6 +49,9 @@ def scaffold(path: Path, tenant: str, install: str) -> list[Path]:
         )
     if path.exists() and not path.is_dir():
         raise UsageError(f"{path} exists and is not a directory")
+    found = blocker(path)
+    if found is not None:
+        raise UsageError(f"{path}: cannot create the tenant directory: {found} is not a directory")
     if path.is_dir() and any(path.glob("*.y*ml")):
         raise UsageError(f"{path} already holds YAML files; init never overwrites manifests")
     from spsync.schema import json_schema
@@ -67,32 +72,45 @@ def scaffold(path: Path, tenant: str, install: str) -> list[Path]:
         path / SCHEMA_DIR / "resources.schema.json": json.dumps(json_schema("resources"), indent=2)
         + "\n",
     }
-    (path / SCHEMA_DIR).mkdir(parents=True, exist_ok=True)
-    for file, text in files.items():
-        file.write_text(text, encoding="utf-8")
     ignore = _gitignore(path)
-    return [*files, *([ignore] if ignore is not None else [])]
+    if ignore is not None:
+        files[ignore[0]] = ignore[1]
+    # all of them or none: a tenant half written would be refused by the retry
+    write_together(files, UsageError)
+    return list(files)
 
 
-def _gitignore(path: Path) -> Path | None:
-    """Add spsync's local files to the ``.gitignore`` of the configuration repository holding
-    ``path`` (lines already there are kept, none removed); ``None`` when there is no such
-    repository or nothing to add."""
+def _gitignore(path: Path) -> tuple[Path, str] | None:
+    """The ``.gitignore`` of the configuration repository holding ``path`` and its text
+    with spsync's local files added (lines already there are kept, none removed); ``None``
+    when there is no such repository or nothing to add."""
     from spsync.cli.common import config_root
 
-    root = config_root(path)
+    root = config_root(path, made=True)
     if root is None:
         return None
     here = Path.cwd().resolve()
     target = Path(".gitignore") if root == here else root / ".gitignore"
-    old = target.read_text(encoding="utf-8") if target.exists() else ""
+    old = _read_gitignore(target)
     have = {line.strip() for line in old.splitlines()}
     missing = [line for line in GITIGNORE if line not in have]
     if missing == list(GITIGNORE[:1]) or not [m for m in missing if not m.startswith("#")]:
         return None
     sep = "" if not old or old.endswith("\n") else "\n"
-    target.write_text(old + sep + "\n".join(missing) + "\n", encoding="utf-8")
-    return target
+    return target, old + sep + "\n".join(missing) + "\n"
+
+
+def _read_gitignore(target: Path) -> str:
+    """The text of ``target`` ("" when there is none); one that cannot be read is an error
+    found before anything is written."""
+    try:
+        return target.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return ""
+    except UnicodeDecodeError:
+        raise UsageError(f"{target}: cannot read: not UTF-8 text; nothing was written") from None
+    except OSError as e:
+        raise UsageError(f"{target}: cannot read: {e.strerror}; nothing was written") from None
 
 
 @click.command("init")

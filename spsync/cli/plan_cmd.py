@@ -16,7 +16,7 @@ from spsync.cli.common import (
     replace_option,
     target_option,
 )
-from spsync.errors import SpsyncError
+from spsync.errors import SpsyncError, UsageError
 from spsync.render import FORMATS
 
 
@@ -88,7 +88,7 @@ def plan(
       spsync plan manifests/acme
       spsync plan manifests --format markdown --out plan.json
     """
-    from spsync import manifest
+    from spsync import files, manifest
     from spsync.api.client import run
     from spsync.cli.clients import client_factory
     from spsync.plan_file import write_plan_to
@@ -97,6 +97,8 @@ def plan(
     from spsync.store import StateStore, write_atomic
 
     g = globals_of(ctx)
+    if out_file is not None:  # found before the API is asked anything or a plan is shown
+        files.check_writable(out_file, "the plan file", UsageError)
     desireds = manifest.load(path, tenants=tenants, sandbox=g.sandbox)
     store = StateStore(g.state_dir)
     failures: dict[str, SpsyncError] = {}
@@ -124,7 +126,12 @@ def plan(
     if error is not None:
         raise error
     if out_file is not None:
-        write_atomic(out_file, lambda fh: write_plan_to(fh, result))
+        write_atomic(
+            out_file,
+            lambda fh: write_plan_to(fh, result),
+            what="the plan file",
+            error=UsageError,
+        )
         err(f"Saved the plan to {out_file}; apply it with: {_apply_hint(out_file, g)}")
     if detailed_exitcode and result.has_changes:
         return 2
