@@ -64,6 +64,8 @@ class ApplyOptions:
     sandbox: bool = False
     #: the path a lock's holder is told to unlock
     unlock_hint: str = ""
+    #: where the audit logs are written
+    audit_dir: Path = AUDIT_DIR
 
 
 @dataclass
@@ -178,7 +180,7 @@ async def applying(
             )
             if replay(store, desired.tenant):
                 replayed.add(name)
-            audits[name] = stack.enter_context(AuditLog(AUDIT_DIR, name))
+            audits[name] = stack.enter_context(AuditLog(o.audit_dir, name))
 
         async def prepare(desired: Desired) -> _Prepared:
             name = desired.tenant.tenant

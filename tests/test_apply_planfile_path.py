@@ -47,3 +47,41 @@ def test_saved_plan_whose_manifests_moved_is_a_clear_error(
     )
     r = runner.invoke(main, ["--sandbox", "apply", "p.json", "--manifests", "moved/acme"])
     assert r.exit_code == 0, r.stderr
+
+
+def test_a_plan_applied_from_elsewhere_uses_the_repository_of_its_manifests(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = tmp_path_factory.mktemp("repo").resolve()
+    plans = tmp_path_factory.mktemp("plans").resolve()
+    elsewhere = tmp_path_factory.mktemp("elsewhere").resolve()
+    runner = CliRunner()
+    monkeypatch.chdir(root)
+    init = ["init", "manifests/initech", "--tenant", "initech", "--install", "AI" + "c" * 32]
+    assert runner.invoke(main, init).exit_code == 0
+    first = ["--sandbox", "apply", "manifests/initech", "--auto-approve"]
+    assert runner.invoke(main, first).exit_code == 0
+    resources = root / "manifests" / "initech" / "resources.yaml"
+    resources.write_text(resources.read_text().replace("Main course", "Main course 2"))
+    plan = ["--sandbox", "plan", "manifests/initech", "--out", str(plans / "p.json")]
+    assert runner.invoke(main, plan).exit_code == 0
+    plan[-1] = str(plans / "stale.json")
+    assert runner.invoke(main, [*plan, "--allow-destroy"]).exit_code == 0
+
+    monkeypatch.chdir(elsewhere)
+    manifests = ["--manifests", str(root / "manifests" / "initech")]
+    r = runner.invoke(main, ["--sandbox", "apply", str(plans / "p.json"), *manifests])
+    assert r.exit_code == 0, r.stderr
+    assert r.stdout.endswith("Apply complete.\n")
+    assert r.stderr.splitlines()[0] == (
+        f"sandbox: {root}/.spsync/sandbox (configuration repository {root})"
+    )
+    assert sorted(p.name for p in (root / ".spsync" / "audit").iterdir()) == ["initech.jsonl"]
+    # a plan refused (stale: the state moved since) leaves nothing behind here either
+    r = runner.invoke(main, ["--sandbox", "apply", str(plans / "stale.json"), *manifests])
+    assert r.exit_code == 1
+    assert r.stderr.splitlines()[1:3] == [
+        "the saved plan is stale; make a new one (spsync plan ... --out FILE):",
+        "  - the state of initech changed since planning (serial 2 -> 4)",
+    ]
+    assert list(elsewhere.iterdir()) == []

@@ -192,6 +192,7 @@ def apply_cmd(
         parallelism=parallelism,
         sandbox=g.sandbox,
         unlock_hint=str(manifests),
+        audit_dir=g.audit_dir,
     )
     return asyncio.run(
         _apply(

@@ -42,12 +42,21 @@ def config_root(start: Path | None = None, *, made: bool = False) -> Path | None
     return None
 
 
+#: the parameters naming where a command's manifests are, the first given wins: apply's
+#: ``--manifests`` (with a plan file), else the PATH argument (manifests, a plan file, an
+#: export's destination)
+PATH_PARAMS = ("manifests_opt", "path")
+
+
 def _command_path() -> Path | None:
-    """The PATH argument of the running command (manifests, a plan file, an export's
-    destination): where the configuration repository is looked for first."""
+    """Where the running command's manifests are (``PATH_PARAMS``): where the configuration
+    repository is looked for first."""
     ctx = click.get_current_context(silent=True)
-    value = ctx.params.get("path") if ctx is not None else None
-    return Path(value) if isinstance(value, str | Path) and str(value) else None
+    for name in PATH_PARAMS:
+        value = ctx.params.get(name) if ctx is not None else None
+        if isinstance(value, str | Path) and str(value):
+            return Path(value)
+    return None
 
 
 @dataclass
@@ -79,16 +88,24 @@ class Globals:
         """``.spsync/sandbox/`` of the configuration repository (the embedded simulator)."""
         return self._located(SANDBOX_DIR, "sandbox")
 
-    def _located(self, relative: Path, what: str) -> Path:
+    @property
+    def audit_dir(self) -> Path:
+        """``.spsync/audit/`` of the configuration repository (apply's audit logs: only
+        written, so not said on stderr as the state and the sandbox are)."""
+        from spsync.audit import AUDIT_DIR
+
+        return self._located(AUDIT_DIR, "audit log", say=False)
+
+    def _located(self, relative: Path, what: str, *, say: bool = True) -> Path:
         """``relative`` in the configuration repository of the command's PATH (else of the
-        working directory); said on stderr when that is not the working directory, so a
-        run from elsewhere never silently reads another (empty) state."""
+        working directory); said on stderr when that is not the working directory (unless
+        not ``say``), so a run from elsewhere never silently reads another (empty) state."""
         path = _command_path()
         root = (config_root(path) if path is not None else None) or config_root()
         if root is None or root == Path.cwd().resolve():
             return relative
         where = root / relative
-        if where not in self.told:
+        if say and where not in self.told:
             self.told.add(where)
             err(f"{what}: {where} (configuration repository {root})")
         return where
