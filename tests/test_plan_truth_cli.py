@@ -105,6 +105,16 @@ def test_state_mv_then_plan_is_empty(acme: Path, tmp_path: Path) -> None:
     )
 
 
+def test_state_mv_to_the_same_address_says_so(acme: Path, tmp_path: Path) -> None:
+    before = state_of(tmp_path)
+    r = cli("state", "mv", str(acme), "user.jane", "user.jane")
+    assert (r.exit_code, r.stdout) == (1, "")
+    assert r.stderr == (
+        "error: cannot move user.jane to itself: FROM and TO are the same address\n"
+    )
+    assert state_of(tmp_path) == before
+
+
 def test_replace_books_one_session_again(acme: Path, tmp_path: Path) -> None:
     sid = state_of(tmp_path)["resources"]["session.cert-456.jane"]["sid"]
     plan = cli("plan", str(acme), "--replace", "session.cert-456.jane")

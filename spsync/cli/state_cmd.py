@@ -235,6 +235,8 @@ def state_mv(
     from spsync.moves import moved_with
     from spsync.store import StateStore
 
+    if source == dest:
+        raise UsageError(f"cannot move {source} to itself: FROM and TO are the same address")
     g = globals_of(ctx)
     store = StateStore(g.state_dir)
     owners = []
