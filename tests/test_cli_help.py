@@ -118,7 +118,7 @@ GLOBALS = {
     ("schema",): ("--verbose",),
     ("state",): (),
     ("sandbox",): (),
-    ("sandbox", "serve"): (),
+    ("sandbox", "serve"): ("--verbose",),
 }
 
 
@@ -136,6 +136,7 @@ def test_only_global_options_that_do_something_are_offered(path: tuple[str, ...]
         ["schema", "--kind", "tenant", "--sandbox", "--state-dir", "x", "--no-color"],
         ["init", "--help", "--sandbox", "--state-dir", "x", "--no-color"],
         ["validate", "--help", "--state-dir", "x", "--no-color"],
+        ["sandbox", "serve", "--help", "-v", "--sandbox", "--state-dir", "x", "--no-color"],
     ],
 )
 def test_a_hidden_global_option_is_still_accepted(args: list[str]) -> None:

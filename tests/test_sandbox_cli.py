@@ -95,3 +95,30 @@ def test_serve_end_to_end(tmp_path: Path) -> None:
                 proc.kill()
     saved = json.loads(data.read_text())
     assert saved["installs"][0]["courses"][0]["title"] == "T"
+
+
+def test_ctrl_c_stops_the_server_with_exit_0_and_global_options_come_after_serve() -> None:
+    # documented in docs/exit-codes.md as the one exception to 130
+    cmd = [sys.executable, "-m", "spsync", "sandbox", "serve", "--port", "0"]
+    cmd += ["-v", "--no-color", "--sandbox", "--state-dir", "x"]
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    popen = subprocess.Popen(
+        cmd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        # a Ctrl-C reaches the server even where the test runner ignores SIGINT
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+    with popen as proc:
+        try:
+            assert proc.stdout is not None and proc.stderr is not None
+            line = proc.stdout.readline()
+            assert line.startswith("spsync sandbox listening on http://127.0.0.1:"), line
+            proc.send_signal(signal.SIGINT)
+            assert proc.wait(timeout=15) == 0
+            assert proc.stderr.read() == "spsync sandbox stopped\n"
+        finally:
+            if proc.poll() is None:
+                proc.kill()

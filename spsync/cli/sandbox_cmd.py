@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from spsync.cli.common import SummaryGroup, err, out
+from spsync.cli.common import SummaryGroup, err, global_options, out
 from spsync.errors import UsageError
 
 if TYPE_CHECKING:
@@ -162,6 +162,7 @@ def sandbox() -> None:
     metavar="ROWS",
     help="vendor: the sessions the appointments report lists: all (default) or booked.",
 )
+@global_options(hide=("--state-dir", "--sandbox", "--no-color"))
 def serve(
     host: str,
     port: int,
@@ -183,6 +184,9 @@ def serve(
     report_rows: str | None,
 ) -> None:
     """Run the SmarterProctoring simulator as an HTTP server (Ctrl-C stops it).
+
+    Ctrl-C or SIGTERM shuts it down gracefully; it then exits 0 (not 130: stopping is how
+    a server ends).
 
     \b
     Example:
@@ -246,6 +250,10 @@ def serve(
         )
     except OSError as e:
         raise UsageError(f"cannot listen on {host}:{port}: {e.strerror or e}") from e
+    except KeyboardInterrupt:
+        # a Ctrl-C just after the listening line, before the server watches for it, stops
+        # it as one a moment later does: stopping is how a server ends (exit 0)
+        pass
     err("spsync sandbox stopped")
 
 
