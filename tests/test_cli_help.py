@@ -169,3 +169,23 @@ def test_command_lists_show_whole_summaries(path: tuple[str, ...]) -> None:
         first = " ".join(docstring.split("\n\n", 1)[0].split())
         assert summary == first, (path, sub)
         assert not summary.endswith("..."), (path, sub)
+
+
+def test_parallelism_is_told_as_the_ceiling_of_a_window_that_starts_at_the_specs_8() -> None:
+    # product-spec §6 says "--parallelism, default 8": the window starts there, and grows
+    # up to --parallelism (64 by default) only while the API keeps up
+    from support.docs import DOCS
+
+    from spsync.api.window import CEILING, START
+
+    assert (START, CEILING) == (8, 64)
+    text = " ".join(_help(("apply",)).split())
+    assert "Most API calls in flight: the ceiling of the adaptive window, which starts at 8." in (
+        text
+    )
+    assert "[default: 64; 1<=x<=256]" in text
+    apply_doc = " ".join((DOCS / "apply.md").read_text(encoding="utf-8").split())
+    assert (
+        "The product specification gives `--parallelism` a default of 8 (§6). That is where "
+        "the window starts"
+    ) in apply_doc

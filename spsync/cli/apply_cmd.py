@@ -68,7 +68,7 @@ def _stderr_progress(no_color: bool) -> Progress:
     type=click.IntRange(1, 256),
     default=64,
     show_default=True,
-    help="Most API calls in flight (the adaptive window's ceiling).",
+    help="Most API calls in flight: the ceiling of the adaptive window, which starts at 8.",
 )
 @target_option
 @click.option(
