@@ -85,3 +85,24 @@ def test_a_plan_applied_from_elsewhere_uses_the_repository_of_its_manifests(
         "  - the state of initech changed since planning (serial 2 -> 4)",
     ]
     assert list(elsewhere.iterdir()) == []
+
+
+def test_manifests_given_with_a_directory_path_do_not_move_the_repository(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # --manifests is for a plan file; with manifests as PATH, PATH's repository is used
+    root = tmp_path_factory.mktemp("repo").resolve()
+    other = tmp_path_factory.mktemp("other").resolve()
+    runner = CliRunner()
+    for where in (root, other):
+        monkeypatch.chdir(where)
+        init = ["init", "manifests/initech", "--tenant", "initech", "--install", "AI" + "c" * 32]
+        assert runner.invoke(main, init).exit_code == 0
+    monkeypatch.chdir(tmp_path_factory.mktemp("elsewhere"))
+    apply = ["--sandbox", "apply", str(root / "manifests" / "initech"), "--auto-approve"]
+    r = runner.invoke(main, [*apply, "--manifests", str(other / "manifests" / "initech")])
+    assert r.exit_code == 0, r.stderr
+    assert r.stderr.splitlines()[0] == (
+        f"sandbox: {root}/.spsync/sandbox (configuration repository {root})"
+    )
+    assert not (other / ".spsync").exists()

@@ -42,21 +42,20 @@ def config_root(start: Path | None = None, *, made: bool = False) -> Path | None
     return None
 
 
-#: the parameters naming where a command's manifests are, the first given wins: apply's
-#: ``--manifests`` (with a plan file), else the PATH argument (manifests, a plan file, an
-#: export's destination)
-PATH_PARAMS = ("manifests_opt", "path")
-
-
 def _command_path() -> Path | None:
-    """Where the running command's manifests are (``PATH_PARAMS``): where the configuration
-    repository is looked for first."""
+    """Where the running command's manifests are: where the configuration repository is
+    looked for first. The PATH argument (manifests, a plan file, an export's destination),
+    but for a plan file given with apply's ``--manifests``, that."""
     ctx = click.get_current_context(silent=True)
-    for name in PATH_PARAMS:
-        value = ctx.params.get(name) if ctx is not None else None
-        if isinstance(value, str | Path) and str(value):
-            return Path(value)
-    return None
+    params = ctx.params if ctx is not None else {}
+    path, manifests = _given(params.get("path")), _given(params.get("manifests_opt"))
+    if manifests is not None and (path is None or path.is_file()):
+        return manifests
+    return path
+
+
+def _given(value: object) -> Path | None:
+    return Path(value) if isinstance(value, str | Path) and str(value) else None
 
 
 @dataclass
