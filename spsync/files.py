@@ -5,6 +5,10 @@ to. A symlink put there in place of one of them would make spsync read a file it
 write, or append to one outside the repository, so they are opened with ``O_NOFOLLOW``: a
 symlink is refused with a clear error, never followed (their JSON is read strictly, by
 ``spsync.strictjson``).
+
+Making the directories they live in, and writing several files as one (``init``), a path
+the system refuses is an ``SpsyncError`` naming it and why (``state is not a directory``),
+never a bare ``OSError``.
 """
 
 from __future__ import annotations
