@@ -350,7 +350,8 @@ _URLSAFE = str.maketrans("+/", "-_")
 
 def _runs(value: str) -> set[tuple[str, int, bool]]:
     """``(form, least, in base64)``: each form of ``value`` and how long a piece of it is
-    masked: all of a short form, else any run of half of it or more, and never less than
+    masked: all of a short form, else any run of two thirds of it or more (less would mask
+    a word a password is made of, such as the name of its exam), and never less than
     ``MIN_RUN`` characters (``MIN_BASE64_RUN`` for base64, whose alphabet is that of
     words)."""
     raw = value.encode()
@@ -360,7 +361,7 @@ def _runs(value: str) -> set[tuple[str, int, bool]]:
 
 
 def _least(form: str, shortest: int) -> int:
-    return min(len(form), max(shortest, len(form) // 2))
+    return min(len(form), max(shortest, -(-2 * len(form) // 3)))
 
 
 def scrub(text: str, secrets: Iterable[str] = ()) -> str:

@@ -47,7 +47,7 @@ def encodings(secret: str) -> dict[str, str]:
     """Each encoding a server may echo ``secret`` in, by name: those that show it otherwise
     than as it is, each once."""
     raw = secret.encode()
-    half = len(secret) // 2 + 1
+    most = -(-2 * len(secret) // 3)  # two thirds, rounded up: the shortest piece masked
     every = {
         "url-lower": _lower_hex(quote(secret, safe="")),
         "url-plus-lower": _lower_hex(quote_plus(secret, safe="")),
@@ -66,9 +66,9 @@ def encodings(secret: str) -> dict[str, str]:
         "json-slash": json.dumps(secret).replace("/", "\\/")[1:-1],
         "nfd": unicodedata.normalize("NFD", secret),
         "mojibake": raw.decode("latin-1"),
-        "first-half": secret[:half],
-        "last-half": secret[-half:],
-        "middle": secret[2 : 2 + half],
+        "first-piece": secret[:most],
+        "last-piece": secret[-most:],
+        "middle": secret[1 : 1 + most],
     }
     out: dict[str, str] = {}
     for name, form in every.items():
@@ -113,8 +113,8 @@ def test_the_echo_holds_every_encoding_that_changes_the_secret() -> None:
         "b64-inside-1",
         "b64-inside-2",
         "json-slash",
-        "first-half",
-        "last-half",
+        "first-piece",
+        "last-piece",
         "middle",
     ]
     assert len(encodings(PASSWORD)) == 18  # all of them
@@ -184,7 +184,7 @@ def known() -> object:
     "text",
     [
         "Passwords must be 12 characters or more",
-        "tok/SE and SECRET and abc=XYZ1",  # pieces shorter than half of the token
+        "tok/SE and SECRET and abc=XYZ1 and tok/SECRET+ab",  # under two thirds of the token
         "jane.smith@example.com 2027-01-01T00:00:00Z",
         "USa1b2c3d4e5f6a7b8c9d0e1f2a3b4c5d6 dG9rL1NF",
     ],
@@ -195,6 +195,6 @@ def test_short_pieces_and_ordinary_text_are_left_alone(known: object, text: str)
 
 def test_a_run_is_masked_whole_and_only_it(known: object) -> None:
     assert scrub("x tok/SECRET+abc=X y", [TOKEN]) == "x (sensitive) y"
-    assert scrub("[RET+abc=XYZ12]", [TOKEN]) == "[(sensitive)]"
+    assert scrub("[CRET+abc=XYZ1234]", [TOKEN]) == "[(sensitive)]"
     assert scrub(f"{TOKEN}{TOKEN}", [TOKEN]) == "(sensitive)(sensitive)"
     assert scrub("a b" * 3, [TOKEN]) == "a ba ba b"
