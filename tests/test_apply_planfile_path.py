@@ -87,10 +87,11 @@ def test_a_plan_applied_from_elsewhere_uses_the_repository_of_its_manifests(
     assert list(elsewhere.iterdir()) == []
 
 
-def test_manifests_given_with_a_directory_path_do_not_move_the_repository(
+def test_manifests_given_with_a_directory_path_is_refused_before_anything(
     tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # --manifests is for a plan file; with manifests as PATH, PATH's repository is used
+    """--manifests is for a plan file: with manifests as PATH it would be silently ignored
+    (which of the two was meant?), so it is refused, and nothing is made anywhere."""
     root = tmp_path_factory.mktemp("repo").resolve()
     other = tmp_path_factory.mktemp("other").resolve()
     runner = CliRunner()
@@ -98,11 +99,15 @@ def test_manifests_given_with_a_directory_path_do_not_move_the_repository(
         monkeypatch.chdir(where)
         init = ["init", "manifests/initech", "--tenant", "initech", "--install", "AI" + "c" * 32]
         assert runner.invoke(main, init).exit_code == 0
-    monkeypatch.chdir(tmp_path_factory.mktemp("elsewhere"))
-    apply = ["--sandbox", "apply", str(root / "manifests" / "initech"), "--auto-approve"]
+    elsewhere = tmp_path_factory.mktemp("elsewhere")
+    monkeypatch.chdir(elsewhere)
+    path = root / "manifests" / "initech"
+    apply = ["--sandbox", "apply", str(path), "--auto-approve"]
     r = runner.invoke(main, [*apply, "--manifests", str(other / "manifests" / "initech")])
-    assert r.exit_code == 0, r.stderr
-    assert r.stderr.splitlines()[0] == (
-        f"sandbox: {root}/.spsync/sandbox (configuration repository {root})"
+    assert r.exit_code == 1
+    assert r.stderr == (
+        f"error: --manifests is for a saved PLANFILE; {path} is already the manifests to "
+        "apply (drop --manifests, or give the plan file as PATH)\n"
     )
-    assert not (other / ".spsync").exists()
+    assert not (root / ".spsync").exists() and not (other / ".spsync").exists()
+    assert list(elsewhere.iterdir()) == []

@@ -174,6 +174,11 @@ def apply_cmd(
         # the reviewed file carries the approval of its destructive changes
         allow_destroy = allow_destroy or plan.allow_destroy
     else:
+        if manifests_opt is not None:
+            raise UsageError(
+                f"--manifests is for a saved PLANFILE; {path} is already the manifests to "
+                "apply (drop --manifests, or give the plan file as PATH)"
+            )
         manifests = path
         if not auto_approve and not _stdin_is_terminal():
             raise UsageError(
