@@ -293,9 +293,7 @@ def _configuration_fields(
         window = getattr(conf, name)
         if window is not None and window.open is not None and window.close is not None:
             c[name] = {"open": window.open, "close": window.close}
-    if conf.notes is not None and (
-        notes := _sent(conf.notes, (("student", "student"), ("proctor", "proctor")))
-    ):
+    if conf.notes is not None and (notes := _notes_fields(conf.notes)):
         c["notes"] = notes
     if conf.proctorTypes is not None:
         c["proctorTypes"] = {
@@ -309,14 +307,22 @@ def _configuration_fields(
             for ts in conf.proctorTypeSids
         }
     if conf.permittedItems is not None:
-        c["permittedItems"] = {
-            k: ({"notes": v.notes} if v is not None and v.notes else {})
-            for k, v in conf.permittedItems.items()
-        }
+        c["permittedItems"] = _items_fields(conf.permittedItems)
     # a password the API does not return is not observable: keep the recorded one
     if conf.password is not None:
         c["password"] = conf.password
     return c
+
+
+def _notes_fields(notes: wire.ResponseNotes) -> dict[str, Any]:
+    """An exam's notes in normal form: the parts the read shows."""
+    return _sent(notes, (("student", "student"), ("proctor", "proctor")))
+
+
+def _items_fields(items: Mapping[str, wire.ResponsePermittedItem | None]) -> dict[str, Any]:
+    """An exam's permitted items in normal form: ``{item: {"notes": …}}``, ``{}`` without
+    notes."""
+    return {k: ({"notes": v.notes} if v is not None and v.notes else {}) for k, v in items.items()}
 
 
 #: the permitted items a provision request can name
@@ -355,16 +361,14 @@ def live_optional(e: wire.Exam) -> tuple[dict[str, Any], list[str]]:
     elif "scheduling" in sent or v1:
         unknown.append("scheduling")
     if "notes" in sent and conf.notes is not None:
-        notes = _sent(conf.notes, (("student", "student"), ("proctor", "proctor")))
+        notes = _notes_fields(conf.notes)
         if notes:
             parts["notes"] = notes
     elif "notes" in sent or v1:
         unknown.append("notes")
     items = conf.permittedItems
     if "permittedItems" in sent and items is not None and set(items) <= _SENDABLE_ITEMS:
-        parts["permittedItems"] = {
-            k: ({"notes": v.notes} if v is not None and v.notes else {}) for k, v in items.items()
-        }
+        parts["permittedItems"] = _items_fields(items)
     elif "permittedItems" in sent or v1:
         unknown.append("permittedItems")
     return parts, unknown
@@ -430,7 +434,7 @@ def session_row_fields(row: wire.SessionRow) -> dict[str, Any]:
 def session_row_sent(row: wire.SessionRow) -> tuple[str, ...]:
     """The managed fields a listed session's row shows (``session_row_fields``' names): a
     field it leaves out or sends as ``null`` is unknown."""
-    return tuple(name for name, key in SESSION_FIELDS if row.get(key) is not None)
+    return tuple(session_row_fields(row))
 
 
 def unobserved_of(kind: str, fields: Mapping[str, Any]) -> list[str]:
