@@ -143,6 +143,33 @@ def test_responses_tolerate_extra_fields_and_normalise_times() -> None:
     assert not session.active
 
 
+@pytest.mark.parametrize(
+    ("sent", "read"),
+    [
+        ("Scheduled", "Scheduled"),
+        ("SCHEDULED", "Scheduled"),
+        ("needs_proctor", "Needs Proctor"),
+        ("NEEDS-PROCTOR", "Needs Proctor"),
+        ("  needs   proctor ", "Needs Proctor"),
+        ("in-progress", "In Progress"),
+        ("Canceled", "Cancelled"),
+        ("CANCELLED", "Cancelled"),
+        ("pending_approval", "Pending Approval"),
+        ("Some Future Status", "Some Future Status"),
+        ("", ""),
+    ],
+)
+def test_a_session_status_is_read_in_the_documents_spelling(sent: str, read: str) -> None:
+    # read once where answers are read: an answer model and a listed row alike
+    session = wire.Session.model_validate({"sid": SID["ES"], "status": sent})
+    assert session.status == read
+    assert session.active is (read in ("Scheduled", "Needs Proctor"))
+    rows = wire.Page[wire.SessionRow].model_validate_json(
+        json.dumps({"results": [{"sid": SID["ES"], "status": sent}]})
+    )
+    assert rows.results == [{"sid": SID["ES"], "status": read}]
+
+
 def test_a_response_time_without_a_zone_is_refused_not_taken_for_utc() -> None:
     with pytest.raises(ValidationError) as refused:
         wire.Session.model_validate(

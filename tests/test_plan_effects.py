@@ -20,9 +20,12 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
+from support.api import Rule, Tamper
 from support.apply import REPO
 from support.truth import Applied, Cli, plan_and_apply
 
+from spsync.api.wire_types import SESSION_STATUSES
 from spsync.sandbox.server import ThreadedServer
 
 TOKEN = "effects-token"
@@ -85,7 +88,9 @@ class Acme:
             f"{base}/enrollments/{en}/exams/{ex}/sessions?includeActive=true", headers=headers
         )
         listed.raise_for_status()
-        (waiting,) = [s for s in _items(listed.json()) if s["status"] == "Needs Proctor"]
+        (waiting,) = [
+            s for s in _items(listed.json()) if s["status"] in ("Needs Proctor", "NEEDS_PROCTOR")
+        ]
         body = {
             "type": "automated",
             "proctorLocationSid": PL,
@@ -107,15 +112,41 @@ def _items(answer: Any) -> list[dict[str, Any]]:
     return list(answer["results"] if isinstance(answer, dict) else answer)
 
 
+def _shout(raw: bytes) -> bytes:
+    """An answer with every session status in capitals, ``_`` for a space (``SCHEDULED``,
+    ``NEEDS_PROCTOR``), as a service may write them."""
+
+    def walk(doc: Any) -> Any:
+        if isinstance(doc, dict):
+            return {
+                k: v.upper().replace(" ", "_")
+                if k == "status" and v in SESSION_STATUSES
+                else walk(v)
+                for k, v in doc.items()
+            }
+        if isinstance(doc, list):
+            return [walk(v) for v in doc]
+        return doc
+
+    return json.dumps(walk(json.loads(raw))).encode() if raw else raw
+
+
 @contextmanager
-def acme_applied(tmp_path: Path) -> Iterator[Acme]:
+def acme_applied(tmp_path: Path, *, shouted: bool = False) -> Iterator[Acme]:
+    """The acme tenant applied; ``shouted``: every answer's session statuses are written
+    in capitals from then on."""
     dest = tmp_path / "manifests" / "acme"
     shutil.copytree(REPO / "manifests" / "acme", dest)
-    with ThreadedServer(token=TOKEN, seed=5, now=NOW) as srv:
+    srv = ThreadedServer(token=TOKEN, seed=5, now=NOW)
+    front = Tamper(srv.app)
+    srv.app = front  # type: ignore[assignment]  # served in front of the simulator
+    with srv:
         acme = Acme(dest, Cli(tmp_path / "state", ENV), srv)
         acme.edit("tenant.yaml", "https://api.smarterproctoring.com", srv.url)
         r = acme.cli("apply", str(dest), "--auto-approve")
         assert r.exit_code == 0, r.output
+        if shouted:
+            front.add(Rule("GET", "/", "edit-after", times=10**6, edit=_shout))
         yield acme
 
 
@@ -209,8 +240,12 @@ HAND_CANCEL_LINE = (
 )
 
 
-def test_a_role_change_shows_the_cancel_of_a_session_booked_by_hand(tmp_path: Path) -> None:
-    with acme_applied(tmp_path) as acme:
+@pytest.mark.parametrize("shouted", [False, True], ids=["documented", "capitals"])
+def test_a_role_change_shows_the_cancel_of_a_session_booked_by_hand(
+    tmp_path: Path, shouted: bool
+) -> None:
+    # "capitals": the service writes statuses as SCHEDULED, which must read as Scheduled
+    with acme_applied(tmp_path, shouted=shouted) as acme:
         # mateo is a learner of acme-compliance, whose exam orientation is unlimited: a
         # person books his orientation session; the manifests hold no session of his there
         booked = acme.book_by_hand("exam.orientation", "enrollment.acme-compliance.mateo")

@@ -55,6 +55,7 @@ from spsync.api.wire_types import (
     RequestTime,
     ResponseTime,
     SessionSid,
+    SessionStatus,
     UserSid,
     is_sid,
 )
@@ -336,7 +337,8 @@ SessionTypeName = Literal[
 
 CancelReason = Literal["no-show", "changed-time", "technical-issue", "other-reason"]
 
-#: session statuses the contract names (the service may use others; they are kept as text)
+#: session statuses the contract names, as every answer's status is spelt once read
+#: (``wire_types.normal_status``; others are kept as text)
 NEEDS_PROCTOR = "Needs Proctor"
 SCHEDULED = "Scheduled"
 CANCELLED = "Cancelled"
@@ -370,7 +372,7 @@ class Session(Response):
     """An exam session. List items (§6.1) carry only some fields; the rest are ``None``."""
 
     sid: SessionSid
-    status: str
+    status: SessionStatus
     installSid: InstallSid | None = None
     examSid: ExamSid | None = None
     enrollmentSid: EnrollmentSid | None = None
@@ -531,7 +533,7 @@ class SessionRow(TypedDict, total=False):
     reads it: the fields of ``Session`` it uses, each present only when sent."""
 
     sid: Required[SessionSid]
-    status: Required[str]
+    status: Required[SessionStatus]
     statusReason: str | None
     enrollmentSid: EnrollmentSid | None
     sessionType: str | None

@@ -3,7 +3,8 @@
 What ``wire``'s models are built of (and what ``wire`` re-exports): the SID pattern of
 each entity (``is_sid``, ``PREFIX``), request date-times (UTC, ``Z``) and response
 date-times normalised to ``YYYY-MM-DDTHH:MM:SSZ`` (``normalise_time``; one without a zone
-is refused), and the secrets a response may carry (never printed).
+is refused), session statuses in the documents' spelling (``normal_status``), and the
+secrets a response may carry (never printed).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import re
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from pydantic import BeforeValidator, StringConstraints
+from pydantic import AfterValidator, BeforeValidator, StringConstraints
 
 from spsync.secrets import Secret
 
@@ -124,6 +125,50 @@ def reparse_time(value: str) -> str:
 ResponseTime = Annotated[
     str, BeforeValidator(normalise_time), StringConstraints(pattern=UTC_PATTERN)
 ]
+
+
+# --- session statuses ----------------------------------------------------------------------
+
+#: every session status the vendor's documents name, in their spelling
+#: (docs/api-dialects.md#statuses)
+SESSION_STATUSES: tuple[str, ...] = (
+    "Needs Proctor",
+    "Pending Approval",
+    "Approval Denied",
+    "Scheduled",
+    "Onboarding",
+    "Checked In",
+    "In Progress",
+    "Processing",
+    "Incident",
+    "Pending Review",
+    "Closed",
+    "Cancelled",
+    "Completed",
+)
+
+
+def _status_key(status: str) -> str:
+    return " ".join(status.replace("_", " ").replace("-", " ").casefold().split())
+
+
+_STATUS_OF_KEY: dict[str, str] = {_status_key(s): s for s in SESSION_STATUSES} | {
+    "canceled": "Cancelled"
+}
+_DOCUMENTED: frozenset[str] = frozenset(SESSION_STATUSES)
+
+
+def normal_status(value: str) -> str:
+    """A session status as the documents spell it, however the service writes it (any
+    casing, ``_`` or ``-`` for a space: ``SCHEDULED``, ``needs_proctor``, ``in-progress``,
+    ``Canceled``). Read once, where answers are read, so every comparison after it is
+    exact; a status no document names is kept as sent (and counts as booked)."""
+    if value in _DOCUMENTED:
+        return value
+    return _STATUS_OF_KEY.get(_status_key(value), value)
+
+
+SessionStatus = Annotated[str, AfterValidator(normal_status)]
 
 
 def _read_secret(value: Any) -> Any:

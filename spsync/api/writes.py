@@ -113,7 +113,7 @@ class Writer(Reader):
 
         async def active(enrollment_sid: str) -> bool:
             listed = await self.list_enrollment_sessions(enrollment_sid, exam_sid)
-            return any(status_is(x.status, *wire.ACTIVE_STATUSES) for x in listed)
+            return any(x.status in wire.ACTIVE_STATUSES for x in listed)
 
         wanted = [(e, True) for e in add] + [(e, False) for e in remove]
         seen = await self._pooled(lambda pair: active(pair[0]), wanted)
@@ -153,7 +153,7 @@ class Writer(Reader):
             found = next((s for s in sessions if s.sid == session_sid), None)
             if found is None:
                 raise Unresolved(f"session {session_sid} is not among the enrollment's sessions")
-            if status_is(found.status, wire.NEEDS_PROCTOR):
+            if found.status == wire.NEEDS_PROCTOR:
                 return None
             if req.externalAppointmentId is not None and (
                 "externalAppointmentId" not in found.model_fields_set
@@ -198,7 +198,7 @@ class Writer(Reader):
 
         async def outcome() -> wire.Session | None:
             current = await self.get_session(exam_sid, session_sid)
-            if status_is(current.status, wire.SCHEDULED):
+            if current.status == wire.SCHEDULED:
                 return current if current.appointmentDate == want_time else None
             raise Unresolved(f"session {session_sid} is {current.status}")
 
@@ -209,7 +209,7 @@ class Writer(Reader):
         if result is not None and result.sid == session_sid:
             return result
         current = await self.get_session(exam_sid, session_sid)
-        if not status_is(current.status, wire.SCHEDULED) or current.appointmentDate != want_time:
+        if current.status != wire.SCHEDULED or current.appointmentDate != want_time:
             raise ResponseError(
                 f"the service accepted the move of session {session_sid}, but reading it back "
                 f"shows it {current.status} for {current.appointmentDate}",
@@ -229,7 +229,7 @@ class Writer(Reader):
             current = await self.get_session(exam_sid, session_sid)
             if _unbooked(current):
                 return current
-            if status_is(current.status, wire.SCHEDULED):
+            if current.status == wire.SCHEDULED:
                 return None
             raise Unresolved(f"session {session_sid} is {current.status}")
 
@@ -254,7 +254,7 @@ def _booked_as(s: wire.Session, when: str | None, external_id: str | None) -> bo
     """Whether ``s`` is booked for ``when`` (and, when given and shown, under
     ``external_id``: an answer that does not show the external id says nothing against)."""
     return (
-        status_is(s.status, wire.SCHEDULED, "Pending Approval")
+        s.status in (wire.SCHEDULED, "Pending Approval")
         and s.appointmentDate == when
         and (
             external_id is None
@@ -267,16 +267,4 @@ def _booked_as(s: wire.Session, when: str | None, external_id: str | None) -> bo
 def _unbooked(s: wire.Session) -> bool:
     """A session a cancel has done with: cancelled, or (where the service reopens the same
     session after a cancel) waiting for a proctor again."""
-    return status_is(s.status, wire.CANCELLED, wire.NEEDS_PROCTOR)
-
-
-def status_is(status: str, *names: str) -> bool:
-    """Whether a session's ``status`` is one of ``names``, as the service may write it:
-    any casing, ``_`` or ``-`` for a space (``SCHEDULED``, ``needs_proctor``,
-    ``in-progress``). A read-back must not call a move failed that the plan, which takes
-    any status but an ended one for booked, saw as done."""
-    return _status_key(status) in {_status_key(n) for n in names}
-
-
-def _status_key(status: str) -> str:
-    return " ".join(status.replace("_", " ").replace("-", " ").casefold().split())
+    return s.status in (wire.CANCELLED, wire.NEEDS_PROCTOR)
