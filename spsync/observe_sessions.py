@@ -36,6 +36,7 @@ from spsync.state import State
 _STATUS_RANK = {
     "Scheduled": 3,
     "Onboarding": 2,
+    "Checked In": 2,
     "In Progress": 2,
     "Pending Approval": 1,
     "Needs Proctor": 1,

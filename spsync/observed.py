@@ -35,8 +35,20 @@ from spsync.model import Strict
 
 #: session statuses in which a session can still be scheduled, moved or cancelled
 ACTIVE_STATUSES: frozenset[str] = frozenset({"Needs Proctor", "Scheduled"})
-#: statuses of a session that is under way or over: nothing to change any more
-DONE_STATUSES: frozenset[str] = frozenset({"Onboarding", "In Progress", "Closed"})
+#: statuses of a session that is under way or over: nothing to change any more (every one
+#: the vendor's documents name; a status is read in their spelling, ``wire_types``)
+DONE_STATUSES: frozenset[str] = frozenset(
+    {
+        "Onboarding",
+        "Checked In",
+        "In Progress",
+        "Processing",
+        "Incident",
+        "Pending Review",
+        "Closed",
+        "Completed",
+    }
+)
 CANCELLED = "Cancelled"
 SCHEDULED = "Scheduled"
 NEEDS_PROCTOR = "Needs Proctor"

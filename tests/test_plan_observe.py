@@ -68,8 +68,9 @@ def test_among_active_sessions_the_scheduled_one_wins(scheduled_sid: str, open_s
     assert picks([booked, fresh]) == {scheduled_sid}
 
 
-def test_an_active_session_beats_a_cancelled_one_edited_later() -> None:
-    live = session(LOW, "In Progress")
+@pytest.mark.parametrize("status", ["In Progress", "Checked In", "CHECKED_IN", "onboarding"])
+def test_an_active_session_beats_a_cancelled_one_edited_later(status: str) -> None:
+    live = session(LOW, status)
     gone = session(HIGH, "Cancelled", reason="other-reason", created=T1, edited=T1)
     assert picks([live, gone]) == {LOW}
 

@@ -26,6 +26,7 @@ from support.plan import (
     world,
 )
 
+from spsync.api import wire
 from spsync.errors import PlanError
 from spsync.fields import secret_key_for
 from spsync.model import Desired, Enrollment
@@ -423,15 +424,32 @@ def test_session_removed_while_assigned_is_cancelled(d: Desired, st: State, live
     assert acts(tp) == [("session.cert.bob", "forget", "removed")]
 
 
-def test_finished_session_is_left_alone_with_a_warning(
-    d: Desired, st: State, live: Observed
+@pytest.mark.parametrize(
+    "status",
+    [
+        "Onboarding",
+        "Checked In",
+        "In Progress",
+        "Processing",
+        "Incident",
+        "Pending Review",
+        "Closed",
+        "Completed",
+    ],
+)
+def test_a_session_under_way_or_over_is_left_alone_with_a_warning(
+    d: Desired, st: State, live: Observed, status: str
 ) -> None:
+    # every status the vendor documents for a session begun or ended: no move, no re-booking
     d2 = with_sessions(d, session("cert", "jane", appointment="2027-03-08T14:00:00Z"))
-    tp = build_plan(d2, st, live_status(live, "session.cert.jane", "Closed"))
-    assert tp.changes == ()
-    assert tp.warnings == (
-        "session.cert.jane: the session is Closed; its manifest changes can no longer be applied",
-    )
+    for sent in (status, status.upper().replace(" ", "_")):
+        read = wire.Session.model_validate({"sid": "ES" + "0" * 32, "status": sent}).status
+        tp = build_plan(d2, st, live_status(live, "session.cert.jane", read))
+        assert tp.changes == ()
+        assert tp.warnings == (
+            f"session.cert.jane: the session is {status}; its manifest changes can no longer "
+            "be applied",
+        )
 
 
 # --- forget -------------------------------------------------------------------------------------
