@@ -26,7 +26,14 @@ from spsync.api.routes import R_ENROLLMENT_SESSIONS
 from spsync.errors import ResponseError
 from spsync.model import Desired
 from spsync.observe_reads import ListedSession, Reads, maybe_missing, read_all
-from spsync.observed import CANCELLED, REMOVED_BY_LIMITED_SCOPE, SCHEDULED, LiveObject, LiveSession
+from spsync.observed import (
+    BOOKED_STATUSES,
+    CANCELLED,
+    REMOVED_BY_LIMITED_SCOPE,
+    SCHEDULED,
+    LiveObject,
+    LiveSession,
+)
 from spsync.state import State
 
 #: How strongly a session's status says "this session holds the enrollment's place in the
@@ -187,10 +194,12 @@ class SessionLookups(Reads):
         exams: dict[str, tuple[str, str]] | None = None
         enrollments: dict[str, str] = {}
         for (exam_sid, enrollment_sid), group in per.items():
-            if (exam_sid, enrollment_sid) in named or all(s.status != SCHEDULED for s in group):
+            if (exam_sid, enrollment_sid) in named or all(
+                s.status not in BOOKED_STATUSES for s in group
+            ):
                 continue
             current = current_session(group)
-            if current is None or current.status != SCHEDULED:
+            if current is None or current.status not in BOOKED_STATUSES:
                 continue
             if exams is None:  # only once a session booked by hand turns up
                 exams, enrollments = self._exam_names_by_sid(), self._enrollments_by_sid()

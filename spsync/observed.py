@@ -49,6 +49,9 @@ DONE_STATUSES: frozenset[str] = frozenset(
         "Completed",
     }
 )
+#: statuses of a session with an appointment that has not begun (booked, or waiting for
+#: the approval an exam may require)
+BOOKED_STATUSES: frozenset[str] = frozenset({"Scheduled", "Pending Approval"})
 CANCELLED = "Cancelled"
 SCHEDULED = "Scheduled"
 NEEDS_PROCTOR = "Needs Proctor"

@@ -11,6 +11,7 @@ from spsync.fields import canonical, changed_paths
 from spsync.model import kind_of
 from spsync.observed import (
     ACTIVE_STATUSES,
+    BOOKED_STATUSES,
     CANCELLED,
     DONE_STATUSES,
     NEEDS_PROCTOR,
@@ -155,7 +156,7 @@ class SessionRules(ProvisionRules):
         if self.o is None:
             gone = False
         elif extra is not None:
-            gone = extra.status not in ACTIVE_STATUSES
+            gone = extra.status not in BOOKED_STATUSES
         else:
             gone = self.is_missing(address) or (
                 live is not None and live.status not in ACTIVE_STATUSES
@@ -309,7 +310,7 @@ class SessionRules(ProvisionRules):
         for session, live in found.items():
             if session in self.d.sessions or session in self.s.resources:
                 continue
-            if live is not None and live.status == SCHEDULED:
+            if live is not None and live.status in BOOKED_STATUSES:
                 self._extra_sessions[session] = live
                 out.append(session)
         return out

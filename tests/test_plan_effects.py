@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -89,7 +89,9 @@ class Acme:
         )
         listed.raise_for_status()
         (waiting,) = [
-            s for s in _items(listed.json()) if s["status"] in ("Needs Proctor", "NEEDS_PROCTOR")
+            s
+            for s in _items(listed.json())
+            if s["status"] in {form("Needs Proctor") for form in STATUS_FORMS.values()}
         ]
         body = {
             "type": "automated",
@@ -112,29 +114,36 @@ def _items(answer: Any) -> list[dict[str, Any]]:
     return list(answer["results"] if isinstance(answer, dict) else answer)
 
 
-def _shout(raw: bytes) -> bytes:
-    """An answer with every session status in capitals, ``_`` for a space (``SCHEDULED``,
-    ``NEEDS_PROCTOR``), as a service may write them."""
+#: how a service may write session statuses the simulator writes as documented
+STATUS_FORMS: dict[str, Callable[[str], str]] = {
+    "documented": lambda status: status,
+    # in capitals, ``_`` for a space (``SCHEDULED``, ``NEEDS_PROCTOR``)
+    "capitals": lambda status: status.upper().replace(" ", "_"),
+    # on an exam that requires approval, a booking waits for it
+    "pending": lambda status: "Pending Approval" if status == "Scheduled" else status,
+}
+
+
+def _restatus(form: Callable[[str], str]) -> Callable[[bytes], bytes]:
+    """An answer's rewrite: every session status in it written as ``form`` says."""
 
     def walk(doc: Any) -> Any:
         if isinstance(doc, dict):
             return {
-                k: v.upper().replace(" ", "_")
-                if k == "status" and v in SESSION_STATUSES
-                else walk(v)
+                k: form(v) if k == "status" and v in SESSION_STATUSES else walk(v)
                 for k, v in doc.items()
             }
         if isinstance(doc, list):
             return [walk(v) for v in doc]
         return doc
 
-    return json.dumps(walk(json.loads(raw))).encode() if raw else raw
+    return lambda raw: json.dumps(walk(json.loads(raw))).encode() if raw else raw
 
 
 @contextmanager
-def acme_applied(tmp_path: Path, *, shouted: bool = False) -> Iterator[Acme]:
-    """The acme tenant applied; ``shouted``: every answer's session statuses are written
-    in capitals from then on."""
+def acme_applied(tmp_path: Path, *, statuses: str = "documented") -> Iterator[Acme]:
+    """The acme tenant applied; from then on, every answer's session statuses written in
+    the form ``STATUS_FORMS[statuses]``."""
     dest = tmp_path / "manifests" / "acme"
     shutil.copytree(REPO / "manifests" / "acme", dest)
     srv = ThreadedServer(token=TOKEN, seed=5, now=NOW)
@@ -145,8 +154,9 @@ def acme_applied(tmp_path: Path, *, shouted: bool = False) -> Iterator[Acme]:
         acme.edit("tenant.yaml", "https://api.smarterproctoring.com", srv.url)
         r = acme.cli("apply", str(dest), "--auto-approve")
         assert r.exit_code == 0, r.output
-        if shouted:
-            front.add(Rule("GET", "/", "edit-after", times=10**6, edit=_shout))
+        if statuses != "documented":
+            edit = _restatus(STATUS_FORMS[statuses])
+            front.add(Rule("GET", "/", "edit-after", times=10**6, edit=edit))
         yield acme
 
 
@@ -240,12 +250,13 @@ HAND_CANCEL_LINE = (
 )
 
 
-@pytest.mark.parametrize("shouted", [False, True], ids=["documented", "capitals"])
+@pytest.mark.parametrize("statuses", STATUS_FORMS)
 def test_a_role_change_shows_the_cancel_of_a_session_booked_by_hand(
-    tmp_path: Path, shouted: bool
+    tmp_path: Path, statuses: str
 ) -> None:
-    # "capitals": the service writes statuses as SCHEDULED, which must read as Scheduled
-    with acme_applied(tmp_path, shouted=shouted) as acme:
+    # "capitals": SCHEDULED must read as Scheduled; "pending": a booking waiting for
+    # approval is a booking too, which the role change cancels
+    with acme_applied(tmp_path, statuses=statuses) as acme:
         # mateo is a learner of acme-compliance, whose exam orientation is unlimited: a
         # person books his orientation session; the manifests hold no session of his there
         booked = acme.book_by_hand("exam.orientation", "enrollment.acme-compliance.mateo")
