@@ -163,6 +163,16 @@ class SessionRules(ProvisionRules):
             )
         before = rec.applied if rec is not None else _session_fields(extra)
         cause = self._cancel_cause(exam_name, user)
+        if gone and cause is not None and rec is not None:
+            again = self._booked_again(address, live)
+            if again is not None:
+                # the recorded booking ended and a person booked the enrollment again: the
+                # change that cancels the address's session cancels that booking; apply
+                # cancels it (not the recorded one) where the cause leaves it to apply
+                self.adopt[address] = Adoption(sid=again.sid, refs=dict(rec.refs))
+                return Decision(
+                    "cancel", cause[0], _session_fields(again), None, depends_extra=(cause[1],)
+                )
         if gone:
             d = self.forget(address)  # nothing left to cancel
             if cause is not None:
@@ -173,6 +183,16 @@ class SessionRules(ProvisionRules):
         if live is not None and live.status != SCHEDULED:
             return self.forget(address)
         return Decision("cancel", "removed", before, None)
+
+    def _booked_again(self, address: str, live: LiveObject | None) -> LiveSession | None:
+        """The enrollment's current session of the exam when it is booked and is not the
+        address's recorded one (``live``: that one, ended or gone), else ``None``."""
+        current = self.o.sessions.get(address) if self.o is not None else None
+        if current is None or current.status not in BOOKED_STATUSES:
+            return None
+        if live is not None and live.sid == current.sid:
+            return None
+        return current
 
     def session(self, address: str) -> Decision:
         exam_name, user = self.split_pair(address, self.d.exams, "exam")

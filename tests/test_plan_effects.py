@@ -351,6 +351,84 @@ def test_a_session_booked_by_hand_in_an_exam_with_no_managed_session_is_seen(
         assert acme.session(booked)["status"] == "Cancelled"
 
 
+def rebook_by_hand(acme: Acme, exam: str, enrollment: str, user: str) -> str:
+    """Cancel the recorded booking of ``user`` in ``exam`` by hand and book the session the
+    service opens again, as a person would: the booking is no longer the one in state; the
+    new one's SID."""
+    recorded = acme.sid(f"session.{exam}.{user}")
+    r = httpx.request(
+        "DELETE",
+        f"{acme.srv.url}/v1/installs/{INSTALL}/exams/{acme.sid('exam.' + exam)}"
+        f"/sessions/{recorded}",
+        json={"cancellationMemo": "by hand", "reason": "other-reason"},
+        headers={"token": TOKEN},
+    )
+    r.raise_for_status()
+    again = acme.book_by_hand(f"exam.{exam}", enrollment)
+    assert again != recorded
+    return again
+
+
+def drop_session(acme: Acme, exam: str, user: str, following: str) -> None:
+    """Remove the session of ``user`` in ``exam`` (the next one in sessions.yaml:
+    ``following``'s) from the manifests."""
+    sessions = (acme.dir / "sessions.yaml").read_text()
+    start = sessions.index(f"  - exam: {exam}\n    user: {user}\n")
+    end = sessions.index(following, start + 1)
+    (acme.dir / "sessions.yaml").write_text(sessions[:start] + sessions[end:])
+
+
+def test_an_unassign_shows_the_cancel_of_a_booking_made_again_by_hand(tmp_path: Path) -> None:
+    with acme_applied(tmp_path) as acme:
+        again = rebook_by_hand(acme, "cert-456", "enrollment.acme-main.jane", "jane")
+        # the manifests drop the session: its implied assignment goes, and the unassign
+        # cancels the booking made by hand
+        drop_session(acme, "cert-456", "jane", "  - exam: cert-456\n    user: john")
+        code, out = acme.plan()
+        assert code == 0, out
+        assert (
+            "  - session.cert-456.jane  (cancel: unassigned, destructive; "
+            "by assignment.cert-456.jane)"
+        ) in out
+        done = acme.apply_plan()
+        assert acts(done.plan) == [
+            ("enrollment.acme-main.jane", "forget", "removed"),
+            ("assignment.cert-456.jane", "unassign", "removed"),
+            ("session.cert-456.jane", "cancel", "unassigned"),
+        ]
+        (cancel,) = [c for c in done.plan["changes"] if c["action"] == "cancel"]
+        assert cancel["before"]["appointment"] == "2028-02-12T10:00:00Z"
+        assert cancel["destructive"] is True
+        assert done.discrepancies() == []
+        assert acme.session(again)["status"] == "Cancelled"
+        assert "session.cert-456.jane" not in acme.cli.state("acme")["resources"]
+        assert acme.plan("--detailed-exitcode")[0] == 0
+
+
+def test_a_role_change_cancels_a_booking_made_again_by_hand_as_planned(tmp_path: Path) -> None:
+    with acme_applied(tmp_path) as acme:
+        again = rebook_by_hand(acme, "orientation", "enrollment.acme-compliance.yuki", "yuki")
+        # the manifests drop yuki's orientation session and make yuki an instructor of its
+        # course: the role change cancels the booking made by hand, and apply cancels that
+        # one (not the recorded one, cancelled already) where the service kept it
+        drop_session(acme, "orientation", "yuki", "  - exam: orientation\n")
+        acme.edit(
+            "roster.yaml",
+            "  - {user: mateo, course: acme-compliance, role: learner}",
+            "  - {user: mateo, course: acme-compliance, role: learner}\n"
+            "  - {user: yuki, course: acme-compliance, role: instructor}",
+        )
+        done = acme.apply_plan()
+        assert acts(done.plan) == [
+            ("enrollment.acme-compliance.yuki", "update", "manifest-changed"),
+            ("session.orientation.yuki", "cancel", "role-changed"),
+        ]
+        assert done.plan["adopt"]["session.orientation.yuki"]["sid"] == again
+        assert done.discrepancies() == []
+        assert acme.session(again)["status"] == "Cancelled"
+        assert acme.plan("--detailed-exitcode")[0] == 0
+
+
 # --- 3. a new user's provision call enrolls the user: the enrollment comes with the user ----
 
 
