@@ -33,12 +33,10 @@ from spsync.api.client import (
     R_USERS,
     Client,
 )
-from spsync.api.errormap import error_from_response, parse_error_body, response_error
+from spsync.api.errormap import error_from_response, error_in_success, response_error
 from spsync.api.retry import parse_retry_after
 from spsync.doctor import LIMIT_OVER, PROBES, Answer, sids_from_answer
 from spsync.errors import ApiError, SpsyncError
-from spsync.sanitize import clean
-from spsync.secrets import scrub
 
 #: a path no SmarterProctoring route serves (its error body tells hapi's 404 from the API's)
 R_NO_ROUTE = "/v1/installs/{installSid}/spsync-doctor-no-such-route"
@@ -88,7 +86,7 @@ def _unreadable(model: type[BaseModel] | None, body: bytes, is_json: bool, path:
         return None
     if not is_json:
         return "the body is not JSON"
-    failure = _error_body(body)
+    failure = error_in_success(body)
     if failure is not None:
         return failure
     try:
@@ -97,25 +95,6 @@ def _unreadable(model: type[BaseModel] | None, body: bytes, is_json: bool, path:
         text = response_error(method="GET", path=path, status=200, problem=exc).api_message
         return text.removeprefix("unexpected response body: ")
     return None
-
-
-def _error_body(body: bytes) -> str | None:
-    """What a 2xx body says when it is the API's error body (``{code, message, status}``
-    with an error status, or those keys alone): an error, whatever the status line says,
-    never an object whose fields all happen to be optional."""
-    try:
-        data: Any = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
-        return None
-    if not isinstance(data, dict) or "code" not in data or "message" not in data:
-        return None
-    status = data.get("status")
-    failing = isinstance(status, int) and not isinstance(status, bool) and status >= 400
-    if not failing and not set(data) <= {"code", "message", "status", "details"}:
-        return None
-    code, message = parse_error_body(body)
-    said = ": ".join(clean(scrub(x)) for x in (code, message) if x)
-    return f"an error body on a success status ({said or 'no code or message'})"
 
 
 async def get_answer(

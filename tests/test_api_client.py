@@ -418,6 +418,48 @@ def test_html_502_from_a_proxy_is_retried_then_reported_cleanly() -> None:
     assert len(fake.sleeps) == 5
 
 
+@pytest.mark.parametrize(
+    ("body", "said"),
+    [
+        (b'{"code":"INTERNALERROR","message":"boom","status":500}', "INTERNALERROR: boom"),
+        (b'{"code":"5003","message":"Forbidden"}', "5003: Forbidden"),
+        (b'{"code":"X","message":"\\u001b[31mred","status":503}', "X: \\x1b[31mred"),
+    ],
+)
+def test_a_read_answered_200_with_an_error_body_is_an_error(body: bytes, said: str) -> None:
+    # the install's settings have no required field: the error body would read as
+    # settings with every field unknown
+    app = Tamper(
+        sandbox_app(new_world()),
+        Rule("GET", "/settings$", "before", status=200, body=body, content_type="application/json"),
+    )
+
+    async def go() -> ResponseError:
+        async with asgi_client(app, FakeTime()) as api:
+            with pytest.raises(ResponseError) as info:
+                await api.settings()
+            assert api.calls.total() == 1  # not retried
+            return info.value
+
+    err = asyncio.run(go())
+    assert err.status == 200
+    assert err.api_message == f"an error body on a success status ({said})"
+    # a body of the same keys that is an answer is read as one
+    ok = Tamper(
+        sandbox_app(new_world()),
+        Rule(
+            "GET", "/settings$", "before", status=200, content_type="application/json",
+            body=b'{"defaultTimezone":"UTC","message":"hi","code":"x"}',
+        ),
+    )  # fmt: skip
+
+    async def read() -> wire.Settings:
+        async with asgi_client(ok, FakeTime()) as api:
+            return await api.settings()
+
+    assert asyncio.run(read()).defaultTimezone == "UTC"
+
+
 def test_reschedule_and_cancel_accept_an_empty_answer() -> None:
     """The contract leaves those answers open: an empty 2xx is read back instead."""
     world = new_world()

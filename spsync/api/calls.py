@@ -32,7 +32,7 @@ import httpx
 from pydantic import BaseModel, ValidationError
 
 from spsync.api import h1, wire
-from spsync.api.errormap import error_from_response, response_error
+from spsync.api.errormap import error_from_response, error_in_success, response_error
 from spsync.api.h1 import H1Transport
 from spsync.api.limiter import AdaptiveRateLimiter
 from spsync.api.retry import RetryPolicy, parse_retry_after
@@ -321,6 +321,13 @@ class Caller:
     ) -> M | None:
         if empty_ok and not body.strip():
             return None
+        failure = None if any_body else error_in_success(body)
+        if failure is not None:
+            # a read answered 200 with the API's error body: an error, never an answer
+            # whose fields are all unknown
+            raise response_error(
+                method=method, path=path, status=response.status_code, problem=failure
+            )
         try:
             return model.model_validate_json(body)
         except ValidationError as exc:

@@ -159,6 +159,32 @@ def error_from_response(
     return cls(message, method=method, path=path, status=status, code=code)
 
 
+#: the largest 2xx body studied for an error body (the API's are a few hundred bytes; a
+#: list page is never one, and is not parsed twice)
+_ERROR_BODY_MAX = 8192
+
+
+def error_in_success(body: bytes) -> str | None:
+    """What a 2xx body says when it is the API's error body (``{code, message, status}``
+    with an error status, or those keys alone): an error, whatever the status line says,
+    never an object whose fields all happen to be optional (the install's settings)."""
+    if len(body) > _ERROR_BODY_MAX or b'"message"' not in body:
+        return None
+    try:
+        data: Any = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        return None
+    if not isinstance(data, dict) or "code" not in data or "message" not in data:
+        return None
+    status = data.get("status")
+    failing = isinstance(status, int) and not isinstance(status, bool) and status >= 400
+    if not failing and not set(data) <= {"code", "message", "status", "details"}:
+        return None
+    code, message = parse_error_body(body)
+    said = ": ".join(clean(scrub(x)) for x in (code, message) if x)
+    return f"an error body on a success status ({said or 'no code or message'})"
+
+
 def response_error(
     *, method: str, path: str, status: int, problem: ValidationError | str
 ) -> ResponseError:
