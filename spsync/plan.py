@@ -549,12 +549,14 @@ def staleness(
         )
     if saved.state_serial == 0 and fresh.state_serial == 0:
         pass  # no state then, none now: a fresh lineage is drawn on every load until saved
-    elif fresh.state_lineage != saved.state_lineage:
+    elif saved.state_serial != 0 and fresh.state_lineage != saved.state_lineage:
         reasons.append(
             f"the state of {saved.tenant} is another lineage ({fresh.state_lineage}, plan was "
             f"made for {saved.state_lineage})"
         )
     elif fresh.state_serial != saved.state_serial:
+        # (a plan made before any state: its lineage was drawn for it alone, so a state
+        # written since, by whatever apply, is a change of the state, not another lineage)
         reasons.append(
             f"the state of {saved.tenant} changed since planning (serial {saved.state_serial} "
             f"-> {fresh.state_serial})"

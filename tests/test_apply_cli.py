@@ -152,9 +152,11 @@ def test_a_saved_plan_is_applied_as_reviewed_and_refused_once_stale(
     # the second plan was made before the first was applied: state, live objects moved
     r = cli("apply", "second.json", "--manifests", str(acme))
     assert r.exit_code == 1
+    # (made before any state: the state written since is a change, not another lineage)
+    serial = json.loads((Path("state") / "acme.json").read_text())["serial"]
     assert r.stderr.startswith(
         "the saved plan is stale; make a new one (spsync plan ... --out FILE):\n"
-        "  - the state of acme is another lineage"
+        f"  - the state of acme changed since planning (serial 0 -> {serial})\n"
     )
     assert "  - acme: changes no longer needed: " in r.stderr
 
