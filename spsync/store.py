@@ -96,6 +96,21 @@ def _write_atomic(path: Path, text: str | Callable[[IO[str]], None]) -> None:
     _fsync_dir(path.parent)
 
 
+#: times a reader reads a state file and its journal again when a writer replaced the file
+#: meanwhile (an apply compacting its journal) before giving up
+READ_ATTEMPTS = 20
+
+
+def _identity(path: Path) -> tuple[int, ...] | None:
+    """What tells one version of ``path`` from the next: an atomic save renames a new file
+    over it (another inode, times and size); ``None`` when there is no file."""
+    try:
+        st = os.stat(path)
+    except OSError:  # none, or unreadable: ``read`` says which
+        return None
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
+
 def _utc_now() -> dt.datetime:
     return dt.datetime.now(dt.UTC).replace(microsecond=0)
 
@@ -157,8 +172,7 @@ class StateStore:
 
     def read_known(self, tenant: str) -> State | None:
         """Like ``read``, with a journal left by an interrupted apply folded in (in memory)."""
-        state = self.read(tenant)
-        return None if state is None else self._with_journal(state)
+        return self._read_with_journal(tenant)
 
     def load(self, tenant: Tenant) -> State:
         """The state of ``tenant``; a fresh one (new lineage, serial 0) when there is none.
@@ -167,11 +181,10 @@ class StateStore:
         nothing in another, and mixing the sandbox's SIDs with real ones would make spsync
         act on the wrong objects.
         """
-        state = self.read(tenant.tenant)
+        state = self._read_with_journal(tenant.tenant)
         if state is None:
             return new_state(tenant)
         path = self.path(tenant.tenant)
-        state = self._with_journal(state)
         where = f" ({tenant.file})" if tenant.file else ""
         if state.install != tenant.install:
             raise StateError(
@@ -187,19 +200,39 @@ class StateStore:
             )
         return state
 
-    def _with_journal(self, state: State) -> State:
-        """``state`` with a journal left by an interrupted apply folded in, in memory.
+    def _read_with_journal(self, tenant: str) -> State | None:
+        """The state file with the journal beside it folded in (in memory), both read as
+        they were at one moment; ``None`` when there is no state file.
 
         Every reader (plan, state show, onboard) then knows what a killed apply did; the file
         itself is only rewritten by a writer's ``save`` (entries already saved are skipped by
         their serial) and the journal removed by the next apply (``journal.replay``).
+
+        Readers that do not take the lock (plan, show) may run while an apply compacts its
+        journal: it saves the state (serial + 1), empties the journal, then appends entries
+        on top of the new serial. A state file read before that save and a journal read
+        after it do not belong together (entries on top of a serial the file has not
+        reached, or entries missing), so the pair is read again whenever the state file was
+        replaced meanwhile.
         """
-        path = journal_path(self.directory, state.tenant)
-        entries = read_entries(path)
-        if not entries:
-            return state
-        folded, _ = fold(state, entries, source=str(path))
-        return folded
+        path = self.path(tenant)
+        jpath = journal_path(self.directory, tenant)
+        for _ in range(READ_ATTEMPTS):
+            before = _identity(path)
+            state = self.read(tenant)
+            if state is None:
+                return None
+            entries = read_entries(jpath)
+            if _identity(path) != before:
+                continue  # saved by a writer meanwhile: the journal may be past this state
+            if not entries:
+                return state
+            folded, _ = fold(state, entries, source=str(jpath))
+            return folded
+        raise StateError(
+            f"{path}: the state file kept being replaced while it was read ({READ_ATTEMPTS} "
+            "times; another process is saving it): try again once that run is done"
+        )
 
     def save(self, state: State) -> State:
         """Write ``state`` with its serial increased by one, atomically; returns what was saved."""
