@@ -498,6 +498,34 @@ def test_reschedule_that_did_not_land_is_sent_again() -> None:
     assert world.get_session(INSTALL, exam, es)["appointmentDate"] == "2027-05-05T05:00:00Z"  # type: ignore[attr-defined]
 
 
+@pytest.mark.parametrize(("action", "puts"), [("before", 2), ("after", 1), ("drop-after", 1)])
+def test_a_move_of_the_notes_alone_is_checked_by_its_notes(action: str, puts: int) -> None:
+    """A reschedule that changes only the notes keeps the appointment: the read that settles
+    an unknown outcome must look at the notes. It looked at the appointment alone, so a
+    notes change refused before it took effect (a 503) counted as done and was never sent
+    again (apply said `1 reschedule` done; the next plan showed the same change as drift)."""
+    world, exam, en, es = _one_learner()
+    app = Tamper(sandbox_app(world))  # type: ignore[arg-type]
+
+    async def go() -> tuple[wire.Session, Client]:
+        async with asgi_client(app, FakeTime()) as api:
+            await api.schedule_session(exam, es, schedule_request(), enrollment_sid=en)
+            app.add(Rule("PUT", "/sessions/", action, status=503))
+            api.calls.clear()
+            moved = await api.reschedule_session(exam, es, APPOINTMENT, notes="Bring your ID.")
+            return moved, api
+
+    moved, api = asyncio.run(go())
+    assert (moved.status, moved.appointmentDate, moved.notes) == (
+        "Scheduled",
+        APPOINTMENT,
+        "Bring your ID.",
+    )
+    assert api.calls == {f"PUT {R_SESSION}": puts, GET_SESSION: 1}
+    kept = world.get_session(INSTALL, exam, es)  # type: ignore[attr-defined]
+    assert (kept["appointmentDate"], kept["notes"]) == (APPOINTMENT, "Bring your ID.")
+
+
 @pytest.mark.parametrize("action", ["after", "drop-after"])
 def test_cancel_with_a_lost_answer_is_checked_by_reading(action: str) -> None:
     world, exam, en, es = _one_learner()

@@ -199,7 +199,8 @@ class Writer(Reader):
         async def outcome() -> wire.Session | None:
             current = await self.get_session(exam_sid, session_sid)
             if current.status == wire.SCHEDULED:
-                return current if current.appointmentDate == want_time else None
+                # a move of the notes alone keeps the appointment: it shows in the notes
+                return current if _moved_as(current, want_time, notes) else None
             raise Unresolved(f"session {session_sid} is {current.status}")
 
         result = await self._call(
@@ -209,10 +210,11 @@ class Writer(Reader):
         if result is not None and result.sid == session_sid:
             return result
         current = await self.get_session(exam_sid, session_sid)
-        if current.status != wire.SCHEDULED or current.appointmentDate != want_time:
+        if not _moved_as(current, want_time, notes):
             raise ResponseError(
                 f"the service accepted the move of session {session_sid}, but reading it back "
-                f"shows it {current.status} for {current.appointmentDate}",
+                f"shows it {current.status} for {current.appointmentDate}"
+                + ("" if _same_notes(current, notes) else " with other notes"),
                 method="PUT",
                 path=R_SESSION,
             )
@@ -262,6 +264,19 @@ def _booked_as(s: wire.Session, when: str | None, external_id: str | None) -> bo
             or s.externalAppointmentId == external_id
         )
     )
+
+
+def _moved_as(s: wire.Session, when: str | None, notes: str | None) -> bool:
+    """Whether ``s`` is scheduled for ``when`` with ``notes`` (when sent)."""
+    return s.status == wire.SCHEDULED and s.appointmentDate == when and _same_notes(s, notes)
+
+
+def _same_notes(s: wire.Session, notes: str | None) -> bool:
+    """Whether ``s`` shows ``notes``: notes not sent are not changed, and a read that does not
+    show the notes says nothing against (the service trims what it keeps)."""
+    if notes is None or "notes" not in s.model_fields_set:
+        return True
+    return (s.notes or "").strip() == notes.strip()
 
 
 def _unbooked(s: wire.Session) -> bool:
