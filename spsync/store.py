@@ -17,6 +17,7 @@ import errno
 import fcntl
 import getpass
 import os
+import signal
 import socket
 import tempfile
 import time
@@ -353,16 +354,24 @@ class StateStore:
         return fd
 
     def _flock(self, fd: int, tenant: str, deadline: float, unlock_hint: str) -> None:
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                return
-            except OSError as e:
-                if e.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
-                    raise StateError(f"{self._lock_path(tenant)}: cannot lock: {e}") from None
-                if time.monotonic() >= deadline:
-                    raise LockError(self._locked_message(tenant, unlock_hint)) from None
+        if self._try_flock(fd, tenant):
+            return
+        with _ctrl_c_interrupts():
+            while time.monotonic() < deadline:
                 time.sleep(0.05)
+                if self._try_flock(fd, tenant):
+                    return
+        raise LockError(self._locked_message(tenant, unlock_hint))
+
+    def _try_flock(self, fd: int, tenant: str) -> bool:
+        """Take the lock if it is free; ``False`` when another process holds it."""
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as e:
+            if e.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                raise StateError(f"{self._lock_path(tenant)}: cannot lock: {e}") from None
+            return False
+        return True
 
     def unlock(self, tenant: str, lock_id: str) -> None:
         """Release a stale lock whose holder is gone.
@@ -396,6 +405,24 @@ class StateStore:
                 ) from None
             with contextlib.suppress(FileNotFoundError):
                 self._info_path(tenant).unlink()
+
+
+@contextlib.contextmanager
+def _ctrl_c_interrupts() -> Iterator[None]:
+    """While inside, Ctrl-C raises ``KeyboardInterrupt`` at the first press (exit 130).
+
+    Apply waits for a lock (``--lock-timeout``) inside ``asyncio.run``, whose SIGINT handler
+    only cancels the main task: a wait that blocks the event loop never lets that happen, so
+    the first press was lost until the wait ended, up to the whole timeout."""
+    try:
+        previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    except ValueError:  # not the main thread: the handler cannot be changed, nor needs to be
+        previous = None
+    try:
+        yield
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
 
 
 def _user() -> str:

@@ -4,10 +4,14 @@ the holder), and two tenants in parallel (both succeed, their states independent
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import os
 import re
+import signal
 import socket
 import threading
+import time
 from pathlib import Path
 
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -145,3 +149,44 @@ def test_rel_two_tenants_apply_in_parallel(tmp_path: Path) -> None:
         trial = Trial(seed=42)
         finish(ws, srv, trial)
         assert trial.ok, trial.report()
+
+
+def _opened(pid: int, path: Path) -> bool:
+    """Whether process ``pid`` has ``path`` open (Linux: its /proc/PID/fd links)."""
+    try:
+        fds = list(Path(f"/proc/{pid}/fd").iterdir())
+    except OSError:
+        return False
+    for fd in fds:
+        with contextlib.suppress(OSError):
+            if Path(os.readlink(fd)) == path:
+                return True
+    return False
+
+
+def test_rel_ctrl_c_while_waiting_for_the_lock_exits_130_at_once(tmp_path: Path) -> None:
+    """Apply waits for a held lock (``--lock-timeout``) inside asyncio, whose SIGINT handler
+    only cancels the main task: the wait blocked the loop, so the first Ctrl-C was lost until
+    the whole timeout had passed."""
+    ws = Workspace(tmp_path, "http://127.0.0.1:9", learners=1)  # reached only after the lock
+    store = StateStore(ws.state_dir)
+    with store.lock("rel", "test"):
+        proc = ws.popen("apply", str(ws.tenant_dir()), "--auto-approve", "--lock-timeout", "30")
+        try:
+            deadline = time.monotonic() + RUN_TIMEOUT
+            lock = (ws.state_dir / "rel.lock").resolve()
+            while not _opened(proc.pid, lock) and proc.poll() is None:
+                assert time.monotonic() < deadline
+                time.sleep(0.01)
+            time.sleep(0.2)  # past its first try: waiting
+            sent = time.monotonic()
+            proc.send_signal(signal.SIGINT)
+            out, err = proc.communicate(timeout=60)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.communicate()
+        waited = time.monotonic() - sent
+    assert (proc.returncode, out, err) == (130, "", "\ninterrupted\n")
+    assert waited < 10, waited
+    assert not (ws.state_dir / "rel.json").exists()
