@@ -17,7 +17,6 @@ import errno
 import fcntl
 import getpass
 import os
-import signal
 import socket
 import tempfile
 import time
@@ -30,6 +29,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from spsync import files
 from spsync.errors import LockError, SpsyncError, StateError
+from spsync.interrupts import ctrl_c_interrupts
 from spsync.journal import fold, journal_path, read_entries
 from spsync.memory import give_back
 from spsync.model import Tenant
@@ -356,7 +356,7 @@ class StateStore:
     def _flock(self, fd: int, tenant: str, deadline: float, unlock_hint: str) -> None:
         if self._try_flock(fd, tenant):
             return
-        with _ctrl_c_interrupts():
+        with ctrl_c_interrupts():
             while time.monotonic() < deadline:
                 time.sleep(0.05)
                 if self._try_flock(fd, tenant):
@@ -405,24 +405,6 @@ class StateStore:
                 ) from None
             with contextlib.suppress(FileNotFoundError):
                 self._info_path(tenant).unlink()
-
-
-@contextlib.contextmanager
-def _ctrl_c_interrupts() -> Iterator[None]:
-    """While inside, Ctrl-C raises ``KeyboardInterrupt`` at the first press (exit 130).
-
-    Apply waits for a lock (``--lock-timeout``) inside ``asyncio.run``, whose SIGINT handler
-    only cancels the main task: a wait that blocks the event loop never lets that happen, so
-    the first press was lost until the wait ended, up to the whole timeout."""
-    try:
-        previous = signal.signal(signal.SIGINT, signal.default_int_handler)
-    except ValueError:  # not the main thread: the handler cannot be changed, nor needs to be
-        previous = None
-    try:
-        yield
-    finally:
-        if previous is not None:
-            signal.signal(signal.SIGINT, previous)
 
 
 def _user() -> str:

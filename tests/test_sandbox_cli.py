@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import httpx
@@ -122,3 +125,45 @@ def test_ctrl_c_stops_the_server_with_exit_0_and_global_options_come_after_serve
         finally:
             if proc.poll() is None:
                 proc.kill()
+
+
+def test_ctrl_c_ends_the_wait_for_a_sandbox_in_use_at_once(tmp_path: Path) -> None:
+    # the wait runs inside asyncio, whose SIGINT handler only cancels the main task: a
+    # blocking wait lost the press until SPSYNC_SANDBOX_LOCK_WAIT had passed
+    shutil.copytree(Path(__file__).parents[1] / "manifests" / "acme", tmp_path / "m" / "acme")
+    sandbox = tmp_path / ".spsync" / "sandbox"
+    sandbox.mkdir(parents=True)
+    env = {**os.environ, "SPSYNC_SANDBOX_LOCK_WAIT": "60", "NO_COLOR": "1"}
+    for name in ("CERT", "SAFETY", "ORIENTATION"):
+        env[f"SPSYNC_ACME_{name}_PASSWORD"] = "pw-" + name.lower()
+    with open(sandbox / "world.lock", "a+") as held:
+        fcntl.flock(held.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        held.write("pid 1\n")
+        held.flush()
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "spsync", "--sandbox", "plan", "m/acme"],
+            cwd=tmp_path,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+        )
+        try:
+            assert proc.stderr is not None
+            first = proc.stderr.readline()
+            assert first == (
+                "the sandbox .spsync/sandbox is in use by pid 1; waiting for it to finish "
+                "(up to 60s)\n"
+            )
+            time.sleep(0.3)  # waiting
+            sent = time.monotonic()
+            proc.send_signal(signal.SIGINT)
+            out, err = proc.communicate(timeout=60)
+            waited = time.monotonic() - sent
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.communicate()
+    assert (proc.returncode, out, err) == (130, "", "\ninterrupted\n")
+    assert waited < 10, waited

@@ -41,6 +41,7 @@ import click
 from starlette.applications import Starlette
 
 from spsync.errors import LockError, UsageError
+from spsync.interrupts import ctrl_c_interrupts
 from spsync.sandbox.app import create_app
 from spsync.sandbox.dialect import ENV, Dialect, DialectError, from_env
 from spsync.sandbox.server import build_world
@@ -118,13 +119,14 @@ def hold(directory: Path) -> None:
                 f"(up to {wait:g}s)\n"
             )
             deadline = time.monotonic() + wait
-            while not _try_lock(fh):
-                if time.monotonic() >= deadline:
-                    raise LockError(
-                        f"the sandbox {directory} is still in use by {holder} after {wait:g}s; "
-                        "run one --sandbox command at a time"
-                    )
-                time.sleep(0.1)
+            with ctrl_c_interrupts():
+                while not _try_lock(fh):
+                    if time.monotonic() >= deadline:
+                        raise LockError(
+                            f"the sandbox {directory} is still in use by {holder} after "
+                            f"{wait:g}s; run one --sandbox command at a time"
+                        )
+                    time.sleep(0.1)
         fh.seek(0)
         fh.truncate()
         fh.write(f"pid {os.getpid()}\n")
