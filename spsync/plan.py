@@ -573,6 +573,9 @@ def staleness(
     touched_same = len(now) == len(fingerprints) and all(a in now for a, _ in fingerprints.items())
     if fresh.desired_digest != saved.desired_digest and touched_same:
         reasons.append(f"the manifests of {saved.tenant} changed since planning")
+    # what moved outside the plan (connection, state, live objects, manifests) explains any
+    # difference of its changes; only without it may the plan come from another version
+    world_moved = bool(reasons)
     old = change_marks(saved.changes) if marks is None else marks
     unmatched = {c.address: c for c in fresh.changes}  # until met in the saved plan
     removed: list[str] = []
@@ -598,9 +601,10 @@ def staleness(
     if different:
         reasons.append(f"{saved.tenant}: changes that are now different: {_shown(different)}")
     if rewired:
+        guess = "" if world_moved else " (was the plan made by another version of spsync?)"
         reasons.append(
-            f"{saved.tenant}: changes whose dependencies are now different (was the plan "
-            f"made by another version of spsync?): {_shown(rewired)}"
+            f"{saved.tenant}: changes whose dependencies are now different{guess}: "
+            f"{_shown(rewired)}"
         )
     if dict(saved.adopt) != dict(fresh.adopt):
         adopt = sorted(

@@ -535,6 +535,13 @@ def test_a_plan_whose_dependencies_moved_is_stale_and_says_why(d: Desired) -> No
         "version of spsync?): user.jane"
     ]
     assert staleness(fresh, fresh) == []
+    # the state moved meanwhile (an apply stopped part way): that is the reason, not a
+    # version of spsync
+    moved = saved.model_copy(update={"state_serial": 3})
+    assert staleness(moved, fresh) == [
+        "the state of acme changed since planning (serial 3 -> 0)",
+        "acme: changes whose dependencies are now different: user.jane",
+    ]
 
 
 # --- targets ------------------------------------------------------------------------------------
