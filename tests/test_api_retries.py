@@ -599,3 +599,26 @@ def test_seeded_fault_storm_books_everyone_exactly_once() -> None:
             assert rows == [(True, "Cancelled", when(i)), (False, "Needs Proctor", None)]
         else:
             assert rows == [(True, "Scheduled", when(i))]
+
+
+def test_a_huge_retry_after_holds_the_next_calls_no_longer_than_the_budget() -> None:
+    # a hostile (or broken) server asks for three years: the call that met it gives up at
+    # once, and the pause it leaves holds the client's later calls for the retry budget at
+    # most, never for what was asked (the run would hang)
+    world = new_world()
+    app = Tamper(
+        sandbox_app(world),
+        Rule("GET", "/settings$", "before", status=429, headers={"Retry-After": "99999999"}),
+    )
+    fake = FakeTime()
+
+    async def go() -> ApiError:
+        async with asgi_client(app, fake, retry=fast_policy(fake, max_elapsed=60)) as api:
+            with pytest.raises(ApiError) as info:
+                await api.settings()
+            assert (await api.settings()).defaultTimezone
+            return info.value
+
+    err = asyncio.run(go())
+    assert "retry budget exhausted" in err.api_message
+    assert fake.sleeps == [60.0]

@@ -34,6 +34,8 @@ class AdaptiveRateLimiter:
     ``increase / rate``), or ``growth`` times the rate when that is more (at hundreds of
     requests a second, one more a second would take minutes to recover from a cut).
     ``burst``: seconds' worth of tokens the bucket holds (at least one token).
+    ``max_pause``: the longest a ``Retry-After`` holds every caller: a server asking for
+    days (or a hostile one) cannot stall a run for longer than one call may take.
     """
 
     def __init__(
@@ -48,6 +50,7 @@ class AdaptiveRateLimiter:
         cooldown: float = 1.0,
         burst: float = 0.25,
         window: float = 2.0,
+        max_pause: float = 120.0,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
@@ -62,6 +65,7 @@ class AdaptiveRateLimiter:
         self.cooldown = cooldown
         self.burst = burst
         self.window = window
+        self.max_pause = max_pause
         self._clock = clock
         self._sleep = sleep
         self._tokens = self._capacity()
@@ -133,8 +137,10 @@ class AdaptiveRateLimiter:
         return len(stamps) / span
 
     def pause(self, seconds: float) -> None:
-        """Hold every caller for ``seconds`` (a 503 with ``Retry-After``), rate unchanged."""
-        self._paused_until = max(self._paused_until, self._clock() + seconds)
+        """Hold every caller for ``seconds`` (a 503 with ``Retry-After``), at most
+        ``max_pause``; the rate is unchanged."""
+        held = min(seconds, self.max_pause)
+        self._paused_until = max(self._paused_until, self._clock() + held)
 
     def on_throttled(self, retry_after: float | None = None) -> None:
         """The server answered 429: slow down, and pause everyone for ``retry_after``."""
