@@ -45,6 +45,9 @@ UNKNOWN_COURSE = "CU" + "0" * 32
 
 #: 429 answers waited out per probe before its answer is taken as it is
 MAX_THROTTLED = 5
+#: the longest ``Retry-After`` doctor waits out (seconds); a 429 asking for more is the
+#: probe's answer, as it came (a server asking for days would otherwise stall doctor)
+MAX_RETRY_AFTER = 30.0
 
 #: headers kept from each answer: its type, and anything about rate limits
 _HEADER_WORDS = ("ratelimit", "rate-limit")
@@ -124,11 +127,14 @@ async def get_answer(
             )
         if status != 429 or throttled >= MAX_THROTTLED:
             break
+        wait = parse_retry_after(headers.get("retry-after")) or 1.0
+        if wait > MAX_RETRY_AFTER:
+            break
         # a rate limit is an answer too (its headers are reported), not a reason to give up:
         # the client's limiter waits out Retry-After, then the same GET is asked again
         throttled += 1
         seen_limits = _kept_headers(headers)
-        client.limiter.on_throttled(parse_retry_after(headers.get("retry-after")) or 1.0)
+        client.limiter.on_throttled(wait)
     try:
         parsed, is_json = json.loads(body), True
     except (ValueError, UnicodeDecodeError):
