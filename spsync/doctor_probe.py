@@ -11,7 +11,6 @@ spsync's reader uses, so that "spsync cannot read this" is what the client itsel
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -33,7 +32,12 @@ from spsync.api.client import (
     R_USERS,
     Client,
 )
-from spsync.api.errormap import error_from_response, error_in_success, response_error
+from spsync.api.errormap import (
+    error_from_response,
+    error_in_success,
+    response_error,
+    server_json,
+)
 from spsync.api.retry import parse_retry_after
 from spsync.doctor import LIMIT_OVER, PROBES, Answer, sids_from_answer
 from spsync.errors import ApiError, SpsyncError
@@ -136,7 +140,7 @@ async def get_answer(
         seen_limits = _kept_headers(headers)
         client.limiter.on_throttled(wait)
     try:
-        parsed, is_json = json.loads(body), True
+        parsed, is_json = server_json(body), True
     except (ValueError, UnicodeDecodeError):
         parsed, is_json = None, False
     error = None

@@ -71,6 +71,16 @@ def error_class(status: int) -> type[ApiError]:
 _ROUTE_CODES = frozenset({"INVALIDURI", "UNSUPPORTEDHTTPVERB"})
 
 
+def server_json(body: bytes) -> Any:
+    """``json.loads`` of a server's body; ``ValueError`` for anything that is not JSON,
+    nesting too deep for the parser included (``[[[[…``: its ``RecursionError`` would
+    otherwise end spsync with a traceback)."""
+    try:
+        return json.loads(body)
+    except RecursionError:
+        raise ValueError("JSON nested too deep") from None
+
+
 def route_missing(status: int, body: bytes) -> bool:
     """Whether a 404/405 says there is no such endpoint rather than no such object: a 405,
     a route code, or a body in the web framework's shape (``statusCode`` and ``error``,
@@ -80,7 +90,7 @@ def route_missing(status: int, body: bytes) -> bool:
     if status != 404:
         return False
     try:
-        data: Any = json.loads(body)
+        data: Any = server_json(body)
     except (ValueError, UnicodeDecodeError):
         return False
     if not isinstance(data, dict):
@@ -98,7 +108,7 @@ def _clip(text: str, limit: int = MAX_MESSAGE) -> str:
 def parse_error_body(body: bytes) -> tuple[str | None, str | None]:
     """``(code, message)`` from an error body; ``(None, None)`` when it is not the API's JSON."""
     try:
-        data: Any = json.loads(body)
+        data: Any = server_json(body)
     except (ValueError, UnicodeDecodeError):
         return None, None
     if isinstance(data, dict) and isinstance(data.get("error"), dict):
@@ -171,7 +181,7 @@ def error_in_success(body: bytes) -> str | None:
     if len(body) > _ERROR_BODY_MAX or b'"message"' not in body:
         return None
     try:
-        data: Any = json.loads(body)
+        data: Any = server_json(body)
     except (ValueError, UnicodeDecodeError):
         return None
     if not isinstance(data, dict) or "code" not in data or "message" not in data:
