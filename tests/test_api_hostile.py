@@ -4,6 +4,10 @@ commands that print what it answers: bounds on waits, bodies, links and URLs."""
 from __future__ import annotations
 
 import asyncio
+import gzip
+import tracemalloc
+import zlib
+from typing import Any
 
 import pytest
 from support.api import INSTALL, FakeTime, Rule, Tamper, asgi_client, new_world, sandbox_app
@@ -85,4 +89,78 @@ def test_doctor_reads_a_body_nested_too_deep_as_not_json() -> None:
         400,
         False,
         "400: Bad Request (non-JSON application/json body of 10036 bytes)",
+    )
+
+
+SETTINGS = b'{"defaultTimezone": "America/Chicago"}'
+
+
+def _settings_answered(body: bytes, encoding: str, **kw: Any) -> wire.Settings | ApiError:
+    world = new_world()
+    app = Tamper(
+        sandbox_app(world),
+        Rule("GET", "/settings$", "before", status=200, body=body,
+             content_type="application/json", headers={"Content-Encoding": encoding}),
+    )  # fmt: skip
+
+    async def go() -> wire.Settings | ApiError:
+        async with asgi_client(app, FakeTime(), **kw) as api:
+            try:
+                return await api.settings()
+            except ApiError as exc:
+                return exc
+
+    return asyncio.run(go())
+
+
+def _raw_deflate(data: bytes) -> bytes:
+    packer = zlib.compressobj(wbits=-zlib.MAX_WBITS)
+    return packer.compress(data) + packer.flush()
+
+
+@pytest.mark.parametrize(
+    ("body", "encoding"),
+    [
+        (gzip.compress(SETTINGS), "gzip"),
+        (gzip.compress(SETTINGS), "x-gzip"),
+        (zlib.compress(SETTINGS), "deflate"),
+        (_raw_deflate(SETTINGS), "deflate"),  # the wrapper left out, as some servers do
+        (gzip.compress(SETTINGS), "identity, gzip"),
+        (SETTINGS, "identity"),
+        (SETTINGS, "utf-8"),  # a name that is no coding: the body is taken as it is
+    ],
+    ids=["gzip", "x-gzip", "deflate", "raw-deflate", "identity-gzip", "identity", "unknown"],
+)
+def test_the_codings_asked_for_are_decoded(body: bytes, encoding: str) -> None:
+    got = _settings_answered(body, encoding)
+    assert isinstance(got, wire.Settings)
+    assert got.defaultTimezone == "America/Chicago"
+
+
+def test_a_gzip_bomb_is_never_held_larger_than_the_limit() -> None:
+    # 64 MiB of zeros in 64 KiB, arriving as one piece: decoded whole, it took 64 MiB
+    bomb = gzip.compress(b"\0" * (64 << 20), 9)
+    tracemalloc.start()
+    try:
+        got = _settings_answered(bomb, "gzip", max_body=1 << 20)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert isinstance(got, ApiError)
+    assert str(got) == (
+        f"GET /v1/installs/{INSTALL}/settings: 200: response body larger than 1048576 bytes "
+        "(the limit): not read"
+    )
+    assert peak < 8 << 20
+
+
+def test_stacked_codings_are_refused_unread() -> None:
+    # 500 bytes that were 200 MiB once both layers are undone
+    bomb = gzip.compress(gzip.compress(b"\0" * (200 << 20), 9), 9)
+    assert len(bomb) < 1000
+    got = _settings_answered(bomb, "gzip, gzip")
+    assert isinstance(got, ApiError)
+    assert str(got) == (
+        f"GET /v1/installs/{INSTALL}/settings: response body could not be decoded "
+        "(gzip, gzip: more than one content coding)"
     )

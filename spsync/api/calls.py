@@ -32,6 +32,7 @@ import httpx
 from pydantic import BaseModel, ValidationError
 
 from spsync.api import h1, wire
+from spsync.api.decoding import Decoder, TooLarge, Undecodable
 from spsync.api.errormap import error_from_response, error_in_success, response_error
 from spsync.api.h1 import H1Transport
 from spsync.api.limiter import AdaptiveRateLimiter
@@ -239,13 +240,6 @@ class Caller:
                             await response.aclose()
                 except httpx.TransportError as exc:
                     return None, b"", exc, time.perf_counter() - started
-                except httpx.DecodingError:
-                    # a body its content-encoding does not describe (a broken or hostile gzip)
-                    raise ResponseError(
-                        "response body could not be decoded (DecodingError)",
-                        method=method,
-                        path=path,
-                    ) from None
                 except TimeoutError:
                     return None, b"", DeadlineExceeded(), time.perf_counter() - started
                 finally:
@@ -260,19 +254,34 @@ class Caller:
             self._gate.leave(sent, answered=answered, throttled=throttled)
 
     async def _read_body(self, response: httpx.Response, method: str, path: str) -> bytes:
-        """The decoded body, refused past ``max_body`` bytes (a compressed body is counted
-        as it expands, so a small gzip bomb stops at the limit too)."""
+        """The decoded body, refused past ``max_body`` bytes, raw or decoded (a compressed
+        body is inflated a bounded piece at a time, so a small gzip bomb stops at the limit
+        without ever being held larger: ``decoding``)."""
+        status = response.status_code
         length = response.headers.get("content-length", "")
         if length.isdigit() and int(length) > self.max_body:
-            raise self._too_large(method, path, response.status_code)
-        chunks: list[bytes] = []
-        size = 0
-        async for chunk in response.aiter_bytes():
-            size += len(chunk)
-            if size > self.max_body:
-                raise self._too_large(method, path, response.status_code)
-            chunks.append(chunk)
-        return b"".join(chunks)
+            raise self._too_large(method, path, status)
+        if response.is_stream_consumed:
+            # built in memory (a test's transport): httpx has read and decoded it already
+            if len(response.content) > self.max_body:
+                raise self._too_large(method, path, status)
+            return response.content
+        try:
+            decoder = Decoder(response.headers.get("content-encoding", ""), self.max_body)
+            raw = 0
+            async for chunk in response.aiter_raw():
+                raw += len(chunk)
+                if raw > self.max_body:
+                    raise TooLarge
+                decoder.feed(chunk)
+            return decoder.body()
+        except TooLarge:
+            raise self._too_large(method, path, status) from None
+        except Undecodable as exc:
+            # a body its content-encoding does not describe (a broken or hostile gzip)
+            raise ResponseError(
+                f"response body could not be decoded ({exc})", method=method, path=path
+            ) from None
 
     def _too_large(self, method: str, path: str, status: int) -> ResponseError:
         return ResponseError(

@@ -113,7 +113,8 @@ def test_a_body_its_encoding_does_not_describe_is_a_response_error() -> None:
     with Hostile(answer) as srv, pytest.raises(ResponseError) as e:
         _list_users(srv)
     assert str(e.value) == (
-        f"GET /v1/installs/{INSTALL}/users: response body could not be decoded (DecodingError)"
+        f"GET /v1/installs/{INSTALL}/users: response body could not be decoded (not the gzip "
+        "its Content-Encoding says)"
     )
 
 
