@@ -11,11 +11,16 @@ from typing import Any
 
 import pytest
 from support.api import INSTALL, FakeTime, Rule, Tamper, asgi_client, new_world, sandbox_app
+from support.hostile import INSTALL as HOSTILE_INSTALL
+from support.hostile import TOKEN as HOSTILE_TOKEN
+from support.hostile import Hostile, Reply, Request, json_reply
 
 from spsync.api import wire
-from spsync.api.client import R_SETTINGS
+from spsync.api.client import R_SETTINGS, Client
+from spsync.api.retry import RetryPolicy
 from spsync.doctor_probe import get_answer
 from spsync.errors import ApiError
+from spsync.secrets import Secret
 
 
 def test_doctor_takes_a_429_asking_for_days_as_the_answer_without_waiting() -> None:
@@ -164,3 +169,86 @@ def test_stacked_codings_are_refused_unread() -> None:
         f"GET /v1/installs/{INSTALL}/settings: response body could not be decoded "
         "(gzip, gzip: more than one content coding)"
     )
+
+
+# --- paging: what a next link may make the client do ------------------------------------
+
+USERS = f"/v1/installs/{HOSTILE_INSTALL}/users"
+
+
+def _users_page(n: int, nxt: str | None, total: int | None = None) -> Reply:
+    user = {"sid": f"US{n:032x}", "firstName": "A", "lastName": "B", "externalId": f"u-{n}"}
+    return json_reply({"results": [user], "total": total, "next": nxt})
+
+
+def _list_users_of(
+    links: list[str | None], total: int | None = None
+) -> tuple[list[str] | str, list[Request]]:
+    """The external ids listed (or the error's text) when page ``n`` (one user each, the
+    list announcing ``total``) links to ``links[n]``, and every request the server got."""
+    seen: list[Request] = []
+
+    def answer(request: Request) -> Reply:
+        seen.append(request)
+        n = len(seen) - 1
+        return _users_page(n, links[n] if n < len(links) else None, total)
+
+    async def main(url: str) -> list[str]:
+        retry = RetryPolicy(max_attempts=1)
+        async with Client(url, HOSTILE_INSTALL, Secret(HOSTILE_TOKEN), retry=retry) as api:
+            return [u.externalId or "" for u in await api.list_users()]
+
+    with Hostile(answer) as srv:
+        try:
+            got: list[str] | str = asyncio.run(main(srv.url))
+        except ApiError as exc:
+            got = str(exc)
+    return got, seen
+
+
+@pytest.mark.parametrize("link", ["/x?offset=1\x00", "/x?offset=1&pad=" + "a" * 70_000])
+def test_a_next_link_that_is_no_url_is_a_located_error(link: str) -> None:
+    got, seen = _list_users_of([link])
+    assert got == "GET /v1/installs/{installSid}/users: a next link that is not a URL (refused)"
+    assert [r.target for r in seen] == [f"{USERS}?offset=0&limit=100"]
+
+
+def test_a_next_link_to_another_host_gives_only_its_query_to_our_own() -> None:
+    # another host, scheme and port, userinfo, the token in it: only its parameters are
+    # used, and they go to the API's own host and route, with the token header as ever
+    got, seen = _list_users_of(
+        [
+            f"http://{HOSTILE_TOKEN}@evil.example:8443/steal?offset=1&limit=100",
+            "https://evil.example/v1/x?offset=2&limit=100",
+        ]
+    )
+    assert got == ["u-0", "u-1", "u-2"]
+    assert [r.target for r in seen] == [f"{USERS}?offset={n}&limit=100" for n in range(3)]
+    assert {r.headers["host"].split(":")[0] for r in seen} == {"127.0.0.1"}
+
+
+@pytest.mark.parametrize(
+    "links",
+    [
+        ["/x?offset=1", "/x?offset=1"],  # the same link again
+        ["/x?offset=1", "/x?offset=2", "/x?offset=1"],  # a cycle of two
+        ["/x?offset=5&limit=100", "/x?limit=100&offset=5"],  # the same, reordered
+    ],
+)
+def test_next_links_that_come_back_end_in_an_error(links: list[str | None]) -> None:
+    got, seen = _list_users_of(links)
+    assert got == (
+        "GET /v1/installs/{installSid}/users: paging does not advance (a next link seen before)"
+    )
+    assert len(seen) == len(links)
+
+
+def test_next_links_going_backwards_end_within_the_bound() -> None:
+    # each link new (offsets going down, then negative), the total small: the list ends
+    # PAGE_SLACK pages past what its total announced
+    got, seen = _list_users_of([f"/x?offset={-n}&limit=100" for n in range(1, 100)], total=1)
+    assert got == (
+        "GET /v1/installs/{installSid}/users: paging did not end after 11 pages (refused; "
+        "see docs/api-client.md#bounds)"
+    )
+    assert len(seen) == 11

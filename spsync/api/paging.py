@@ -51,8 +51,15 @@ def _merge_query(base: Query, override: Query) -> Query:
     return [(k, v) for k, v in base if k not in keys] + list(override)
 
 
-def _next_query(next_url: str) -> Query:
-    return list(httpx.URL(next_url).params.multi_items())
+def _next_query(next_url: str, route: str) -> Query:
+    """The query of a ``next`` link: only its parameters are used, sent to the API's own
+    host and route (a link to another host, scheme or port is never followed there)."""
+    try:
+        return list(httpx.URL(next_url).params.multi_items())
+    except httpx.InvalidURL:  # a NUL, a link of more than 64 KiB...
+        raise ResponseError(
+            "a next link that is not a URL (refused)", method="GET", path=route
+        ) from None
 
 
 def _more_unlinked(first: wire.Page[Any], step: int, limit: int) -> bool:
@@ -195,7 +202,7 @@ class Pager(Caller):
         if first.total is not None and step > 0:
             most = min(MAX_LIST_PAGES, -(-first.total // step) + PAGE_SLACK)
         if cursor and first.total is not None and step > 0:
-            nxt = dict(_next_query(cursor))
+            nxt = dict(_next_query(cursor, route))
             if nxt.get("offset") == str(step):  # plain offset paging: pages are predictable
                 offsets = range(step, first.total, step)
                 if len(offsets) + 1 > MAX_LIST_PAGES:
@@ -215,7 +222,7 @@ class Pager(Caller):
         while cursor:
             if pages_read >= most:
                 raise self._bound(route, f"paging did not end after {pages_read} pages")
-            q = _merge_query(query, _next_query(cursor))
+            q = _merge_query(query, _next_query(cursor, route))
             key = tuple(sorted(q))
             if key in seen:
                 raise ResponseError(
