@@ -16,7 +16,7 @@ from support.hostile import TOKEN as HOSTILE_TOKEN
 from support.hostile import Hostile, Reply, Request, json_reply
 
 from spsync.api import wire
-from spsync.api.client import R_SETTINGS, Client
+from spsync.api.client import R_SETTINGS, Client, onboarding_url_ok
 from spsync.api.retry import RetryPolicy
 from spsync.doctor_probe import get_answer
 from spsync.errors import ApiError
@@ -252,3 +252,69 @@ def test_next_links_going_backwards_end_within_the_bound() -> None:
         "see docs/api-client.md#bounds)"
     )
     assert len(seen) == 11
+
+
+# --- the onboarding URL `spsync onboard` prints ------------------------------------------
+
+API_HOST = "api.smarterproctoring.com"
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "javascript:alert(1)//onboarding.smarterproctoring.com",
+        "data:text/html,<script>alert(1)</script>smarterproctoring.com",
+        "https://smarterproctoring.com@evil.example/x",
+        "https://smarterproctoring.com:pw@evil.example/x",
+        "https://evil.example/.smarterproctoring.com",
+        "https://evil.example#.smarterproctoring.com",
+        "https://evil.example?.smarterproctoring.com",
+        "https://smarterproctoring.com.evil.example/x",
+        # a browser reads a backslash as a slash: this opens evil.example
+        "https://evil.example\\.smarterproctoring.com/x",
+        # a browser decodes %-escapes in the host
+        "https://evil.example%2f.smarterproctoring.com/x",
+        "https://evil.example%2e.smarterproctoring.com/x",
+        # look-alikes: a Greek omicron, and an IDN label the codec refuses to decode
+        "https://smarterproct\u03bfring.com/x",
+        "https://xn--smarterproctring-abc.com/x",
+        "https://onboarding.smarterproct\u03bfring.com/x",
+        "https://[::1]/x",
+        "https://203.0.113.7/x",
+    ],
+)
+def test_an_onboarding_url_off_the_service_domain_is_refused(url: str) -> None:
+    assert onboarding_url_ok(url, API_HOST) is False
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://onboarding.smarterproctoring.com/launch/x?t=1",
+        "https://SMARTERPROCTORING.COM/launch/x",
+        "https://onboarding.smarterproctoring.com:443/launch/x",
+    ],
+)
+def test_an_onboarding_url_on_the_service_domain_is_shown(url: str) -> None:
+    assert onboarding_url_ok(url, API_HOST) is True
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["https://xn--smarterproctring-abc.com/x", "https://evil.example\\.smarterproctoring.com/"],
+)
+def test_the_client_refuses_such_an_onboarding_url_in_one_line(url: str) -> None:
+    def answer(request: Request) -> Reply:
+        return json_reply({"url": url})
+
+    async def main(base: str) -> str:
+        async with Client(base, HOSTILE_INSTALL, Secret(HOSTILE_TOKEN)) as api:
+            return await api.onboard_url("EX" + "2" * 32, "ES" + "1" * 32)
+
+    with Hostile(answer) as srv, pytest.raises(ApiError) as e:
+        asyncio.run(main(srv.url))
+    assert str(e.value) == (
+        "GET /v1/installs/{installSid}/exams/{examSid}/sessions/{sessionSid}/onboard: the "
+        "onboarding URL is not an https:// URL on the service's domain "
+        "(smarterproctoring.com) or holds control characters: refused, not shown"
+    )

@@ -7,6 +7,7 @@ their outcomes back through them. Onboarding links are checked before anyone see
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable, Sequence
 
 import httpx
@@ -46,17 +47,26 @@ def _onboarding_domains(api_host: str) -> list[str]:
     return domains
 
 
+#: a host name as a browser reads it the same way: ASCII letters, digits and hyphens in
+#: dot-separated labels (an IDN is in its ``xn--`` form, as the URL parser gives it)
+_PLAIN_HOST = re.compile(r"[a-z0-9](?:[a-z0-9-]*[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)*")
+
+
 def onboarding_url_ok(url: str, api_host: str) -> bool:
     """Whether ``url`` may be printed as an onboarding link: ``https://``, no control or
-    bidi character, on the service's domain (or the API host's own, for another install)."""
+    bidi character, on the service's domain (or the API host's own, for another install).
+
+    The host must be a plain name: a browser reads ``\\`` in the authority as ``/``
+    (``https://evil.example\\.smarterproctoring.com`` opens evil.example) and decodes
+    ``%``-escapes, where the URL parser keeps both in the host."""
     if not is_clean(url) or " " in url:
         return False
     try:
         parsed = httpx.URL(url)
-    except (httpx.InvalidURL, ValueError):
+        host = parsed.raw_host.decode("ascii").lower()
+    except (httpx.InvalidURL, ValueError):  # an IDN the codec refuses is a ValueError
         return False
-    host = (parsed.host or "").lower()
-    if parsed.scheme != "https" or parsed.userinfo:
+    if parsed.scheme != "https" or parsed.userinfo or not _PLAIN_HOST.fullmatch(host):
         return False
     return any(host == d or host.endswith("." + d) for d in _onboarding_domains(api_host))
 
