@@ -40,6 +40,7 @@ from spsync.model import Desired
 from spsync.observe import USER_LIST_THRESHOLD
 from spsync.observe_sessions import current_session, is_assigned
 from spsync.observed import SCHEDULED
+from spsync.sanitize import json_text
 from spsync.secrets import Secret, env_prefix
 from spsync.state import ResourceState
 from spsync.translate import course_fields, exam_fields, session_fields, user_fields
@@ -189,7 +190,9 @@ def scalar(value: Any) -> str:
     text = str(value)
     if _PLAIN.fullmatch(text) and text.lower() not in _RESERVED:
         return text
-    return json.dumps(text, ensure_ascii=False)
+    # DEL, C1 and bidi characters as \uXXXX escapes: a YAML reader refuses the first two
+    # raw, and a bidi override would make the line read otherwise in a pull request
+    return json_text(json.dumps(text, ensure_ascii=False))
 
 
 def flow(value: Any) -> str:

@@ -203,6 +203,13 @@ TRICKY = [
     "a #b",
     "tab\there",
     'q"uote',
+    # from a hostile server: a YAML reader refuses DEL and C1 controls raw, a NEL reads
+    # back as a line break, a bidi override makes the line read otherwise in a review
+    "del\x7fx",
+    "csi\x9b31m",
+    "nel\x85x",
+    "rlo\u202eevil",
+    "ls\u2028x",
     "~",
 ]
 
@@ -248,6 +255,7 @@ def test_tricky_text_reads_back_the_same(tmp_path: Path) -> None:
     tdir = tmp_path / "t"
     tdir.mkdir()
     for name, text in ex.files.items():
+        assert not re.search("[\x7f-\x9f\u202a-\u202e\u2028\u2029]", text), name
         (tdir / name).write_text(text)
     (desired,) = manifest.load(tdir, sandbox=True, env={})
     got = {u.ids.external: u.firstName for u in desired.users.values()}
