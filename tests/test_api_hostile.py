@@ -318,3 +318,25 @@ def test_the_client_refuses_such_an_onboarding_url_in_one_line(url: str) -> None
         "onboarding URL is not an https:// URL on the service's domain "
         "(smarterproctoring.com) or holds control characters: refused, not shown"
     )
+
+
+@pytest.mark.parametrize(
+    ("body", "total"),
+    [
+        (b'{"results": [], "total": 3, "next": null}', 3),
+        # the items given, then taken back by a key given twice (read last-wins)
+        (b'{"results": [{"sid": "US' + b"1" * 32 + b'"}], "results": [], "total": 1}', 1),
+    ],
+)
+def test_an_empty_only_page_of_a_list_announcing_items_is_refused(body: bytes, total: int) -> None:
+    async def main(url: str) -> list[wire.User]:
+        retry = RetryPolicy(max_attempts=1)
+        async with Client(url, HOSTILE_INSTALL, Secret(HOSTILE_TOKEN), retry=retry) as api:
+            return await api.list_users()
+
+    with Hostile(lambda r: Reply(200, body)) as srv, pytest.raises(ApiError) as e:
+        asyncio.run(main(srv.url))
+    assert str(e.value) == (
+        f"GET /v1/installs/{{installSid}}/users: the list announces {total} items but its only "
+        "page holds none"
+    )
