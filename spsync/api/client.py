@@ -171,8 +171,8 @@ class Client(Writer):
         self.retry = retry or RetryPolicy()
         # the window makes the main cut on a 429; the limiter keeps a rate cap just under
         # what got through, and the pause a Retry-After asks for
-        # a pause is never longer than one call's budget of time: the call that met the
-        # Retry-After gives up (the wait would end past its budget), and the others are
+        # no pause longer than one call's budget of time: the call that met such a
+        # Retry-After gives up (its wait would end past its budget), and the others are
         # not held for what a server asked beyond it (``Retry-After: 99999999``)
         self.limiter = AdaptiveRateLimiter(
             rate,

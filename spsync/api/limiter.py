@@ -34,8 +34,9 @@ class AdaptiveRateLimiter:
     ``increase / rate``), or ``growth`` times the rate when that is more (at hundreds of
     requests a second, one more a second would take minutes to recover from a cut).
     ``burst``: seconds' worth of tokens the bucket holds (at least one token).
-    ``max_pause``: the longest a ``Retry-After`` holds every caller: a server asking for
-    days (or a hostile one) cannot stall a run for longer than one call may take.
+    ``max_pause``: the longest ``Retry-After`` that holds every caller; one asking for
+    more (days, from a broken or hostile server) holds no one: the call that met it gives
+    up, as its wait would end past its budget, and the others learn for themselves.
     """
 
     def __init__(
@@ -137,10 +138,11 @@ class AdaptiveRateLimiter:
         return len(stamps) / span
 
     def pause(self, seconds: float) -> None:
-        """Hold every caller for ``seconds`` (a 503 with ``Retry-After``), at most
-        ``max_pause``; the rate is unchanged."""
-        held = min(seconds, self.max_pause)
-        self._paused_until = max(self._paused_until, self._clock() + held)
+        """Hold every caller for ``seconds`` (a 503 with ``Retry-After``), unless that is
+        more than ``max_pause``; the rate is unchanged."""
+        if seconds > self.max_pause:
+            return
+        self._paused_until = max(self._paused_until, self._clock() + seconds)
 
     def on_throttled(self, retry_after: float | None = None) -> None:
         """The server answered 429: slow down, and pause everyone for ``retry_after``."""
