@@ -340,3 +340,38 @@ def test_an_empty_only_page_of_a_list_announcing_items_is_refused(body: bytes, t
         f"GET /v1/installs/{{installSid}}/users: the list announces {total} items but its only "
         "page holds none"
     )
+
+
+def test_a_next_link_cannot_change_what_the_list_asked_for() -> None:
+    # page 1 holds a cancelled session and links to page 2 without the active one
+    # (includeActive=false): read so, the list lost the session under way, and plan would
+    # book another
+    enrollment, exam = "EN" + "1" * 32, "EX" + "2" * 32
+
+    def session(n: int, status: str) -> dict[str, Any]:
+        return {"sid": f"ES{n:032x}", "examSid": exam, "enrollmentSid": enrollment,
+                "status": status}  # fmt: skip
+
+    seen: list[str] = []
+
+    def answer(request: Request) -> Reply:
+        seen.append(request.target)
+        if "includeActive=false" in request.target:
+            return json_reply({"results": [], "total": 2, "next": None})
+        if len(seen) == 1:
+            nxt = "/x?cursor=p2&includeActive=false"
+            return json_reply({"results": [session(1, "Cancelled")], "total": 2, "next": nxt})
+        return json_reply({"results": [session(2, "Scheduled")], "total": 2, "next": None})
+
+    async def main(url: str) -> list[str]:
+        retry = RetryPolicy(max_attempts=1)
+        async with Client(url, HOSTILE_INSTALL, Secret(HOSTILE_TOKEN), retry=retry) as api:
+            return [s.status for s in await api.list_enrollment_sessions(enrollment, exam)]
+
+    with Hostile(answer) as srv:
+        assert asyncio.run(main(srv.url)) == ["Cancelled", "Scheduled"]
+    path = f"/v1/installs/{HOSTILE_INSTALL}/enrollments/{enrollment}/exams/{exam}/sessions"
+    assert seen == [
+        f"{path}?includeActive=true&offset=0&limit=100",
+        f"{path}?cursor=p2&includeActive=true",
+    ]

@@ -53,7 +53,8 @@ def _merge_query(base: Query, override: Query) -> Query:
 
 def _next_query(next_url: str, route: str) -> Query:
     """The query of a ``next`` link: only its parameters are used, sent to the API's own
-    host and route (a link to another host, scheme or port is never followed there)."""
+    host and route (a link to another host, scheme or port is never followed there), and
+    only those the list's own query does not set."""
     try:
         return list(httpx.URL(next_url).params.multi_items())
     except httpx.InvalidURL:  # a NUL, a link of more than 64 KiB...
@@ -230,7 +231,9 @@ class Pager(Caller):
         while cursor:
             if pages_read >= most:
                 raise self._bound(route, f"paging did not end after {pages_read} pages")
-            q = _merge_query(query, _next_query(cursor, route))
+            # the link gives the place in the list (offset, limit, a cursor); what was
+            # asked for (a filter, includeActive) stays asked: a link cannot change it
+            q = _merge_query(_next_query(cursor, route), query)
             key = tuple(sorted(q))
             if key in seen:
                 raise ResponseError(
