@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import gzip
+import json
 import tracemalloc
 import zlib
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,6 +16,8 @@ from support.api import INSTALL, FakeTime, Rule, Tamper, asgi_client, new_world,
 from support.hostile import INSTALL as HOSTILE_INSTALL
 from support.hostile import TOKEN as HOSTILE_TOKEN
 from support.hostile import Hostile, Reply, Request, json_reply
+from support.reliability import PASSWORDS, Rewrite, Workspace, tampered
+from support.reliability import TOKEN as REL_TOKEN
 
 from spsync.api import wire
 from spsync.api.client import R_SETTINGS, Client, onboarding_url_ok
@@ -375,3 +379,34 @@ def test_a_next_link_cannot_change_what_the_list_asked_for() -> None:
         f"{path}?includeActive=true&offset=0&limit=100",
         f"{path}?cursor=p2&includeActive=true",
     ]
+
+
+# --- export: what a server echoes is not committed ------------------------------------------
+
+
+@pytest.mark.parametrize("echoed", ["token", "password"])
+def test_export_refuses_manifests_holding_a_secret_the_server_echoed(
+    tmp_path: Path, echoed: str
+) -> None:
+    # the course's title comes back holding the API token (or an exam's live password):
+    # written, it would be committed with the manifests
+    secret = REL_TOKEN if echoed == "token" else PASSWORDS[0]
+
+    def edit(body: bytes) -> bytes:
+        course = json.loads(body)
+        course["title"] = f"Course {secret}"
+        return json.dumps(course).encode()
+
+    with tampered() as (srv, front):
+        ws = Workspace(tmp_path, srv.url, learners=1)
+        assert ws.run_here("apply", str(ws.tenant_dir()), "--auto-approve").code == 0
+        state_before = ws.state_path().read_bytes()
+        front.add(Rewrite("GET", r"/courses/CU[0-9a-f]{32}$", edit, times=99))
+        r = ws.run_here("export", "exported", "--tenant", "rel", "--force")
+    assert (r.code, r.out) == (1, "")
+    assert r.err == (
+        "error: exported/rel/courses.yaml:5: what the API answered holds the API token or an "
+        "exam password; nothing written (the line is not shown)\n"
+    )
+    assert not (tmp_path / "exported").exists()
+    assert ws.state_path().read_bytes() == state_before

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 import click
 
 from spsync.cli.common import global_options, globals_of, out
-from spsync.errors import UsageError
+from spsync.errors import SpsyncError, UsageError
 
 if TYPE_CHECKING:
     from spsync.export import Export, Snapshot
@@ -170,6 +170,7 @@ def _write(
         api_url=tenant.api.url,
         token_env=token_env,
     )
+    _refuse_secrets(ex, head, target)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.export-", dir=target.parent))
     backup: Path | None = None
@@ -215,6 +216,24 @@ def _write(
         if backup is not None:
             shutil.rmtree(backup, ignore_errors=True)
     return _summary(ex, target, store.path(tenant.tenant), saved.serial, sandbox, unknown)
+
+
+def _refuse_secrets(ex: Export, head: Desired, target: Path) -> None:
+    """Refuse, before anything is written, manifests holding the API token or a live exam
+    password in any form: a server that echoes one into a title or a name would otherwise
+    have it committed with the manifests (a mask instead would be a change to plan)."""
+    from spsync.secrets import scrub
+
+    secrets = [p.reveal() for p in ex.passwords.values() if p is not None]
+    if head.tenant.api.token is not None:
+        secrets.append(head.tenant.api.token.reveal())
+    for name, text in ex.files.items():
+        for number, line in enumerate(text.splitlines(), 1):
+            if scrub(line, secrets) != line:
+                raise SpsyncError(
+                    f"{target / name}:{number}: what the API answered holds the API token or "
+                    "an exam password; nothing written (the line is not shown)"
+                )
 
 
 def _summary(
