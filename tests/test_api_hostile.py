@@ -410,3 +410,25 @@ def test_export_refuses_manifests_holding_a_secret_the_server_echoed(
     )
     assert not (tmp_path / "exported").exists()
     assert ws.state_path().read_bytes() == state_before
+
+
+def test_import_records_nothing_a_server_echoed_a_secret_into(tmp_path: Path) -> None:
+    def edit(body: bytes) -> bytes:
+        course = json.loads(body)
+        course["title"] = f"Course {REL_TOKEN}"
+        return json.dumps(course).encode()
+
+    with tampered() as (srv, front):
+        ws = Workspace(tmp_path, srv.url, learners=1)
+        assert ws.run_here("apply", str(ws.tenant_dir()), "--auto-approve").code == 0
+        sid = json.loads(ws.state_path().read_text())["resources"]["course.main"]["sid"]
+        assert ws.run_here("state", "rm", str(ws.tenant_dir()), "course.main").code == 0
+        state_before = ws.state_path().read_bytes()
+        front.add(Rewrite("GET", r"/courses/CU[0-9a-f]{32}$", edit, times=99))
+        r = ws.run_here("import", str(ws.tenant_dir()), "course.main", sid)
+    assert (r.code, r.out) == (1, "")
+    assert r.err == (
+        f"error: course.main ({sid}): what the API answered holds the API token or a "
+        "password; nothing recorded\n"
+    )
+    assert ws.state_path().read_bytes() == state_before

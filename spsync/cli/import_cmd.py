@@ -41,6 +41,7 @@ def import_(
     from spsync.api.client import run
     from spsync.cli.clients import client_factory
     from spsync.planning import import_resource, secret_key
+    from spsync.secrets import scrub
     from spsync.state import ResourceState
     from spsync.store import StateStore
 
@@ -77,6 +78,12 @@ def import_(
                 )
 
         rec = run(read())
+        if scrub(rec.model_dump_json()) != rec.model_dump_json():
+            # a server echoing the token or a password into a field: never into state
+            raise PlanError(
+                f"{address} ({sid}): what the API answered holds the API token or a password; "
+                "nothing recorded"
+            )
         resources = dict(state.resources)
         resources[address] = rec
         saved = store.save(state.model_copy(update={"resources": dict(sorted(resources.items()))}))
