@@ -432,3 +432,20 @@ def test_import_records_nothing_a_server_echoed_a_secret_into(tmp_path: Path) ->
         "password; nothing recorded\n"
     )
     assert ws.state_path().read_bytes() == state_before
+
+
+@pytest.mark.parametrize(
+    ("api_host", "url", "shown"),
+    [
+        ("sp.example.edu", "https://onboard.example.edu/x", True),
+        ("sp.univ.ac.uk", "https://onboard.univ.ac.uk/x", True),
+        # the API host's own domain is never a country's shared second level
+        ("sp.univ.ac.uk", "https://evil.ac.uk/x", False),
+        ("api.proctor.com.au", "https://evil.com.au/x", False),
+        ("sp.co.uk", "https://evil.co.uk/x", False),
+    ],
+)
+def test_the_api_hosts_own_domain_is_not_a_shared_second_level(
+    api_host: str, url: str, shown: bool
+) -> None:
+    assert onboarding_url_ok(url, api_host) is shown

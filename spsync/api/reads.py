@@ -41,10 +41,19 @@ def _onboarding_domains(api_host: str) -> list[str]:
     domains = [ONBOARDING_DOMAIN]
     labels = api_host.lower().rstrip(".").split(".")
     if not is_loopback(api_host) and len(labels) >= 2:
-        own = ".".join(labels[-2:])  # another allowed API host: its own domain
-        if own not in domains:
+        # another allowed API host: its own domain, which under a country's shared second
+        # level (``co.uk``, ``com.au``, ``ac.jp``) is one label more: never ``co.uk`` itself
+        width = 3 if _shared_second_level(labels) else 2
+        own = ".".join(labels[-width:])
+        if len(labels) >= width and own not in domains:
             domains.append(own)
     return domains
+
+
+def _shared_second_level(labels: list[str]) -> bool:
+    """Whether the last two labels look like a second level many registrants share: a
+    two-letter country and a label of at most three letters (``co.uk``, ``com.au``)."""
+    return len(labels[-1]) == 2 and len(labels[-2]) <= 3
 
 
 #: a host name as a browser reads it the same way: ASCII letters, digits and hyphens in
