@@ -14,13 +14,15 @@ from typing import Any
 import click
 
 from spsync.cli.common import SummaryGroup, global_options, globals_of, out
-from spsync.errors import StateError, UsageError
+from spsync.errors import ManifestError, Problem, StateError, UsageError
 
 
 def tenant_names(path: Path, only: tuple[str, ...] = ()) -> list[str]:
-    """Tenant names under ``path`` (one tenant directory, or a directory of them), sorted."""
-    import yaml
+    """Tenant names under ``path`` (one tenant directory, or a directory of them), sorted.
 
+    Each tenant.yaml is read as validate reads it (its encoding, its YAML) and must name a
+    valid tenant, since the name is the state file's; the rest of it is not looked at.
+    """
     if not path.is_dir():
         raise UsageError(f"{path}: not a directory of manifests")
     dirs = (
@@ -30,19 +32,10 @@ def tenant_names(path: Path, only: tuple[str, ...] = ()) -> list[str]:
     )
     if not dirs:
         raise UsageError(f"{path}: no tenant.yaml here nor in any sub-directory")
-    names: list[str] = []
-    for d in dirs:
-        try:
-            doc = yaml.safe_load((d / "tenant.yaml").read_text(encoding="utf-8"))
-        except (OSError, yaml.YAMLError) as e:
-            raise UsageError(
-                f"{d / 'tenant.yaml'}: cannot read: {e} (spsync validate {d})"
-            ) from None
-        name = doc.get("tenant") if isinstance(doc, dict) else None
-        if not isinstance(name, str) or not name:
-            raise UsageError(f"{d / 'tenant.yaml'}: no tenant name (spsync validate {d})")
-        names.append(name)
-    names.sort()
+    problems: list[Problem] = []
+    names = sorted(_tenant_name(d / "tenant.yaml", problems) for d in dirs)
+    if problems:
+        raise ManifestError(problems)
     if only:
         unknown = [t for t in only if t not in names]
         if unknown:
@@ -51,6 +44,33 @@ def tenant_names(path: Path, only: tuple[str, ...] = ()) -> list[str]:
             )
         names = [n for n in names if n in only]
     return names
+
+
+def _tenant_name(file: Path, problems: list[Problem]) -> str:
+    """The ``tenant:`` of ``file``; ``""`` with a problem added when it does not give one."""
+    from spsync.manifest_tenant import read_file, valid_name
+    from spsync.yamlload import Scalar, describe
+
+    root = read_file(file, str(file), problems)
+    if root is None:
+        return ""
+    pair = root.items.get("tenant")
+    if pair is None:
+        problems.append(Problem(str(file), 1, 1, "", 'missing required field "tenant"'))
+        return ""
+    node = pair[1]
+    given = node.value.strip() if type(node) is Scalar and not node.is_null else ""
+    if not valid_name(given):
+        got = f'"{given}"' if given else describe(node)
+        problems.append(
+            Problem(str(file), node.line, node.col, "tenant", f"{_NOT_A_NAME}, got {got}")
+        )
+    return given
+
+
+_NOT_A_NAME = (
+    "must be a tenant name (lowercase letters, digits and '-', starting with a letter or digit)"
+)
 
 
 def _mask(value: Any, key: str = "") -> Any:
