@@ -15,6 +15,10 @@ from support.apply import sandbox_acme
 from spsync.cli import main
 
 SANDBOX_NOW = "2027-06-01T00:00:00Z"
+NOT_AN_ADDRESS = (
+    "is not an address: KIND.NAME, the names made of letters, digits, '.', '_' and '-' "
+    "(as in the manifests); nothing moved"
+)
 NOT_A_NAME = (
     "tenant: must be a tenant name (lowercase letters, digits and '-', starting with a "
     "letter or digit)"
@@ -36,6 +40,32 @@ def acme(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     r = cli("apply", str(dest), "--auto-approve")
     assert r.exit_code == 0, r.output
     return dest
+
+
+@pytest.mark.parametrize("to", ["user.jane/smith", "user.", "user.-jane", "user.jane smith"])
+def test_state_mv_to_a_name_no_address_has_is_refused(acme: Path, tmp_path: Path, to: str) -> None:
+    before = state_file(tmp_path).read_bytes()
+    r = cli("state", "mv", str(acme), "user.jane", to)
+    assert (r.exit_code, r.stdout) == (1, "")
+    assert r.stderr == f"error: {to} {NOT_AN_ADDRESS}\n"
+    assert state_file(tmp_path).read_bytes() == before
+    # and the state is still one every command reads
+    listed = cli("state", "list", str(acme))
+    assert listed.exit_code == 0, listed.output
+
+
+def test_state_mv_that_would_make_a_dependant_too_long_is_refused(
+    acme: Path, tmp_path: Path
+) -> None:
+    before = state_file(tmp_path).read_bytes()
+    to = "user." + "j" * 395  # 400 characters; enrollment.acme-compliance.jjj… has 422
+    r = cli("state", "mv", str(acme), "user.jane", to)
+    assert (r.exit_code, r.stdout) == (1, "")
+    assert r.stderr == (
+        "error: enrollment.acme-compliance.jjjjjjjjjjjjj…: an address of 422 characters "
+        "(at most 420); nothing moved\n"
+    )
+    assert state_file(tmp_path).read_bytes() == before
 
 
 def test_state_list_of_a_tenant_yaml_not_in_utf8_is_a_located_problem(acme: Path) -> None:

@@ -8,6 +8,8 @@ without credentials and with manifests that do not validate.
 from __future__ import annotations
 
 import json
+import re
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -281,6 +283,7 @@ def state_mv(
             moves = moved_with(st.resources, source, dest)
         except ValueError as e:
             raise UsageError(str(e)) from None
+        _check_addresses((dest, *sorted(moves.values())))
         taken = sorted(new for new in moves.values() if new in st.resources)
         if taken:
             raise StateError(
@@ -292,6 +295,24 @@ def state_mv(
     for old, new in sorted(moves.items()):
         out(f"Moved {old} -> {new} in the state of {name} (serial {saved.serial})")
     return 0
+
+
+def _check_addresses(addresses: Iterable[str]) -> None:
+    """Every address a move would write must be one (``kind.name``), as a state file's
+    must: else the state saved would be refused by every later command."""
+    from spsync.model import ADDRESS_PATTERN, MAX_ADDRESS
+
+    for address in addresses:
+        if not re.fullmatch(ADDRESS_PATTERN, address):
+            raise UsageError(
+                f"{address} is not an address: KIND.NAME, the names made of "
+                "letters, digits, '.', '_' and '-' (as in the manifests); nothing moved"
+            )
+        if len(address) > MAX_ADDRESS:
+            raise UsageError(
+                f"{address[:40]}…: an address of {len(address)} characters "
+                f"(at most {MAX_ADDRESS}); nothing moved"
+            )
 
 
 COMMANDS = [state]
