@@ -111,6 +111,27 @@ def test_one_ctrl_c_at_the_question_exits_130(tmp_path: Path, server: ThreadedSe
     assert not (tmp_path / "state" / "acme.json").exists()
 
 
+@pytest.mark.parametrize(("typed", "echo"), [(b"\x04", b""), (b"no\n", b"no")])
+def test_an_answer_other_than_yes_cancels_on_a_line_of_its_own(
+    tmp_path: Path, server: ThreadedServer, typed: bytes, echo: bytes
+) -> None:
+    # Ctrl-D types no line break: the message must not end up after the question
+    acme = acme_at(tmp_path, server.url)
+    primary, secondary = pty.openpty()
+    proc = spawn(
+        ["apply", str(acme)], tmp_path, stdin=secondary, stdout=secondary, stderr=secondary
+    )
+    os.close(secondary)
+    seen = read_until(primary, b"Enter a value: ")
+    assert seen.endswith(b"Enter a value: "), seen.decode(errors="replace")
+    os.write(primary, typed)
+    assert proc.wait(timeout=120) == 1
+    seen = read_until(primary, b"cancelled\r\n", seen, timeout=5)
+    os.close(primary)
+    assert seen.endswith(b"  Enter a value: " + echo + b"\r\nerror: apply cancelled\r\n"), seen
+    assert not (tmp_path / "state" / "acme.json").exists()
+
+
 def test_a_plan_waiting_on_the_api_says_so_and_ctrl_c_exits_130(
     tmp_path: Path, silent_url: str
 ) -> None:

@@ -232,7 +232,8 @@ def err(text: str = "", *, nl: bool = True) -> None:
 
 
 def ask(question: str) -> str:
-    """One line read from stdin after ``question`` (on stderr); ``""`` at end of input.
+    """One line read from stdin after ``question`` (on stderr); ``""`` at end of input
+    (Ctrl-D), after which a line break ends the question's line.
 
     Ctrl-C raises ``KeyboardInterrupt`` at the first press (exit 130), also inside
     ``asyncio.run``: its own SIGINT handler only cancels the main task, which a blocking
@@ -248,6 +249,8 @@ def ask(question: str) -> str:
     finally:
         if previous is not None:
             signal.signal(signal.SIGINT, previous)
+    if not line:  # Ctrl-D: no line break was typed, so what follows starts a line of its own
+        err()
     return line.rstrip("\r\n")
 
 
