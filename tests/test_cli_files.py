@@ -68,6 +68,20 @@ def test_plan_out_under_a_file_fails_before_planning(tenant: Path) -> None:
     assert not Path(".spsync").exists()
 
 
+def test_plan_out_dash_is_refused_rather_than_written_as_a_file_named_dash(tenant: Path) -> None:
+    # `-` reads as standard output; the plan would have gone to a file named `-`, and
+    # "apply it with: spsync apply -" then read that file
+    before = everything_under(Path.cwd())
+    r = cli("--sandbox", "plan", "manifests/initech", "--out", "-")
+    assert (r.exit_code, r.stdout) == (1, "")
+    assert r.stderr == (
+        "error: --out -: give the plan file a name (--out plan.json); the plan is shown on "
+        "standard output already (--format json for scripts)\n"
+    )
+    assert everything_under(Path.cwd()) == before
+    assert not Path(".spsync").exists()
+
+
 def test_plan_out_in_a_directory_that_takes_no_file_fails_before_planning(tenant: Path) -> None:
     r = cli("--sandbox", "plan", "manifests/initech", "--out", "/proc/x.json")
     assert (r.exit_code, r.stdout) == (1, "")

@@ -98,6 +98,7 @@ def plan(
 
     g = globals_of(ctx)
     if out_file is not None:  # found before the API is asked anything or a plan is shown
+        _check_out(out_file)
         files.check_writable(out_file, "the plan file", UsageError)
     desireds = manifest.load(path, tenants=tenants, sandbox=g.sandbox)
     store = StateStore(g.state_dir)
@@ -136,6 +137,16 @@ def plan(
     if detailed_exitcode and result.has_changes:
         return 2
     return 0
+
+
+def _check_out(out_file: Path) -> None:
+    """``--out -`` reads as "to standard output", where the plan is shown already: a file
+    named ``-`` would be written instead, so it is refused."""
+    if str(out_file) == "-":
+        raise UsageError(
+            "--out -: give the plan file a name (--out plan.json); the plan is shown on "
+            "standard output already (--format json for scripts)"
+        )
 
 
 def _apply_hint(out_file: Path, g: Globals) -> str:
