@@ -187,6 +187,22 @@ def test_a_second_apply_fails_at_once_naming_the_holder(acme: Path) -> None:
     assert cli("apply", str(acme), "--auto-approve").exit_code == 0
 
 
+@pytest.mark.parametrize("given", ["nan", "inf", "1e400"])
+def test_a_lock_timeout_that_is_no_number_of_seconds_is_refused(
+    acme: Path, server: ThreadedServer, given: str
+) -> None:
+    # nan passed the range check, and with another run holding the lock waited for it
+    # forever, saying nothing; inf too. Refused now before anything is read or asked
+    r = cli("apply", str(acme), "--auto-approve", "--lock-timeout", given)
+    assert (r.exit_code, r.stdout) == (1, "")
+    assert r.stderr.splitlines()[-1] == (
+        f"Error: Invalid value for '--lock-timeout': {given} is not a finite number of seconds."
+    )
+    assert (
+        httpx.get(server.url + "/_sandbox/requests", headers={"token": TOKEN}).json()["total"] == 0
+    )
+
+
 def test_unlock_releases_the_lock_record_of_a_dead_holder(acme: Path) -> None:
     code = (
         "import os, sys; from pathlib import Path; from spsync.store import StateStore\n"

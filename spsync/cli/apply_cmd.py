@@ -10,10 +10,11 @@ SIGINT (after in-flight calls finished and state was saved).
 from __future__ import annotations
 
 import asyncio
+import math
 import os
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -60,6 +61,21 @@ def _stderr_progress(no_color: bool) -> Progress:
     return make_progress(tty=sys.stderr.isatty(), color=color, write=err)
 
 
+class Seconds(click.FloatRange):
+    """A number of seconds ``>= 0`` that is a number: ``nan`` passes every comparison of a
+    range (it waited forever, silently) and ``inf`` is no time to wait, so both are refused."""
+
+    name = "number of seconds"  # not "float range": "'x' is not a valid number of seconds."
+
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> float:
+        seconds = float(super().convert(value, param, ctx))
+        if not math.isfinite(seconds):
+            self.fail(f"{value} is not a finite number of seconds.", param, ctx)
+        return seconds
+
+
 @click.command("apply")
 @click.argument("path", metavar="PATH|PLANFILE", type=click.Path(exists=True, path_type=Path))
 @click.option("--auto-approve", is_flag=True, help="Do not ask for confirmation.")
@@ -86,7 +102,7 @@ def _stderr_progress(no_color: bool) -> Progress:
 )
 @click.option(
     "--lock-timeout",
-    type=click.FloatRange(0),
+    type=Seconds(0),
     default=0.0,
     show_default=True,
     metavar="SECONDS",
