@@ -235,11 +235,17 @@ def test_onboard_prints_a_fresh_url_that_is_never_kept(acme: Path, server: Threa
     )
     assert url not in kept
 
+    # li is assigned to cert-456 but has no session: apply would not book one
     missing = cli("onboard", str(acme), "session.cert-456.li")
     assert missing.exit_code == 1
     assert missing.stderr == (
-        f"error: session.cert-456.li is not in the state of acme: apply it first "
-        f"(spsync apply {acme})\n"
+        "error: session.cert-456.li is not a session of acme: no item of sessions: in the "
+        "manifests has that exam and user\n"
+    )
+    unknown = cli("onboard", str(acme), "session.a/b.c")
+    assert unknown.stderr == (
+        "error: session.a/b.c is not a session of acme: no item of sessions: in the "
+        "manifests has that exam and user\n"
     )
     bad = cli("onboard", str(acme), "exam.cert-456")
     assert (bad.exit_code, bad.stderr) == (

@@ -183,7 +183,7 @@ def test_the_documented_messages_are_the_printed_ones(
         s.cli("import", "manifests/acme", "course.acme-main", "CU" + "0" * 32)
         s.cli("plan", "manifests/acme", "--tenant", "acm")
         s.cli("plan", "manifests/acme", "--target", "user.jnae")
-        s.cli("onboard", "manifests/acme", "session.cert-456.li")
+        s.cli("onboard", "manifests/acme", "session.cert-456.jane")  # declared, not applied yet
         s.cli("apply", "manifests/acme")  # no terminal, no --auto-approve
         s.cli("apply", "manifests/acme", "--auto-approve", code=0)
         s.cli("import", "manifests/acme", "user.jane", "US" + "0" * 32)

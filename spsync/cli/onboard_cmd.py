@@ -47,16 +47,7 @@ def onboard_cmd(ctx: click.Context, path: Path, address: str, tenant_names: tupl
             found.append((desired, state.resources[address]))
     names = ", ".join(d.tenant.tenant for d in desireds)
     if not found:
-        from spsync.suggest import did_you_mean
-
-        pool = [a for d in desireds for a in d.sessions]
-        hint = "" if _names_known(address, desireds) else did_you_mean(address, pool, quoted=False)
-        if hint:
-            raise UsageError(f"{address} is not a session of {names}{hint}")
-        raise UsageError(
-            f"{address} is not in the state of {names}: apply it first "
-            f"({spsync_hint(f'apply {path}')})"
-        )
+        raise _not_found(address, desireds, names, path)
     if len(found) > 1:
         raise UsageError(f"{address} is in the state of several tenants; pick one with --tenant")
     desired, rs = found[0]
@@ -80,6 +71,26 @@ async def _fetch(desired: Any, g: Globals, address: str, exam_sid: str, sid: str
                 "session has an onboarding URL"
             )
         return str(await client.onboard_url(exam_sid, sid))
+
+
+def _not_found(address: str, desireds: list[Any], names: str, path: Path) -> UsageError:
+    """Why ``address`` has no state entry: not applied yet (apply would book it), or no
+    session of the manifests (apply would not: a typo, or an exam and user never booked)."""
+    from spsync.suggest import did_you_mean
+
+    if any(address in d.sessions for d in desireds):
+        return UsageError(
+            f"{address} is not in the state of {names}: apply it first "
+            f"({spsync_hint(f'apply {path}')})"
+        )
+    pool = [a for d in desireds for a in d.sessions]
+    hint = "" if _names_known(address, desireds) else did_you_mean(address, pool, quoted=False)
+    if hint:
+        return UsageError(f"{address} is not a session of {names}{hint}")
+    return UsageError(
+        f"{address} is not a session of {names}: no item of sessions: in the manifests has "
+        "that exam and user"
+    )
 
 
 def _names_known(address: str, desireds: list[Any]) -> bool:
