@@ -262,12 +262,27 @@ def spsync_hint(rest: str) -> str:
     return f"spsync {'--sandbox ' if sandbox else ''}{rest}"
 
 
+def addresses_given(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+    """An address argument or option (one or several) with an empty one refused: what a
+    script passes for a variable that was not set (``--target "$ADDR"``), which the
+    messages about unknown addresses would show as nothing at all."""
+    for given in value if isinstance(value, tuple) else (value,):
+        if isinstance(given, str) and not given.strip():
+            raise click.BadParameter(
+                "empty: give an address, KIND.NAME (user.jane, session.cert-456.jane)",
+                ctx=ctx,
+                param=param,
+            )
+    return value
+
+
 #: ``--target``, shared by plan and apply
 target_option = click.option(
     "--target",
     "targets",
     multiple=True,
     metavar="ADDR",
+    callback=addresses_given,
     help="Only this address and what it depends on (repeatable).",
 )
 #: ``--replace`` and ``--refresh-only``, shared by plan and apply (a saved plan keeps them)
@@ -276,6 +291,7 @@ replace_option = click.option(
     "replace",
     multiple=True,
     metavar="ADDR",
+    callback=addresses_given,
     help="Cancel this booked session and book it again, even if nothing changed (repeatable).",
 )
 refresh_only_option = click.option(

@@ -6,13 +6,13 @@ from pathlib import Path
 
 import click
 
-from spsync.cli.common import global_options, globals_of, out, spsync_hint
+from spsync.cli.common import addresses_given, global_options, globals_of, out, spsync_hint
 from spsync.errors import PlanError, UsageError
 
 
 @click.command("import")
 @click.argument("path", type=click.Path(path_type=Path))
-@click.argument("address")
+@click.argument("address", callback=addresses_given)
 @click.argument("sid")
 @click.option(
     "--tenant",

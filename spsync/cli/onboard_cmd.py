@@ -8,14 +8,14 @@ from typing import Any
 
 import click
 
-from spsync.cli.common import Globals, global_options, globals_of, out, spsync_hint
+from spsync.cli.common import Globals, addresses_given, global_options, globals_of, out, spsync_hint
 from spsync.errors import UsageError
 from spsync.model import kind_of
 
 
 @click.command("onboard")
 @click.argument("path", type=click.Path(exists=True, path_type=Path))
-@click.argument("address", metavar="session.EXAM.USER")
+@click.argument("address", metavar="session.EXAM.USER", callback=addresses_given)
 @click.option(
     "--tenant", "tenant_names", multiple=True, metavar="NAME", help="Only this tenant (repeatable)."
 )

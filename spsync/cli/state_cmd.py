@@ -15,7 +15,7 @@ from typing import Any
 
 import click
 
-from spsync.cli.common import SummaryGroup, global_options, globals_of, out
+from spsync.cli.common import SummaryGroup, addresses_given, global_options, globals_of, out
 from spsync.errors import ManifestError, Problem, StateError, UsageError
 
 
@@ -147,7 +147,7 @@ def state_list(ctx: click.Context, path: Path, tenants: tuple[str, ...]) -> int:
 
 @state.command("show")
 @click.argument("path", type=click.Path(path_type=Path))
-@click.argument("address")
+@click.argument("address", callback=addresses_given)
 @_tenant_opt
 @global_options(hide=("--no-color",))
 @click.pass_context
@@ -182,7 +182,7 @@ def state_show(ctx: click.Context, path: Path, address: str, tenants: tuple[str,
 
 @state.command("rm")
 @click.argument("path", type=click.Path(path_type=Path))
-@click.argument("addresses", nargs=-1, required=True, metavar="ADDR...")
+@click.argument("addresses", nargs=-1, required=True, metavar="ADDR...", callback=addresses_given)
 @_tenant_opt
 @global_options(hide=("--no-color",))
 @click.pass_context
@@ -234,8 +234,8 @@ def state_rm(
 
 @state.command("mv")
 @click.argument("path", type=click.Path(path_type=Path))
-@click.argument("source", metavar="FROM")
-@click.argument("dest", metavar="TO")
+@click.argument("source", metavar="FROM", callback=addresses_given)
+@click.argument("dest", metavar="TO", callback=addresses_given)
 @_tenant_opt
 @global_options(hide=("--no-color",))
 @click.pass_context
