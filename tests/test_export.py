@@ -156,6 +156,19 @@ def test_refusals_leave_nothing_behind(applied_acme: Path) -> None:
     assert "--tenant 'Bad_Name': lower-case letters, digits and '-' only" in r.output
 
 
+def test_a_malformed_install_is_said_before_what_else_is_missing(applied_acme: Path) -> None:
+    # it was found only once a course was named and the API about to be asked; before that
+    # the user was sent to fix --course (or --force) first
+    state_file = STATE / "acme.json"
+    before = state_file.read_text()
+    for tenant in ("other", "acme"):
+        r = cli("export", "out", "--tenant", tenant, "--install", "AIbad")
+        assert (r.exit_code, r.stdout) == (1, "")
+        assert r.stderr == "error: --install 'AIbad': not an install SID (AI + 32 lowercase hex)\n"
+    assert not Path("out").exists()
+    assert state_file.read_text() == before
+
+
 def test_force_replaces_a_tenant_directory_whole(applied_acme: Path) -> None:
     stale = Path("out/acme/stale.yaml")
     stale.parent.mkdir(parents=True)

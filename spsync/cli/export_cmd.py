@@ -90,13 +90,23 @@ def export(
     """
     from spsync.api.client import run
     from spsync.cli.clients import client_factory
-    from spsync.model import DEFAULT_API_URL, TENANT_PATTERN, Api, Desired, Tenant
+    from spsync.model import (
+        DEFAULT_API_URL,
+        INSTALL_PATTERN,
+        TENANT_PATTERN,
+        Api,
+        Desired,
+        Tenant,
+    )
     from spsync.secrets import Secret
     from spsync.store import StateStore
 
     g = globals_of(ctx)
     if not re.fullmatch(TENANT_PATTERN, tenant):
         raise UsageError(f"--tenant {tenant!r}: lower-case letters, digits and '-' only")
+    if install is not None and not re.fullmatch(INSTALL_PATTERN, install):
+        # said first: other checks would send the user elsewhere (--course, --force)
+        raise UsageError(f"--install {install!r}: not an install SID (AI + 32 lowercase hex)")
     store = StateStore(g.state_dir)
     target = path / tenant
     state_file = store.path(tenant)
