@@ -85,8 +85,14 @@ def test_state_commands_refuse_a_tenant_name_that_is_none(
     # the name is the state file's: ../other would be read and written outside the state dir
     (tmp_path / ".spsync" / "sandbox" / "other.json").write_text("{}")
     (acme / "tenant.yaml").write_text(line + "\n")
-    for args in (["list"], ["rm", "user.jane"], ["mv", "user.jane", "user.jane-smith"]):
-        r = cli("state", args[0], str(acme), *args[1:])
+    for words, rest in (
+        (["state", "list"], []),
+        (["state", "rm"], ["user.jane"]),
+        (["state", "mv"], ["user.jane", "user.jane-smith"]),
+        (["unlock"], ["7f3c9a2e-5b1d-4c8e-9f0a-1b2c3d4e5f6a"]),
+    ):
+        args = [*words, str(acme), *rest]
+        r = cli(*args)
         assert (r.exit_code, r.stdout) == (1, ""), args
         assert r.stderr == (
             f"{acme}/tenant.yaml:1:{col}: {NOT_A_NAME}, got {got}\n1 problem found\n"

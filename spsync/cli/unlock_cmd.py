@@ -5,31 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
-import yaml
 
 from spsync.cli.common import global_options, globals_of, out
-from spsync.errors import StateError, UsageError
-
-TENANT_FILE = "tenant.yaml"
-
-
-def tenant_names(path: Path) -> list[str]:
-    """Names of the tenants under ``path`` (a tenant directory or a directory of them),
-    read from each ``tenant.yaml`` without validating the rest: unlocking needs no secrets."""
-    dirs = (
-        [path]
-        if (path / TENANT_FILE).is_file()
-        else sorted(p for p in path.iterdir() if p.is_dir() and (p / TENANT_FILE).is_file())
-    )
-    names = []
-    for d in dirs:
-        try:
-            head = yaml.safe_load((d / TENANT_FILE).read_text(encoding="utf-8"))
-        except (OSError, yaml.YAMLError):
-            head = None
-        name = head.get("tenant") if isinstance(head, dict) else None
-        names.append(name if isinstance(name, str) and name else d.name)
-    return sorted(set(names))
+from spsync.errors import StateError
 
 
 @click.command("unlock")
@@ -49,13 +27,12 @@ def unlock_cmd(ctx: click.Context, path: Path, lock_id: str) -> int:
     Example:
       spsync unlock manifests/acme 7f3c9a2e-5b1d-4c8e-9f0a-1b2c3d4e5f6a
     """
+    from spsync.cli.state_cmd import tenant_names
     from spsync.store import StateStore
 
     g = globals_of(ctx)
     store = StateStore(g.state_dir)
-    names = tenant_names(path)
-    if not names:
-        raise UsageError(f"{path}: no tenant.yaml here or in its sub-directories")
+    names = tenant_names(path)  # each tenant.yaml's name, checked: it names the lock file
     held = {n: store.holder(n) for n in names}
     for name, info in held.items():
         if info is not None and info.id == lock_id:
