@@ -141,3 +141,29 @@ def test_a_plan_that_stopped_part_way_says_so(
         f"error: acme: this plan was partly applied, then stopped (state serial 0 -> {serial} "
         f"by plan {checksum('p.json')}); make a new plan for what is left\n"
     )
+
+
+@pytest.mark.parametrize(
+    ("given", "named"),
+    [
+        (["--no-refresh"], "--refresh/--no-refresh: what it chooses was"),
+        (["--refresh"], "--refresh/--no-refresh: what it chooses was"),
+        (["--target", "user.jane"], "--target: what it chooses was"),
+        (["--tenant", "acme", "--refresh-only"], "--tenant, --refresh-only: what they choose was"),
+    ],
+)
+def test_options_a_saved_plan_decided_are_refused_with_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, given: list[str], named: str
+) -> None:
+    # --no-refresh was silently overridden by the plan's own choice (it read the live
+    # objects anyway); every option the plan fixed is refused, naming those given
+    acme = sandbox_acme(tmp_path, monkeypatch, "tenants")
+    edit(acme / "courses.yaml", "title: Client Account - Acme Corp", "title: Acme Corp")
+    assert cli("plan", str(acme), "--out", "p.json").exit_code == 0
+    r = cli("apply", "p.json", *given)
+    flags, what = named.split(": ")
+    assert (r.exit_code, r.stdout) == (1, "")
+    assert r.stderr == (
+        f"error: {flags} cannot be used with a saved plan: {what} decided when the plan was made\n"
+    )
+    assert not Path(".spsync/sandbox/state/acme.json").exists()

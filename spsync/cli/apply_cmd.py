@@ -76,6 +76,28 @@ class Seconds(click.FloatRange):
         return seconds
 
 
+#: apply's options that a saved plan fixed when it was made, and how they are written
+_DECIDED = {
+    "targets": "--target",
+    "tenant_names": "--tenant",
+    "replace": "--replace",
+    "refresh_only": "--refresh-only",
+    "refresh": "--refresh/--no-refresh",
+}
+
+
+def _decided_when_planned(ctx: click.Context) -> list[str]:
+    """Those of ``_DECIDED`` given on the command line (or by the environment): with a saved
+    plan they would be ignored, the plan's own choice applying (``--no-refresh`` too)."""
+    from click.core import ParameterSource
+
+    return [
+        flag
+        for name, flag in _DECIDED.items()
+        if ctx.get_parameter_source(name) not in (None, ParameterSource.DEFAULT)
+    ]
+
+
 @click.command("apply")
 @click.argument("path", metavar="PATH|PLANFILE", type=click.Path(exists=True, path_type=Path))
 @click.option("--auto-approve", is_flag=True, help="Do not ask for confirmation.")
@@ -171,10 +193,12 @@ def apply_cmd(
         saved = read_saved_plan(files.read_owned(path, "plan file", PlanError), str(path))
         plan = saved.plan
         _check_sandbox(plan.sandbox, g.sandbox, path)
-        if targets or tenant_names or replace or refresh_only:
+        decided = _decided_when_planned(ctx)
+        if decided:
+            what = "what it chooses was" if len(decided) == 1 else "what they choose was"
             raise UsageError(
-                "--target, --tenant, --replace and --refresh-only cannot be used with a saved "
-                "plan: they were decided when it was made"
+                f"{', '.join(decided)} cannot be used with a saved plan: {what} decided when "
+                "the plan was made"
             )
         manifests = manifests_opt or Path(plan.manifests or "manifests")
         if not manifests.exists():
