@@ -132,6 +132,37 @@ def test_an_answer_other_than_yes_cancels_on_a_line_of_its_own(
     assert not (tmp_path / "state" / "acme.json").exists()
 
 
+@pytest.mark.parametrize("extra", [[], ["--out", "plan.json"]])
+def test_a_reader_that_stops_reading_ends_the_plan_with_a_message(
+    tmp_path: Path, extra: list[str]
+) -> None:
+    # `spsync plan manifests | head -1`: the plan of globex is far larger than a pipe holds.
+    # It exited 1 without a word, and with --out saved nothing, also without a word
+    from support.docs import example_env
+
+    shutil.copytree(REPO / "manifests", tmp_path / "manifests")
+    env = {**example_env(), "SPSYNC_SANDBOX_NOW": "2027-06-01T00:00:00Z"}
+    proc = spawn(
+        ["--sandbox", "plan", "manifests", *extra],
+        tmp_path,
+        env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    first = proc.stdout.readline()
+    proc.stdout.close()  # as head -1 does
+    assert proc.wait(timeout=120) == 1
+    assert first == b"Tenant acme (install AIa1b2c3d4e5f6a7b8c9d0e1f2a3b4c5d6, state serial 0)\n"
+    with proc.stderr:
+        said = proc.stderr.read().decode()
+    assert said == (
+        "error: standard output was closed before all of it was written (its reader, such "
+        "as `| head`, stopped reading); the command stopped there\n"
+    )
+    assert not (tmp_path / "plan.json").exists()
+
+
 def test_a_plan_waiting_on_the_api_says_so_and_ctrl_c_exits_130(
     tmp_path: Path, silent_url: str
 ) -> None:

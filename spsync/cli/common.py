@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 
 import click
 
+from spsync.errors import SpsyncError
 from spsync.sanitize import clean_lines
 from spsync.secrets import scrub
 
@@ -218,11 +219,25 @@ class SummaryGroup(click.Group):
                 formatter.write_dl(rows)
 
 
+class OutputClosed(SpsyncError):
+    """stdout's reader went away before everything was written (``| head``)."""
+
+
 def out(text: str = "", *, nl: bool = True) -> None:
     """Write to stdout (the only place results go), with every form of every secret read
     in this run masked. What is shown there was made one safe line per field by whoever
-    formatted it (a rendered plan keeps its own colour codes)."""
-    click.echo(scrub(text), nl=nl)
+    formatted it (a rendered plan keeps its own colour codes).
+
+    A reader gone away (``spsync plan … | head -1``) ends the command with exit 1 and says
+    so on stderr: the command did not do all it was asked (a plan whose rendering was cut
+    short is not saved with ``--out``; apply stops before its question)."""
+    try:
+        click.echo(scrub(text), nl=nl)
+    except BrokenPipeError:
+        raise OutputClosed(
+            "standard output was closed before all of it was written (its reader, such as "
+            "`| head`, stopped reading); the command stopped there"
+        ) from None
 
 
 def err(text: str = "", *, nl: bool = True) -> None:
