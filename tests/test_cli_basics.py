@@ -43,10 +43,10 @@ EMPTY_ADDRESS = "empty: give an address, KIND.NAME (user.jane, session.cert-456.
     [
         (["plan", "manifests/acme", "--target", ""], "'--target'"),
         (["apply", "manifests/acme", "--auto-approve", "--replace", " "], "'--replace'"),
-        (["state", "show", "manifests/acme", ""], "'ADDRESS'"),
+        (["state", "show", "manifests/acme", ""], "'ADDR'"),
         (["state", "rm", "manifests/acme", "user.jane", ""], "'ADDR...'"),
         (["state", "mv", "manifests/acme", "user.jane", ""], "'TO'"),
-        (["import", "manifests/acme", "", "US" + "0" * 32], "'ADDRESS'"),
+        (["import", "manifests/acme", "", "US" + "0" * 32], "'ADDR'"),
         (["onboard", "manifests/acme", ""], "'session.EXAM.USER'"),
     ],
 )

@@ -12,7 +12,7 @@ from spsync.errors import PlanError, UsageError
 
 @click.command("import")
 @click.argument("path", type=click.Path(path_type=Path))
-@click.argument("address", callback=addresses_given)
+@click.argument("address", metavar="ADDR", callback=addresses_given)
 @click.argument("sid")
 @click.option(
     "--tenant",

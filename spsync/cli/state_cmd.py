@@ -147,7 +147,7 @@ def state_list(ctx: click.Context, path: Path, tenants: tuple[str, ...]) -> int:
 
 @state.command("show")
 @click.argument("path", type=click.Path(path_type=Path))
-@click.argument("address", callback=addresses_given)
+@click.argument("address", metavar="ADDR", callback=addresses_given)
 @_tenant_opt
 @global_options(hide=("--no-color",))
 @click.pass_context
