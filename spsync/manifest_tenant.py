@@ -7,6 +7,7 @@ Part of ``manifest.load()``; the files are read here (plain reads through ``path
 from __future__ import annotations
 
 import re
+import stat
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -86,12 +87,14 @@ def discover(path: Path, problems: list[Problem], *, narrowed: bool) -> list[Pat
 
 def yaml_files(directory: Path) -> list[Path]:
     """The YAML files of ``directory`` in name order (hidden ones left out; none when it
-    cannot be read)."""
+    cannot be read). Every name with a YAML suffix is one, whatever it is: a link to
+    nothing, a directory or a pipe is a file that cannot be read (``read_file`` says so),
+    never one left out, whose resources the plan would then remove."""
     try:
         return sorted(
             p
             for p in directory.iterdir()
-            if p.suffix in RESOURCE_SUFFIXES and not p.name.startswith(".") and p.is_file()
+            if p.suffix in RESOURCE_SUFFIXES and not p.name.startswith(".")
         )
     except OSError:
         return []
@@ -108,7 +111,11 @@ def read_file(path: Path, display: str, problems: list[Problem]) -> Map | None:
         problems.append(Problem(display, line, col, where, message))
 
     try:
-        size = path.stat().st_size
+        info = path.stat()
+        if not stat.S_ISREG(info.st_mode):
+            fail(0, 0, "", f"cannot be read: not a regular file ({_not_a_file(info.st_mode)})")
+            return None
+        size = info.st_size
         if size > MAX_FILE_BYTES:
             fail(0, 0, "", f"file too large ({size:,} bytes; at most {MAX_FILE_BYTES:,})")
             return None
@@ -133,6 +140,16 @@ def read_file(path: Path, display: str, problems: list[Problem]) -> Map | None:
         fail(root.line, root.col, "", f"the top level must be a mapping, got {describe(root)}")
         return None
     return root
+
+
+def _not_a_file(mode: int) -> str:
+    if stat.S_ISDIR(mode):
+        return "a directory"
+    if stat.S_ISFIFO(mode):
+        return "a pipe"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    return "a device"
 
 
 # --- tenant.yaml -------------------------------------------------------------------------

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -360,6 +362,24 @@ def test_oversized_files_are_refused(tmp_path: Path, monkeypatch: pytest.MonkeyP
     d = _tenant(tmp_path, {"big.yaml": "users:\n" + "# padding\n" * 200})
     monkeypatch.setattr(manifest_tenant, "MAX_FILE_BYTES", 1100)  # main.yaml is about 1,000 bytes
     assert _problems(d) == [f"{d}/big.yaml: file too large (2,007 bytes; at most 1,100)"]
+
+
+@pytest.mark.parametrize(
+    ("make", "why"),
+    [
+        (lambda p: p.symlink_to(p.parent / "gone.yaml"), "No such file or directory"),
+        (lambda p: p.mkdir(), "not a regular file (a directory)"),
+        (lambda p: os.mkfifo(p), "not a regular file (a pipe)"),
+    ],
+    ids=["link-to-nothing", "directory", "pipe"],
+)
+def test_a_resource_file_that_is_no_file_is_a_problem_not_skipped(
+    tmp_path: Path, make: Callable[[Path], object], why: str
+) -> None:
+    # skipped, its resources would vanish from the manifests and the plan would remove them
+    d = _tenant(tmp_path, {})
+    make(d / "roster.yaml")
+    assert _problems(d) == [f"{d}/roster.yaml: cannot be read: {why}"]
 
 
 def test_odd_secret_paths_are_problems_not_crashes(tmp_path: Path) -> None:
