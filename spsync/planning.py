@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import shlex
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from typing import Any, Protocol, TypeVar
 
@@ -441,8 +442,10 @@ async def import_resource(
     secret_key: bytes,
     unverified: list[str] | None = None,
     sandbox: bool = False,
+    manifests: str = "PATH",
 ) -> ResourceState:
-    """Read the remote object ``sid`` and return the state entry that adopts it as ``address``.
+    """Read the remote object ``sid`` and return the state entry that adopts it as ``address``
+    (``manifests``: the manifests' path as the user gave it, for the commands it suggests).
 
     ``applied`` is the live object's managed fields (so the next plan shows how the manifest
     differs from it, as manifest-changed updates). A managed field the read does not return
@@ -485,7 +488,8 @@ async def import_resource(
     if address in state.resources:
         raise PlanError(
             f"{address} is already in state as {state.resources[address].sid or 'assigned'}; "
-            f"forget it first (spsync {'--sandbox ' if sandbox else ''}state rm PATH {address})"
+            f"forget it first (spsync {'--sandbox ' if sandbox else ''}state rm "
+            f"{shlex.quote(manifests)} {address})"
         )
 
     def need(parent: str) -> str:

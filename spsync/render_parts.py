@@ -191,7 +191,8 @@ def summary_line(tp: TenantPlan, adopt_only: list[str] | None = None) -> str:
     if adopt_only is None:
         adopt_only = recorded_only(tp)
     if not parts and not adopt_only:
-        return f"No changes. {tp.tenant} matches its manifests ({noop:,} resources unchanged)."
+        resources = "resource" if noop == 1 else "resources"
+        return f"No changes. {tp.tenant} matches its manifests ({noop:,} {resources} unchanged)."
     if adopt_only:
         parts.append(f"{len(adopt_only):,} to record in state")
     return f"Plan: {', '.join(parts)}; {noop:,} unchanged."

@@ -380,7 +380,10 @@ def test_import(tmp_path: Path, srv: ThreadedServer) -> None:
     r = env.cli("import", str(env.tdir), "exam.cert", str(sid["exam.cert"]))
     assert r.exit_code == 0
     r = env.cli("import", str(env.tdir), "course.main", str(sid["course.main"]))
-    assert r.stderr.startswith("error: course.main is already in state as CU")
+    assert r.stderr == (
+        f"error: course.main is already in state as {sid['course.main']}; forget it first "
+        f"(spsync state rm {env.tdir} course.main)\n"
+    )
     state = env.store.read("acme")
     assert state is not None
     assert state.resources["exam.cert"].refs["course"] == sid["course.main"]

@@ -25,9 +25,10 @@ from support.plan import (
 
 import spsync.render
 from spsync import json_pieces
-from spsync.plan import Change, Plan, make_plan
+from spsync.plan import Change, Plan, TenantPlan, make_plan, summarize
 from spsync.planner import build_plan
 from spsync.render import MARKDOWN_LIMIT, render, render_markdown, render_text
+from spsync.render_parts import summary_line
 
 GOLDEN = Path(__file__).parent / "golden"
 UPDATE = os.environ.get("SPSYNC_UPDATE_GOLDEN") == "1"
@@ -339,3 +340,24 @@ def test_every_format_in_pieces_from_changes_given_apart(fmt: str) -> None:
     )
     pieces = spsync.render.chunks(bare, fmt, changes_of=lambda tp: iter(given[tp.tenant]))
     check_golden(f"plan_small.{EXT[fmt]}", "".join(pieces))
+
+
+@pytest.mark.parametrize(
+    ("unchanged", "line"),
+    [
+        (0, "No changes. t matches its manifests (0 resources unchanged)."),
+        (1, "No changes. t matches its manifests (1 resource unchanged)."),
+        (2, "No changes. t matches its manifests (2 resources unchanged)."),
+        (1234, "No changes. t matches its manifests (1,234 resources unchanged)."),
+    ],
+)
+def test_the_no_changes_line_counts_in_words(unchanged: int, line: str) -> None:
+    tp = TenantPlan(
+        tenant="t",
+        install="AI" + "0" * 32,
+        api_url="https://api.example.test",
+        state_serial=1,
+        state_lineage="l",
+        summary=summarize(["noop"] * unchanged),
+    )
+    assert summary_line(tp) == line

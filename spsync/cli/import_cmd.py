@@ -75,6 +75,7 @@ def import_(
                     secret_key=secret_key(desired, g.sandbox),
                     unverified=unverified,
                     sandbox=g.sandbox,
+                    manifests=str(path),
                 )
 
         rec = run(read())
