@@ -197,6 +197,11 @@ def test_the_documented_messages_are_the_printed_ones(
         s.cli("plan", "manifests/acme", "--out", "second.json", code=0)
         s.cli("apply", "second.json", code=0)
         s.cli("apply", "second.json")  # already applied
+        s.cli("apply", "second.json", "--no-refresh")  # decided when planned
+        s.cli("plan", "manifests/acme", "--out", "-")
+        s.cli("onboard", "manifests/acme", "session.cert-456.li")  # assigned, no session
+        s.cli("state", "mv", "manifests/acme", "user.jane", "user.jane/smith")
+        s.cli("export", "exported", "--tenant", "acme", "--install", "AIbad")
         text = Path("first.json").read_text()
         Path("edited.json").write_text(text.replace('"acme"', '"acmx"', 1))
         s.cli("show", "edited.json")
