@@ -6,9 +6,10 @@ that no address names (booked by hand) is kept under its ``session.EXAM.USER``: 
 the plan may cancel it.
 
 An exam session tells whether its enrollment is assigned: an enrollment is assigned while
-its current session of the exam is anything but cancelled by unassignment
-(``removed-by-limited-scope``); when a scheduled session is cancelled the service opens a
-new ``Needs Proctor`` one for an enrollment that stays assigned. The current session is
+its role is learner and its current session of the exam is anything but cancelled by
+unassignment (``removed-by-limited-scope``, or ``enrollment-role-changed``: leaving the
+learner role unassigns it everywhere); when a scheduled session is cancelled the service
+opens a new ``Needs Proctor`` one for an enrollment that stays assigned. The current session is
 chosen by the sessions' own status first and by their times only to break ties (see
 ``current_session``): timestamps have one-second precision, so a cancelled session and its
 successor often share both.
@@ -29,6 +30,7 @@ from spsync.observe_reads import ListedSession, Reads, maybe_missing, read_all
 from spsync.observed import (
     BOOKED_STATUSES,
     CANCELLED,
+    ENROLLMENT_ROLE_CHANGED,
     REMOVED_BY_LIMITED_SCOPE,
     SCHEDULED,
     LiveObject,
@@ -144,6 +146,7 @@ class SessionLookups(Reads):
         currents: dict[tuple[str, str], ListedSession | None] = {}
         # an assignment and a session address of one enrollment share one live session
         made: dict[str, LiveSession] = {}
+        not_learners = self._not_learners()
         for kind, address, exam_name, exam_sid, enrollment_sid, rec in targets:
             key = (exam_sid, enrollment_sid)
             if key in currents:
@@ -159,7 +162,7 @@ class SessionLookups(Reads):
                     live = made[current.sid] = current.live
                 self.sessions[address] = live
             if kind == "assignment":
-                assigned = is_assigned(current)
+                assigned = is_assigned(current) and enrollment_sid not in not_learners
                 if rec is not None:
                     self.found(address, LiveObject(None, rec.refs) if assigned else None)
                 elif assigned:
@@ -179,6 +182,18 @@ class SessionLookups(Reads):
                 refs = self._refs(exam_name, exam_sid, enrollment_sid, rec)
                 self.adopted[address] = self._session_obj(current, refs)
         self._booked_by_hand(per, currents)
+
+    def _not_learners(self) -> set[str]:
+        """The SIDs of the enrollments read with a role other than learner: the service
+        holds no assignment of them (making a learner an instructor drops it from every
+        assignment list of the course, and an instructor cannot be assigned), whatever
+        their sessions of before say."""
+        return {
+            e.sid
+            for listed in self._enrollment_lists.values()
+            for e in listed or ()
+            if e.role is not None and e.role != "learner"
+        }
 
     def _managed_exam_sids(self) -> set[str]:
         """The SIDs of the exams of the manifests (recorded in state or found)."""
@@ -381,9 +396,9 @@ def current_session(group: Iterable[S]) -> S | None:
     2. the latest ``editDate`` (when it last changed: its cancellation, for a cancelled one),
        then the latest ``createdDate``;
     3. for ended sessions of equal times, a cancellation by unassignment
-       (``removed-by-limited-scope``) over any other end: any other cancellation of an
-       enrollment still in scope is followed by a new session, so when none followed, the
-       unassignment came last;
+       (``removed-by-limited-scope``, or a role change's) over any other end: any other
+       cancellation of an enrollment still in scope is followed by a new session, so when
+       none followed, the unassignment came last;
     4. the SID, only between sessions alike in all of the above.
 
     Times have one-second precision, so a cancelled session and the one that replaced it
@@ -404,10 +419,15 @@ def _current_rank(s: Ranked) -> tuple[int, str, str, bool, str]:
 
 def is_assigned(current: Ranked | None) -> bool:
     """Whether an enrollment is assigned to an exam, from its current session (the one
-    ``current_session`` picks): any, unless cancelled by unassignment."""
+    ``current_session`` picks): any, unless cancelled by unassignment (or by a role change,
+    which unassigns)."""
     return current is not None and not _unassigned_end(current)
 
 
 def _unassigned_end(s: Ranked) -> bool:
-    """A session cancelled because its enrollment was unassigned."""
-    return s.status == CANCELLED and s.statusReason == REMOVED_BY_LIMITED_SCOPE
+    """A session cancelled because its enrollment was unassigned, or left the learner role
+    (which unassigns it everywhere: made a learner again, it is assigned to nothing)."""
+    return s.status == CANCELLED and s.statusReason in _UNASSIGNED_ENDS
+
+
+_UNASSIGNED_ENDS = frozenset({REMOVED_BY_LIMITED_SCOPE, ENROLLMENT_ROLE_CHANGED})

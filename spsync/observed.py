@@ -57,6 +57,9 @@ SCHEDULED = "Scheduled"
 NEEDS_PROCTOR = "Needs Proctor"
 #: the statusReason of a session cancelled because its enrollment was unassigned
 REMOVED_BY_LIMITED_SCOPE = "removed-by-limited-scope"
+#: the statusReason of a session cancelled because its enrollment left the learner role,
+#: which also drops the enrollment from every assignment list of its course (docs/sandbox.md)
+ENROLLMENT_ROLE_CHANGED = "enrollment-role-changed"
 
 
 class _Record:

@@ -383,23 +383,41 @@ def check_step(cli: Cli, tenant_dir: Path, tenant: str, install: str, world: Any
     done = plan_and_apply(cli, tenant_dir, tenant, install, world)
     if isinstance(done, str):
         return [done]
-    bad = done.discrepancies()
-    r = cli("plan", str(tenant_dir), "--detailed-exitcode", "--format", "json", "--allow-destroy")
-    if r.exit_code != 0:
-        again = json.loads(r.stdout)["tenants"][0] if r.exit_code == 2 else None
-        listed = (
-            ", ".join(f"{c['address']} {c['action']} ({c['reason']})" for c in again["changes"])
-            if again is not None
-            else r.output.strip()[-2000:]
-        )
-        adopt = sorted(again.get("adopt", {})) if again is not None else []
-        bad.append(
-            f"the next plan is not empty (exit {r.exit_code}): {listed or '-'}"
-            + (f"; to record: {', '.join(adopt)}" if adopt else "")
-        )
+    return with_plan_applied(done, [*done.discrepancies(), *next_plan_left(cli, tenant_dir)])
+
+
+def next_plan_left(cli: Cli, tenant_dir: Path, *plan_args: str) -> list[str]:
+    """What a plan made now (with ``plan_args``) still has to do, as a discrepancy (``[]``:
+    nothing)."""
+    r = cli(
+        "plan",
+        str(tenant_dir),
+        "--detailed-exitcode",
+        "--format",
+        "json",
+        "--allow-destroy",
+        *plan_args,
+    )
+    if r.exit_code == 0:
+        return []
+    again = json.loads(r.stdout)["tenants"][0] if r.exit_code == 2 else None
+    listed = (
+        ", ".join(f"{c['address']} {c['action']} ({c['reason']})" for c in again["changes"])
+        if again is not None
+        else r.output.strip()[-2000:]
+    )
+    adopt = sorted(again.get("adopt", {})) if again is not None else []
+    return [
+        f"the next plan is not empty (exit {r.exit_code}): {listed or '-'}"
+        + (f"; to record: {', '.join(adopt)}" if adopt else "")
+    ]
+
+
+def with_plan_applied(done: Applied, bad: list[str]) -> list[str]:
+    """``bad``, followed by the changes of the plan applied when there is anything."""
     if bad:
         shown = ", ".join(
             f"{c['address']} {c['action']} ({c['reason']})" for c in done.plan["changes"]
         )
-        bad.append(f"(the plan applied: {shown or 'no changes'})")
+        bad = [*bad, f"(the plan applied: {shown or 'no changes'})"]
     return bad

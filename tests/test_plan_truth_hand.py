@@ -1,0 +1,470 @@
+"""The plan tells the whole truth even when people change the service by hand between
+runs: after any short sequence of manifest edits and hand actions, what ``spsync apply
+PLANFILE`` does to the simulator is exactly what the plan showed, and the next plan is
+empty.
+
+The examples start from the small tenant of ``test_plan_truth`` already applied. Each step
+makes 0 to 2 hand actions through the simulator's HTTP API, as a person on the service
+would — book a waiting (``Needs Proctor``) session, cancel a booked one, cancel it and
+book the one the service opens again, move a booking to another time, assign or unassign
+an enrollment of a limited-scope exam, change an enrollment's role — then maybe one
+manifest edit, then plans (with refresh, saved; now and then with ``--target`` of a random
+address), applies the saved plan and compares the world's diff with the plan
+(``support.truth``). A targeted step leaves the rest for the next one, so only an
+untargeted step must leave an empty plan behind.
+
+``make test`` runs a few examples, always the same ones; the soak (``make soak``) many
+more (``SPSYNC_TRUTH_HAND_EXAMPLES=N``, default 300; ``SPSYNC_TRUTH_HAND_SEED=N`` for
+another series), each failure shrunk to a shortest sequence of steps.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from hypothesis import HealthCheck, Phase, given, seed, settings
+from hypothesis import strategies as st
+from support.truth import Cli, next_plan_left, plan_and_apply, with_plan_applied
+from test_plan_truth import (
+    APPOINTMENTS,
+    EDIT_KINDS,
+    ENV,
+    INSTALL,
+    NOW,
+    PL_A,
+    PL_B,
+    TOKEN,
+    Baseline,
+    Edit,
+    Tenant,
+    _write,
+    base_tenant,
+    baseline,
+    edits_of,
+)
+
+from spsync.sandbox.server import ThreadedServer
+from spsync.sandbox.timefmt import SettableClock
+from spsync.sandbox.world import World
+
+__all__ = ["baseline"]  # the module-scoped fixture of the applied base tenant
+
+#: the soak's series of examples (``SPSYNC_TRUTH_HAND_SEED``)
+SERIES = int(os.environ.get("SPSYNC_TRUTH_HAND_SEED") or 1)
+
+
+def _examples() -> int:
+    raw = os.environ.get("SPSYNC_TRUTH_HAND_EXAMPLES", "").strip()
+    return int(raw) if raw else 300
+
+
+# --- hand actions: what a person does on the service -----------------------------------------
+
+
+@dataclass
+class Service:
+    """The simulator's HTTP API, as a person's tools reach it (not through spsync)."""
+
+    url: str
+    world: World
+
+    def _call(self, method: str, path: str, body: Any = None) -> Any:
+        r = httpx.request(
+            method,
+            f"{self.url}{path}"
+            if path.startswith("/v2/")
+            else f"{self.url}/v1/installs/{INSTALL}{path}",
+            json=body,
+            headers={"token": TOKEN},
+        )
+        assert r.status_code == 200, (method, path, body, r.text)
+        return r.json()
+
+    def install(self) -> dict[str, Any]:
+        (inst,) = [i for i in self.world.to_json()["installs"] if i["sid"] == INSTALL]
+        return dict(inst)
+
+    def book(self, exam: str, session: str, when: str, type_: str, location: str) -> None:
+        body = {"type": type_, "proctorLocationSid": location, "appointmentDateTime": when}
+        self._call("POST", f"/exams/{exam}/sessions/{session}", body)
+
+    def cancel(self, exam: str, session: str) -> None:
+        body = {"cancellationMemo": "by hand", "reason": "other-reason"}
+        self._call("DELETE", f"/exams/{exam}/sessions/{session}", body)
+
+    def move(self, exam: str, session: str, when: str) -> None:
+        self._call("PUT", f"/exams/{exam}/sessions/{session}", {"appointmentDateTime": when})
+
+    def assignment(self, course: str, exam: str, enrollment: str, *, add: bool) -> None:
+        body = {"add" if add else "remove": [{"enrollmentSid": enrollment}]}
+        self._call("PUT", f"/courses/{course}/exams/{exam}/assignments", body)
+
+    def role(self, course: str, user: str, role: str) -> None:
+        body = {
+            "course": {"ids": {"sid": course}},
+            "user": {"ids": {"sid": user}},
+            "enrollment": {"role": role},
+        }
+        self._call("POST", f"/v2/installs/{INSTALL}/provision", body)
+
+    def waiting(self, exam: str, enrollment: str) -> str:
+        """The ``Needs Proctor`` session the service holds for ``enrollment`` in ``exam``."""
+        (sid,) = [
+            s["sid"]
+            for s in self.install()["sessions"]
+            if (s["examSid"], s["enrollmentSid"], s["status"])
+            == (exam, enrollment, "Needs Proctor")
+        ]
+        return str(sid)
+
+
+@dataclass(frozen=True)
+class Hand:
+    """One hand action; its label names it in failure reports."""
+
+    label: str
+    do: Callable[[Service], None] = field(compare=False)
+
+    def __repr__(self) -> str:
+        return self.label
+
+
+def _names(state: dict[str, Any]) -> dict[str, str]:
+    """SID -> a readable name (``final``, ``ana``) from the state; SIDs it does not know
+    keep their own."""
+    out: dict[str, str] = {}
+    for address, rec in state.get("resources", {}).items():
+        kind, _, rest = address.partition(".")
+        if kind == "exam":
+            out[rec["sid"]] = rest
+        elif kind == "enrollment":
+            out[rec["sid"]] = rest.split(".", 1)[1]
+    return out
+
+
+def _booking(rng: int) -> tuple[str, str, str]:
+    """An appointment, type and location, from a drawn number."""
+    return (
+        APPOINTMENTS[rng % len(APPOINTMENTS)],
+        ("automated", "ad-hoc")[rng // len(APPOINTMENTS) % 2],
+        (PL_A, PL_B)[rng // (2 * len(APPOINTMENTS)) % 2],
+    )
+
+
+def hands_of(inst: dict[str, Any], state: dict[str, Any], rng: int) -> dict[str, list[Hand]]:
+    """Every hand action the world allows now, by kind (``rng`` picks the times and kinds of
+    bookings)."""
+    names = _names(state)
+    out: dict[str, list[Hand]] = {kind: [] for kind in HAND_KINDS}
+    for s in sorted(inst["sessions"], key=lambda s: s["sid"]):
+        ex, en, sid = s["examSid"], s["enrollmentSid"], s["sid"]
+        who = f"{names.get(ex, ex)}.{names.get(en, en)}"
+        when, type_, where = _booking(rng)
+        if s["status"] == "Needs Proctor":
+            out["book"].append(
+                Hand(
+                    f"book {who} by hand at {when} ({type_}, {where[:4]})",
+                    lambda svc, ex=ex, sid=sid, b=(when, type_, where): svc.book(ex, sid, *b),
+                )
+            )
+        elif s["status"] == "Scheduled":
+            out["cancel"].append(
+                Hand(f"cancel {who} by hand", lambda svc, ex=ex, sid=sid: svc.cancel(ex, sid))
+            )
+            out["cancel and book again"].append(
+                Hand(
+                    f"cancel {who} by hand and book it again at {when} ({type_}, {where[:4]})",
+                    lambda svc, ex=ex, en=en, sid=sid, b=(when, type_, where): _rebook(
+                        svc, ex, en, sid, b
+                    ),
+                )
+            )
+            other = APPOINTMENTS[rng % len(APPOINTMENTS)]
+            if other == s["appointmentDate"]:
+                other = APPOINTMENTS[(rng + 1) % len(APPOINTMENTS)]
+            out["move"].append(
+                Hand(
+                    f"move {who} by hand to {other}",
+                    lambda svc, ex=ex, sid=sid, other=other: svc.move(ex, sid, other),
+                )
+            )
+    learners = [e for e in inst["enrollments"] if e["role"] == "learner"]
+    for exam in sorted(inst["exams"], key=lambda e: e["sid"]):
+        if not exam["limitedScope"]:
+            continue
+        for e in sorted(learners, key=lambda e: e["sid"]):
+            if e["courseSid"] != exam["courseSid"]:
+                continue
+            add = e["sid"] not in exam["assigned"]
+            out["assign" if add else "unassign"].append(
+                Hand(
+                    f"{'assign' if add else 'unassign'} {names.get(exam['sid'], exam['sid'])}."
+                    f"{names.get(e['sid'], e['sid'])} by hand",
+                    lambda svc, c=e["courseSid"], x=exam["sid"], en=e["sid"], add=add: (
+                        svc.assignment(c, x, en, add=add)
+                    ),
+                )
+            )
+    for e in sorted(inst["enrollments"], key=lambda e: e["sid"]):
+        role = "instructor" if e["role"] == "learner" else "learner"
+        out["change role"].append(
+            Hand(
+                f"make {names.get(e['sid'], e['sid'])} {role} by hand",
+                lambda svc, c=e["courseSid"], u=e["userSid"], role=role: svc.role(c, u, role),
+            )
+        )
+    return {kind: hands for kind, hands in out.items() if hands}
+
+
+def _rebook(svc: Service, exam: str, enrollment: str, sid: str, b: tuple[str, str, str]) -> None:
+    svc.cancel(exam, sid)
+    svc.book(exam, svc.waiting(exam, enrollment), *b)
+
+
+HAND_KINDS = (
+    "book",
+    "cancel",
+    "cancel and book again",
+    "move",
+    "assign",
+    "unassign",
+    "change role",
+)
+
+
+# --- a run ------------------------------------------------------------------------------------
+
+
+def addresses_of(t: Tenant, state: dict[str, Any]) -> list[str]:
+    """Every address the manifests or the state know (what ``--target`` may name)."""
+    out = set(state.get("resources", {}))
+    out |= {"course.main", *(f"exam.{e}" for e in t.exams)}
+    out |= {f"user.{u}" for u in t.users} | {f"enrollment.main.{u}" for u in t.roles}
+    out |= {f"assignment.{e}.{u}" for e, u in t.assignments}
+    out |= {f"session.{e}.{u}" for e, u in t.sessions}
+    return sorted(out)
+
+
+def unlike_manifests(t: Tenant, inst: dict[str, Any], state: dict[str, Any]) -> list[str]:
+    """How the service differs from the manifests after an untargeted apply (an empty next
+    plan is not enough: a plan blind to a difference is empty too). What the manifests do
+    not hold (a session booked by hand, an enrollment assigned by hand) is not looked at."""
+    sids = {a: r["sid"] for a, r in state["resources"].items() if r.get("sid")}
+    exams = {x["sid"]: x for x in inst["exams"]}
+    roles = {e["sid"]: e["role"] for e in inst["enrollments"]}
+    booked = {
+        (s["examSid"], s["enrollmentSid"]): s
+        for s in inst["sessions"]
+        if s["status"] == "Scheduled"
+    }
+    bad = []
+    for user, role in sorted(t.roles.items()):
+        en = sids.get(f"enrollment.main.{user}")
+        if roles.get(en or "") != role:
+            bad.append(f"enrollment.main.{user} is {roles.get(en or '')}, not {role}")
+    for exam, user in sorted(t.assignments):
+        ex, en = sids.get(f"exam.{exam}"), sids.get(f"enrollment.main.{user}")
+        if t.exams[exam] and (ex not in exams or en not in exams[ex]["assigned"]):
+            bad.append(f"assignment.{exam}.{user} is not held by the service")
+    for (exam, user), want in sorted(t.sessions.items()):
+        ex, en = sids.get(f"exam.{exam}"), sids.get(f"enrollment.main.{user}")
+        s = booked.get((ex or "", en or ""))
+        if s is None or s["appointmentDate"] != want["appointment"]:
+            seen = s["appointmentDate"] if s else "nothing booked"
+            bad.append(f"session.{exam}.{user}: {seen}, not booked at {want['appointment']}")
+    return bad
+
+
+@dataclass
+class Run:
+    """One example: a simulator restored from the baseline, a state dir, the manifests."""
+
+    srv: ThreadedServer
+    cli: Cli
+    tdir: Path
+    tenant: Tenant
+    service: Service
+    done: list[str] = field(default_factory=list)
+
+    def hand(self, hand: Hand) -> None:
+        self.done.append(hand.label)
+        hand.do(self.service)
+
+    def step(self, edit: Edit | None, target: str | None) -> list[str]:
+        """The manifests edited (or not), then plan, apply and compare."""
+        if edit is not None:
+            self.done.append(edit.label)
+            edit.apply(self.tenant)
+        _write(self.tdir, self.tenant.files(self.srv.url))
+        args = ("--target", target) if target else ()
+        self.done.append(" ".join(("plan", *args)) + ", apply")
+        done = plan_and_apply(self.cli, self.tdir, "mini", INSTALL, self.srv.world, *args)
+        if isinstance(done, str):
+            return [done]
+        bad = done.discrepancies()
+        # a targeted plan applied leaves nothing to do at its target (the rest is for the
+        # next plan); a target the apply dropped from state and the manifests do not hold is
+        # unknown now
+        if target is None or target in addresses_of(self.tenant, self.cli.state("mini")):
+            bad += next_plan_left(self.cli, self.tdir, *args)
+        if target is None:
+            bad += unlike_manifests(self.tenant, self.service.install(), self.cli.state("mini"))
+        return with_plan_applied(done, bad)
+
+    def failure(self, bad: list[str]) -> str:
+        steps = " ; ".join(self.done)
+        return f"after [{steps}]: {len(bad)} discrepancies between plan and apply:\n  - " + (
+            "\n  - ".join(bad)
+        )
+
+
+@contextmanager
+def restored(base: Baseline, root: Path) -> Iterator[Run]:
+    """A ``Run`` over a copy of the baseline (the simulator stopped after it)."""
+    world = World.from_json(copy.deepcopy(base.world), clock=SettableClock(NOW), seed=3)
+    with ThreadedServer(world, token=TOKEN) as srv:
+        state_dir = root / "state"
+        state_dir.mkdir(parents=True)
+        (state_dir / "mini.json").write_text(base.state.replace(base.url, srv.url))
+        tdir = root / "manifests" / "mini"
+        yield Run(srv, Cli(state_dir, ENV), tdir, base_tenant(), Service(srv.url, srv.world))
+
+
+# --- the property ----------------------------------------------------------------------------
+
+_COMMON = {
+    "deadline": None,
+    "database": None,
+    "suppress_health_check": [HealthCheck.too_slow],
+}
+#: make test: a few examples, always the same ones, no shrinking
+FAST = settings(
+    max_examples=4,
+    derandomize=True,
+    phases=[Phase.explicit, Phase.generate],
+    **_COMMON,  # type: ignore[arg-type]
+)
+#: make soak: many more, shrunk to a smallest failing sequence
+SOAK = settings(max_examples=_examples(), **_COMMON)  # type: ignore[arg-type]
+
+
+def _draw_hands(run: Run, data: st.DataObject) -> None:
+    """0 to 2 hand actions, each done at once: the next is drawn from the world it leaves."""
+    for _ in range(data.draw(st.integers(min_value=0, max_value=2), label="hand actions")):
+        rng = data.draw(st.integers(min_value=0, max_value=15), label="booking")
+        kinds = hands_of(run.service.install(), run.cli.state("mini"), rng)
+        kind = data.draw(st.sampled_from(sorted(kinds, key=HAND_KINDS.index)), label="hand")
+        hand = data.draw(st.sampled_from(kinds[kind]), label="action")
+        run.hand(hand)
+
+
+def _draw_edit(run: Run, data: st.DataObject) -> Edit | None:
+    if not data.draw(st.booleans(), label="manifest edit"):
+        return None
+    kinds = edits_of(run.tenant)
+    kind = data.draw(st.sampled_from(sorted(kinds, key=EDIT_KINDS.index)), label="kind")
+    return data.draw(st.sampled_from(kinds[kind]), label="edit")
+
+
+def _draw_target(run: Run, data: st.DataObject) -> str | None:
+    if data.draw(st.integers(min_value=0, max_value=4), label="targeted") != 0:
+        return None
+    return data.draw(
+        st.sampled_from(addresses_of(run.tenant, run.cli.state("mini"))), label="target"
+    )
+
+
+def _truth(base: Baseline, root: Path, data: st.DataObject) -> None:
+    with restored(base, root) as run:
+        for _ in range(data.draw(st.integers(min_value=1, max_value=4), label="steps")):
+            _draw_hands(run, data)
+            edit = _draw_edit(run, data)
+            bad = run.step(edit, _draw_target(run, data))
+            assert not bad, run.failure(bad)
+
+
+def _property(name: str, profile: settings) -> Callable[..., None]:
+    """The property as a test function named ``name``, run with ``profile``."""
+
+    @profile
+    @given(data=st.data())
+    def test(
+        baseline: Baseline, tmp_path_factory: pytest.TempPathFactory, data: st.DataObject
+    ) -> None:
+        _truth(baseline, tmp_path_factory.mktemp("truth-hand"), data)
+
+    test.__name__ = test.__qualname__ = name
+    return test
+
+
+test_plan_is_what_apply_does_with_hand_changes = _property(
+    "test_plan_is_what_apply_does_with_hand_changes", FAST
+)
+test_plan_is_what_apply_does_with_hand_changes_soak = pytest.mark.soak(
+    seed(SERIES)(_property("test_plan_is_what_apply_does_with_hand_changes_soak", SOAK))
+)
+
+
+# --- what the soak found, as plain tests -----------------------------------------------------
+
+
+def acts(plan: dict[str, Any]) -> list[tuple[str, str, str]]:
+    return [(c["address"], c["action"], c["reason"]) for c in plan["changes"]]
+
+
+def by_hand(run: Run, kind: str, label: str) -> None:
+    """Do the hand action of ``kind`` labelled ``label`` (the first booking choice)."""
+    (hand,) = [
+        h
+        for h in hands_of(run.service.install(), run.cli.state("mini"), 0)[kind]
+        if h.label == label
+    ]
+    run.hand(hand)
+
+
+def applied_as_planned(run: Run) -> dict[str, Any]:
+    """Plan, apply the plan file, and check that it did what it showed and left the service
+    as the manifests say with nothing more to do; the plan."""
+    _write(run.tdir, run.tenant.files(run.srv.url))
+    done = plan_and_apply(run.cli, run.tdir, "mini", INSTALL, run.srv.world)
+    assert not isinstance(done, str), done
+    assert done.discrepancies() == []
+    assert unlike_manifests(run.tenant, run.service.install(), run.cli.state("mini")) == []
+    assert next_plan_left(run.cli, run.tdir) == []
+    return done.plan
+
+
+def test_a_learner_made_instructor_by_hand_is_assigned_again_before_the_booking(
+    baseline: Baseline, tmp_path: Path
+) -> None:
+    # ben, assigned to final (limited) and booked there: the service drops him from its
+    # assignments with the role change; setting the role back does not assign him again
+    with restored(baseline, tmp_path) as run:
+        by_hand(run, "change role", "make ben instructor by hand")
+        plan = applied_as_planned(run)
+        assert acts(plan) == [
+            ("enrollment.main.ben", "update", "drift"),
+            ("assignment.final.ben", "assign", "drift"),
+            ("session.final.ben", "schedule", "drift"),
+        ]
+        (assign,) = [c for c in plan["changes"] if c["action"] == "assign"]
+        assert assign["depends_on"] == ["enrollment.main.ben"]
+
+
+def test_a_learner_made_instructor_and_learner_again_by_hand_is_assigned_again(
+    baseline: Baseline, tmp_path: Path
+) -> None:
+    # dee, assigned to final and not booked: a learner again, but assigned to nothing; the
+    # plan used to see her assigned still (her session was not cancelled by an unassignment)
+    with restored(baseline, tmp_path) as run:
+        by_hand(run, "change role", "make dee instructor by hand")
+        by_hand(run, "change role", "make dee learner by hand")
+        assert acts(applied_as_planned(run)) == [("assignment.final.dee", "assign", "drift")]
