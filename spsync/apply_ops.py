@@ -21,7 +21,7 @@ from types import MappingProxyType
 
 from spsync.errors import ApplyError
 from spsync.model import Desired, kind_of
-from spsync.plan import Change
+from spsync.plan import EFFECT_REASONS, Change
 from spsync.state import State
 
 #: the work of a change that sends nothing, by action; any other runs the work of its kind
@@ -57,6 +57,8 @@ def work_of(change: Change) -> str:
     """The work that runs one change alone."""
     if change.action in STATE_WORK:
         return change.action
+    if _effect_unassign(change):
+        return "forget"
     kind = kind_of(change.address)
     if kind not in SINGLE_KINDS:  # assign/unassign run grouped; nothing else reaches here
         raise ApplyError(f"{change.address}: cannot apply {change.action} to a {kind}")
@@ -95,7 +97,11 @@ def build_ops(changes: Sequence[Change], desired: Desired, state: State) -> list
     # assignments, one group per exam
     groups: dict[str, list[Change]] = {}
     for c in changes:
-        if kind_of(c.address) == "assignment" and c.action in ("assign", "unassign"):
+        if (
+            kind_of(c.address) == "assignment"
+            and c.action in ("assign", "unassign")
+            and not _effect_unassign(c)
+        ):
             groups.setdefault(_assignment_exam(c, desired, state), []).append(c)
             taken.add(c.address)
     for key, members in groups.items():
@@ -119,6 +125,13 @@ def build_ops(changes: Sequence[Change], desired: Desired, state: State) -> list
         ops.append(Op(c.address, [c], work_of(c), deps(c), order[c.address]))
     ops.sort(key=lambda o: o.order)
     return in_waves(ops)
+
+
+def _effect_unassign(change: Change) -> bool:
+    """An unassign that is the effect of another change's call (an enrollment's role change
+    drops it from the exam's assignments): apply sends nothing for it, and only drops it
+    from state once that call succeeded (it waits for it through ``depends_on``)."""
+    return change.action == "unassign" and change.reason in EFFECT_REASONS
 
 
 def _without(addresses: Iterable[str], inside: set[str]) -> tuple[str, ...]:

@@ -182,6 +182,7 @@ class SessionLookups(Reads):
                 refs = self._refs(exam_name, exam_sid, enrollment_sid, rec)
                 self.adopted[address] = self._session_obj(current, refs)
         self._booked_by_hand(per, currents)
+        self._assigned_by_hand(per, {(t[3], t[4]) for t in targets if t[0] == "assignment"})
 
     def _not_learners(self) -> set[str]:
         """The SIDs of the enrollments read with a role other than learner: the service
@@ -223,6 +224,45 @@ class SessionLookups(Reads):
             enrollment = enrollments.get(enrollment_sid, "")
             if exam_name and enrollment.startswith(prefix):
                 self.sessions[f"session.{exam_name}.{enrollment[len(prefix) :]}"] = current.live
+
+    def _assigned_by_hand(
+        self, per: dict[tuple[str, str], list[ListedSession]], named: Container[tuple[str, str]]
+    ) -> None:
+        """The assignment of each learner enrollment spsync knows to a limited-scope exam of
+        the manifests that no assignment address names (assigned by a person), under its
+        ``assignment.EXAM.USER`` in ``adopted``: a role change of the plan drops it, and the
+        plan shows that as a change of its own."""
+        exams: dict[str, tuple[str, str]] | None = None
+        enrollments: dict[str, str] = {}
+        not_learners: set[str] = set()
+        for (exam_sid, enrollment_sid), group in per.items():
+            if (exam_sid, enrollment_sid) in named:
+                continue
+            if exams is None:
+                exams = {
+                    sid: names
+                    for sid, names in self._exam_names_by_sid().items()
+                    if self._live_limited(names[0])
+                }
+                enrollments, not_learners = self._enrollments_by_sid(), self._not_learners()
+            exam_name, course = exams.get(exam_sid, ("", ""))
+            prefix = f"enrollment.{course}."
+            enrollment = enrollments.get(enrollment_sid, "")
+            if (
+                not exam_name
+                or not enrollment.startswith(prefix)
+                or enrollment_sid in not_learners
+                or not is_assigned(current_session(group))
+            ):
+                continue
+            address = f"assignment.{exam_name}.{enrollment[len(prefix) :]}"
+            refs = self._refs(exam_name, exam_sid, enrollment_sid, None)
+            self.adopted[address] = LiveObject(None, refs)
+
+    def _live_limited(self, exam_name: str) -> bool:
+        """Whether the exam read as limited scope (its sessions then prove assignments)."""
+        live = self.objects.get(f"exam.{exam_name}") or self.adopted.get(f"exam.{exam_name}")
+        return live is not None and live.fields.get("limitedScope") is True
 
     def _exam_names_by_sid(self) -> dict[str, tuple[str, str]]:
         """Exam SID -> (name, course name) of the exams of the manifests."""

@@ -87,6 +87,7 @@ class _Planner(SessionRules):
                 by_kind[kind].extend(self._booked_elsewhere())
             if kind == "assignment":
                 self._warn_role_changes()
+                by_kind[kind].extend(self._assigned_elsewhere())
             for address in sorted(by_kind[kind]):
                 dec = self.decide(address)
                 if address in self.moves and dec.action == "noop":

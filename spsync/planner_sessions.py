@@ -40,6 +40,11 @@ class SessionRules(ProvisionRules):
         if res is None:
             if f"exam.{exam_name}" not in self.d.exams:
                 return self.forget(address)  # its exam left management: left as it is
+            if rec is None:
+                # assigned by hand (``_assigned_elsewhere``): the role change drops it
+                return Decision(
+                    "unassign", "role-changed", {}, None, self._role_change_of(exam_name, user)
+                )
             if self.is_missing(address):
                 return self.forget(address)  # already unassigned remotely
             twin = self._twin(address)
@@ -300,6 +305,33 @@ class SessionRules(ProvisionRules):
                     "exams spsync does not manage are not shown as changes"
                 )
 
+    def _assigned_elsewhere(self) -> list[str]:
+        """Assignment addresses neither the manifests nor the state hold (assigned by hand,
+        found by observation) that a role change of this plan drops: the service takes an
+        enrollment leaving the learner role out of every assignment list of its course, so
+        each is an ``unassign`` (role-changed) of its own, the effect of that change."""
+        if self.o is None:
+            return []
+        out = []
+        for address, dec in self.decisions.items():
+            if not (
+                kind_of(address) == "enrollment"
+                and dec.action == "update"
+                and _role_leaves_learner(dec)
+            ):
+                continue
+            course, user = self.split_pair(address, self.d.courses, "course")
+            for exam, exam_course in self.exam_course.items():
+                assignment = f"assignment.{exam.split('.', 1)[1]}.{user}"
+                if (
+                    exam_course == course
+                    and assignment in self.o.adopted
+                    and assignment not in self.d.assignments
+                    and assignment not in self.s.resources
+                ):
+                    out.append(assignment)
+        return out
+
     def _booked_elsewhere(self) -> list[str]:
         """Session addresses neither the manifests nor the state hold (booked by hand) whose
         live session is booked and will be cancelled by a change of this plan (an unassign,
@@ -313,7 +345,9 @@ class SessionRules(ProvisionRules):
             if kind == "assignment":
                 exam_name, user = self.split_pair(address, self.d.exams, "exam")
                 if dec.action == "unassign" or self._withdrawn_by_scope(exam_name, user):
-                    found["session." + address.split(".", 1)[1]] = sessions.get(address)
+                    session = "session." + address.split(".", 1)[1]
+                    # one assigned by hand has its live session under the session's address
+                    found[session] = sessions.get(address) or sessions.get(session)
             elif kind == "enrollment" and dec.action == "update" and _role_leaves_learner(dec):
                 course, user = self.split_pair(address, self.d.courses, "course")
                 for exam, exam_course in self.exam_course.items():

@@ -48,6 +48,7 @@ from test_plan_truth import (
     _write,
     base_tenant,
     baseline,
+    change_role,
     edits_of,
 )
 
@@ -468,3 +469,37 @@ def test_a_learner_made_instructor_and_learner_again_by_hand_is_assigned_again(
         by_hand(run, "change role", "make dee instructor by hand")
         by_hand(run, "change role", "make dee learner by hand")
         assert acts(applied_as_planned(run)) == [("assignment.final.dee", "assign", "drift")]
+
+
+def test_a_role_change_shows_the_unassign_of_an_assignment_made_by_hand(
+    baseline: Baseline, tmp_path: Path
+) -> None:
+    # eli, booked in quiz (unlimited), is assigned to final (limited) and booked there by
+    # a person; the manifests make eli an instructor: the service drops the assignment
+    # with the role change, which the plan did not show
+    with restored(baseline, tmp_path) as run:
+        by_hand(run, "assign", "assign final.eli by hand")
+        by_hand(run, "book", f"book final.eli by hand at {APPOINTMENTS[0]} (automated, PLa1)")
+        change_role("eli", "instructor").apply(run.tenant)
+        _write(run.tdir, run.tenant.files(run.srv.url))
+        r = run.cli("plan", str(run.tdir), "--target", "enrollment.main.eli")
+        assert r.exit_code == 0, r.output
+        assert "  - assignment.final.eli  (unassign: role-changed, destructive)\n" in r.output
+        assert "Plan: 1 to update, 1 to unassign, 2 to cancel;" in r.output
+        plan = applied_as_planned(run)
+        assert acts(plan) == [
+            ("enrollment.main.eli", "update", "manifest-changed"),
+            ("assignment.final.eli", "unassign", "role-changed"),
+            ("session.final.eli", "cancel", "role-changed"),
+            ("session.quiz.eli", "cancel", "role-changed"),
+        ]
+        (unassign,) = [c for c in plan["changes"] if c["action"] == "unassign"]
+        assert (unassign["destructive"], unassign["depends_on"]) == (
+            True,
+            ["enrollment.main.eli"],
+        )
+        final = next(x for x in run.service.install()["exams"] if x["limitedScope"])
+        assert (
+            run.cli.state("mini")["resources"]["enrollment.main.eli"]["sid"]
+            not in (final["assigned"])
+        )
