@@ -216,20 +216,24 @@ class SessionRules(ProvisionRules):
             return self._forced(
                 address, withdrawn, self._session_compare(address, want, None, found, new=True)
             )
+        again = self._rebooked_moved(address, rec, live)
+        if again is not None:
+            live = again
         if live is not None and live.sid and live.sid != rec.sid:
             # observation found the address's booking under another SID (cancelled and
             # booked again outside spsync): the plan takes it over, and any change of it
             # is made to that one
             self.adopt[address] = Adoption(sid=live.sid, refs=live.refs)
+        missing = again is None and self.is_missing(address)
         booked = live is None or live.status not in (CANCELLED, NEEDS_PROCTOR, *DONE_STATUSES)
-        if withdrawn is not None and booked and not self.is_missing(address):
+        if withdrawn is not None and booked and not missing:
             # the switch withdraws it, the plan books it again
             dec = self._session_compare(address, want, rec, live)
             return Decision("replace", "scope-limited", dec.before, want, (withdrawn,))
         remade = self.parent_remade(address)
         if remade is not None:
             return Decision("schedule", remade, None, want)
-        if self.is_missing(address):
+        if missing:
             return Decision("schedule", "drift", None, want)
         if live is not None and live.status in DONE_STATUSES:
             dec = self._session_compare(address, want, rec, live)
@@ -242,6 +246,24 @@ class SessionRules(ProvisionRules):
         if live is not None and live.status in (CANCELLED, NEEDS_PROCTOR):
             return Decision("schedule", "drift", None, want)
         return self._forced(address, withdrawn, self._session_compare(address, want, rec, live))
+
+    def _rebooked_moved(
+        self, address: str, rec: ResourceState, live: LiveObject | None
+    ) -> LiveObject | None:
+        """The booking a person made again for a session that moved here (a renamed key)
+        after its recorded booking ended or went: ``Scheduled`` under another SID. For an
+        address of the manifests observation makes that booking the address's live session
+        itself (``observe_sessions._booking_of``); the old address of a move is not one, so
+        the planner takes it over here, as it would have been without the rename, rather
+        than plan a ``schedule`` that apply cannot make."""
+        if address not in self.moves or (live is None and not self.is_missing(address)):
+            return None
+        if live is not None and live.status != CANCELLED:
+            return None
+        current = self.o.sessions.get(address) if self.o is not None else None
+        if current is None or current.status != SCHEDULED or current.sid == rec.sid:
+            return None
+        return LiveObject(current.sid, dict(rec.refs), _session_fields(current), current.status)
 
     def _withdrawn_by_scope(self, exam_name: str, user: str) -> bool:
         """Whether this plan's switch of the exam to limited scope withdraws the user's

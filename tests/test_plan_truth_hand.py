@@ -50,6 +50,7 @@ from test_plan_truth import (
     baseline,
     change_role,
     edits_of,
+    rename_user,
 )
 
 from spsync.sandbox.server import ThreadedServer
@@ -422,12 +423,9 @@ def acts(plan: dict[str, Any]) -> list[tuple[str, str, str]]:
 
 
 def by_hand(run: Run, kind: str, label: str) -> None:
-    """Do the hand action of ``kind`` labelled ``label`` (the first booking choice)."""
-    (hand,) = [
-        h
-        for h in hands_of(run.service.install(), run.cli.state("mini"), 0)[kind]
-        if h.label == label
-    ]
+    """Do the hand action of ``kind`` labelled ``label``."""
+    inst, state = run.service.install(), run.cli.state("mini")
+    (hand,) = ({h.label: h for rng in range(16) for h in hands_of(inst, state, rng)[kind]}[label],)
     run.hand(hand)
 
 
@@ -503,3 +501,39 @@ def test_a_role_change_shows_the_unassign_of_an_assignment_made_by_hand(
             run.cli.state("mini")["resources"]["enrollment.main.eli"]["sid"]
             not in (final["assigned"])
         )
+
+
+@pytest.mark.parametrize("type_", ["automated", "ad-hoc"])
+def test_a_renamed_user_keeps_the_booking_made_again_by_hand(
+    baseline: Baseline, tmp_path: Path, type_: str
+) -> None:
+    # ana's booking in final is cancelled and made again by a person (at another time;
+    # automated as the manifests say, or ad-hoc), and ana's key is renamed: the plan used to
+    # see only the recorded booking, cancelled, and plan a schedule that apply refused (the
+    # enrollment is booked already)
+    with restored(baseline, tmp_path) as run:
+        when = APPOINTMENTS[1]
+        by_hand(
+            run,
+            "cancel and book again",
+            f"cancel final.ana by hand and book it again at {when} ({type_}, PLa1)",
+        )
+        ana = run.cli.state("mini")["resources"]["enrollment.main.ana"]["sid"]
+        (again,) = [
+            s["sid"]
+            for s in run.service.install()["sessions"]
+            if (s["enrollmentSid"], s["status"]) == (ana, "Scheduled")
+        ]
+        rename_user("ana").apply(run.tenant)
+        plan = applied_as_planned(run)
+        action = "reschedule" if type_ == "automated" else "replace"
+        assert acts(plan) == [
+            ("user.ana-r", "move", "renamed"),
+            ("enrollment.main.ana-r", "move", "renamed"),
+            ("assignment.final.ana-r", "move", "renamed"),
+            ("session.final.ana-r", action, "drift"),
+        ]
+        assert plan["adopt"]["session.final.ana-r"]["sid"] == again
+        (session,) = [c for c in plan["changes"] if c["address"] == "session.final.ana-r"]
+        assert session["previous_address"] == "session.final.ana"
+        assert (session["before"]["appointment"], session["before"]["type"]) == (when, type_)
