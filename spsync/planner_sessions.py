@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from spsync.fields import canonical, changed_paths
+from spsync.fields import canonical, changed_paths, overlay, project
 from spsync.model import kind_of
 from spsync.observed import (
     ACTIVE_STATUSES,
@@ -166,7 +166,7 @@ class SessionRules(ProvisionRules):
             gone = self.is_missing(address) or (
                 live is not None and live.status not in ACTIVE_STATUSES
             )
-        before = rec.applied if rec is not None else _session_fields(extra)
+        before = _as_it_is(rec, live) if rec is not None else _session_fields(extra)
         cause = self._cancel_cause(exam_name, user)
         if gone and cause is not None and rec is not None:
             again = self._booked_again(address, live)
@@ -398,6 +398,15 @@ def _role_leaves_learner(dec: Decision) -> bool:
     before: object = (dec.before or {}).get("role", "learner")
     after: object = (dec.after or {}).get("role", "learner")
     return before == "learner" and after != "learner"
+
+
+def _as_it_is(rec: ResourceState, live: LiveObject | None) -> dict[str, Any]:
+    """The managed fields of a session in state as they are now: the last applied ones,
+    with what the live booking shows of them (moved by a person: the appointment a cancel
+    removes is the live one)."""
+    if live is None or not live.fields:
+        return rec.applied
+    return overlay(rec.applied, project(live.fields, rec.applied))
 
 
 def _session_fields(live: LiveSession | None) -> dict[str, Any]:

@@ -50,6 +50,8 @@ from test_plan_truth import (
     baseline,
     change_role,
     edits_of,
+    remove_session,
+    remove_user,
     rename_user,
 )
 
@@ -537,3 +539,22 @@ def test_a_renamed_user_keeps_the_booking_made_again_by_hand(
         (session,) = [c for c in plan["changes"] if c["address"] == "session.final.ana-r"]
         assert session["previous_address"] == "session.final.ana"
         assert (session["before"]["appointment"], session["before"]["type"]) == (when, type_)
+
+
+@pytest.mark.parametrize("edit", [remove_session("final", "ana"), remove_user("ana")], ids=repr)
+def test_the_cancel_of_a_booking_moved_by_hand_shows_where_it_is(
+    baseline: Baseline, tmp_path: Path, edit: Edit
+) -> None:
+    # a person moved ana's booking; the manifests then drop it (cancel: removed) or her
+    # (cancel: unassigned): the plan showed the booking at its recorded time
+    with restored(baseline, tmp_path) as run:
+        by_hand(run, "move", f"move final.ana by hand to {APPOINTMENTS[3]}")
+        edit.apply(run.tenant)
+        plan = applied_as_planned(run)
+        (cancel,) = [c for c in plan["changes"] if c["action"] == "cancel"]
+        assert cancel["address"] == "session.final.ana"
+        assert cancel["before"] == {
+            "appointment": APPOINTMENTS[3],
+            "type": "automated",
+            "proctorLocation": PL_A,
+        }

@@ -19,6 +19,7 @@ Effects are matched to plan addresses through the state file before and after th
   that had no such effect;
 - the count of destructive changes against the count of destructive effects;
 - an SID the plan both adopts (or moves) and cancels or unassigns;
+- a booking cancelled at another appointment than the change's ``before`` shows;
 - and, once applied, a next plan that is not empty.
 """
 
@@ -57,6 +58,8 @@ class Effect:
     destructive: bool
     #: a session or assignment of an exam no state names (never managed, or forgotten)
     unmanaged_exam: bool = False
+    #: a booking cancelled: its appointment (what the plan's ``before`` must show)
+    appointment: str | None = None
 
 
 @dataclass
@@ -158,9 +161,11 @@ def _session_effects(b: dict[str, Any], a: dict[str, Any], idx: Index) -> list[E
         addresses = idx.sid(s["sid"]) | idx.pair("session", s["examSid"], s["enrollmentSid"])
         label = f"session {s['sid']} (exam {s['examSid']}, enrollment {s['enrollmentSid']})"
         seen: tuple[str, frozenset[str], bool] | None = None
+        cancelled = None
         if status_before == "Scheduled" and status == "Cancelled":
             why = s.get("statusReason") or "?"
             seen = (f"Scheduled -> Cancelled ({why})", frozenset({"cancel", "replace"}), True)
+            cancelled = was.get("appointmentDate")
         elif status == "Scheduled" and status_before != "Scheduled":
             when = s["appointmentDate"]
             seen = (f"{status_before or 'new'} -> Scheduled at {when}", _BOOKED, False)
@@ -177,6 +182,7 @@ def _session_effects(b: dict[str, Any], a: dict[str, Any], idx: Index) -> list[E
                     addresses,
                     destructive=seen[2],
                     unmanaged_exam=not idx.manages_exam(s["examSid"]),
+                    appointment=cancelled,
                 )
             )
     return out
@@ -243,6 +249,7 @@ def discrepancies(tenant_plan: dict[str, Any], found: list[Effect], idx: Index) 
         good = [(ad, act) for ad, act in hits if act in eff.actions]
         if good:
             accounted.update(good)
+            bad += _shown_otherwise(eff, [changes[ad] for ad, _act in good])
             continue
         said = [f"{ad} {act} ({changes[ad]['reason']})" for ad, act in sorted(hits)]
         said += [f"{ad} recorded as found remotely" for ad in sorted(eff.addresses & adopted)]
@@ -269,6 +276,18 @@ def discrepancies(tenant_plan: dict[str, Any], found: list[Effect], idx: Index) 
         )
     bad += _adopted_and_destroyed(tenant_plan, idx)
     return bad
+
+
+def _shown_otherwise(eff: Effect, shown: list[dict[str, Any]]) -> list[str]:
+    """A booking cancelled at another appointment than the plan's change showed (its
+    ``before``)."""
+    return [
+        f"shown otherwise: {eff.what}: the plan's {c['address']} {c['action']} shows the "
+        f"booking at {c['before']['appointment']}"
+        for c in shown
+        if eff.appointment is not None
+        and (c.get("before") or {}).get("appointment") not in (None, eff.appointment)
+    ]
 
 
 def _warned_role_changes(tenant_plan: dict[str, Any]) -> bool:
