@@ -55,6 +55,12 @@ class SessionRules(ProvisionRules):
             # an unlimited exam gives every learner enrollment a session: nothing to assign.
             # One assigned while the exam was limited stays recorded: the API still holds it
             # (a role change or a removal unassigns it, which the plan must then show)
+            if rec is not None and self.is_missing(address):
+                # unassigned remotely (by a person, or with a role change) while the exam
+                # still read as limited: the API holds it no more, and once the exam is
+                # unlimited its sessions cannot tell; dropped from state, so that a switch
+                # back to limited scope assigns it again instead of losing its session
+                return Decision("forget", "drift", rec.applied, None)
             return Decision("noop", "manifest-changed" if rec is not None else "new", {}, {})
         if exam_name in self.scoping and rec is None:
             # while the exam was unlimited, a session proved nothing about an assignment:

@@ -53,6 +53,7 @@ from test_plan_truth import (
     remove_session,
     remove_user,
     rename_user,
+    switch_scope,
 )
 
 from spsync.sandbox.server import ThreadedServer
@@ -558,3 +559,26 @@ def test_the_cancel_of_a_booking_moved_by_hand_shows_where_it_is(
             "type": "automated",
             "proctorLocation": PL_A,
         }
+
+
+def test_an_assignment_undone_by_hand_is_not_kept_while_its_exam_is_unlimited(
+    baseline: Baseline, tmp_path: Path
+) -> None:
+    # a person unassigns ana from final (her booking goes with it); the manifests make
+    # final unlimited, then limited again: state kept the assignment through the
+    # unlimited spell, so the second switch did not assign ana and withdrew her session
+    # without the plan showing it
+    with restored(baseline, tmp_path) as run:
+        by_hand(run, "unassign", "unassign final.ana by hand")
+        switch_scope("final", False).apply(run.tenant)
+        assert acts(applied_as_planned(run)) == [
+            ("exam.final", "update", "manifest-changed"),
+            ("assignment.final.ana", "forget", "drift"),
+            ("session.final.ana", "schedule", "drift"),
+        ]
+        switch_scope("final", True).apply(run.tenant)
+        assert acts(applied_as_planned(run)) == [
+            ("exam.final", "update", "manifest-changed"),
+            ("assignment.final.ana", "assign", "scope-limited"),
+            ("session.final.ana", "replace", "scope-limited"),
+        ]
