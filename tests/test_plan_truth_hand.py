@@ -9,8 +9,9 @@ would — book a waiting (``Needs Proctor``) session, cancel a booked one, cance
 book the one the service opens again, move a booking to another time, assign or unassign
 an enrollment of a limited-scope exam, change an enrollment's role — then maybe one
 manifest edit, then plans (with refresh, saved; now and then with ``--target`` of a random
-address), applies the saved plan and compares the world's diff with the plan
-(``support.truth``). After an untargeted step the next plan is empty and the service
+address), sometimes does more hand actions, applies the saved plan (which must then do
+what it showed, or be refused as stale and change nothing) and compares the world's diff
+with the plan (``support.truth``). After an untargeted step the next plan is empty and the service
 holds what the manifests say (``unlike_manifests``); a targeted step leaves the rest for
 the next one, so only a plan with the same target must be empty after it.
 
@@ -305,16 +306,37 @@ class Run:
         self.done.append(hand.label)
         hand.do(self.service)
 
-    def step(self, edit: Edit | None, target: str | None) -> list[str]:
-        """The manifests edited (or not), then plan, apply and compare."""
+    def step(
+        self,
+        edit: Edit | None,
+        target: str | None,
+        between: Callable[[], None] | None = None,
+    ) -> list[str]:
+        """The manifests edited (or not), then plan, apply and compare. ``between``: hand
+        actions after the plan and before the apply: the apply must do what the plan
+        showed, or refuse the plan as stale and change nothing."""
         if edit is not None:
             self.done.append(edit.label)
             edit.apply(self.tenant)
         _write(self.tdir, self.tenant.files(self.srv.url))
         args = ("--target", target) if target else ()
-        self.done.append(" ".join(("plan", *args)) + ", apply")
-        done = plan_and_apply(self.cli, self.tdir, "mini", INSTALL, self.srv.world, *args)
+        self.done.append(" ".join(("plan", *args)))
+        seen: list[dict[str, Any]] = []
+
+        def meanwhile() -> None:
+            if between is not None:
+                between()
+            seen.append(self.service.install())
+
+        done = plan_and_apply(
+            self.cli, self.tdir, "mini", INSTALL, self.srv.world, *args, between=meanwhile
+        )
+        self.done.append("apply")
         if isinstance(done, str):
+            if between is not None and "the saved plan is stale" in done:
+                self.done[-1] = "apply (refused: stale)"
+                changed = seen[-1] != self.service.install()
+                return ["a plan refused as stale changed the service"] if changed else []
             return [done]
         bad = done.discrepancies()
         # a targeted plan applied leaves nothing to do at its target (the rest is for the
@@ -394,7 +416,9 @@ def _truth(base: Baseline, root: Path, data: st.DataObject) -> None:
         for _ in range(data.draw(st.integers(min_value=1, max_value=4), label="steps")):
             _draw_hands(run, data)
             edit = _draw_edit(run, data)
-            bad = run.step(edit, _draw_target(run, data))
+            target = _draw_target(run, data)
+            late = data.draw(st.integers(min_value=0, max_value=3), label="hand before apply")
+            bad = run.step(edit, target, (lambda: _draw_hands(run, data)) if late == 0 else None)
             assert not bad, run.failure(bad)
 
 

@@ -26,7 +26,7 @@ Effects are matched to plan addresses through the state file before and after th
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -367,15 +367,21 @@ class Applied:
 
 
 def plan_and_apply(
-    cli: Cli, tenant_dir: Path, tenant: str, install: str, world: Any, *plan_args: str
+    cli: Cli,
+    tenant_dir: Path,
+    tenant: str,
+    install: str,
+    world: Any,
+    *plan_args: str,
+    between: Callable[[], None] | None = None,
 ) -> Applied | str:
     """Plan (refreshed, saved with --out), apply the plan file; what it did, or why it failed.
 
     ``world``: the simulator's ``World`` (snapshots are taken in process); ``plan_args``:
-    more options of ``plan`` (``--target ADDR``)."""
+    more options of ``plan`` (``--target ADDR``); ``between``: what happens to the service
+    after the plan and before the apply (its effects are not the apply's)."""
     plan_file = cli.state_dir.parent / "truth-plan.json"
     state_before = cli.state(tenant)
-    before = world.to_json()
     r = cli(
         "plan",
         str(tenant_dir),
@@ -389,6 +395,9 @@ def plan_and_apply(
     if r.exit_code != 0:
         return f"plan failed (exit {r.exit_code}): {r.output.strip()[-2000:]}"
     tenant_plan = json.loads(plan_file.read_text())["tenants"][0]
+    if between is not None:
+        between()
+    before = world.to_json()
     r = cli("apply", str(plan_file), "--allow-destroy")
     if r.exit_code != 0:
         return f"apply failed (exit {r.exit_code}): {r.output.strip()[-2000:]}"
