@@ -330,7 +330,8 @@ class SessionRules(ProvisionRules):
                 self.warnings.append(
                     f"{address}: leaving the learner role withdraws the enrollment's "
                     "sessions and assignments in every exam of its course; those of "
-                    "exams spsync does not manage are not shown as changes"
+                    "exams spsync does not manage, and its assignments to unlimited exams "
+                    "(which no read shows), are not shown as changes"
                 )
 
     def _assigned_elsewhere(self) -> list[str]:

@@ -608,3 +608,26 @@ def test_an_assignment_undone_by_hand_is_not_kept_while_its_exam_is_unlimited(
             ("assignment.final.ana", "assign", "scope-limited"),
             ("session.final.ana", "replace", "scope-limited"),
         ]
+
+
+def test_a_role_change_warns_of_the_assignments_of_unlimited_exams(
+    baseline: Baseline, tmp_path: Path
+) -> None:
+    # a person assigns eli to final, which the manifests then make unlimited: no read shows
+    # that assignment any more, and making eli an instructor drops it (taking no session)
+    with restored(baseline, tmp_path) as run:
+        by_hand(run, "assign", "assign final.eli by hand")
+        switch_scope("final", False).apply(run.tenant)
+        applied_as_planned(run)
+        change_role("eli", "instructor").apply(run.tenant)
+        plan = applied_as_planned(run)
+        assert acts(plan) == [
+            ("enrollment.main.eli", "update", "manifest-changed"),
+            ("session.quiz.eli", "cancel", "role-changed"),
+        ]
+        assert plan["warnings"] == [
+            "enrollment.main.eli: leaving the learner role withdraws the enrollment's sessions "
+            "and assignments in every exam of its course; those of exams spsync does not "
+            "manage, and its assignments to unlimited exams (which no read shows), are not "
+            "shown as changes"
+        ]

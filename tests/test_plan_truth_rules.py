@@ -148,8 +148,9 @@ def test_a_learner_made_instructor_loses_the_session(d: Desired, st: State, live
     )
     assert tp.warnings == (
         "enrollment.main.bob: leaving the learner role withdraws the enrollment's sessions "
-        "and assignments in every exam of its course; those of exams spsync does not manage "
-        "are not shown as changes",
+        "and assignments in every exam of its course; those of exams spsync does not manage, "
+        "and its assignments to unlimited exams (which no read shows), are not shown as "
+        "changes",
     )
 
 

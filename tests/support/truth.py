@@ -21,6 +21,10 @@ Effects are matched to plan addresses through the state file before and after th
 - an SID the plan both adopts (or moves) and cancels or unassigns;
 - a booking cancelled at another appointment than the change's ``before`` shows;
 - and, once applied, a next plan that is not empty.
+
+When the plan warns that an enrollment leaves the learner role, the effects that warning
+tells of are not looked for in its changes: those in exams no state names, and an unassign
+from an unlimited exam (no read shows such an exam's assignments) that no change makes.
 """
 
 from __future__ import annotations
@@ -58,6 +62,8 @@ class Effect:
     destructive: bool
     #: a session or assignment of an exam no state names (never managed, or forgotten)
     unmanaged_exam: bool = False
+    #: an unassign from an exam unlimited before and after (no read shows its assignments)
+    unlimited_unassign: bool = False
     #: a booking cancelled: its appointment (what the plan's ``before`` must show)
     appointment: str | None = None
 
@@ -190,9 +196,11 @@ def _session_effects(b: dict[str, Any], a: dict[str, Any], idx: Index) -> list[E
 
 def _assignment_effects(b: dict[str, Any], a: dict[str, Any], idx: Index) -> list[Effect]:
     old = {e["sid"]: set(e.get("assigned", ())) for e in b["exams"]}
+    limited_before = {e["sid"]: e.get("limitedScope") for e in b["exams"]}
     out = []
     for e in a["exams"]:
         now, was = set(e.get("assigned", ())), old.get(e["sid"], set())
+        unlimited = not e.get("limitedScope") and limited_before.get(e["sid"]) is False
         for en, verb, action in [
             *((en, "assigned", "assign") for en in sorted(now - was)),
             *((en, "unassigned", "unassign") for en in sorted(was - now)),
@@ -204,6 +212,7 @@ def _assignment_effects(b: dict[str, Any], a: dict[str, Any], idx: Index) -> lis
                     idx.pair("assignment", e["sid"], en),
                     destructive=action == "unassign",
                     unmanaged_exam=not idx.manages_exam(e["sid"]),
+                    unlimited_unassign=unlimited and action == "unassign",
                 )
             )
     return out
@@ -243,7 +252,7 @@ def discrepancies(tenant_plan: dict[str, Any], found: list[Effect], idx: Index) 
     bad: list[str] = []
     accounted: set[tuple[str, str]] = set()
     warned = _warned_role_changes(tenant_plan)
-    found = [e for e in found if not (e.unmanaged_exam and warned)]
+    found = [e for e in found if not (warned and _told(e, changes))]
     for eff in found:
         hits = [(ad, changes[ad]["action"]) for ad in eff.addresses if ad in changes]
         good = [(ad, act) for ad, act in hits if act in eff.actions]
@@ -278,6 +287,13 @@ def discrepancies(tenant_plan: dict[str, Any], found: list[Effect], idx: Index) 
     return bad
 
 
+def _told(eff: Effect, changes: dict[str, dict[str, Any]]) -> bool:
+    """An effect the role-change warning tells of rather than lists: in an exam no state
+    names, or an unassign from an unlimited exam that no change of the plan makes."""
+    planned = any(ad in changes and changes[ad]["action"] in eff.actions for ad in eff.addresses)
+    return eff.unmanaged_exam or (eff.unlimited_unassign and not planned)
+
+
 def _shown_otherwise(eff: Effect, shown: list[dict[str, Any]]) -> list[str]:
     """A booking cancelled at another appointment than the plan's change showed (its
     ``before``)."""
@@ -292,7 +308,8 @@ def _shown_otherwise(eff: Effect, shown: list[dict[str, Any]]) -> list[str]:
 
 def _warned_role_changes(tenant_plan: dict[str, Any]) -> bool:
     """Whether the plan warns that an enrollment leaving the learner role withdraws what it
-    has in exams spsync does not manage (those effects are told, not listed)."""
+    has in exams spsync does not manage, and its assignments to unlimited exams (those
+    effects are told, not listed)."""
     return any("leaving the learner role" in w for w in tenant_plan.get("warnings", ()))
 
 
