@@ -173,10 +173,10 @@ def describe(change: Change) -> str:
 
 
 def effect_causes(change: Change) -> tuple[str, ...]:
-    """The changes whose call has ``change`` (a cancel) as its effect: its ``depends_on`` of
-    the kind its reason names (all of them when none is of that kind); ``()`` for a change
-    that makes its own call."""
-    if change.action != "cancel" or change.reason not in EFFECT_REASONS:
+    """The changes whose call has ``change`` (a cancel, or the unassign a role change
+    makes) as its effect: its ``depends_on`` of the kind its reason names (all of them when
+    none is of that kind); ``()`` for a change that makes its own call."""
+    if change.action not in ("cancel", "unassign") or change.reason not in EFFECT_REASONS:
         return ()
     kind = _CAUSE_KIND.get(change.reason, "")
     named = tuple(a for a in change.depends_on if kind_of(a) == kind)

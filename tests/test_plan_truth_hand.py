@@ -511,7 +511,10 @@ def test_a_role_change_shows_the_unassign_of_an_assignment_made_by_hand(
         _write(run.tdir, run.tenant.files(run.srv.url))
         r = run.cli("plan", str(run.tdir), "--target", "enrollment.main.eli")
         assert r.exit_code == 0, r.output
-        assert "  - assignment.final.eli  (unassign: role-changed, destructive)\n" in r.output
+        assert (
+            "  - assignment.final.eli  (unassign: role-changed, destructive; "
+            "by enrollment.main.eli)\n"
+        ) in r.output
         assert "Plan: 1 to update, 1 to unassign, 2 to cancel;" in r.output
         plan = applied_as_planned(run)
         assert acts(plan) == [
