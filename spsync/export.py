@@ -466,11 +466,20 @@ def _pairs(
                 name = exam_name[e.sid]
                 if current is not None and current.status == SCHEDULED:
                     fields = _dropped_none(session_fields(current))
-                    if "proctorLocation" not in fields or "appointment" not in fields:
+                    if "proctorLocation" in fields and "appointment" in fields:
+                        sessions.append((name, user, fields))
+                        p.records[f"session.{name}.{user}"] = (current.sid, refs)
+                    elif not limited:
                         p.warnings.append(f"session {current.sid}: no appointment or location")
                         continue
-                    sessions.append((name, user, fields))
-                    p.records[f"session.{name}.{user}"] = (current.sid, refs)
+                    else:
+                        # the booking cannot be written, but the assignment it implies is
+                        # known: the enrollment is not one "without an exam assigned"
+                        p.warnings.append(
+                            f"session {current.sid}: no appointment or location; "
+                            f"exported as an assignment of {name} to {user}"
+                        )
+                        assignments[name].append(user)
                 elif not limited:
                     continue
                 else:
@@ -511,7 +520,11 @@ def _enrollments_text(
 
 
 def _assignments_text(assignments: dict[str, list[str]]) -> str:
-    lines = ["# Assigned, not scheduled (a booked session implies its assignment)", "assignments:"]
+    lines = [
+        "# Assigned, not scheduled (a booked session implies its assignment), and assigned",
+        "# with a booking the API does not show whole (not exported)",
+        "assignments:",
+    ]
     for exam in sorted(assignments):
         lines.append(f"  {scalar(exam)}: {flow(sorted(assignments[exam]))}")
     if not assignments:
