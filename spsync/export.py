@@ -375,7 +375,13 @@ def _exams_yaml(
         refs = {"course": e.courseSid or course_sid}
         conf = fields.get("configuration")
         if conf is not None:
-            lines.extend(_configuration_lines(p, name, conf))
+            lines.extend(_configuration_lines(p, name, conf, _options_unseen(e)))
+            if _options_unseen(e):
+                p.warnings.append(
+                    f"exam {e.sid}: the API does not return its proctor types' options; "
+                    f"written as none: an update of exam.{name} sends them as written, "
+                    "replacing the live ones (set them in exams.yaml)"
+                )
             if e.configuration is not None and e.configuration.sid:
                 refs["configuration"] = e.configuration.sid
         p.records[f"exam.{name}"] = (e.sid, refs)
@@ -383,7 +389,16 @@ def _exams_yaml(
     return "\n".join(lines).rstrip("\n") + "\n"
 
 
-def _configuration_lines(p: _Parts, exam: str, conf: dict[str, Any]) -> list[str]:
+def _options_unseen(e: wire.Exam) -> bool:
+    """Whether the read named the exam's proctor types without their options (the v1
+    form): the options are unknown, not none."""
+    conf = e.configuration
+    return conf is not None and conf.proctorTypes is None and conf.proctorTypeSids is not None
+
+
+def _configuration_lines(
+    p: _Parts, exam: str, conf: dict[str, Any], options_unseen: bool = False
+) -> list[str]:
     variable = env_name(p.tenant, exam)
     password = conf.get("password")
     p.passwords[variable] = password if isinstance(password, Secret) else None
@@ -395,7 +410,8 @@ def _configuration_lines(p: _Parts, exam: str, conf: dict[str, Any]) -> list[str
     out.append(f"      password: {{env: {variable}}}{note}")
     if conf.get("attempts") is not None:
         out.append(f"      attempts: {conf['attempts']}")
-    out.append("      proctorTypes:")
+    unseen = "   # options not returned by the API: written as none" if options_unseen else ""
+    out.append(f"      proctorTypes:{unseen}")
     for ts, setting in (conf.get("proctorTypes") or {}).items():
         out.append(f"        {scalar(ts)}: {flow(setting or {})}")
     notes = _dropped_none(conf.get("notes") or {})

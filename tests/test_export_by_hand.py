@@ -207,3 +207,32 @@ def test_a_booking_that_cannot_be_written_keeps_its_assignment(
     }
     r = cli("plan", str(tdir), "--detailed-exitcode")
     assert r.exit_code == 0, r.output
+
+
+def test_proctor_type_options_the_read_does_not_show_are_said_unknown(
+    by_hand: ByHand, tmp_path: Path
+) -> None:
+    """The vendor's exam read names the proctor types without their options: the export
+    cannot know them, and writing none was silent, though the next update of the exam
+    sends none and so removes the live ``recordScreen``."""
+    cli = Cli(tmp_path / "state", {"SPSYNC_T1_TOKEN": TOKEN, "NO_COLOR": "1"})
+    url = by_hand.install.srv.url
+    r = cli(
+        "export", str(tmp_path / "m"), "--tenant", "t1", "--install", INSTALL, "--api-url", url,
+        "--course", by_hand.course,
+    )  # fmt: skip
+    assert r.exit_code == 0, r.output
+    exams = (tmp_path / "m" / "t1" / "exams.yaml").read_text()
+    if by_hand.install.dialect == "contract":
+        assert exams.count("TS63dda27a6ba54c218449b934b7bb1ba8: {options: {recordScreen: {}}}") == 2
+        assert "options not returned" not in exams
+        assert "proctor types' options" not in r.output
+        return
+    assert exams.count("proctorTypes:   # options not returned by the API: written as none") == 2
+    for key, sid in sorted(by_hand.exams.items()):
+        name = f"exam-{sid[2:10]}"
+        assert (
+            f"warning: exam {sid}: the API does not return its proctor types' options; written "
+            f"as none: an update of exam.{name} sends them as written, replacing the live ones "
+            "(set them in exams.yaml)"
+        ) in r.output, key
