@@ -5,7 +5,8 @@ docs/apply.md).
 A booking starts from the enrollment's active session of the exam: the one observation saw
 waiting for a proctor, else the exam's report, else the enrollment's own list. A session
 already booked is adopted, never booked again; one booked with another type or location
-is an error, since the plan did not show cancelling it. Where the service opened no new
+is an error, since the plan did not show cancelling it, and so is one booked at another
+time or with other notes, since it did not show moving it. Where the service opened no new
 session after a cancel, the enrollment's assignment is sent again to open one.
 """
 
@@ -242,8 +243,12 @@ class SessionBooking:
             if full.appointmentDate != want.appointment or (
                 want.notes is not None and full.notes != want.notes
             ):
-                await self.run.client.reschedule_session(
-                    ctx.exam_sid, full.sid, want.appointment, notes=optional_text(want.notes)
+                # booked by someone else at another time: moving it is an effect the plan
+                # (a booking) did not show either
+                raise ApplyError(
+                    f"{ctx.address}: the enrollment already has booked session {full.sid} at "
+                    f"{full.appointmentDate}; the plan did not show moving it: run `spsync "
+                    "plan` again (with refresh) and review the reschedule it shows"
                 )
             self._record_session(ctx, full.sid)
             return

@@ -15,6 +15,7 @@ import pytest
 from support.apply import (
     EXAMS,
     INSTALL,
+    LOCATION,
     OTHER_LOCATION,
     TOKEN,
     all_new,
@@ -225,6 +226,55 @@ def test_a_schedule_never_cancels_a_booked_session_the_plan_did_not_show(
     mine = [s for s in sessions_of(world(server.url)) if s["enrollmentSid"] == enr_sid]
     assert [s["sid"] for s in mine if s["status"] == "Scheduled"] == [foreign]
     assert [s for s in mine if s["status"] == "Cancelled"] == []
+    assert "session.final.u0001" not in store.load(desired.tenant).resources
+
+
+def test_a_schedule_never_moves_a_booking_the_plan_did_not_show(
+    server: ThreadedServer, tmp_path: Path
+) -> None:
+    """A booking of the same type and location at another time (made by a person; a first
+    plan that could not find its exam shows a booking): it was moved to the manifest's
+    appointment, a reschedule the plan never showed."""
+    desired = _basic(tmp_path, server.url)
+    store = StateStore(tmp_path / "state")
+    setup = [c for c in all_new(desired) if c.address != "session.final.u0001"]
+    run(server.url, setup, desired, store)
+    state = store.load(desired.tenant)
+    exam_sid = state.resources["exam.final"].sid
+    enr_sid = state.resources["enrollment.main.u0001"].sid
+    assert exam_sid and enr_sid
+
+    async def book_by_hand() -> str:
+        async with Client(server.url, INSTALL, Secret(TOKEN)) as c:
+            (s,) = [
+                x
+                for x in await c.list_enrollment_sessions(enr_sid, exam_sid)
+                if x.status == "Needs Proctor"
+            ]
+            req = wire.ScheduleRequest(
+                type="automated",
+                proctorLocationSid=LOCATION,
+                appointmentDateTime="2028-03-05T10:00:00Z",
+            )
+            return (await c.schedule_session(exam_sid, s.sid, req, enrollment_sid=enr_sid)).sid
+
+    by_hand = asyncio.run(book_by_hand())
+    change = Change(
+        address="session.final.u0001", action="schedule", reason="new", destructive=False
+    )
+    result, calls = run(server.url, [change], desired, store)
+
+    (outcome,) = result.outcomes
+    assert outcome.status == "failed"
+    assert outcome.message == (
+        f"session.final.u0001: the enrollment already has booked session {by_hand} at "
+        "2028-03-05T10:00:00Z; the plan did not show moving it: run `spsync plan` again "
+        "(with refresh) and review the reschedule it shows"
+    )
+    assert calls.get(RESCHEDULE, 0) == 0 and calls.get(SCHEDULE, 0) == 0
+    mine = [s for s in sessions_of(world(server.url)) if s["enrollmentSid"] == enr_sid]
+    booked = [(s["sid"], s["appointmentDate"]) for s in mine if s["status"] == "Scheduled"]
+    assert booked == [(by_hand, "2028-03-05T10:00:00Z")]
     assert "session.final.u0001" not in store.load(desired.tenant).resources
 
 

@@ -236,3 +236,36 @@ def test_proctor_type_options_the_read_does_not_show_are_said_unknown(
             f"as none: an update of exam.{name} sends them as written, replacing the live ones "
             "(set them in exams.yaml)"
         ) in r.output, key
+
+
+def test_first_contact_where_exams_cannot_be_found_moves_no_booking(tmp_path: Path) -> None:
+    """Manifests with the install's external ids, no state, on the vendor dialect, whose exam
+    reads carry no ids: only the course imported, the exams are not found and a booking
+    shows as a ``schedule``. Apply books nothing twice, and a booking at another time than
+    the manifest's is not moved (it was, unplanned); the next plan shows the reschedule."""
+    vendor = Dialect.vendor()
+    with ThreadedServer(token=TOKEN, seed=3, now=NOW, dialect=vendor) as srv:
+        hand = populate(Install(srv, "vendor"))
+        with ThreadedServer(srv.world, token=TOKEN) as contract:  # the same world, with ids
+            seen = ByHand(Install(contract, "contract"), hand.course, hand.enrollments, hand.exams)
+            cli, tdir = exported(seen, tmp_path / "contract")
+        tenant = (tdir / "tenant.yaml").read_text()
+        (tdir / "tenant.yaml").write_text(re.sub(r'url: "[^"]+"', f'url: "{srv.url}"', tenant))
+        sessions = (tdir / "sessions.yaml").read_text()
+        (tdir / "sessions.yaml").write_text(sessions.replace("03-01T14:00", "03-03T14:00"))
+        cli = Cli(tmp_path / "vendor-state", cli.env)
+        r = cli("import", str(tdir), "course.c-one", hand.course)
+        assert r.exit_code == 0, r.output
+        r = cli("plan", str(tdir), "--detailed-exitcode")
+        assert r.exit_code == 2, r.output
+        assert "+ session.ex-lim.u1  (schedule: new)" in r.output
+        before = [s for s in Install(srv, "vendor").sessions() if s["status"] == "Scheduled"]
+        r = cli("apply", str(tdir), "--auto-approve")
+        assert r.exit_code == 1, r.output
+        assert "the plan did not show moving it" in r.output
+        after = [s for s in Install(srv, "vendor").sessions() if s["status"] == "Scheduled"]
+        assert after == before
+        r = cli("plan", str(tdir), "--detailed-exitcode")
+        assert r.exit_code == 2, r.output
+        assert "~ session.ex-lim.u1  (reschedule: new)" in r.output
+        assert r.output.rstrip().splitlines()[-1].startswith("Plan: 1 to reschedule")
