@@ -16,6 +16,7 @@ import shlex
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from typing import Any, Protocol, TypeVar
 
+from spsync.api import wire
 from spsync.api.client import CALL_TIMEOUT, Client
 from spsync.api.transport import HTTP_STACKS
 from spsync.collector import bulk
@@ -432,6 +433,27 @@ def record_applied_plan(
 IMPORT_PREFIX = {"course": "CU", "exam": "EX", "user": "US", "enrollment": "EN", "session": "ES"}
 
 
+def _options_unseen(e: wire.Exam) -> bool:
+    """Whether the exam's read named its proctor types without their options (v1 form)."""
+    conf = e.configuration
+    return conf is not None and conf.proctorTypes is None and conf.proctorTypeSids is not None
+
+
+def _options_as_manifest(
+    seen: dict[str, Any], want: Mapping[str, Any], unverified: list[str] | None
+) -> dict[str, Any]:
+    """``seen`` with the options of each proctor type the read named taken from the
+    manifest: the read does not show them, so they are unknown, not none."""
+    conf = seen.get("configuration")
+    wanted = (want.get("configuration") or {}).get("proctorTypes") or {}
+    if not isinstance(conf, dict) or not isinstance(types := conf.get("proctorTypes"), dict):
+        return seen
+    taken = {ts: wanted[ts] for ts in types if isinstance(wanted.get(ts), dict)}
+    if unverified is not None and any(taken.values()):
+        unverified.append("configuration.proctorTypes.options")
+    return {**seen, "configuration": {**conf, "proctorTypes": {**types, **taken}}}
+
+
 async def import_resource(
     desired: Desired,
     state: State,
@@ -545,6 +567,8 @@ async def import_resource(
         raise PlanError(f"{address}: {sid} not found remotely in {where}") from None
     want = canonical(res, secret_key)
     seen = project(live, want)
+    if kind == "exam" and _options_unseen(e):
+        seen = _options_as_manifest(seen, want, unverified)
     assumed = {k: v for k, v in want.items() if k not in seen and k not in SECRET_FIELDS}
     conf, seen_conf = want.get("configuration"), seen.get("configuration")
     if isinstance(conf, dict) and isinstance(seen_conf, dict):

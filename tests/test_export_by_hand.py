@@ -4,6 +4,7 @@ export could not write is not silently dropped (docs/adopting.md)."""
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -269,3 +270,30 @@ def test_first_contact_where_exams_cannot_be_found_moves_no_booking(tmp_path: Pa
         assert r.exit_code == 2, r.output
         assert "~ session.ex-lim.u1  (reschedule: new)" in r.output
         assert r.output.rstrip().splitlines()[-1].startswith("Plan: 1 to reschedule")
+
+
+def test_an_imported_exam_keeps_the_options_its_read_does_not_show(tmp_path: Path) -> None:
+    """Importing an exam on the vendor dialect, whose read names proctor types without
+    options, recorded them as having none: the next plan then showed removing options the
+    exam has (``- …: {}``, ``+ ….options.recordScreen``), an update of nothing."""
+    with ThreadedServer(token=TOKEN, seed=3, now=NOW, dialect=Dialect.vendor()) as srv:
+        hand = populate(Install(srv, "vendor"))
+        with ThreadedServer(srv.world, token=TOKEN) as contract:  # the same world, with ids
+            seen = ByHand(Install(contract, "contract"), hand.course, hand.enrollments, hand.exams)
+            cli, tdir = exported(seen, tmp_path / "contract")
+        tenant = (tdir / "tenant.yaml").read_text()
+        (tdir / "tenant.yaml").write_text(re.sub(r'url: "[^"]+"', f'url: "{srv.url}"', tenant))
+        cli = Cli(tmp_path / "vendor-state", cli.env)
+        r = cli("import", str(tdir), "course.c-one", hand.course)
+        assert r.exit_code == 0, r.output
+        r = cli("import", str(tdir), "exam.ex-lim", hand.exams["limited"])
+        assert r.exit_code == 0, r.output
+        assert (
+            "The API does not return configuration.proctorTypes.options: recorded as the "
+            "manifests have them (not verified)."
+        ) in r.output
+        r = cli("plan", str(tdir), "--detailed-exitcode", "--format", "json")
+        assert r.exit_code == 2, r.output
+        (plan,) = json.loads(r.stdout)["tenants"]
+        # (exam.ex-open, found rather than imported, still shows its options as added)
+        assert [c["address"] for c in plan["changes"] if c["address"] == "exam.ex-lim"] == []
