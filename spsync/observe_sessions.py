@@ -141,6 +141,7 @@ class SessionLookups(Reads):
                     per[(exam_sid, enrollment_sid)].append(s)
         await self._read_contradicted(per, by_sid, exam_of)
         await self._ask_again(targets, per, by_sid)
+        await self._ask_why_cancelled(per, by_sid)
         # each enrollment's current session of each exam, picked once for both its
         # addresses (most enrollments have one session: it is the current one)
         currents: dict[tuple[str, str], ListedSession | None] = {}
@@ -366,6 +367,32 @@ class SessionLookups(Reads):
                 group.append(again)
             if group and listed.enrollmentSid:
                 per[key] = group
+
+    async def _ask_why_cancelled(
+        self, per: dict[tuple[str, str], list[ListedSession]], by_sid: dict[str, ListedSession]
+    ) -> None:
+        """An enrollment whose current session of an exam is cancelled with no reason read
+        (the vendor's report rows and session lists carry no ``statusReason``): whether it
+        is still assigned depends on why, so that session's details are read, and their
+        answer taken (one that reads 404 leaves the listed copy)."""
+        unknown = sorted(
+            (key, current.sid)
+            for key, group in per.items()
+            if (current := current_session(group)) is not None
+            and current.status == CANCELLED
+            and current.statusReason is None
+        )
+        if not unknown:
+            return
+        got = await read_all(
+            *(maybe_missing(self.c.get_session(key[0], sid)) for key, sid in unknown)
+        )
+        for (key, sid), session in zip(unknown, got, strict=True):
+            if session is None:
+                continue
+            again = ListedSession(wire.session_row(session), key[1])
+            by_sid[sid] = again
+            per[key] = [again if s.sid == sid else s for s in per[key]]
 
     def _exam_gone(self, exam_sid: str) -> bool:
         """Whether the exam of ``exam_sid`` was read as gone (404) this run."""
