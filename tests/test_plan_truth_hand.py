@@ -17,7 +17,12 @@ the next one, so only a plan with the same target must be empty after it.
 
 ``make test`` runs 6 examples, always the same ones; the soak (``make soak``) many more
 (``SPSYNC_TRUTH_HAND_EXAMPLES=N``, default 300; ``SPSYNC_TRUTH_HAND_SEED=N`` for another
-series), each failure shrunk to a shortest sequence of steps. The file ends with what the
+series), each failure shrunk to a shortest sequence of steps. The same property runs
+against the simulator's vendor dialect, as the real service speaks (3 examples in ``make
+test``; the soak's ``SPSYNC_TRUTH_HAND_DIALECT`` sets its switches, as
+``after_cancel=none,report_rows=booked``); there the hand actions use the dialect's one
+assignment form, a guide form takes no unassignment, and a cancel that opens no session
+is booked again only where assigning again opens one. The file ends with what the
 checker found, as plain tests.
 """
 
@@ -68,6 +73,21 @@ __all__ = ["baseline"]  # the module-scoped fixture of the applied base tenant
 
 #: the soak's series of examples (``SPSYNC_TRUTH_HAND_SEED``)
 SERIES = int(os.environ.get("SPSYNC_TRUTH_HAND_SEED") or 1)
+
+
+def _dialect() -> Dialect:
+    """The soak's vendor dialect: ``SPSYNC_TRUTH_HAND_DIALECT=after_cancel=same,report_rows=
+    booked`` sets the switches of ``Dialect.vendor`` (none: its defaults)."""
+    raw = os.environ.get("SPSYNC_TRUTH_HAND_DIALECT", "").strip()
+    pairs = [p.split("=", 1) for p in raw.split(",") if p.strip()]
+    switches: dict[str, Any] = {k.strip(): v.strip() for k, v in pairs}
+    if "page_max" in switches:
+        switches["page_max"] = int(switches["page_max"])
+    return Dialect.vendor(**switches)
+
+
+#: the soak's vendor dialect
+VENDOR = _dialect()
 
 
 def _examples() -> int:
@@ -419,6 +439,8 @@ FAST = settings(
     phases=[Phase.explicit, Phase.generate],
     **_COMMON,  # type: ignore[arg-type]
 )
+#: make test, the vendor's dialect: 3 examples, always the same ones
+VENDOR_FAST = settings(FAST, max_examples=3)
 #: make soak: many more, shrunk to a smallest failing sequence
 SOAK = settings(max_examples=_examples(), **_COMMON)  # type: ignore[arg-type]
 
@@ -512,6 +534,16 @@ test_plan_is_what_apply_does_with_hand_changes_soak = pytest.mark.soak(
         _property("test_plan_is_what_apply_does_with_hand_changes_soak", SOAK, Dialect.contract())
     )
 )
+#: the vendor's dialect (its default switches), as the real service speaks: a few examples
+test_plan_is_what_apply_does_with_hand_changes_vendor = _property(
+    "test_plan_is_what_apply_does_with_hand_changes_vendor", VENDOR_FAST, Dialect.vendor()
+)
+test_plan_is_what_apply_does_with_hand_changes_vendor_soak = pytest.mark.soak(
+    seed(SERIES)(
+        _property("test_plan_is_what_apply_does_with_hand_changes_vendor_soak", SOAK, VENDOR)
+    )
+)
+
 
 # --- what the soak found, as plain tests -----------------------------------------------------
 
