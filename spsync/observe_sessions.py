@@ -373,14 +373,11 @@ class SessionLookups(Reads):
     ) -> None:
         """An enrollment whose current session of an exam is cancelled with no reason read
         (the vendor's report rows and session lists carry no ``statusReason``): whether it
-        is still assigned depends on why, so that session's details are read, and their
-        answer taken (one that reads 404 leaves the listed copy)."""
+        is still assigned depends on why, and which of the sessions that ended at the same
+        time is current does too, so each of those is read again (its details), and their
+        answers taken (one that reads 404 leaves the listed copy)."""
         unknown = sorted(
-            (key, current.sid)
-            for key, group in per.items()
-            if (current := current_session(group)) is not None
-            and current.status == CANCELLED
-            and current.statusReason is None
+            (key, sid) for key, group in per.items() for sid in _unexplained_ends(group)
         )
         if not unknown:
             return
@@ -482,6 +479,21 @@ def _current_rank(s: Ranked) -> tuple[int, str, str, bool, str]:
         _unassigned_end(s),
         s.sid,
     )
+
+
+def _unexplained_ends(group: list[S]) -> list[str]:
+    """The SIDs of the sessions that could be ``group``'s current one, when it is cancelled
+    with no reason read: those that ended as it did and at the same times, with no reason
+    read either (the reason decides between them; none of them otherwise)."""
+    current = current_session(group)
+    if current is None or current.status != CANCELLED or current.statusReason is not None:
+        return []
+    tied = _current_rank(current)[:3]
+    return [
+        s.sid
+        for s in group
+        if s.status == CANCELLED and s.statusReason is None and _current_rank(s)[:3] == tied
+    ]
 
 
 def is_assigned(current: Ranked | None) -> bool:

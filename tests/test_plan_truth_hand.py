@@ -748,3 +748,29 @@ def test_an_unassignment_by_hand_is_seen_in_the_vendor_dialect(
     with restored(baselines(vendor), tmp_path, vendor) as run:
         by_hand(run, "unassign", "unassign final.cai by hand")
         assert acts(applied_as_planned(run)) == [("assignment.final.cai", "assign", "drift")]
+
+
+def test_unassignments_by_hand_after_cancels_are_seen_in_the_vendor_dialect(
+    baselines: Callable[[Dialect], Baseline], tmp_path: Path
+) -> None:
+    # a person cancels the bookings in final (ana and ben's; cai and dee's made by hand
+    # first), then unassigns all four: each one's cancelled booking and cancelled waiting
+    # session ended in the same second, and without the reasons (which the vendor's lists
+    # do not carry) the plan took the one with the larger SID for the last end; where that
+    # was the cancel by hand, it kept the learner assigned, and apply's booking assigned
+    # her again without the plan showing it
+    vendor = Dialect.vendor()
+    with restored(baselines(vendor), tmp_path, vendor) as run:
+        for who in ("cai", "dee"):
+            by_hand(run, "book", f"book final.{who} by hand at {APPOINTMENTS[0]} (automated, PLa1)")
+        for who in ("ana", "ben", "cai", "dee"):
+            by_hand(run, "cancel", f"cancel final.{who} by hand")
+            by_hand(run, "unassign", f"unassign final.{who} by hand")
+        assert acts(applied_as_planned(run)) == [
+            ("assignment.final.ana", "assign", "drift"),
+            ("assignment.final.ben", "assign", "drift"),
+            ("assignment.final.cai", "assign", "drift"),
+            ("assignment.final.dee", "assign", "drift"),
+            ("session.final.ana", "schedule", "drift"),
+            ("session.final.ben", "schedule", "drift"),
+        ]
