@@ -57,6 +57,7 @@ from test_plan_truth import (
     base_tenant,
     baseline,
     change_role,
+    change_session,
     edits_of,
     remove_session,
     remove_user,
@@ -774,3 +775,26 @@ def test_unassignments_by_hand_after_cancels_are_seen_in_the_vendor_dialect(
             ("session.final.ana", "schedule", "drift"),
             ("session.final.ben", "schedule", "drift"),
         ]
+
+
+@pytest.mark.parametrize(
+    ("edit", "want"),
+    [
+        (remove_session("final", "ana"), ("session.final.ana", "cancel", "removed")),
+        (
+            change_session("final", "ben", "type", "automated"),
+            ("session.final.ben", "replace", "manifest-changed"),
+        ),
+    ],
+    ids=repr,
+)
+def test_a_cancel_that_reopens_the_same_session_is_seen_as_one(
+    baselines: Callable[[Dialect], Baseline], tmp_path: Path, edit: Edit, want: tuple[str, str, str]
+) -> None:
+    # where the service reopens the cancelled session itself (the vendor's documents leave
+    # it open), a cancel reads as Scheduled -> Needs Proctor, and a replace as a booking of
+    # the same session with another type: the checker took neither for what it is
+    vendor = Dialect.vendor(after_cancel="same")
+    with restored(baselines(vendor), tmp_path, vendor) as run:
+        edit.apply(run.tenant)
+        assert acts(applied_as_planned(run)) == [want]

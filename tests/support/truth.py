@@ -4,7 +4,9 @@ not show (and every remote change it showed that did not happen).
 
 The world's diff (``World.to_json()`` before and after the apply) is read as effects:
 
-- a session that went from ``Scheduled`` to ``Cancelled`` (destructive), that became
+- a session that went from ``Scheduled`` to ``Cancelled`` (destructive; or back to ``Needs
+  Proctor``, a cancel that reopens the same session), that was booked anew (its type or
+  location changed: a replace that got the same session back, destructive), that became
   ``Scheduled`` (booked), or whose appointment or notes moved (rescheduled);
 - an enrollment added to or removed from an exam's assignment list (removed: destructive);
 - a course, exam, user or enrollment created, or whose fields changed (updated).
@@ -48,6 +50,9 @@ REMOTE_ACTIONS = frozenset({"assign", "unassign", "schedule", "reschedule", "can
 #: world fields that change without the object's own managed fields changing
 _NOT_FIELDS = frozenset({"editDate", "assigned"})
 _BOOKED = frozenset({"schedule", "replace"})
+#: what a booking cancelled reads as: ``Cancelled``, or ``Needs Proctor`` again where the
+#: service reopens the same session (the vendor dialect's ``after_cancel="same"``)
+_ENDS_OF_A_CANCEL = frozenset({"Cancelled", "Needs Proctor"})
 _KINDS = {"courses": "course", "exams": "exam", "users": "user", "enrollments": "enrollment"}
 
 
@@ -168,13 +173,18 @@ def _session_effects(b: dict[str, Any], a: dict[str, Any], idx: Index) -> list[E
         label = f"session {s['sid']} (exam {s['examSid']}, enrollment {s['enrollmentSid']})"
         seen: tuple[str, frozenset[str], bool] | None = None
         cancelled = None
-        if status_before == "Scheduled" and status == "Cancelled":
+        if status_before == "Scheduled" and status in _ENDS_OF_A_CANCEL:
             why = s.get("statusReason") or "?"
-            seen = (f"Scheduled -> Cancelled ({why})", frozenset({"cancel", "replace"}), True)
+            seen = (f"Scheduled -> {status} ({why})", frozenset({"cancel", "replace"}), True)
             cancelled = was.get("appointmentDate")
         elif status == "Scheduled" and status_before != "Scheduled":
             when = s["appointmentDate"]
             seen = (f"{status_before or 'new'} -> Scheduled at {when}", _BOOKED, False)
+        elif status == status_before == "Scheduled" and _rebooked(was, s):
+            # the same session cancelled and booked again (``after_cancel="same"``)
+            moved = f"booked again {was['appointmentDate']} -> {s['appointmentDate']}"
+            seen = (moved, frozenset({"replace"}), True)
+            cancelled = was.get("appointmentDate")
         elif status == status_before == "Scheduled" and (
             s["appointmentDate"] != was["appointmentDate"] or s.get("notes") != was.get("notes")
         ):
@@ -192,6 +202,12 @@ def _session_effects(b: dict[str, Any], a: dict[str, Any], idx: Index) -> list[E
                 )
             )
     return out
+
+
+def _rebooked(was: dict[str, Any], now: dict[str, Any]) -> bool:
+    """Whether a session booked before and after was booked anew in between: its type or
+    location changed, which no reschedule does."""
+    return any(now.get(k) != was.get(k) for k in ("sessionType", "proctorLocationSid"))
 
 
 def _assignment_effects(b: dict[str, Any], a: dict[str, Any], idx: Index) -> list[Effect]:
