@@ -485,6 +485,10 @@ def _unexplained_ends(group: list[S]) -> list[str]:
     """The SIDs of the sessions that could be ``group``'s current one, when it is cancelled
     with no reason read: those that ended as it did and at the same times, with no reason
     read either (the reason decides between them; none of them otherwise)."""
+    if len(group) == 1:  # most enrollments: one session, read once per plan
+        only = group[0]
+        unexplained = only.status == CANCELLED and only.statusReason is None
+        return [only.sid] if unexplained else []
     current = current_session(group)
     if current is None or current.status != CANCELLED or current.statusReason is not None:
         return []

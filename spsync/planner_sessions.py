@@ -39,6 +39,11 @@ class SessionRules(ProvisionRules):
         res = self.d.assignments.get(address)
         if res is None:
             if f"exam.{exam_name}" not in self.d.exams:
+                cause = self._role_change_of(exam_name, user) if rec is not None else ()
+                if cause and not self.is_missing(address):
+                    # its exam leaves management, but this plan's role change drops the
+                    # assignment remotely: not "left untouched"
+                    return Decision("unassign", "role-changed", {}, None, cause)
                 return self.forget(address)  # its exam left management: left as it is
             if rec is None:
                 # assigned by hand (``_assigned_elsewhere``): the role change drops it
