@@ -163,7 +163,7 @@ class SessionRules(ProvisionRules):
         exam_name, user = self.split_pair(address, self.d.exams, "exam")
         rec = self.rec(address)
         if f"exam.{exam_name}" not in self.d.exams:
-            return self.forget(address)  # its exam left management: left as it is
+            return self._left_with_exam(address, exam_name, user)
         twin = self._twin(address)
         if twin is not None:
             return self._forget_twin(address, twin)
@@ -199,6 +199,19 @@ class SessionRules(ProvisionRules):
         if live is not None and live.status != SCHEDULED:
             return self.forget(address)
         return Decision("cancel", "removed", before, None)
+
+    def _left_with_exam(self, address: str, exam_name: str, user: str) -> Decision:
+        """A session of an exam leaving the manifests: left as it is remotely, unless this
+        plan's role change of its enrollment withdraws it (the service cancels it all the
+        same, so the plan shows that cancel)."""
+        rec = self.rec(address)
+        cause = self._role_change_of(exam_name, user) if rec is not None else ()
+        if rec is None or not cause or self.is_missing(address):
+            return self.forget(address)
+        live = self.live(address)
+        if live is not None and live.status not in ACTIVE_STATUSES:
+            return self.forget(address)  # ended already: nothing left to cancel
+        return Decision("cancel", "role-changed", _as_it_is(rec, live), None, depends_extra=cause)
 
     def _booked_again(self, address: str, live: LiveObject | None) -> LiveSession | None:
         """The enrollment's current session of the exam when it is booked and is not the

@@ -429,6 +429,56 @@ def test_a_role_change_cancels_a_booking_made_again_by_hand_as_planned(tmp_path:
         assert acme.plan("--detailed-exitcode")[0] == 0
 
 
+def test_a_role_change_shows_what_it_ends_in_an_exam_leaving_the_manifests(
+    tmp_path: Path,
+) -> None:
+    with acme_applied(tmp_path) as acme:
+        # exam cert-456 leaves the manifests (left as it is remotely), and in the same
+        # plan john (booked in it) and li (assigned to it) become instructors of its
+        # course: the service ends john's session and both assignments all the same
+        exams = (acme.dir / "exams.yaml").read_text()
+        start = exams.index("  cert-456:\n")
+        (acme.dir / "exams.yaml").write_text(
+            exams[:start] + exams[exams.index("  safety-101:\n") :]
+        )
+        acme.edit("roster.yaml", "  cert-456: [li, mateo]\n", "")
+        sessions = (acme.dir / "sessions.yaml").read_text()
+        cut = sessions.index("  - exam: safety-101\n")
+        (acme.dir / "sessions.yaml").write_text("sessions:\n" + sessions[cut:])
+        acme.edit(
+            "roster.yaml",
+            "  - {user: olivia, course: acme-main, role: instructor}",
+            "  - {user: olivia, course: acme-main, role: instructor}\n"
+            "  - {user: li, course: acme-main, role: instructor}\n"
+            "  - {user: john, course: acme-main, role: instructor}\n"
+            "  - {user: amara, course: acme-main, role: learner}",
+        )
+        code, out = acme.plan()
+        assert code == 0, out
+        assert (
+            "  - session.cert-456.john  (cancel: role-changed, destructive; "
+            "by enrollment.acme-main.john)"
+        ) in out
+        done = acme.apply_plan()
+        ended = {a: (act, why) for a, act, why in acts(done.plan) if "cert-456" in a}
+        assert ended == {
+            "exam.cert-456": ("forget", "removed"),
+            "assignment.cert-456.amara": ("forget", "removed"),
+            "assignment.cert-456.jane": ("forget", "removed"),
+            "assignment.cert-456.john": ("unassign", "role-changed"),
+            "assignment.cert-456.li": ("unassign", "role-changed"),
+            "assignment.cert-456.mateo": ("forget", "removed"),
+            "session.cert-456.amara": ("forget", "removed"),
+            "session.cert-456.jane": ("forget", "removed"),
+            "session.cert-456.john": ("cancel", "role-changed"),
+        }
+        (cancel,) = [c for c in done.plan["changes"] if c["action"] == "cancel"]
+        assert cancel["depends_on"] == ["assignment.cert-456.john", "enrollment.acme-main.john"]
+        assert cancel["before"]["appointment"] == "2028-03-02T15:30:00Z"
+        assert done.discrepancies() == []
+        assert acme.plan("--detailed-exitcode")[0] == 0
+
+
 # --- 3. a new user's provision call enrolls the user: the enrollment comes with the user ----
 
 
