@@ -175,8 +175,16 @@ class SessionBooking:
         active = [s for s in listed if s.status in wire.ACTIVE_STATUSES]
         if not active:
             return None
-        # a Scheduled one wins: it is what must never be booked twice
-        active.sort(key=lambda s: (s.status != wire.SCHEDULED, s.createdDate or "", s.sid))
+        # a booked one wins (Scheduled, or waiting for approval): it is what must never be
+        # booked twice
+        active.sort(
+            key=lambda s: (
+                s.status != wire.SCHEDULED,
+                s.status not in wire.BOOKED_STATUSES,
+                s.createdDate or "",
+                s.sid,
+            )
+        )
         return active[0]
 
     async def _schedule(self, ctx: _SessionCtx, *, fresh: bool) -> None:
@@ -200,7 +208,7 @@ class SessionBooking:
                 f"{ctx.address}: the enrollment has no active session of the exam to schedule "
                 "(is it assigned?)"
             )
-        if current.status == wire.SCHEDULED:
+        if current.status in wire.BOOKED_STATUSES:
             await self._adopt(ctx, current)
             return
         try:
@@ -214,9 +222,10 @@ class SessionBooking:
             # What we read may be out of date (scheduled or cancelled since, by another run
             # or a person): look again; adopt a Scheduled one rather than book a second.
             again = await self._active_session(ctx, fresh=True)
-            if again is None or (again.sid == current.sid and again.status != wire.SCHEDULED):
+            booked = again is not None and again.status in wire.BOOKED_STATUSES
+            if again is None or (again.sid == current.sid and not booked):
                 raise
-            if again.status == wire.SCHEDULED:
+            if booked:
                 await self._adopt(ctx, again)
                 return
             result = await self.run.client.schedule_session(

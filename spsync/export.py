@@ -39,7 +39,7 @@ from spsync.fields import applied_fields
 from spsync.model import Desired
 from spsync.observe import USER_LIST_THRESHOLD
 from spsync.observe_sessions import current_session, is_assigned
-from spsync.observed import SCHEDULED
+from spsync.observed import BOOKED_STATUSES
 from spsync.sanitize import json_text
 from spsync.secrets import Secret, env_prefix
 from spsync.state import ResourceState
@@ -480,7 +480,7 @@ def _pairs(
                     continue
                 refs = {"course": course_sid, "exam": e.sid, "enrollment": en_sid}
                 name = exam_name[e.sid]
-                if current is not None and current.status == SCHEDULED:
+                if current is not None and current.status in BOOKED_STATUSES:
                     fields = _dropped_none(session_fields(current))
                     if "proctorLocation" in fields and "appointment" in fields:
                         sessions.append((name, user, fields))

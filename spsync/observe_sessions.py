@@ -32,7 +32,6 @@ from spsync.observed import (
     CANCELLED,
     ENROLLMENT_ROLE_CHANGED,
     REMOVED_BY_LIMITED_SCOPE,
-    SCHEDULED,
     LiveObject,
     LiveSession,
 )
@@ -179,7 +178,7 @@ class SessionLookups(Reads):
                     refs = self._refs(exam_name, exam_sid, enrollment_sid, rec)
                     obj = self._session_obj(mine, refs)
                 self.found(address, obj)
-            elif rec is None and current is not None and current.status == SCHEDULED:
+            elif rec is None and current is not None and current.status in BOOKED_STATUSES:
                 refs = self._refs(exam_name, exam_sid, enrollment_sid, rec)
                 self.adopted[address] = self._session_obj(current, refs)
         self._booked_by_hand(per, currents)
@@ -408,12 +407,13 @@ def _booking_of(
 ) -> ListedSession | None:
     """The live session of a session address whose state records ``recorded`` (``None``:
     not listed): the recorded one, unless it is gone or cancelled while the enrollment's
-    current session of the exam is another one, ``Scheduled`` (the booking was cancelled
-    and made again, by the student or a person): that booking is the address's now, so
+    current session of the exam is another one, booked (``Scheduled`` or ``Pending
+    Approval``: the booking was cancelled and made again, by the student or a person): that
+    booking is the address's now, so
     that the plan shows what apply does with it (takes it over, or moves it), never a new
     booking apply could not make. Only for a session the manifests hold: one they dropped
     is forgotten once its recorded booking has ended, whatever was booked since."""
-    if current is None or current.status != SCHEDULED:
+    if current is None or current.status not in BOOKED_STATUSES:
         return recorded
     if recorded is None or (recorded.status == CANCELLED and recorded.sid != current.sid):
         return current

@@ -33,8 +33,9 @@ from pydantic_core import core_schema
 
 from spsync.model import Strict
 
-#: session statuses in which a session can still be scheduled, moved or cancelled
-ACTIVE_STATUSES: frozenset[str] = frozenset({"Needs Proctor", "Scheduled"})
+#: session statuses in which a session can still be scheduled, moved or cancelled (a
+#: booking waiting for the approval an exam may require is one)
+ACTIVE_STATUSES: frozenset[str] = frozenset({"Needs Proctor", "Scheduled", "Pending Approval"})
 #: statuses of a session that is under way or over: nothing to change any more (every one
 #: the vendor's documents name; a status is read in their spelling, ``wire_types``)
 DONE_STATUSES: frozenset[str] = frozenset(

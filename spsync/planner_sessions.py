@@ -15,7 +15,6 @@ from spsync.observed import (
     CANCELLED,
     DONE_STATUSES,
     NEEDS_PROCTOR,
-    SCHEDULED,
     LiveObject,
     LiveSession,
 )
@@ -180,7 +179,7 @@ class SessionRules(ProvisionRules):
         before = _as_it_is(rec, live) if rec is not None else _session_fields(extra)
         cause = self._cancel_cause(exam_name, user)
         if gone and cause is not None and rec is not None:
-            again = self._booked_again(address, live)
+            again = self._booked_again(address, live.sid if live is not None else None)
             if again is not None:
                 # the recorded booking ended and a person booked the enrollment again: the
                 # change that cancels the address's session cancels that booking; apply
@@ -196,7 +195,7 @@ class SessionRules(ProvisionRules):
             return d
         if cause is not None:
             return Decision("cancel", cause[0], before, None, depends_extra=(cause[1],))
-        if live is not None and live.status != SCHEDULED:
+        if live is not None and live.status not in BOOKED_STATUSES:
             return self.forget(address)
         return Decision("cancel", "removed", before, None)
 
@@ -213,13 +212,14 @@ class SessionRules(ProvisionRules):
             return self.forget(address)  # ended already: nothing left to cancel
         return Decision("cancel", "role-changed", _as_it_is(rec, live), None, depends_extra=cause)
 
-    def _booked_again(self, address: str, live: LiveObject | None) -> LiveSession | None:
-        """The enrollment's current session of the exam when it is booked and is not the
-        address's recorded one (``live``: that one, ended or gone), else ``None``."""
+    def _booked_again(self, address: str, ended: str | None) -> LiveSession | None:
+        """The enrollment's current session of the exam when it is booked (``Scheduled`` or
+        waiting for approval) and is not ``ended``, the SID of the address's booking that
+        ended or went, else ``None``: the booking was made again outside spsync."""
         current = self.o.sessions.get(address) if self.o is not None else None
         if current is None or current.status not in BOOKED_STATUSES:
             return None
-        if live is not None and live.sid == current.sid:
+        if ended is not None and current.sid == ended:
             return None
         return current
 
@@ -275,7 +275,7 @@ class SessionRules(ProvisionRules):
         self, address: str, rec: ResourceState, live: LiveObject | None
     ) -> LiveObject | None:
         """The booking a person made again for a session that moved here (a renamed key)
-        after its recorded booking ended or went: ``Scheduled`` under another SID. For an
+        after its recorded booking ended or went: booked under another SID. For an
         address of the manifests observation makes that booking the address's live session
         itself (``observe_sessions._booking_of``); the old address of a move is not one, so
         the planner takes it over here, as it would have been without the rename, rather
@@ -284,8 +284,8 @@ class SessionRules(ProvisionRules):
             return None
         if live is not None and live.status != CANCELLED:
             return None
-        current = self.o.sessions.get(address) if self.o is not None else None
-        if current is None or current.status != SCHEDULED or current.sid == rec.sid:
+        current = self._booked_again(address, rec.sid)
+        if current is None:
             return None
         return LiveObject(current.sid, dict(rec.refs), _session_fields(current), current.status)
 

@@ -163,7 +163,7 @@ def test_a_session_status_is_read_in_the_documents_spelling(sent: str, read: str
     # read once where answers are read: an answer model and a listed row alike
     session = wire.Session.model_validate({"sid": SID["ES"], "status": sent})
     assert session.status == read
-    assert session.active is (read in ("Scheduled", "Needs Proctor"))
+    assert session.active is (read in ("Scheduled", "Needs Proctor", "Pending Approval"))
     rows = wire.Page[wire.SessionRow].model_validate_json(
         json.dumps({"results": [{"sid": SID["ES"], "status": sent}]})
     )

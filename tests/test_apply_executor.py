@@ -12,6 +12,7 @@ from typing import Any
 
 import httpx
 import pytest
+from support.api import STATUS_FORMS, Tamper, restatus
 from support.apply import (
     EXAMS,
     INSTALL,
@@ -276,6 +277,53 @@ def test_a_schedule_never_moves_a_booking_the_plan_did_not_show(
     booked = [(s["sid"], s["appointmentDate"]) for s in mine if s["status"] == "Scheduled"]
     assert booked == [(by_hand, "2028-03-05T10:00:00Z")]
     assert "session.final.u0001" not in store.load(desired.tenant).resources
+
+
+def test_a_schedule_adopts_a_booking_waiting_for_approval_rather_than_book_another(
+    tmp_path: Path,
+) -> None:
+    """A person booked the session as the manifests say on an exam that requires approval:
+    the booking reads ``Pending Approval``. It is the booking, taken over: neither a second
+    one nor an assignment call to open one."""
+    srv = ThreadedServer(token=TOKEN, seed=5, now=NOW)
+    front = Tamper(srv.app)
+    srv.app = front  # type: ignore[assignment]  # served in front of the simulator
+    with srv:
+        desired = _basic(tmp_path, srv.url)
+        store = StateStore(tmp_path / "state")
+        setup = [c for c in all_new(desired) if c.address != "session.final.u0001"]
+        run(srv.url, setup, desired, store)
+        state = store.load(desired.tenant)
+        exam_sid = state.resources["exam.final"].sid
+        enr_sid = state.resources["enrollment.main.u0001"].sid
+        assert exam_sid and enr_sid
+        want = desired.sessions["session.final.u0001"]
+
+        async def book_by_hand() -> str:
+            async with Client(srv.url, INSTALL, Secret(TOKEN)) as c:
+                (s,) = [
+                    x
+                    for x in await c.list_enrollment_sessions(enr_sid, exam_sid)
+                    if x.status == "Needs Proctor"
+                ]
+                req = wire.ScheduleRequest(
+                    type=want.type,
+                    proctorLocationSid=want.proctorLocation,
+                    appointmentDateTime=want.appointment,
+                )
+                return (await c.schedule_session(exam_sid, s.sid, req, enrollment_sid=enr_sid)).sid
+
+        by_hand = asyncio.run(book_by_hand())
+        front.add(restatus(STATUS_FORMS["pending"]))
+        change = Change(
+            address="session.final.u0001", action="schedule", reason="new", destructive=False
+        )
+        result, calls = run(srv.url, [change], desired, store)
+
+    (outcome,) = result.outcomes
+    assert outcome.status == "done", outcome.message
+    assert calls.get(SCHEDULE, 0) == 0 and calls.get(ASSIGN, 0) == 0
+    assert store.load(desired.tenant).resources["session.final.u0001"].sid == by_hand
 
 
 def test_reschedule_replace_and_cancel(server: ThreadedServer, tmp_path: Path) -> None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import shutil
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -21,11 +21,10 @@ from typing import Any
 
 import httpx
 import pytest
-from support.api import Rule, Tamper
+from support.api import STATUS_FORMS, Tamper, restatus
 from support.apply import REPO
 from support.truth import Applied, Cli, plan_and_apply
 
-from spsync.api.wire_types import SESSION_STATUSES
 from spsync.sandbox.server import ThreadedServer
 
 TOKEN = "effects-token"
@@ -114,32 +113,6 @@ def _items(answer: Any) -> list[dict[str, Any]]:
     return list(answer["results"] if isinstance(answer, dict) else answer)
 
 
-#: how a service may write session statuses the simulator writes as documented
-STATUS_FORMS: dict[str, Callable[[str], str]] = {
-    "documented": lambda status: status,
-    # in capitals, ``_`` for a space (``SCHEDULED``, ``NEEDS_PROCTOR``)
-    "capitals": lambda status: status.upper().replace(" ", "_"),
-    # on an exam that requires approval, a booking waits for it
-    "pending": lambda status: "Pending Approval" if status == "Scheduled" else status,
-}
-
-
-def _restatus(form: Callable[[str], str]) -> Callable[[bytes], bytes]:
-    """An answer's rewrite: every session status in it written as ``form`` says."""
-
-    def walk(doc: Any) -> Any:
-        if isinstance(doc, dict):
-            return {
-                k: form(v) if k == "status" and v in SESSION_STATUSES else walk(v)
-                for k, v in doc.items()
-            }
-        if isinstance(doc, list):
-            return [walk(v) for v in doc]
-        return doc
-
-    return lambda raw: json.dumps(walk(json.loads(raw))).encode() if raw else raw
-
-
 @contextmanager
 def acme_applied(tmp_path: Path, *, statuses: str = "documented") -> Iterator[Acme]:
     """The acme tenant applied; from then on, every answer's session statuses written in
@@ -155,8 +128,7 @@ def acme_applied(tmp_path: Path, *, statuses: str = "documented") -> Iterator[Ac
         r = acme.cli("apply", str(dest), "--auto-approve")
         assert r.exit_code == 0, r.output
         if statuses != "documented":
-            edit = _restatus(STATUS_FORMS[statuses])
-            front.add(Rule("GET", "/", "edit-after", times=10**6, edit=edit))
+            front.add(restatus(STATUS_FORMS[statuses]))
         yield acme
 
 
@@ -476,6 +448,28 @@ def test_a_role_change_shows_what_it_ends_in_an_exam_leaving_the_manifests(
         assert cancel["depends_on"] == ["assignment.cert-456.john", "enrollment.acme-main.john"]
         assert cancel["before"]["appointment"] == "2028-03-02T15:30:00Z"
         assert done.discrepancies() == []
+        assert acme.plan("--detailed-exitcode")[0] == 0
+
+
+def test_a_booking_made_again_by_hand_waiting_for_approval_is_taken_over(
+    tmp_path: Path,
+) -> None:
+    # on an exam that requires approval, a booking waits for it: made again by hand (at
+    # another time) after the recorded one was cancelled, it is the session's booking all
+    # the same, to be moved, never a reason to book another (which the service refuses,
+    # or worse, makes a second)
+    with acme_applied(tmp_path, statuses="pending") as acme:
+        again = rebook_by_hand(acme, "cert-456", "enrollment.acme-main.jane", "jane")
+        code, out = acme.plan()
+        assert code == 0, out
+        assert "  ~ session.cert-456.jane  (reschedule: drift)" in out
+        assert "Plan: 1 to reschedule; 43 unchanged." in out
+        done = acme.apply_plan()
+        assert acts(done.plan) == [("session.cert-456.jane", "reschedule", "drift")]
+        assert done.plan["adopt"]["session.cert-456.jane"]["sid"] == again
+        assert done.discrepancies() == []
+        assert acme.sid("session.cert-456.jane") == again
+        assert acme.session(again)["appointmentDate"] == "2028-03-01T14:00:00Z"
         assert acme.plan("--detailed-exitcode")[0] == 0
 
 

@@ -342,7 +342,11 @@ CancelReason = Literal["no-show", "changed-time", "technical-issue", "other-reas
 NEEDS_PROCTOR = "Needs Proctor"
 SCHEDULED = "Scheduled"
 CANCELLED = "Cancelled"
-ACTIVE_STATUSES = frozenset({NEEDS_PROCTOR, SCHEDULED})
+#: a booking on an exam that requires approval, until it is given (vendor-api-facts)
+PENDING_APPROVAL = "Pending Approval"
+#: a session with an appointment that has not begun: never booked a second time
+BOOKED_STATUSES = frozenset({SCHEDULED, PENDING_APPROVAL})
+ACTIVE_STATUSES = frozenset({NEEDS_PROCTOR, *BOOKED_STATUSES})
 
 
 class ScheduleRequest(Request):
@@ -393,7 +397,8 @@ class Session(Response):
 
     @property
     def active(self) -> bool:
-        """``Needs Proctor`` or ``Scheduled`` (the statuses an apply can act on)."""
+        """``Needs Proctor``, ``Scheduled`` or ``Pending Approval`` (the statuses an apply can
+        act on)."""
         return self.status in ACTIVE_STATUSES
 
 

@@ -198,7 +198,7 @@ class Writer(Reader):
 
         async def outcome() -> wire.Session | None:
             current = await self.get_session(exam_sid, session_sid)
-            if current.status == wire.SCHEDULED:
+            if current.status in wire.BOOKED_STATUSES:
                 # a move of the notes alone keeps the appointment: it shows in the notes
                 return current if _moved_as(current, want_time, notes) else None
             raise Unresolved(f"session {session_sid} is {current.status}")
@@ -231,7 +231,7 @@ class Writer(Reader):
             current = await self.get_session(exam_sid, session_sid)
             if _unbooked(current):
                 return current
-            if current.status == wire.SCHEDULED:
+            if current.status in wire.BOOKED_STATUSES:
                 return None
             raise Unresolved(f"session {session_sid} is {current.status}")
 
@@ -256,7 +256,7 @@ def _booked_as(s: wire.Session, when: str | None, external_id: str | None) -> bo
     """Whether ``s`` is booked for ``when`` (and, when given and shown, under
     ``external_id``: an answer that does not show the external id says nothing against)."""
     return (
-        s.status in (wire.SCHEDULED, "Pending Approval")
+        s.status in wire.BOOKED_STATUSES
         and s.appointmentDate == when
         and (
             external_id is None
@@ -267,8 +267,8 @@ def _booked_as(s: wire.Session, when: str | None, external_id: str | None) -> bo
 
 
 def _moved_as(s: wire.Session, when: str | None, notes: str | None) -> bool:
-    """Whether ``s`` is scheduled for ``when`` with ``notes`` (when sent)."""
-    return s.status == wire.SCHEDULED and s.appointmentDate == when and _same_notes(s, notes)
+    """Whether ``s`` is booked for ``when`` with ``notes`` (when sent)."""
+    return s.status in wire.BOOKED_STATUSES and s.appointmentDate == when and _same_notes(s, notes)
 
 
 def _same_notes(s: wire.Session, notes: str | None) -> bool:

@@ -5,6 +5,7 @@ answers after the effect, slow answers)."""
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -17,6 +18,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 import support.sandbox_payloads as pl
 from spsync.api import Client, RetryPolicy, wire
+from spsync.api.wire_types import SESSION_STATUSES
 from spsync.sandbox.app import create_app
 from spsync.sandbox.injection import FaultInjector
 from spsync.sandbox.server import ThreadedServer
@@ -308,3 +310,33 @@ def http_client(srv: ThreadedServer, fake: FakeTime | None = None, **kw: Any) ->
     if fake is not None and "retry" not in kw:
         kw["retry"] = fast_policy(fake)
     return Client(srv.url, INSTALL, Secret(TOKEN, "env:SPSYNC_SCHOOL_TOKEN"), **kw)
+
+
+#: how a service may write session statuses the simulator writes as documented
+STATUS_FORMS: dict[str, Callable[[str], str]] = {
+    "documented": lambda status: status,
+    # in capitals, ``_`` for a space (``SCHEDULED``, ``NEEDS_PROCTOR``)
+    "capitals": lambda status: status.upper().replace(" ", "_"),
+    # on an exam that requires approval, a booking waits for it
+    "pending": lambda status: "Pending Approval" if status == "Scheduled" else status,
+}
+
+
+def restatus(form: Callable[[str], str]) -> Rule:
+    """A ``Tamper`` rule: every answer to a GET has each session status in it written as
+    ``form`` says (the simulator keeps its own)."""
+
+    def walk(doc: Any) -> Any:
+        if isinstance(doc, dict):
+            return {
+                k: form(v) if k == "status" and v in SESSION_STATUSES else walk(v)
+                for k, v in doc.items()
+            }
+        if isinstance(doc, list):
+            return [walk(v) for v in doc]
+        return doc
+
+    def edit(raw: bytes) -> bytes:
+        return json.dumps(walk(json.loads(raw))).encode() if raw else raw
+
+    return Rule("GET", "/", "edit-after", times=10**6, edit=edit)
