@@ -146,6 +146,9 @@ class ProvisionRules(PlannerBase):
                 for k in conf
                 if k not in live_conf and f"configuration.{k}" in readable
             ]
+            if "proctorTypes" in conf and _OPTIONS in readable:
+                # a read that lists the types' SIDs alone: their options are the recorded ones
+                missing.append(_OPTIONS)
         if missing:
             self.unseen.setdefault(kind, set()).update(missing)
 
@@ -157,6 +160,10 @@ class ProvisionRules(PlannerBase):
             "(docs/api-dialects.md)"
             for kind, fields in sorted(self.unseen.items())
         ]
+
+
+#: the proctor types' options, which a read that lists only the types' SIDs leaves out
+_OPTIONS = "configuration.proctorTypes.options"
 
 
 def _agrees(want: Mapping[str, Any], fields: Mapping[str, Any]) -> bool:

@@ -35,7 +35,11 @@ WARNINGS = {
         f"Warning: {kind}: the API's reads do not return {fields}: spsync keeps their last "
         "applied values and cannot see a change made to them outside spsync "
         "(docs/api-dialects.md)\n\n"
-        for kind, fields in (("sessions", "notes, proctorLocation"), ("users", "timeZone"))
+        for kind, fields in (
+            ("exams", "configuration.proctorTypes.options"),
+            ("sessions", "notes, proctorLocation"),
+            ("users", "timeZone"),
+        )
     ),
 }
 #: what someone sets live on the safety exam (its manifest sets none of it)

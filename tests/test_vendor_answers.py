@@ -38,6 +38,15 @@ TZ_WARNING = (
 )
 
 
+#: the warning of every plan of the vendor's dialect about its exams: their reads list
+#: the proctor types' SIDs alone
+EXAMS_WARNING = (
+    "Warning: exams: the API's reads do not return configuration.proctorTypes.options: "
+    "spsync keeps their last applied values and cannot see a change made to them outside "
+    "spsync (docs/api-dialects.md)"
+)
+
+
 def sessions_warning(fields: str = "notes, proctorLocation") -> str:
     """The warning of every plan of the vendor's dialect about its sessions: ``fields`` are
     those its report's rows do not carry (its enrollments' own lists carry fewer)."""
@@ -120,6 +129,7 @@ def test_a_report_answering_404_for_an_exam_that_reads_is_asked_again(vendor: Ve
     )  # fmt: skip
     assert vendor.plan() == [
         HEAD,
+        EXAMS_WARNING,
         sessions_warning("externalAppointmentId, notes, proctorLocation"),
         TZ_WARNING,
         NO_CHANGES,
@@ -176,7 +186,14 @@ def test_an_enrollment_role_not_shown_is_unknown_not_changed(
     vendor: Vendor, edit: Callable[[dict[str, Any]], dict[str, Any]]
 ) -> None:
     vendor.rewrite("GET", r"/courses/CU[0-9a-f]+/enrollments$", _each_row(edit))
-    assert vendor.plan() == [HEAD, ROLE_WARNING, sessions_warning(), TZ_WARNING, NO_CHANGES]
+    assert vendor.plan() == [
+        HEAD,
+        ROLE_WARNING,
+        EXAMS_WARNING,
+        sessions_warning(),
+        TZ_WARNING,
+        NO_CHANGES,
+    ]
     assert vendor.writes_of(("apply", str(vendor.tenant), "--auto-approve")) == {}
 
 
@@ -229,6 +246,7 @@ def test_a_booking_made_again_by_hand_at_another_time_is_planned_as_its_move(
         "  ~ session.cert-456.jane  (reschedule: drift)",
         '      ~ appointment: "2028-03-09T14:00:00Z" -> "2028-03-01T14:00:00Z"',
         "        (6 unchanged fields hidden)",
+        EXAMS_WARNING,
         sessions_warning(),
         TZ_WARNING,
         "Plan: 1 to reschedule; 43 unchanged.",
@@ -249,6 +267,7 @@ def test_a_booking_made_again_by_hand_as_the_manifest_says_is_taken_over(
         HEAD,
         "Found remotely, to be recorded in state (no API change):",
         f"  = session.cert-456.jane ({new})",
+        EXAMS_WARNING,
         sessions_warning(),
         TZ_WARNING,
         "Plan: 1 to record in state; 44 unchanged.",
@@ -272,6 +291,7 @@ def test_a_dropped_session_booked_again_by_hand_is_only_forgotten(vendor: Vendor
     assert [line for line in r.stdout.splitlines() if line.strip()] == [
         HEAD,
         "  . session.cert-456.jane  (forget: removed; left untouched remotely)",
+        EXAMS_WARNING,
         sessions_warning(),
         TZ_WARNING,
         "Plan: 1 to forget; 43 unchanged.",
@@ -330,6 +350,7 @@ def test_a_move_read_back_as_scheduled_in_capitals_is_done(vendor: Vendor) -> No
         "  ~ session.cert-456.jane  (reschedule: manifest-changed)",
         '      ~ appointment: "2028-03-01T14:00:00Z" -> "2028-03-01T16:00:00Z"',
         "        (6 unchanged fields hidden)",
+        EXAMS_WARNING,
         sessions_warning(),
         TZ_WARNING,
         "Plan: 1 to reschedule; 43 unchanged.",
@@ -418,7 +439,13 @@ def test_a_session_listed_as_cancelled_and_as_scheduled_is_read_again(
     vendor.rewrite("GET", r"/reports/appointments", twice)
     vendor.control("DELETE", "/_sandbox/requests")
     # read again, the sessions' details show their notes (the report's rows do not)
-    assert vendor.plan() == [HEAD, sessions_warning("proctorLocation"), TZ_WARNING, NO_CHANGES]
+    assert vendor.plan() == [
+        HEAD,
+        EXAMS_WARNING,
+        sessions_warning("proctorLocation"),
+        TZ_WARNING,
+        NO_CHANGES,
+    ]
     # each session listed was asked again: its details, once
     counts = vendor.control("GET", "/_sandbox/requests")["counts"]
     details = counts["GET /v1/installs/{installSid}/exams/{examSid}/sessions/{sessionSid}"]

@@ -24,7 +24,11 @@ from spsync.sandbox.dialect import Dialect
 from spsync.sandbox.server import ThreadedServer
 
 #: what the vendor's reads never show (the plan says so on every run)
-ALWAYS_UNSEEN = {"sessions": {"notes", "proctorLocation"}, "users": {"timeZone"}}
+ALWAYS_UNSEEN = {
+    "exams": {"configuration.proctorTypes.options"},
+    "sessions": {"notes", "proctorLocation"},
+    "users": {"timeZone"},
+}
 WARNING = (
     "Warning: {kind}: the API's reads do not return {fields}: spsync keeps their last "
     "applied values and cannot see a change made to them outside spsync "
