@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
 import os
@@ -9,6 +10,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -125,6 +127,45 @@ def test_ctrl_c_stops_the_server_with_exit_0_and_global_options_come_after_serve
         finally:
             if proc.poll() is None:
                 proc.kill()
+
+
+def test_a_stop_during_a_held_answer_prints_no_traceback() -> None:
+    # an answer held by --latency-ms outlives the graceful shutdown and is cancelled: the
+    # server says so in one line, not with the cancelled request's traceback
+    cmd = [sys.executable, "-m", "spsync", "sandbox", "serve", "--port", "0"]
+    cmd += ["--latency-ms", "30000"]
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    popen = subprocess.Popen(
+        cmd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+    with popen as proc:
+        try:
+            assert proc.stdout is not None and proc.stderr is not None
+            line = proc.stdout.readline()
+            assert line.startswith("spsync sandbox listening on http://127.0.0.1:"), line
+            url = line.rsplit(" ", 1)[1].strip()
+            held = threading.Thread(target=_get_ignoring_errors, args=(f"{url}/v1/check",))
+            held.start()
+            time.sleep(1.0)  # the request is in, held by the latency
+            proc.send_signal(signal.SIGINT)
+            assert proc.wait(timeout=30) == 0
+            held.join(timeout=30)
+            err = proc.stderr.read()
+            assert "Traceback" not in err and "CancelledError" not in err, err
+            assert err.endswith("spsync sandbox stopped\n"), err
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+
+
+def _get_ignoring_errors(url: str) -> None:
+    with contextlib.suppress(httpx.HTTPError):
+        httpx.get(url, headers={"token": "t"}, timeout=40)
 
 
 def test_ctrl_c_ends_the_wait_for_a_sandbox_in_use_at_once(tmp_path: Path) -> None:

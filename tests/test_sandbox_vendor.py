@@ -758,6 +758,10 @@ def test_config_view_shows_the_dialect(vendor: Callable[..., Api]) -> None:
         (["--dialect", "vendor", "--page-max", "0"], "--page-max: must be from 1 to 10000, got 0"),
         (["--dialect", "vendor", "--page-max", "ten"], "--page-max: must be an integer, got 'ten'"),
         (
+            ["--dialect", "vendor", "--page-max", "9" * 30],
+            "--page-max: must be from 1 to 10000, got 999999999999999999999...",
+        ),
+        (
             ["--dialect", "vendor", "--report-rows", "some"],
             "--report-rows: must be one of all, booked, got 'some'",
         ),

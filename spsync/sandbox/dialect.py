@@ -48,6 +48,7 @@ _CHOICES: dict[str, tuple[str, ...]] = {
 #: The switches' defaults, in field order (also the only values ``contract`` takes).
 _DEFAULT_SWITCHES = ("newest", "new", MAX_PAGE_LIMIT, "all")
 _INTEGER = re.compile(r"-?[0-9]{1,9}")
+_LONG_INTEGER = re.compile(r"-?[0-9]+")
 #: The largest ``page_max`` accepted (a page is built in memory).
 PAGE_MAX_LIMIT = 10_000
 
@@ -113,6 +114,10 @@ class Dialect:
 def parse_page_max(raw: str) -> int:
     """``--page-max`` / ``SPSYNC_SANDBOX_PAGE_MAX`` text as an integer (``DialectError``)."""
     text = raw.strip()
+    if _LONG_INTEGER.fullmatch(text) and not _INTEGER.fullmatch(text):
+        # an integer, too long to read: the range is what is wrong with it
+        shown = text if len(text) <= 24 else text[:21] + "..."
+        raise DialectError("page_max", f"must be from 1 to {PAGE_MAX_LIMIT}, got {shown}")
     if not _INTEGER.fullmatch(text):
         raise DialectError("page_max", f"must be an integer, got {raw!r}")
     return int(text)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import signal
 import socket
 import threading
@@ -62,8 +63,30 @@ class _Server(uvicorn.Server):
                 signal.signal(sig, handler)
 
 
+class _NoShutdownCancels(logging.Filter):
+    """Drops the traceback of a request cancelled because the server stops (one held by
+    ``--latency-ms`` or an injected timeout): the stop is what the user asked for, and the
+    line before it already says that running requests were cancelled."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        return not isinstance(exc, asyncio.CancelledError)
+
+
+_SHUTDOWN_FILTER = _NoShutdownCancels()
+
+
 def _config(
     app: SandboxApp, *, tls_cert: Path | None = None, tls_key: Path | None = None
+) -> uvicorn.Config:
+    config = _uvicorn_config(app, tls_cert=tls_cert, tls_key=tls_key)
+    # after the config's own logging set-up; adding the same filter twice keeps one
+    logging.getLogger("uvicorn.error").addFilter(_SHUTDOWN_FILTER)
+    return config
+
+
+def _uvicorn_config(
+    app: SandboxApp, *, tls_cert: Path | None, tls_key: Path | None
 ) -> uvicorn.Config:
     return uvicorn.Config(
         app,
