@@ -500,7 +500,9 @@ class Executor:
             add = [sid for _, how, sid in chunk if how == "add"]
             remove = [sid for _, how, sid in chunk if how == "remove"]
             try:
-                await self.client.update_assignments(course_sid, exam_sid, add=add, remove=remove)
+                await self.client.update_assignments(
+                    course_sid, exam_sid, add=add, remove=remove, limited=self._limited(exam_sid)
+                )
             except Exception as e:
                 sent = {x[0].address for x in chunk}
                 for c, _, _ in items[start:]:
@@ -516,6 +518,15 @@ class Executor:
                 self.booking.assigned(exam_sid)
             for c, how, enr_sid in chunk:
                 self._record_assignment(c, how, course_sid, exam_sid, enr_sid)
+
+    def _limited(self, exam_sid: str) -> bool:
+        """Whether the exam of ``exam_sid`` is of limited scope as the manifests say (where
+        its sessions show its assignments); one they no longer hold counts as limited."""
+        for address, exam in self.desired.exams.items():
+            rec = self.state.resources.get(address)
+            if rec is not None and rec.sid == exam_sid:
+                return exam.limited
+        return True
 
     def _assignment_item(self, c: Change) -> tuple[str, str]:
         if c.action == "assign":

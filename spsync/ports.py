@@ -40,6 +40,7 @@ class WriteClient(Protocol):
         *,
         add: Sequence[str] = (),
         remove: Sequence[str] = (),
+        limited: bool = True,
     ) -> wire.AssignmentList | None: ...
 
     async def schedule_session(

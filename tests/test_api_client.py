@@ -20,6 +20,7 @@ from support.api import (
     Rule,
     Tamper,
     asgi_client,
+    configuration,
     new_world,
     sandbox_app,
     schedule_request,
@@ -38,6 +39,7 @@ from spsync.errors import (
     ServerError,
     UsageError,
 )
+from spsync.sandbox.dialect import Dialect
 from spsync.secrets import Secret
 
 
@@ -577,3 +579,60 @@ def test_paged_items_are_handed_on_page_by_page_in_list_order() -> None:
     pages = asyncio.run(go())
     assert answered[0] == 0 and answered[-1] == 100  # the pages after the first overlapped
     assert pages == [sids[0:100], sids[100:200], sids[200:300], sids[300:350]]
+
+
+def _unlimited_with_one_assigned() -> tuple[Any, str, str, str]:
+    """A world whose exam has one learner assigned while limited, then made unlimited (she
+    keeps her session): ``(world, course, exam, enrollment)``."""
+    world = new_world()
+    seeded = seed_course(world, 1)
+    exam = pl.exam("c-exam", limited=False, title="Exam", type=None, configuration=configuration())
+    world.provision(INSTALL, pl.provision(course=pl.course("c-course"), exam=exam))
+    return world, seeded.course, seeded.exam, seeded.enrollments[0]
+
+
+def _assigned(world: Any, exam: str) -> list[str]:
+    (inst,) = world.to_json()["installs"]
+    (found,) = [x for x in inst["exams"] if x["sid"] == exam]
+    return list(found["assigned"])
+
+
+@pytest.mark.parametrize("limited", [True, False])
+def test_a_removal_from_an_unlimited_exam_is_confirmed_by_the_vendor_accepting_it(
+    limited: bool,
+) -> None:
+    # the vendor answers a text OK; the learner keeps her session of the unlimited exam
+    # whether assigned or not, so her sessions read back cannot confirm the removal
+    world, course, exam, enrollment = _unlimited_with_one_assigned()
+    app = sandbox_app(world, dialect=Dialect.vendor(assignment_form="newest"))
+
+    async def go() -> wire.AssignmentList | None:
+        async with asgi_client(app, assignment_form="newest") as api:
+            return await api.update_assignments(course, exam, remove=[enrollment], limited=limited)
+
+    if limited:  # the exam said to be limited: the open session reads as still assigned
+        with pytest.raises(ResponseError, match=rf"shows 1 still assigned \({enrollment}\)$"):
+            run(go())
+    else:
+        assert run(go()) is None
+    assert _assigned(world, exam) == []
+
+
+def test_a_removal_from_an_unlimited_exam_in_the_guide_form_is_not_taken_as_done() -> None:
+    # the guide form documents no removal (the vendor strips it): with nothing to read it
+    # back from, the removal is not taken as done
+    world, course, exam, enrollment = _unlimited_with_one_assigned()
+    app = sandbox_app(world, dialect=Dialect.vendor(assignment_form="guide"))
+
+    async def go() -> None:
+        async with asgi_client(app, assignment_form="guide") as api:
+            await api.update_assignments(course, exam, remove=[enrollment], limited=False)
+
+    with pytest.raises(ResponseError) as e:
+        run(go())
+    assert str(e.value).endswith(
+        f"1 still assigned ({enrollment}); the guide form documents no removal: set "
+        "api.dialect.assignments to exam or newest if the install serves one "
+        "(docs/api-dialects.md)"
+    )
+    assert _assigned(world, exam) == [enrollment]

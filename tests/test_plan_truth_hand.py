@@ -59,6 +59,7 @@ from test_plan_truth import (
     change_role,
     change_session,
     edits_of,
+    remove_assignment,
     remove_session,
     remove_user,
     rename_user,
@@ -872,3 +873,27 @@ def test_a_cancel_by_hand_that_opens_no_session_of_an_unlimited_exam_stops_apply
         assert next_plan_left(run.cli, run.tdir) == [
             "the next plan is not empty (exit 2): session.quiz.eli schedule (drift)"
         ]
+
+
+@pytest.mark.parametrize("at_once", [True, False], ids=["in-the-same-plan", "after"])
+def test_an_unassign_from_an_exam_made_unlimited_is_done_in_the_vendor_dialect(
+    baselines: Callable[[Dialect], Baseline], tmp_path: Path, at_once: bool
+) -> None:
+    # the manifests make final unlimited and drop dee's assignment (in one plan, or the
+    # next): the vendor's answer is a text OK, and reading dee's sessions back to confirm
+    # the removal found her session still open (an unlimited exam keeps every learner's),
+    # so apply failed the unassign the service had made
+    vendor = Dialect.vendor(after_cancel="none")
+    with restored(baselines(vendor), tmp_path, vendor) as run:
+        switch_scope("final", False).apply(run.tenant)
+        if not at_once:
+            assert acts(applied_as_planned(run)) == [("exam.final", "update", "manifest-changed")]
+        dee = run.cli.state("mini")["resources"]["assignment.final.dee"]["refs"]["enrollment"]
+        remove_assignment("final", "dee").apply(run.tenant)
+        plan = applied_as_planned(run)
+        assert acts(plan) == [
+            *([("exam.final", "update", "manifest-changed")] if at_once else []),
+            ("assignment.final.dee", "unassign", "removed"),
+        ]
+        final = run.service.exam(run.cli.state("mini")["resources"]["exam.final"]["sid"])
+        assert (final["limitedScope"], dee in final["assigned"]) == (False, False)

@@ -43,12 +43,17 @@ class Writer(Reader):
         *,
         add: Sequence[str] = (),
         remove: Sequence[str] = (),
+        limited: bool = True,
     ) -> wire.AssignmentList | None:
         """Assign/unassign enrollments (idempotent), in the tenant's assignment form
         (``spsync.api.assignments``). Returns once the change is confirmed: by the answer
         when it lists the exam's assignments (returned), else by reading each enrollment's
         sessions back (``None``). ``ResponseError`` when the read-back shows the service did
         not do it.
+
+        ``limited=False``: the exam is of unlimited scope, where every learner keeps a
+        session assigned or not, so no read can show a removal: the service's accepting it
+        confirms it (in a form that documents removals).
 
         With ``auto``, a removal the guide form ignored (it documents only ``add``) is sent
         again in the forms that document one, when the service serves them."""
@@ -60,12 +65,17 @@ class Writer(Reader):
             and assignments.confirmed_by_answer(answer, add, remove)
         ):
             return answer
-        not_added, not_removed = await self._read_back(exam_sid, add, remove)
+        not_added, not_removed = await self._read_back(exam_sid, add, remove if limited else ())
+        if not limited and form not in assignments.REMOVES:
+            not_removed = list(remove)  # unseen, and most likely ignored by this form
         if not_removed and form not in assignments.REMOVES and self.assignment_form == "auto":
             others = [f for f in assignments.AUTO_ORDER if f in assignments.REMOVES]
             with contextlib.suppress(NoSuchRouteError, NotFoundError):
                 await self._send_assignments(others, course_sid, exam_sid, (), not_removed)
-                _, not_removed = await self._read_back(exam_sid, (), not_removed)
+                if limited:
+                    _, not_removed = await self._read_back(exam_sid, (), not_removed)
+                else:
+                    not_removed = []
         if not_added or not_removed:
             raise self._not_confirmed(form, not_added, not_removed)
         return None
