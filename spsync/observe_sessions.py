@@ -140,6 +140,7 @@ class SessionLookups(Reads):
                     per[(exam_sid, enrollment_sid)].append(s)
         await self._read_contradicted(per, by_sid, exam_of)
         await self._ask_again(targets, per, by_sid)
+        await self._ask_leaving_learners(per, by_sid)
         await self._ask_why_cancelled(per, by_sid)
         # each enrollment's current session of each exam, picked once for both its
         # addresses (most enrollments have one session: it is the current one)
@@ -339,6 +340,49 @@ class SessionLookups(Reads):
                 listed_session = ListedSession(wire.session_row(s), enrollment=enrollment_sid)
                 by_sid[s.sid] = listed_session
                 per[(exam_sid, enrollment_sid)].append(listed_session)
+
+    def _leaving_learners(self) -> dict[str, str]:
+        """Enrollment SID -> course name, of each enrollment read as a learner that the
+        manifests give another role."""
+        out = {}
+        for address, enrollment in self.d.enrollments.items():
+            live = self.objects.get(address) or self.adopted.get(address)
+            if (
+                enrollment.role != "learner"
+                and live is not None
+                and live.sid
+                and live.fields.get("role") == "learner"
+            ):
+                out[live.sid] = enrollment.course
+        return out
+
+    async def _ask_leaving_learners(
+        self, per: dict[tuple[str, str], list[ListedSession]], by_sid: dict[str, ListedSession]
+    ) -> None:
+        """A learner the manifests give another role leaves every assignment list of its
+        course with that change, which the plan shows, also of an assignment made by hand
+        (``_assigned_by_hand``). Where a limited-scope exam's report says nothing of it (a
+        report of booked sessions only leaves out one waiting for a proctor), its own
+        session list of that exam is read."""
+        leaving = self._leaving_learners()
+        if not leaving:
+            return
+        pairs = sorted(
+            (exam_sid, enrollment_sid)
+            for exam_sid, (exam_name, course) in self._exam_names_by_sid().items()
+            if self._live_limited(exam_name)
+            for enrollment_sid, enrollment_course in leaving.items()
+            if enrollment_course == course and (exam_sid, enrollment_sid) not in per
+        )
+        lists = await read_all(
+            *(maybe_missing(self.c.list_enrollment_sessions(en, ex)) for ex, en in pairs)
+        )
+        for (exam_sid, enrollment_sid), listed in zip(pairs, lists, strict=True):
+            for s in listed or ():
+                if s.sid not in by_sid:
+                    listed_session = ListedSession(wire.session_row(s), enrollment=enrollment_sid)
+                    by_sid[s.sid] = listed_session
+                    per[(exam_sid, enrollment_sid)].append(listed_session)
 
     async def _read_contradicted(
         self,

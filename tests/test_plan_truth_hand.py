@@ -897,3 +897,21 @@ def test_an_unassign_from_an_exam_made_unlimited_is_done_in_the_vendor_dialect(
         ]
         final = run.service.exam(run.cli.state("mini")["resources"]["exam.final"]["sid"])
         assert (final["limitedScope"], dee in final["assigned"]) == (False, False)
+
+
+def test_a_role_change_shows_the_unassign_of_a_waiting_assignment_made_by_hand(
+    baselines: Callable[[Dialect], Baseline], tmp_path: Path
+) -> None:
+    # a person assigns eli to final (limited), not booked; the manifests make eli an
+    # instructor. The vendor's report may list booked sessions only: eli's waiting session
+    # was in no read, and the unassign the role change makes was not shown
+    vendor = Dialect.vendor(after_cancel="none", report_rows="booked")
+    with restored(baselines(vendor), tmp_path, vendor) as run:
+        by_hand(run, "assign", "assign final.eli by hand")
+        change_role("eli", "instructor").apply(run.tenant)
+        plan = applied_as_planned(run)
+        assert acts(plan) == [
+            ("enrollment.main.eli", "update", "manifest-changed"),
+            ("assignment.final.eli", "unassign", "role-changed"),
+            ("session.quiz.eli", "cancel", "role-changed"),
+        ]
