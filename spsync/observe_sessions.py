@@ -142,6 +142,7 @@ class SessionLookups(Reads):
         await self._ask_again(targets, per, by_sid)
         await self._ask_leaving_learners(per, by_sid)
         await self._ask_why_cancelled(per, by_sid)
+        await self._ask_after_cancel(targets, per, by_sid)
         # each enrollment's current session of each exam, picked once for both its
         # addresses (most enrollments have one session: it is the current one)
         currents: dict[tuple[str, str], ListedSession | None] = {}
@@ -374,6 +375,39 @@ class SessionLookups(Reads):
             for enrollment_sid, enrollment_course in leaving.items()
             if enrollment_course == course and (exam_sid, enrollment_sid) not in per
         )
+        await self._read_lists(pairs, per, by_sid)
+
+    async def _ask_after_cancel(
+        self,
+        targets: list[tuple[str, str, str, str, str, Any]],
+        per: dict[tuple[str, str], list[ListedSession]],
+        by_sid: dict[str, ListedSession],
+    ) -> None:
+        """An enrollment spsync manages whose current session of a limited-scope exam reads
+        cancelled: the service may have opened another one since (after a cancel, or an
+        assignment made again), which a report of booked sessions only leaves out, or none
+        (some installs open none after a cancel until the enrollment is assigned again; the
+        plan then sends its assignment again). Its own session list of the exam tells."""
+        pairs = sorted(
+            {
+                (exam_sid, enrollment_sid)
+                for _k, _a, exam_name, exam_sid, enrollment_sid, rec in targets
+                if rec is not None
+                and (exam_sid, enrollment_sid) in per
+                and _cancelled(current_session(per[(exam_sid, enrollment_sid)]))
+                and self._live_limited(exam_name)
+            }
+        )
+        await self._read_lists(pairs, per, by_sid)
+
+    async def _read_lists(
+        self,
+        pairs: list[tuple[str, str]],
+        per: dict[tuple[str, str], list[ListedSession]],
+        by_sid: dict[str, ListedSession],
+    ) -> None:
+        """The own session lists of ``(exam SID, enrollment SID)`` pairs, added to what the
+        reports gave (one that answers 404 adds nothing)."""
         lists = await read_all(
             *(maybe_missing(self.c.list_enrollment_sessions(en, ex)) for ex, en in pairs)
         )
@@ -542,6 +576,10 @@ def _unexplained_ends(group: list[S]) -> list[str]:
         for s in group
         if s.status == CANCELLED and s.statusReason is None and _current_rank(s)[:3] == tied
     ]
+
+
+def _cancelled(current: Ranked | None) -> bool:
+    return current is not None and current.status == CANCELLED
 
 
 def is_assigned(current: Ranked | None) -> bool:

@@ -14,7 +14,9 @@ from spsync.observed import (
     BOOKED_STATUSES,
     CANCELLED,
     DONE_STATUSES,
+    ENROLLMENT_ROLE_CHANGED,
     NEEDS_PROCTOR,
+    REMOVED_BY_LIMITED_SCOPE,
     LiveObject,
     LiveSession,
 )
@@ -79,9 +81,22 @@ class SessionRules(ProvisionRules):
         remade = self.parent_remade(address)
         if remade is not None:
             return Decision("assign", remade, None, {})
-        if self.is_missing(address):
+        if self.is_missing(address) or self._left_without_a_session(address):
             return Decision("assign", "drift", None, {})
         return Decision("noop", "manifest-changed", {}, {})
+
+    def _left_without_a_session(self, address: str) -> bool:
+        """Whether the enrollment's current session of the exam was cancelled other than by
+        an unassignment and the service opened none since (some installs open none until
+        the enrollment is assigned again): no read tells whether it is still assigned, and
+        apply sends its assignment again to open a session, which assigns it where a
+        person unassigned it meanwhile."""
+        current = self.o.sessions.get(address) if self.o is not None else None
+        return (
+            current is not None
+            and current.status == CANCELLED
+            and current.statusReason not in (REMOVED_BY_LIMITED_SCOPE, ENROLLMENT_ROLE_CHANGED)
+        )
 
     def _role_change_of(self, exam_name: str, user: str) -> tuple[str, ...]:
         """The enrollment change of this plan that takes ``user`` out of the learner role in

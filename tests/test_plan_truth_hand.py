@@ -915,3 +915,53 @@ def test_a_role_change_shows_the_unassign_of_a_waiting_assignment_made_by_hand(
             ("assignment.final.eli", "unassign", "role-changed"),
             ("session.quiz.eli", "cancel", "role-changed"),
         ]
+
+
+@pytest.mark.parametrize("rows", ["all", "booked"])
+@pytest.mark.parametrize("unassigned", [True, False], ids=["unassigned-too", "still-assigned"])
+def test_an_assignment_a_cancel_left_without_a_session_is_sent_again(
+    baselines: Callable[[Dialect], Baseline], tmp_path: Path, unassigned: bool, rows: str
+) -> None:
+    # where the service opens no session after a cancel, a person cancels ben's booking in
+    # final (and may unassign him then, which no read shows: he has no session left to
+    # cancel). Apply sends his assignment again to open a session to book: the plan did not
+    # show it, and where he had been unassigned that assigned him
+    vendor = Dialect.vendor(after_cancel="none", report_rows=rows)
+    with restored(baselines(vendor), tmp_path, vendor) as run:
+        by_hand(run, "cancel", "cancel final.ben by hand")
+        if unassigned:
+            by_hand(run, "unassign", "unassign final.ben by hand")
+        assert acts(applied_as_planned(run)) == [
+            ("assignment.final.ben", "assign", "drift"),
+            ("session.final.ben", "schedule", "drift"),
+        ]
+
+
+@pytest.mark.parametrize("after", ["new", "same"])
+def test_a_cancel_followed_by_a_session_the_report_leaves_out_is_not_taken_for_none(
+    baselines: Callable[[Dialect], Baseline], tmp_path: Path, after: str
+) -> None:
+    # the service opens a session after ben's cancel by hand, but its report lists booked
+    # sessions only: ben's own list shows it, and the plan sends no assignment again
+    vendor = Dialect.vendor(after_cancel=after, report_rows="booked")
+    with restored(baselines(vendor), tmp_path, vendor) as run:
+        by_hand(run, "cancel", "cancel final.ben by hand")
+        assert acts(applied_as_planned(run)) == [("session.final.ben", "schedule", "drift")]
+
+
+def test_an_assignment_made_again_is_seen_when_the_report_lists_booked_sessions_only(
+    baselines: Callable[[Dialect], Baseline], tmp_path: Path
+) -> None:
+    # a person unassigns ben (his booking in final is cancelled with it); apply assigns him
+    # again, which opens a waiting session the report leaves out: the next plan read his
+    # cancelled booking as current and planned the assignment again, and again
+    vendor = Dialect.vendor(after_cancel="none", report_rows="booked")
+    with restored(baselines(vendor), tmp_path, vendor) as run:
+        by_hand(run, "unassign", "unassign final.ben by hand")
+        _write(run.tdir, run.tenant.files(run.srv.url))
+        target = ("--target", "assignment.final.ben")
+        done = plan_and_apply(run.cli, run.tdir, "mini", INSTALL, run.srv.world, *target)
+        assert not isinstance(done, str), done
+        assert acts(done.plan) == [("assignment.final.ben", "assign", "drift")]
+        assert done.discrepancies() == []
+        assert next_plan_left(run.cli, run.tdir, *target) == []

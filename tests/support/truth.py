@@ -9,6 +9,9 @@ The world's diff (``World.to_json()`` before and after the apply) is read as eff
   location changed: a replace that got the same session back, destructive), that became
   ``Scheduled`` (booked), or whose appointment or notes moved (rescheduled);
 - an enrollment added to or removed from an exam's assignment list (removed: destructive);
+- a session opened, which needs no change but accounts for an ``assign`` that moved no
+  assignment list (sent again to an enrollment that holds it, where the service opened no
+  session after a cancel: the vendor dialect's ``after_cancel="none"``);
 - a course, exam, user or enrollment created, or whose fields changed (updated).
 
 Effects are matched to plan addresses through the state file before and after the apply
@@ -71,6 +74,8 @@ class Effect:
     unlimited_unassign: bool = False
     #: a booking cancelled: its appointment (what the plan's ``before`` must show)
     appointment: str | None = None
+    #: what may follow a change but needs none: it only accounts for a change it matches
+    optional: bool = False
 
 
 @dataclass
@@ -171,6 +176,8 @@ def _session_effects(b: dict[str, Any], a: dict[str, Any], idx: Index) -> list[E
         status_before, status = was.get("status"), s["status"]
         addresses = idx.sid(s["sid"]) | idx.pair("session", s["examSid"], s["enrollmentSid"])
         label = f"session {s['sid']} (exam {s['examSid']}, enrollment {s['enrollmentSid']})"
+        if not was:
+            out.append(_opened(s, label, idx))
         seen: tuple[str, frozenset[str], bool] | None = None
         cancelled = None
         if status_before == "Scheduled" and status in _ENDS_OF_A_CANCEL:
@@ -202,6 +209,19 @@ def _session_effects(b: dict[str, Any], a: dict[str, Any], idx: Index) -> list[E
                 )
             )
     return out
+
+
+def _opened(s: dict[str, Any], label: str, idx: Index) -> Effect:
+    """A session the service opened: where it opens none after a cancel (the vendor
+    dialect's ``after_cancel="none"``), an assignment sent again to an enrollment that
+    holds it opens one; that accounts for the ``assign``, which moves no assignment list."""
+    return Effect(
+        f"{label}: opened",
+        frozenset({"assign"}),
+        idx.pair("assignment", s["examSid"], s["enrollmentSid"]),
+        destructive=False,
+        optional=True,
+    )
 
 
 def _rebooked(was: dict[str, Any], now: dict[str, Any]) -> bool:
@@ -275,6 +295,8 @@ def discrepancies(tenant_plan: dict[str, Any], found: list[Effect], idx: Index) 
         if good:
             accounted.update(good)
             bad += _shown_otherwise(eff, [changes[ad] for ad, _act in good])
+            continue
+        if eff.optional:
             continue
         said = [f"{ad} {act} ({changes[ad]['reason']})" for ad, act in sorted(hits)]
         said += [f"{ad} recorded as found remotely" for ad in sorted(eff.addresses & adopted)]
