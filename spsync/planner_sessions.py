@@ -86,11 +86,13 @@ class SessionRules(ProvisionRules):
         return Decision("noop", "manifest-changed", {}, {})
 
     def _left_without_a_session(self, address: str) -> bool:
-        """Whether the enrollment's current session of the exam was cancelled other than by
-        an unassignment and the service opened none since (some installs open none until
-        the enrollment is assigned again): no read tells whether it is still assigned, and
-        apply sends its assignment again to open a session, which assigns it where a
-        person unassigned it meanwhile."""
+        """Whether the manifests book the enrollment in the exam, and its current session
+        was cancelled other than by an unassignment with none opened since (some installs
+        open none until the enrollment is assigned again): apply sends its assignment
+        again to open a session to book, which assigns it where a person unassigned it
+        meanwhile (no read tells)."""
+        if "session." + address.split(".", 1)[1] not in self.d.sessions:
+            return False
         current = self.o.sessions.get(address) if self.o is not None else None
         return (
             current is not None
