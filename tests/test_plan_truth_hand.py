@@ -17,9 +17,11 @@ the next one, so only a plan with the same target must be empty after it.
 
 ``make test`` runs 6 examples, always the same ones; the soak (``make soak``) many more
 (``SPSYNC_TRUTH_HAND_EXAMPLES=N``, default 300; ``SPSYNC_TRUTH_HAND_SEED=N`` for another
-series), each failure shrunk to a shortest sequence of steps. The same property runs
-against the simulator's vendor dialect, as the real service speaks (3 examples in ``make
-test``; the soak's ``SPSYNC_TRUTH_HAND_DIALECT`` sets its switches, as
+series), each failure shrunk to a shortest sequence of steps; ``SPSYNC_TRUTH_HAND_STATUSES=
+pending`` has the service write every booking to spsync as ``Pending Approval`` (an exam
+that requires approval; the world, the hand actions and the checker keep ``Scheduled``).
+The same property runs against the simulator's vendor dialect, as the real service speaks
+(3 examples in ``make test``; the soak's ``SPSYNC_TRUTH_HAND_DIALECT`` sets its switches, as
 ``after_cancel=none,report_rows=booked``); there the hand actions use the dialect's one
 assignment form, a guide form takes no unassignment, and a cancel that opens no session
 is booked again only where assigning again opens one. The file ends with what the
@@ -29,6 +31,7 @@ checker found, as plain tests.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import os
 from collections.abc import Callable, Container, Iterator
 from contextlib import contextmanager
@@ -40,6 +43,7 @@ import httpx
 import pytest
 from hypothesis import HealthCheck, Phase, given, seed, settings
 from hypothesis import strategies as st
+from support.api import STATUS_FORMS, Tamper, restatus
 from support.truth import Cli, next_plan_left, plan_and_apply, with_plan_applied
 from test_plan_truth import (
     APPOINTMENTS,
@@ -90,6 +94,10 @@ def _dialect() -> Dialect:
 
 #: the soak's vendor dialect
 VENDOR = _dialect()
+#: how the soak's service writes session statuses to spsync (``SPSYNC_TRUTH_HAND_STATUSES``:
+#: a form of ``support.api.STATUS_FORMS``, as ``pending`` for an exam that requires approval;
+#: none: as the simulator writes them)
+STATUSES = os.environ.get("SPSYNC_TRUTH_HAND_STATUSES", "").strip() or None
 
 
 def _examples() -> int:
@@ -450,13 +458,37 @@ class Run:
         )
 
 
+def _restatused(srv: ThreadedServer, statuses: str) -> None:
+    """Put a front before ``srv`` that writes every session status of its answers (reads and
+    writes alike) as the ``statuses`` form says. The hand actions and the checker see through
+    it: they read the world itself, and a person's writes look at no status."""
+    rule = restatus(STATUS_FORMS[statuses])
+    edit = rule.edit
+    assert edit is not None
+
+    def json_only(raw: bytes) -> bytes:
+        # the vendor answers its string-typed writes with a text ``OK``
+        return edit(raw) if raw.lstrip()[:1] in (b"{", b"[") else raw
+
+    rules = [
+        dataclasses.replace(rule, method=m, edit=json_only)
+        for m in ("GET", "POST", "PUT", "DELETE")
+    ]
+    srv.app = Tamper(srv.app, *rules)  # type: ignore[assignment]  # served instead
+
+
 @contextmanager
-def restored(base: Baseline, root: Path, dialect: Dialect | None = None) -> Iterator[Run]:
+def restored(
+    base: Baseline, root: Path, dialect: Dialect | None = None, statuses: str | None = None
+) -> Iterator[Run]:
     """A ``Run`` over a copy of the baseline (the simulator, speaking ``dialect``, stopped
-    after it)."""
+    after it; with ``statuses``, its session statuses written to spsync in that form)."""
     dialect = dialect or Dialect.contract()
     world = World.from_json(copy.deepcopy(base.world), clock=SettableClock(NOW), seed=3)
-    with ThreadedServer(world, token=TOKEN, dialect=dialect) as srv:
+    server = ThreadedServer(world, token=TOKEN, dialect=dialect)
+    if statuses is not None:
+        _restatused(server, statuses)
+    with server as srv:
         state_dir = root / "state"
         state_dir.mkdir(parents=True)
         (state_dir / "mini.json").write_text(base.state.replace(base.url, srv.url))
@@ -539,8 +571,10 @@ def _draw_target(run: Run, data: st.DataObject) -> str | None:
     )
 
 
-def _truth(base: Baseline, root: Path, data: st.DataObject, dialect: Dialect) -> None:
-    with restored(base, root, dialect) as run:
+def _truth(
+    base: Baseline, root: Path, data: st.DataObject, dialect: Dialect, statuses: str | None
+) -> None:
+    with restored(base, root, dialect, statuses) as run:
         for _ in range(data.draw(st.integers(min_value=1, max_value=4), label="steps")):
             _draw_hands(run, data)
             edit = _draw_edit(run, data)
@@ -577,9 +611,11 @@ def _applied_base(root: Path, dialect: Dialect) -> Baseline:
         return Baseline(srv.world.to_json(), (root / "state" / "mini.json").read_text(), srv.url)
 
 
-def _property(name: str, profile: settings, dialect: Dialect) -> Callable[..., None]:
+def _property(
+    name: str, profile: settings, dialect: Dialect, statuses: str | None = None
+) -> Callable[..., None]:
     """The property as a test function named ``name``, run with ``profile`` against the
-    simulator speaking ``dialect``."""
+    simulator speaking ``dialect`` (its session statuses written in the ``statuses`` form)."""
 
     @profile
     @given(data=st.data())
@@ -588,7 +624,7 @@ def _property(name: str, profile: settings, dialect: Dialect) -> Callable[..., N
         tmp_path_factory: pytest.TempPathFactory,
         data: st.DataObject,
     ) -> None:
-        _truth(baselines(dialect), tmp_path_factory.mktemp("truth-hand"), data, dialect)
+        _truth(baselines(dialect), tmp_path_factory.mktemp("truth-hand"), data, dialect, statuses)
 
     test.__name__ = test.__qualname__ = name
     return test
@@ -599,7 +635,12 @@ test_plan_is_what_apply_does_with_hand_changes = _property(
 )
 test_plan_is_what_apply_does_with_hand_changes_soak = pytest.mark.soak(
     seed(SERIES)(
-        _property("test_plan_is_what_apply_does_with_hand_changes_soak", SOAK, Dialect.contract())
+        _property(
+            "test_plan_is_what_apply_does_with_hand_changes_soak",
+            SOAK,
+            Dialect.contract(),
+            STATUSES,
+        )
     )
 )
 #: the vendor's dialect (its default switches), as the real service speaks: a few examples
@@ -608,7 +649,9 @@ test_plan_is_what_apply_does_with_hand_changes_vendor = _property(
 )
 test_plan_is_what_apply_does_with_hand_changes_vendor_soak = pytest.mark.soak(
     seed(SERIES)(
-        _property("test_plan_is_what_apply_does_with_hand_changes_vendor_soak", SOAK, VENDOR)
+        _property(
+            "test_plan_is_what_apply_does_with_hand_changes_vendor_soak", SOAK, VENDOR, STATUSES
+        )
     )
 )
 
