@@ -15,6 +15,7 @@ import pytest
 from support.api import (
     APPOINTMENT,
     INSTALL,
+    STATUS_FORMS,
     TOKEN,
     FakeTime,
     Rule,
@@ -25,6 +26,7 @@ from support.api import (
     http_client,
     new_world,
     predicted_faults,
+    restatus,
     sandbox_app,
     schedule_request,
     seed_course,
@@ -540,6 +542,68 @@ def test_cancel_with_a_lost_answer_is_checked_by_reading(action: str) -> None:
     assert gone.status == "Cancelled"
     # a blind retry would have been refused ("only a Needs Proctor or Scheduled session")
     assert api.calls == {f"DELETE {R_SESSION}": 1, GET_SESSION: 1}
+    statuses = [s["status"] for s in world_sessions(world, en, exam)]  # type: ignore[arg-type]
+    assert statuses == ["Cancelled", "Needs Proctor"]
+
+
+# --- a booking waiting for approval ---------------------------------------------------------
+
+
+def _pending(app: Tamper) -> None:
+    """From now on the service writes each booking it reads back as waiting for approval (an
+    exam that requires it), as the vendor documents for such an exam."""
+    app.add(restatus(STATUS_FORMS["pending"]))
+
+
+@pytest.mark.parametrize(("action", "puts"), [("before", 2), ("after", 1), ("drop-after", 1)])
+def test_a_move_of_a_booking_waiting_for_approval_is_settled_by_reading(
+    action: str, puts: int
+) -> None:
+    """A booking that waits for approval is a booking: a move whose answer was lost is done
+    when the read shows it at the new time, and sent again when it shows the old one. The
+    read used to take ``Pending Approval`` for no booking at all, and the move failed."""
+    world, exam, en, es = _one_learner()
+    app = Tamper(sandbox_app(world))  # type: ignore[arg-type]
+
+    async def go() -> tuple[wire.Session, Client]:
+        async with asgi_client(app, FakeTime()) as api:
+            await api.schedule_session(exam, es, schedule_request(), enrollment_sid=en)
+            app.add(Rule("PUT", "/sessions/", action, status=503))
+            _pending(app)
+            api.calls.clear()
+            moved = await api.reschedule_session(exam, es, "2027-05-05T05:00:00Z")
+            return moved, api
+
+    moved, api = asyncio.run(go())
+    assert (moved.sid, moved.appointmentDate) == (es, "2027-05-05T05:00:00Z")
+    assert api.calls == {f"PUT {R_SESSION}": puts, GET_SESSION: 1}
+    rows = world_sessions(world, en, exam)  # type: ignore[arg-type]
+    assert [(s["sid"], s["status"], s["appointmentDate"]) for s in rows] == [
+        (es, "Scheduled", "2027-05-05T05:00:00Z")
+    ]
+
+
+@pytest.mark.parametrize(("action", "deletes"), [("before", 2), ("after", 1), ("drop-after", 1)])
+def test_a_cancel_of_a_booking_waiting_for_approval_is_settled_by_reading(
+    action: str, deletes: int
+) -> None:
+    """A cancel whose answer was lost, of a booking that waits for approval: done when the
+    read shows it cancelled, sent again when it shows it still waiting (a booking)."""
+    world, exam, en, es = _one_learner()
+    app = Tamper(sandbox_app(world))  # type: ignore[arg-type]
+
+    async def go() -> tuple[wire.Session, Client]:
+        async with asgi_client(app, FakeTime()) as api:
+            await api.schedule_session(exam, es, schedule_request(), enrollment_sid=en)
+            app.add(Rule("DELETE", "/sessions/", action, status=503))
+            _pending(app)
+            api.calls.clear()
+            gone = await api.cancel_session(exam, es, memo="not needed")
+            return gone, api
+
+    gone, api = asyncio.run(go())
+    assert (gone.sid, gone.status) == (es, "Cancelled")
+    assert api.calls == {f"DELETE {R_SESSION}": deletes, GET_SESSION: 1}
     statuses = [s["status"] for s in world_sessions(world, en, exam)]  # type: ignore[arg-type]
     assert statuses == ["Cancelled", "Needs Proctor"]
 
