@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 import pytest
 from support import sandbox_payloads as payload
+from support.api import STATUS_FORMS, Tamper, restatus
 from support.truth import Cli
 
 from spsync.sandbox.dialect import Dialect
@@ -297,3 +298,27 @@ def test_an_imported_exam_keeps_the_options_its_read_does_not_show(tmp_path: Pat
         (plan,) = json.loads(r.stdout)["tenants"]
         # (exam.ex-open, found rather than imported, still shows its options as added)
         assert [c["address"] for c in plan["changes"] if c["address"] == "exam.ex-lim"] == []
+
+
+def test_bookings_waiting_for_approval_are_exported_as_sessions(tmp_path: Path) -> None:
+    """Where each exam requires approval, the service reads every booking back ``Pending
+    Approval``: the export is the one of the same install read as ``Scheduled``, each such
+    booking a session, and the plan after it is empty."""
+    files = {}
+    for statuses in ("documented", "pending"):
+        srv = ThreadedServer(token=TOKEN, seed=3, now=NOW)
+        srv.app = Tamper(srv.app, restatus(STATUS_FORMS[statuses]))  # type: ignore[assignment]
+        with srv:
+            cli, tdir = exported(populate(Install(srv, "contract")), tmp_path / statuses)
+            files[statuses] = {
+                p.name: p.read_text().replace(srv.url, "URL") for p in sorted(tdir.iterdir())
+            }
+            r = cli("plan", str(tdir), "--detailed-exitcode")
+            assert r.exit_code == 0, r.output
+    booked = [line for line in files["pending"]["sessions.yaml"].splitlines() if "user:" in line]
+    assert [re.search(r"user: ([\w-]+),", line).group(1) for line in booked] == [  # type: ignore[union-attr]
+        "lms-u4",
+        "u1",
+        "u5",
+    ]
+    assert files["pending"] == files["documented"]
