@@ -9,7 +9,8 @@ the world equals the manifests, no enrollment has two active sessions of one exa
 session was booked twice or cancelled, the state file is valid, and a new plan has nothing
 to do.
 
-The quick version (20 trials) runs in ``make test``; ``make soak`` runs more, longer ones.
+The quick version (20 trials) runs in ``make test``; ``make soak`` runs more, longer ones, and a
+hundred where every booking waits for approval (``Pending Approval``).
 """
 
 from __future__ import annotations
@@ -23,12 +24,13 @@ import sys
 import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from support.api import STATUS_FORMS, Tamper, restatus
 from support.apply import (
     ENV,
     EXAMS,
@@ -115,15 +117,41 @@ def _sessions_booked_twice(w: dict[str, Any]) -> list[str]:
     return bad
 
 
+def _restatused(srv: ThreadedServer, statuses: str) -> None:
+    """Have ``srv`` write the session statuses of its API answers (reads and writes; not the
+    ``/_sandbox`` views the checks read) as ``STATUS_FORMS[statuses]`` says."""
+    rule = restatus(STATUS_FORMS[statuses])
+    edit = rule.edit
+    assert edit is not None
+
+    def json_only(raw: bytes) -> bytes:
+        return edit(raw) if raw.lstrip()[:1] in (b"{", b"[") else raw
+
+    rules = [
+        replace(rule, method=m, path="^/v[12]/", edit=json_only)
+        for m in ("GET", "POST", "PUT", "DELETE")
+    ]
+    srv.app = Tamper(srv.app, *rules)  # type: ignore[assignment]  # served instead
+
+
 def run_trial(
-    root: Path, seed: int, *, n_users: int, latency_ms: float, fault_rate: float
+    root: Path,
+    seed: int,
+    *,
+    n_users: int,
+    latency_ms: float,
+    fault_rate: float,
+    statuses: str | None = None,
 ) -> Trial:
+    """One trial; with ``statuses``, the service writes session statuses to spsync in that
+    form of ``STATUS_FORMS`` (``pending``: every booking waits for approval)."""
     rng = random.Random(seed)
     work = root / f"trial-{seed}"
     work.mkdir()
-    with ThreadedServer(
-        token=TOKEN, latency_ms=latency_ms, fault_rate=fault_rate, seed=seed
-    ) as srv:
+    server = ThreadedServer(token=TOKEN, latency_ms=latency_ms, fault_rate=fault_rate, seed=seed)
+    if statuses is not None:
+        _restatused(server, statuses)
+    with server as srv:
         tenant = write_tenant(work, srv.url, _tenant_files(n_users))
         desired = load(tenant)
         state = work / "state"
@@ -198,3 +226,20 @@ def test_apply_killed_at_random_points_converges_soak(tmp_path: Path) -> None:
     assert failed == [], "\n".join(
         f"seed {t.seed} (killed after {t.killed_after}): {t.problems}" for t in failed
     )
+
+
+@pytest.mark.soak
+def test_apply_killed_at_random_points_converges_waiting_for_approval_soak(
+    tmp_path: Path,
+) -> None:
+    """The same where every booking waits for approval (an exam that requires it, so the
+    service reads each one back ``Pending Approval``): a booking made by a killed run is
+    taken over by the next one, never booked a second time."""
+    trials = _run_trials(
+        tmp_path, range(300, 400), n_users=16, latency_ms=5, fault_rate=0.08, statuses="pending"
+    )
+    failed = [t for t in trials if t.problems]
+    assert failed == [], "\n".join(
+        f"seed {t.seed} (killed after {t.killed_after}): {t.problems}" for t in failed
+    )
+    assert sum(t.killed for t in trials) >= 70
