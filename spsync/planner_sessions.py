@@ -190,8 +190,10 @@ class SessionRules(ProvisionRules):
         elif extra is not None:
             gone = extra.status not in BOOKED_STATUSES
         else:
+            # a recorded session waiting for a proctor again (the service reopened it after
+            # a cancel) holds no booking: nothing of it is left to cancel
             gone = self.is_missing(address) or (
-                live is not None and live.status not in ACTIVE_STATUSES
+                live is not None and live.status not in BOOKED_STATUSES
             )
         before = _as_it_is(rec, live) if rec is not None else _session_fields(extra)
         cause = self._cancel_cause(exam_name, user)

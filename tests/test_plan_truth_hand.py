@@ -1051,3 +1051,36 @@ def test_a_removed_booking_that_leaves_no_session_keeps_its_assignment_as_record
         ana = run.cli.state("mini")["resources"]["assignment.final.ana"]["refs"]
         assert run.service.unseen == {(ana["exam"], ana["enrollment"])}
         assert ana["enrollment"] not in run.service.exam(ana["exam"])["assigned"]
+
+        ben = run.cli.state("mini")["resources"]["enrollment.main.ben"]["sid"]
+        remove_user("ben").apply(run.tenant)
+        switch_scope("final", False).apply(run.tenant)
+        assert acts(applied_as_planned(run)) == [
+            ("exam.final", "update", "manifest-changed"),
+            ("user.ben", "forget", "removed"),
+            ("enrollment.main.ben", "forget", "removed"),
+            ("assignment.final.ben", "unassign", "removed"),
+            ("session.final.ben", "cancel", "removed"),
+        ]
+        final = run.cli.state("mini")["resources"]["exam.final"]["sid"]
+        (exam,) = [x for x in run.service.install()["exams"] if x["sid"] == final]
+        assert (exam["limitedScope"], ben in exam["assigned"]) == (False, False)
+
+
+def test_a_booking_cancelled_by_hand_and_reopened_is_not_cancelled_again(
+    baselines: Callable[[Dialect], Baseline], tmp_path: Path
+) -> None:
+    # where the service reopens a cancelled session itself, a person's cancel of ana's
+    # booking in final leaves the same session waiting; the manifests then drop ana: her
+    # unassign withdraws that waiting session, and the plan also showed a destructive
+    # cancel of the session (unassigned), which cancels no booking
+    vendor = Dialect.vendor(after_cancel="same")
+    with restored(baselines(vendor), tmp_path, vendor) as run:
+        by_hand(run, "cancel", "cancel final.ana by hand")
+        remove_user("ana").apply(run.tenant)
+        assert acts(applied_as_planned(run)) == [
+            ("user.ana", "forget", "removed"),
+            ("enrollment.main.ana", "forget", "removed"),
+            ("assignment.final.ana", "unassign", "removed"),
+            ("session.final.ana", "forget", "removed"),
+        ]
