@@ -245,7 +245,9 @@ class _Observer(SessionLookups):
                 by_sid[e.sid] = e
                 by_pair.setdefault((e.courseSid or course_sid, e.userSid), e)
         # read once, used only here: let the wire objects go before the sessions are matched
-        # (the peak memory of observing a large tenant)
+        # (the peak memory of observing a large tenant); the roles the sessions' reading
+        # needs are kept first
+        self.keep_not_learners()
         self._enrollment_lists = {course: [] for course in self._enrollment_lists}
         for address, (course_sid, user_sid) in wanted.items():
             rec = self.s.resources.get(address)

@@ -57,6 +57,9 @@ class SessionLookups(Reads):
     def __init__(self, desired: Desired, state: State, client: Client) -> None:
         super().__init__(desired, state, client)
         self._exam_names = {a.split(".", 1)[1] for a in (*desired.exams, *self.in_state("exam"))}
+        #: the SIDs of the enrollments read with a role other than learner (kept by
+        #: ``keep_not_learners`` before the enrollment lists are let go)
+        self._not_learner_sids: set[str] = set()
 
     def exam_sid(self, exam_name: str, rec: Any) -> str | None:
         """The SID of an assignment's or session's exam: from its state record, else the
@@ -186,17 +189,22 @@ class SessionLookups(Reads):
         self._booked_by_hand(per, currents)
         self._assigned_by_hand(per, {(t[3], t[4]) for t in targets if t[0] == "assignment"})
 
-    def _not_learners(self) -> set[str]:
-        """The SIDs of the enrollments read with a role other than learner: the service
-        holds no assignment of them (making a learner an instructor drops it from every
-        assignment list of the course, and an instructor cannot be assigned), whatever
-        their sessions of before say."""
-        return {
+    def keep_not_learners(self) -> None:
+        """Note the SIDs of the enrollments read with a role other than learner, from the
+        enrollment lists (to be called before they are let go)."""
+        self._not_learner_sids = {
             e.sid
             for listed in self._enrollment_lists.values()
             for e in listed or ()
             if e.role is not None and e.role != "learner"
         }
+
+    def _not_learners(self) -> set[str]:
+        """The SIDs of the enrollments read with a role other than learner: the service
+        holds no assignment of them (making a learner an instructor drops it from every
+        assignment list of the course, and an instructor cannot be assigned), whatever
+        their sessions of before say."""
+        return self._not_learner_sids
 
     def _managed_exam_sids(self) -> set[str]:
         """The SIDs of the exams of the manifests (recorded in state or found)."""

@@ -32,8 +32,9 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import json
 import os
-from collections.abc import Callable, Container, Iterator
+from collections.abc import Callable, Container, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,7 +44,7 @@ import httpx
 import pytest
 from hypothesis import HealthCheck, Phase, given, seed, settings
 from hypothesis import strategies as st
-from support.api import STATUS_FORMS, Tamper, restatus
+from support.api import STATUS_FORMS, Rule, Tamper, restatus
 from support.truth import Cli, next_plan_left, plan_and_apply, with_plan_applied
 from test_plan_truth import (
     APPOINTMENTS,
@@ -479,13 +480,20 @@ def _restatused(srv: ThreadedServer, statuses: str) -> None:
 
 @contextmanager
 def restored(
-    base: Baseline, root: Path, dialect: Dialect | None = None, statuses: str | None = None
+    base: Baseline,
+    root: Path,
+    dialect: Dialect | None = None,
+    statuses: str | None = None,
+    front: Sequence[Rule] = (),
 ) -> Iterator[Run]:
     """A ``Run`` over a copy of the baseline (the simulator, speaking ``dialect``, stopped
-    after it; with ``statuses``, its session statuses written to spsync in that form)."""
+    after it; with ``statuses``, its session statuses written to spsync in that form;
+    behind a ``Tamper`` front applying the rules of ``front`` if any)."""
     dialect = dialect or Dialect.contract()
     world = World.from_json(copy.deepcopy(base.world), clock=SettableClock(NOW), seed=3)
     server = ThreadedServer(world, token=TOKEN, dialect=dialect)
+    if front:
+        server.app = Tamper(server.app, *front)  # type: ignore[assignment]
     if statuses is not None:
         _restatused(server, statuses)
     with server as srv:
@@ -1084,3 +1092,41 @@ def test_a_booking_cancelled_by_hand_and_reopened_is_not_cancelled_again(
             ("assignment.final.ana", "unassign", "removed"),
             ("session.final.ana", "forget", "removed"),
         ]
+
+
+def _without_status_reasons(raw: bytes) -> bytes:
+    """An answer's JSON with every ``statusReason`` left out, at any depth."""
+
+    def strip(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: strip(v) for k, v in value.items() if k != "statusReason"}
+        if isinstance(value, list):
+            return [strip(v) for v in value]
+        return value
+
+    try:
+        return json.dumps(strip(json.loads(raw))).encode() if raw else raw
+    except ValueError:  # the vendor's text answers (``OK``)
+        return raw
+
+
+def test_a_learner_made_instructor_by_hand_is_not_taken_as_assigned_without_reasons(
+    baselines: Callable[[Dialect], Baseline], tmp_path: Path
+) -> None:
+    # dee, assigned to final (limited) and not booked, is made an instructor by hand: the
+    # service cancels her session (enrollment-role-changed) and holds no assignment of her;
+    # with no read saying why the session ended, the plan took her for assigned still (it
+    # planned the role update alone), as the roles read were let go before the sessions
+    # were matched
+    vendor = Dialect.vendor()
+    reasons = Rule("GET", r"", "edit-after", times=10**6, edit=_without_status_reasons)
+    with restored(baselines(vendor), tmp_path, vendor, front=(reasons,)) as run:
+        by_hand(run, "change role", "make dee instructor by hand")
+        plan = applied_as_planned(run)
+        assert acts(plan) == [
+            ("enrollment.main.dee", "update", "drift"),
+            ("assignment.final.dee", "assign", "drift"),
+        ]
+        (assign,) = [c for c in plan["changes"] if c["action"] == "assign"]
+        assert assign["depends_on"] == ["enrollment.main.dee"]
+        assert reasons.hits > 0
