@@ -24,13 +24,13 @@ import sys
 import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from support.api import STATUS_FORMS, Tamper, restatus
+from support.api import restatus_all
 from support.apply import (
     ENV,
     EXAMS,
@@ -120,18 +120,7 @@ def _sessions_booked_twice(w: dict[str, Any]) -> list[str]:
 def _restatused(srv: ThreadedServer, statuses: str) -> None:
     """Have ``srv`` write the session statuses of its API answers (reads and writes; not the
     ``/_sandbox`` views the checks read) as ``STATUS_FORMS[statuses]`` says."""
-    rule = restatus(STATUS_FORMS[statuses])
-    edit = rule.edit
-    assert edit is not None
-
-    def json_only(raw: bytes) -> bytes:
-        return edit(raw) if raw.lstrip()[:1] in (b"{", b"[") else raw
-
-    rules = [
-        replace(rule, method=m, path="^/v[12]/", edit=json_only)
-        for m in ("GET", "POST", "PUT", "DELETE")
-    ]
-    srv.app = Tamper(srv.app, *rules)  # type: ignore[assignment]  # served instead
+    restatus_all(srv, statuses, "^/v[12]/")
 
 
 def run_trial(

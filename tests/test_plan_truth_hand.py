@@ -31,7 +31,6 @@ checker found, as plain tests.
 from __future__ import annotations
 
 import copy
-import dataclasses
 import json
 import os
 from collections.abc import Callable, Container, Iterator, Sequence
@@ -44,7 +43,7 @@ import httpx
 import pytest
 from hypothesis import HealthCheck, Phase, given, seed, settings
 from hypothesis import strategies as st
-from support.api import STATUS_FORMS, Rule, Tamper, restatus
+from support.api import Rule, Tamper, restatus_all
 from support.truth import Cli, next_plan_left, plan_and_apply, with_plan_applied
 from test_plan_truth import (
     APPOINTMENTS,
@@ -463,19 +462,7 @@ def _restatused(srv: ThreadedServer, statuses: str) -> None:
     """Put a front before ``srv`` that writes every session status of its answers (reads and
     writes alike) as the ``statuses`` form says. The hand actions and the checker see through
     it: they read the world itself, and a person's writes look at no status."""
-    rule = restatus(STATUS_FORMS[statuses])
-    edit = rule.edit
-    assert edit is not None
-
-    def json_only(raw: bytes) -> bytes:
-        # the vendor answers its string-typed writes with a text ``OK``
-        return edit(raw) if raw.lstrip()[:1] in (b"{", b"[") else raw
-
-    rules = [
-        dataclasses.replace(rule, method=m, edit=json_only)
-        for m in ("GET", "POST", "PUT", "DELETE")
-    ]
-    srv.app = Tamper(srv.app, *rules)  # type: ignore[assignment]  # served instead
+    restatus_all(srv, statuses)
 
 
 @contextmanager

@@ -322,9 +322,10 @@ STATUS_FORMS: dict[str, Callable[[str], str]] = {
 }
 
 
-def restatus(form: Callable[[str], str]) -> Rule:
-    """A ``Tamper`` rule: every answer to a GET has each session status in it written as
-    ``form`` says (the simulator keeps its own)."""
+def restatus(form: Callable[[str], str], method: str = "GET", path: str = "/") -> Rule:
+    """A ``Tamper`` rule: every JSON answer to a ``method`` request whose path matches
+    ``path`` has each session status in it written as ``form`` says (the simulator keeps
+    its own); a text answer (the vendor's ``OK`` to a write) passes as it is."""
 
     def walk(doc: Any) -> Any:
         if isinstance(doc, dict):
@@ -337,6 +338,17 @@ def restatus(form: Callable[[str], str]) -> Rule:
         return doc
 
     def edit(raw: bytes) -> bytes:
-        return json.dumps(walk(json.loads(raw))).encode() if raw else raw
+        if raw.lstrip()[:1] not in (b"{", b"["):
+            return raw
+        return json.dumps(walk(json.loads(raw))).encode()
 
-    return Rule("GET", "/", "edit-after", times=10**6, edit=edit)
+    return Rule(method, path, "edit-after", times=10**6, edit=edit)
+
+
+def restatus_all(srv: ThreadedServer, statuses: str, path: str = "/") -> None:
+    """Put a front before ``srv`` writing the session statuses of its answers to every
+    request (reads and writes) whose path matches ``path`` as ``STATUS_FORMS[statuses]``
+    says."""
+    form = STATUS_FORMS[statuses]
+    rules = [restatus(form, m, path) for m in ("GET", "POST", "PUT", "DELETE")]
+    srv.app = Tamper(srv.app, *rules)  # type: ignore[assignment]  # served instead
