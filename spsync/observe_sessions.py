@@ -30,8 +30,7 @@ from spsync.observe_reads import ListedSession, Reads, maybe_missing, read_all
 from spsync.observed import (
     BOOKED_STATUSES,
     CANCELLED,
-    ENROLLMENT_ROLE_CHANGED,
-    REMOVED_BY_LIMITED_SCOPE,
+    UNASSIGNED_ENDS,
     LiveObject,
     LiveSession,
 )
@@ -334,21 +333,7 @@ class SessionLookups(Reads):
                 rec.sid and kind == "session" and rec.sid not in by_sid
             ):
                 pairs.add((exam_sid, enrollment_sid))
-        if not pairs:
-            return
-        ordered = sorted(pairs)
-        lists = await read_all(
-            *(maybe_missing(self.c.list_enrollment_sessions(en, ex)) for ex, en in ordered)
-        )
-        for (exam_sid, enrollment_sid), listed in zip(ordered, lists, strict=True):
-            if listed is None and self._session_lists.get(exam_sid) is None:
-                raise _unreadable(exam_sid, enrollment_sid)
-            for s in listed or ():
-                if s.sid in by_sid:
-                    continue
-                listed_session = ListedSession(wire.session_row(s), enrollment=enrollment_sid)
-                by_sid[s.sid] = listed_session
-                per[(exam_sid, enrollment_sid)].append(listed_session)
+        await self._read_lists(sorted(pairs), per, by_sid, both_404_stops=True)
 
     def _leaving_learners(self) -> dict[str, str]:
         """Enrollment SID -> course name, of each enrollment read as a learner that the
@@ -413,13 +398,20 @@ class SessionLookups(Reads):
         pairs: list[tuple[str, str]],
         per: dict[tuple[str, str], list[ListedSession]],
         by_sid: dict[str, ListedSession],
+        *,
+        both_404_stops: bool = False,
     ) -> None:
         """The own session lists of ``(exam SID, enrollment SID)`` pairs, added to what the
-        reports gave (one that answers 404 adds nothing)."""
+        reports gave (one that answers 404 adds nothing). ``both_404_stops``: a list that
+        answers 404 where the exam's report did too is a ``ResponseError`` (``_ask_again``)."""
+        if not pairs:
+            return
         lists = await read_all(
             *(maybe_missing(self.c.list_enrollment_sessions(en, ex)) for ex, en in pairs)
         )
         for (exam_sid, enrollment_sid), listed in zip(pairs, lists, strict=True):
+            if both_404_stops and listed is None and self._session_lists.get(exam_sid) is None:
+                raise _unreadable(exam_sid, enrollment_sid)
             for s in listed or ():
                 if s.sid not in by_sid:
                     listed_session = ListedSession(wire.session_row(s), enrollment=enrollment_sid)
@@ -600,7 +592,4 @@ def is_assigned(current: Ranked | None) -> bool:
 def _unassigned_end(s: Ranked) -> bool:
     """A session cancelled because its enrollment was unassigned, or left the learner role
     (which unassigns it everywhere: made a learner again, it is assigned to nothing)."""
-    return s.status == CANCELLED and s.statusReason in _UNASSIGNED_ENDS
-
-
-_UNASSIGNED_ENDS = frozenset({REMOVED_BY_LIMITED_SCOPE, ENROLLMENT_ROLE_CHANGED})
+    return s.status == CANCELLED and s.statusReason in UNASSIGNED_ENDS

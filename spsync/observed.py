@@ -61,6 +61,8 @@ REMOVED_BY_LIMITED_SCOPE = "removed-by-limited-scope"
 #: the statusReason of a session cancelled because its enrollment left the learner role,
 #: which also drops the enrollment from every assignment list of its course (docs/sandbox.md)
 ENROLLMENT_ROLE_CHANGED = "enrollment-role-changed"
+#: the statusReasons of a session ended by an unassignment (a role change unassigns too)
+UNASSIGNED_ENDS: frozenset[str] = frozenset({REMOVED_BY_LIMITED_SCOPE, ENROLLMENT_ROLE_CHANGED})
 
 
 class _Record:

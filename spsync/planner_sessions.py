@@ -14,9 +14,8 @@ from spsync.observed import (
     BOOKED_STATUSES,
     CANCELLED,
     DONE_STATUSES,
-    ENROLLMENT_ROLE_CHANGED,
     NEEDS_PROCTOR,
-    REMOVED_BY_LIMITED_SCOPE,
+    UNASSIGNED_ENDS,
     LiveObject,
     LiveSession,
 )
@@ -97,7 +96,7 @@ class SessionRules(ProvisionRules):
         return (
             current is not None
             and current.status == CANCELLED
-            and current.statusReason not in (REMOVED_BY_LIMITED_SCOPE, ENROLLMENT_ROLE_CHANGED)
+            and current.statusReason not in UNASSIGNED_ENDS
         )
 
     def _role_change_of(self, exam_name: str, user: str) -> tuple[str, ...]:
