@@ -491,6 +491,8 @@ class Executor:
             return
         if not exam_sid or not course_sid:
             raise ApplyError(f"{op.label}: the exam or course SID is not in state")
+        # removals are sent whatever the scope; whether reads can confirm them is the exam's
+        shows_assignments = asg is not None or self._limited(exam_sid)
         for start in range(0, len(items), BATCH):
             if self._stopping and start:
                 for c, _, _ in items[start:]:
@@ -501,7 +503,7 @@ class Executor:
             remove = [sid for _, how, sid in chunk if how == "remove"]
             try:
                 await self.client.update_assignments(
-                    course_sid, exam_sid, add=add, remove=remove, limited=self._limited(exam_sid)
+                    course_sid, exam_sid, add=add, remove=remove, limited=shows_assignments
                 )
             except Exception as e:
                 sent = {x[0].address for x in chunk}
