@@ -251,8 +251,8 @@ def serve(
     except OSError as e:
         raise UsageError(f"cannot listen on {host}:{port}: {e.strerror or e}") from e
     except KeyboardInterrupt:
-        # a Ctrl-C just after the listening line, before the server watches for it, stops
-        # it as one a moment later does: stopping is how a server ends (exit 0)
+        # a Ctrl-C during start-up, before the server watches for it (the listening line
+        # comes once it does), stops it as one a moment later does: exit 0
         pass
     err("spsync sandbox stopped")
 

@@ -42,7 +42,16 @@ def bind(host: str, port: int) -> socket.socket:
 
 class _Server(uvicorn.Server):
     """uvicorn's server, stopping gracefully on SIGINT/SIGTERM and then returning normally
-    (uvicorn itself re-raises the signal after shutdown, which kills the process)."""
+    (uvicorn itself re-raises the signal after shutdown, which kills the process).
+    ``on_started`` is called once it serves, its signal handlers in place: a Ctrl-C from
+    then on stops it gracefully."""
+
+    on_started: Callable[[], None] | None = None
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets=sockets)
+        if self.started and self.on_started is not None:
+            self.on_started()
 
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
@@ -232,14 +241,15 @@ def serve(
     on_ready: Callable[[str], None] | None = None,
 ) -> None:
     """Serve ``app`` in the foreground until Ctrl-C or SIGTERM, then shut down gracefully
-    and return. ``on_ready`` gets the base URL once the port is bound."""
+    and return. ``on_ready`` gets the base URL once the server serves (and watches for
+    those signals)."""
     sock = bind(host, port)
     scheme = "https" if tls_cert else "http"
     shown = f"[{host}]" if ":" in host else host
     url = f"{scheme}://{shown}:{sock.getsockname()[1]}"
     server = _Server(_config(app, tls_cert=tls_cert, tls_key=tls_key))
     if on_ready is not None:
-        on_ready(url)
+        server.on_started = lambda: on_ready(url)
     try:
         server.run(sockets=[sock])
     finally:
