@@ -12,6 +12,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -102,10 +103,11 @@ def test_serve_end_to_end(tmp_path: Path) -> None:
     assert saved["installs"][0]["courses"][0]["title"] == "T"
 
 
-def test_ctrl_c_stops_the_server_with_exit_0_and_global_options_come_after_serve() -> None:
-    # documented in docs/exit-codes.md as the one exception to 130
-    cmd = [sys.executable, "-m", "spsync", "sandbox", "serve", "--port", "0"]
-    cmd += ["-v", "--no-color", "--sandbox", "--state-dir", "x"]
+@contextlib.contextmanager
+def _serving(*args: str) -> Iterator[tuple[subprocess.Popen[str], str]]:
+    """``spsync sandbox serve --port 0 ARGS`` in a subprocess, once it listens: the process
+    and its URL (killed at the end if still running)."""
+    cmd = [sys.executable, "-m", "spsync", "sandbox", "serve", "--port", "0", *args]
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     popen = subprocess.Popen(
         cmd,
@@ -121,46 +123,35 @@ def test_ctrl_c_stops_the_server_with_exit_0_and_global_options_come_after_serve
             assert proc.stdout is not None and proc.stderr is not None
             line = proc.stdout.readline()
             assert line.startswith("spsync sandbox listening on http://127.0.0.1:"), line
-            proc.send_signal(signal.SIGINT)
-            assert proc.wait(timeout=15) == 0
-            assert proc.stderr.read() == "spsync sandbox stopped\n"
+            yield proc, line.rsplit(" ", 1)[1].strip()
         finally:
             if proc.poll() is None:
                 proc.kill()
+
+
+def test_ctrl_c_stops_the_server_with_exit_0_and_global_options_come_after_serve() -> None:
+    # documented in docs/exit-codes.md as the one exception to 130
+    with _serving("-v", "--no-color", "--sandbox", "--state-dir", "x") as (proc, _url):
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=15) == 0
+        assert proc.stderr is not None
+        assert proc.stderr.read() == "spsync sandbox stopped\n"
 
 
 def test_a_stop_during_a_held_answer_prints_no_traceback() -> None:
     # an answer held by --latency-ms outlives the graceful shutdown and is cancelled: the
     # server says so in one line, not with the cancelled request's traceback
-    cmd = [sys.executable, "-m", "spsync", "sandbox", "serve", "--port", "0"]
-    cmd += ["--latency-ms", "30000"]
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    popen = subprocess.Popen(
-        cmd,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
-    )
-    with popen as proc:
-        try:
-            assert proc.stdout is not None and proc.stderr is not None
-            line = proc.stdout.readline()
-            assert line.startswith("spsync sandbox listening on http://127.0.0.1:"), line
-            url = line.rsplit(" ", 1)[1].strip()
-            held = threading.Thread(target=_get_ignoring_errors, args=(f"{url}/v1/check",))
-            held.start()
-            time.sleep(1.0)  # the request is in, held by the latency
-            proc.send_signal(signal.SIGINT)
-            assert proc.wait(timeout=30) == 0
-            held.join(timeout=30)
-            err = proc.stderr.read()
-            assert "Traceback" not in err and "CancelledError" not in err, err
-            assert err.endswith("spsync sandbox stopped\n"), err
-        finally:
-            if proc.poll() is None:
-                proc.kill()
+    with _serving("--latency-ms", "30000") as (proc, url):
+        held = threading.Thread(target=_get_ignoring_errors, args=(f"{url}/v1/check",))
+        held.start()
+        time.sleep(1.0)  # the request is in, held by the latency
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=30) == 0
+        held.join(timeout=30)
+        assert proc.stderr is not None
+        err = proc.stderr.read()
+        assert "Traceback" not in err and "CancelledError" not in err, err
+        assert err.endswith("spsync sandbox stopped\n"), err
 
 
 def _get_ignoring_errors(url: str) -> None:
