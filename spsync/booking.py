@@ -204,6 +204,16 @@ class SessionBooking:
             )
             current = await self._active_session(ctx, fresh=True)
         if current is None:
+            if not self._exam(ctx.desired.exam).limited:
+                # the learners of an unlimited exam hold a session without an assignment:
+                # there is none to send again, so nothing this run can do opens one
+                raise ApplyError(
+                    f"{ctx.address}: the enrollment has no active session of exam "
+                    f"{ctx.desired.exam} to schedule (some installs open none after a "
+                    "cancel), and an exam that is not limited-scope has no assignment to "
+                    "send that would open one: book the session in SmarterProctoring, then "
+                    "run `spsync plan` again"
+                )
             raise ApplyError(
                 f"{ctx.address}: the enrollment has no active session of the exam to schedule "
                 "(is it assigned?)"

@@ -930,7 +930,10 @@ def test_a_cancel_by_hand_that_opens_no_session_of_an_unlimited_exam_stops_apply
         assert done.startswith("apply failed (exit 1): ")
         assert done.endswith(
             " failed: session.quiz.eli (schedule): session.quiz.eli: the enrollment has no "
-            "active session of the exam to schedule (is it assigned?)"
+            "active session of exam quiz to schedule (some installs open none after a "
+            "cancel), and an exam that is not limited-scope has no assignment to send that "
+            "would open one: book the session in SmarterProctoring, then run `spsync plan` "
+            "again"
         )
         assert run.service.install() == before
         assert next_plan_left(run.cli, run.tdir) == [
