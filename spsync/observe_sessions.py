@@ -42,10 +42,10 @@ from spsync.state import State
 #: service keeps one, but an answer read mid-change may show two) a booked one wins.
 _STATUS_RANK = {
     "Scheduled": 3,
+    "Pending Approval": 3,
     "Onboarding": 2,
     "Checked In": 2,
     "In Progress": 2,
-    "Pending Approval": 1,
     "Needs Proctor": 1,
 }
 
@@ -533,8 +533,9 @@ def current_session(group: Iterable[S]) -> S | None:
     of that exam (``None`` when there are none). The same set gives the same pick in any
     order. By rank, the first difference decides:
 
-    1. the session's own status: an active one (``Scheduled`` first, then ``Onboarding`` /
-       ``In Progress``, then ``Pending Approval`` / ``Needs Proctor``) over any that ended;
+    1. the session's own status: an active one (booked first: ``Scheduled`` or ``Pending
+       Approval``; then ``Onboarding`` / ``In Progress``; then ``Needs Proctor``) over any
+       that ended;
     2. the latest ``editDate`` (when it last changed: its cancellation, for a cancelled one),
        then the latest ``createdDate``;
     3. for ended sessions of equal times, a cancellation by unassignment

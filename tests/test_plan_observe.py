@@ -62,8 +62,12 @@ def test_an_active_session_beats_a_cancelled_one_of_the_same_second(
 
 
 @pytest.mark.parametrize(("scheduled_sid", "open_sid"), [(LOW, HIGH), (HIGH, LOW)])
-def test_among_active_sessions_the_scheduled_one_wins(scheduled_sid: str, open_sid: str) -> None:
-    booked = session(scheduled_sid, "Scheduled")
+@pytest.mark.parametrize("booked_status", ["Scheduled", "Pending Approval"])
+def test_among_active_sessions_the_booked_one_wins(
+    scheduled_sid: str, open_sid: str, booked_status: str
+) -> None:
+    # a booking waiting for approval is a booking too: the one never to book twice
+    booked = session(scheduled_sid, booked_status)
     fresh = session(open_sid, "Needs Proctor", created=T1, edited=T1)  # newer, and yet
     assert picks([booked, fresh]) == {scheduled_sid}
 
