@@ -36,6 +36,7 @@ import os
 from collections.abc import Callable, Container, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -405,7 +406,21 @@ class Run:
 
     def hand(self, hand: Hand) -> None:
         self.done.append(hand.label)
+        self._later()
         hand.do(self.service)
+
+    def _later(self) -> None:
+        """Where a cancel opens no session (``after_cancel="none"``), a person's action and
+        the next run happen a second later than what came before, as they do on a real
+        service. The world's clock is otherwise fixed, so every session of an example
+        shares its times, and observation's same-second rule (an unassignment ended the
+        later of two sessions ended at once: any other cancel is followed by a new
+        session) cannot hold there; with the clock fixed, two such sessions of one
+        enrollment read as unassigned, and the next plan assigned it again (seed 3)."""
+        clock = self.srv.world.clock
+        if self.service.dialect.after_cancel == "none" and isinstance(clock, SettableClock):
+            assert clock.fixed is not None
+            clock.set(clock.fixed + timedelta(seconds=1))
 
     def step(
         self,
@@ -419,6 +434,7 @@ class Run:
         if edit is not None:
             self.done.append(edit.label)
             edit.apply(self.tenant)
+        self._later()
         _write(self.tdir, self.tenant.files(self.srv.url))
         args = ("--target", target) if target else ()
         self.done.append(" ".join(("plan", *args)))
@@ -537,25 +553,42 @@ def _draw_edit(run: Run, data: st.DataObject) -> Edit | None:
 
 
 def _replaceable(run: Run, kinds: dict[str, list[Edit]]) -> dict[str, list[Edit]]:
-    """``kinds`` without the type and location changes (replaces) of the sessions of exams
-    whose bookings cannot be made again after a cancel (``Service.reopens``), in the
-    manifests or on the service."""
+    """``kinds`` without the replaces of the sessions of exams whose bookings cannot be made
+    again after a cancel (``Service.reopens``), in the manifests or on the service: neither
+    the type and location changes of their sessions, nor a switch to unlimited scope of an
+    exam holding a booking whose type or location differs from the manifests' (a person
+    booked it again otherwise): its replace would follow the switch."""
     if run.service.dialect.after_cancel != "none":
         return kinds
-    sids = {a: r.get("sid") for a, r in run.cli.state("mini").get("resources", {}).items()}
+    state = run.cli.state("mini")
+    sids = {a: r.get("sid") for a, r in state.get("resources", {}).items()}
     unlimited = {
         exam
         for exam, limited in run.tenant.exams.items()
         if not limited
         or (f"exam.{exam}" in sids and not run.service.exam(sids[f"exam.{exam}"])["limitedScope"])
     }
-    changes = [
+    names = _names(state)
+    differing = set()
+    for s in run.service.install()["sessions"]:
+        exam, user = names.get(s["examSid"]), names.get(s["enrollmentSid"])
+        want = run.tenant.sessions.get((exam or "", user or ""))
+        if want is None or s["status"] not in ("Scheduled", "Pending Approval"):
+            continue
+        if (want["type"], want["proctorLocation"]) != (s["sessionType"], s["proctorLocationSid"]):
+            differing.add(exam)
+    out = dict(kinds)
+    out["change location or type"] = [
         e
         for e in kinds.get("change location or type", [])
         if e.label.split()[2].split(".", 1)[0] not in unlimited
     ]
-    out = {k: v for k, v in kinds.items() if k != "change location or type"}
-    return {**out, "change location or type": changes} if changes else out
+    out["switch scope"] = [
+        e
+        for e in kinds.get("switch scope", [])
+        if not (e.label.endswith("limitedScope false") and e.label.split()[2] in differing)
+    ]
+    return {k: v for k, v in out.items() if v}
 
 
 def _draw_target(run: Run, data: st.DataObject) -> str | None:
