@@ -221,6 +221,8 @@ class Hand:
 
     label: str
     do: Callable[[Service], None] = field(compare=False)
+    #: the (exam, enrollment) SIDs an assignment by hand changes
+    pair: tuple[str, str] | None = field(default=None, compare=False)
 
     def __repr__(self) -> str:
         return self.label
@@ -312,6 +314,7 @@ def hands_of(
                     lambda svc, c=e["courseSid"], x=exam["sid"], en=e["sid"], add=add: (
                         svc.assignment(c, x, en, add=add)
                     ),
+                    (exam["sid"], e["sid"]),
                 )
             )
     for e in sorted(inst["enrollments"], key=lambda e: e["sid"]):
@@ -438,6 +441,7 @@ class Run:
         _write(self.tdir, self.tenant.files(self.srv.url))
         args = ("--target", target) if target else ()
         self.done.append(" ".join(("plan", *args)))
+        unseen = self._unseen_now()
         seen: list[dict[str, Any]] = []
 
         def meanwhile() -> None:
@@ -455,7 +459,7 @@ class Run:
                 changed = seen[-1] != self.service.install()
                 return ["a plan refused as stale changed the service"] if changed else []
             return [done]
-        bad = done.discrepancies()
+        bad = done.discrepancies(unseen)
         # a targeted plan applied leaves nothing to do at its target (the rest is for the
         # next plan); a target the apply dropped from state and the manifests do not hold is
         # unknown now
@@ -466,6 +470,19 @@ class Run:
                 self.tenant, self.service.install(), self.cli.state("mini"), self.service.unseen
             )
         return with_plan_applied(done, bad)
+
+    def _unseen_now(self) -> set[str]:
+        """The recorded assignments a person unassigned where no read shows it, and that
+        are unassigned still (``Service.unseen``)."""
+        out = set()
+        for address, rec in self.cli.state("mini").get("resources", {}).items():
+            refs = rec.get("refs", {})
+            pair = (refs.get("exam", ""), refs.get("enrollment", ""))
+            if not address.startswith("assignment.") or pair not in self.service.unseen:
+                continue
+            if pair[1] not in self.service.exam(pair[0])["assigned"]:
+                out.add(address)
+        return out
 
     def failure(self, bad: list[str]) -> str:
         steps = " ; ".join(self.done)
@@ -534,14 +551,25 @@ SOAK = settings(
 )
 
 
-def _draw_hands(run: Run, data: st.DataObject) -> None:
-    """0 to 2 hand actions, each done at once: the next is drawn from the world it leaves."""
+def _draw_hands(run: Run, data: st.DataObject, *, late: bool = False) -> None:
+    """0 to 2 hand actions, each done at once: the next is drawn from the world it leaves.
+    ``late``: between a plan and its apply, where an action no read shows (an unassignment
+    with no session left to close, ``Service.unseen``) can neither make the plan stale nor
+    be told from the apply's own: left out."""
     for _ in range(data.draw(st.integers(min_value=0, max_value=2), label="hand actions")):
         rng = data.draw(st.integers(min_value=0, max_value=15), label="booking")
         kinds = hands_of(run.service.install(), run.cli.state("mini"), rng, run.service)
+        if late and run.service.dialect.after_cancel == "none":
+            kinds = _seen_only(run.service, kinds)
         kind = data.draw(st.sampled_from(sorted(kinds, key=HAND_KINDS.index)), label="hand")
         hand = data.draw(st.sampled_from(kinds[kind]), label="action")
         run.hand(hand)
+
+
+def _seen_only(service: Service, kinds: dict[str, list[Hand]]) -> dict[str, list[Hand]]:
+    """``kinds`` without the unassignments that would leave no trace (``Service.unseen``)."""
+    seen = [h for h in kinds.get("unassign", []) if h.pair is None or service._open(*h.pair)]
+    return {k: v for k, v in {**kinds, "unassign": seen}.items() if v}
 
 
 def _draw_edit(run: Run, data: st.DataObject) -> Edit | None:
@@ -608,7 +636,8 @@ def _truth(
             edit = _draw_edit(run, data)
             target = _draw_target(run, data)
             late = data.draw(st.integers(min_value=0, max_value=3), label="hand before apply")
-            bad = run.step(edit, target, (lambda: _draw_hands(run, data)) if late == 0 else None)
+            between = (lambda: _draw_hands(run, data, late=True)) if late == 0 else None
+            bad = run.step(edit, target, between)
             assert not bad, run.failure(bad)
 
 
