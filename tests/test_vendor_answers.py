@@ -7,6 +7,7 @@ evidence (docs/api-dialects.md, rule 2), and what the plan shows is all apply wr
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 from collections.abc import Callable, Iterator
@@ -451,3 +452,37 @@ def test_a_session_listed_as_cancelled_and_as_scheduled_is_read_again(
     details = counts["GET /v1/installs/{installSid}/exams/{examSid}/sessions/{sessionSid}"]
     assert details == len(listed) > 7
     assert vendor.writes_of(("apply", str(vendor.tenant), "--auto-approve")) == {}
+
+
+@pytest.mark.parametrize(
+    ("page_max", "asked"),
+    [
+        # the refusal names its largest page: asked for at once
+        (3, ["100", "3"]),
+        # a page of 1 (the refusal names only the range's bounds, 1 and 1)
+        (1, ["100", "50", "25", "10", "5", "2", "1"]),
+    ],
+)
+def test_a_service_taking_smaller_pages_than_five_is_read_whole(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, page_max: int, asked: list[str]
+) -> None:
+    # pages of 50, 25, 10 and 5 were tried after a refused 100, and then the plan stopped on
+    # "limit must be an integer from 1 to 3"
+    with tampered(dialect=Dialect.vendor(page_max=page_max), now=NOW, seed=1) as (srv, front):
+        tenant = sandbox_acme(tmp_path, monkeypatch, "manifests")
+        text = (tenant / "tenant.yaml").read_text()
+        (tenant / "tenant.yaml").write_text(
+            text.replace("https://api.smarterproctoring.com", srv.url)
+        )
+        v = Vendor(srv, front, tenant)
+        first = v.cli("apply", str(tenant), "--auto-approve")
+        assert first.exit_code == 0, first.output
+        v.control("DELETE", "/_sandbox/requests")
+        r = v.cli("plan", str(tenant))
+        assert r.exit_code == 0, r.output
+        assert r.stdout.splitlines()[-1] == NO_CHANGES
+        notices = [line for line in r.stderr.splitlines() if "refused pages" in line]
+        assert notices == [
+            f"acme: the service refused pages of {a}; asking for {b}"
+            for a, b in itertools.pairwise(asked)
+        ]

@@ -14,6 +14,7 @@ to read). A list past one of the bounds below is refused whole, named by its rou
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any, TypeVar
 
@@ -31,8 +32,11 @@ R = TypeVar("R")
 
 #: page size asked for (the contract's maximum); a page with more items is refused
 PAGE_LIMIT = 100
-#: page sizes tried, in turn, when the service refuses a page of ``PAGE_LIMIT``
-SMALLER_PAGES = (50, 25, 10, 5)
+#: page sizes tried, in turn, when the service refuses a page of ``PAGE_LIMIT`` (a size its
+#: refusal names, as "from 1 to 30", is tried first)
+SMALLER_PAGES = (50, 25, 10, 5, 2, 1)
+#: a whole number in a refusal's message (a few digits: it is the server's text)
+_NUMBER = re.compile(r"(?<![0-9])[0-9]{1,4}(?![0-9])")
 
 # Bounds on what one list may cost (docs/api-client.md#bounds).
 #: most items read from one list (the largest tenants have tens of thousands)
@@ -138,7 +142,7 @@ class Pager(Caller):
             try:
                 return await self._list_page(route, params, item, q)
             except InvalidInputError as exc:
-                smaller = [n for n in SMALLER_PAGES if n < size]
+                smaller = _smaller_pages(size, exc.api_message)
                 # only a refusal that names the page size (as validation messages do)
                 if limit is not None or not smaller or "limit" not in exc.api_message.lower():
                     raise
@@ -362,3 +366,12 @@ def _digest(row: dict[str, Any]) -> int:
         return hash(tuple(row.items()))
     except TypeError:  # a nested value: rows are flat, but a digest must never fail
         return hash(repr(sorted(row.items(), key=lambda kv: kv[0])))
+
+
+def _smaller_pages(size: int, message: str) -> list[int]:
+    """The page sizes to try, largest first, after a page of ``size`` was refused with
+    ``message``: the largest size below ``size`` that the message names (its upper bound,
+    as in "must be an integer from 1 to 30"), then ``SMALLER_PAGES`` down to one."""
+    named = [n for n in map(int, _NUMBER.findall(message)) if 1 < n < size]
+    first = [max(named)] if named else []
+    return first + [n for n in SMALLER_PAGES if n < size and n not in first]
