@@ -84,10 +84,14 @@ SERIES = int(os.environ.get("SPSYNC_TRUTH_HAND_SEED") or 1)
 
 def _dialect() -> Dialect:
     """The soak's vendor dialect: ``SPSYNC_TRUTH_HAND_DIALECT=after_cancel=same,report_rows=
-    booked`` sets the switches of ``Dialect.vendor`` (none: its defaults)."""
+    booked`` sets the switches of ``Dialect.vendor`` (none: its defaults). Not
+    ``assignment_form=guide``: that form takes no unassignment, so every plan that removes
+    an assignment ends in apply's documented stop, which the property does not expect."""
     raw = os.environ.get("SPSYNC_TRUTH_HAND_DIALECT", "").strip()
     pairs = [p.split("=", 1) for p in raw.split(",") if p.strip()]
     switches: dict[str, Any] = {k.strip(): v.strip() for k, v in pairs}
+    if switches.get("assignment_form") == "guide":
+        raise ValueError("SPSYNC_TRUTH_HAND_DIALECT: assignment_form=guide takes no unassignment")
     if "page_max" in switches:
         switches["page_max"] = int(switches["page_max"])
     return Dialect.vendor(**switches)
