@@ -409,7 +409,10 @@ class SessionRules(ProvisionRules):
             kind = kind_of(address)
             if kind == "assignment":
                 exam_name, user = self.split_pair(address, self.d.exams, "exam")
-                if dec.action == "unassign" or self._withdrawn_by_scope(exam_name, user):
+                # only a limited-scope exam withdraws the session of an unassigned
+                # enrollment (as ``_cancel_cause``): one the plan makes unlimited keeps it
+                unassigned = dec.action == "unassign" and self.limited(exam_name)
+                if unassigned or self._withdrawn_by_scope(exam_name, user):
                     session = "session." + address.split(".", 1)[1]
                     # one assigned by hand has its live session under the session's address
                     found[session] = sessions.get(address) or sessions.get(session)

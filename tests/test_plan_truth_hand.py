@@ -1186,3 +1186,32 @@ def test_a_learner_made_instructor_by_hand_is_not_taken_as_assigned_without_reas
         (assign,) = [c for c in plan["changes"] if c["action"] == "assign"]
         assert assign["depends_on"] == ["enrollment.main.dee"]
         assert reasons.hits > 0
+
+
+@pytest.mark.parametrize("after", ["new", "none"])
+def test_a_booking_by_hand_of_an_unassigned_enrollment_stays_when_its_exam_turns_unlimited(
+    baselines: Callable[[Dialect], Baseline], tmp_path: Path, after: str
+) -> None:
+    # a person books dee in final; the manifests then drop dee and make final unlimited. Her
+    # unassign (after the switch) withdraws nothing, as every learner of an unlimited exam
+    # keeps a session: the plan also showed a cancel of her booking, which spsync holds no
+    # SID of, and apply failed on it ("no session SID recorded in state")
+    vendor = Dialect.vendor(after_cancel=after)
+    with restored(baselines(vendor), tmp_path, vendor) as run:
+        by_hand(run, "book", "book final.dee by hand at 2027-03-01T14:00:00Z (automated, PLa1)")
+        state = run.cli.state("mini")["resources"]
+        dee, final = state["enrollment.main.dee"]["sid"], state["exam.final"]["sid"]
+        remove_user("dee").apply(run.tenant)
+        switch_scope("final", False).apply(run.tenant)
+        assert acts(applied_as_planned(run)) == [
+            ("exam.final", "update", "manifest-changed"),
+            ("user.dee", "forget", "removed"),
+            ("enrollment.main.dee", "forget", "removed"),
+            ("assignment.final.dee", "unassign", "removed"),
+        ]
+        booked = [
+            (s["status"], s["appointmentDate"])
+            for s in run.service.install()["sessions"]
+            if (s["enrollmentSid"], s["examSid"]) == (dee, final)
+        ]
+        assert booked == [("Scheduled", "2027-03-01T14:00:00Z")]
