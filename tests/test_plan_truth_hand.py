@@ -589,7 +589,8 @@ def _replaceable(run: Run, kinds: dict[str, list[Edit]]) -> dict[str, list[Edit]
     again after a cancel (``Service.reopens``), in the manifests or on the service: neither
     the type and location changes of their sessions, nor a switch to unlimited scope of an
     exam holding a booking whose type or location differs from the manifests' (a person
-    booked it again otherwise): its replace would follow the switch."""
+    booked it again otherwise, or the manifests' edit is not applied yet): its replace
+    would follow the switch."""
     if run.service.dialect.after_cancel != "none":
         return kinds
     state = run.cli.state("mini")
@@ -608,6 +609,13 @@ def _replaceable(run: Run, kinds: dict[str, list[Edit]]) -> dict[str, list[Edit]
         if want is None or s["status"] not in ("Scheduled", "Pending Approval"):
             continue
         if (want["type"], want["proctorLocation"]) != (s["sessionType"], s["proctorLocationSid"]):
+            differing.add(exam)
+    # a replace the manifests still owe (an edit whose plan was refused as stale), which the
+    # vendor's reads, showing no location, leave to the state's record to tell
+    for (exam, user), want in run.tenant.sessions.items():
+        applied = state.get("resources", {}).get(f"session.{exam}.{user}", {}).get("applied")
+        was = (applied or {}).get("type"), (applied or {}).get("proctorLocation")
+        if applied and was != (want["type"], want["proctorLocation"]):
             differing.add(exam)
     out = dict(kinds)
     out["change location or type"] = [
