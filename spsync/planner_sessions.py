@@ -10,7 +10,6 @@ from typing import Any
 from spsync.fields import canonical, changed_paths, overlay, project
 from spsync.model import kind_of
 from spsync.observed import (
-    ACTIVE_STATUSES,
     BOOKED_STATUSES,
     CANCELLED,
     DONE_STATUSES,
@@ -226,8 +225,12 @@ class SessionRules(ProvisionRules):
         if rec is None or not cause or self.is_missing(address):
             return self.forget(address)
         live = self.live(address)
-        if live is not None and live.status not in ACTIVE_STATUSES:
-            return self.forget(address)  # ended already: nothing left to cancel
+        if live is not None and live.status not in BOOKED_STATUSES:
+            # ended already, or waiting for a proctor again (reopened after a cancel) or
+            # under way: the role change cancels no booking of it
+            d = self.forget(address)
+            d.depends_extra = cause
+            return d
         return Decision("cancel", "role-changed", _as_it_is(rec, live), None, depends_extra=cause)
 
     def _booked_again(self, address: str, ended: str | None) -> LiveSession | None:

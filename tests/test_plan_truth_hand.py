@@ -65,6 +65,7 @@ from test_plan_truth import (
     change_session,
     edits_of,
     remove_assignment,
+    remove_exam,
     remove_session,
     remove_user,
     rename_user,
@@ -1223,3 +1224,27 @@ def test_a_booking_by_hand_of_an_unassigned_enrollment_stays_when_its_exam_turns
             if (s["enrollmentSid"], s["examSid"]) == (dee, final)
         ]
         assert booked == [("Scheduled", "2027-03-01T14:00:00Z")]
+
+
+def test_a_role_change_withdrawing_a_waiting_session_of_an_exam_leaving_the_manifests(
+    baselines: Callable[[Dialect], Baseline], tmp_path: Path
+) -> None:
+    # where the service reopens a cancelled session itself: a person cancels ana's booking
+    # in final, which then waits for a proctor again; the manifests drop final and make ana
+    # an instructor. The role change withdraws a session holding no booking: the plan
+    # showed a destructive cancel (role-changed) that cancels nothing
+    vendor = Dialect.vendor(after_cancel="same")
+    with restored(baselines(vendor), tmp_path, vendor) as run:
+        by_hand(run, "cancel", "cancel final.ana by hand")
+        remove_exam("final").apply(run.tenant)
+        change_role("ana", "instructor").apply(run.tenant)
+        assert acts(applied_as_planned(run)) == [
+            ("exam.final", "forget", "removed"),
+            ("enrollment.main.ana", "update", "manifest-changed"),
+            ("assignment.final.ben", "forget", "removed"),
+            ("assignment.final.cai", "forget", "removed"),
+            ("assignment.final.dee", "forget", "removed"),
+            ("assignment.final.ana", "unassign", "role-changed"),
+            ("session.final.ana", "forget", "removed"),
+            ("session.final.ben", "forget", "removed"),
+        ]
