@@ -212,10 +212,11 @@ class SessionLookups(Reads):
     def _booked_by_hand(
         self, per: dict[tuple[str, str], list[ListedSession]], named: Container[tuple[str, str]]
     ) -> None:
-        """The booked session of each enrollment spsync knows, in an exam of the manifests,
-        that no assignment or session address names (``named``: booked by a person), under
-        its ``session.EXAM.USER``: a role change or a scope switch of the plan cancels it,
-        and the plan shows that as a change of its own."""
+        """The booked session of each enrollment spsync knows, in an exam of the manifests
+        (or of the state, leaving them), that no assignment or session address names
+        (``named``: booked by a person), under its ``session.EXAM.USER``: a role change or a
+        scope switch of the plan cancels it, and the plan shows that as a change of its
+        own."""
         exams: dict[str, tuple[str, str]] | None = None
         enrollments: dict[str, str] = {}
         for (exam_sid, enrollment_sid), group in per.items():
@@ -274,12 +275,19 @@ class SessionLookups(Reads):
         return live is not None and live.fields.get("limitedScope") is True
 
     def _exam_names_by_sid(self) -> dict[str, tuple[str, str]]:
-        """Exam SID -> (name, course name) of the exams of the manifests."""
+        """Exam SID -> (name, course name) of the exams of the manifests, and of those in
+        state only (leaving the manifests: a role change of this plan still ends what is
+        booked there; their reports are read when state holds their sessions)."""
         out = {}
         for address, exam in self.d.exams.items():
             sid = self.sid(address)
             if sid:
                 out[sid] = (address.split(".", 1)[1], exam.course)
+        courses = {r.sid: a.split(".", 1)[1] for a, r in self.in_state("course").items() if r.sid}
+        for address, rec in self.in_state("exam").items():
+            course = courses.get(rec.refs.get("course", ""))
+            if rec.sid and rec.sid not in out and course is not None:
+                out[rec.sid] = (address.split(".", 1)[1], course)
         return out
 
     def _enrollments_by_sid(self) -> dict[str, str]:

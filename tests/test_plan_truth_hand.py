@@ -564,11 +564,35 @@ def _draw_hands(run: Run, data: st.DataObject, *, late: bool = False) -> None:
     for _ in range(data.draw(st.integers(min_value=0, max_value=2), label="hand actions")):
         rng = data.draw(st.integers(min_value=0, max_value=15), label="booking")
         kinds = hands_of(run.service.install(), run.cli.state("mini"), rng, run.service)
+        if run.service.dialect.after_cancel == "none":
+            kinds = _rebookable(run, kinds)
         if late and run.service.dialect.after_cancel == "none":
             kinds = _seen_only(run.service, kinds)
         kind = data.draw(st.sampled_from(sorted(kinds, key=HAND_KINDS.index)), label="hand")
         hand = data.draw(st.sampled_from(kinds[kind]), label="action")
         run.hand(hand)
+
+
+def _rebookable(run: Run, kinds: dict[str, list[Hand]]) -> dict[str, list[Hand]]:
+    """``kinds`` without the cancels of bookings of exams the manifests make unlimited while
+    the service's is limited still (``Service.reopens`` looks at the service's): the plan
+    that switches the exam then replaces or books them after the switch, where a cancel
+    opens no session (the documented stop, left out as for the exams unlimited now)."""
+    state = run.cli.state("mini").get("resources", {})
+    pending = {
+        exam
+        for exam, limited in run.tenant.exams.items()
+        if not limited
+        and f"exam.{exam}" in state
+        and run.service.exam(state[f"exam.{exam}"]["sid"])["limitedScope"]
+    }
+    out = {
+        kind: [h for h in hands if h.label.split()[1].split(".", 1)[0] not in pending]
+        if kind in ("cancel", "cancel and book again")
+        else hands
+        for kind, hands in kinds.items()
+    }
+    return {kind: hands for kind, hands in out.items() if hands}
 
 
 def _seen_only(service: Service, kinds: dict[str, list[Hand]]) -> dict[str, list[Hand]]:
@@ -1248,3 +1272,27 @@ def test_a_role_change_withdrawing_a_waiting_session_of_an_exam_leaving_the_mani
             ("session.final.ana", "forget", "removed"),
             ("session.final.ben", "forget", "removed"),
         ]
+
+
+def test_a_role_change_shows_the_booking_by_hand_it_ends_in_an_exam_leaving_the_manifests(
+    baselines: Callable[[Dialect], Baseline], tmp_path: Path
+) -> None:
+    # a person books dee in quiz; the manifests drop quiz and make dee an instructor. The
+    # role change ends that booking all the same, and the plan did not show it: its
+    # booked-by-hand cancels looked at the exams of the manifests only
+    vendor = Dialect.vendor()
+    with restored(baselines(vendor), tmp_path, vendor) as run:
+        by_hand(run, "book", "book quiz.dee by hand at 2027-03-01T14:00:00Z (automated, PLa1)")
+        remove_exam("quiz").apply(run.tenant)
+        change_role("dee", "instructor").apply(run.tenant)
+        plan = applied_as_planned(run)
+        assert acts(plan) == [
+            ("exam.quiz", "forget", "removed"),
+            ("enrollment.main.dee", "update", "manifest-changed"),
+            ("assignment.final.dee", "unassign", "removed"),
+            ("session.quiz.cai", "forget", "removed"),
+            ("session.quiz.eli", "forget", "removed"),
+            ("session.quiz.dee", "cancel", "role-changed"),
+        ]
+        (dee,) = [c for c in plan["changes"] if c["address"] == "session.quiz.dee"]
+        assert (dee["destructive"], dee["before"]["appointment"]) == (True, "2027-03-01T14:00:00Z")
