@@ -70,7 +70,13 @@ class PlannerBase:
         self.warnings: list[str] = []
         #: kind -> managed fields some live object of that kind did not show
         self.unseen: dict[str, set[str]] = {}
-        # local course name of each exam, from the manifests or (for removed exams) state
+        self._course_by_sid = {
+            r.sid: a.split(".", 1)[1]
+            for a, r in state.resources.items()
+            if kind_of(a) == "course" and r.sid
+        }
+        # local course name of each exam, from the manifests or (for exams leaving them:
+        # a role change of the plan still ends what is booked there) state
         self.exam_course: dict[str, str] = {}
         for addr, exam in desired.exams.items():
             self.exam_course[addr] = exam.course
@@ -79,17 +85,16 @@ class PlannerBase:
             k, _, name = a.partition(".")
             if k in self._names:
                 self._names[k].add(name)
+            if k == "exam" and a not in self.exam_course:
+                course = self._course_by_sid.get(state.resources[a].refs.get("course", ""))
+                if course is not None:
+                    self.exam_course[a] = course
         self._courses_of_user: dict[str, list[str]] | None = None
         #: address -> what its calls need beyond what it hangs off (``call_deps``)
         self.call_needs: dict[str, set[str]] = {}
         #: session addresses neither the manifests nor the state hold, booked live and
         #: cancelled by a change of this plan -> their live session
         self._extra_sessions: dict[str, LiveSession] = {}
-        self._course_by_sid = {
-            r.sid: a.split(".", 1)[1]
-            for a, r in state.resources.items()
-            if kind_of(a) == "course" and r.sid
-        }
 
     # --- helpers ----------------------------------------------------------------------
 

@@ -404,21 +404,6 @@ class SessionRules(ProvisionRules):
                     out.append(assignment)
         return out
 
-    def _exams_of_course(self, course: str) -> list[str]:
-        """The names of the course's exams: the manifests', and those in state only (leaving
-        the manifests with this plan, whose sessions a role change ends all the same)."""
-        by_course: dict[str, list[str]] | None = getattr(self, "_course_exams", None)
-        if by_course is None:  # once per plan: a roster's role changes each ask
-            by_course = {}
-            self._course_exams = by_course
-            for exam, of in self.exam_course.items():
-                by_course.setdefault(of, []).append(exam.split(".", 1)[1])
-            for address in self.s.resources:
-                if address.startswith("exam.") and address not in self.exam_course:
-                    name = address.split(".", 1)[1]
-                    by_course.setdefault(self.course_of_exam(name) or "", []).append(name)
-        return list(by_course.get(course, ()))
-
     def _booked_elsewhere(self) -> list[str]:
         """Session addresses neither the manifests nor the state hold (booked by hand) whose
         live session is booked and will be cancelled by a change of this plan (an unassign,
@@ -440,9 +425,11 @@ class SessionRules(ProvisionRules):
                     found[session] = sessions.get(address) or sessions.get(session)
             elif kind == "enrollment" and dec.action == "update" and _role_leaves_learner(dec):
                 course, user = self.split_pair(address, self.d.courses, "course")
-                for exam_name in self._exams_of_course(course):
-                    session = f"session.{exam_name}.{user}"
-                    found.setdefault(session, sessions.get(session))
+                # the exams of the manifests and those leaving them (``exam_course``)
+                for exam, exam_course in self.exam_course.items():
+                    if exam_course == course:
+                        session = f"session.{exam.split('.', 1)[1]}.{user}"
+                        found.setdefault(session, sessions.get(session))
         if self.scoping:
             for address, live in sessions.items():
                 if address.startswith("session.") and self._withdrawn_by_scope(
