@@ -11,6 +11,7 @@ import itertools
 import json
 import re
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -106,9 +107,12 @@ class Vendor:
         return {k: n for k, n in counts.items() if not k.startswith("GET ")}
 
 
-@pytest.fixture
-def vendor(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Vendor]:
-    with tampered(dialect=Dialect.vendor(), now=NOW, seed=1) as (srv, front):
+@contextmanager
+def applied_acme(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, dialect: Dialect
+) -> Iterator[Vendor]:
+    """The acme tenant applied on a simulator speaking ``dialect``, behind a front."""
+    with tampered(dialect=dialect, now=NOW, seed=1) as (srv, front):
         tenant = sandbox_acme(tmp_path, monkeypatch, "manifests")
         text = (tenant / "tenant.yaml").read_text()
         (tenant / "tenant.yaml").write_text(
@@ -117,6 +121,12 @@ def vendor(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Vendor]:
         v = Vendor(srv, front, tenant)
         first = v.cli("apply", str(tenant), "--auto-approve")
         assert first.exit_code == 0, first.output
+        yield v
+
+
+@pytest.fixture
+def vendor(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Vendor]:
+    with applied_acme(tmp_path, monkeypatch, Dialect.vendor()) as v:
         assert v.plan()[-1] == NO_CHANGES
         yield v
 
@@ -468,17 +478,8 @@ def test_a_service_taking_smaller_pages_than_five_is_read_whole(
 ) -> None:
     # pages of 50, 25, 10 and 5 were tried after a refused 100, and then the plan stopped on
     # "limit must be an integer from 1 to 3"
-    with tampered(dialect=Dialect.vendor(page_max=page_max), now=NOW, seed=1) as (srv, front):
-        tenant = sandbox_acme(tmp_path, monkeypatch, "manifests")
-        text = (tenant / "tenant.yaml").read_text()
-        (tenant / "tenant.yaml").write_text(
-            text.replace("https://api.smarterproctoring.com", srv.url)
-        )
-        v = Vendor(srv, front, tenant)
-        first = v.cli("apply", str(tenant), "--auto-approve")
-        assert first.exit_code == 0, first.output
-        v.control("DELETE", "/_sandbox/requests")
-        r = v.cli("plan", str(tenant))
+    with applied_acme(tmp_path, monkeypatch, Dialect.vendor(page_max=page_max)) as v:
+        r = v.cli("plan", str(v.tenant))
         assert r.exit_code == 0, r.output
         assert r.stdout.splitlines()[-1] == NO_CHANGES
         notices = [line for line in r.stderr.splitlines() if "refused pages" in line]
