@@ -566,8 +566,8 @@ def _draw_hands(run: Run, data: st.DataObject, *, late: bool = False) -> None:
         kinds = hands_of(run.service.install(), run.cli.state("mini"), rng, run.service)
         if run.service.dialect.after_cancel == "none":
             kinds = _rebookable(run, kinds)
-        if late and run.service.dialect.after_cancel == "none":
-            kinds = _seen_only(run.service, kinds)
+            if late:
+                kinds = _seen_only(run.service, kinds)
         kind = data.draw(st.sampled_from(sorted(kinds, key=HAND_KINDS.index)), label="hand")
         hand = data.draw(st.sampled_from(kinds[kind]), label="action")
         run.hand(hand)
